@@ -1,0 +1,167 @@
+// EventStore: the append-only, tamper-evident log of every case's events.
+//
+// Lifecycle: Open() a directory, use the store from any number of threads,
+// then destroy it (or call Close()), which waits for appends in flight, stops
+// the writer and closes RocksDB. All methods are thread-safe.
+//
+// Ordering: every event gets a global position, 1-based and gapless, in commit
+// order. A position becomes visible to readers (ReadAll, subscriptions,
+// committed_position()) only after the WriteBatch that holds it is durable, and
+// positions become visible in order, so a reader that has seen position P has
+// seen every position below P.
+//
+// Tamper evidence: each event stores two SHA-256 links, one chaining the
+// case's events and one chaining the whole log (engine/FORMAT.md). Verify()
+// recomputes them and names the first broken link.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "caseledger/options.h"
+#include "caseledger/status.h"
+#include "caseledger/types.h"
+
+namespace caseledger {
+
+enum class Direction : uint8_t { kForward, kBackward };
+
+// A cursor over the whole log, from a position onwards: it first reads what is
+// already on disk, then waits for new commits. Events arrive in position
+// order, without gaps or duplicates. The consumer pulls, so a slow consumer
+// never slows the writer: that is the back-pressure.
+//
+// Not thread-safe: one consumer thread per Subscription. It may outlive
+// nothing: destroy it before its EventStore.
+class Subscription {
+ public:
+  virtual ~Subscription() = default;
+
+  // Returns the next events after position(), at most `max`. Blocks up to
+  // `timeout` when none is committed yet, then returns an empty vector.
+  // kUnavailable once the store is closing.
+  virtual StatusOr<std::vector<RecordedEvent>> Next(
+      size_t max, std::chrono::milliseconds timeout) = 0;
+
+  // The position of the last event returned (or the starting position).
+  virtual GlobalPosition position() const = 0;
+};
+
+// The outcome of Verify(). `ok` is false when a link is broken; `first_broken`
+// then names where and why. A storage failure is a non-OK Status instead.
+struct VerifyReport {
+  bool ok = true;
+  uint64_t events_checked = 0;
+  uint64_t streams_checked = 0;
+  struct Break {
+    GlobalPosition position;  // where the check failed (the expected one
+                              // when an event is missing)
+    std::string stream_id;    // when known
+    StreamVersion version;    // when known
+    std::string reason;
+  };
+  std::optional<Break> first_broken;
+};
+
+// Counters since the store was opened, for metrics. Each is monotonic.
+struct StoreStats {
+  uint64_t appends_committed = 0;     // append calls that wrote events
+  uint64_t events_committed = 0;      // events written
+  uint64_t appends_deduplicated = 0;  // retries answered from the log
+  uint64_t appends_rejected = 0;      // conflicts and other refusals
+  uint64_t groups_committed = 0;      // synced WriteBatches (one fsync each)
+  uint64_t decide_micros = 0;         // writer time spent building batches
+  uint64_t write_micros = 0;          // writer time inside RocksDB Write
+};
+
+class EventStore {
+ public:
+  // Opens (or, with options.create_if_missing, creates) the store in `path`.
+  // Recovery reads the log's head (last position and hash) from its last
+  // record without scanning the log. On success `*store` owns the store.
+  // kFailedPrecondition if the directory is locked by another process;
+  // kCorruption if the recorded head does not match the log's last event.
+  static Status Open(const Options& options, const std::string& path,
+                     std::unique_ptr<EventStore>* store);
+
+  EventStore() = default;
+  EventStore(const EventStore&) = delete;
+  EventStore& operator=(const EventStore&) = delete;
+  virtual ~EventStore() = default;
+
+  using AppendCallback = std::function<void(StatusOr<AppendResult>)>;
+
+  // Appends `events` to case `stream_id`, atomically: all of them or none.
+  //
+  // Idempotency: if every event's id is already stored, on this case, in this
+  // order, with the same content, the call returns the original versions and
+  // positions with `deduplicated` set, writes nothing, and ignores
+  // `expected` (a retry must succeed whatever happened in between). If some
+  // ids are stored but not all, or an id is stored with other content,
+  // kAlreadyExists and nothing is written.
+  //
+  // Otherwise `expected` is checked against the case's version; a mismatch
+  // is kAborted with Status::current_version() set.
+  //
+  // The callback runs on the writer thread once the batch is durable (see
+  // Options::sync) or rejected; it must not block or call back into
+  // Append synchronously. Validation errors may run it on the caller's thread
+  // before AppendAsync returns.
+  virtual void AppendAsync(std::string stream_id, ExpectedVersion expected,
+                           std::vector<ProposedEvent> events,
+                           AppendCallback done) = 0;
+
+  // Blocking form of AppendAsync.
+  virtual StatusOr<AppendResult> Append(std::string_view stream_id,
+                                        ExpectedVersion expected,
+                                        std::vector<ProposedEvent> events) = 0;
+
+  // Reads up to `limit` events of a case starting at version `from`
+  // (inclusive), forward or backward. Backward from a version past the end
+  // starts at the last event. An unknown case yields an empty vector.
+  virtual StatusOr<std::vector<RecordedEvent>> ReadStream(
+      std::string_view stream_id, StreamVersion from, Direction direction,
+      size_t limit) const = 0;
+
+  // Reads up to `limit` events of the whole log with position > `after`.
+  virtual StatusOr<std::vector<RecordedEvent>> ReadAll(GlobalPosition after,
+                                                       size_t limit) const = 0;
+
+  // One event by id; kNotFound if it is not stored.
+  virtual StatusOr<RecordedEvent> ReadEvent(const EventId& id) const = 0;
+
+  // The case's current version; 0 for a case with no events.
+  virtual StatusOr<StreamVersion> GetStreamVersion(
+      std::string_view stream_id) const = 0;
+
+  // The last durable position and its log hash.
+  virtual LogHead Head() const = 0;
+  virtual GlobalPosition committed_position() const = 0;
+
+  // Blocks until committed_position() >= `position` or the timeout passes;
+  // returns whether it was reached.
+  virtual bool WaitForPosition(GlobalPosition position,
+                               std::chrono::milliseconds timeout) const = 0;
+
+  // A cursor that yields events with position > `after`.
+  virtual std::unique_ptr<Subscription> Subscribe(GlobalPosition after) = 0;
+
+  // Recomputes the hash chains and index links. With a stream id, only that
+  // case's chain (and each event's link into the log chain); without, the
+  // whole log, every case, the indexes and the recorded heads.
+  virtual StatusOr<VerifyReport> Verify(
+      std::optional<std::string> stream_id) const = 0;
+
+  virtual StoreStats stats() const = 0;
+
+  // Waits for appends in flight, stops the writer and flushes. Idempotent;
+  // the destructor calls it. Later calls return kUnavailable.
+  virtual Status Close() = 0;
+};
+
+}  // namespace caseledger

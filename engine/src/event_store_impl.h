@@ -1,0 +1,166 @@
+// EventStoreImpl: the RocksDB-backed EventStore.
+//
+// Threads: one writer thread owns every append. Callers enqueue requests; the
+// writer drains everything queued (up to the group bounds), checks each
+// request against the committed state plus what earlier requests of the same
+// group will write, builds one WriteBatch for the accepted ones, writes it
+// with the configured sync, then publishes the new committed position and
+// completes the callers. Rejected requests consume no position, so the log
+// is gapless by construction.
+//
+// Reads run on the caller's thread straight against RocksDB, bounded by the
+// committed position, so a reader never sees a position before every lower
+// one is durable.
+#pragma once
+
+#include <rocksdb/db.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "caseledger/event_store.h"
+#include "engine/src/key_format.h"
+#include "engine/src/record.h"
+
+namespace caseledger::internal {
+
+// A bounded LRU map from case id to its head. Used only by the writer thread.
+class StreamHeadCache {
+ public:
+  explicit StreamHeadCache(size_t capacity) : capacity_(capacity) {}
+  const StreamHead* Find(const std::string& id);
+  void Put(const std::string& id, const StreamHead& head);
+
+ private:
+  using Entry = std::pair<std::string, StreamHead>;
+  size_t capacity_;
+  std::list<Entry> order_;  // most recent first
+  std::unordered_map<std::string, std::list<Entry>::iterator> map_;
+};
+
+class EventStoreImpl final : public EventStore {
+ public:
+  EventStoreImpl(const Options& options, std::string path);
+  ~EventStoreImpl() override;
+
+  // Opens RocksDB, checks the format and recovers the head.
+  Status Init();
+
+  void AppendAsync(std::string stream_id, ExpectedVersion expected,
+                   std::vector<ProposedEvent> events,
+                   AppendCallback done) override;
+  StatusOr<AppendResult> Append(std::string_view stream_id,
+                                ExpectedVersion expected,
+                                std::vector<ProposedEvent> events) override;
+  StatusOr<std::vector<RecordedEvent>> ReadStream(
+      std::string_view stream_id, StreamVersion from, Direction direction,
+      size_t limit) const override;
+  StatusOr<std::vector<RecordedEvent>> ReadAll(GlobalPosition after,
+                                               size_t limit) const override;
+  StatusOr<RecordedEvent> ReadEvent(const EventId& id) const override;
+  StatusOr<StreamVersion> GetStreamVersion(
+      std::string_view stream_id) const override;
+  LogHead Head() const override;
+  GlobalPosition committed_position() const override {
+    return GlobalPosition(committed_.load(std::memory_order_acquire));
+  }
+  bool WaitForPosition(GlobalPosition position,
+                       std::chrono::milliseconds timeout) const override;
+  std::unique_ptr<Subscription> Subscribe(GlobalPosition after) override;
+  StatusOr<VerifyReport> Verify(
+      std::optional<std::string> stream_id) const override;
+  Status Close() override;
+  StoreStats stats() const override;
+
+  // Waits until a commit past `after` or closing; true if there is news.
+  bool WaitForCommitAfter(uint64_t after,
+                          std::chrono::milliseconds timeout) const;
+  bool closing() const { return closing_.load(std::memory_order_acquire); }
+
+ private:
+  struct Request {
+    std::string stream_id;
+    ExpectedVersion expected = ExpectedVersion::Any();
+    std::vector<ProposedEvent> events;
+    AppendCallback done;
+    size_t bytes = 0;
+  };
+
+  // An event written by an earlier request of the group being built.
+  struct PendingEvent {
+    size_t value_index;  // into Group::values
+  };
+
+  struct Group;
+
+  Status ValidateRequest(const Request& r) const;
+  void WriterLoop();
+  void ProcessGroup(std::vector<Request>& requests);
+  StatusOr<AppendResult> Decide(Request& r, Group& g);
+  StatusOr<StreamHead> LoadStreamHead(const std::string& stream_id);
+  StatusOr<std::optional<AppendResult>> CheckDuplicates(const Request& r,
+                                                        Group& g);
+
+  StatusOr<RecordedEvent> ReadAtPosition(uint64_t position) const;
+  StatusOr<VerifyReport> VerifyStream(const std::string& stream_id) const;
+  StatusOr<VerifyReport> VerifyLog() const;
+  Status CheckOpen() const;
+
+  const Options options_;
+  const std::string path_;
+  std::shared_ptr<spdlog::logger> logger_;
+
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::ColumnFamilyHandle* log_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* stream_index_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* event_ids_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* streams_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
+  rocksdb::WriteOptions write_options_;
+  // Set when the recorded head disagrees with the log (read-only opens only;
+  // a writable open refuses such a store). Reported by Verify.
+  std::string head_mismatch_;
+
+  // The request queue, filled by callers and drained by the writer.
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<Request> queue_;      // guarded by queue_mu_
+  bool stop_writer_ = false;       // guarded by queue_mu_
+  std::thread writer_;
+
+  // Writer-thread state: the next position to assign and the chain heads.
+  uint64_t last_position_ = 0;
+  Hash last_log_hash_{};
+  StreamHeadCache stream_cache_;
+  // Set after a failed write: the store refuses appends until reopened.
+  Status write_failure_;
+
+  // Counters behind stats(); written by the writer only.
+  struct AtomicStats {
+    std::atomic<uint64_t> appends_committed{0}, events_committed{0},
+        appends_deduplicated{0}, appends_rejected{0}, groups_committed{0},
+        decide_micros{0}, write_micros{0};
+  };
+  AtomicStats stats_;
+
+  // Published state, read by every thread.
+  std::atomic<uint64_t> committed_{0};
+  std::atomic<bool> closing_{false};
+  mutable std::mutex commit_mu_;
+  mutable std::condition_variable commit_cv_;
+  LogHead committed_head_;  // guarded by commit_mu_
+
+  std::mutex close_mu_;
+  bool closed_ = false;  // guarded by close_mu_
+};
+
+}  // namespace caseledger::internal

@@ -1,0 +1,238 @@
+#include "caseledger/types.h"
+
+#include <sodium.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+namespace caseledger {
+namespace {
+
+constexpr char kHex[] = "0123456789abcdef";
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Reads exactly `n` decimal digits at text[*i], advancing *i.
+bool ReadDigits(std::string_view text, size_t* i, int n, int* out) {
+  if (*i + static_cast<size_t>(n) > text.size()) return false;
+  int v = 0;
+  for (int k = 0; k < n; ++k) {
+    char c = text[*i + static_cast<size_t>(k)];
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + (c - '0');
+  }
+  *i += static_cast<size_t>(n);
+  *out = v;
+  return true;
+}
+
+bool Expect(std::string_view text, size_t* i, char c) {
+  if (*i >= text.size() || text[*i] != c) return false;
+  ++*i;
+  return true;
+}
+
+}  // namespace
+
+Timestamp NowUtc() {
+  using namespace std::chrono;
+  return Timestamp(
+      duration_cast<microseconds>(system_clock::now().time_since_epoch())
+          .count());
+}
+
+std::string FormatTimestamp(Timestamp t) {
+  int64_t us = t.value();
+  int64_t secs = us / 1000000;
+  int64_t frac = us % 1000000;
+  if (frac < 0) {
+    frac += 1000000;
+    secs -= 1;
+  }
+  std::time_t tt = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ",
+                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                tm.tm_min, tm.tm_sec, static_cast<long long>(frac));
+  return buf;
+}
+
+StatusOr<Timestamp> ParseTimestamp(std::string_view text) {
+  size_t i = 0;
+  int year, mon, day, hour, min, sec;
+  auto bad = [&] {
+    return Status::InvalidArgument(
+        "timestamp must be RFC 3339, e.g. 2026-01-31T09:30:00Z: '" +
+        std::string(text.substr(0, 64)) + "'");
+  };
+  if (!ReadDigits(text, &i, 4, &year) || !Expect(text, &i, '-') ||
+      !ReadDigits(text, &i, 2, &mon) || !Expect(text, &i, '-') ||
+      !ReadDigits(text, &i, 2, &day)) {
+    return bad();
+  }
+  if (i >= text.size() || (text[i] != 'T' && text[i] != 't' && text[i] != ' '))
+    return bad();
+  ++i;
+  if (!ReadDigits(text, &i, 2, &hour) || !Expect(text, &i, ':') ||
+      !ReadDigits(text, &i, 2, &min) || !Expect(text, &i, ':') ||
+      !ReadDigits(text, &i, 2, &sec)) {
+    return bad();
+  }
+  int64_t micros = 0;
+  if (i < text.size() && text[i] == '.') {
+    ++i;
+    int digits = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+      if (digits < 6) micros = micros * 10 + (text[i] - '0');
+      ++digits;
+      ++i;
+    }
+    if (digits == 0) return bad();
+    for (int k = digits; k < 6; ++k) micros *= 10;
+  }
+  int64_t offset_secs = 0;
+  if (i < text.size() && (text[i] == 'Z' || text[i] == 'z')) {
+    ++i;
+  } else if (i < text.size() && (text[i] == '+' || text[i] == '-')) {
+    int sign = text[i] == '-' ? -1 : 1;
+    ++i;
+    int oh, om;
+    if (!ReadDigits(text, &i, 2, &oh) || !Expect(text, &i, ':') ||
+        !ReadDigits(text, &i, 2, &om) || oh > 23 || om > 59) {
+      return bad();
+    }
+    offset_secs = sign * (oh * 3600 + om * 60);
+  } else {
+    return bad();
+  }
+  if (i != text.size()) return bad();
+  if (mon < 1 || mon > 12 || day < 1 || hour > 23 || min > 59 || sec > 60)
+    return bad();
+  using namespace std::chrono;
+  year_month_day ymd{std::chrono::year(year), month(static_cast<unsigned>(mon)),
+                     std::chrono::day(static_cast<unsigned>(day))};
+  if (!ymd.ok()) return bad();
+  int64_t days = sys_days(ymd).time_since_epoch().count();
+  int64_t secs = days * 86400 + hour * 3600 + min * 60 + sec - offset_secs;
+  return Timestamp(secs * 1000000 + micros);
+}
+
+Status ValidateStreamId(std::string_view id) {
+  if (id.empty() || id.size() > kMaxStreamIdLength) {
+    return Status::InvalidArgument("case id must be 1 to 128 characters");
+  }
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' ||
+              c == '-';
+    if (!ok) {
+      return Status::InvalidArgument(
+          "case id may contain only letters, digits and . _ : -");
+    }
+  }
+  return Status::OK();
+}
+
+EventId EventId::NewV7() {
+  std::array<uint8_t, 16> b{};
+  randombytes_buf(b.data(), b.size());
+  uint64_t ms = static_cast<uint64_t>(NowUtc().value() / 1000);
+  for (int k = 0; k < 6; ++k) {
+    b[static_cast<size_t>(k)] = static_cast<uint8_t>(ms >> (40 - 8 * k));
+  }
+  b[6] = static_cast<uint8_t>(0x70 | (b[6] & 0x0F));  // version 7
+  b[8] = static_cast<uint8_t>(0x80 | (b[8] & 0x3F));  // RFC 9562 variant
+  return EventId(b);
+}
+
+StatusOr<EventId> EventId::Parse(std::string_view text) {
+  std::array<uint8_t, 16> b{};
+  size_t n = 0;
+  if (text.size() != 36) {
+    return Status::InvalidArgument(
+        "event id must be a UUID like 01890a5d-ac96-774b-bcce-b302099a8057");
+  }
+  for (size_t i = 0; i < text.size();) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (text[i] != '-') break;
+      ++i;
+      continue;
+    }
+    int hi = HexValue(text[i]);
+    int lo = i + 1 < text.size() ? HexValue(text[i + 1]) : -1;
+    if (hi < 0 || lo < 0 || n >= 16) break;
+    b[n++] = static_cast<uint8_t>(hi * 16 + lo);
+    i += 2;
+  }
+  if (n != 16) {
+    return Status::InvalidArgument(
+        "event id must be a UUID like 01890a5d-ac96-774b-bcce-b302099a8057");
+  }
+  return EventId(b);
+}
+
+bool EventId::IsNil() const {
+  for (uint8_t v : bytes_) {
+    if (v != 0) return false;
+  }
+  return true;
+}
+
+std::string EventId::ToString() const {
+  std::string out;
+  out.reserve(36);
+  for (size_t i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
+    out.push_back(kHex[bytes_[i] >> 4]);
+    out.push_back(kHex[bytes_[i] & 0xF]);
+  }
+  return out;
+}
+
+std::string HashToHex(const Hash& h) {
+  std::string out;
+  out.reserve(64);
+  for (uint8_t v : h) {
+    out.push_back(kHex[v >> 4]);
+    out.push_back(kHex[v & 0xF]);
+  }
+  return out;
+}
+
+bool ExpectedVersion::Matches(uint64_t current) const {
+  switch (kind_) {
+    case Kind::kAny:
+      return true;
+    case Kind::kNoStream:
+      return current == 0;
+    case Kind::kStreamExists:
+      return current > 0;
+    case Kind::kExact:
+      return current == version_;
+  }
+  return false;
+}
+
+std::string ExpectedVersion::ToString() const {
+  switch (kind_) {
+    case Kind::kAny:
+      return "any";
+    case Kind::kNoStream:
+      return "no stream";
+    case Kind::kStreamExists:
+      return "stream exists";
+    case Kind::kExact:
+      return std::to_string(version_);
+  }
+  return "?";
+}
+
+}  // namespace caseledger

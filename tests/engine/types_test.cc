@@ -1,0 +1,79 @@
+#include "caseledger/types.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace caseledger {
+namespace {
+
+TEST(EventIdTest, ParsesAndPrintsCanonicalUuids) {
+  auto id = EventId::Parse("01890A5D-AC96-774B-BCCE-B302099A8057");
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(id->ToString(), "01890a5d-ac96-774b-bcce-b302099a8057");
+  EXPECT_FALSE(id->IsNil());
+  EXPECT_TRUE(EventId().IsNil());
+}
+
+TEST(EventIdTest, RejectsMalformedUuids) {
+  for (const char* bad : {"", "01890a5d", "01890a5d-ac96-774b-bcce-b302099a805",
+                          "01890a5dxac96-774b-bcce-b302099a8057",
+                          "01890a5d-ac96-774b-bcce-b302099a805g"}) {
+    EXPECT_TRUE(EventId::Parse(bad).status().IsInvalidArgument()) << bad;
+  }
+}
+
+TEST(EventIdTest, NewV7IdsAreVersion7UniqueAndTimeOrdered) {
+  std::set<EventId> seen;
+  EventId prev = EventId::NewV7();
+  for (int i = 0; i < 1000; ++i) {
+    EventId id = EventId::NewV7();
+    EXPECT_EQ(id.bytes()[6] >> 4, 7);
+    EXPECT_EQ(id.bytes()[8] >> 6, 2);
+    EXPECT_TRUE(seen.insert(id).second);
+    // The 48-bit millisecond prefix never goes backwards.
+    EXPECT_GE(std::vector<uint8_t>(id.bytes().begin(), id.bytes().begin() + 6),
+              std::vector<uint8_t>(prev.bytes().begin(), prev.bytes().begin() + 6));
+    prev = id;
+  }
+}
+
+TEST(TimestampTest, FormatsAndParsesRfc3339) {
+  auto t = ParseTimestamp("2026-11-22T05:30:41.123456Z");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(FormatTimestamp(*t), "2026-11-22T05:30:41.123456Z");
+  auto offset = ParseTimestamp("2026-11-22T06:30:41.5+01:00");
+  ASSERT_TRUE(offset.ok());
+  EXPECT_EQ(FormatTimestamp(*offset), "2026-11-22T05:30:41.500000Z");
+  EXPECT_EQ(ParseTimestamp("1970-01-01T00:00:00Z")->value(), 0);
+}
+
+TEST(TimestampTest, RejectsMalformedTimestamps) {
+  for (const char* bad : {"", "2026-11-22", "2026-13-01T00:00:00Z",
+                          "2026-02-30T00:00:00Z", "2026-11-22T05:30:41",
+                          "2026-11-22T05:30:41Zjunk", "2026-11-22T25:00:00Z"}) {
+    EXPECT_TRUE(ParseTimestamp(bad).status().IsInvalidArgument()) << bad;
+  }
+}
+
+TEST(ExpectedVersionTest, MatchesByKind) {
+  EXPECT_TRUE(ExpectedVersion::Any().Matches(0));
+  EXPECT_TRUE(ExpectedVersion::Any().Matches(9));
+  EXPECT_TRUE(ExpectedVersion::NoStream().Matches(0));
+  EXPECT_FALSE(ExpectedVersion::NoStream().Matches(1));
+  EXPECT_FALSE(ExpectedVersion::StreamExists().Matches(0));
+  EXPECT_TRUE(ExpectedVersion::StreamExists().Matches(1));
+  EXPECT_TRUE(ExpectedVersion::Exact(StreamVersion(3)).Matches(3));
+  EXPECT_FALSE(ExpectedVersion::Exact(StreamVersion(3)).Matches(2));
+}
+
+TEST(StreamIdTest, AcceptsOnlyTheSafeAlphabet) {
+  EXPECT_TRUE(ValidateStreamId("case-2026.11_a:b").ok());
+  EXPECT_FALSE(ValidateStreamId("").ok());
+  EXPECT_FALSE(ValidateStreamId("a b").ok());
+  EXPECT_FALSE(ValidateStreamId("a/b").ok());
+  EXPECT_FALSE(ValidateStreamId(std::string(129, 'x')).ok());
+}
+
+}  // namespace
+}  // namespace caseledger
