@@ -11,6 +11,9 @@
 #include <optional>
 #include <string>
 
+#include "api/handlers.h"
+#include "api/router.h"
+#include "api/server.h"
 #include "caseledger/event_store.h"
 
 namespace {
@@ -61,6 +64,64 @@ int RunVerify(const std::string& data, const std::optional<std::string>& id,
   return 3;
 }
 
+// Splits "HOST:PORT" (the host may be a bracketed IPv6 address).
+bool ParseListen(const std::string& listen, std::string* host,
+                 uint16_t* port) {
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  std::string h = listen.substr(0, colon);
+  if (h.size() > 2 && h.front() == '[' && h.back() == ']') {
+    h = h.substr(1, h.size() - 2);
+  }
+  try {
+    size_t used = 0;
+    unsigned long p = std::stoul(listen.substr(colon + 1), &used);
+    if (used != listen.size() - colon - 1 || p > 65535) return false;
+    *port = static_cast<uint16_t>(p);
+  } catch (const std::exception&) {
+    return false;
+  }
+  *host = h;
+  return true;
+}
+
+int RunServe(const std::string& data, const std::string& listen, int threads,
+             bool verbose) {
+  // Wiring, in order; torn down in reverse.
+  auto logger = MakeLogger("caseledger", verbose);
+  caseledger::api::ServerOptions server_options;
+  if (!ParseListen(listen, &server_options.host, &server_options.port)) {
+    std::cerr << "caseledger: --listen must be HOST:PORT, got '" << listen
+              << "'\n";
+    return 2;
+  }
+  server_options.threads = threads;
+
+  Options options;
+  options.logger = logger;
+  std::unique_ptr<EventStore> store;
+  Status s = EventStore::Open(options, data, &store);
+  if (!s.ok()) return Fail("opening " + data, s);
+
+  caseledger::api::HttpMetrics metrics;
+  caseledger::api::Router router;
+  caseledger::api::AddOperationalRoutes(router, *store, metrics);
+
+  auto server =
+      caseledger::api::Server::Create(server_options, router, metrics, logger);
+  if (!server.ok()) return Fail("starting the server", server.status());
+  logger->info("serving {} on http://{}:{} (log at position {})", data,
+               server_options.host, (*server)->port(),
+               store->committed_position().value());
+  (*server)->Run(/*handle_signals=*/true);
+  server->reset();
+
+  s = store->Close();
+  if (!s.ok()) return Fail("closing the store", s);
+  logger->info("stopped cleanly");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -77,8 +138,19 @@ int main(int argc, char** argv) {
   std::optional<std::string> case_id;
   verify->add_option("--case", case_id, "Verify only this case's chain");
 
+  auto* serve = app.add_subcommand(
+      "serve", "Open (or create) the store and serve the HTTP API");
+  serve->add_option("--data", data, "Store directory")->capture_default_str();
+  std::string listen = "127.0.0.1:8080";
+  serve->add_option("--listen", listen, "HOST:PORT to listen on")
+      ->capture_default_str();
+  int threads = 0;
+  serve->add_option("--threads", threads, "I/O threads (0: one per core)")
+      ->check(CLI::Range(0, 256));
+
   CLI11_PARSE(app, argc, argv);
 
   if (verify->parsed()) return RunVerify(data, case_id, verbose);
+  if (serve->parsed()) return RunServe(data, listen, threads, verbose);
   return 0;
 }

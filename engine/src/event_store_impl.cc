@@ -594,6 +594,7 @@ void EventStoreImpl::ProcessGroup(std::vector<Request>& requests) {
       // and recovered. Refuse every further append until then.
       write_failure_ = FromRocks(
           rs, "writing events (the store refuses appends until reopened)");
+      write_failed_.store(true, std::memory_order_release);
       logger_->error("{}", write_failure_.ToString());
       for (auto& r : results) {
         if (r.ok()) r = write_failure_;
@@ -625,6 +626,18 @@ void EventStoreImpl::ProcessGroup(std::vector<Request>& requests) {
   for (size_t i = 0; i < requests.size(); ++i) {
     requests[i].done(std::move(results[i]));
   }
+}
+
+Status EventStoreImpl::Health() const {
+  if (closing()) return Status::Unavailable("the event store is closed");
+  if (options_.read_only) {
+    return Status::FailedPrecondition("the store is open read-only");
+  }
+  if (write_failed_.load(std::memory_order_acquire)) {
+    return Status::IOError("a write failed; the store refuses appends until "
+                           "it is reopened");
+  }
+  return Status::OK();
 }
 
 StoreStats EventStoreImpl::stats() const {

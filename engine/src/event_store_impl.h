@@ -79,6 +79,7 @@ class EventStoreImpl final : public EventStore {
       std::optional<std::string> stream_id) const override;
   Status Close() override;
   StoreStats stats() const override;
+  Status Health() const override;
 
   // Waits until a commit past `after` or closing; true if there is news.
   bool WaitForCommitAfter(uint64_t after,
@@ -143,6 +144,7 @@ class EventStoreImpl final : public EventStore {
   StreamHeadCache stream_cache_;
   // Set after a failed write: the store refuses appends until reopened.
   Status write_failure_;
+  std::atomic<bool> write_failed_{false};  // mirrors !write_failure_.ok()
 
   // Counters behind stats(); written by the writer only.
   struct AtomicStats {

@@ -159,6 +159,11 @@ class EventStore {
 
   virtual StoreStats stats() const = 0;
 
+  // OK while the store accepts appends. kFailedPrecondition when opened
+  // read-only, kIOError after a failed write (reopen to recover),
+  // kUnavailable once closing.
+  virtual Status Health() const = 0;
+
   // Waits for appends in flight, stops the writer and flushes. Idempotent;
   // the destructor calls it. Later calls return kUnavailable.
   virtual Status Close() = 0;

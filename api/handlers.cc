@@ -1,0 +1,110 @@
+#include "api/handlers.h"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+namespace caseledger::api {
+namespace {
+
+HttpResponse Json(int status, const nlohmann::json& body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = body.dump();
+  return r;
+}
+
+void Gauge(std::string* out, const char* name, const char* help,
+           uint64_t value, const char* type = "gauge") {
+  *out += fmt::format("# HELP {0} {1}\n# TYPE {0} {2}\n{0} {3}\n", name, help,
+                      type, value);
+}
+
+}  // namespace
+
+void AddOperationalRoutes(Router& router, const EventStore& store,
+                          const HttpMetrics& metrics) {
+  router.Add("GET", "/healthz", [](const HttpRequest&, const PathParams&) {
+    return Json(200, {{"status", "ok"}});
+  });
+
+  router.Add("GET", "/readyz", [&store](const HttpRequest&, const PathParams&) {
+    Status health = store.Health();
+    if (!health.ok()) {
+      HttpResponse r = Problem(503, "Service Unavailable", health.message());
+      r.headers.emplace_back("Retry-After", "5");
+      return r;
+    }
+    return Json(200, {{"status", "ready"},
+                      {"log_position", store.committed_position().value()}});
+  });
+
+  router.Add("GET", "/metrics",
+             [&store, &metrics](const HttpRequest&, const PathParams&) {
+               HttpResponse r;
+               r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+               StoreStats s = store.stats();
+               Gauge(&r.body, "caseledger_log_position",
+                     "Last durable global position of the log.",
+                     store.committed_position().value());
+               r.body +=
+                   "# HELP caseledger_appends_total Append calls by result.\n"
+                   "# TYPE caseledger_appends_total counter\n";
+               r.body += fmt::format(
+                   "caseledger_appends_total{{result=\"committed\"}} {}\n"
+                   "caseledger_appends_total{{result=\"deduplicated\"}} {}\n"
+                   "caseledger_appends_total{{result=\"rejected\"}} {}\n",
+                   s.appends_committed, s.appends_deduplicated,
+                   s.appends_rejected);
+               Gauge(&r.body, "caseledger_events_committed_total",
+                     "Events written to the log.", s.events_committed,
+                     "counter");
+               Gauge(&r.body, "caseledger_fsync_groups_total",
+                     "Synced write batches (group commits).",
+                     s.groups_committed, "counter");
+               Gauge(&r.body, "caseledger_store_write_microseconds_total",
+                     "Writer time inside RocksDB writes.", s.write_micros,
+                     "counter");
+               metrics.Render(&r.body);
+               return r;
+             });
+}
+
+void HttpMetrics::Record(const std::string& route, int status,
+                         std::chrono::microseconds latency) {
+  double secs = static_cast<double>(latency.count()) / 1e6;
+  std::lock_guard<std::mutex> lk(mu_);
+  ++requests_[{route, status}];
+  for (size_t i = 0; i < kBuckets.size(); ++i) {
+    if (secs <= kBuckets[i]) ++buckets_[i];
+  }
+  ++count_;
+  sum_seconds_ += secs;
+}
+
+void HttpMetrics::Render(std::string* out) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  *out +=
+      "# HELP caseledger_http_requests_total HTTP requests by route and "
+      "status.\n# TYPE caseledger_http_requests_total counter\n";
+  for (const auto& [key, n] : requests_) {
+    *out += fmt::format(
+        "caseledger_http_requests_total{{route=\"{}\",status=\"{}\"}} {}\n",
+        key.first, key.second, n);
+  }
+  *out +=
+      "# HELP caseledger_http_request_duration_seconds Request latency.\n"
+      "# TYPE caseledger_http_request_duration_seconds histogram\n";
+  for (size_t i = 0; i < kBuckets.size(); ++i) {
+    *out += fmt::format(
+        "caseledger_http_request_duration_seconds_bucket{{le=\"{}\"}} {}\n",
+        kBuckets[i], buckets_[i]);
+  }
+  *out += fmt::format(
+      "caseledger_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {}\n"
+      "caseledger_http_request_duration_seconds_sum {}\n"
+      "caseledger_http_request_duration_seconds_count {}\n",
+      count_, sum_seconds_, count_);
+}
+
+}  // namespace caseledger::api

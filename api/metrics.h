@@ -1,0 +1,34 @@
+// Request metrics for /metrics: counts by route template and status, and a
+// latency histogram. Thread-safe.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+
+namespace caseledger::api {
+
+class HttpMetrics {
+ public:
+  void Record(const std::string& route, int status,
+              std::chrono::microseconds latency);
+  // Appends the Prometheus text exposition of these metrics to *out.
+  void Render(std::string* out) const;
+
+  // Upper bounds of the latency buckets, in seconds.
+  static constexpr std::array<double, 10> kBuckets = {
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0};
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, int>, uint64_t> requests_;  // guarded
+  std::array<uint64_t, kBuckets.size()> buckets_{};            // guarded
+  uint64_t count_ = 0;                                         // guarded
+  double sum_seconds_ = 0;                                     // guarded
+};
+
+}  // namespace caseledger::api

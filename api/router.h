@@ -1,0 +1,75 @@
+// The HTTP routing table, independent of any socket: handlers are plain
+// functions from a request to a response, so they are tested without a
+// server. The Beast session (server.cc) only reads, calls Router::Handle and
+// writes.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace caseledger::api {
+
+struct HttpRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // path and query, e.g. "/v1/cases?limit=10"
+  std::map<std::string, std::string> headers;  // names in lower case
+  std::string body;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// An RFC 9457 problem document (application/problem+json).
+HttpResponse Problem(int status, std::string_view title,
+                     std::string_view detail);
+
+// Values of the {name} segments of the matched route.
+using PathParams = std::map<std::string, std::string>;
+
+// Routes are registered before the server starts; Handle may then be called
+// from any number of threads at once.
+class Router {
+ public:
+  using Handler =
+      std::function<HttpResponse(const HttpRequest&, const PathParams&)>;
+
+  // `pattern` is a path whose segments are literals or {name}.
+  void Add(std::string method, std::string pattern, Handler handler);
+
+  // Finds the route: 404 when no pattern matches the path, 405 with Allow
+  // when one matches under another method. A handler's exception becomes a
+  // 500 problem (logged by the caller with its request id).
+  HttpResponse Handle(const HttpRequest& request) const;
+
+  // The route template that answered (or "unmatched"), for logs and metrics.
+  std::string RouteOf(const HttpRequest& request) const;
+
+  // Every registered "METHOD pattern", in registration order.
+  std::vector<std::string> Routes() const;
+
+ private:
+  struct Route {
+    std::string method;
+    std::string pattern;
+    std::vector<std::string> segments;
+    Handler handler;
+  };
+  static bool Match(const Route& r, const std::vector<std::string>& path,
+                    PathParams* params);
+  std::vector<Route> routes_;
+};
+
+// Splits "/a/b?x=1" into {"a","b"}; the query is dropped.
+std::vector<std::string> SplitPath(std::string_view target);
+
+}  // namespace caseledger::api

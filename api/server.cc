@@ -1,0 +1,346 @@
+// The only translation unit that includes Beast and Asio (they are heavy to
+// compile): sessions, the listener, signals and graceful shutdown.
+#include "api/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <atomic>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace caseledger::api {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+class ServerImpl;
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, ServerImpl& server, bool reject)
+      : stream_(std::move(socket)), server_(server), reject_(reject) {}
+  ~Session();
+
+  void Start();
+  // Stop after the request in flight, or now if idle. Any thread.
+  void Stop();
+
+ private:
+  void DoRead();
+  void OnRead(beast::error_code ec, size_t bytes);
+  void Send(HttpResponse response, bool keep_alive);
+  void OnWrite(bool keep_alive, beast::error_code ec, size_t bytes);
+  void DoClose();
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::response<http::string_body>> response_;
+  ServerImpl& server_;
+  bool reject_;
+  bool busy_ = false;
+  bool stopping_ = false;
+  std::chrono::steady_clock::time_point started_;
+  std::string route_;
+};
+
+class ServerImpl final : public Server {
+ public:
+  ServerImpl(const ServerOptions& options, const Router& router,
+             HttpMetrics& metrics, std::shared_ptr<spdlog::logger> logger)
+      : options_(options),
+        router_(router),
+        metrics_(metrics),
+        logger_(std::move(logger)),
+        ioc_(options.threads > 0 ? options.threads
+                                 : static_cast<int>(std::max(
+                                       1u, std::thread::hardware_concurrency()))),
+        acceptor_(net::make_strand(ioc_)),
+        signals_(ioc_),
+        shutdown_timer_(ioc_) {}
+
+  Status Open() {
+    beast::error_code ec;
+    auto address = net::ip::make_address(options_.host, ec);
+    if (ec) {
+      return Status::InvalidArgument("listen address '" + options_.host +
+                                     "': " + ec.message());
+    }
+    tcp::endpoint endpoint(address, options_.port);
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return Status::FailedPrecondition("cannot listen on " + options_.host +
+                                        ":" + std::to_string(options_.port) +
+                                        ": " + ec.message());
+    }
+    port_ = acceptor_.local_endpoint().port();
+    return Status::OK();
+  }
+
+  uint16_t port() const override { return port_; }
+
+  void Run(bool handle_signals) override {
+    if (handle_signals) {
+      signals_.add(SIGINT);
+      signals_.add(SIGTERM);
+      signals_.async_wait([this](beast::error_code ec, int sig) {
+        if (ec) return;
+        logger_->info("signal {}: shutting down", sig);
+        Shutdown();
+      });
+    }
+    DoAccept();
+    int n = options_.threads > 0
+                ? options_.threads
+                : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    std::vector<std::thread> threads;
+    for (int i = 1; i < n; ++i) threads.emplace_back([this] { ioc_.run(); });
+    ioc_.run();
+    for (auto& t : threads) t.join();
+  }
+
+  void Shutdown() override {
+    net::post(acceptor_.get_executor(), [this] {
+      if (stopping_) return;
+      stopping_ = true;
+      draining_.store(true, std::memory_order_release);
+      beast::error_code ec;
+      acceptor_.close(ec);
+      signals_.cancel(ec);
+      for (auto& s : LiveSessions()) s->Stop();
+      deadline_ = std::chrono::steady_clock::now() + options_.shutdown_grace;
+      WaitForSessions();
+    });
+  }
+
+  const Router& router() const { return router_; }
+  HttpMetrics& metrics() { return metrics_; }
+  spdlog::logger& logger() { return *logger_; }
+  const ServerOptions& options() const { return options_; }
+  bool draining() const { return draining_.load(std::memory_order_acquire); }
+
+  void Register(Session* s, std::weak_ptr<Session> w) {
+    std::lock_guard<std::mutex> lk(sessions_mu_);
+    sessions_[s] = std::move(w);
+  }
+  void Unregister(Session* s) {
+    std::lock_guard<std::mutex> lk(sessions_mu_);
+    sessions_.erase(s);
+  }
+
+ private:
+  std::vector<std::shared_ptr<Session>> LiveSessions() {
+    std::vector<std::shared_ptr<Session>> out;
+    std::lock_guard<std::mutex> lk(sessions_mu_);
+    for (auto& [p, w] : sessions_) {
+      if (auto s = w.lock()) out.push_back(std::move(s));
+    }
+    return out;
+  }
+
+  size_t SessionCount() {
+    std::lock_guard<std::mutex> lk(sessions_mu_);
+    return sessions_.size();
+  }
+
+  // Polls until every session is gone or the grace has passed, then stops
+  // the I/O threads (which ends any session still open).
+  void WaitForSessions() {
+    if (SessionCount() == 0 || std::chrono::steady_clock::now() >= deadline_) {
+      if (SessionCount() > 0) {
+        logger_->warn("shutdown grace passed; closing {} connection(s)",
+                      SessionCount());
+      }
+      ioc_.stop();
+      return;
+    }
+    shutdown_timer_.expires_after(std::chrono::milliseconds(20));
+    shutdown_timer_.async_wait([this](beast::error_code) { WaitForSessions(); });
+  }
+
+  void DoAccept() {
+    acceptor_.async_accept(
+        net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+          if (ec) {
+            if (ec != net::error::operation_aborted) {
+              logger_->warn("accept: {}", ec.message());
+            }
+          } else {
+            bool full = SessionCount() >= options_.max_connections;
+            auto s = std::make_shared<Session>(std::move(socket), *this, full);
+            Register(s.get(), s);
+            s->Start();
+          }
+          if (!stopping_) DoAccept();
+        });
+  }
+
+  const ServerOptions options_;
+  const Router& router_;
+  HttpMetrics& metrics_;
+  std::shared_ptr<spdlog::logger> logger_;
+  // Declared before ioc_: sessions still queued in ioc_ unregister from here
+  // when ioc_ is destroyed.
+  std::mutex sessions_mu_;
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;
+  net::io_context ioc_;
+  tcp::acceptor acceptor_;
+  net::signal_set signals_;
+  net::steady_timer shutdown_timer_;
+  uint16_t port_ = 0;
+  bool stopping_ = false;  // on the acceptor's strand
+  std::atomic<bool> draining_{false};  // read by every session
+  std::chrono::steady_clock::time_point deadline_;
+};
+
+Session::~Session() { server_.Unregister(this); }
+
+void Session::Start() {
+  net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    if (self->reject_) {
+      HttpResponse r = Problem(503, "Service Unavailable",
+                               "too many connections; retry shortly");
+      r.headers.emplace_back("Retry-After", "1");
+      self->Send(std::move(r), false);
+      return;
+    }
+    self->DoRead();
+  });
+}
+
+void Session::Stop() {
+  net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    self->stopping_ = true;
+    if (!self->busy_) self->DoClose();
+  });
+}
+
+void Session::DoRead() {
+  if (stopping_) return DoClose();
+  parser_.emplace();
+  parser_->body_limit(server_.options().max_body_bytes);
+  parser_->header_limit(
+      static_cast<uint32_t>(server_.options().max_header_bytes));
+  stream_.expires_after(server_.options().read_timeout);
+  http::async_read(stream_, buffer_, *parser_,
+                   beast::bind_front_handler(&Session::OnRead,
+                                             shared_from_this()));
+}
+
+void Session::OnRead(beast::error_code ec, size_t) {
+  if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
+      ec == beast::error::timeout) {
+    return DoClose();
+  }
+  started_ = std::chrono::steady_clock::now();
+  if (ec == http::error::body_limit) {
+    route_ = "unmatched";
+    busy_ = true;
+    return Send(Problem(413, "Content Too Large",
+                        "the request body exceeds " +
+                            std::to_string(server_.options().max_body_bytes) +
+                            " bytes"),
+                false);
+  }
+  if (ec == http::error::header_limit) {
+    route_ = "unmatched";
+    busy_ = true;
+    return Send(Problem(431, "Request Header Fields Too Large",
+                        "the request headers are too large"),
+                false);
+  }
+  if (ec) {
+    // A malformed request: answer 400 if the socket is still usable.
+    route_ = "unmatched";
+    busy_ = true;
+    return Send(Problem(400, "Bad Request", ec.message()), false);
+  }
+  busy_ = true;
+  auto& req = parser_->get();
+  HttpRequest request;
+  request.method = std::string(req.method_string());
+  request.target = std::string(req.target());
+  for (const auto& field : req) {
+    std::string name(field.name_string());
+    for (auto& c : name) c = static_cast<char>(std::tolower(c));
+    request.headers[name] = std::string(field.value());
+  }
+  request.body = std::move(req.body());
+  const bool keep_alive = req.keep_alive();
+  route_ = server_.router().RouteOf(request);
+  HttpResponse response;
+  try {
+    response = server_.router().Handle(request);
+  } catch (const std::exception& e) {
+    server_.logger().error("{} {}: {}", request.method, route_, e.what());
+    response = Problem(500, "Internal Server Error", "unexpected failure");
+  }
+  // A draining server answers and then closes, and says so.
+  Send(std::move(response), keep_alive && !stopping_ && !server_.draining());
+}
+
+void Session::Send(HttpResponse r, bool keep_alive) {
+  response_.emplace(static_cast<http::status>(r.status), 11);
+  response_->set(http::field::server, "caseledger");
+  response_->set(http::field::content_type, r.content_type);
+  for (auto& [k, v] : r.headers) response_->set(k, v);
+  response_->body() = std::move(r.body);
+  response_->keep_alive(keep_alive);
+  response_->prepare_payload();
+  const int status = r.status;
+  auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - started_);
+  if (!reject_) {
+    server_.metrics().Record(route_, status, elapsed);
+    // One line per request; never the body, a query string or any header.
+    server_.logger().info("{} {} {} {}us",
+                          parser_ ? std::string(parser_->get().method_string())
+                                  : std::string("-"),
+                          route_, status, elapsed.count());
+  }
+  http::async_write(stream_, *response_,
+                    beast::bind_front_handler(&Session::OnWrite,
+                                              shared_from_this(), keep_alive));
+}
+
+void Session::OnWrite(bool keep_alive, beast::error_code ec, size_t) {
+  busy_ = false;
+  response_.reset();
+  if (ec || !keep_alive || stopping_) return DoClose();
+  DoRead();
+}
+
+void Session::DoClose() {
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+  stream_.close();
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Server>> Server::Create(
+    const ServerOptions& options, const Router& router, HttpMetrics& metrics,
+    std::shared_ptr<spdlog::logger> logger) {
+  auto server = std::make_unique<ServerImpl>(options, router, metrics,
+                                             std::move(logger));
+  RETURN_IF_ERROR(server->Open());
+  return std::unique_ptr<Server>(std::move(server));
+}
+
+}  // namespace caseledger::api
