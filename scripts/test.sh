@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs every test: first the optimised
+# Installs what is missing, builds, and runs every test: first the Release
 # build (which also builds the benchmarks, so they cannot rot), then the whole
 # suite again under AddressSanitizer and UndefinedBehaviorSanitizer.
 # Set CASELEDGER_SKIP_SANITIZE=1 to skip the second pass locally.
@@ -15,7 +15,7 @@ run_suite() {
   ctest --test-dir "build/$preset" --output-on-failure --timeout 600 -j1
 }
 
-run_suite relwithdebinfo
+run_suite release
 if [ "${CASELEDGER_SKIP_SANITIZE:-0}" != "1" ]; then
   run_suite sanitize
 fi

@@ -1,9 +1,10 @@
 #include "caseledger/types.h"
 
-#include <sodium.h>
+#include <openssl/rand.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 
 namespace caseledger {
@@ -67,7 +68,7 @@ std::string FormatTimestamp(Timestamp t) {
 
 StatusOr<Timestamp> ParseTimestamp(std::string_view text) {
   size_t i = 0;
-  int year, mon, day, hour, min, sec;
+  int year = 0, mon = 0, day = 0, hour = 0, min = 0, sec = 0;
   auto bad = [&] {
     return Status::InvalidArgument(
         "timestamp must be RFC 3339, e.g. 2026-01-31T09:30:00Z: '" +
@@ -143,7 +144,8 @@ Status ValidateStreamId(std::string_view id) {
 
 EventId EventId::NewV7() {
   std::array<uint8_t, 16> b{};
-  randombytes_buf(b.data(), b.size());
+  // OpenSSL's DRBG: cryptographic quality, in user space (no syscall per id).
+  if (RAND_bytes(b.data(), static_cast<int>(b.size())) != 1) std::abort();
   uint64_t ms = static_cast<uint64_t>(NowUtc().value() / 1000);
   for (int k = 0; k < 6; ++k) {
     b[static_cast<size_t>(k)] = static_cast<uint8_t>(ms >> (40 - 8 * k));
