@@ -383,32 +383,40 @@ Status EventStoreImpl::ValidateRequest(const Request& r) const {
   return Status::OK();
 }
 
+StatusOr<EventStoreImpl::Request> EventStoreImpl::MakeRequest(
+    std::string stream_id, ExpectedVersion expected,
+    std::vector<ProposedEvent> events) const {
+  if (options_.read_only) {
+    return Status::FailedPrecondition("the store is open read-only");
+  }
+  Request r{std::move(stream_id), expected, std::move(events), nullptr, 0};
+  RETURN_IF_ERROR(ValidateRequest(r));
+  for (const auto& e : r.events) r.bytes += e.payload.size() + 128;
+  return r;
+}
+
 void EventStoreImpl::AppendAsync(std::string stream_id,
                                  ExpectedVersion expected,
                                  std::vector<ProposedEvent> events,
                                  AppendCallback done) {
-  if (options_.read_only) {
-    done(Status::FailedPrecondition("the store is open read-only"));
+  auto r = MakeRequest(std::move(stream_id), expected, std::move(events));
+  if (!r.ok()) {
+    done(r.status());
     return;
   }
-  Request r{std::move(stream_id), expected, std::move(events), std::move(done),
-            0};
-  Status s = ValidateRequest(r);
-  if (!s.ok()) {
-    r.done(std::move(s));
-    return;
-  }
-  for (const auto& e : r.events) r.bytes += e.payload.size() + 128;
+  r->done = std::move(done);
+  // Async callers never write on their own thread (they may be I/O threads
+  // that must not wait for an fsync): the writer thread takes the request.
   {
     std::unique_lock<std::mutex> lk(queue_mu_);
     if (!stop_writer_) {
-      queue_.push_back(std::move(r));
+      queue_.push_back(std::move(*r));
       lk.unlock();
-      queue_cv_.notify_one();
+      queue_cv_.notify_all();
       return;
     }
   }
-  r.done(Status::Unavailable("the event store is closing"));
+  r->done(Status::Unavailable("the event store is closing"));
 }
 
 StatusOr<AppendResult> EventStoreImpl::Append(
@@ -416,10 +424,36 @@ StatusOr<AppendResult> EventStoreImpl::Append(
     std::vector<ProposedEvent> events) {
   std::promise<StatusOr<AppendResult>> promise;
   auto future = promise.get_future();
-  AppendAsync(std::string(stream_id), expected, std::move(events),
-              [&promise](StatusOr<AppendResult> r) {
-                promise.set_value(std::move(r));
-              });
+  auto r = MakeRequest(std::string(stream_id), expected, std::move(events));
+  if (!r.ok()) return r.status();
+  r->done = [&promise](StatusOr<AppendResult> result) {
+    promise.set_value(std::move(result));
+  };
+  {
+    std::unique_lock<std::mutex> lk(queue_mu_);
+    if (stop_writer_) {
+      return Status::Unavailable("the event store is closing");
+    }
+    if (writing_ || !queue_.empty()) {
+      // Someone is writing: join the queue; the writer thread takes it next,
+      // together with everything else that waits (group commit).
+      queue_.push_back(std::move(*r));
+      lk.unlock();
+      queue_cv_.notify_all();
+      return future.get();
+    }
+    // Nobody is writing: write on this thread, saving the two thread
+    // hand-offs (to the writer and back) that a lone appender would pay.
+    writing_ = true;
+  }
+  std::vector<Request> group;
+  group.push_back(std::move(*r));
+  ProcessGroup(group);
+  {
+    std::lock_guard<std::mutex> lk(queue_mu_);
+    writing_ = false;
+  }
+  queue_cv_.notify_all();  // the writer may take what queued meanwhile
   return future.get();
 }
 
@@ -428,8 +462,11 @@ void EventStoreImpl::WriterLoop() {
     std::vector<Request> group;
     {
       std::unique_lock<std::mutex> lk(queue_mu_);
-      queue_cv_.wait(lk, [this] { return stop_writer_ || !queue_.empty(); });
+      queue_cv_.wait(lk, [this] {
+        return !writing_ && (stop_writer_ || !queue_.empty());
+      });
       if (queue_.empty()) return;  // stopping, and everything is drained
+      writing_ = true;
       size_t bytes = 0;
       while (!queue_.empty() && group.size() < options_.max_group_appends &&
              (group.empty() ||
@@ -440,6 +477,10 @@ void EventStoreImpl::WriterLoop() {
       }
     }
     ProcessGroup(group);
+    {
+      std::lock_guard<std::mutex> lk(queue_mu_);
+      writing_ = false;
+    }
   }
 }
 

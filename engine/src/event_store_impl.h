@@ -1,7 +1,9 @@
 // EventStoreImpl: the RocksDB-backed EventStore.
 //
-// Threads: one writer thread owns every append. Callers enqueue requests; the
-// writer drains everything queued (up to the group bounds), checks each
+// Threads: one group of appends is processed at a time. A blocking Append
+// that finds the store idle processes its own request on its own thread; any
+// other append is queued, and the writer thread drains everything queued (up
+// to the group bounds) as one group once the current group is done. It checks each
 // request against the committed state plus what earlier requests of the same
 // group will write, builds one WriteBatch for the accepted ones, writes it
 // with the configured sync, then publishes the new committed position and
@@ -103,6 +105,9 @@ class EventStoreImpl final : public EventStore {
   struct Group;
 
   Status ValidateRequest(const Request& r) const;
+  // A validated request, without its callback.
+  StatusOr<Request> MakeRequest(std::string stream_id, ExpectedVersion expected,
+                                std::vector<ProposedEvent> events) const;
   void WriterLoop();
   void ProcessGroup(std::vector<Request>& requests);
   StatusOr<AppendResult> Decide(Request& r, Group& g);
@@ -136,9 +141,13 @@ class EventStoreImpl final : public EventStore {
   std::condition_variable queue_cv_;
   std::deque<Request> queue_;      // guarded by queue_mu_
   bool stop_writer_ = false;       // guarded by queue_mu_
+  // True while a thread (the writer, or a blocking Append on its own
+  // thread) owns the writer state below and is processing a group.
+  bool writing_ = false;           // guarded by queue_mu_
   std::thread writer_;
 
-  // Writer-thread state: the next position to assign and the chain heads.
+  // Writer state, owned by whichever thread has set writing_: the last
+  // position assigned and the chain heads.
   uint64_t last_position_ = 0;
   Hash last_log_hash_{};
   StreamHeadCache stream_cache_;
