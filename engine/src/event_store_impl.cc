@@ -25,6 +25,15 @@ Status EventStore::Open(const Options& options, const std::string& path,
 }
 
 namespace internal {
+
+Status OpenWithEnv(const Options& options, const std::string& path,
+                   rocksdb::Env* env, std::unique_ptr<EventStore>* store) {
+  auto impl = std::make_unique<EventStoreImpl>(options, path, env);
+  RETURN_IF_ERROR(impl->Init());
+  *store = std::move(impl);
+  return Status::OK();
+}
+
 namespace {
 
 constexpr size_t kMaxTypeLength = 128;
@@ -162,9 +171,11 @@ class SubscriptionImpl final : public Subscription {
 // ---------------------------------------------------------------------------
 // Open and close
 
-EventStoreImpl::EventStoreImpl(const Options& options, std::string path)
+EventStoreImpl::EventStoreImpl(const Options& options, std::string path,
+                               rocksdb::Env* env)
     : options_(options),
       path_(std::move(path)),
+      env_(env),
       logger_(options.logger),
       stream_cache_(options.stream_cache_entries) {
   if (!logger_) {
@@ -189,6 +200,7 @@ Status EventStoreImpl::Init() {
   dbo.max_total_wal_size = 256u << 20;
   dbo.keep_log_file_num = 5;
   dbo.max_background_jobs = 2;
+  if (env_ != nullptr) dbo.env = env_;
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descs = {
       {rocksdb::kDefaultColumnFamilyName, CfOptions(cache, false, 4u << 20)},

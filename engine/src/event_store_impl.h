@@ -48,9 +48,15 @@ class StreamHeadCache {
   std::unordered_map<std::string, std::list<Entry>::iterator> map_;
 };
 
+// Opens a store whose RocksDB runs on `env` (tests inject storage faults
+// through it). `env` must outlive the store.
+Status OpenWithEnv(const Options& options, const std::string& path,
+                   rocksdb::Env* env, std::unique_ptr<EventStore>* store);
+
 class EventStoreImpl final : public EventStore {
  public:
-  EventStoreImpl(const Options& options, std::string path);
+  EventStoreImpl(const Options& options, std::string path,
+                 rocksdb::Env* env = nullptr);
   ~EventStoreImpl() override;
 
   // Opens RocksDB, checks the format and recovers the head.
@@ -122,6 +128,7 @@ class EventStoreImpl final : public EventStore {
 
   const Options options_;
   const std::string path_;
+  rocksdb::Env* const env_;  // null: RocksDB's default
   std::shared_ptr<spdlog::logger> logger_;
 
   std::unique_ptr<rocksdb::DB> db_;
