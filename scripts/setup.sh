@@ -13,6 +13,27 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 
+# valijson (JSON Schema validation) is header-only. Debian's libvalijson-dev
+# depends on ~70 packages (Qt5, Poco, ...) for adapters we do not use, so we
+# unpack only its headers into .deps/ instead of installing it.
+VALIJSON_DIR="$(cd "$(dirname "$0")/.." && pwd)/.deps/valijson"
+fetch_valijson() {
+  [ -f "$VALIJSON_DIR/usr/include/valijson/validator.hpp" ] && return 0
+  local tmp
+  tmp="$(mktemp -d)"
+  if ! (cd "$tmp" && apt-get download libvalijson-dev >/dev/null 2>&1); then
+    $SUDO apt-get update -qq
+    (cd "$tmp" && apt-get download libvalijson-dev >/dev/null)
+  fi
+  mkdir -p "$VALIJSON_DIR"
+  dpkg -x "$tmp"/libvalijson-dev_*.deb "$VALIJSON_DIR"
+  rm -rf "$tmp"
+  echo "setup: valijson headers in $VALIJSON_DIR" >&2
+}
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -20,21 +41,15 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
-fi
-
-echo "setup: installing ${missing[*]}" >&2
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then
-    SUDO="sudo"
-  else
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  if [ "$(id -u)" -ne 0 ] && [ -z "$SUDO" ]; then
     echo "setup: need root (or sudo) to install: ${missing[*]}" >&2
     exit 1
   fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "setup: packages installed" >&2
 fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "setup: done" >&2
+fetch_valijson

@@ -48,19 +48,30 @@ std::vector<Ack> RunAndKill(const std::string& dir, unsigned seed, int run_ms) {
   close(fds[1]);
   std::string out;
   char buf[65536];
-  auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(run_ms);
-  // Read while the child runs so the pipe never fills and blocks it.
-  while (std::chrono::steady_clock::now() < deadline) {
+  auto read_some = [&](int wait_us) -> bool {
     fd_set set;
     FD_ZERO(&set);
     FD_SET(fds[0], &set);
-    timeval tv{0, 5000};
+    timeval tv{0, wait_us};
     if (select(fds[0] + 1, &set, nullptr, nullptr, &tv) > 0) {
       ssize_t n = read(fds[0], buf, sizeof(buf));
-      if (n <= 0) break;
+      if (n <= 0) return false;
       out.append(buf, static_cast<size_t>(n));
     }
+    return true;
+  };
+  // Wait (up to 30 s, for slow sanitizer builds) until the child has
+  // acknowledged its first append, then let it run `run_ms` more, reading
+  // all the while so the pipe never fills and blocks it.
+  auto start = std::chrono::steady_clock::now();
+  while (out.find('\n') == std::string::npos &&
+         std::chrono::steady_clock::now() - start < std::chrono::seconds(30)) {
+    if (!read_some(5000)) break;
+  }
+  auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(run_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!read_some(5000)) break;
   }
   kill(pid, SIGKILL);
   int status = 0;

@@ -58,6 +58,13 @@ class [[nodiscard]] Status {
   static Status InvalidArgument(std::string msg) {
     return Status(StatusCode::kInvalidArgument, std::move(msg));
   }
+  // An InvalidArgument that names the offending field by its JSON pointer
+  // (RFC 6901, "" for the whole document), for problem+json responses.
+  static Status InvalidField(std::string pointer, std::string msg) {
+    Status s(StatusCode::kInvalidArgument, std::move(msg));
+    s.field_ = std::move(pointer);
+    return s;
+  }
   static Status NotFound(std::string msg) {
     return Status(StatusCode::kNotFound, std::move(msg));
   }
@@ -90,6 +97,8 @@ class [[nodiscard]] Status {
   const std::string& message() const { return message_; }
   // Set only on kAborted from an expected-version check.
   std::optional<uint64_t> current_version() const { return current_version_; }
+  // Set only on kInvalidArgument from InvalidField.
+  const std::optional<std::string>& field() const { return field_; }
 
   bool IsInvalidArgument() const {
     return code_ == StatusCode::kInvalidArgument;
@@ -114,6 +123,7 @@ class [[nodiscard]] Status {
   StatusCode code_ = StatusCode::kOk;
   std::string message_;
   std::optional<uint64_t> current_version_;
+  std::optional<std::string> field_;
 };
 
 // Either a T or a non-OK Status. Accessing value() of a non-OK StatusOr is a

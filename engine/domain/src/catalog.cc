@@ -1,0 +1,276 @@
+#include "caseledger/domain/catalog.h"
+
+#include <algorithm>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <stdexcept>
+#include <utility>
+#include <valijson/adapters/nlohmann_json_adapter.hpp>
+#include <valijson/schema.hpp>
+#include <valijson/schema_parser.hpp>
+#include <valijson/validation_results.hpp>
+#include <valijson/validator.hpp>
+
+#include "engine/domain/src/embedded_schemas.h"
+#include "engine/domain/src/upcasters.h"
+
+namespace caseledger::domain {
+namespace {
+
+using Json = nlohmann::json;
+
+// "RiskAssessed.v2.json" -> {"RiskAssessed", 2}; false for other names.
+bool ParseSchemaFileName(const std::string& name, std::string* type,
+                         uint32_t* version) {
+  const std::string suffix = ".json";
+  if (name.size() <= suffix.size() ||
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
+    return false;
+  }
+  std::string stem = name.substr(0, name.size() - suffix.size());
+  size_t dot = stem.rfind(".v");
+  if (dot == std::string::npos || dot == 0) return false;
+  std::string digits = stem.substr(dot + 2);
+  if (digits.empty() ||
+      !std::all_of(digits.begin(), digits.end(),
+                   [](char c) { return c >= '0' && c <= '9'; })) {
+    return false;
+  }
+  *type = stem.substr(0, dot);
+  *version = static_cast<uint32_t>(std::stoul(digits));
+  return true;
+}
+
+std::string EscapePointerToken(std::string_view token) {
+  std::string out;
+  for (char c : token) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// valijson's context ["<root>", "[a]", "[0]"] -> JSON pointer "/a/0".
+std::string ContextToPointer(const std::vector<std::string>& context) {
+  std::string pointer;
+  for (const std::string& part : context) {
+    if (part.size() >= 2 && part.front() == '[' && part.back() == ']') {
+      pointer += "/" + EscapePointerToken(
+                           std::string_view(part).substr(1, part.size() - 2));
+    }
+  }
+  return pointer;
+}
+
+using Key = std::pair<std::string, uint32_t>;  // (type, version)
+
+}  // namespace
+
+struct EventCatalog::Impl {
+  std::map<std::string, Json> files;  // file name -> parsed document
+  std::map<Key, std::unique_ptr<valijson::Schema>> schemas;
+  std::map<Key, std::vector<std::string>> personal;
+  std::map<std::string, uint32_t, std::less<>> current;
+  internal::UpcasterMap upcasters;  // (type, from version) -> next
+
+  // Resolves "file#/definitions/x" or "#/definitions/x" within `file`.
+  const Json* Resolve(const std::string& file, const std::string& ref,
+                      std::string* target_file) const {
+    size_t hash = ref.find('#');
+    std::string doc = hash == std::string::npos ? ref : ref.substr(0, hash);
+    std::string pointer = hash == std::string::npos ? "" : ref.substr(hash + 1);
+    *target_file = doc.empty() ? file : doc;
+    auto it = files.find(*target_file);
+    if (it == files.end()) return nullptr;
+    try {
+      return &it->second.at(Json::json_pointer(pointer));
+    } catch (const std::exception&) {
+      return nullptr;
+    }
+  }
+
+  void CollectPersonal(const std::string& file, const Json& node,
+                       const std::string& pointer, int depth,
+                       std::set<std::string>* out) const {
+    if (depth > 32 || !node.is_object()) return;
+    if (auto p = node.find("x-personal");
+        p != node.end() && p->is_boolean() && p->get<bool>()) {
+      out->insert(pointer);
+      return;
+    }
+    if (auto ref = node.find("$ref"); ref != node.end() && ref->is_string()) {
+      std::string target_file;
+      if (const Json* target = Resolve(file, *ref, &target_file)) {
+        CollectPersonal(target_file, *target, pointer, depth + 1, out);
+      }
+    }
+    if (auto props = node.find("properties");
+        props != node.end() && props->is_object()) {
+      for (const auto& [name, child] : props->items()) {
+        CollectPersonal(file, child, pointer + "/" + EscapePointerToken(name),
+                        depth + 1, out);
+      }
+    }
+    if (auto items = node.find("items"); items != node.end()) {
+      CollectPersonal(file, *items, pointer + "/-", depth + 1, out);
+    }
+    for (const char* key : {"allOf", "anyOf", "oneOf"}) {
+      if (auto list = node.find(key); list != node.end() && list->is_array()) {
+        for (const auto& sub : *list) {
+          CollectPersonal(file, sub, pointer, depth + 1, out);
+        }
+      }
+    }
+    for (const char* key : {"then", "else"}) {
+      if (auto sub = node.find(key); sub != node.end()) {
+        CollectPersonal(file, *sub, pointer, depth + 1, out);
+      }
+    }
+  }
+};
+
+EventCatalog::EventCatalog(std::unique_ptr<Impl> impl)
+    : impl_(std::move(impl)) {}
+EventCatalog::~EventCatalog() = default;
+
+StatusOr<std::shared_ptr<const EventCatalog>> EventCatalog::Load() {
+  auto impl = std::make_unique<Impl>();
+  for (const auto& f : internal::EmbeddedSchemas()) {
+    Json doc = Json::parse(f.text, nullptr, /*allow_exceptions=*/false);
+    if (doc.is_discarded()) {
+      return Status::InvalidArgument("schema " + std::string(f.name) +
+                                     " is not JSON");
+    }
+    impl->files.emplace(f.name, std::move(doc));
+  }
+
+  const Impl& lookup = *impl;
+  auto fetch = [&lookup](const std::string& uri) -> const Json* {
+    std::string name = uri.substr(uri.rfind('/') == std::string::npos
+                                      ? 0
+                                      : uri.rfind('/') + 1);
+    auto it = lookup.files.find(name);
+    if (it == lookup.files.end()) return nullptr;
+    return new Json(it->second);
+  };
+  auto free_doc = [](const Json* doc) { delete doc; };
+
+  for (const auto& [name, doc] : impl->files) {
+    std::string type;
+    uint32_t version = 0;
+    if (!ParseSchemaFileName(name, &type, &version) || type == "common") {
+      continue;
+    }
+    auto schema = std::make_unique<valijson::Schema>();
+    try {
+      valijson::SchemaParser parser(valijson::SchemaParser::kDraft7);
+      valijson::adapters::NlohmannJsonAdapter adapter(doc);
+      parser.populateSchema(adapter, *schema, fetch, free_doc);
+    } catch (const std::exception& e) {
+      return Status::InvalidArgument("schema " + name + ": " + e.what());
+    }
+    Key key{type, version};
+    impl->schemas.emplace(key, std::move(schema));
+    std::set<std::string> personal;
+    impl->CollectPersonal(name, doc, "", 0, &personal);
+    impl->personal.emplace(key, std::vector<std::string>(personal.begin(),
+                                                         personal.end()));
+    uint32_t& current = impl->current[type];
+    current = std::max(current, version);
+  }
+
+  // Every version above 1 needs an upcaster from the one before it.
+  impl->upcasters = internal::Upcasters();
+  for (const auto& [type, current] : impl->current) {
+    for (uint32_t v = 1; v < current; ++v) {
+      if (!impl->upcasters.count(Key{type, v})) {
+        return Status::InvalidArgument("no upcaster for " + type + " v" +
+                                       std::to_string(v) + " -> v" +
+                                       std::to_string(v + 1));
+      }
+    }
+  }
+  return std::shared_ptr<const EventCatalog>(new EventCatalog(std::move(impl)));
+}
+
+std::vector<std::string> EventCatalog::Types() const {
+  std::vector<std::string> out;
+  for (const auto& [type, v] : impl_->current) out.push_back(type);
+  return out;
+}
+
+bool EventCatalog::Knows(std::string_view type) const {
+  return impl_->current.find(type) != impl_->current.end();
+}
+
+uint32_t EventCatalog::CurrentVersion(std::string_view type) const {
+  auto it = impl_->current.find(type);
+  return it == impl_->current.end() ? 0 : it->second;
+}
+
+Status EventCatalog::Validate(std::string_view type, uint32_t version,
+                              const Json& payload) const {
+  auto it = impl_->schemas.find(Key{std::string(type), version});
+  if (it == impl_->schemas.end()) {
+    return Status::InvalidArgument("unknown event type " + std::string(type) +
+                                   " v" + std::to_string(version));
+  }
+  valijson::Validator validator;
+  valijson::ValidationResults results;
+  valijson::adapters::NlohmannJsonAdapter target(payload);
+  bool ok = false;
+  try {
+    ok = validator.validate(*it->second, target, &results);
+  } catch (const std::exception& e) {
+    return Status::InvalidField("", std::string("cannot validate: ") + e.what());
+  }
+  if (ok) return Status::OK();
+  // The most specific error: the deepest context (valijson also reports each
+  // enclosing object that failed because of it).
+  valijson::ValidationResults::Error error, best;
+  size_t best_depth = 0;
+  bool any = false;
+  while (results.popError(error)) {
+    if (!any || error.context.size() > best_depth) {
+      best = error;
+      best_depth = error.context.size();
+      any = true;
+    }
+  }
+  std::string pointer = ContextToPointer(best.context);
+  return Status::InvalidField(
+      pointer, (pointer.empty() ? std::string("the payload") : pointer) +
+                   ": " + best.description);
+}
+
+std::vector<std::string> EventCatalog::PersonalPaths(std::string_view type,
+                                                     uint32_t version) const {
+  auto it = impl_->personal.find(Key{std::string(type), version});
+  return it == impl_->personal.end() ? std::vector<std::string>{} : it->second;
+}
+
+StatusOr<Json> EventCatalog::Upcast(std::string_view type, uint32_t version,
+                                    Json payload) const {
+  uint32_t current = CurrentVersion(type);
+  if (current == 0) {
+    return Status::InvalidArgument("unknown event type " + std::string(type));
+  }
+  if (version == 0 || version > current) {
+    return Status::InvalidArgument(std::string(type) + " v" +
+                                   std::to_string(version) +
+                                   " is not a version this build knows");
+  }
+  for (uint32_t v = version; v < current; ++v) {
+    const auto& up = impl_->upcasters.at(Key{std::string(type), v});
+    ASSIGN_OR_RETURN(payload, up(std::move(payload)));
+  }
+  return payload;
+}
+
+}  // namespace caseledger::domain

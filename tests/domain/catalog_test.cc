@@ -1,0 +1,133 @@
+// The event catalog against the schemas' own examples: every valid example
+// validates, every invalid one is rejected naming the expected field, and the
+// RiskAssessed v1 -> v2 upcaster reproduces every documented pair.
+#include "caseledger/domain/catalog.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+namespace caseledger::domain {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+const fs::path kSchemas = fs::path(CASELEDGER_SOURCE_DIR) / "schemas";
+
+Json ReadJson(const fs::path& p) {
+  std::ifstream in(p);
+  return Json::parse(in);
+}
+
+class CatalogTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto c = EventCatalog::Load();
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    catalog_ = *c;
+  }
+  static std::shared_ptr<const EventCatalog> catalog_;
+};
+std::shared_ptr<const EventCatalog> CatalogTest::catalog_;
+
+TEST_F(CatalogTest, KnowsEveryEventTypeAndItsCurrentVersion) {
+  for (const char* type :
+       {"ConcernReported", "CaseTriaged", "LeadAssigned", "LeadReassigned",
+        "DesiredOutcomesRecorded", "ParticipationAgreed", "ConsentRecorded",
+        "ConsentOverridden", "RiskAssessed", "SafetyPlanAgreed",
+        "EscalationRaised", "EscalationAcknowledged",
+        "EscalationOutcomeRecorded", "ReviewScheduled", "ReviewCompleted",
+        "CaseClosed", "CaseReopened", "EventAmended", "LearningRecorded",
+        "ActionAssigned", "ActionCompleted", "AuditFindingRecorded",
+        "ReauditScheduled", "CapacityAssessed", "InformationShared",
+        "PersonInformedOfReport"}) {
+    EXPECT_TRUE(catalog_->Knows(type)) << type;
+  }
+  EXPECT_EQ(catalog_->CurrentVersion("RiskAssessed"), 2u);
+  EXPECT_EQ(catalog_->CurrentVersion("ConcernReported"), 1u);
+  EXPECT_FALSE(catalog_->Knows("common"));
+  EXPECT_EQ(catalog_->CurrentVersion("NoSuchEvent"), 0u);
+}
+
+TEST_F(CatalogTest, EveryExampleIsJudgedAsItsExpectationSays) {
+  size_t valid = 0, invalid = 0;
+  for (const auto& dir : fs::directory_iterator(kSchemas / "examples")) {
+    std::string name = dir.path().filename().string();
+    std::string type = name;
+    uint32_t version = 1;
+    if (size_t dot = name.find(".v"); dot != std::string::npos) {
+      type = name.substr(0, dot);
+      version = static_cast<uint32_t>(std::stoul(name.substr(dot + 2)));
+    }
+    ASSERT_TRUE(catalog_->Knows(type)) << name;
+    for (const auto& f : fs::directory_iterator(dir.path())) {
+      std::string file = f.path().filename().string();
+      if (file.find(".expect.") != std::string::npos) continue;
+      Json payload = ReadJson(f.path());
+      Status s = catalog_->Validate(type, version, payload);
+      if (file.rfind("valid-", 0) == 0) {
+        EXPECT_TRUE(s.ok()) << name << "/" << file << ": " << s.ToString();
+        ++valid;
+      } else if (file.rfind("invalid-", 0) == 0) {
+        fs::path expect = f.path();
+        expect.replace_extension(".expect.json");
+        Json e = ReadJson(expect);
+        ASSERT_FALSE(s.ok()) << name << "/" << file << " was accepted";
+        EXPECT_TRUE(s.IsInvalidArgument());
+        ASSERT_TRUE(s.field().has_value());
+        EXPECT_EQ(*s.field(), e["pointer"].get<std::string>())
+            << name << "/" << file << ": " << s.message() << " (expected "
+            << e["reason"] << ")";
+        ++invalid;
+      }
+    }
+  }
+  EXPECT_GE(valid, 29u);
+  EXPECT_GE(invalid, 29u);
+}
+
+TEST_F(CatalogTest, UnknownTypeOrVersionIsRejected) {
+  EXPECT_TRUE(catalog_->Validate("NoSuchEvent", 1, Json::object())
+                  .IsInvalidArgument());
+  EXPECT_TRUE(catalog_->Validate("ConcernReported", 9, Json::object())
+                  .IsInvalidArgument());
+}
+
+TEST_F(CatalogTest, RiskAssessedV1UpcastsToV2ForEveryDocumentedPair) {
+  Json upcasts = ReadJson(kSchemas / "upcasts" / "RiskAssessed.v1-to-v2.json");
+  ASSERT_GE(upcasts["pairs"].size(), 7u);
+  for (const auto& pair : upcasts["pairs"]) {
+    ASSERT_TRUE(catalog_->Validate("RiskAssessed", 1, pair["v1"]).ok());
+    auto up = catalog_->Upcast("RiskAssessed", 1, pair["v1"]);
+    ASSERT_TRUE(up.ok()) << up.status().ToString();
+    EXPECT_EQ(*up, pair["v2"]);
+    EXPECT_TRUE(catalog_->Validate("RiskAssessed", 2, *up).ok())
+        << catalog_->Validate("RiskAssessed", 2, *up).ToString();
+  }
+  // The current version passes through unchanged.
+  Json v2 = upcasts["pairs"][0]["v2"];
+  auto same = catalog_->Upcast("RiskAssessed", 2, v2);
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(*same, v2);
+  EXPECT_TRUE(catalog_->Upcast("RiskAssessed", 3, v2).status().IsInvalidArgument());
+}
+
+TEST_F(CatalogTest, PersonalFieldsComeFromTheSchemaAnnotations) {
+  auto paths = catalog_->PersonalPaths("ConcernReported", 1);
+  auto has = [&](const std::string& p) {
+    return std::find(paths.begin(), paths.end(), p) != paths.end();
+  };
+  EXPECT_TRUE(has("/facts"));
+  EXPECT_TRUE(has("/people_involved/-/name")) << ::testing::PrintToString(paths);
+  EXPECT_FALSE(has("/categories"));
+  EXPECT_FALSE(has("/immediate_risk"));
+  auto learning = catalog_->PersonalPaths("LearningRecorded", 1);
+  EXPECT_EQ(std::find(learning.begin(), learning.end(), "/what_went_well"),
+            learning.end());
+}
+
+}  // namespace
+}  // namespace caseledger::domain
