@@ -14,6 +14,8 @@ std::string_view StatusCodeName(StatusCode code) {
       return "AlreadyExists";
     case StatusCode::kAborted:
       return "Aborted";
+    case StatusCode::kPermissionDenied:
+      return "PermissionDenied";
     case StatusCode::kFailedPrecondition:
       return "FailedPrecondition";
     case StatusCode::kUnavailable:

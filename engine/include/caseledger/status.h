@@ -17,6 +17,8 @@
 //   kAborted             optimistic-concurrency conflict: the expected version
 //                        did not match. current_version() holds the case's
 //                        actual version; re-read and decide again.
+//   kPermissionDenied    the actor may not do this (their role, or a conflict
+//                        of interest with this case).
 //   kFailedPrecondition  the operation is not allowed in the current state
 //                        (e.g. a store opened read-only, an inconsistent head).
 //   kUnavailable         the store is closing or closed; nothing was written.
@@ -42,6 +44,7 @@ enum class StatusCode : uint8_t {
   kNotFound,
   kAlreadyExists,
   kAborted,
+  kPermissionDenied,
   kFailedPrecondition,
   kUnavailable,
   kIOError,
@@ -79,6 +82,9 @@ class [[nodiscard]] Status {
     s.current_version_ = current_version;
     return s;
   }
+  static Status PermissionDenied(std::string msg) {
+    return Status(StatusCode::kPermissionDenied, std::move(msg));
+  }
   static Status FailedPrecondition(std::string msg) {
     return Status(StatusCode::kFailedPrecondition, std::move(msg));
   }
@@ -106,6 +112,9 @@ class [[nodiscard]] Status {
   bool IsNotFound() const { return code_ == StatusCode::kNotFound; }
   bool IsAlreadyExists() const { return code_ == StatusCode::kAlreadyExists; }
   bool IsAborted() const { return code_ == StatusCode::kAborted; }
+  bool IsPermissionDenied() const {
+    return code_ == StatusCode::kPermissionDenied;
+  }
   bool IsFailedPrecondition() const {
     return code_ == StatusCode::kFailedPrecondition;
   }

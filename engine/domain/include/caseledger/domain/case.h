@@ -1,0 +1,110 @@
+// The state of one case, folded from its events by Evolve(). Pure: no I/O.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "caseledger/domain/policy.h"
+#include "caseledger/types.h"
+
+namespace caseledger::domain {
+
+enum class Stage {
+  kNone,          // no event yet
+  kReported,      // ConcernReported; no lead has taken it
+  kAcknowledged,  // a lead has taken it (the first LeadAssigned)
+  kOpen,          // triaged as a safeguarding case
+  kTriagedOut,    // triaged elsewhere (not related, children's procedure,
+                  // advice only); awaiting closure
+  kClosed,
+};
+std::string_view StageName(Stage stage);
+
+// A domain event as evolve() reads it: the envelope fields it needs and the
+// payload already upcast to the current schema version.
+struct DomainEvent {
+  std::string event_id;
+  std::string type;
+  uint32_t schema_version = 1;
+  Actor actor;
+  Timestamp recorded_at;
+  nlohmann::json payload;
+};
+
+struct ConsentEntry {
+  std::string consent_id;
+  std::string person_ref;
+  std::string purpose;
+  std::string decision;  // given, refused, withdrawn, not_sought
+  uint64_t version = 0;  // case version of the event that recorded it
+};
+
+struct EscalationState {
+  std::string target;
+  std::string urgency;
+  Timestamp acknowledgement_due_at;
+  bool acknowledged = false;
+  bool final_outcome = false;
+};
+
+struct ReviewState {
+  std::string kind;      // with_person, governance
+  std::string due_date;  // YYYY-MM-DD
+  bool completed = false;
+};
+
+struct CaseState {
+  uint64_t version = 0;
+  Stage stage = Stage::kNone;
+  std::string reporter_actor_id;
+  bool immediate_risk = false;
+  bool urgent = false;
+  bool under_18_involved = false;
+  // The concern names a DSL (a person involved flagged is_dsl): the case
+  // must be led by an alternative DSL.
+  bool dsl_named = false;
+  // When the named DSL has no actor id, every DSL-role actor is barred.
+  bool all_dsls_barred = false;
+  std::set<std::string> barred_actor_ids;
+  std::set<std::string> person_refs;
+  std::optional<std::string> lead_actor_id;
+  std::optional<Role> lead_role;
+  std::string triage_route;
+  Timestamp acknowledgement_due_at;
+  std::optional<Timestamp> acknowledged_at;
+  // Every consent decision ever recorded, in order: wishes change, history
+  // stays.
+  std::vector<ConsentEntry> consents;
+  std::set<std::string> override_ids;
+  std::map<std::string, EscalationState> escalations;
+  std::map<std::string, ReviewState> reviews;
+  std::map<std::string, bool> actions;  // action_id -> completed
+  std::set<std::string> plan_ids;
+  std::set<std::string> share_ids;
+  std::set<std::string> learning_ids;
+  std::set<std::string> finding_ids;
+  std::set<std::string> reaudit_ids;
+  std::set<std::string> sample_ids;
+  std::set<std::string> outcome_ids;
+  // event id -> (type, schema version as stored), for amendments.
+  std::map<std::string, std::pair<std::string, uint32_t>> events;
+  uint32_t times_closed = 0;
+  uint32_t times_reopened = 0;
+
+  // Whether `actor` is barred from the case (a conflict of interest).
+  bool IsBarred(const Actor& actor) const;
+  // The latest consent decision for a person and purpose, if any.
+  const ConsentEntry* CurrentConsent(const std::string& person_ref,
+                                     const std::string& purpose) const;
+};
+
+// Applies one event. Events come from the log, which decide() wrote, so
+// evolve() trusts them; it never fails.
+CaseState Evolve(CaseState state, const DomainEvent& event);
+
+}  // namespace caseledger::domain

@@ -1,0 +1,171 @@
+#include "caseledger/domain/case.h"
+
+namespace caseledger::domain {
+namespace {
+
+using Json = nlohmann::json;
+
+std::string Str(const Json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+bool Bool(const Json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_boolean() && it->get<bool>();
+}
+
+Timestamp Time(const Json& j, const char* key) {
+  auto t = ParseTimestamp(Str(j, key));
+  return t.ok() ? *t : Timestamp(0);
+}
+
+void AddBarred(CaseState& s, const Json& payload) {
+  if (auto ids = payload.find("conflicted_actor_ids");
+      ids != payload.end() && ids->is_array()) {
+    for (const auto& id : *ids) {
+      if (id.is_string()) s.barred_actor_ids.insert(id.get<std::string>());
+    }
+  }
+}
+
+void ApplyConcernReported(CaseState& s, const DomainEvent& e) {
+  const Json& p = e.payload;
+  s.stage = Stage::kReported;
+  s.reporter_actor_id = e.actor.id;
+  s.immediate_risk = Bool(p, "immediate_risk");
+  s.urgent = Str(p, "priority") == "urgent";
+  s.under_18_involved = Bool(p, "under_18_involved");
+  s.acknowledgement_due_at = Time(p, "acknowledgement_due_at");
+  for (const auto& person : p.value("people_involved", Json::array())) {
+    s.person_refs.insert(Str(person, "person_ref"));
+    const std::string actor_id = Str(person, "actor_id");
+    bool named_lead = Bool(person, "is_dsl") || Bool(person, "is_alt_dsl");
+    if (Bool(person, "is_dsl")) {
+      s.dsl_named = true;
+      if (actor_id.empty()) s.all_dsls_barred = true;
+    }
+    bool alleged = false;
+    for (const auto& role : person.value("roles", Json::array())) {
+      if (role == "person_alleged_to_cause_harm") alleged = true;
+    }
+    // A user of the system who is a subject of the concern is barred from
+    // it: a named lead, or anyone alleged to have caused harm.
+    if (!actor_id.empty() && (named_lead || alleged)) {
+      s.barred_actor_ids.insert(actor_id);
+    }
+  }
+}
+
+}  // namespace
+
+std::string_view StageName(Stage stage) {
+  switch (stage) {
+    case Stage::kNone:
+      return "none";
+    case Stage::kReported:
+      return "reported";
+    case Stage::kAcknowledged:
+      return "acknowledged";
+    case Stage::kOpen:
+      return "open";
+    case Stage::kTriagedOut:
+      return "triaged_out";
+    case Stage::kClosed:
+      return "closed";
+  }
+  return "unknown";
+}
+
+bool CaseState::IsBarred(const Actor& actor) const {
+  if (barred_actor_ids.count(actor.id)) return true;
+  return all_dsls_barred && actor.role == Role::kDsl;
+}
+
+const ConsentEntry* CaseState::CurrentConsent(const std::string& person_ref,
+                                              const std::string& purpose) const {
+  for (auto it = consents.rbegin(); it != consents.rend(); ++it) {
+    if (it->person_ref == person_ref && it->purpose == purpose) return &*it;
+  }
+  return nullptr;
+}
+
+CaseState Evolve(CaseState s, const DomainEvent& e) {
+  const Json& p = e.payload;
+  s.version += 1;
+  s.events[e.event_id] = {e.type, e.schema_version};
+  const std::string& t = e.type;
+  if (t == "ConcernReported") {
+    ApplyConcernReported(s, e);
+  } else if (t == "LeadAssigned" || t == "LeadReassigned") {
+    s.lead_actor_id = Str(p, "lead_actor_id");
+    s.lead_role = ParseRole(Str(p, "role"));
+    AddBarred(s, p);
+    if (!s.acknowledged_at) s.acknowledged_at = e.recorded_at;
+    if (s.stage == Stage::kReported) s.stage = Stage::kAcknowledged;
+  } else if (t == "CaseTriaged") {
+    s.triage_route = Str(p, "route");
+    s.stage = s.triage_route == "safeguarding_case" ? Stage::kOpen
+                                                    : Stage::kTriagedOut;
+  } else if (t == "DesiredOutcomesRecorded") {
+    for (const auto& o : p.value("outcomes", Json::array())) {
+      s.outcome_ids.insert(Str(o, "outcome_id"));
+    }
+  } else if (t == "ConsentRecorded") {
+    s.consents.push_back(ConsentEntry{Str(p, "consent_id"),
+                                      Str(p, "person_ref"), Str(p, "purpose"),
+                                      Str(p, "decision"), s.version});
+  } else if (t == "ConsentOverridden") {
+    s.override_ids.insert(Str(p, "override_id"));
+  } else if (t == "InformationShared") {
+    s.share_ids.insert(Str(p, "share_id"));
+  } else if (t == "SafetyPlanAgreed") {
+    s.plan_ids.insert(Str(p, "plan_id"));
+    for (const auto& a : p.value("actions", Json::array())) {
+      s.actions.emplace(Str(a, "action_id"), false);
+    }
+  } else if (t == "EscalationRaised") {
+    s.escalations[Str(p, "escalation_id")] =
+        EscalationState{Str(p, "target"), Str(p, "urgency"),
+                        Time(p, "acknowledgement_due_at"), false, false};
+  } else if (t == "EscalationAcknowledged") {
+    s.escalations[Str(p, "escalation_id")].acknowledged = true;
+  } else if (t == "EscalationOutcomeRecorded") {
+    if (Bool(p, "final")) s.escalations[Str(p, "escalation_id")].final_outcome = true;
+  } else if (t == "ReviewScheduled") {
+    s.reviews[Str(p, "review_id")] =
+        ReviewState{Str(p, "kind"), Str(p, "due_date"), false};
+  } else if (t == "ReviewCompleted") {
+    ReviewState& r = s.reviews[Str(p, "review_id")];
+    r.kind = Str(p, "kind");
+    r.completed = true;
+  } else if (t == "CaseClosed") {
+    s.stage = Stage::kClosed;
+    s.times_closed += 1;
+  } else if (t == "CaseReopened") {
+    // Back to where it was before closure: open if it had been triaged as a
+    // safeguarding case, otherwise awaiting (re-)triage or a lead.
+    s.stage = !s.lead_actor_id ? Stage::kReported
+              : s.triage_route == "safeguarding_case" ? Stage::kOpen
+                                                      : Stage::kAcknowledged;
+    s.times_reopened += 1;
+  } else if (t == "LearningRecorded") {
+    s.learning_ids.insert(Str(p, "learning_id"));
+  } else if (t == "ActionAssigned") {
+    s.actions.emplace(Str(p, "action_id"), false);
+  } else if (t == "ActionCompleted") {
+    s.actions[Str(p, "action_id")] = true;
+  } else if (t == "AuditFindingRecorded") {
+    s.finding_ids.insert(Str(p, "finding_id"));
+  } else if (t == "ReauditScheduled") {
+    s.reaudit_ids.insert(Str(p, "reaudit_id"));
+  } else if (t == "CaseSampledForAudit") {
+    s.sample_ids.insert(Str(p, "sample_id"));
+  }
+  // ParticipationAgreed, CapacityAssessed, PersonInformedOfReport,
+  // RiskAssessed, EventAmended, LearningScreened change no rule-bearing
+  // state; projections read them.
+  return s;
+}
+
+}  // namespace caseledger::domain

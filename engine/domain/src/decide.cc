@@ -1,0 +1,653 @@
+#include "caseledger/domain/decide.h"
+
+#include <ctime>
+#include <set>
+
+namespace caseledger::domain {
+namespace {
+
+using Json = nlohmann::json;
+
+struct Ctx {
+  const CaseState& state;
+  const Command& command;
+  const DomainConfig& config;
+  const EventCatalog& catalog;
+  const EventLookup& lookup;
+  Json& payload;
+};
+
+using Step = Status (*)(Ctx&);
+
+// One row per command. `prepare` adds the fields decide() owns before the
+// schema check; `check` applies the rules that need the case's history, on a
+// payload the schema has already accepted.
+struct Spec {
+  const char* name;
+  const char* event_type;
+  bool allowed_when_closed;
+  bool needs_lead;
+  Step prepare;
+  Step check;
+};
+
+std::string Str(const Json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+bool Has(const Json& j, const char* key) { return j.contains(key); }
+
+Status Missing(const std::string& pointer, const std::string& what) {
+  return Status::InvalidField(pointer, pointer + ": " + what);
+}
+
+Status ServerOwned(Ctx& c, const char* field) {
+  if (Has(c.payload, field)) {
+    return Status::InvalidField(std::string("/") + field,
+                                std::string("/") + field +
+                                    " is set by the server, not the client");
+  }
+  return Status::OK();
+}
+
+std::string DateAfterDays(Timestamp now, int days) {
+  std::time_t t = static_cast<std::time_t>(now.value() / 1000000) +
+                  static_cast<std::time_t>(days) * 86400;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[16];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d", &tm);
+  return buf;
+}
+
+Timestamp After(Timestamp now, std::chrono::minutes m) {
+  return Timestamp(now.value() + static_cast<int64_t>(m.count()) * 60000000);
+}
+
+Status PersonKnown(Ctx& c, const char* field = "person_ref") {
+  std::string ref = Str(c.payload, field);
+  if (!c.state.person_refs.count(ref)) {
+    return Missing(std::string("/") + field,
+                   "no person '" + ref + "' is involved in this case");
+  }
+  return Status::OK();
+}
+
+Status Unused(const std::set<std::string>& ids, Ctx& c, const char* field) {
+  std::string id = Str(c.payload, field);
+  if (ids.count(id)) {
+    return Status::AlreadyExists(std::string(field) + " '" + id +
+                                 "' is already used in this case");
+  }
+  return Status::OK();
+}
+
+Status EventOfType(Ctx& c, const std::string& pointer, const std::string& id,
+                   const char* type) {
+  auto it = c.state.events.find(id);
+  if (it == c.state.events.end() || it->second.first != type) {
+    return Missing(pointer, "no " + std::string(type) + " event '" + id +
+                                "' in this case");
+  }
+  return Status::OK();
+}
+
+// The decider named in the payload must be the actor, in the actor's role.
+Status DeciderIsActor(Ctx& c, const char* field) {
+  const Json& d = c.payload.at(field);
+  if (Str(d, "actor_id") != c.command.actor.id) {
+    return Missing(std::string("/") + field + "/actor_id",
+                   "must be the actor making the decision");
+  }
+  if (Str(d, "role") != RoleName(c.command.actor.role)) {
+    return Missing(std::string("/") + field + "/role",
+                   "must be the actor's own role");
+  }
+  return Status::OK();
+}
+
+// A lead may not be someone barred from the case; a case whose concern names
+// the DSL is led by an alternative DSL.
+Status LeadAllowed(Ctx& c) {
+  std::string lead = Str(c.payload, "lead_actor_id");
+  Actor candidate{lead, *ParseRole(Str(c.payload, "role"))};
+  if (c.state.IsBarred(candidate)) {
+    return Missing("/lead_actor_id",
+                   "this person is barred from the case (conflict of interest)");
+  }
+  if (c.state.dsl_named && candidate.role != Role::kAltDsl) {
+    return Missing("/role",
+                   "the concern names the DSL: the alternative DSL must lead");
+  }
+  return Status::OK();
+}
+
+Status SharingBasisValid(Ctx& c, const std::string& purpose) {
+  const Json& basis = c.payload.at("basis");
+  std::string kind = Str(basis, "kind");
+  if (kind == "consent") {
+    std::string id = Str(basis, "consent_id");
+    const ConsentEntry* found = nullptr;
+    for (const auto& e : c.state.consents) {
+      if (e.consent_id == id) found = &e;
+    }
+    if (!found) return Missing("/basis/consent_id", "no such consent");
+    const ConsentEntry* current =
+        c.state.CurrentConsent(found->person_ref, found->purpose);
+    if (current->consent_id != id || current->decision != "given") {
+      return Missing("/basis/consent_id",
+                     "that consent is not the person's current consent "
+                     "(given) for this purpose");
+    }
+    if (!purpose.empty() && found->purpose != purpose) {
+      return Missing("/basis/consent_id",
+                     "that consent was given for another purpose");
+    }
+  } else if (kind == "override") {
+    std::string id = Str(basis, "override_id");
+    if (!c.state.override_ids.count(id)) {
+      return Missing("/basis/override_id", "no such consent override");
+    }
+  }
+  return Status::OK();
+}
+
+// --- per-command steps -------------------------------------------------------
+
+Status PrepareReport(Ctx& c) {
+  RETURN_IF_ERROR(ServerOwned(c, "priority"));
+  RETURN_IF_ERROR(ServerOwned(c, "acknowledgement_due_at"));
+  // Immediate risk makes a case urgent from its first event.
+  auto risk = c.payload.find("immediate_risk");
+  bool urgent = risk != c.payload.end() && risk->is_boolean() && risk->get<bool>();
+  c.payload["priority"] = urgent ? "urgent" : "standard";
+  c.payload["acknowledgement_due_at"] = FormatTimestamp(
+      After(c.command.now, urgent ? c.config.acknowledge_urgent
+                                  : c.config.acknowledge_standard));
+  return Status::OK();
+}
+
+Status CheckReport(Ctx& c) {
+  std::set<std::string> refs;
+  const Json& people = c.payload.at("people_involved");
+  for (size_t i = 0; i < people.size(); ++i) {
+    if (!refs.insert(Str(people[i], "person_ref")).second) {
+      return Missing("/people_involved/" + std::to_string(i) + "/person_ref",
+                     "person_ref values must be unique within the case");
+    }
+  }
+  return Status::OK();
+}
+
+Status CheckAssignLead(Ctx& c) {
+  if (c.state.lead_actor_id) {
+    return Status::FailedPrecondition(
+        "the case already has a lead; use reassign-lead");
+  }
+  return LeadAllowed(c);
+}
+
+Status CheckReassignLead(Ctx& c) {
+  if (!c.state.lead_actor_id) {
+    return Status::FailedPrecondition("the case has no lead yet; use assign-lead");
+  }
+  if (Str(c.payload, "previous_lead_actor_id") != *c.state.lead_actor_id) {
+    return Missing("/previous_lead_actor_id", "is not the case's current lead");
+  }
+  return LeadAllowed(c);
+}
+
+Status CheckTriage(Ctx& c) {
+  RETURN_IF_ERROR(DeciderIsActor(c, "decided_by"));
+  if (c.state.under_18_involved && Str(c.payload, "route") != "child_procedure") {
+    return Missing("/route",
+                   "someone under 18 is involved: route to the children's "
+                   "procedure");
+  }
+  return Status::OK();
+}
+
+Status CheckOutcomes(Ctx& c) {
+  RETURN_IF_ERROR(PersonKnown(c));
+  if (Has(c.payload, "supersedes_event_id")) {
+    RETURN_IF_ERROR(EventOfType(c, "/supersedes_event_id",
+                                Str(c.payload, "supersedes_event_id"),
+                                "DesiredOutcomesRecorded"));
+  }
+  return Status::OK();
+}
+
+Status CheckPerson(Ctx& c) { return PersonKnown(c); }
+
+Status CheckConsent(Ctx& c) {
+  std::set<std::string> ids;
+  for (const auto& e : c.state.consents) ids.insert(e.consent_id);
+  RETURN_IF_ERROR(Unused(ids, c, "consent_id"));
+  RETURN_IF_ERROR(PersonKnown(c));
+  if (Str(c.payload, "decision") == "withdrawn") {
+    const ConsentEntry* current = c.state.CurrentConsent(
+        Str(c.payload, "person_ref"), Str(c.payload, "purpose"));
+    if (!current || current->decision != "given" ||
+        current->consent_id != Str(c.payload, "previous_consent_id")) {
+      return Missing("/previous_consent_id",
+                     "a withdrawal must name the person's current consent "
+                     "(given) for this purpose");
+    }
+  } else if (Has(c.payload, "previous_consent_id")) {
+    std::string prev = Str(c.payload, "previous_consent_id");
+    if (!ids.count(prev)) {
+      return Missing("/previous_consent_id", "no such consent in this case");
+    }
+  }
+  if (Has(c.payload, "capacity_assessment_event_id")) {
+    RETURN_IF_ERROR(EventOfType(c, "/capacity_assessment_event_id",
+                                Str(c.payload, "capacity_assessment_event_id"),
+                                "CapacityAssessed"));
+  }
+  return Status::OK();
+}
+
+Status CheckOverride(Ctx& c) {
+  RETURN_IF_ERROR(Unused(c.state.override_ids, c, "override_id"));
+  RETURN_IF_ERROR(PersonKnown(c));
+  // An override needs a DSL (or the alternative DSL) as decider: the policy
+  // table admits only those roles, and the decider must be the actor.
+  RETURN_IF_ERROR(DeciderIsActor(c, "decided_by"));
+  if (Has(c.payload, "overrides_consent_id")) {
+    std::string id = Str(c.payload, "overrides_consent_id");
+    bool found = false;
+    for (const auto& e : c.state.consents) found |= e.consent_id == id;
+    if (!found) return Missing("/overrides_consent_id", "no such consent");
+  }
+  return Status::OK();
+}
+
+Status CheckShare(Ctx& c) {
+  RETURN_IF_ERROR(Unused(c.state.share_ids, c, "share_id"));
+  RETURN_IF_ERROR(SharingBasisValid(c, Str(c.payload, "purpose")));
+  if (Has(c.payload, "escalation_id") &&
+      !c.state.escalations.count(Str(c.payload, "escalation_id"))) {
+    return Missing("/escalation_id", "no such escalation");
+  }
+  return Status::OK();
+}
+
+Status CheckInform(Ctx& c) {
+  RETURN_IF_ERROR(PersonKnown(c));
+  const Json& o = c.payload.value("override_ids", Json::array());
+  for (size_t i = 0; i < o.size(); ++i) {
+    if (!c.state.override_ids.count(o[i].get<std::string>())) {
+      return Missing("/override_ids/" + std::to_string(i), "no such override");
+    }
+  }
+  const Json& s = c.payload.value("share_ids", Json::array());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (!c.state.share_ids.count(s[i].get<std::string>())) {
+      return Missing("/share_ids/" + std::to_string(i), "no such share");
+    }
+  }
+  return Status::OK();
+}
+
+Status CheckPlan(Ctx& c) {
+  RETURN_IF_ERROR(Unused(c.state.plan_ids, c, "plan_id"));
+  if (Has(c.payload, "supersedes_plan_id") &&
+      !c.state.plan_ids.count(Str(c.payload, "supersedes_plan_id"))) {
+    return Missing("/supersedes_plan_id", "no such safety plan");
+  }
+  const Json& actions = c.payload.at("actions");
+  for (size_t i = 0; i < actions.size(); ++i) {
+    if (c.state.actions.count(Str(actions[i], "action_id"))) {
+      return Missing("/actions/" + std::to_string(i) + "/action_id",
+                     "action_id is already used in this case");
+    }
+  }
+  return Status::OK();
+}
+
+Status PrepareEscalation(Ctx& c) {
+  RETURN_IF_ERROR(ServerOwned(c, "acknowledgement_due_at"));
+  std::string urgency = Str(c.payload, "urgency");
+  std::chrono::minutes due = urgency == "emergency" ? c.config.escalation_emergency
+                             : urgency == "urgent"  ? c.config.escalation_urgent
+                                                    : c.config.escalation_standard;
+  c.payload["acknowledgement_due_at"] =
+      FormatTimestamp(After(c.command.now, due));
+  return Status::OK();
+}
+
+Status CheckEscalation(Ctx& c) {
+  std::set<std::string> ids;
+  for (const auto& [id, e] : c.state.escalations) ids.insert(id);
+  RETURN_IF_ERROR(Unused(ids, c, "escalation_id"));
+  return SharingBasisValid(c, "");
+}
+
+Status CheckAcknowledgeEscalation(Ctx& c) {
+  auto it = c.state.escalations.find(Str(c.payload, "escalation_id"));
+  if (it == c.state.escalations.end()) {
+    return Missing("/escalation_id", "no such escalation");
+  }
+  if (it->second.acknowledged) {
+    return Status::FailedPrecondition("the escalation is already acknowledged");
+  }
+  return Status::OK();
+}
+
+Status CheckEscalationOutcome(Ctx& c) {
+  auto it = c.state.escalations.find(Str(c.payload, "escalation_id"));
+  if (it == c.state.escalations.end()) {
+    return Missing("/escalation_id", "no such escalation");
+  }
+  if (it->second.final_outcome) {
+    return Status::FailedPrecondition(
+        "the escalation's final outcome is already recorded");
+  }
+  return Status::OK();
+}
+
+// Governance reviews are the reviewers'; reviews with the person the leads'.
+Status ReviewKindForActor(Ctx& c) {
+  bool governance = Str(c.payload, "kind") == "governance";
+  bool reviewer = c.command.actor.role == Role::kReviewer;
+  if (governance != reviewer) {
+    return Status::PermissionDenied(
+        governance ? "governance reviews are recorded by reviewers"
+                   : "reviews with the person are recorded by the case lead");
+  }
+  return Status::OK();
+}
+
+Status PrepareScheduleReview(Ctx& c) {
+  if (!Has(c.payload, "due_date")) {
+    c.payload["due_date"] =
+        DateAfterDays(c.command.now, c.config.review_interval_days);
+  }
+  return Status::OK();
+}
+
+Status CheckScheduleReview(Ctx& c) {
+  std::set<std::string> ids;
+  for (const auto& [id, r] : c.state.reviews) ids.insert(id);
+  RETURN_IF_ERROR(Unused(ids, c, "review_id"));
+  RETURN_IF_ERROR(ReviewKindForActor(c));
+  if (Has(c.payload, "plan_id") &&
+      !c.state.plan_ids.count(Str(c.payload, "plan_id"))) {
+    return Missing("/plan_id", "no such safety plan");
+  }
+  return Status::OK();
+}
+
+Status CheckCompleteReview(Ctx& c) {
+  auto it = c.state.reviews.find(Str(c.payload, "review_id"));
+  if (it == c.state.reviews.end()) {
+    return Missing("/review_id", "no such review is scheduled");
+  }
+  if (it->second.completed) {
+    return Status::FailedPrecondition("the review is already completed");
+  }
+  if (it->second.kind != Str(c.payload, "kind")) {
+    return Missing("/kind", "the review was scheduled as " + it->second.kind);
+  }
+  RETURN_IF_ERROR(ReviewKindForActor(c));
+  const Json& results = c.payload.value("outcome_results", Json::array());
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (!c.state.outcome_ids.count(Str(results[i], "outcome_id"))) {
+      return Missing("/outcome_results/" + std::to_string(i) + "/outcome_id",
+                     "no such desired outcome");
+    }
+  }
+  return Status::OK();
+}
+
+Status CheckClose(Ctx& c) {
+  // Closure needs an outcome review (a completed review with the person) or
+  // a recorded reason why none was possible; the schema demands exactly one.
+  if (Has(c.payload, "outcome_review_id")) {
+    auto it = c.state.reviews.find(Str(c.payload, "outcome_review_id"));
+    if (it == c.state.reviews.end() || !it->second.completed ||
+        it->second.kind != "with_person") {
+      return Missing("/outcome_review_id",
+                     "must be a completed review with the person");
+    }
+  }
+  return Status::OK();
+}
+
+Status CheckReopen(Ctx& c) {
+  if (c.state.stage != Stage::kClosed) {
+    return Status::FailedPrecondition("only a closed case can be reopened");
+  }
+  if (Has(c.payload, "new_information_event_id") &&
+      !c.state.events.count(Str(c.payload, "new_information_event_id"))) {
+    return Missing("/new_information_event_id", "no such event in this case");
+  }
+  return Status::OK();
+}
+
+Status CheckAmend(Ctx& c) {
+  std::string id = Str(c.payload, "amends_event_id");
+  auto it = c.state.events.find(id);
+  if (it == c.state.events.end()) {
+    return Missing("/amends_event_id", "no such event in this case");
+  }
+  if (it->second.first != Str(c.payload, "amends_event_type")) {
+    return Missing("/amends_event_type", "the event is a " + it->second.first);
+  }
+  if (it->second.second != c.payload.at("amends_schema_version").get<uint32_t>()) {
+    return Missing("/amends_schema_version",
+                   "the event was stored as version " +
+                       std::to_string(it->second.second));
+  }
+  if (it->second.first == "EventAmended") {
+    return Missing("/amends_event_id",
+                   "amend the original event, not an amendment");
+  }
+  if (!c.lookup) {
+    return Status::FailedPrecondition("amendments need the case's events");
+  }
+  std::optional<DomainEvent> original = c.lookup(id);
+  if (!original) return Missing("/amends_event_id", "no such event");
+  // The corrected event must still be a valid event of its type.
+  Json corrected = original->payload;
+  for (const auto& [field, value] : c.payload.at("corrected_fields").items()) {
+    corrected[field] = value;
+  }
+  Status s = c.catalog.Validate(original->type, original->schema_version,
+                                corrected);
+  if (!s.ok()) {
+    std::string pointer = "/corrected_fields" + s.field().value_or("");
+    return Status::InvalidField(pointer, "the corrected " + original->type +
+                                             " would be invalid: " +
+                                             s.message());
+  }
+  return Status::OK();
+}
+
+Status CheckLearning(Ctx& c) {
+  return Unused(c.state.learning_ids, c, "learning_id");
+}
+
+Status CheckScreenLearning(Ctx& c) {
+  if (!c.state.learning_ids.count(Str(c.payload, "learning_id"))) {
+    return Missing("/learning_id", "no such learning in this case");
+  }
+  return Status::OK();
+}
+
+Status CheckAssignAction(Ctx& c) {
+  auto it = c.state.actions.find(Str(c.payload, "action_id"));
+  if (it != c.state.actions.end() && it->second) {
+    return Status::FailedPrecondition("the action is already completed");
+  }
+  std::string origin = Str(c.payload, "origin");
+  std::string ref = Str(c.payload, "origin_ref");
+  if (origin == "learning" && !ref.empty() && !c.state.learning_ids.count(ref)) {
+    return Missing("/origin_ref", "no such learning in this case");
+  }
+  if (origin == "audit_finding" && !ref.empty() &&
+      !c.state.finding_ids.count(ref)) {
+    return Missing("/origin_ref", "no such audit finding in this case");
+  }
+  return Status::OK();
+}
+
+Status CheckCompleteAction(Ctx& c) {
+  auto it = c.state.actions.find(Str(c.payload, "action_id"));
+  if (it == c.state.actions.end()) {
+    return Missing("/action_id", "no such action in this case");
+  }
+  if (it->second) return Status::FailedPrecondition("the action is already completed");
+  return Status::OK();
+}
+
+Status CheckSample(Ctx& c) { return Unused(c.state.sample_ids, c, "sample_id"); }
+
+Status CheckFinding(Ctx& c) {
+  RETURN_IF_ERROR(Unused(c.state.finding_ids, c, "finding_id"));
+  if (Str(c.payload, "reviewer_actor_id") != c.command.actor.id) {
+    return Missing("/reviewer_actor_id", "must be the reviewer recording it");
+  }
+  if (Has(c.payload, "sample_id") &&
+      !c.state.sample_ids.count(Str(c.payload, "sample_id"))) {
+    return Missing("/sample_id", "the case was not sampled as that");
+  }
+  if (Has(c.payload, "reaudit_of_finding_id") &&
+      !c.state.finding_ids.count(Str(c.payload, "reaudit_of_finding_id"))) {
+    return Missing("/reaudit_of_finding_id", "no such finding");
+  }
+  return Status::OK();
+}
+
+Status CheckReaudit(Ctx& c) {
+  RETURN_IF_ERROR(Unused(c.state.reaudit_ids, c, "reaudit_id"));
+  const Json& ids = c.payload.at("finding_ids");
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (!c.state.finding_ids.count(ids[i].get<std::string>())) {
+      return Missing("/finding_ids/" + std::to_string(i), "no such finding");
+    }
+  }
+  return Status::OK();
+}
+
+// name, event, allowed when closed, needs a lead, prepare, check
+const std::vector<Spec>& Specs() {
+  static const std::vector<Spec> kSpecs = {
+      {"report", "ConcernReported", false, false, PrepareReport, CheckReport},
+      {"assign-lead", "LeadAssigned", false, false, nullptr, CheckAssignLead},
+      {"reassign-lead", "LeadReassigned", false, false, nullptr,
+       CheckReassignLead},
+      {"triage", "CaseTriaged", false, true, nullptr, CheckTriage},
+      {"record-outcomes", "DesiredOutcomesRecorded", false, true, nullptr,
+       CheckOutcomes},
+      {"agree-participation", "ParticipationAgreed", false, true, nullptr,
+       CheckPerson},
+      {"assess-capacity", "CapacityAssessed", false, true, nullptr, CheckPerson},
+      {"record-consent", "ConsentRecorded", false, true, nullptr, CheckConsent},
+      {"override-consent", "ConsentOverridden", false, true, nullptr,
+       CheckOverride},
+      {"share-information", "InformationShared", false, true, nullptr,
+       CheckShare},
+      {"inform-person", "PersonInformedOfReport", false, true, nullptr,
+       CheckInform},
+      {"assess-risk", "RiskAssessed", false, true, nullptr, nullptr},
+      {"agree-safety-plan", "SafetyPlanAgreed", false, true, nullptr, CheckPlan},
+      // Emergency services come first, before any lead has the case.
+      {"raise-escalation", "EscalationRaised", false, false, PrepareEscalation,
+       CheckEscalation},
+      {"acknowledge-escalation", "EscalationAcknowledged", false, false,
+       nullptr, CheckAcknowledgeEscalation},
+      {"record-escalation-outcome", "EscalationOutcomeRecorded", true, false,
+       nullptr, CheckEscalationOutcome},
+      {"schedule-review", "ReviewScheduled", true, false,
+       PrepareScheduleReview, CheckScheduleReview},
+      {"complete-review", "ReviewCompleted", true, false, nullptr,
+       CheckCompleteReview},
+      {"close", "CaseClosed", false, true, nullptr, CheckClose},
+      {"reopen", "CaseReopened", true, false, nullptr, CheckReopen},
+      {"amend", "EventAmended", true, false, nullptr, CheckAmend},
+      {"record-learning", "LearningRecorded", true, false, nullptr,
+       CheckLearning},
+      {"screen-learning", "LearningScreened", true, false, nullptr,
+       CheckScreenLearning},
+      {"assign-action", "ActionAssigned", true, false, nullptr,
+       CheckAssignAction},
+      {"complete-action", "ActionCompleted", true, false, nullptr,
+       CheckCompleteAction},
+      {"sample-for-audit", "CaseSampledForAudit", true, false, nullptr,
+       CheckSample},
+      {"record-audit-finding", "AuditFindingRecorded", true, false, nullptr,
+       CheckFinding},
+      {"schedule-reaudit", "ReauditScheduled", true, false, nullptr,
+       CheckReaudit},
+  };
+  return kSpecs;
+}
+
+const Spec* FindSpec(std::string_view name) {
+  for (const Spec& s : Specs()) {
+    if (name == s.name) return &s;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::string EventTypeOf(std::string_view command) {
+  const Spec* s = FindSpec(command);
+  return s ? s->event_type : "";
+}
+
+StatusOr<std::vector<NewEvent>> Decide(const CaseState& state,
+                                       const Command& command,
+                                       const EventCatalog& catalog,
+                                       const DomainConfig& config,
+                                       const EventLookup& lookup) {
+  const Spec* spec = FindSpec(command.name);
+  if (!spec) {
+    return Status::InvalidArgument("unknown command '" + command.name + "'");
+  }
+  if (!MayCommand(command.actor.role, command.name)) {
+    return Status::PermissionDenied(std::string(RoleName(command.actor.role)) +
+                                    " may not " + command.name);
+  }
+  if (command.name == "report") {
+    if (state.stage != Stage::kNone) {
+      return Status::AlreadyExists("this case has already been reported");
+    }
+  } else {
+    if (state.stage == Stage::kNone) {
+      return Status::FailedPrecondition(
+          "nothing can happen to a case before it is reported");
+    }
+    if (state.IsBarred(command.actor)) {
+      return Status::PermissionDenied(
+          "you are barred from this case (conflict of interest)");
+    }
+    if (state.stage == Stage::kClosed && !spec->allowed_when_closed) {
+      return Status::FailedPrecondition(
+          "the case is closed: it takes only reopen, amendments, learning "
+          "and audit");
+    }
+    if (spec->needs_lead && !state.lead_actor_id) {
+      return Status::FailedPrecondition(
+          "no lead has taken this case yet: assign a lead first");
+    }
+  }
+  if (!command.body.is_object()) {
+    return Status::InvalidField("", "the request body must be a JSON object");
+  }
+
+  Json payload = command.body;
+  Ctx ctx{state, command, config, catalog, lookup, payload};
+  if (spec->prepare) RETURN_IF_ERROR(spec->prepare(ctx));
+  const uint32_t version = catalog.CurrentVersion(spec->event_type);
+  RETURN_IF_ERROR(catalog.Validate(spec->event_type, version, payload));
+  if (spec->check) RETURN_IF_ERROR(spec->check(ctx));
+  std::vector<NewEvent> out;
+  out.push_back(NewEvent{spec->event_type, version, std::move(payload)});
+  return out;
+}
+
+}  // namespace caseledger::domain

@@ -1,0 +1,485 @@
+// The case rules, as pure functions: each test would fail if its rule were
+// removed from decide() or evolve().
+#include "caseledger/domain/decide.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace caseledger::domain {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+const Actor kDsl{"user:dsl-1", Role::kDsl};
+const Actor kAltDsl{"user:alt-dsl-1", Role::kAltDsl};
+const Actor kReporter{"user:reporter-1", Role::kReporter};
+const Actor kReviewer{"user:reviewer-1", Role::kReviewer};
+const Actor kIntegration{"svc:feed", Role::kIntegration};
+const Actor kAdmin{"user:admin", Role::kAdmin};
+// 2026-03-12T15:10:00Z
+const Timestamp kNow(1773328200000000);
+
+Json Example(const std::string& type) {
+  std::ifstream in(fs::path(CASELEDGER_SOURCE_DIR) / "schemas" / "examples" /
+                   type / "valid-1.json");
+  return Json::parse(in);
+}
+
+// A report body: the form as a reporter fills it in (no server fields), with
+// one person affected and one alleged to cause harm.
+Json Report() {
+  Json r = Example("ConcernReported");
+  r.erase("priority");
+  r.erase("acknowledgement_due_at");
+  r["immediate_risk"] = false;
+  r["emergency_services_called"] = false;
+  r.erase("emergency_services_not_called_reason");
+  r["under_18_involved"] = false;
+  r["people_involved"] = Json::array(
+      {{{"person_ref", "person-1"}, {"roles", {"person_affected"}}},
+       {{"person_ref", "person-2"},
+        {"roles", {"person_alleged_to_cause_harm"}}}});
+  return r;
+}
+
+class DecideTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto c = EventCatalog::Load();
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    catalog_ = *c;
+  }
+
+  StatusOr<std::vector<NewEvent>> Try(const std::string& name, Json body,
+                                      const Actor& actor) {
+    Command cmd{name, std::move(body), actor, kNow};
+    return Decide(state_, cmd, *catalog_, config_,
+                  [this](const std::string& id) -> std::optional<DomainEvent> {
+                    auto it = stored_.find(id);
+                    if (it == stored_.end()) return std::nullopt;
+                    return it->second;
+                  });
+  }
+
+  // Decides and, on success, applies the events; returns the status.
+  Status Run(const std::string& name, Json body, const Actor& actor) {
+    auto events = Try(name, std::move(body), actor);
+    if (!events.ok()) return events.status();
+    for (const NewEvent& e : *events) {
+      DomainEvent d{"ev-" + std::to_string(state_.version + 1), e.type,
+                    e.schema_version, actor, kNow, e.payload};
+      stored_[d.event_id] = d;
+      last_ = d;
+      state_ = Evolve(std::move(state_), d);
+    }
+    return Status::OK();
+  }
+
+  void ReportAndLead(Json report = Report()) {
+    ASSERT_TRUE(Run("report", std::move(report), kReporter).ok());
+    Json lead = {{"lead_actor_id", kDsl.id}, {"role", "dsl"},
+                 {"reason", "initial_assignment"}};
+    Status s = Run("assign-lead", lead, kDsl);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+
+  void OpenCase() {
+    ReportAndLead();
+    Json triage = Example("CaseTriaged");
+    triage["decided_by"] = {{"actor_id", kDsl.id}, {"role", "dsl"}};
+    Status s = Run("triage", triage, kDsl);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    ASSERT_EQ(state_.stage, Stage::kOpen);
+  }
+
+  Json Consent(const std::string& id, const std::string& decision) {
+    Json c = Example("ConsentRecorded");
+    c["consent_id"] = id;
+    c["decision"] = decision;
+    return c;
+  }
+
+  static void ExpectField(const Status& s, const std::string& pointer) {
+    ASSERT_FALSE(s.ok()) << "accepted, expected a rejection at " << pointer;
+    EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+    EXPECT_EQ(s.field().value_or("<none>"), pointer) << s.ToString();
+  }
+
+  static std::shared_ptr<const EventCatalog> catalog_;
+  DomainConfig config_;
+  CaseState state_;
+  std::map<std::string, DomainEvent> stored_;
+  DomainEvent last_;
+};
+std::shared_ptr<const EventCatalog> DecideTest::catalog_;
+
+TEST_F(DecideTest, NothingHappensToACaseBeforeItIsReported) {
+  Json triage = Example("CaseTriaged");
+  EXPECT_TRUE(Try("triage", triage, kDsl).status().IsFailedPrecondition());
+  EXPECT_TRUE(Try("record-learning", Example("LearningRecorded"), kDsl)
+                  .status()
+                  .IsFailedPrecondition());
+}
+
+TEST_F(DecideTest, ACaseIsReportedOnce) {
+  ASSERT_TRUE(Run("report", Report(), kReporter).ok());
+  EXPECT_EQ(state_.stage, Stage::kReported);
+  EXPECT_EQ(state_.reporter_actor_id, kReporter.id);
+  EXPECT_TRUE(Try("report", Report(), kReporter).status().IsAlreadyExists());
+}
+
+TEST_F(DecideTest, ImmediateRiskMakesTheCaseUrgentFromItsFirstEvent) {
+  Json r = Report();
+  r["immediate_risk"] = true;
+  r["emergency_services_called"] = true;
+  auto events = Try("report", r, kReporter);
+  ASSERT_TRUE(events.ok()) << events.status().ToString();
+  const Json& p = (*events)[0].payload;
+  EXPECT_EQ(p["priority"], "urgent");
+  EXPECT_EQ(p["acknowledgement_due_at"], "2026-03-12T16:10:00.000000Z");
+
+  auto standard = Try("report", Report(), kReporter);
+  ASSERT_TRUE(standard.ok());
+  EXPECT_EQ((*standard)[0].payload["priority"], "standard");
+  EXPECT_EQ((*standard)[0].payload["acknowledgement_due_at"],
+            "2026-03-13T15:10:00.000000Z");
+}
+
+TEST_F(DecideTest, DeadlinesComeFromConfiguration) {
+  config_.acknowledge_standard = std::chrono::minutes(30);
+  auto events = Try("report", Report(), kReporter);
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ((*events)[0].payload["acknowledgement_due_at"],
+            "2026-03-12T15:40:00.000000Z");
+}
+
+TEST_F(DecideTest, TheServerOwnsPriorityAndDueTimes) {
+  Json r = Report();
+  r["priority"] = "standard";
+  ExpectField(Try("report", r, kReporter).status(), "/priority");
+}
+
+TEST_F(DecideTest, SchemaViolationsNameTheField) {
+  Json r = Report();
+  r["kind"] = "rumour";
+  ExpectField(Try("report", r, kReporter).status(), "/kind");
+  Json missing = Report();
+  missing.erase("facts");
+  ExpectField(Try("report", missing, kReporter).status(), "");
+  ExpectField(Try("report", Json::array(), kReporter).status(), "");
+}
+
+TEST_F(DecideTest, PersonRefsAreUniqueWithinACase) {
+  Json r = Report();
+  r["people_involved"][1]["person_ref"] = "person-1";
+  ExpectField(Try("report", r, kReporter).status(),
+              "/people_involved/1/person_ref");
+}
+
+TEST_F(DecideTest, TriageNeedsALeadAndIsDecidedByTheActor) {
+  ASSERT_TRUE(Run("report", Report(), kReporter).ok());
+  Json triage = Example("CaseTriaged");
+  triage["decided_by"] = {{"actor_id", kDsl.id}, {"role", "dsl"}};
+  EXPECT_TRUE(Try("triage", triage, kDsl).status().IsFailedPrecondition());
+  ASSERT_TRUE(Run("assign-lead",
+                  {{"lead_actor_id", kDsl.id},
+                   {"role", "dsl"},
+                   {"reason", "initial_assignment"}},
+                  kDsl)
+                  .ok());
+  EXPECT_EQ(state_.stage, Stage::kAcknowledged);
+  ASSERT_TRUE(state_.acknowledged_at.has_value());
+  triage["decided_by"]["actor_id"] = "user:someone-else";
+  ExpectField(Try("triage", triage, kDsl).status(), "/decided_by/actor_id");
+}
+
+TEST_F(DecideTest, UnderEighteenRoutesToTheChildrensProcedure) {
+  Json r = Report();
+  r["under_18_involved"] = true;
+  ReportAndLead(r);
+  Json triage = Example("CaseTriaged");
+  triage["decided_by"] = {{"actor_id", kDsl.id}, {"role", "dsl"}};
+  ExpectField(Try("triage", triage, kDsl).status(), "/route");
+  triage["route"] = "child_procedure";
+  triage["children_procedure_organisation"] = "Example Children's Services";
+  EXPECT_TRUE(Run("triage", triage, kDsl).ok());
+  EXPECT_EQ(state_.stage, Stage::kTriagedOut);
+}
+
+TEST_F(DecideTest, AConcernNamingTheDslIsLedByTheAlternativeDsl) {
+  Json r = Report();
+  r["people_involved"][1]["is_dsl"] = true;
+  r["people_involved"][1]["actor_id"] = kDsl.id;
+  ASSERT_TRUE(Run("report", r, kReporter).ok());
+  EXPECT_TRUE(state_.dsl_named);
+  // The DSL is barred from the case altogether.
+  Json lead = {{"lead_actor_id", kAltDsl.id},
+               {"role", "alt_dsl"},
+               {"reason", "conflict_of_interest"}};
+  EXPECT_TRUE(Try("assign-lead", lead, kDsl).status().IsPermissionDenied());
+  // Nobody may make the DSL the lead, and another DSL may not lead either.
+  ExpectField(Try("assign-lead",
+                  {{"lead_actor_id", kDsl.id},
+                   {"role", "dsl"},
+                   {"reason", "initial_assignment"}},
+                  kAltDsl)
+                  .status(),
+              "/lead_actor_id");
+  ExpectField(Try("assign-lead",
+                  {{"lead_actor_id", "user:dsl-2"},
+                   {"role", "dsl"},
+                   {"reason", "initial_assignment"}},
+                  kAltDsl)
+                  .status(),
+              "/role");
+  EXPECT_TRUE(Run("assign-lead", lead, kAltDsl).ok());
+  EXPECT_TRUE(state_.IsBarred(kDsl));
+  EXPECT_FALSE(state_.IsBarred(kAltDsl));
+}
+
+TEST_F(DecideTest, ANamedDslWithoutAnAccountBarsEveryDsl) {
+  Json r = Report();
+  r["people_involved"][1]["is_dsl"] = true;
+  ASSERT_TRUE(Run("report", r, kReporter).ok());
+  EXPECT_TRUE(state_.IsBarred(Actor{"user:any-dsl", Role::kDsl}));
+  EXPECT_FALSE(state_.IsBarred(kAltDsl));
+}
+
+TEST_F(DecideTest, ConsentHistoryIsKeptWhenWishesChange) {
+  OpenCase();
+  ASSERT_TRUE(Run("record-consent", Consent("consent-1", "given"), kDsl).ok());
+  Json withdraw = Consent("consent-2", "withdrawn");
+  withdraw["previous_consent_id"] = "consent-9";
+  ExpectField(Try("record-consent", withdraw, kDsl).status(),
+              "/previous_consent_id");
+  withdraw["previous_consent_id"] = "consent-1";
+  Status s = Run("record-consent", withdraw, kDsl);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_EQ(state_.consents.size(), 2u);
+  EXPECT_EQ(state_.consents[0].decision, "given");
+  EXPECT_EQ(state_.consents[1].decision, "withdrawn");
+  EXPECT_EQ(state_.CurrentConsent("person-1", "share_with_named_party")->decision,
+            "withdrawn");
+  // A consent id is used once.
+  EXPECT_TRUE(Try("record-consent", Consent("consent-1", "given"), kDsl)
+                  .status()
+                  .IsAlreadyExists());
+}
+
+TEST_F(DecideTest, SharingOnAWithdrawnConsentIsRefused) {
+  OpenCase();
+  ASSERT_TRUE(Run("record-consent", Consent("consent-1", "given"), kDsl).ok());
+  Json share = Example("InformationShared");
+  share["purpose"] = "share_with_named_party";
+  ASSERT_TRUE(Try("share-information", share, kDsl).ok());
+  Json withdraw = Consent("consent-2", "withdrawn");
+  withdraw["previous_consent_id"] = "consent-1";
+  ASSERT_TRUE(Run("record-consent", withdraw, kDsl).ok());
+  ExpectField(Try("share-information", share, kDsl).status(),
+              "/basis/consent_id");
+}
+
+TEST_F(DecideTest, AnOverrideNeedsALawfulBasisARationaleAndADsl) {
+  OpenCase();
+  Json o = Example("ConsentOverridden");
+  o.erase("overrides_consent_id");
+  EXPECT_TRUE(Try("override-consent", o, kReporter).status().IsPermissionDenied());
+  EXPECT_TRUE(Try("override-consent", o, kReviewer).status().IsPermissionDenied());
+  Json no_basis = o;
+  no_basis.erase("lawful_basis");
+  ExpectField(Try("override-consent", no_basis, kDsl).status(), "");
+  Json blank = o;
+  blank["rationale"] = "   ";
+  ExpectField(Try("override-consent", blank, kDsl).status(), "/rationale");
+  Json other = o;
+  other["decided_by"] = {{"actor_id", kAltDsl.id}, {"role", "alt_dsl"}};
+  ExpectField(Try("override-consent", other, kDsl).status(),
+              "/decided_by/actor_id");
+  Status s = Run("override-consent", o, kDsl);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+}
+
+TEST_F(DecideTest, EscalationsCarryADueTimeFromTheirUrgency) {
+  ReportAndLead();
+  Json e = Example("EscalationRaised");
+  e.erase("acknowledgement_due_at");
+  e["basis"] = {{"kind", "emergency_justify_later"}};
+  e["target"] = "emergency_services";
+  e["urgency"] = "emergency";
+  e.erase("share_id");
+  auto events = Try("raise-escalation", e, kDsl);
+  ASSERT_TRUE(events.ok()) << events.status().ToString();
+  EXPECT_EQ((*events)[0].payload["acknowledgement_due_at"],
+            "2026-03-12T16:10:00.000000Z");
+  Json supplied = e;
+  supplied["acknowledgement_due_at"] = "2030-01-01T00:00:00Z";
+  ExpectField(Try("raise-escalation", supplied, kDsl).status(),
+              "/acknowledgement_due_at");
+  ASSERT_TRUE(Run("raise-escalation", e, kDsl).ok());
+  Json ack = {{"escalation_id", "escalation-1"}, {"channel", "phone"}};
+  ASSERT_TRUE(Run("acknowledge-escalation", ack, kDsl).ok());
+  EXPECT_TRUE(state_.escalations.at("escalation-1").acknowledged);
+  EXPECT_TRUE(Try("acknowledge-escalation", ack, kDsl).status().IsFailedPrecondition());
+}
+
+TEST_F(DecideTest, AReviewWithoutADueDateIsDueAfterTheConfiguredInterval) {
+  OpenCase();
+  Json r = {{"review_id", "review-1"}, {"kind", "with_person"},
+            {"reason", "first_review"}};
+  auto events = Try("schedule-review", r, kDsl);
+  ASSERT_TRUE(events.ok()) << events.status().ToString();
+  EXPECT_EQ((*events)[0].payload["due_date"], "2026-04-09");
+}
+
+TEST_F(DecideTest, GovernanceReviewsBelongToReviewers) {
+  OpenCase();
+  Json gov = {{"review_id", "review-g"}, {"kind", "governance"},
+              {"due_date", "2026-04-01"}, {"reason", "periodic"}};
+  EXPECT_TRUE(Try("schedule-review", gov, kDsl).status().IsPermissionDenied());
+  EXPECT_TRUE(Run("schedule-review", gov, kReviewer).ok());
+  Json with_person = {{"review_id", "review-p"}, {"kind", "with_person"},
+                      {"due_date", "2026-04-01"}, {"reason", "periodic"}};
+  EXPECT_TRUE(Try("schedule-review", with_person, kReviewer)
+                  .status()
+                  .IsPermissionDenied());
+}
+
+TEST_F(DecideTest, ClosureNeedsACompletedOutcomeReviewOrAReason) {
+  OpenCase();
+  ASSERT_TRUE(Run("schedule-review",
+                  {{"review_id", "review-1"},
+                   {"kind", "with_person"},
+                   {"due_date", "2026-04-01"},
+                   {"reason", "before_closure"}},
+                  kDsl)
+                  .ok());
+  Json close = {{"reason", "outcomes_achieved"},
+                {"outcome_review_id", "review-1"},
+                {"feedback_to_reporter_given", true}};
+  ExpectField(Try("close", close, kDsl).status(), "/outcome_review_id");
+  Json neither = close;
+  neither.erase("outcome_review_id");
+  EXPECT_FALSE(Try("close", neither, kDsl).ok());
+  ASSERT_TRUE(Run("complete-review",
+                  {{"review_id", "review-1"},
+                   {"kind", "with_person"},
+                   {"person_took_part", true},
+                   {"outcomes_achieved", "fully"},
+                   {"feels_safer", "yes"},
+                   {"what_changes", "Nothing more is needed."},
+                   {"no_next_review_reason", "case_to_close"}},
+                  kDsl)
+                  .ok());
+  Status s = Run("close", close, kDsl);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(state_.stage, Stage::kClosed);
+}
+
+TEST_F(DecideTest, AClosedCaseTakesOnlyReopenAmendmentLearningAndAudit) {
+  OpenCase();
+  Json close = {{"reason", "person_declined_further_involvement"},
+                {"no_review_reason", "person_declined_review"},
+                {"feedback_to_reporter_given", false}};
+  Status closed = Run("close", close, kDsl);
+  ASSERT_TRUE(closed.ok()) << closed.ToString();
+  Json risk = Example("RiskAssessed.v2");
+  EXPECT_TRUE(Try("assess-risk", risk, kDsl).status().IsFailedPrecondition());
+  EXPECT_TRUE(Try("record-consent", Consent("c-x", "given"), kDsl)
+                  .status()
+                  .IsFailedPrecondition());
+  EXPECT_TRUE(Try("close", close, kDsl).status().IsFailedPrecondition());
+  Status learning = Run("record-learning", Example("LearningRecorded"), kDsl);
+  EXPECT_TRUE(learning.ok()) << learning.ToString();
+  Status sample = Run("sample-for-audit", Example("CaseSampledForAudit"), kReviewer);
+  EXPECT_TRUE(sample.ok()) << sample.ToString();
+  Json reopen = {{"reason", "new_information"},
+                 {"reason_detail", "Person A reports further messages."}};
+  ASSERT_TRUE(Run("reopen", reopen, kDsl).ok());
+  EXPECT_EQ(state_.stage, Stage::kOpen);
+  EXPECT_TRUE(Try("reopen", reopen, kDsl).status().IsFailedPrecondition());
+  EXPECT_TRUE(Try("assess-risk", risk, kDsl).ok());
+}
+
+TEST_F(DecideTest, AnAmendmentMustLeaveAValidEvent) {
+  OpenCase();
+  const std::string report_id = "ev-1";
+  Json amend = {{"amends_event_id", report_id},
+                {"amends_event_type", "ConcernReported"},
+                {"amends_schema_version", 1},
+                {"corrected_fields", {{"kind", "rumour"}}},
+                {"reason", "The kind was entered wrongly."}};
+  ExpectField(Try("amend", amend, kDsl).status(), "/corrected_fields/kind");
+  amend["corrected_fields"] = {{"kind", "concern"}};
+  EXPECT_TRUE(Try("amend", amend, kDsl).ok());
+  amend["amends_event_id"] = "ev-404";
+  ExpectField(Try("amend", amend, kDsl).status(), "/amends_event_id");
+  amend["amends_event_id"] = report_id;
+  amend["amends_event_type"] = "CaseTriaged";
+  ExpectField(Try("amend", amend, kDsl).status(), "/amends_event_type");
+}
+
+TEST_F(DecideTest, ReferencesMustExistInTheCase) {
+  OpenCase();
+  Json outcomes = Example("DesiredOutcomesRecorded");
+  outcomes["person_ref"] = "person-9";
+  ExpectField(Try("record-outcomes", outcomes, kDsl).status(), "/person_ref");
+  ExpectField(Try("complete-action",
+                  {{"action_id", "action-9"},
+                   {"owner", {{"role", "dsl"}}},
+                   {"due_date", "2026-04-01"},
+                   {"evidence", "done"}},
+                  kDsl)
+                  .status(),
+              "/action_id");
+  ExpectField(Try("acknowledge-escalation",
+                  {{"escalation_id", "escalation-9"}, {"channel", "phone"}},
+                  kDsl)
+                  .status(),
+              "/escalation_id");
+}
+
+TEST_F(DecideTest, RolesOutsideThePolicyAreRefused) {
+  ASSERT_TRUE(Run("report", Report(), kReporter).ok());
+  Json lead = {{"lead_actor_id", kDsl.id}, {"role", "dsl"},
+               {"reason", "initial_assignment"}};
+  EXPECT_TRUE(Try("assign-lead", lead, kReporter).status().IsPermissionDenied());
+  EXPECT_TRUE(Try("assign-lead", lead, kIntegration).status().IsPermissionDenied());
+  EXPECT_TRUE(Try("assign-lead", lead, kAdmin).status().IsPermissionDenied());
+  EXPECT_TRUE(Try("no-such-command", Json::object(), kDsl).status().IsInvalidArgument());
+}
+
+TEST(PolicyTest, EveryCommandHasAnEventAndOnlyDeclaredRolesMayIssueIt) {
+  for (const std::string& name : CommandNames()) {
+    EXPECT_FALSE(EventTypeOf(name).empty()) << name;
+    EXPECT_FALSE(MayCommand(Role::kIntegration, name)) << name;
+    EXPECT_FALSE(MayCommand(Role::kAdmin, name)) << name;
+  }
+  EXPECT_TRUE(MayCommand(Role::kReporter, "report"));
+  EXPECT_FALSE(MayCommand(Role::kReporter, "triage"));
+  EXPECT_TRUE(MayCommand(Role::kAltDsl, "override-consent"));
+  EXPECT_FALSE(MayCommand(Role::kReviewer, "override-consent"));
+  EXPECT_TRUE(MayCommand(Role::kReviewer, "record-audit-finding"));
+  EXPECT_FALSE(MayCommand(Role::kDsl, "record-audit-finding"));
+}
+
+TEST(PolicyTest, ReadsFollowTheRoles) {
+  EXPECT_TRUE(MayRead(Role::kIntegration, Read::kLearningFeed));
+  EXPECT_FALSE(MayRead(Role::kIntegration, Read::kCaseState));
+  EXPECT_FALSE(MayRead(Role::kIntegration, Read::kCaseHistory));
+  EXPECT_FALSE(MayRead(Role::kAdmin, Read::kCaseState));
+  EXPECT_TRUE(MayRead(Role::kAdmin, Read::kCaseVerify));
+  EXPECT_FALSE(MayRead(Role::kReporter, Read::kCaseHistory));
+  EXPECT_TRUE(MayRead(Role::kReviewer, Read::kCaseReplay));
+  EXPECT_FALSE(MayRead(Role::kReporter, Read::kGovernance));
+}
+
+TEST(PolicyTest, RolesRoundTripByName) {
+  for (Role r : AllRoles()) EXPECT_EQ(ParseRole(RoleName(r)), r);
+  EXPECT_FALSE(ParseRole("superuser").has_value());
+}
+
+}  // namespace
+}  // namespace caseledger::domain
