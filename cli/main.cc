@@ -14,7 +14,9 @@
 #include "api/handlers.h"
 #include "api/router.h"
 #include "api/server.h"
+#include "caseledger/domain/catalog.h"
 #include "caseledger/event_store.h"
+#include "caseledger/service/seed.h"
 
 namespace {
 
@@ -122,6 +124,39 @@ int RunServe(const std::string& data, const std::string& listen, int threads,
   return 0;
 }
 
+int RunSeed(const std::string& data, uint64_t cases, uint64_t seed, bool sync,
+            bool verbose) {
+  auto logger = MakeLogger("caseledger", verbose);
+  auto catalog = caseledger::domain::EventCatalog::Load();
+  if (!catalog.ok()) return Fail("loading the event schemas", catalog.status());
+  Options options;
+  options.logger = logger;
+  options.sync = sync;
+  std::unique_ptr<EventStore> store;
+  Status s = EventStore::Open(options, data, &store);
+  if (!s.ok()) return Fail("opening " + data, s);
+  caseledger::service::SeedOptions so;
+  so.cases = cases;
+  so.seed = seed;
+  so.progress = [&](uint64_t done) {
+    if (done % 1000 == 0) logger->info("seeded {} of {} cases", done, cases);
+  };
+  auto report = caseledger::service::SeedCases(*store, *catalog,
+                                               caseledger::domain::DomainConfig{},
+                                               so);
+  if (!report.ok()) return Fail("seed", report.status());
+  s = store->Close();
+  if (!s.ok()) return Fail("closing the store", s);
+  std::cout << "seeded " << report->cases << " cases: " << report->events
+            << " events (" << report->closed << " closures, "
+            << report->reopened << " reopened, " << report->withdrawals
+            << " consent withdrawals, " << report->overrides
+            << " overrides, " << report->escalations << " escalations, "
+            << report->amendments << " amendments, "
+            << report->conflicts_of_interest << " conflicts of interest)\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -148,9 +183,28 @@ int main(int argc, char** argv) {
   serve->add_option("--threads", threads, "I/O threads (0: one per core)")
       ->check(CLI::Range(0, 256));
 
+  auto* seed = app.add_subcommand(
+      "seed", "Write synthetic, realistic case lifecycles (fictional people) "
+              "through the command path");
+  seed->add_option("--data", data, "Store directory")->capture_default_str();
+  uint64_t seed_cases = 100;
+  seed->add_option("--cases", seed_cases, "How many cases")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{1}, uint64_t{100000000}));
+  uint64_t seed_value = 20261122;
+  seed->add_option("--seed", seed_value, "Random seed (same seed, same cases)")
+      ->capture_default_str();
+  bool seed_sync = false;
+  seed->add_flag("--sync", seed_sync,
+                 "fsync every append (default: off; the store is flushed "
+                 "when seeding ends)");
+
   CLI11_PARSE(app, argc, argv);
 
   if (verify->parsed()) return RunVerify(data, case_id, verbose);
   if (serve->parsed()) return RunServe(data, listen, threads, verbose);
+  if (seed->parsed()) {
+    return RunSeed(data, seed_cases, seed_value, seed_sync, verbose);
+  }
   return 0;
 }

@@ -89,6 +89,18 @@ TEST_F(CatalogTest, EveryExampleIsJudgedAsItsExpectationSays) {
   EXPECT_GE(invalid, 29u);
 }
 
+TEST_F(CatalogTest, EveryEventTypeHasValidAndInvalidExamples) {
+  for (const std::string& type : catalog_->Types()) {
+    for (uint32_t v = 1; v <= catalog_->CurrentVersion(type); ++v) {
+      fs::path dir = kSchemas / "examples" /
+                     (v == 1 ? type : type + ".v" + std::to_string(v));
+      EXPECT_TRUE(fs::exists(dir / "valid-1.json")) << dir;
+      EXPECT_TRUE(fs::exists(dir / "invalid-1.json")) << dir;
+      EXPECT_TRUE(fs::exists(dir / "invalid-1.expect.json")) << dir;
+    }
+  }
+}
+
 TEST_F(CatalogTest, UnknownTypeOrVersionIsRejected) {
   EXPECT_TRUE(catalog_->Validate("NoSuchEvent", 1, Json::object())
                   .IsInvalidArgument());

@@ -476,6 +476,21 @@ TEST(PolicyTest, ReadsFollowTheRoles) {
   EXPECT_FALSE(MayRead(Role::kReporter, Read::kGovernance));
 }
 
+TEST_F(DecideTest, AReporterSeesOnlyWhatTheyReportedAndTheBarredSeeNothing) {
+  Json r = Report();
+  r["people_involved"][1]["is_dsl"] = true;
+  r["people_involved"][1]["actor_id"] = kDsl.id;
+  ASSERT_TRUE(Run("report", r, kReporter).ok());
+  EXPECT_TRUE(CanReadCase(state_, kReporter, Read::kCaseState));
+  EXPECT_FALSE(CanReadCase(state_, Actor{"user:reporter-2", Role::kReporter},
+                           Read::kCaseState));
+  EXPECT_FALSE(CanReadCase(state_, kReporter, Read::kCaseHistory));
+  EXPECT_FALSE(CanReadCase(state_, kDsl, Read::kCaseState));
+  EXPECT_TRUE(CanReadCase(state_, kAltDsl, Read::kCaseHistory));
+  EXPECT_TRUE(CanReadCase(state_, kReviewer, Read::kCaseReplay));
+  EXPECT_FALSE(CanReadCase(state_, kIntegration, Read::kCaseState));
+}
+
 TEST(PolicyTest, RolesRoundTripByName) {
   for (Role r : AllRoles()) EXPECT_EQ(ParseRole(RoleName(r)), r);
   EXPECT_FALSE(ParseRole("superuser").has_value());

@@ -90,6 +90,14 @@ const ConsentEntry* CaseState::CurrentConsent(const std::string& person_ref,
   return nullptr;
 }
 
+bool CanReadCase(const CaseState& state, const Actor& actor, Read read) {
+  if (!MayRead(actor.role, read) || state.IsBarred(actor)) return false;
+  if (actor.role == Role::kReporter) {
+    return state.stage != Stage::kNone && state.reporter_actor_id == actor.id;
+  }
+  return true;
+}
+
 CaseState Evolve(CaseState s, const DomainEvent& e) {
   const Json& p = e.payload;
   s.version += 1;

@@ -103,6 +103,11 @@ struct CaseState {
                                      const std::string& purpose) const;
 };
 
+// Whether `actor` may make `read` of this case: the role must allow it, the
+// actor must not be barred from the case, and a reporter sees only the cases
+// they reported.
+bool CanReadCase(const CaseState& state, const Actor& actor, Read read);
+
 // Applies one event. Events come from the log, which decide() wrote, so
 // evolve() trusts them; it never fails.
 CaseState Evolve(CaseState state, const DomainEvent& event);

@@ -1,0 +1,80 @@
+// CaseService: the command path. Loads a case from the log (folding its
+// events, upcast to the current schemas), asks the domain to decide, and
+// appends the result with optimistic concurrency. The API and the seed
+// generator both go through here, so both obey the same rules.
+//
+// Thread-safe: concurrent commands on one case are serialised by the store's
+// expected-version check (the loser reloads and decides again, unless the
+// caller pinned a version).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "caseledger/domain/case.h"
+#include "caseledger/domain/catalog.h"
+#include "caseledger/domain/decide.h"
+#include "caseledger/event_store.h"
+
+namespace caseledger::service {
+
+struct CommandOptions {
+  // If set, the case must be at exactly this version (HTTP If-Match); a
+  // mismatch is kAborted with the current version. If unset, a concurrent
+  // write makes the service reload and decide again (up to 3 times).
+  std::optional<uint64_t> expected_version;
+  // If set, the id of the (first) event the command writes. Re-sending a
+  // command with the same event id returns the original result without
+  // deciding again (a retry after a lost response is always safe).
+  std::optional<EventId> event_id;
+  std::string correlation_id;
+  std::string causation_id;
+};
+
+struct CommandResult {
+  std::string case_id;
+  uint64_t version = 0;   // the case's version after the command
+  uint64_t position = 0;  // global position of the last event written
+  bool deduplicated = false;
+  std::vector<EventId> event_ids;
+};
+
+class CaseService {
+ public:
+  // `store` must outlive the service. `clock` stamps commands (due times);
+  // null: the system clock.
+  CaseService(EventStore& store,
+              std::shared_ptr<const domain::EventCatalog> catalog,
+              domain::DomainConfig config,
+              std::function<Timestamp()> clock = nullptr);
+
+  StatusOr<CommandResult> Execute(const std::string& case_id,
+                                  const std::string& command,
+                                  nlohmann::json body,
+                                  const domain::Actor& actor,
+                                  const CommandOptions& options = {});
+
+  // The case folded from its events, up to `max_version` if given (0 for
+  // "all"). A case with no events has stage kNone and version 0.
+  StatusOr<domain::CaseState> Load(const std::string& case_id,
+                                   uint64_t max_version = 0) const;
+
+  // One stored event as the domain reads it (payload upcast).
+  StatusOr<domain::DomainEvent> ToDomainEvent(const RecordedEvent& e) const;
+
+  const domain::EventCatalog& catalog() const { return *catalog_; }
+
+ private:
+  StatusOr<std::optional<CommandResult>> FindRetry(
+      const std::string& case_id, const CommandOptions& options) const;
+
+  EventStore& store_;
+  std::shared_ptr<const domain::EventCatalog> catalog_;
+  domain::DomainConfig config_;
+  std::function<Timestamp()> clock_;
+};
+
+}  // namespace caseledger::service
