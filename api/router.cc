@@ -1,5 +1,6 @@
 #include "api/router.h"
 
+#include <future>
 #include <nlohmann/json.hpp>
 
 namespace caseledger::api {
@@ -35,7 +36,15 @@ std::vector<std::string> SplitPath(std::string_view target) {
 }
 
 void Router::Add(std::string method, std::string pattern, Handler handler) {
-  Route r{std::move(method), pattern, SplitPath(pattern), std::move(handler)};
+  Route r{std::move(method), pattern, SplitPath(pattern), std::move(handler),
+          nullptr};
+  routes_.push_back(std::move(r));
+}
+
+void Router::AddAsync(std::string method, std::string pattern,
+                      AsyncHandler handler) {
+  Route r{std::move(method), pattern, SplitPath(pattern), nullptr,
+          std::move(handler)};
   routes_.push_back(std::move(r));
 }
 
@@ -56,7 +65,7 @@ bool Router::Match(const Route& r, const std::vector<std::string>& path,
   return true;
 }
 
-HttpResponse Router::Handle(const HttpRequest& request) const {
+void Router::Dispatch(const HttpRequest& request, Respond respond) const {
   std::vector<std::string> path = SplitPath(request.target);
   std::string allow;
   for (const Route& r : routes_) {
@@ -68,19 +77,35 @@ HttpResponse Router::Handle(const HttpRequest& request) const {
       continue;
     }
     try {
-      return r.handler(request, params);
-    } catch (const std::exception& e) {
-      return Problem(500, "Internal Server Error",
-                     "the request failed inside the server");
+      if (r.async_handler) {
+        r.async_handler(request, params, std::move(respond));
+      } else {
+        respond(r.handler(request, params));
+      }
+    } catch (const std::exception&) {
+      // An async handler that threw has already taken `respond`.
+      if (respond) {
+        respond(Problem(500, "Internal Server Error",
+                        "the request failed inside the server"));
+      }
     }
+    return;
   }
   if (!allow.empty()) {
     HttpResponse resp = Problem(405, "Method Not Allowed",
                                 request.method + " is not allowed here");
     resp.headers.emplace_back("Allow", allow);
-    return resp;
+    respond(std::move(resp));
+    return;
   }
-  return Problem(404, "Not Found", "no route for this path");
+  respond(Problem(404, "Not Found", "no route for this path"));
+}
+
+HttpResponse Router::Handle(const HttpRequest& request) const {
+  std::promise<HttpResponse> p;
+  auto f = p.get_future();
+  Dispatch(request, [&p](HttpResponse r) { p.set_value(std::move(r)); });
+  return f.get();
 }
 
 std::string Router::RouteOf(const HttpRequest& request) const {

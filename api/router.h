@@ -42,10 +42,22 @@ class Router {
  public:
   using Handler =
       std::function<HttpResponse(const HttpRequest&, const PathParams&)>;
+  // Called exactly once with the response, from any thread.
+  using Respond = std::function<void(HttpResponse)>;
+  // A handler that answers later (e.g. after a durable write on a worker
+  // thread), so that the I/O thread never waits.
+  using AsyncHandler =
+      std::function<void(const HttpRequest&, const PathParams&, Respond)>;
 
   // `pattern` is a path whose segments are literals or {name}.
   void Add(std::string method, std::string pattern, Handler handler);
+  void AddAsync(std::string method, std::string pattern, AsyncHandler handler);
 
+  // Routes the request; `respond` gets the answer, now (synchronous
+  // handlers, errors) or later (asynchronous handlers).
+  void Dispatch(const HttpRequest& request, Respond respond) const;
+
+  // Dispatch for callers that can wait (tests): blocks until answered.
   // Finds the route: 404 when no pattern matches the path, 405 with Allow
   // when one matches under another method. A handler's exception becomes a
   // 500 problem (logged by the caller with its request id).
@@ -63,6 +75,7 @@ class Router {
     std::string pattern;
     std::vector<std::string> segments;
     Handler handler;
+    AsyncHandler async_handler;
   };
   static bool Match(const Route& r, const std::vector<std::string>& path,
                     PathParams* params);

@@ -284,15 +284,17 @@ void Session::OnRead(beast::error_code ec, size_t) {
   request.body = std::move(req.body());
   const bool keep_alive = req.keep_alive();
   route_ = server_.router().RouteOf(request);
-  HttpResponse response;
-  try {
-    response = server_.router().Handle(request);
-  } catch (const std::exception& e) {
-    server_.logger().error("{} {}: {}", request.method, route_, e.what());
-    response = Problem(500, "Internal Server Error", "unexpected failure");
-  }
-  // A draining server answers and then closes, and says so.
-  Send(std::move(response), keep_alive && !stopping_ && !server_.draining());
+  // The handler may answer at once or later from a worker thread; either
+  // way the answer is written on this session's strand.
+  auto self = shared_from_this();
+  server_.router().Dispatch(request, [self, keep_alive](HttpResponse r) {
+    net::post(self->stream_.get_executor(),
+              [self, keep_alive, r = std::move(r)]() mutable {
+                // A draining server answers and then closes, and says so.
+                self->Send(std::move(r), keep_alive && !self->stopping_ &&
+                                             !self->server_.draining());
+              });
+  });
 }
 
 void Session::Send(HttpResponse r, bool keep_alive) {

@@ -11,11 +11,15 @@
 #include <optional>
 #include <string>
 
+#include "api/auth.h"
+#include "api/case_routes.h"
 #include "api/handlers.h"
+#include "api/worker_pool.h"
 #include "api/router.h"
 #include "api/server.h"
 #include "caseledger/domain/catalog.h"
 #include "caseledger/event_store.h"
+#include "caseledger/service/case_service.h"
 #include "caseledger/service/seed.h"
 
 namespace {
@@ -23,6 +27,7 @@ namespace {
 using caseledger::EventStore;
 using caseledger::Options;
 using caseledger::Status;
+using caseledger::StatusOr;
 
 std::shared_ptr<spdlog::logger> MakeLogger(const std::string& name,
                                            bool verbose) {
@@ -87,6 +92,58 @@ bool ParseListen(const std::string& listen, std::string* host,
   return true;
 }
 
+// On a store with no tokens yet, issues a first admin and DSL token and
+// prints them once, with a working curl example.
+StatusOr<bool> FirstRunTokens(EventStore& store,
+                              const caseledger::api::ServerOptions& so) {
+  auto version = store.GetStreamVersion(caseledger::api::kTokenStream);
+  if (!version.ok()) return version.status();
+  if (version->value() != 0) return false;
+  using caseledger::domain::Actor;
+  using caseledger::domain::Role;
+  auto admin = caseledger::api::IssueToken(store, Actor{"admin-1", Role::kAdmin},
+                                           "caseledger-serve");
+  if (!admin.ok()) return admin.status();
+  auto dsl = caseledger::api::IssueToken(store, Actor{"dsl-1", Role::kDsl},
+                                         "caseledger-serve");
+  if (!dsl.ok()) return dsl.status();
+  std::string base = "http://" + so.host + ":" + std::to_string(so.port);
+  std::cout << "\nA new store: two first tokens (shown once; only their hashes are "
+               "kept):\n"
+            << "  admin  (actor admin-1): " << *admin << "\n"
+            << "  dsl    (actor dsl-1):   " << *dsl << "\n\n"
+            << "Try:\n  curl -s -H 'Authorization: Bearer " << *dsl
+            << "' -H 'Content-Type: application/json' \\\n"
+            << "    -d @scripts/examples/report.json " << base << "/v1/cases\n"
+            << "More tokens: caseledger token create --data DIR --actor ID "
+               "--role ROLE (with the server stopped)\n\n"
+            << std::flush;
+  return true;
+}
+
+int RunTokenCreate(const std::string& data, const std::string& actor_id,
+                   const std::string& role_name, bool verbose) {
+  auto role = caseledger::domain::ParseRole(role_name);
+  if (!role) {
+    std::cerr << "caseledger: --role must be one of reporter, dsl, alt_dsl, "
+                 "reviewer, integration, admin\n";
+    return 2;
+  }
+  Options options;
+  options.logger = MakeLogger("caseledger", verbose);
+  options.create_if_missing = false;
+  std::unique_ptr<EventStore> store;
+  Status s = EventStore::Open(options, data, &store);
+  if (!s.ok()) return Fail("opening " + data, s);
+  auto token = caseledger::api::IssueToken(
+      *store, caseledger::domain::Actor{actor_id, *role}, "caseledger-cli");
+  if (!token.ok()) return Fail("issuing a token", token.status());
+  s = store->Close();
+  if (!s.ok()) return Fail("closing the store", s);
+  std::cout << *token << "\n";
+  return 0;
+}
+
 int RunServe(const std::string& data, const std::string& listen, int threads,
              bool verbose) {
   // Wiring, in order; torn down in reverse.
@@ -99,15 +156,30 @@ int RunServe(const std::string& data, const std::string& listen, int threads,
   }
   server_options.threads = threads;
 
+  auto catalog = caseledger::domain::EventCatalog::Load();
+  if (!catalog.ok()) return Fail("loading the event schemas", catalog.status());
+
   Options options;
   options.logger = logger;
   std::unique_ptr<EventStore> store;
   Status s = EventStore::Open(options, data, &store);
   if (!s.ok()) return Fail("opening " + data, s);
 
+  caseledger::api::TokenRegistry tokens(*store);
+  s = tokens.Refresh();
+  if (!s.ok()) return Fail("reading tokens", s);
+  auto first = FirstRunTokens(*store, server_options);
+  if (!first.ok()) return Fail("issuing the first tokens", first.status());
+
+  caseledger::service::CaseService service(*store, *catalog,
+                                           caseledger::domain::DomainConfig{});
+  // Commands wait for an fsync; they run here, never on the I/O threads.
+  caseledger::api::WorkerPool workers(4);
   caseledger::api::HttpMetrics metrics;
   caseledger::api::Router router;
   caseledger::api::AddOperationalRoutes(router, *store, metrics);
+  caseledger::api::CaseRouteDeps deps{*store, service, tokens, workers, logger};
+  caseledger::api::AddCaseRoutes(router, deps);
 
   auto server =
       caseledger::api::Server::Create(server_options, router, metrics, logger);
@@ -117,6 +189,7 @@ int RunServe(const std::string& data, const std::string& listen, int threads,
                store->committed_position().value());
   (*server)->Run(/*handle_signals=*/true);
   server->reset();
+  workers.Stop();  // finish commands in flight before the store closes
 
   s = store->Close();
   if (!s.ok()) return Fail("closing the store", s);
@@ -199,10 +272,26 @@ int main(int argc, char** argv) {
                  "fsync every append (default: off; the store is flushed "
                  "when seeding ends)");
 
+  auto* token = app.add_subcommand("token", "Manage bearer tokens");
+  token->require_subcommand(1);
+  auto* token_create = token->add_subcommand(
+      "create", "Issue a token; it is printed once and only its hash is kept");
+  token_create->add_option("--data", data, "Store directory")
+      ->capture_default_str();
+  std::string token_actor, token_role;
+  token_create->add_option("--actor", token_actor, "Actor id")->required();
+  token_create->add_option("--role", token_role,
+                           "reporter, dsl, alt_dsl, reviewer, integration "
+                           "or admin")
+      ->required();
+
   CLI11_PARSE(app, argc, argv);
 
   if (verify->parsed()) return RunVerify(data, case_id, verbose);
   if (serve->parsed()) return RunServe(data, listen, threads, verbose);
+  if (token_create->parsed()) {
+    return RunTokenCreate(data, token_actor, token_role, verbose);
+  }
   if (seed->parsed()) {
     return RunSeed(data, seed_cases, seed_value, seed_sync, verbose);
   }

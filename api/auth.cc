@@ -1,0 +1,112 @@
+#include "api/auth.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <nlohmann/json.hpp>
+
+namespace caseledger::api {
+namespace {
+
+constexpr char kHex[] = "0123456789abcdef";
+
+std::string Hex(const unsigned char* data, size_t n) {
+  std::string out;
+  out.reserve(2 * n);
+  for (size_t i = 0; i < n; ++i) {
+    out.push_back(kHex[data[i] >> 4]);
+    out.push_back(kHex[data[i] & 0xF]);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string TokenHash(std::string_view token) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(token.data(), token.size(), digest, &len, EVP_sha256(),
+                 nullptr) != 1) {
+    return "";
+  }
+  return Hex(digest, len);
+}
+
+StatusOr<std::string> IssueToken(EventStore& store, const domain::Actor& actor,
+                                 const std::string& issued_by) {
+  RETURN_IF_ERROR(ValidateStreamId(actor.id));
+  unsigned char raw[32];
+  if (RAND_bytes(raw, sizeof(raw)) != 1) {
+    return Status::IOError("no random bytes for a token");
+  }
+  std::string token = "clt_" + Hex(raw, sizeof(raw));
+  ProposedEvent e;
+  e.type = "TokenIssued";
+  e.actor = Actor{issued_by, "admin"};
+  e.occurred_at = NowUtc();
+  e.payload = nlohmann::json{{"token_sha256", TokenHash(token)},
+                             {"actor_id", actor.id},
+                             {"role", domain::RoleName(actor.role)}}
+                  .dump();
+  auto r = store.Append(kTokenStream, ExpectedVersion::Any(), {e});
+  if (!r.ok()) return r.status();
+  return token;
+}
+
+Status TokenRegistry::Refresh() {
+  std::lock_guard<std::mutex> one_at_a_time(refresh_mu_);
+  seen_position_.store(store_.committed_position().value());
+  uint64_t from;
+  {
+    std::shared_lock<std::shared_mutex> lk(mu_);
+    from = version_ + 1;
+  }
+  for (;;) {
+    auto page = store_.ReadStream(kTokenStream, StreamVersion(from),
+                                  Direction::kForward, 256);
+    if (!page.ok()) return page.status();
+    std::unique_lock<std::shared_mutex> lk(mu_);
+    for (const RecordedEvent& e : *page) {
+      auto p = nlohmann::json::parse(e.payload, nullptr, false);
+      if (p.is_discarded()) continue;
+      std::string hash = p.value("token_sha256", "");
+      if (e.type == "TokenIssued") {
+        auto role = domain::ParseRole(p.value("role", ""));
+        if (role) by_hash_[hash] = domain::Actor{p.value("actor_id", ""), *role};
+      } else if (e.type == "TokenRevoked") {
+        by_hash_.erase(hash);
+      }
+      version_ = e.version.value();
+    }
+    if (page->size() < 256) return Status::OK();
+    from = version_ + 1;
+  }
+}
+
+std::optional<domain::Actor> TokenRegistry::Lookup(
+    const std::string& hash) const {
+  std::shared_lock<std::shared_mutex> lk(mu_);
+  auto it = by_hash_.find(hash);
+  if (it == by_hash_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<domain::Actor> TokenRegistry::Authenticate(
+    std::string_view header) {
+  constexpr std::string_view kBearer = "Bearer ";
+  if (header.size() <= kBearer.size() ||
+      header.substr(0, kBearer.size()) != kBearer) {
+    return std::nullopt;
+  }
+  std::string hash = TokenHash(header.substr(kBearer.size()));
+  if (auto actor = Lookup(hash)) return actor;
+  // Perhaps issued since the last look: read what is new, but only if the
+  // log has moved (an unknown token must not cost a read every time).
+  if (store_.committed_position().value() == seen_position_.load()) {
+    return std::nullopt;
+  }
+  if (!Refresh().ok()) return std::nullopt;
+  return Lookup(hash);
+}
+
+}  // namespace caseledger::api

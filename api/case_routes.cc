@@ -1,0 +1,430 @@
+#include "api/case_routes.h"
+
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+namespace caseledger::api {
+namespace {
+
+using Json = nlohmann::json;
+using domain::Actor;
+using domain::Read;
+
+HttpResponse JsonResponse(int status, const Json& body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = body.dump();
+  return r;
+}
+
+HttpResponse WithPointer(HttpResponse r, const std::string& pointer) {
+  Json body = Json::parse(r.body);
+  body["pointer"] = pointer;
+  r.body = body.dump();
+  return r;
+}
+
+std::string Header(const HttpRequest& req, const std::string& name) {
+  auto it = req.headers.find(name);
+  return it == req.headers.end() ? "" : it->second;
+}
+
+// Deepest nesting of arrays and objects, outside strings; stops counting
+// past `limit`.
+size_t JsonDepth(const std::string& text, size_t limit) {
+  size_t depth = 0, max_depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      max_depth = std::max(max_depth, ++depth);
+      if (max_depth > limit) return max_depth;
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      --depth;
+    }
+  }
+  return max_depth;
+}
+
+// Parses a JSON request body, or says why not.
+StatusOr<Json> ParseBody(const HttpRequest& req, size_t max_depth,
+                         HttpResponse* error) {
+  std::string type = Header(req, "content-type");
+  if (type.substr(0, type.find(';')) != "application/json") {
+    *error = Problem(415, "Unsupported Media Type",
+                     "the request body must be application/json");
+    return Status::InvalidArgument("media type");
+  }
+  if (JsonDepth(req.body, max_depth) > max_depth) {
+    *error = Problem(400, "Bad Request",
+                     "the JSON nests deeper than " + std::to_string(max_depth) +
+                         " levels");
+    return Status::InvalidArgument("depth");
+  }
+  Json body = Json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) {
+    *error = Problem(400, "Bad Request", "the request body is not valid JSON");
+    return Status::InvalidArgument("json");
+  }
+  return body;
+}
+
+std::string Quote(uint64_t version) { return "\"" + std::to_string(version) + "\""; }
+
+// If-Match: "N" (or N) -> N.
+std::optional<uint64_t> ParseIfMatch(const std::string& value, bool* bad) {
+  *bad = false;
+  if (value.empty()) return std::nullopt;
+  std::string v = value;
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') {
+    v = v.substr(1, v.size() - 2);
+  }
+  try {
+    size_t used = 0;
+    uint64_t n = std::stoull(v, &used);
+    if (used == v.size()) return n;
+  } catch (const std::exception&) {
+  }
+  *bad = true;
+  return std::nullopt;
+}
+
+Json CaseStateJson(const std::string& id, const domain::CaseState& s) {
+  Json consents = Json::array();
+  for (const auto& c : s.consents) {
+    consents.push_back({{"consent_id", c.consent_id},
+                        {"person_ref", c.person_ref},
+                        {"purpose", c.purpose},
+                        {"decision", c.decision},
+                        {"recorded_at_version", c.version}});
+  }
+  Json escalations = Json::object();
+  for (const auto& [eid, e] : s.escalations) {
+    escalations[eid] = {{"target", e.target},
+                        {"urgency", e.urgency},
+                        {"acknowledgement_due_at",
+                         FormatTimestamp(e.acknowledgement_due_at)},
+                        {"acknowledged", e.acknowledged},
+                        {"final_outcome", e.final_outcome}};
+  }
+  Json reviews = Json::object();
+  for (const auto& [rid, r] : s.reviews) {
+    reviews[rid] = {{"kind", r.kind}, {"due_date", r.due_date},
+                    {"completed", r.completed}};
+  }
+  Json j = {{"case_id", id},
+            {"version", s.version},
+            {"stage", domain::StageName(s.stage)},
+            {"urgent", s.urgent},
+            {"immediate_risk", s.immediate_risk},
+            {"under_18_involved", s.under_18_involved},
+            {"lead_actor_id", s.lead_actor_id.value_or("")},
+            {"lead_role", s.lead_role ? std::string(domain::RoleName(*s.lead_role))
+                                      : std::string()},
+            {"triage_route", s.triage_route},
+            {"acknowledgement_due_at", FormatTimestamp(s.acknowledgement_due_at)},
+            {"consents", consents},
+            {"overrides", s.override_ids},
+            {"escalations", escalations},
+            {"reviews", reviews},
+            {"actions", s.actions},
+            {"safety_plans", s.plan_ids},
+            {"learning", s.learning_ids},
+            {"audit_findings", s.finding_ids},
+            {"times_closed", s.times_closed},
+            {"times_reopened", s.times_reopened}};
+  if (s.acknowledged_at) j["acknowledged_at"] = FormatTimestamp(*s.acknowledged_at);
+  return j;
+}
+
+class Routes {
+ public:
+  explicit Routes(CaseRouteDeps& d) : d_(d) {}
+
+  // Authenticates, or answers 401.
+  std::optional<Actor> Authenticate(const HttpRequest& req,
+                                    const Router::Respond& respond) {
+    auto actor = d_.tokens.Authenticate(Header(req, "authorization"));
+    if (!actor) {
+      HttpResponse r = Problem(401, "Unauthorized",
+                               "a valid bearer token is required");
+      r.headers.emplace_back("WWW-Authenticate", "Bearer");
+      respond(std::move(r));
+    }
+    return actor;
+  }
+
+  static HttpResponse Forbidden() {
+    return Problem(403, "Forbidden", "you may not do this");
+  }
+
+  // POST /v1/cases and POST /v1/cases/{id}/commands/{command}.
+  void Command(const HttpRequest& req, std::string case_id,
+               std::string command, Router::Respond respond) {
+    auto actor = Authenticate(req, respond);
+    if (!actor) return;
+    if (!domain::MayCommand(actor->role, command)) {
+      respond(domain::EventTypeOf(command).empty()
+                  ? Problem(404, "Not Found", "no command '" + command + "'")
+                  : Forbidden());
+      return;
+    }
+    HttpResponse error;
+    auto body = ParseBody(req, d_.max_json_depth, &error);
+    if (!body.ok()) {
+      respond(std::move(error));
+      return;
+    }
+    bool bad_if_match = false;
+    service::CommandOptions options;
+    options.expected_version = ParseIfMatch(Header(req, "if-match"), &bad_if_match);
+    if (bad_if_match) {
+      respond(Problem(400, "Bad Request", "If-Match must be a case version"));
+      return;
+    }
+    std::string event_id = Header(req, "idempotency-key");
+    if (!event_id.empty()) {
+      auto id = EventId::Parse(event_id);
+      if (!id.ok()) {
+        respond(Problem(400, "Bad Request",
+                        "Idempotency-Key must be a UUID (it becomes the id of "
+                        "the event written)"));
+        return;
+      }
+      options.event_id = *id;
+    }
+    options.correlation_id = Header(req, "x-correlation-id").substr(0, 128);
+    const bool created = command == "report";
+    // The durable append waits for an fsync: do it on a worker thread.
+    d_.workers.Post([this, case_id = std::move(case_id),
+                     command = std::move(command), body = std::move(*body),
+                     actor = *actor, options, created,
+                     respond = std::move(respond)]() mutable {
+      auto r = d_.service.Execute(case_id, command, std::move(body), actor,
+                                  options);
+      if (!r.ok()) {
+        respond(ProblemFromStatus(r.status(), options.expected_version.has_value()));
+        return;
+      }
+      HttpResponse resp = JsonResponse(
+          created && !r->deduplicated ? 201 : 200,
+          {{"case_id", r->case_id},
+           {"version", r->version},
+           {"position", r->position},
+           {"deduplicated", r->deduplicated},
+           {"event_ids", [&] {
+              Json ids = Json::array();
+              for (const auto& id : r->event_ids) ids.push_back(id.ToString());
+              return ids;
+            }()}});
+      resp.headers.emplace_back("ETag", Quote(r->version));
+      if (created) resp.headers.emplace_back("Location", "/v1/cases/" + r->case_id);
+      respond(std::move(resp));
+    });
+  }
+
+  // Loads the case and checks that the actor may make `read` of it. A
+  // refusal never says whether the case exists unless the role may know.
+  std::optional<domain::CaseState> LoadForRead(const std::string& id,
+                                               const Actor& actor, Read read,
+                                               const Router::Respond& respond) {
+    if (!domain::MayRead(actor.role, read) || !ValidateStreamId(id).ok()) {
+      respond(Forbidden());
+      return std::nullopt;
+    }
+    auto state = d_.service.Load(id);
+    if (!state.ok()) {
+      respond(ProblemFromStatus(state.status()));
+      return std::nullopt;
+    }
+    if (state->stage == domain::Stage::kNone) {
+      // Reporters learn nothing about cases that are not theirs.
+      respond(actor.role == domain::Role::kReporter
+                  ? Forbidden()
+                  : Problem(404, "Not Found", "no such case"));
+      return std::nullopt;
+    }
+    if (!domain::CanReadCase(*state, actor, read)) {
+      respond(Forbidden());
+      return std::nullopt;
+    }
+    return std::move(*state);
+  }
+
+  void GetCase(const HttpRequest& req, const std::string& id,
+               Router::Respond respond) {
+    auto actor = Authenticate(req, respond);
+    if (!actor) return;
+    auto state = LoadForRead(id, *actor, Read::kCaseState, respond);
+    if (!state) return;
+    Json body = actor->role == domain::Role::kReporter
+                    ? Json{{"case_id", id},
+                           {"version", state->version},
+                           {"stage", domain::StageName(state->stage)}}
+                    : CaseStateJson(id, *state);
+    HttpResponse r = JsonResponse(200, body);
+    r.headers.emplace_back("ETag", Quote(state->version));
+    respond(std::move(r));
+  }
+
+  void GetHistory(const HttpRequest& req, const std::string& id,
+                  Router::Respond respond) {
+    auto actor = Authenticate(req, respond);
+    if (!actor) return;
+    auto state = LoadForRead(id, *actor, Read::kCaseHistory, respond);
+    if (!state) return;
+    Json events = Json::array();
+    uint64_t next = 1;
+    for (;;) {
+      auto page = d_.store.ReadStream(id, StreamVersion(next),
+                                      Direction::kForward, 512);
+      if (!page.ok()) {
+        respond(ProblemFromStatus(page.status()));
+        return;
+      }
+      for (const RecordedEvent& e : *page) {
+        events.push_back({{"event_id", e.event_id.ToString()},
+                          {"version", e.version.value()},
+                          {"position", e.position.value()},
+                          {"type", e.type},
+                          {"schema_version", e.schema_version},
+                          {"recorded_at", FormatTimestamp(e.recorded_at)},
+                          {"occurred_at", FormatTimestamp(e.occurred_at)},
+                          {"actor", {{"id", e.actor.id}, {"role", e.actor.role}}},
+                          {"correlation_id", e.correlation_id},
+                          {"causation_id", e.causation_id},
+                          {"payload", Json::parse(e.payload, nullptr, false)},
+                          {"case_hash", HashToHex(e.case_hash)},
+                          {"log_hash", HashToHex(e.log_hash)}});
+      }
+      if (page->size() < 512) break;
+      next = page->back().version.value() + 1;
+    }
+    HttpResponse r = JsonResponse(200, {{"case_id", id}, {"events", events}});
+    r.headers.emplace_back("ETag", Quote(state->version));
+    respond(std::move(r));
+  }
+
+  void GetVerify(const HttpRequest& req, const std::string& id,
+                 Router::Respond respond) {
+    auto actor = Authenticate(req, respond);
+    if (!actor) return;
+    if (!domain::MayRead(actor->role, Read::kCaseVerify) ||
+        !ValidateStreamId(id).ok()) {
+      respond(Forbidden());
+      return;
+    }
+    auto report = d_.store.Verify(id);
+    if (!report.ok()) {
+      respond(ProblemFromStatus(report.status()));
+      return;
+    }
+    Json body = {{"case_id", id},
+                 {"ok", report->ok},
+                 {"events_checked", report->events_checked}};
+    if (report->first_broken) {
+      body["first_broken"] = {{"position", report->first_broken->position.value()},
+                              {"version", report->first_broken->version.value()},
+                              {"reason", report->first_broken->reason}};
+    }
+    respond(JsonResponse(200, body));
+  }
+
+ private:
+  CaseRouteDeps& d_;
+};
+
+}  // namespace
+
+HttpResponse ProblemFromStatus(const Status& s, bool pinned) {
+  switch (s.code()) {
+    case StatusCode::kOk:
+      return Problem(500, "Internal Server Error", "no error to report");
+    case StatusCode::kInvalidArgument: {
+      HttpResponse r = Problem(400, "Bad Request", s.message());
+      return s.field() ? WithPointer(std::move(r), *s.field()) : r;
+    }
+    case StatusCode::kNotFound:
+      return Problem(404, "Not Found", s.message());
+    case StatusCode::kAlreadyExists:
+      return Problem(409, "Conflict", s.message());
+    case StatusCode::kAborted: {
+      HttpResponse r = Problem(pinned ? 412 : 409,
+                               pinned ? "Precondition Failed" : "Conflict",
+                               s.message());
+      if (s.current_version()) {
+        Json body = Json::parse(r.body);
+        body["current_version"] = *s.current_version();
+        r.body = body.dump();
+        r.headers.emplace_back("ETag", Quote(*s.current_version()));
+      }
+      return r;
+    }
+    case StatusCode::kPermissionDenied:
+      return Problem(403, "Forbidden", s.message());
+    case StatusCode::kFailedPrecondition:
+      return Problem(409, "Conflict", s.message());
+    case StatusCode::kUnavailable: {
+      HttpResponse r = Problem(503, "Service Unavailable", s.message());
+      r.headers.emplace_back("Retry-After", "5");
+      return r;
+    }
+    case StatusCode::kIOError:
+    case StatusCode::kCorruption:
+      // Storage detail stays in the server's log, not in the answer.
+      return Problem(500, "Internal Server Error",
+                     "the store could not complete the request");
+  }
+  return Problem(500, "Internal Server Error", "unknown error");
+}
+
+void AddCaseRoutes(Router& router, CaseRouteDeps& deps) {
+  auto routes = std::make_shared<Routes>(deps);
+  router.AddAsync("POST", "/v1/cases",
+                  [routes](const HttpRequest& req, const PathParams&,
+                           Router::Respond respond) {
+                    // The server names the case: an opaque, unguessable id.
+                    routes->Command(req, "case-" + EventId::NewV7().ToString(),
+                                    "report", std::move(respond));
+                  });
+  router.AddAsync("POST", "/v1/cases/{id}/commands/{command}",
+                  [routes](const HttpRequest& req, const PathParams& p,
+                           Router::Respond respond) {
+                    if (p.at("command") == "report") {
+                      respond(Problem(404, "Not Found",
+                                      "report a concern with POST /v1/cases"));
+                      return;
+                    }
+                    routes->Command(req, p.at("id"), p.at("command"),
+                                    std::move(respond));
+                  });
+  router.AddAsync("GET", "/v1/cases/{id}",
+                  [routes](const HttpRequest& req, const PathParams& p,
+                           Router::Respond respond) {
+                    routes->GetCase(req, p.at("id"), std::move(respond));
+                  });
+  router.AddAsync("GET", "/v1/cases/{id}/history",
+                  [routes](const HttpRequest& req, const PathParams& p,
+                           Router::Respond respond) {
+                    routes->GetHistory(req, p.at("id"), std::move(respond));
+                  });
+  router.AddAsync("GET", "/v1/cases/{id}/verify",
+                  [routes](const HttpRequest& req, const PathParams& p,
+                           Router::Respond respond) {
+                    routes->GetVerify(req, p.at("id"), std::move(respond));
+                  });
+}
+
+}  // namespace caseledger::api

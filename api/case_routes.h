@@ -1,0 +1,37 @@
+// The case routes: report a concern, run commands on a case, read its
+// current state, its full history and its chain check. Every route
+// authenticates the bearer token and asks the domain's policy table.
+#pragma once
+
+#include <memory>
+
+#include "api/auth.h"
+#include "api/router.h"
+#include "api/worker_pool.h"
+#include "caseledger/event_store.h"
+#include "caseledger/service/case_service.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace caseledger::api {
+
+struct CaseRouteDeps {
+  EventStore& store;
+  service::CaseService& service;
+  TokenRegistry& tokens;
+  WorkerPool& workers;  // runs commands (durable appends) off the I/O threads
+  std::shared_ptr<spdlog::logger> logger;
+  size_t max_json_depth = 32;
+};
+
+// Registers the routes; `deps` must outlive the router.
+void AddCaseRoutes(Router& router, CaseRouteDeps& deps);
+
+// The one place where an engine or domain status becomes an HTTP answer
+// (RFC 9457 problem+json). `pinned` says the client sent If-Match, which
+// turns a version conflict into 412 rather than 409.
+HttpResponse ProblemFromStatus(const Status& status, bool pinned = false);
+
+}  // namespace caseledger::api

@@ -1,0 +1,346 @@
+// Drives whole cases through the real server over HTTP.
+#include "api/case_routes.h"
+
+#include <gtest/gtest.h>
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "api/handlers.h"
+#include "api/server.h"
+#include "tests/support/http_client.h"
+#include "tests/support/test_support.h"
+
+namespace caseledger::api {
+namespace {
+
+using Json = nlohmann::json;
+using http_verb = boost::beast::http::verb;
+using domain::Actor;
+using domain::Role;
+
+Json ReportBody() {
+  std::ifstream in(std::string(CASELEDGER_SOURCE_DIR) +
+                   "/scripts/examples/report.json");
+  return Json::parse(in);
+}
+
+class CaseRoutesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Options o;
+    o.sync = false;
+    store_ = testing::OpenStore(dir_.path(), o);
+    auto catalog = domain::EventCatalog::Load();
+    ASSERT_TRUE(catalog.ok());
+    service_ = std::make_unique<service::CaseService>(*store_, *catalog,
+                                                      domain::DomainConfig{});
+    for (const auto& [name, actor] :
+         std::vector<std::pair<std::string, Actor>>{
+             {"dsl", {"user:dsl-1", Role::kDsl}},
+             {"alt", {"user:alt-dsl-1", Role::kAltDsl}},
+             {"reporter", {"user:reporter-1", Role::kReporter}},
+             {"reporter2", {"user:reporter-2", Role::kReporter}},
+             {"reviewer", {"user:reviewer-1", Role::kReviewer}},
+             {"integration", {"svc:feed", Role::kIntegration}},
+             {"admin", {"user:admin-1", Role::kAdmin}}}) {
+      auto t = IssueToken(*store_, actor, "test");
+      ASSERT_TRUE(t.ok());
+      token_[name] = *t;
+    }
+    tokens_ = std::make_unique<TokenRegistry>(*store_);
+    ASSERT_TRUE(tokens_->Refresh().ok());
+    workers_ = std::make_unique<WorkerPool>(2);
+    auto logger = std::make_shared<spdlog::logger>(
+        "test", std::make_shared<spdlog::sinks::null_sink_mt>());
+    deps_ = std::make_unique<CaseRouteDeps>(
+        CaseRouteDeps{*store_, *service_, *tokens_, *workers_, logger});
+    AddOperationalRoutes(router_, *store_, metrics_);
+    AddCaseRoutes(router_, *deps_);
+    ServerOptions so;
+    so.port = 0;
+    so.threads = 2;
+    auto server = Server::Create(so, router_, metrics_, logger);
+    ASSERT_TRUE(server.ok());
+    server_ = std::move(*server);
+    thread_ = std::thread([this] { server_->Run(false); });
+    client_ = std::make_unique<testing::HttpClient>(server_->port());
+  }
+  void TearDown() override {
+    server_->Shutdown();
+    thread_.join();
+    workers_->Stop();
+  }
+
+  testing::HttpClient::Response Post(const std::string& who,
+                                     const std::string& target,
+                                     const Json& body,
+                                     std::map<std::string, std::string> h = {}) {
+    h["Authorization"] = "Bearer " + token_[who];
+    return client_->Send(http_verb::post, target, body.dump(), h);
+  }
+  testing::HttpClient::Response Get(const std::string& who,
+                                    const std::string& target) {
+    return client_->Send(http_verb::get, target, "",
+                         {{"Authorization", "Bearer " + token_[who]}});
+  }
+  testing::HttpClient::Response Command(const std::string& who,
+                                        const std::string& command,
+                                        const Json& body,
+                                        std::map<std::string, std::string> h = {}) {
+    return Post(who, "/v1/cases/" + case_ + "/commands/" + command, body, h);
+  }
+  static Json Body(const testing::HttpClient::Response& r) {
+    return Json::parse(r.body(), nullptr, false);
+  }
+  void Report(const std::string& who = "reporter") {
+    auto r = Post(who, "/v1/cases", ReportBody());
+    ASSERT_EQ(r.result_int(), 201) << r.body();
+    case_ = Body(r)["case_id"];
+    EXPECT_EQ(r["Location"], "/v1/cases/" + case_);
+    EXPECT_EQ(r["ETag"], "\"1\"");
+  }
+  void Ok(const testing::HttpClient::Response& r) {
+    EXPECT_EQ(r.result_int(), 200) << r.body();
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<EventStore> store_;
+  std::unique_ptr<service::CaseService> service_;
+  std::map<std::string, std::string> token_;
+  std::unique_ptr<TokenRegistry> tokens_;
+  std::unique_ptr<WorkerPool> workers_;
+  std::unique_ptr<CaseRouteDeps> deps_;
+  Router router_;
+  HttpMetrics metrics_;
+  std::unique_ptr<Server> server_;
+  std::thread thread_;
+  std::unique_ptr<testing::HttpClient> client_;
+  std::string case_;
+};
+
+TEST_F(CaseRoutesTest, AWholeCaseFromReportToLearning) {
+  Report();
+  Ok(Command("dsl", "assign-lead",
+             {{"lead_actor_id", "user:dsl-1"}, {"role", "dsl"},
+              {"reason", "initial_assignment"}}));
+  Ok(Command("dsl", "triage",
+             {{"route", "safeguarding_case"},
+              {"related_to_activity", true},
+              {"rationale", "Harm in a project session."},
+              {"decided_by", {{"actor_id", "user:dsl-1"}, {"role", "dsl"}}}},
+             {{"If-Match", "\"2\""}}));
+  Ok(Command("dsl", "record-consent",
+             {{"consent_id", "consent-1"}, {"person_ref", "person-1"},
+              {"purpose", "refer_to_local_authority"}, {"decision", "given"},
+              {"decided_by", "person"}, {"capacity", "assumed"}}));
+  Ok(Command("dsl", "record-consent",
+             {{"consent_id", "consent-2"}, {"person_ref", "person-1"},
+              {"purpose", "refer_to_local_authority"}, {"decision", "withdrawn"},
+              {"previous_consent_id", "consent-1"}, {"decided_by", "person"},
+              {"capacity", "assumed"}}));
+  Ok(Command("dsl", "override-consent",
+             {{"override_id", "override-1"}, {"person_ref", "person-1"},
+              {"purpose", "refer_to_local_authority"},
+              {"lawful_basis", "risk_to_others"},
+              {"rationale", "Others in the group are at risk."},
+              {"decided_by", {{"actor_id", "user:dsl-1"}, {"role", "dsl"}}},
+              {"person_to_be_informed", true}}));
+  Ok(Command("dsl", "raise-escalation",
+             {{"escalation_id", "escalation-1"},
+              {"target", "local_authority_adult_safeguarding"},
+              {"trigger", "statutory_referral"},
+              {"reason", "Continuing harm to an adult with care needs."},
+              {"urgency", "urgent"},
+              {"basis", {{"kind", "override"}, {"override_id", "override-1"}}}}));
+  Ok(Command("dsl", "acknowledge-escalation",
+             {{"escalation_id", "escalation-1"}, {"channel", "email"}}));
+  Ok(Command("dsl", "schedule-review",
+             {{"review_id", "review-1"}, {"kind", "with_person"},
+              {"reason", "first_review"}}));
+  Ok(Command("dsl", "complete-review",
+             {{"review_id", "review-1"}, {"kind", "with_person"},
+              {"person_took_part", true}, {"outcomes_achieved", "partially"},
+              {"feels_safer", "yes"}, {"what_changes", "Separate groups."},
+              {"no_next_review_reason", "case_to_close"}}));
+  Ok(Command("dsl", "close",
+             {{"reason", "outcomes_achieved"}, {"outcome_review_id", "review-1"},
+              {"feedback_to_reporter_given", true}}));
+  // Closed: only reopen, amendment, learning and audit.
+  auto refused = Command("dsl", "assess-risk", Json::object());
+  EXPECT_EQ(refused.result_int(), 409) << refused.body();
+  Ok(Command("dsl", "reopen",
+             {{"reason", "new_information"},
+              {"reason_detail", "Person A reports more messages."}}));
+  auto history = Get("dsl", "/v1/cases/" + case_ + "/history");
+  Ok(history);
+  Json events = Body(history)["events"];
+  ASSERT_EQ(events.size(), 12u);
+  std::string report_id = events[0]["event_id"];
+  EXPECT_EQ(events[0]["type"], "ConcernReported");
+  EXPECT_EQ(events[0]["actor"]["role"], "reporter");
+  EXPECT_EQ(events[4]["payload"]["decision"], "withdrawn");
+  EXPECT_EQ(events[5]["payload"]["lawful_basis"], "risk_to_others");
+  EXPECT_EQ(events[11]["log_hash"].get<std::string>().size(), 64u);
+  Ok(Command("dsl", "amend",
+             {{"amends_event_id", report_id},
+              {"amends_event_type", "ConcernReported"},
+              {"amends_schema_version", 1},
+              {"corrected_fields", {{"categories", {"online_misuse"}}}},
+              {"reason", "Wrong category chosen."}}));
+  Ok(Command("dsl", "record-learning",
+             {{"learning_id", "learning-1"},
+              {"what_went_well", "Quick report."},
+              {"what_must_change", "Clearer chat rules."},
+              {"share_in", {"training"}}}));
+  auto state = Get("dsl", "/v1/cases/" + case_);
+  Ok(state);
+  Json s = Body(state);
+  EXPECT_EQ(s["stage"], "open");
+  EXPECT_EQ(s["version"], 14);
+  EXPECT_EQ(s["consents"].size(), 2u);
+  EXPECT_EQ(s["times_reopened"], 1);
+  EXPECT_EQ(state["ETag"], "\"14\"");
+  auto verify = Get("admin", "/v1/cases/" + case_ + "/verify");
+  Ok(verify);
+  EXPECT_EQ(Body(verify)["ok"], true);
+  EXPECT_EQ(Body(verify)["events_checked"], 14);
+}
+
+TEST_F(CaseRoutesTest, NoTokenIs401AndAWrongRoleIs403) {
+  auto anon = client_->Send(http_verb::post, "/v1/cases", ReportBody().dump());
+  EXPECT_EQ(anon.result_int(), 401);
+  EXPECT_EQ(anon["WWW-Authenticate"], "Bearer");
+  auto bogus = client_->Send(http_verb::get, "/v1/cases/case-1", "",
+                             {{"Authorization", "Bearer clt_nope"}});
+  EXPECT_EQ(bogus.result_int(), 401);
+  EXPECT_EQ(Post("integration", "/v1/cases", ReportBody()).result_int(), 403);
+  EXPECT_EQ(Post("admin", "/v1/cases", ReportBody()).result_int(), 403);
+  Report();
+  EXPECT_EQ(Get("integration", "/v1/cases/" + case_).result_int(), 403);
+  EXPECT_EQ(Get("admin", "/v1/cases/" + case_).result_int(), 403);
+  EXPECT_EQ(Get("reporter", "/v1/cases/" + case_ + "/history").result_int(), 403);
+  EXPECT_EQ(Command("reporter", "triage", Json::object()).result_int(), 403);
+  EXPECT_EQ(store_->committed_position().value(), 8u);  // 7 tokens + report
+}
+
+TEST_F(CaseRoutesTest, AReporterSeesOnlyTheirOwnCasesAndLittleOfThem) {
+  Report("reporter");
+  auto own = Get("reporter", "/v1/cases/" + case_);
+  Ok(own);
+  EXPECT_EQ(Body(own)["stage"], "reported");
+  EXPECT_FALSE(Body(own).contains("consents"));
+  EXPECT_EQ(Get("reporter2", "/v1/cases/" + case_).result_int(), 403);
+  // Not theirs and not existing look the same.
+  EXPECT_EQ(Get("reporter2", "/v1/cases/case-unknown").result_int(), 403);
+  EXPECT_EQ(Get("dsl", "/v1/cases/case-unknown").result_int(), 404);
+}
+
+TEST_F(CaseRoutesTest, AStaleIfMatchIs412WithTheCurrentVersion) {
+  Report();
+  auto r = Command("dsl", "assign-lead",
+                   {{"lead_actor_id", "user:dsl-1"}, {"role", "dsl"},
+                    {"reason", "initial_assignment"}},
+                   {{"If-Match", "\"0\""}});
+  EXPECT_EQ(r.result_int(), 412) << r.body();
+  EXPECT_EQ(Body(r)["current_version"], 1);
+  EXPECT_EQ(r["ETag"], "\"1\"");
+  EXPECT_EQ(Command("dsl", "assign-lead", Json::object(),
+                    {{"If-Match", "soon"}})
+                .result_int(),
+            400);
+}
+
+TEST_F(CaseRoutesTest, ARetryWithTheSameIdempotencyKeyWritesOnce) {
+  const std::string key = EventId::NewV7().ToString();
+  auto first = Post("reporter", "/v1/cases", ReportBody(), {{"Idempotency-Key", key}});
+  ASSERT_EQ(first.result_int(), 201);
+  std::string id = Body(first)["case_id"];
+  case_ = id;
+  Json lead = {{"lead_actor_id", "user:dsl-1"}, {"role", "dsl"},
+               {"reason", "initial_assignment"}};
+  const std::string key2 = EventId::NewV7().ToString();
+  auto a = Command("dsl", "assign-lead", lead, {{"Idempotency-Key", key2}});
+  auto b = Command("dsl", "assign-lead", lead, {{"Idempotency-Key", key2}});
+  Ok(a);
+  Ok(b);
+  EXPECT_EQ(Body(a)["position"], Body(b)["position"]);
+  EXPECT_EQ(Body(b)["deduplicated"], true);
+  EXPECT_EQ(Command("dsl", "assign-lead", lead, {{"Idempotency-Key", "x"}})
+                .result_int(),
+            400);
+}
+
+TEST_F(CaseRoutesTest, BadBodiesAreProblemsThatNameTheFieldAndWriteNothing) {
+  Report();
+  const uint64_t before = store_->committed_position().value();
+  auto invalid = Command("dsl", "assign-lead",
+                         {{"lead_actor_id", "user:dsl-1"}, {"role", "chief"},
+                          {"reason", "initial_assignment"}});
+  EXPECT_EQ(invalid.result_int(), 400);
+  EXPECT_EQ(invalid[boost::beast::http::field::content_type],
+            "application/problem+json");
+  EXPECT_EQ(Body(invalid)["pointer"], "/role");
+  auto not_json = client_->Send(
+      http_verb::post, "/v1/cases/" + case_ + "/commands/assign-lead", "{oops",
+      {{"Authorization", "Bearer " + token_["dsl"]}});
+  EXPECT_EQ(not_json.result_int(), 400);
+  auto wrong_type = client_->Send(
+      http_verb::post, "/v1/cases/" + case_ + "/commands/assign-lead", "{}",
+      {{"Authorization", "Bearer " + token_["dsl"]},
+       {"Content-Type", "text/plain"}});
+  EXPECT_EQ(wrong_type.result_int(), 415);
+  std::string deep(100, '[');
+  deep += std::string(100, ']');
+  auto too_deep = client_->Send(
+      http_verb::post, "/v1/cases/" + case_ + "/commands/assign-lead", deep,
+      {{"Authorization", "Bearer " + token_["dsl"]}});
+  EXPECT_EQ(too_deep.result_int(), 400);
+  EXPECT_EQ(Command("dsl", "no-such-command", Json::object()).result_int(), 404);
+  EXPECT_EQ(Command("dsl", "report", ReportBody()).result_int(), 404);
+  auto before_report =
+      Post("dsl", "/v1/cases/case-nothing/commands/triage", Json::object());
+  EXPECT_EQ(before_report.result_int(), 409);
+  EXPECT_EQ(store_->committed_position().value(), before);
+}
+
+TEST_F(CaseRoutesTest, TheDslNamedInAConcernIsBarredFromIt) {
+  Json report = ReportBody();
+  report["people_involved"][1]["is_dsl"] = true;
+  report["people_involved"][1]["actor_id"] = "user:dsl-1";
+  auto r = Post("reporter", "/v1/cases", report);
+  ASSERT_EQ(r.result_int(), 201);
+  case_ = Body(r)["case_id"];
+  EXPECT_EQ(Get("dsl", "/v1/cases/" + case_).result_int(), 403);
+  EXPECT_EQ(Get("dsl", "/v1/cases/" + case_ + "/history").result_int(), 403);
+  EXPECT_EQ(Command("dsl", "assign-lead",
+                    {{"lead_actor_id", "user:alt-dsl-1"}, {"role", "alt_dsl"},
+                     {"reason", "conflict_of_interest"}})
+                .result_int(),
+            403);
+  Ok(Command("alt", "assign-lead",
+             {{"lead_actor_id", "user:alt-dsl-1"}, {"role", "alt_dsl"},
+              {"reason", "conflict_of_interest"}}));
+  Ok(Get("alt", "/v1/cases/" + case_));
+}
+
+TEST_F(CaseRoutesTest, ProblemMappingIsOneTable) {
+  EXPECT_EQ(ProblemFromStatus(Status::InvalidArgument("x")).status, 400);
+  EXPECT_EQ(ProblemFromStatus(Status::NotFound("x")).status, 404);
+  EXPECT_EQ(ProblemFromStatus(Status::AlreadyExists("x")).status, 409);
+  EXPECT_EQ(ProblemFromStatus(Status::WrongExpectedVersion(3, "x")).status, 409);
+  EXPECT_EQ(ProblemFromStatus(Status::WrongExpectedVersion(3, "x"), true).status,
+            412);
+  EXPECT_EQ(ProblemFromStatus(Status::PermissionDenied("x")).status, 403);
+  EXPECT_EQ(ProblemFromStatus(Status::FailedPrecondition("x")).status, 409);
+  EXPECT_EQ(ProblemFromStatus(Status::Unavailable("x")).status, 503);
+  HttpResponse io = ProblemFromStatus(Status::IOError("/secret/path: disk"));
+  EXPECT_EQ(io.status, 500);
+  EXPECT_EQ(io.body.find("secret"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace caseledger::api
