@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "caseledger/service/replay.h"
+
 namespace caseledger::api {
 namespace {
 
@@ -99,54 +101,6 @@ std::optional<uint64_t> ParseIfMatch(const std::string& value, bool* bad) {
   }
   *bad = true;
   return std::nullopt;
-}
-
-Json CaseStateJson(const std::string& id, const domain::CaseState& s) {
-  Json consents = Json::array();
-  for (const auto& c : s.consents) {
-    consents.push_back({{"consent_id", c.consent_id},
-                        {"person_ref", c.person_ref},
-                        {"purpose", c.purpose},
-                        {"decision", c.decision},
-                        {"recorded_at_version", c.version}});
-  }
-  Json escalations = Json::object();
-  for (const auto& [eid, e] : s.escalations) {
-    escalations[eid] = {{"target", e.target},
-                        {"urgency", e.urgency},
-                        {"acknowledgement_due_at",
-                         FormatTimestamp(e.acknowledgement_due_at)},
-                        {"acknowledged", e.acknowledged},
-                        {"final_outcome", e.final_outcome}};
-  }
-  Json reviews = Json::object();
-  for (const auto& [rid, r] : s.reviews) {
-    reviews[rid] = {{"kind", r.kind}, {"due_date", r.due_date},
-                    {"completed", r.completed}};
-  }
-  Json j = {{"case_id", id},
-            {"version", s.version},
-            {"stage", domain::StageName(s.stage)},
-            {"urgent", s.urgent},
-            {"immediate_risk", s.immediate_risk},
-            {"under_18_involved", s.under_18_involved},
-            {"lead_actor_id", s.lead_actor_id.value_or("")},
-            {"lead_role", s.lead_role ? std::string(domain::RoleName(*s.lead_role))
-                                      : std::string()},
-            {"triage_route", s.triage_route},
-            {"acknowledgement_due_at", FormatTimestamp(s.acknowledgement_due_at)},
-            {"consents", consents},
-            {"overrides", s.override_ids},
-            {"escalations", escalations},
-            {"reviews", reviews},
-            {"actions", s.actions},
-            {"safety_plans", s.plan_ids},
-            {"learning", s.learning_ids},
-            {"audit_findings", s.finding_ids},
-            {"times_closed", s.times_closed},
-            {"times_reopened", s.times_reopened}};
-  if (s.acknowledged_at) j["acknowledged_at"] = FormatTimestamp(*s.acknowledged_at);
-  return j;
 }
 
 class Routes {
@@ -273,7 +227,7 @@ class Routes {
                     ? Json{{"case_id", id},
                            {"version", state->version},
                            {"stage", domain::StageName(state->stage)}}
-                    : CaseStateJson(id, *state);
+                    : domain::ToJson(id, *state);
     HttpResponse r = JsonResponse(200, body);
     r.headers.emplace_back("ETag", Quote(state->version));
     respond(std::move(r));
@@ -340,6 +294,43 @@ class Routes {
                               {"reason", report->first_broken->reason}};
     }
     respond(JsonResponse(200, body));
+  }
+
+  // GET /v1/cases/{id}/replay?at=VERSION|until=TIME, and .../replay/steps.
+  void GetReplay(const HttpRequest& req, const std::string& id, bool steps,
+                 Router::Respond respond) {
+    auto actor = Authenticate(req, respond);
+    if (!actor) return;
+    auto state = LoadForRead(id, *actor, Read::kCaseReplay, respond);
+    if (!state) return;
+    auto q = QueryParams(req.target);
+    service::ReplayPoint point;
+    if (q.count("at")) {
+      bool bad = false;
+      point.at_version = ParseIfMatch(q["at"], &bad);
+      if (bad || !point.at_version || *point.at_version == 0) {
+        respond(WithPointer(Problem(400, "Bad Request",
+                                    "at must be a case version (1 or more)"),
+                            "at"));
+        return;
+      }
+    }
+    if (q.count("until")) {
+      auto t = ParseTimestamp(q["until"]);
+      if (!t.ok()) {
+        respond(WithPointer(Problem(400, "Bad Request", t.status().message()),
+                            "until"));
+        return;
+      }
+      point.until = *t;
+    }
+    auto body = steps ? service::ReplaySteps(d_.store, d_.service, id, point)
+                      : service::ReplayState(d_.store, d_.service, id, point);
+    if (!body.ok()) {
+      respond(ProblemFromStatus(body.status()));
+      return;
+    }
+    respond(JsonResponse(200, *body));
   }
 
  private:
@@ -419,6 +410,16 @@ void AddCaseRoutes(Router& router, CaseRouteDeps& deps) {
                   [routes](const HttpRequest& req, const PathParams& p,
                            Router::Respond respond) {
                     routes->GetHistory(req, p.at("id"), std::move(respond));
+                  });
+  router.AddAsync("GET", "/v1/cases/{id}/replay",
+                  [routes](const HttpRequest& req, const PathParams& p,
+                           Router::Respond respond) {
+                    routes->GetReplay(req, p.at("id"), false, std::move(respond));
+                  });
+  router.AddAsync("GET", "/v1/cases/{id}/replay/steps",
+                  [routes](const HttpRequest& req, const PathParams& p,
+                           Router::Respond respond) {
+                    routes->GetReplay(req, p.at("id"), true, std::move(respond));
                   });
   router.AddAsync("GET", "/v1/cases/{id}/verify",
                   [routes](const HttpRequest& req, const PathParams& p,

@@ -82,6 +82,9 @@ class Router {
   std::vector<Route> routes_;
 };
 
+// The query of a target, percent-decoded: "/a?x=1&y=%20" -> {x:"1", y:" "}.
+std::map<std::string, std::string> QueryParams(std::string_view target);
+
 // Splits "/a/b?x=1" into {"a","b"}; the query is dropped.
 std::vector<std::string> SplitPath(std::string_view target);
 

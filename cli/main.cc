@@ -20,6 +20,7 @@
 #include "caseledger/domain/catalog.h"
 #include "caseledger/event_store.h"
 #include "caseledger/service/case_service.h"
+#include "caseledger/service/replay.h"
 #include "caseledger/service/seed.h"
 
 namespace {
@@ -144,6 +145,34 @@ int RunTokenCreate(const std::string& data, const std::string& actor_id,
   return 0;
 }
 
+int RunReplay(const std::string& data, const std::string& case_id,
+              std::optional<uint64_t> at, const std::optional<std::string>& until,
+              bool steps, bool verbose) {
+  caseledger::service::ReplayPoint point;
+  point.at_version = at;
+  if (until) {
+    auto t = caseledger::ParseTimestamp(*until);
+    if (!t.ok()) return Fail("--until", t.status());
+    point.until = *t;
+  }
+  auto catalog = caseledger::domain::EventCatalog::Load();
+  if (!catalog.ok()) return Fail("loading the event schemas", catalog.status());
+  Options options;
+  options.logger = MakeLogger("caseledger", verbose);
+  options.create_if_missing = false;
+  options.read_only = true;  // can run beside a server; changes nothing
+  std::unique_ptr<EventStore> store;
+  Status s = EventStore::Open(options, data, &store);
+  if (!s.ok()) return Fail("opening " + data, s);
+  caseledger::service::CaseService service(*store, *catalog,
+                                           caseledger::domain::DomainConfig{});
+  auto out = steps ? caseledger::service::ReplaySteps(*store, service, case_id, point)
+                   : caseledger::service::ReplayState(*store, service, case_id, point);
+  if (!out.ok()) return Fail("replay", out.status());
+  std::cout << out->dump(2) << "\n";
+  return 0;
+}
+
 int RunServe(const std::string& data, const std::string& listen, int threads,
              bool verbose) {
   // Wiring, in order; torn down in reverse.
@@ -202,13 +231,17 @@ int RunSeed(const std::string& data, uint64_t cases, uint64_t seed, bool sync,
   auto logger = MakeLogger("caseledger", verbose);
   auto catalog = caseledger::domain::EventCatalog::Load();
   if (!catalog.ok()) return Fail("loading the event schemas", catalog.status());
+  caseledger::service::SeedOptions so;
+  // Events are recorded on the seed's simulated clock, not today's.
+  std::atomic<int64_t> sim_clock{so.start.value()};
+  so.clock_micros = &sim_clock;
   Options options;
   options.logger = logger;
   options.sync = sync;
+  options.clock = [&sim_clock] { return caseledger::Timestamp(sim_clock.load()); };
   std::unique_ptr<EventStore> store;
   Status s = EventStore::Open(options, data, &store);
   if (!s.ok()) return Fail("opening " + data, s);
-  caseledger::service::SeedOptions so;
   so.cases = cases;
   so.seed = seed;
   so.progress = [&](uint64_t done) {
@@ -285,10 +318,31 @@ int main(int argc, char** argv) {
                            "or admin")
       ->required();
 
+  auto* replay = app.add_subcommand(
+      "replay", "Show a case as it stood after a version or at a time, or "
+                "step through its events (computed from the log)");
+  replay->add_option("--data", data, "Store directory")->capture_default_str();
+  std::string replay_case;
+  replay->add_option("case", replay_case, "Case id")->required();
+  std::optional<uint64_t> replay_at;
+  std::optional<std::string> replay_until;
+  auto* at_opt = replay->add_option("--at", replay_at, "After this version");
+  replay->add_option("--until", replay_until,
+                     "As recorded at this time (RFC 3339)")
+      ->excludes(at_opt);
+  bool replay_steps = false;
+  replay->add_flag("--steps", replay_steps,
+                   "Each event with who, when, why, the state after it and "
+                   "what changed");
+
   CLI11_PARSE(app, argc, argv);
 
   if (verify->parsed()) return RunVerify(data, case_id, verbose);
   if (serve->parsed()) return RunServe(data, listen, threads, verbose);
+  if (replay->parsed()) {
+    return RunReplay(data, replay_case, replay_at, replay_until, replay_steps,
+                     verbose);
+  }
   if (token_create->parsed()) {
     return RunTokenCreate(data, token_actor, token_role, verbose);
   }

@@ -327,6 +327,36 @@ TEST_F(CaseRoutesTest, TheDslNamedInAConcernIsBarredFromIt) {
   Ok(Get("alt", "/v1/cases/" + case_));
 }
 
+TEST_F(CaseRoutesTest, ReviewersReplayACaseStepByStep) {
+  Report();
+  Ok(Command("dsl", "assign-lead",
+             {{"lead_actor_id", "user:dsl-1"}, {"role", "dsl"},
+              {"reason", "initial_assignment"}}));
+  auto at1 = Get("reviewer", "/v1/cases/" + case_ + "/replay?at=1");
+  Ok(at1);
+  EXPECT_EQ(Body(at1)["stage"], "reported");
+  auto steps = Get("reviewer", "/v1/cases/" + case_ + "/replay/steps");
+  Ok(steps);
+  ASSERT_EQ(Body(steps)["steps"].size(), 2u);
+  EXPECT_EQ(Body(steps)["steps"][1]["who"]["id"], "user:dsl-1");
+  auto until = Get("reviewer", "/v1/cases/" + case_ +
+                                   "/replay?until=2000-01-01T00%3A00%3A00Z");
+  EXPECT_EQ(until.result_int(), 404);
+  auto bad = Get("reviewer", "/v1/cases/" + case_ + "/replay?at=first");
+  EXPECT_EQ(bad.result_int(), 400);
+  EXPECT_EQ(Body(bad)["pointer"], "at");
+  EXPECT_EQ(Get("reporter", "/v1/cases/" + case_ + "/replay").result_int(), 403);
+}
+
+TEST(QueryParamsTest, DecodesPairs) {
+  auto q = QueryParams("/x?at=3&until=2026-01-01T00%3A00%3A00Z&flag&a+b=c+d");
+  EXPECT_EQ(q["at"], "3");
+  EXPECT_EQ(q["until"], "2026-01-01T00:00:00Z");
+  EXPECT_EQ(q["flag"], "");
+  EXPECT_EQ(q["a b"], "c d");
+  EXPECT_TRUE(QueryParams("/x").empty());
+}
+
 TEST_F(CaseRoutesTest, ProblemMappingIsOneTable) {
   EXPECT_EQ(ProblemFromStatus(Status::InvalidArgument("x")).status, 400);
   EXPECT_EQ(ProblemFromStatus(Status::NotFound("x")).status, 404);

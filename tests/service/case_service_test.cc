@@ -179,12 +179,15 @@ TEST_F(CaseServiceTest, AStoreWrittenWithAnOldSchemaVersionStillLoads) {
 
 TEST(SeedTest, SeededCasesAreAcceptedByTheRulesAndTheStoreVerifies) {
   testing::TempDir dir;
+  SeedOptions so;
+  std::atomic<int64_t> sim{so.start.value()};
+  so.clock_micros = &sim;
   Options o;
   o.sync = false;
+  o.clock = [&sim] { return Timestamp(sim.load()); };
   auto store = testing::OpenStore(dir.path(), o);
   auto catalog = domain::EventCatalog::Load();
   ASSERT_OK(catalog);
-  SeedOptions so;
   so.cases = 150;
   auto report = SeedCases(*store, *catalog, domain::DomainConfig{}, so);
   ASSERT_OK(report);
@@ -198,6 +201,14 @@ TEST(SeedTest, SeededCasesAreAcceptedByTheRulesAndTheStoreVerifies) {
   ASSERT_OK(verify);
   EXPECT_TRUE(verify->ok);
   EXPECT_EQ(verify->streams_checked, 150u);
+  // Recorded on the simulated clock: the cases span weeks from the start.
+  auto first = store->ReadAll(GlobalPosition(0), 1);
+  auto last = store->ReadAll(GlobalPosition(report->events - 1), 1);
+  ASSERT_OK(first);
+  ASSERT_OK(last);
+  EXPECT_GT((*first)[0].recorded_at.value(), so.start.value());
+  EXPECT_GT((*last)[0].recorded_at.value() - (*first)[0].recorded_at.value(),
+            int64_t{7} * 24 * 3600 * 1000000);
   CaseService service(*store, *catalog, domain::DomainConfig{});
   for (int i = 1; i <= 150; i += 37) {
     char id[32];

@@ -98,6 +98,54 @@ bool CanReadCase(const CaseState& state, const Actor& actor, Read read) {
   return true;
 }
 
+nlohmann::json ToJson(const std::string& id, const CaseState& s) {
+  Json consents = Json::array();
+  for (const auto& c : s.consents) {
+    consents.push_back({{"consent_id", c.consent_id},
+                        {"person_ref", c.person_ref},
+                        {"purpose", c.purpose},
+                        {"decision", c.decision},
+                        {"recorded_at_version", c.version}});
+  }
+  Json escalations = Json::object();
+  for (const auto& [eid, e] : s.escalations) {
+    escalations[eid] = {{"target", e.target},
+                        {"urgency", e.urgency},
+                        {"acknowledgement_due_at",
+                         FormatTimestamp(e.acknowledgement_due_at)},
+                        {"acknowledged", e.acknowledged},
+                        {"final_outcome", e.final_outcome}};
+  }
+  Json reviews = Json::object();
+  for (const auto& [rid, r] : s.reviews) {
+    reviews[rid] = {{"kind", r.kind}, {"due_date", r.due_date},
+                    {"completed", r.completed}};
+  }
+  Json j = {{"case_id", id},
+            {"version", s.version},
+            {"stage", StageName(s.stage)},
+            {"urgent", s.urgent},
+            {"immediate_risk", s.immediate_risk},
+            {"under_18_involved", s.under_18_involved},
+            {"lead_actor_id", s.lead_actor_id.value_or("")},
+            {"lead_role", s.lead_role ? std::string(RoleName(*s.lead_role))
+                                      : std::string()},
+            {"triage_route", s.triage_route},
+            {"acknowledgement_due_at", FormatTimestamp(s.acknowledgement_due_at)},
+            {"consents", consents},
+            {"overrides", s.override_ids},
+            {"escalations", escalations},
+            {"reviews", reviews},
+            {"actions", s.actions},
+            {"safety_plans", s.plan_ids},
+            {"learning", s.learning_ids},
+            {"audit_findings", s.finding_ids},
+            {"times_closed", s.times_closed},
+            {"times_reopened", s.times_reopened}};
+  if (s.acknowledged_at) j["acknowledged_at"] = FormatTimestamp(*s.acknowledged_at);
+  return j;
+}
+
 CaseState Evolve(CaseState s, const DomainEvent& e) {
   const Json& p = e.payload;
   s.version += 1;

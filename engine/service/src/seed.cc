@@ -37,8 +37,10 @@ std::string Month(Timestamp t) { return Date(t).substr(0, 7); }
 class CaseScript {
  public:
   CaseScript(CaseService& service, std::mt19937_64& rng, std::string case_id,
-             uint64_t number, Timestamp* clock, SeedReport* report)
-      : service_(service),
+             uint64_t number, Timestamp* clock, std::atomic<int64_t>* shared,
+             SeedReport* report)
+      : shared_(shared),
+        service_(service),
         rng_(rng),
         id_(std::move(case_id)),
         n_(std::to_string(number)),
@@ -57,6 +59,7 @@ class CaseScript {
     *clock_ = Timestamp(clock_->value() +
                         std::uniform_int_distribution<int64_t>(
                             min_minutes, max_minutes)(rng_) * kMinute);
+    if (shared_) shared_->store(clock_->value());
   }
 
   // A UUIDv7 from the simulated clock and the seeded generator, so that the
@@ -101,6 +104,7 @@ class CaseScript {
   Status Learning();
   Status Audit();
 
+  std::atomic<int64_t>* shared_;
   CaseService& service_;
   std::mt19937_64& rng_;
   std::string id_;
@@ -518,7 +522,7 @@ StatusOr<SeedReport> SeedCases(
                          static_cast<int64_t>(i) * 97 * kMinute);
     clock = case_start;
     CaseScript script(service, rng, options.case_prefix + id, i, &clock,
-                      &report);
+                      options.clock_micros, &report);
     RETURN_IF_ERROR(script.Run());
     report.cases += 1;
     if (options.progress) options.progress(i);

@@ -108,6 +108,10 @@ struct CaseState {
 // they reported.
 bool CanReadCase(const CaseState& state, const Actor& actor, Read read);
 
+// The state as a JSON document (what a DSL sees of the case now, and what
+// replay shows at each step).
+nlohmann::json ToJson(const std::string& case_id, const CaseState& state);
+
 // Applies one event. Events come from the log, which decide() wrote, so
 // evolve() trusts them; it never fails.
 CaseState Evolve(CaseState state, const DomainEvent& event);

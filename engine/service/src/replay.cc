@@ -1,0 +1,88 @@
+#include "caseledger/service/replay.h"
+
+namespace caseledger::service {
+namespace {
+
+using Json = nlohmann::json;
+
+// Calls `visit` for each event of the case within `point`, in order.
+template <typename Visit>
+Status ForEachEvent(const EventStore& store, const std::string& case_id,
+                    const ReplayPoint& point, Visit visit) {
+  RETURN_IF_ERROR(ValidateStreamId(case_id));
+  uint64_t next = 1;
+  for (;;) {
+    ASSIGN_OR_RETURN(auto page, store.ReadStream(case_id, StreamVersion(next),
+                                                 Direction::kForward, 512));
+    for (const RecordedEvent& e : page) {
+      if (point.at_version && e.version.value() > *point.at_version) {
+        return Status::OK();
+      }
+      if (point.until && e.recorded_at > *point.until) return Status::OK();
+      RETURN_IF_ERROR(visit(e));
+    }
+    if (page.size() < 512) return Status::OK();
+    next = page.back().version.value() + 1;
+  }
+}
+
+// Why a decision was taken, in the decider's words, where the event says.
+Json Why(const Json& payload) {
+  for (const char* key : {"rationale", "reason_detail", "change_reason",
+                          "reason", "finding", "what_changes"}) {
+    auto it = payload.find(key);
+    if (it != payload.end() && it->is_string()) return *it;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+StatusOr<Json> ReplayState(const EventStore& store, const CaseService& service,
+                           const std::string& case_id,
+                           const ReplayPoint& point) {
+  domain::CaseState state;
+  RETURN_IF_ERROR(ForEachEvent(
+      store, case_id, point, [&](const RecordedEvent& e) -> Status {
+        ASSIGN_OR_RETURN(domain::DomainEvent d, service.ToDomainEvent(e));
+        state = domain::Evolve(std::move(state), d);
+        return Status::OK();
+      }));
+  if (state.version == 0) {
+    return Status::NotFound("case " + case_id + " has no event at that point");
+  }
+  return domain::ToJson(case_id, state);
+}
+
+StatusOr<Json> ReplaySteps(const EventStore& store, const CaseService& service,
+                           const std::string& case_id,
+                           const ReplayPoint& point) {
+  domain::CaseState state;
+  Json before = domain::ToJson(case_id, state);
+  Json steps = Json::array();
+  RETURN_IF_ERROR(ForEachEvent(
+      store, case_id, point, [&](const RecordedEvent& e) -> Status {
+        ASSIGN_OR_RETURN(domain::DomainEvent d, service.ToDomainEvent(e));
+        state = domain::Evolve(std::move(state), d);
+        Json after = domain::ToJson(case_id, state);
+        steps.push_back({{"version", e.version.value()},
+                         {"position", e.position.value()},
+                         {"event_id", e.event_id.ToString()},
+                         {"type", e.type},
+                         {"who", {{"id", e.actor.id}, {"role", e.actor.role}}},
+                         {"recorded_at", FormatTimestamp(e.recorded_at)},
+                         {"occurred_at", FormatTimestamp(e.occurred_at)},
+                         {"why", Why(d.payload)},
+                         {"payload", d.payload},
+                         {"state_after", after},
+                         {"changes", Json::diff(before, after)}});
+        before = std::move(after);
+        return Status::OK();
+      }));
+  if (steps.empty()) {
+    return Status::NotFound("case " + case_id + " has no event at that point");
+  }
+  return Json{{"case_id", case_id}, {"steps", steps}};
+}
+
+}  // namespace caseledger::service
