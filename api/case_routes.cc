@@ -230,7 +230,7 @@ class Routes {
                     : domain::ToJson(id, *state);
     HttpResponse r = JsonResponse(200, body);
     r.headers.emplace_back("ETag", Quote(state->version));
-    respond(std::move(r));
+    RecordThenRespond(*actor, id, "state", std::move(r), std::move(respond));
   }
 
   void GetHistory(const HttpRequest& req, const std::string& id,
@@ -268,7 +268,7 @@ class Routes {
     }
     HttpResponse r = JsonResponse(200, {{"case_id", id}, {"events", events}});
     r.headers.emplace_back("ETag", Quote(state->version));
-    respond(std::move(r));
+    RecordThenRespond(*actor, id, "history", std::move(r), std::move(respond));
   }
 
   void GetVerify(const HttpRequest& req, const std::string& id,
@@ -294,6 +294,55 @@ class Routes {
                               {"reason", report->first_broken->reason}};
     }
     respond(JsonResponse(200, body));
+  }
+
+  // Every read of a case's contents is recorded (who, when, what) on the
+  // case's access stream before the answer goes out: no record, no read.
+  // The record waits for the store's group commit, never on an I/O thread.
+  void RecordThenRespond(const Actor& actor, const std::string& case_id,
+                         const char* what, HttpResponse response,
+                         Router::Respond respond) {
+    ProposedEvent e;
+    e.type = "CaseRead";
+    e.actor = caseledger::Actor{actor.id, std::string(domain::RoleName(actor.role))};
+    e.occurred_at = NowUtc();
+    e.payload = Json{{"case_id", case_id}, {"read", what}}.dump();
+    d_.store.AppendAsync(
+        service::AccessStreamOf(case_id), ExpectedVersion::Any(), {std::move(e)},
+        [response = std::move(response),
+         respond = std::move(respond)](StatusOr<AppendResult> r) mutable {
+          respond(r.ok() ? std::move(response) : ProblemFromStatus(r.status()));
+        });
+  }
+
+  // GET /v1/cases/{id}/access-log: who read the case, when, what.
+  void GetAccessLog(const HttpRequest& req, const std::string& id,
+                    Router::Respond respond) {
+    auto actor = Authenticate(req, respond);
+    if (!actor) return;
+    auto state = LoadForRead(id, *actor, Read::kCaseAccessLog, respond);
+    if (!state) return;
+    Json entries = Json::array();
+    uint64_t next = 1;
+    const std::string stream = service::AccessStreamOf(id);
+    for (;;) {
+      auto page = d_.store.ReadStream(stream, StreamVersion(next),
+                                      Direction::kForward, 512);
+      if (!page.ok()) {
+        respond(ProblemFromStatus(page.status()));
+        return;
+      }
+      for (const RecordedEvent& e : *page) {
+        Json p = Json::parse(e.payload, nullptr, false);
+        entries.push_back({{"who", {{"id", e.actor.id}, {"role", e.actor.role}}},
+                           {"when", FormatTimestamp(e.recorded_at)},
+                           {"what", p.is_object() ? p.value("read", "") : ""},
+                           {"position", e.position.value()}});
+      }
+      if (page->size() < 512) break;
+      next = page->back().version.value() + 1;
+    }
+    respond(JsonResponse(200, {{"case_id", id}, {"reads", entries}}));
   }
 
   // GET /v1/cases/{id}/replay?at=VERSION|until=TIME, and .../replay/steps.
@@ -330,7 +379,8 @@ class Routes {
       respond(ProblemFromStatus(body.status()));
       return;
     }
-    respond(JsonResponse(200, *body));
+    RecordThenRespond(*actor, id, steps ? "replay_steps" : "replay",
+                      JsonResponse(200, *body), std::move(respond));
   }
 
  private:
@@ -420,6 +470,11 @@ void AddCaseRoutes(Router& router, CaseRouteDeps& deps) {
                   [routes](const HttpRequest& req, const PathParams& p,
                            Router::Respond respond) {
                     routes->GetReplay(req, p.at("id"), true, std::move(respond));
+                  });
+  router.AddAsync("GET", "/v1/cases/{id}/access-log",
+                  [routes](const HttpRequest& req, const PathParams& p,
+                           Router::Respond respond) {
+                    routes->GetAccessLog(req, p.at("id"), std::move(respond));
                   });
   router.AddAsync("GET", "/v1/cases/{id}/verify",
                   [routes](const HttpRequest& req, const PathParams& p,

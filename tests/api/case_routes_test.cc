@@ -348,6 +348,31 @@ TEST_F(CaseRoutesTest, ReviewersReplayACaseStepByStep) {
   EXPECT_EQ(Get("reporter", "/v1/cases/" + case_ + "/replay").result_int(), 403);
 }
 
+TEST_F(CaseRoutesTest, EveryReadOfACaseIsRecordedInItsAccessLog) {
+  Report();
+  Ok(Get("dsl", "/v1/cases/" + case_));
+  Ok(Get("reviewer", "/v1/cases/" + case_ + "/history"));
+  Ok(Get("reviewer", "/v1/cases/" + case_ + "/replay?at=1"));
+  Ok(Get("reporter", "/v1/cases/" + case_));
+  auto log = Get("reviewer", "/v1/cases/" + case_ + "/access-log");
+  Ok(log);
+  Json reads = Body(log)["reads"];
+  ASSERT_EQ(reads.size(), 4u);
+  EXPECT_EQ(reads[0]["who"]["id"], "user:dsl-1");
+  EXPECT_EQ(reads[0]["what"], "state");
+  EXPECT_EQ(reads[1]["who"]["role"], "reviewer");
+  EXPECT_EQ(reads[1]["what"], "history");
+  EXPECT_EQ(reads[2]["what"], "replay");
+  EXPECT_EQ(reads[3]["who"]["id"], "user:reporter-1");
+  // Refused reads are not reads; the log itself reveals no contents.
+  EXPECT_EQ(Get("integration", "/v1/cases/" + case_).result_int(), 403);
+  EXPECT_EQ(Get("reporter", "/v1/cases/" + case_ + "/access-log").result_int(),
+            403);
+  Ok(Get("dsl", "/v1/cases/" + case_ + "/access-log"));
+  EXPECT_EQ(Body(Get("dsl", "/v1/cases/" + case_ + "/access-log"))["reads"].size(),
+            4u);
+}
+
 TEST(QueryParamsTest, DecodesPairs) {
   auto q = QueryParams("/x?at=3&until=2026-01-01T00%3A00%3A00Z&flag&a+b=c+d");
   EXPECT_EQ(q["at"], "3");

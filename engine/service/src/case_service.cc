@@ -77,6 +77,12 @@ StatusOr<CommandResult> CaseService::Execute(const std::string& case_id,
                                              const domain::Actor& actor,
                                              const CommandOptions& options) {
   RETURN_IF_ERROR(ValidateStreamId(case_id));
+  if (case_id.size() > kMaxCaseIdLength || case_id.rfind("access:", 0) == 0 ||
+      case_id.rfind("sys.", 0) == 0) {
+    return Status::InvalidArgument(
+        "a case id is at most 120 characters and does not start with "
+        "'access:' or 'sys.'");
+  }
   // A retry of a command that was already written: answer as the first time.
   ASSIGN_OR_RETURN(std::optional<CommandResult> retry,
                    FindRetry(case_id, options));

@@ -21,6 +21,15 @@
 
 namespace caseledger::service {
 
+// Case ids are at most this long, so that the case's access stream id
+// ("access:" + case id) is a valid stream id too.
+inline constexpr size_t kMaxCaseIdLength = 120;
+
+// The stream that records every read of a case's contents.
+inline std::string AccessStreamOf(const std::string& case_id) {
+  return "access:" + case_id;
+}
+
 struct CommandOptions {
   // If set, the case must be at exactly this version (HTTP If-Match); a
   // mismatch is kAborted with the current version. If unset, a concurrent
