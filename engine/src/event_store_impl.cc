@@ -131,7 +131,7 @@ namespace {
 
 class SubscriptionImpl final : public Subscription {
  public:
-  SubscriptionImpl(EventStoreImpl* store, uint64_t after)
+  SubscriptionImpl(const EventStoreImpl* store, uint64_t after)
       : store_(store), position_(after) {}
 
   StatusOr<std::vector<RecordedEvent>> Next(
@@ -162,7 +162,7 @@ class SubscriptionImpl final : public Subscription {
   }
 
  private:
-  EventStoreImpl* store_;
+  const EventStoreImpl* store_;
   uint64_t position_;
 };
 
@@ -756,7 +756,8 @@ LogHead EventStoreImpl::Head() const {
   return committed_head_;
 }
 
-std::unique_ptr<Subscription> EventStoreImpl::Subscribe(GlobalPosition after) {
+std::unique_ptr<Subscription> EventStoreImpl::Subscribe(
+    GlobalPosition after) const {
   return std::make_unique<SubscriptionImpl>(this, after.value());
 }
 

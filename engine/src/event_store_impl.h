@@ -82,7 +82,7 @@ class EventStoreImpl final : public EventStore {
   }
   bool WaitForPosition(GlobalPosition position,
                        std::chrono::milliseconds timeout) const override;
-  std::unique_ptr<Subscription> Subscribe(GlobalPosition after) override;
+  std::unique_ptr<Subscription> Subscribe(GlobalPosition after) const override;
   StatusOr<VerifyReport> Verify(
       std::optional<std::string> stream_id) const override;
   Status Close() override;

@@ -33,6 +33,13 @@ void ApplyConcernReported(CaseState& s, const DomainEvent& e) {
   const Json& p = e.payload;
   s.stage = Stage::kReported;
   s.reporter_actor_id = e.actor.id;
+  s.reported_at = e.recorded_at;
+  s.kind = Str(p, "kind");
+  s.setting = Str(p, "setting");
+  s.categories.clear();
+  for (const auto& c : p.value("categories", Json::array())) {
+    if (c.is_string()) s.categories.push_back(c.get<std::string>());
+  }
   s.immediate_risk = Bool(p, "immediate_risk");
   s.urgent = Str(p, "priority") == "urgent";
   s.under_18_involved = Bool(p, "under_18_involved");
@@ -124,6 +131,11 @@ nlohmann::json ToJson(const std::string& id, const CaseState& s) {
   Json j = {{"case_id", id},
             {"version", s.version},
             {"stage", StageName(s.stage)},
+            {"kind", s.kind},
+            {"setting", s.setting},
+            {"categories", s.categories},
+            {"reported_at", FormatTimestamp(s.reported_at)},
+            {"reporter_actor_id", s.reporter_actor_id},
             {"urgent", s.urgent},
             {"immediate_risk", s.immediate_risk},
             {"under_18_involved", s.under_18_involved},
@@ -217,10 +229,25 @@ CaseState Evolve(CaseState s, const DomainEvent& e) {
     s.reaudit_ids.insert(Str(p, "reaudit_id"));
   } else if (t == "CaseSampledForAudit") {
     s.sample_ids.insert(Str(p, "sample_id"));
+  } else if (t == "EventAmended" &&
+             Str(p, "amends_event_type") == "ConcernReported") {
+    // Corrections apply: the case shows the corrected report.
+    const Json& fixed = p.value("corrected_fields", Json::object());
+    if (fixed.contains("setting") && fixed["setting"].is_string()) {
+      s.setting = fixed["setting"].get<std::string>();
+    }
+    if (fixed.contains("kind") && fixed["kind"].is_string()) {
+      s.kind = fixed["kind"].get<std::string>();
+    }
+    if (fixed.contains("categories") && fixed["categories"].is_array()) {
+      s.categories.clear();
+      for (const auto& c : fixed["categories"]) {
+        if (c.is_string()) s.categories.push_back(c.get<std::string>());
+      }
+    }
   }
   // ParticipationAgreed, CapacityAssessed, PersonInformedOfReport,
-  // RiskAssessed, EventAmended, LearningScreened change no rule-bearing
-  // state; projections read them.
+  // RiskAssessed, LearningScreened change no rule-bearing state.
   return s;
 }
 

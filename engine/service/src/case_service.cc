@@ -15,19 +15,19 @@ CaseService::CaseService(EventStore& store,
       config_(config),
       clock_(clock ? std::move(clock) : [] { return NowUtc(); }) {}
 
-StatusOr<domain::DomainEvent> CaseService::ToDomainEvent(
-    const RecordedEvent& e) const {
+StatusOr<domain::DomainEvent> ToDomainEvent(const domain::EventCatalog& catalog,
+                                            const RecordedEvent& e) {
   Json payload = Json::parse(e.payload, nullptr, /*allow_exceptions=*/false);
   if (payload.is_discarded()) {
     return Status::Corruption("event " + e.event_id.ToString() +
                               " has a payload that is not JSON");
   }
   ASSIGN_OR_RETURN(payload,
-                   catalog_->Upcast(e.type, e.schema_version, std::move(payload)));
+                   catalog.Upcast(e.type, e.schema_version, std::move(payload)));
   domain::DomainEvent d;
   d.event_id = e.event_id.ToString();
   d.type = e.type;
-  d.schema_version = catalog_->CurrentVersion(e.type);
+  d.schema_version = catalog.CurrentVersion(e.type);
   d.actor = domain::Actor{
       e.actor.id, domain::ParseRole(e.actor.role).value_or(domain::Role::kReporter)};
   d.recorded_at = e.recorded_at;
@@ -35,21 +35,33 @@ StatusOr<domain::DomainEvent> CaseService::ToDomainEvent(
   return d;
 }
 
-StatusOr<domain::CaseState> CaseService::Load(const std::string& case_id,
-                                              uint64_t max_version) const {
+StatusOr<domain::CaseState> LoadCase(const EventStore& store,
+                                     const domain::EventCatalog& catalog,
+                                     const std::string& case_id,
+                                     uint64_t max_version) {
   domain::CaseState state;
   uint64_t next = 1;
   for (;;) {
-    ASSIGN_OR_RETURN(auto page, store_.ReadStream(case_id, StreamVersion(next),
-                                                  Direction::kForward, 512));
+    ASSIGN_OR_RETURN(auto page, store.ReadStream(case_id, StreamVersion(next),
+                                                 Direction::kForward, 512));
     for (const RecordedEvent& e : page) {
       if (max_version != 0 && e.version.value() > max_version) return state;
-      ASSIGN_OR_RETURN(domain::DomainEvent d, ToDomainEvent(e));
+      ASSIGN_OR_RETURN(domain::DomainEvent d, ToDomainEvent(catalog, e));
       state = domain::Evolve(std::move(state), d);
     }
     if (page.size() < 512) return state;
     next = page.back().version.value() + 1;
   }
+}
+
+StatusOr<domain::DomainEvent> CaseService::ToDomainEvent(
+    const RecordedEvent& e) const {
+  return service::ToDomainEvent(*catalog_, e);
+}
+
+StatusOr<domain::CaseState> CaseService::Load(const std::string& case_id,
+                                              uint64_t max_version) const {
+  return LoadCase(store_, *catalog_, case_id, max_version);
 }
 
 StatusOr<std::optional<CommandResult>> CaseService::FindRetry(

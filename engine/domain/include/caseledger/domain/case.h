@@ -62,6 +62,10 @@ struct CaseState {
   uint64_t version = 0;
   Stage stage = Stage::kNone;
   std::string reporter_actor_id;
+  Timestamp reported_at;  // when the report was recorded
+  std::string kind;       // concern, incident, ...
+  std::string setting;
+  std::vector<std::string> categories;  // as amended
   bool immediate_risk = false;
   bool urgent = false;
   bool under_18_involved = false;

@@ -51,6 +51,22 @@ struct CommandResult {
   std::vector<EventId> event_ids;
 };
 
+// One stored event as the domain reads it (payload upcast to the current
+// schema version).
+StatusOr<domain::DomainEvent> ToDomainEvent(const domain::EventCatalog& catalog,
+                                            const RecordedEvent& e);
+
+// The case folded from its events, up to `max_version` if not 0.
+StatusOr<domain::CaseState> LoadCase(const EventStore& store,
+                                     const domain::EventCatalog& catalog,
+                                     const std::string& case_id,
+                                     uint64_t max_version = 0);
+
+// Whether a stream holds a case (rather than tokens or an access log).
+inline bool IsCaseStream(std::string_view id) {
+  return id.rfind("sys.", 0) != 0 && id.rfind("access:", 0) != 0;
+}
+
 class CaseService {
  public:
   // `store` must outlive the service. `clock` stamps commands (due times);

@@ -1,0 +1,101 @@
+// ReadModels: the read side, built from the log and never written to
+// directly. Today: the current state of every case, with indexes for lists.
+//
+// The read models live in their own RocksDB (the directory given to Open,
+// by convention <data>/projections), in column families of their own. A
+// runner thread follows the log through EventStore::Subscribe from its
+// checkpoint; each batch's read-model writes and the new checkpoint go in
+// one WriteBatch, so a crash never leaves a model ahead of or behind its
+// checkpoint, and a restart resumes where it stopped.
+//
+// A projection that fails on an event stops there, logs the event and the
+// reason, and reports itself unhealthy: it never skips an event.
+//
+// Thread-safe: queries may run on any thread while the runner applies.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "caseledger/domain/catalog.h"
+#include "caseledger/event_store.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace caseledger::projections {
+
+struct ProjectionHealth {
+  uint64_t position = 0;  // last global position applied
+  uint64_t lag = 0;       // events committed to the log but not yet applied
+  bool healthy = true;
+  std::string error;      // why it stopped, when unhealthy
+};
+
+struct CaseFilter {
+  std::optional<std::string> stage;     // reported, acknowledged, open, ...
+  std::optional<std::string> lead;      // lead actor id
+  std::optional<std::string> urgency;   // urgent, standard
+  std::optional<std::string> category;  // a harm category
+  std::optional<std::string> reporter;  // reporter actor id
+  // Acknowledgement overdue at `now`: not yet taken by a lead and past its
+  // deadline. Needs `now`.
+  bool ack_overdue = false;
+  Timestamp now;
+};
+
+struct CasePage {
+  std::vector<nlohmann::json> cases;  // case documents, in case-id order
+  std::string next_cursor;            // empty on the last page
+};
+
+class ReadModels {
+ public:
+  // Opens (creating) the read-model store in `dir`. `store` and `catalog`
+  // must outlive it.
+  static StatusOr<std::unique_ptr<ReadModels>> Open(
+      const std::string& dir, const EventStore& store,
+      std::shared_ptr<const domain::EventCatalog> catalog,
+      std::shared_ptr<spdlog::logger> logger);
+  virtual ~ReadModels() = default;
+
+  // Starts the runner thread (catch up from the checkpoint, then live).
+  virtual void Start() = 0;
+  // Stops the runner after the batch in hand. Idempotent.
+  virtual void Stop() = 0;
+  // Applies everything committed so far, on the caller's thread (for tools
+  // and tests; not while the runner runs).
+  virtual Status CatchUp() = 0;
+
+  virtual ProjectionHealth Health() const = 0;
+  // Blocks until the projection has applied `position` (read your own
+  // write), up to `timeout`; false on timeout or if unhealthy.
+  virtual bool WaitFor(GlobalPosition position,
+                       std::chrono::milliseconds timeout) const = 0;
+
+  // One case's document; nullopt if the case is unknown.
+  virtual StatusOr<std::optional<nlohmann::json>> Case(
+      const std::string& case_id) const = 0;
+  // Cases matching `filter`, after `cursor`, at most `limit`, served from an
+  // index (never a scan of every case unless no filter narrows it).
+  virtual StatusOr<CasePage> ListCases(const CaseFilter& filter,
+                                       const std::string& cursor,
+                                       size_t limit) const = 0;
+
+  // Rebuilds every read model from position 0 into fresh column families,
+  // then swaps them in and drops the old ones. The runner must be stopped.
+  virtual Status Rebuild() = 0;
+
+  // Every key and value of the current read models, in order (tests compare
+  // a rebuild with incremental building byte for byte).
+  virtual StatusOr<std::vector<std::pair<std::string, std::string>>> Dump()
+      const = 0;
+};
+
+}  // namespace caseledger::projections

@@ -1,0 +1,439 @@
+#include "caseledger/projections/read_models.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "caseledger/service/case_service.h"
+
+namespace caseledger::projections {
+namespace {
+
+using Json = nlohmann::json;
+
+// default CF: "generation" -> decimal N; "checkpoint:<N>" -> be64 position.
+constexpr char kGenerationKey[] = "generation";
+constexpr size_t kStateCacheEntries = 100000;
+constexpr size_t kBatch = 1000;
+
+std::string StateCf(uint64_t gen) { return "case_state_g" + std::to_string(gen); }
+std::string IndexCf(uint64_t gen) { return "case_index_g" + std::to_string(gen); }
+std::string CheckpointKey(uint64_t gen) { return "checkpoint:" + std::to_string(gen); }
+
+std::string Be64(uint64_t v) {
+  std::string s(8, '\0');
+  for (int i = 0; i < 8; ++i) s[static_cast<size_t>(i)] = static_cast<char>(v >> (56 - 8 * i));
+  return s;
+}
+uint64_t FromBe64(const std::string& s) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8 && i < s.size(); ++i) v = (v << 8) | static_cast<uint8_t>(s[i]);
+  return v;
+}
+
+Status FromRocks(const rocksdb::Status& s, const std::string& what) {
+  if (s.ok()) return Status::OK();
+  if (s.IsCorruption()) return Status::Corruption(what + ": " + s.ToString());
+  return Status::IOError(what + ": " + s.ToString());
+}
+
+// Index entries: tag \0 value \0 case_id. Tags: a (all), s (stage), l (lead),
+// u (urgency), c (category), r (reporter).
+std::string IndexPrefix(char tag, const std::string& value) {
+  std::string k(1, tag);
+  k.push_back('\0');
+  if (tag != 'a') {
+    k += value;
+    k.push_back('\0');
+  }
+  return k;
+}
+
+std::set<std::string> IndexKeys(const Json& doc) {
+  std::set<std::string> keys;
+  if (doc.is_null()) return keys;
+  const std::string id = doc.value("case_id", "");
+  keys.insert(IndexPrefix('a', "") + id);
+  keys.insert(IndexPrefix('s', doc.value("stage", "")) + id);
+  keys.insert(IndexPrefix('u', doc.value("urgent", false) ? "urgent" : "standard") + id);
+  keys.insert(IndexPrefix('r', doc.value("reporter_actor_id", "")) + id);
+  std::string lead = doc.value("lead_actor_id", "");
+  if (!lead.empty()) keys.insert(IndexPrefix('l', lead) + id);
+  for (const auto& c : doc.value("categories", Json::array())) {
+    if (c.is_string()) keys.insert(IndexPrefix('c', c.get<std::string>()) + id);
+  }
+  return keys;
+}
+
+class ReadModelsImpl final : public ReadModels {
+ public:
+  ReadModelsImpl(const EventStore& store,
+                 std::shared_ptr<const domain::EventCatalog> catalog,
+                 std::shared_ptr<spdlog::logger> logger)
+      : store_(store), catalog_(std::move(catalog)), logger_(std::move(logger)) {
+    if (!logger_) {
+      logger_ = std::make_shared<spdlog::logger>(
+          "caseledger.projections", std::make_shared<spdlog::sinks::null_sink_mt>());
+    }
+  }
+
+  ~ReadModelsImpl() override {
+    Stop();
+    for (auto& [name, h] : handles_) (void)db_->DestroyColumnFamilyHandle(h);
+    if (db_) (void)db_->Close();
+  }
+
+  Status Init(const std::string& dir) {
+    rocksdb::DBOptions dbo;
+    dbo.create_if_missing = true;
+    dbo.create_missing_column_families = true;
+    std::vector<std::string> names;
+    rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(dbo, dir, &names);
+    if (!ls.ok()) names = {rocksdb::kDefaultColumnFamilyName};
+    std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+    for (const auto& n : names) descs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(dbo, dir, descs, &handles, &raw),
+                              "opening read models at " + dir));
+    db_.reset(raw);
+    for (size_t i = 0; i < names.size(); ++i) handles_[names[i]] = handles[i];
+
+    std::string value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), kGenerationKey, &value);
+    if (s.ok()) {
+      generation_ = std::stoull(value);
+    } else if (s.IsNotFound()) {
+      generation_ = 1;
+      RETURN_IF_ERROR(FromRocks(
+          db_->Put(rocksdb::WriteOptions(), kGenerationKey, "1"), "generation"));
+    } else {
+      return FromRocks(s, "reading generation");
+    }
+    RETURN_IF_ERROR(EnsureGeneration(generation_));
+    s = db_->Get(rocksdb::ReadOptions(), CheckpointKey(generation_), &value);
+    if (s.ok()) position_.store(FromBe64(value));
+    return Status::OK();
+  }
+
+  void Start() override {
+    std::lock_guard<std::mutex> lk(run_mu_);
+    if (runner_.joinable()) return;
+    stop_.store(false);
+    runner_ = std::thread([this] { Run(); });
+  }
+
+  void Stop() override {
+    std::lock_guard<std::mutex> lk(run_mu_);
+    stop_.store(true);
+    if (runner_.joinable()) runner_.join();
+  }
+
+  Status CatchUp() override {
+    for (;;) {
+      auto events = store_.ReadAll(GlobalPosition(position_.load()), kBatch);
+      if (!events.ok()) return events.status();
+      if (events->empty()) return Status::OK();
+      RETURN_IF_ERROR(Apply(*events, generation_));
+    }
+  }
+
+  ProjectionHealth Health() const override {
+    ProjectionHealth h;
+    h.position = position_.load();
+    uint64_t committed = store_.committed_position().value();
+    h.lag = committed > h.position ? committed - h.position : 0;
+    std::lock_guard<std::mutex> lk(health_mu_);
+    h.healthy = error_.empty();
+    h.error = error_;
+    return h;
+  }
+
+  bool WaitFor(GlobalPosition position,
+               std::chrono::milliseconds timeout) const override {
+    std::unique_lock<std::mutex> lk(health_mu_);
+    return progress_cv_.wait_for(lk, timeout, [&] {
+      return position_.load() >= position.value() || !error_.empty();
+    }) && position_.load() >= position.value();
+  }
+
+  StatusOr<std::optional<Json>> Case(const std::string& case_id) const override {
+    std::shared_lock<std::shared_mutex> lk(gen_mu_);
+    std::string value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), state_cf_, case_id, &value);
+    if (s.IsNotFound()) return std::optional<Json>();
+    RETURN_IF_ERROR(FromRocks(s, "reading case " + case_id));
+    Json doc = Json::parse(value, nullptr, false);
+    if (doc.is_discarded()) return Status::Corruption("case document " + case_id);
+    return std::optional<Json>(std::move(doc));
+  }
+
+  StatusOr<CasePage> ListCases(const CaseFilter& f, const std::string& cursor,
+                               size_t limit) const override {
+    // The most selective index the filter offers.
+    std::string prefix = f.stage      ? IndexPrefix('s', *f.stage)
+                         : f.lead     ? IndexPrefix('l', *f.lead)
+                         : f.category ? IndexPrefix('c', *f.category)
+                         : f.reporter ? IndexPrefix('r', *f.reporter)
+                         : f.urgency  ? IndexPrefix('u', *f.urgency)
+                                      : IndexPrefix('a', "");
+    std::string upper = prefix;
+    upper.back() = static_cast<char>(upper.back() + 1);
+    rocksdb::Slice upper_s(upper);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper_s;
+    std::shared_lock<std::shared_mutex> lk(gen_mu_);
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, index_cf_));
+    CasePage page;
+    std::string value;
+    for (it->Seek(prefix + cursor); it->Valid(); it->Next()) {
+      std::string id = it->key().ToString().substr(prefix.size());
+      if (!cursor.empty() && id == cursor) continue;
+      if (page.cases.size() == limit) {
+        page.next_cursor = page.cases.back().value("case_id", "");
+        break;
+      }
+      rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), state_cf_, id, &value);
+      RETURN_IF_ERROR(FromRocks(s, "reading case " + id));
+      Json doc = Json::parse(value, nullptr, false);
+      if (doc.is_discarded()) return Status::Corruption("case document " + id);
+      if (Matches(f, doc)) page.cases.push_back(std::move(doc));
+    }
+    RETURN_IF_ERROR(FromRocks(it->status(), "listing cases"));
+    return page;
+  }
+
+  Status Rebuild() override {
+    const uint64_t next = generation_ + 1;
+    RETURN_IF_ERROR(DropGeneration(next));  // leftovers of a failed rebuild
+    RETURN_IF_ERROR(EnsureGeneration(next, /*make_current=*/false));
+    cache_.clear();
+    uint64_t pos = 0;
+    for (;;) {
+      auto events = store_.ReadAll(GlobalPosition(pos), kBatch);
+      if (!events.ok()) return events.status();
+      if (events->empty()) break;
+      RETURN_IF_ERROR(Apply(*events, next));
+      pos = events->back().position.value();
+    }
+    // The swap: one write moves the pointer to the new generation.
+    RETURN_IF_ERROR(FromRocks(
+        db_->Put(rocksdb::WriteOptions(), kGenerationKey, std::to_string(next)),
+        "swapping generations"));
+    const uint64_t old = generation_;
+    {
+      std::unique_lock<std::shared_mutex> lk(gen_mu_);
+      generation_ = next;
+      state_cf_ = handles_.at(StateCf(next));
+      index_cf_ = handles_.at(IndexCf(next));
+    }
+    position_.store(pos);
+    cache_.clear();
+    logger_->info("read models rebuilt to position {} (generation {})", pos, next);
+    return DropGeneration(old);
+  }
+
+  StatusOr<std::vector<std::pair<std::string, std::string>>> Dump() const override {
+    std::vector<std::pair<std::string, std::string>> out;
+    std::shared_lock<std::shared_mutex> lk(gen_mu_);
+    for (auto* cf : {state_cf_, index_cf_}) {
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf));
+      for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        out.emplace_back(it->key().ToString(), it->value().ToString());
+      }
+      RETURN_IF_ERROR(FromRocks(it->status(), "dumping"));
+    }
+    std::string cp;
+    if (db_->Get(rocksdb::ReadOptions(), CheckpointKey(generation_), &cp).ok()) {
+      out.emplace_back("checkpoint", std::to_string(FromBe64(cp)));
+    }
+    return out;
+  }
+
+ private:
+  static bool Matches(const CaseFilter& f, const Json& doc) {
+    if (f.stage && doc.value("stage", "") != *f.stage) return false;
+    if (f.lead && doc.value("lead_actor_id", "") != *f.lead) return false;
+    if (f.reporter && doc.value("reporter_actor_id", "") != *f.reporter) return false;
+    if (f.urgency &&
+        (doc.value("urgent", false) ? "urgent" : "standard") != *f.urgency) {
+      return false;
+    }
+    if (f.category) {
+      bool has = false;
+      for (const auto& c : doc.value("categories", Json::array())) has |= c == *f.category;
+      if (!has) return false;
+    }
+    if (f.ack_overdue) {
+      if (doc.contains("acknowledged_at")) return false;
+      auto due = ParseTimestamp(doc.value("acknowledgement_due_at", ""));
+      if (!due.ok() || !(*due < f.now)) return false;
+    }
+    return true;
+  }
+
+  Status EnsureGeneration(uint64_t gen, bool make_current = true) {
+    for (const std::string& name : {StateCf(gen), IndexCf(gen)}) {
+      if (handles_.count(name)) continue;
+      rocksdb::ColumnFamilyHandle* h = nullptr;
+      RETURN_IF_ERROR(FromRocks(
+          db_->CreateColumnFamily(rocksdb::ColumnFamilyOptions(), name, &h),
+          "creating " + name));
+      handles_[name] = h;
+    }
+    if (make_current) {
+      std::unique_lock<std::shared_mutex> lk(gen_mu_);
+      state_cf_ = handles_.at(StateCf(gen));
+      index_cf_ = handles_.at(IndexCf(gen));
+    }
+    return Status::OK();
+  }
+
+  Status DropGeneration(uint64_t gen) {
+    for (const std::string& name : {StateCf(gen), IndexCf(gen)}) {
+      auto it = handles_.find(name);
+      if (it == handles_.end()) continue;
+      RETURN_IF_ERROR(FromRocks(db_->DropColumnFamily(it->second), "dropping " + name));
+      (void)db_->DestroyColumnFamilyHandle(it->second);
+      handles_.erase(it);
+    }
+    (void)db_->Delete(rocksdb::WriteOptions(), CheckpointKey(gen));
+    return Status::OK();
+  }
+
+  // The case's state just before `e`, from the cache or folded from the log.
+  StatusOr<domain::CaseState> StateBefore(const RecordedEvent& e) {
+    auto it = cache_.find(e.stream_id);
+    if (it != cache_.end() && it->second.version + 1 == e.version.value()) {
+      return it->second;
+    }
+    if (e.version.value() == 1) return domain::CaseState{};
+    return service::LoadCase(store_, *catalog_, e.stream_id, e.version.value() - 1);
+  }
+
+  // Applies one batch into generation `gen`: every document and index change
+  // and the new checkpoint in one WriteBatch.
+  Status Apply(const std::vector<RecordedEvent>& events, uint64_t gen) {
+    rocksdb::ColumnFamilyHandle* state_cf = handles_.at(StateCf(gen));
+    rocksdb::ColumnFamilyHandle* index_cf = handles_.at(IndexCf(gen));
+    rocksdb::WriteBatch wb;
+    std::map<std::string, Json> docs;  // documents as of this batch
+    for (const RecordedEvent& e : events) {
+      if (!service::IsCaseStream(e.stream_id)) continue;
+      auto before = StateBefore(e);
+      Status s = before.status();
+      StatusOr<domain::DomainEvent> d = Status::OK();
+      if (s.ok()) {
+        d = service::ToDomainEvent(*catalog_, e);
+        s = d.status();
+      }
+      if (!s.ok()) {
+        // Never skip: stop here, say where and why.
+        std::string why = "cannot apply event " + e.event_id.ToString() +
+                          " at position " + std::to_string(e.position.value()) +
+                          " (case " + e.stream_id + ", " + e.type + "): " +
+                          s.ToString();
+        logger_->error("projection stopped: {}", why);
+        {
+          std::lock_guard<std::mutex> lk(health_mu_);
+          error_ = why;
+        }
+        progress_cv_.notify_all();
+        return Status::FailedPrecondition(why);
+      }
+      domain::CaseState state = domain::Evolve(std::move(*before), *d);
+      Json doc = domain::ToJson(e.stream_id, state);
+      doc["last_position"] = e.position.value();
+
+      Json old;
+      if (auto it = docs.find(e.stream_id); it != docs.end()) {
+        old = it->second;
+      } else {
+        std::string value;
+        rocksdb::Status gs = db_->Get(rocksdb::ReadOptions(), state_cf, e.stream_id, &value);
+        if (gs.ok()) old = Json::parse(value, nullptr, false);
+        else if (!gs.IsNotFound()) return FromRocks(gs, "reading case " + e.stream_id);
+      }
+      std::set<std::string> old_keys = IndexKeys(old), new_keys = IndexKeys(doc);
+      for (const auto& k : old_keys) {
+        if (!new_keys.count(k)) wb.Delete(index_cf, k);
+      }
+      for (const auto& k : new_keys) {
+        if (!old_keys.count(k)) wb.Put(index_cf, k, "");
+      }
+      wb.Put(state_cf, e.stream_id, doc.dump());
+      docs[e.stream_id] = std::move(doc);
+      if (cache_.size() >= kStateCacheEntries) cache_.clear();
+      cache_[e.stream_id] = std::move(state);
+    }
+    const uint64_t last = events.back().position.value();
+    wb.Put(CheckpointKey(gen), Be64(last));
+    // Not synced: after a machine crash the batch and its checkpoint are
+    // lost together and re-derived from the log.
+    RETURN_IF_ERROR(FromRocks(db_->Write(rocksdb::WriteOptions(), &wb), "applying"));
+    if (gen == generation_) {
+      position_.store(last);
+      std::lock_guard<std::mutex> lk(health_mu_);
+      progress_cv_.notify_all();
+    }
+    return Status::OK();
+  }
+
+  void Run() {
+    auto sub = store_.Subscribe(GlobalPosition(position_.load()));
+    while (!stop_.load()) {
+      auto batch = sub->Next(kBatch, std::chrono::milliseconds(100));
+      if (!batch.ok()) {
+        if (!batch.status().IsUnavailable()) {
+          std::lock_guard<std::mutex> lk(health_mu_);
+          error_ = "reading the log: " + batch.status().ToString();
+        }
+        return;
+      }
+      if (batch->empty()) continue;
+      if (!Apply(*batch, generation_).ok()) return;  // unhealthy; logged
+    }
+  }
+
+  const EventStore& store_;
+  std::shared_ptr<const domain::EventCatalog> catalog_;
+  std::shared_ptr<spdlog::logger> logger_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::map<std::string, rocksdb::ColumnFamilyHandle*> handles_;
+  mutable std::shared_mutex gen_mu_;  // guards the current generation's CFs
+  uint64_t generation_ = 1;
+  rocksdb::ColumnFamilyHandle* state_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* index_cf_ = nullptr;
+  std::unordered_map<std::string, domain::CaseState> cache_;  // applier only
+  std::atomic<uint64_t> position_{0};
+  mutable std::mutex health_mu_;
+  mutable std::condition_variable progress_cv_;
+  std::string error_;  // guarded by health_mu_
+  std::mutex run_mu_;
+  std::atomic<bool> stop_{false};
+  std::thread runner_;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<ReadModels>> ReadModels::Open(
+    const std::string& dir, const EventStore& store,
+    std::shared_ptr<const domain::EventCatalog> catalog,
+    std::shared_ptr<spdlog::logger> logger) {
+  auto impl = std::make_unique<ReadModelsImpl>(store, std::move(catalog),
+                                               std::move(logger));
+  RETURN_IF_ERROR(impl->Init(dir));
+  return std::unique_ptr<ReadModels>(std::move(impl));
+}
+
+}  // namespace caseledger::projections
