@@ -296,6 +296,106 @@ class Routes {
     respond(JsonResponse(200, body));
   }
 
+  // GET /v1/cases: a page of case summaries from the read model, filtered
+  // by stage, lead, urgency, category, or acknowledgement overdue; a
+  // reporter sees only the cases they reported; no one sees a case they are
+  // barred from. ?after_position=N waits (up to 2 s) for the read model to
+  // include the caller's own write.
+  void ListCases(const HttpRequest& req, Router::Respond respond) {
+    auto actor = Authenticate(req, respond);
+    if (!actor) return;
+    if (!domain::MayRead(actor->role, Read::kCaseList)) {
+      respond(Forbidden());
+      return;
+    }
+    if (!d_.models) {
+      respond(Problem(503, "Service Unavailable", "no read models"));
+      return;
+    }
+    auto q = QueryParams(req.target);
+    projections::CaseFilter f;
+    if (q.count("stage")) f.stage = q["stage"];
+    if (q.count("lead")) f.lead = q["lead"];
+    if (q.count("urgency")) f.urgency = q["urgency"];
+    if (q.count("category")) f.category = q["category"];
+    if (q.count("overdue")) {
+      if (q["overdue"] != "acknowledgement") {
+        respond(WithPointer(Problem(400, "Bad Request",
+                                    "overdue must be 'acknowledgement'"),
+                            "overdue"));
+        return;
+      }
+      f.ack_overdue = true;
+      f.now = d_.clock();
+    }
+    if (actor->role == domain::Role::kReporter) f.reporter = actor->id;
+    size_t limit = 50;
+    if (q.count("limit")) {
+      bool bad = false;
+      auto n = ParseIfMatch(q["limit"], &bad);
+      if (bad || !n || *n == 0 || *n > 500) {
+        respond(WithPointer(Problem(400, "Bad Request",
+                                    "limit must be 1 to 500"),
+                            "limit"));
+        return;
+      }
+      limit = static_cast<size_t>(*n);
+    }
+    if (q.count("after_position")) {
+      bool bad = false;
+      auto pos = ParseIfMatch(q["after_position"], &bad);
+      if (bad || !pos) {
+        respond(WithPointer(Problem(400, "Bad Request",
+                                    "after_position must be a log position"),
+                            "after_position"));
+        return;
+      }
+      if (!d_.models->WaitFor(GlobalPosition(*pos), std::chrono::seconds(2))) {
+        HttpResponse r = Problem(503, "Service Unavailable",
+                                 "the read model has not reached that position yet");
+        r.headers.emplace_back("Retry-After", "1");
+        respond(std::move(r));
+        return;
+      }
+    }
+    auto page = d_.models->ListCases(f, q.count("cursor") ? q["cursor"] : "", limit);
+    if (!page.ok()) {
+      respond(ProblemFromStatus(page.status()));
+      return;
+    }
+    Json items = Json::array();
+    for (const Json& doc : page->cases) {
+      bool barred = false;
+      for (const auto& id : doc.value("barred_actor_ids", Json::array())) {
+        barred |= id == actor->id;
+      }
+      barred |= doc.value("all_dsls_barred", false) &&
+                actor->role == domain::Role::kDsl;
+      if (barred) continue;
+      items.push_back({{"case_id", doc["case_id"]},
+                       {"stage", doc["stage"]},
+                       {"urgent", doc["urgent"]},
+                       {"version", doc["version"]},
+                       {"lead_actor_id", doc["lead_actor_id"]},
+                       {"reported_at", doc["reported_at"]},
+                       {"acknowledgement_due_at", doc["acknowledgement_due_at"]},
+                       {"categories", doc["categories"]}});
+    }
+    HttpResponse r = JsonResponse(
+        200, {{"cases", items},
+              {"next_cursor", page->next_cursor},
+              {"projection_position", d_.models->Health().position}});
+    if (!page->next_cursor.empty()) {
+      std::string next = "/v1/cases?cursor=" + page->next_cursor +
+                         "&limit=" + std::to_string(limit);
+      for (const char* k : {"stage", "lead", "urgency", "category", "overdue"}) {
+        if (q.count(k)) next += std::string("&") + k + "=" + q[k];
+      }
+      r.headers.emplace_back("Link", "<" + next + ">; rel=\"next\"");
+    }
+    respond(std::move(r));
+  }
+
   // Every read of a case's contents is recorded (who, when, what) on the
   // case's access stream before the answer goes out: no record, no read.
   // The record waits for the store's group commit, never on an I/O thread.
@@ -433,6 +533,11 @@ HttpResponse ProblemFromStatus(const Status& s, bool pinned) {
 
 void AddCaseRoutes(Router& router, CaseRouteDeps& deps) {
   auto routes = std::make_shared<Routes>(deps);
+  router.AddAsync("GET", "/v1/cases",
+                  [routes](const HttpRequest& req, const PathParams&,
+                           Router::Respond respond) {
+                    routes->ListCases(req, std::move(respond));
+                  });
   router.AddAsync("POST", "/v1/cases",
                   [routes](const HttpRequest& req, const PathParams&,
                            Router::Respond respond) {

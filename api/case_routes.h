@@ -3,12 +3,14 @@
 // authenticates the bearer token and asks the domain's policy table.
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "api/auth.h"
 #include "api/router.h"
 #include "api/worker_pool.h"
 #include "caseledger/event_store.h"
+#include "caseledger/projections/read_models.h"
 #include "caseledger/service/case_service.h"
 
 namespace spdlog {
@@ -22,8 +24,11 @@ struct CaseRouteDeps {
   service::CaseService& service;
   TokenRegistry& tokens;
   WorkerPool& workers;  // runs commands (durable appends) off the I/O threads
+  // The case lists come from here; null: GET /v1/cases answers 503.
+  const projections::ReadModels* models = nullptr;
   std::shared_ptr<spdlog::logger> logger;
   size_t max_json_depth = 32;
+  std::function<Timestamp()> clock = [] { return NowUtc(); };
 };
 
 // Registers the routes; `deps` must outlive the router.

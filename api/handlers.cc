@@ -23,13 +23,19 @@ void Gauge(std::string* out, const char* name, const char* help,
 }  // namespace
 
 void AddOperationalRoutes(Router& router, const EventStore& store,
-                          const HttpMetrics& metrics) {
+                          const HttpMetrics& metrics,
+                          const projections::ReadModels* models) {
   router.Add("GET", "/healthz", [](const HttpRequest&, const PathParams&) {
     return Json(200, {{"status", "ok"}});
   });
 
-  router.Add("GET", "/readyz", [&store](const HttpRequest&, const PathParams&) {
+  router.Add("GET", "/readyz", [&store, models](const HttpRequest&,
+                                                 const PathParams&) {
     Status health = store.Health();
+    if (health.ok() && models && !models->Health().healthy) {
+      health = Status::Unavailable("a projection has stopped: " +
+                                   models->Health().error);
+    }
     if (!health.ok()) {
       HttpResponse r = Problem(503, "Service Unavailable", health.message());
       r.headers.emplace_back("Retry-After", "5");
@@ -40,7 +46,7 @@ void AddOperationalRoutes(Router& router, const EventStore& store,
   });
 
   router.Add("GET", "/metrics",
-             [&store, &metrics](const HttpRequest&, const PathParams&) {
+             [&store, &metrics, models](const HttpRequest&, const PathParams&) {
                HttpResponse r;
                r.content_type = "text/plain; version=0.0.4; charset=utf-8";
                StoreStats s = store.stats();
@@ -65,6 +71,17 @@ void AddOperationalRoutes(Router& router, const EventStore& store,
                Gauge(&r.body, "caseledger_store_write_microseconds_total",
                      "Writer time inside RocksDB writes.", s.write_micros,
                      "counter");
+               if (models) {
+                 projections::ProjectionHealth h = models->Health();
+                 Gauge(&r.body, "caseledger_projection_position",
+                       "Last log position applied by the case read model.",
+                       h.position);
+                 Gauge(&r.body, "caseledger_projection_lag_events",
+                       "Events committed but not yet applied.", h.lag);
+                 Gauge(&r.body, "caseledger_projection_healthy",
+                       "1 while the read models apply events, 0 once stopped.",
+                       h.healthy ? 1 : 0);
+               }
                metrics.Render(&r.body);
                return r;
              });

@@ -4,6 +4,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -19,6 +20,7 @@
 #include "api/server.h"
 #include "caseledger/domain/catalog.h"
 #include "caseledger/event_store.h"
+#include "caseledger/projections/read_models.h"
 #include "caseledger/service/case_service.h"
 #include "caseledger/service/replay.h"
 #include "caseledger/service/seed.h"
@@ -122,6 +124,36 @@ StatusOr<bool> FirstRunTokens(EventStore& store,
   return true;
 }
 
+// The read models live beside the log, in their own RocksDB.
+std::string ProjectionsDir(const std::string& data) {
+  return data + "/projections";
+}
+
+int RunRebuild(const std::string& data, bool verbose) {
+  auto logger = MakeLogger("caseledger", verbose);
+  auto catalog = caseledger::domain::EventCatalog::Load();
+  if (!catalog.ok()) return Fail("loading the event schemas", catalog.status());
+  Options options;
+  options.logger = logger;
+  options.create_if_missing = false;
+  options.read_only = true;  // a rebuild only reads the log
+  std::unique_ptr<EventStore> store;
+  Status s = EventStore::Open(options, data, &store);
+  if (!s.ok()) return Fail("opening " + data, s);
+  auto models = caseledger::projections::ReadModels::Open(
+      ProjectionsDir(data), *store, *catalog, logger);
+  if (!models.ok()) return Fail("opening the read models", models.status());
+  auto start = std::chrono::steady_clock::now();
+  s = (*models)->Rebuild();
+  if (!s.ok()) return Fail("rebuild", s);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  uint64_t events = (*models)->Health().position;
+  std::cout << "rebuilt the case read model to position " << events << " in "
+            << secs << " s (" << static_cast<uint64_t>(events / std::max(secs, 1e-9))
+            << " events/s)\n";
+  return 0;
+}
+
 int RunTokenCreate(const std::string& data, const std::string& actor_id,
                    const std::string& role_name, bool verbose) {
   auto role = caseledger::domain::ParseRole(role_name);
@@ -202,12 +234,17 @@ int RunServe(const std::string& data, const std::string& listen, int threads,
 
   caseledger::service::CaseService service(*store, *catalog,
                                            caseledger::domain::DomainConfig{});
+  auto models = caseledger::projections::ReadModels::Open(
+      ProjectionsDir(data), *store, *catalog, logger);
+  if (!models.ok()) return Fail("opening the read models", models.status());
+  (*models)->Start();
   // Commands wait for an fsync; they run here, never on the I/O threads.
   caseledger::api::WorkerPool workers(4);
   caseledger::api::HttpMetrics metrics;
   caseledger::api::Router router;
-  caseledger::api::AddOperationalRoutes(router, *store, metrics);
-  caseledger::api::CaseRouteDeps deps{*store, service, tokens, workers, logger};
+  caseledger::api::AddOperationalRoutes(router, *store, metrics, models->get());
+  caseledger::api::CaseRouteDeps deps{*store,  service, tokens,
+                                      workers, models->get(), logger};
   caseledger::api::AddCaseRoutes(router, deps);
 
   auto server =
@@ -219,6 +256,8 @@ int RunServe(const std::string& data, const std::string& listen, int threads,
   (*server)->Run(/*handle_signals=*/true);
   server->reset();
   workers.Stop();  // finish commands in flight before the store closes
+  (*models)->Stop();
+  models->reset();
 
   s = store->Close();
   if (!s.ok()) return Fail("closing the store", s);
@@ -335,10 +374,16 @@ int main(int argc, char** argv) {
                    "Each event with who, when, why, the state after it and "
                    "what changed");
 
+  auto* rebuild = app.add_subcommand(
+      "rebuild", "Rebuild the read models from the log into fresh column "
+                 "families and swap them in (server stopped)");
+  rebuild->add_option("--data", data, "Store directory")->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
 
   if (verify->parsed()) return RunVerify(data, case_id, verbose);
   if (serve->parsed()) return RunServe(data, listen, threads, verbose);
+  if (rebuild->parsed()) return RunRebuild(data, verbose);
   if (replay->parsed()) {
     return RunReplay(data, replay_case, replay_at, replay_until, replay_steps,
                      verbose);

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "api/handlers.h"
+#include "caseledger/projections/read_models.h"
 #include "api/server.h"
 #include "tests/support/http_client.h"
 #include "tests/support/test_support.h"
@@ -54,11 +55,16 @@ class CaseRoutesTest : public ::testing::Test {
     tokens_ = std::make_unique<TokenRegistry>(*store_);
     ASSERT_TRUE(tokens_->Refresh().ok());
     workers_ = std::make_unique<WorkerPool>(2);
+    auto models = projections::ReadModels::Open(dir_.path() + "/projections",
+                                                *store_, *catalog, nullptr);
+    ASSERT_TRUE(models.ok()) << models.status().ToString();
+    models_ = std::move(*models);
+    models_->Start();
     auto logger = std::make_shared<spdlog::logger>(
         "test", std::make_shared<spdlog::sinks::null_sink_mt>());
     deps_ = std::make_unique<CaseRouteDeps>(
-        CaseRouteDeps{*store_, *service_, *tokens_, *workers_, logger});
-    AddOperationalRoutes(router_, *store_, metrics_);
+        CaseRouteDeps{*store_, *service_, *tokens_, *workers_, models_.get(), logger});
+    AddOperationalRoutes(router_, *store_, metrics_, models_.get());
     AddCaseRoutes(router_, *deps_);
     ServerOptions so;
     so.port = 0;
@@ -73,6 +79,7 @@ class CaseRoutesTest : public ::testing::Test {
     server_->Shutdown();
     thread_.join();
     workers_->Stop();
+    models_->Stop();
   }
 
   testing::HttpClient::Response Post(const std::string& who,
@@ -113,6 +120,7 @@ class CaseRoutesTest : public ::testing::Test {
   std::map<std::string, std::string> token_;
   std::unique_ptr<TokenRegistry> tokens_;
   std::unique_ptr<WorkerPool> workers_;
+  std::unique_ptr<projections::ReadModels> models_;
   std::unique_ptr<CaseRouteDeps> deps_;
   Router router_;
   HttpMetrics metrics_;
@@ -371,6 +379,43 @@ TEST_F(CaseRoutesTest, EveryReadOfACaseIsRecordedInItsAccessLog) {
   Ok(Get("dsl", "/v1/cases/" + case_ + "/access-log"));
   EXPECT_EQ(Body(Get("dsl", "/v1/cases/" + case_ + "/access-log"))["reads"].size(),
             4u);
+}
+
+TEST_F(CaseRoutesTest, ListsComeFromTheReadModelShapedByRole) {
+  Report("reporter");
+  std::string mine = case_;
+  auto other = Post("reporter2", "/v1/cases", ReportBody());
+  ASSERT_EQ(other.result_int(), 201);
+  Json barred_report = ReportBody();
+  barred_report["people_involved"][1]["is_dsl"] = true;
+  barred_report["people_involved"][1]["actor_id"] = "user:dsl-1";
+  auto barred = Post("reporter2", "/v1/cases", barred_report);
+  ASSERT_EQ(barred.result_int(), 201);
+  std::string pos = std::to_string(Body(barred)["position"].get<uint64_t>());
+
+  auto all = Get("reviewer", "/v1/cases?after_position=" + pos);
+  Ok(all);
+  EXPECT_EQ(Body(all)["cases"].size(), 3u);
+  auto own = Get("reporter", "/v1/cases?after_position=" + pos);
+  Ok(own);
+  ASSERT_EQ(Body(own)["cases"].size(), 1u);
+  EXPECT_EQ(Body(own)["cases"][0]["case_id"], mine);
+  auto dsl = Get("dsl", "/v1/cases?after_position=" + pos);
+  Ok(dsl);
+  EXPECT_EQ(Body(dsl)["cases"].size(), 2u);  // not the case naming them
+  auto page = Get("reviewer", "/v1/cases?stage=reported&limit=2");
+  Ok(page);
+  EXPECT_EQ(Body(page)["cases"].size(), 2u);
+  EXPECT_NE(page["Link"].find("rel=\"next\""), std::string::npos);
+  auto rest = Get("reviewer", "/v1/cases?stage=reported&limit=2&cursor=" +
+                                  Body(page)["next_cursor"].get<std::string>());
+  Ok(rest);
+  EXPECT_EQ(Body(rest)["cases"].size(), 1u);
+  EXPECT_EQ(Get("reviewer", "/v1/cases?limit=0").result_int(), 400);
+  EXPECT_EQ(Get("reviewer", "/v1/cases?overdue=review").result_int(), 400);
+  EXPECT_EQ(Get("integration", "/v1/cases").result_int(), 403);
+  auto ready = client_->Send(http_verb::get, "/readyz");
+  Ok(ready);
 }
 
 TEST(QueryParamsTest, DecodesPairs) {

@@ -63,7 +63,7 @@ TEST(OpenApiTest, TheDocumentAndTheRouterListTheSameRoutes) {
   WorkerPool workers(1);
   auto logger = std::make_shared<spdlog::logger>(
       "test", std::make_shared<spdlog::sinks::null_sink_mt>());
-  CaseRouteDeps deps{*store, service, tokens, workers, logger};
+  CaseRouteDeps deps{*store, service, tokens, workers, nullptr, logger};
   HttpMetrics metrics;
   Router router;
   AddOperationalRoutes(router, *store, metrics);

@@ -136,6 +136,8 @@ nlohmann::json ToJson(const std::string& id, const CaseState& s) {
             {"categories", s.categories},
             {"reported_at", FormatTimestamp(s.reported_at)},
             {"reporter_actor_id", s.reporter_actor_id},
+            {"barred_actor_ids", s.barred_actor_ids},
+            {"all_dsls_barred", s.all_dsls_barred},
             {"urgent", s.urgent},
             {"immediate_risk", s.immediate_risk},
             {"under_18_involved", s.under_18_involved},
