@@ -4,6 +4,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -206,7 +207,7 @@ int RunReplay(const std::string& data, const std::string& case_id,
 }
 
 int RunServe(const std::string& data, const std::string& listen, int threads,
-             bool verbose) {
+             bool demo, bool verbose) {
   // Wiring, in order; torn down in reverse.
   auto logger = MakeLogger("caseledger", verbose);
   caseledger::api::ServerOptions server_options;
@@ -220,8 +221,15 @@ int RunServe(const std::string& data, const std::string& listen, int threads,
   auto catalog = caseledger::domain::EventCatalog::Load();
   if (!catalog.ok()) return Fail("loading the event schemas", catalog.status());
 
+  // The server clock stamps recorded-at; demo seeding replays weeks of
+  // simulated time through it first (0: the real clock).
+  std::atomic<int64_t> simulated_clock{0};
   Options options;
   options.logger = logger;
+  options.clock = [&simulated_clock] {
+    int64_t t = simulated_clock.load();
+    return t != 0 ? caseledger::Timestamp(t) : caseledger::NowUtc();
+  };
   std::unique_ptr<EventStore> store;
   Status s = EventStore::Open(options, data, &store);
   if (!s.ok()) return Fail("opening " + data, s);
@@ -231,6 +239,24 @@ int RunServe(const std::string& data, const std::string& listen, int threads,
   if (!s.ok()) return Fail("reading tokens", s);
   auto first = FirstRunTokens(*store, server_options);
   if (!first.ok()) return Fail("issuing the first tokens", first.status());
+  if (demo && *first) {
+    // A new store: a few realistic (fictional) case histories to look at.
+    caseledger::service::SeedOptions so;
+    so.cases = 25;
+    so.case_prefix = "demo-";
+    // Cases that happened over the last three months.
+    so.start = caseledger::Timestamp(caseledger::NowUtc().value() -
+                                     int64_t{90} * 24 * 3600 * 1000000);
+    simulated_clock.store(so.start.value());
+    so.clock_micros = &simulated_clock;
+    auto seeded = caseledger::service::SeedCases(
+        *store, *catalog, caseledger::domain::DomainConfig{}, so);
+    simulated_clock.store(0);
+    if (!seeded.ok()) return Fail("seeding demo cases", seeded.status());
+    std::cout << "Seeded " << seeded->cases << " demo cases (" << seeded->events
+              << " events), e.g. GET /v1/cases/demo-000001/history\n\n"
+              << std::flush;
+  }
 
   caseledger::service::CaseService service(*store, *catalog,
                                            caseledger::domain::DomainConfig{});
@@ -327,6 +353,9 @@ int main(int argc, char** argv) {
   int threads = 0;
   serve->add_option("--threads", threads, "I/O threads (0: one per core)")
       ->check(CLI::Range(0, 256));
+  bool demo = false;
+  serve->add_flag("--demo", demo,
+                  "On a new store, seed 25 fictional demo cases first");
 
   auto* seed = app.add_subcommand(
       "seed", "Write synthetic, realistic case lifecycles (fictional people) "
@@ -382,7 +411,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   if (verify->parsed()) return RunVerify(data, case_id, verbose);
-  if (serve->parsed()) return RunServe(data, listen, threads, verbose);
+  if (serve->parsed()) return RunServe(data, listen, threads, demo, verbose);
   if (rebuild->parsed()) return RunRebuild(data, verbose);
   if (replay->parsed()) {
     return RunReplay(data, replay_case, replay_at, replay_until, replay_steps,
