@@ -5,9 +5,14 @@
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <map>
+#include <regex>
+#include <sstream>
 #include <mutex>
 #include <set>
 #include <shared_mutex>
@@ -28,7 +33,87 @@ constexpr size_t kBatch = 1000;
 
 std::string StateCf(uint64_t gen) { return "case_state_g" + std::to_string(gen); }
 std::string IndexCf(uint64_t gen) { return "case_index_g" + std::to_string(gen); }
+std::string FeedCf(uint64_t gen) { return "learning_feed_g" + std::to_string(gen); }
+std::string StatsCf(uint64_t gen) { return "learning_stats_g" + std::to_string(gen); }
 std::string CheckpointKey(uint64_t gen) { return "checkpoint:" + std::to_string(gen); }
+std::string FeedSeqKey(uint64_t gen) { return "feed_seq:" + std::to_string(gen); }
+std::vector<std::string> GenerationCfs(uint64_t gen) {
+  return {StateCf(gen), IndexCf(gen), FeedCf(gen), StatsCf(gen)};
+}
+
+// --- The learning feed's anonymisation --------------------------------------
+
+// "p-" + the first 16 bytes of HMAC-SHA256(key, case id), in hex.
+std::string Pseudonym(const std::string& key, const std::string& case_id) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(case_id.data()), case_id.size(),
+       mac, &len);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "p-";
+  for (unsigned int i = 0; i < 16 && i < len; ++i) {
+    out.push_back(kHex[mac[i] >> 4]);
+    out.push_back(kHex[mac[i] & 0xF]);
+  }
+  return out;
+}
+
+std::string Month(Timestamp t) { return FormatTimestamp(t).substr(0, 7); }
+
+// Every value under a name-like key, anywhere in a payload.
+void CollectNames(const Json& j, std::set<std::string>* out) {
+  if (j.is_object()) {
+    for (const auto& [k, v] : j.items()) {
+      if (v.is_string() && (k == "name" || k == "supporter_name" ||
+                            k == "contact_name")) {
+        out->insert(v.get<std::string>());
+      } else {
+        CollectNames(v, out);
+      }
+    }
+  } else if (j.is_array()) {
+    for (const auto& v : j) CollectNames(v, out);
+  }
+}
+
+std::string EscapeRegex(const std::string& s) {
+  static const std::regex kSpecial(R"([.^$|()\[\]{}*+?\\])");
+  return std::regex_replace(s, kSpecial, R"(\$&)");
+}
+
+// Text written for sharing, screened once more before it leaves: e-mail
+// addresses, phone numbers and every name the case holds (and each longer
+// word of those names) become "[redacted]".
+std::string Scrub(std::string text, const std::set<std::string>& names) {
+  static const std::regex kEmail(R"([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})");
+  static const std::regex kPhone(R"(\+?[0-9][0-9 ().-]{6,}[0-9])");
+  text = std::regex_replace(text, kEmail, "[redacted]");
+  text = std::regex_replace(text, kPhone, "[redacted]");
+  std::set<std::string> words;
+  for (const std::string& n : names) {
+    if (n.empty()) continue;
+    words.insert(n);
+    std::istringstream parts(n);
+    std::string w;
+    while (parts >> w) {
+      if (w.size() >= 2) words.insert(w);
+    }
+  }
+  // Longest first, so a full name goes before its parts.
+  std::vector<std::string> ordered(words.begin(), words.end());
+  std::sort(ordered.begin(), ordered.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  for (const std::string& w : ordered) {
+    std::regex re("\\b" + EscapeRegex(w) + "\\b", std::regex::icase);
+    text = std::regex_replace(text, re, "[redacted]");
+  }
+  return text;
+}
+
+uint64_t RoundCount(uint64_t n, uint64_t to) {
+  return to == 0 ? n : ((n + to / 2) / to) * to;
+}
 
 std::string Be64(uint64_t v) {
   std::string s(8, '\0');
@@ -79,8 +164,11 @@ class ReadModelsImpl final : public ReadModels {
  public:
   ReadModelsImpl(const EventStore& store,
                  std::shared_ptr<const domain::EventCatalog> catalog,
-                 std::shared_ptr<spdlog::logger> logger)
-      : store_(store), catalog_(std::move(catalog)), logger_(std::move(logger)) {
+                 std::shared_ptr<spdlog::logger> logger, std::string key)
+      : store_(store),
+        catalog_(std::move(catalog)),
+        logger_(std::move(logger)),
+        key_(std::move(key)) {
     if (!logger_) {
       logger_ = std::make_shared<spdlog::logger>(
           "caseledger.projections", std::make_shared<spdlog::sinks::null_sink_mt>());
@@ -123,6 +211,8 @@ class ReadModelsImpl final : public ReadModels {
     RETURN_IF_ERROR(EnsureGeneration(generation_));
     s = db_->Get(rocksdb::ReadOptions(), CheckpointKey(generation_), &value);
     if (s.ok()) position_.store(FromBe64(value));
+    s = db_->Get(rocksdb::ReadOptions(), FeedSeqKey(generation_), &value);
+    if (s.ok()) feed_seq_ = FromBe64(value);
     return Status::OK();
   }
 
@@ -218,6 +308,7 @@ class ReadModelsImpl final : public ReadModels {
     RETURN_IF_ERROR(DropGeneration(next));  // leftovers of a failed rebuild
     RETURN_IF_ERROR(EnsureGeneration(next, /*make_current=*/false));
     cache_.clear();
+    rebuild_feed_seq_ = 0;
     uint64_t pos = 0;
     for (;;) {
       auto events = store_.ReadAll(GlobalPosition(pos), kBatch);
@@ -236,6 +327,9 @@ class ReadModelsImpl final : public ReadModels {
       generation_ = next;
       state_cf_ = handles_.at(StateCf(next));
       index_cf_ = handles_.at(IndexCf(next));
+      feed_cf_ = handles_.at(FeedCf(next));
+      stats_cf_ = handles_.at(StatsCf(next));
+      feed_seq_ = rebuild_feed_seq_;
     }
     position_.store(pos);
     cache_.clear();
@@ -246,7 +340,7 @@ class ReadModelsImpl final : public ReadModels {
   StatusOr<std::vector<std::pair<std::string, std::string>>> Dump() const override {
     std::vector<std::pair<std::string, std::string>> out;
     std::shared_lock<std::shared_mutex> lk(gen_mu_);
-    for (auto* cf : {state_cf_, index_cf_}) {
+    for (auto* cf : {state_cf_, index_cf_, feed_cf_, stats_cf_}) {
       std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf));
       for (it->SeekToFirst(); it->Valid(); it->Next()) {
         out.emplace_back(it->key().ToString(), it->value().ToString());
@@ -257,6 +351,53 @@ class ReadModelsImpl final : public ReadModels {
     if (db_->Get(rocksdb::ReadOptions(), CheckpointKey(generation_), &cp).ok()) {
       out.emplace_back("checkpoint", std::to_string(FromBe64(cp)));
     }
+    if (db_->Get(rocksdb::ReadOptions(), FeedSeqKey(generation_), &cp).ok()) {
+      out.emplace_back("feed_seq", std::to_string(FromBe64(cp)));
+    }
+    return out;
+  }
+
+  StatusOr<FeedPage> Feed(uint64_t after_seq, size_t limit) const override {
+    if (key_.empty()) {
+      return Status::FailedPrecondition("no pseudonym key is configured");
+    }
+    FeedPage page;
+    page.last_seq = after_seq;
+    std::shared_lock<std::shared_mutex> lk(gen_mu_);
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), feed_cf_));
+    for (it->Seek(Be64(after_seq + 1)); it->Valid() && page.records.size() < limit;
+         it->Next()) {
+      Json r = Json::parse(it->value().ToString(), nullptr, false);
+      if (r.is_discarded()) return Status::Corruption("feed record");
+      page.last_seq = FromBe64(it->key().ToString());
+      page.records.push_back(std::move(r));
+    }
+    RETURN_IF_ERROR(FromRocks(it->status(), "reading the feed"));
+    return page;
+  }
+
+  StatusOr<Json> Summary(const SummaryOptions& o) const override {
+    Json out = {{"suppress_below", o.suppress_below},
+                {"rounded_to", o.round_to},
+                {"by_category", Json::object()},
+                {"by_setting", Json::object()},
+                {"by_month", Json::object()}};
+    std::shared_lock<std::shared_mutex> lk(gen_mu_);
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), stats_cf_));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      std::string key = it->key().ToString();
+      size_t sep = key.find('\0');
+      if (sep == std::string::npos) continue;
+      std::string group = "by_" + key.substr(0, sep);
+      std::string code = key.substr(sep + 1);
+      uint64_t n = FromBe64(it->value().ToString());
+      if (!out.contains(group)) continue;
+      out[group][code] = n < o.suppress_below ? Json("suppressed")
+                                              : Json(RoundCount(n, o.round_to));
+    }
+    RETURN_IF_ERROR(FromRocks(it->status(), "reading the summary"));
     return out;
   }
 
@@ -283,7 +424,7 @@ class ReadModelsImpl final : public ReadModels {
   }
 
   Status EnsureGeneration(uint64_t gen, bool make_current = true) {
-    for (const std::string& name : {StateCf(gen), IndexCf(gen)}) {
+    for (const std::string& name : GenerationCfs(gen)) {
       if (handles_.count(name)) continue;
       rocksdb::ColumnFamilyHandle* h = nullptr;
       RETURN_IF_ERROR(FromRocks(
@@ -295,12 +436,14 @@ class ReadModelsImpl final : public ReadModels {
       std::unique_lock<std::shared_mutex> lk(gen_mu_);
       state_cf_ = handles_.at(StateCf(gen));
       index_cf_ = handles_.at(IndexCf(gen));
+      feed_cf_ = handles_.at(FeedCf(gen));
+      stats_cf_ = handles_.at(StatsCf(gen));
     }
     return Status::OK();
   }
 
   Status DropGeneration(uint64_t gen) {
-    for (const std::string& name : {StateCf(gen), IndexCf(gen)}) {
+    for (const std::string& name : GenerationCfs(gen)) {
       auto it = handles_.find(name);
       if (it == handles_.end()) continue;
       RETURN_IF_ERROR(FromRocks(db_->DropColumnFamily(it->second), "dropping " + name));
@@ -308,6 +451,7 @@ class ReadModelsImpl final : public ReadModels {
       handles_.erase(it);
     }
     (void)db_->Delete(rocksdb::WriteOptions(), CheckpointKey(gen));
+    (void)db_->Delete(rocksdb::WriteOptions(), FeedSeqKey(gen));
     return Status::OK();
   }
 
@@ -326,6 +470,11 @@ class ReadModelsImpl final : public ReadModels {
   Status Apply(const std::vector<RecordedEvent>& events, uint64_t gen) {
     rocksdb::ColumnFamilyHandle* state_cf = handles_.at(StateCf(gen));
     rocksdb::ColumnFamilyHandle* index_cf = handles_.at(IndexCf(gen));
+    rocksdb::ColumnFamilyHandle* feed_cf = handles_.at(FeedCf(gen));
+    rocksdb::ColumnFamilyHandle* stats_cf = handles_.at(StatsCf(gen));
+    uint64_t& seq = gen == generation_ ? feed_seq_ : rebuild_feed_seq_;
+    const uint64_t seq_before = seq;
+    std::map<std::string, uint64_t> stats;  // counters touched this batch
     rocksdb::WriteBatch wb;
     std::map<std::string, Json> docs;  // documents as of this batch
     for (const RecordedEvent& e : events) {
@@ -372,11 +521,19 @@ class ReadModelsImpl final : public ReadModels {
         if (!old_keys.count(k)) wb.Put(index_cf, k, "");
       }
       wb.Put(state_cf, e.stream_id, doc.dump());
+      if (!key_.empty()) {
+        RETURN_IF_ERROR(FeedRecords(e, *d, state, stats_cf, &stats, [&](Json r) {
+          r["seq"] = ++seq;
+          wb.Put(feed_cf, Be64(seq), r.dump());
+        }));
+      }
       docs[e.stream_id] = std::move(doc);
       if (cache_.size() >= kStateCacheEntries) cache_.clear();
       cache_[e.stream_id] = std::move(state);
     }
     const uint64_t last = events.back().position.value();
+    for (const auto& [k, n] : stats) wb.Put(stats_cf, k, Be64(n));
+    if (seq != seq_before) wb.Put(FeedSeqKey(gen), Be64(seq));
     wb.Put(CheckpointKey(gen), Be64(last));
     // Not synced: after a machine crash the batch and its checkpoint are
     // lost together and re-derived from the log.
@@ -385,6 +542,90 @@ class ReadModelsImpl final : public ReadModels {
       position_.store(last);
       std::lock_guard<std::mutex> lk(health_mu_);
       progress_cv_.notify_all();
+    }
+    return Status::OK();
+  }
+
+  // The feed records one event yields. Built only from codes, booleans and
+  // months, plus screened learning text: nothing is copied from a payload
+  // wholesale, so no personal field can leak by being overlooked.
+  template <typename Emit>
+  Status FeedRecords(const RecordedEvent& e, const domain::DomainEvent& d,
+                     const domain::CaseState& state,
+                     rocksdb::ColumnFamilyHandle* stats_cf,
+                     std::map<std::string, uint64_t>* stats, Emit emit) {
+    const Json& p = d.payload;
+    const std::string month = Month(e.recorded_at);
+    Json base = {{"case", Pseudonym(key_, e.stream_id)}, {"month", month}};
+    auto bump = [&](const std::string& k) -> Status {
+      auto it = stats->find(k);
+      if (it == stats->end()) {
+        std::string v;
+        rocksdb::Status gs = db_->Get(rocksdb::ReadOptions(), stats_cf, k, &v);
+        if (!gs.ok() && !gs.IsNotFound()) return FromRocks(gs, "reading stats");
+        it = stats->emplace(k, gs.ok() ? FromBe64(v) : 0).first;
+      }
+      it->second += 1;
+      return Status::OK();
+    };
+    if (e.type == "ConcernReported") {
+      Json r = base;
+      r["kind"] = "case_reported";
+      r["concern_kind"] = state.kind;
+      r["setting"] = state.setting;
+      r["categories"] = state.categories;
+      r["urgent"] = state.urgent;
+      emit(std::move(r));
+      for (const auto& c : state.categories) {
+        RETURN_IF_ERROR(bump(std::string("category") + '\0' + c));
+      }
+      RETURN_IF_ERROR(bump(std::string("setting") + '\0' + state.setting));
+      RETURN_IF_ERROR(bump(std::string("month") + '\0' + month));
+    } else if (e.type == "ReviewCompleted" && p.value("kind", "") == "with_person") {
+      Json r = base;
+      r["kind"] = "outcomes_reviewed";
+      r["outcomes_achieved"] = p.value("outcomes_achieved", "");
+      r["feels_safer"] = p.value("feels_safer", "");
+      emit(std::move(r));
+    } else if (e.type == "CaseClosed") {
+      Json r = base;
+      r["kind"] = "case_closed";
+      r["reason"] = p.value("reason", "");
+      r["outcome_review"] = p.contains("outcome_review_id");
+      emit(std::move(r));
+    } else if (e.type == "LearningScreened" &&
+               p.value("decision", "") == "approved_for_sharing") {
+      // The learning text, from its LearningRecorded event, and the names
+      // the case holds, to scrub from it.
+      const std::string learning_id = p.value("learning_id", "");
+      std::set<std::string> names;
+      Json learning;
+      uint64_t next = 1;
+      for (;;) {
+        auto page = store_.ReadStream(e.stream_id, StreamVersion(next),
+                                      Direction::kForward, 512);
+        if (!page.ok()) return page.status();
+        for (const RecordedEvent& ce : *page) {
+          if (ce.version.value() >= e.version.value()) break;
+          Json cp = Json::parse(ce.payload, nullptr, false);
+          CollectNames(cp, &names);
+          if (ce.type == "LearningRecorded" && cp.is_object() &&
+              cp.value("learning_id", "") == learning_id) {
+            learning = cp;
+          }
+        }
+        if (page->size() < 512) break;
+        next = page->back().version.value() + 1;
+      }
+      if (!learning.is_object()) return Status::OK();
+      Json r = base;
+      r["kind"] = "learning_shared";
+      r["what_went_well"] = Scrub(learning.value("what_went_well", ""), names);
+      r["what_must_change"] = Scrub(learning.value("what_must_change", ""), names);
+      r["themes"] = learning.value("themes", Json::array());
+      r["settings"] = learning.value("settings", Json::array());
+      r["share_in"] = learning.value("share_in", Json::array());
+      emit(std::move(r));
     }
     return Status::OK();
   }
@@ -414,6 +655,11 @@ class ReadModelsImpl final : public ReadModels {
   uint64_t generation_ = 1;
   rocksdb::ColumnFamilyHandle* state_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* index_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* feed_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* stats_cf_ = nullptr;
+  const std::string key_;        // pseudonym key; empty: no feed
+  uint64_t feed_seq_ = 0;        // last feed sequence (applier only)
+  uint64_t rebuild_feed_seq_ = 0;
   std::unordered_map<std::string, domain::CaseState> cache_;  // applier only
   std::atomic<uint64_t> position_{0};
   mutable std::mutex health_mu_;
@@ -429,9 +675,12 @@ class ReadModelsImpl final : public ReadModels {
 StatusOr<std::unique_ptr<ReadModels>> ReadModels::Open(
     const std::string& dir, const EventStore& store,
     std::shared_ptr<const domain::EventCatalog> catalog,
-    std::shared_ptr<spdlog::logger> logger) {
-  auto impl = std::make_unique<ReadModelsImpl>(store, std::move(catalog),
-                                               std::move(logger));
+    std::shared_ptr<spdlog::logger> logger, std::string pseudonym_key) {
+  if (!pseudonym_key.empty() && pseudonym_key.size() < 16) {
+    return Status::InvalidArgument("the pseudonym key must be at least 16 bytes");
+  }
+  auto impl = std::make_unique<ReadModelsImpl>(
+      store, std::move(catalog), std::move(logger), std::move(pseudonym_key));
   RETURN_IF_ERROR(impl->Init(dir));
   return std::unique_ptr<ReadModels>(std::move(impl));
 }

@@ -4,6 +4,8 @@
 #include "caseledger/service/seed.h"
 #include "tests/support/test_support.h"
 
+#include <regex>
+
 namespace caseledger::projections {
 namespace {
 
@@ -176,6 +178,178 @@ TEST_F(ReadModelsTest, AnEventItCannotApplyStopsItUnhealthyWithoutSkipping) {
       << h.error;
   EXPECT_LE(h.position, good);  // stopped before the event, not past it
   EXPECT_GT(h.lag, 0u);
+}
+
+}  // namespace
+}  // namespace caseledger::projections
+
+namespace caseledger::projections {
+namespace {
+
+constexpr char kKey[] = "test-pseudonym-key-0123456789";
+
+TEST(LearningFeedTest, TheFeedCarriesNothingThatIdentifiesAPerson) {
+  testing::TempDir dir;
+  Options o;
+  o.sync = false;
+  auto store = testing::OpenStore(dir.path() + "/log", o);
+  auto catalog = domain::EventCatalog::Load();
+  ASSERT_OK(catalog);
+  service::SeedOptions so;
+  so.cases = 40;
+  ASSERT_OK(service::SeedCases(*store, *catalog, domain::DomainConfig{}, so));
+
+  // A case whose learning text was written carelessly.
+  service::CaseService svc(*store, *catalog, domain::DomainConfig{});
+  const domain::Actor dsl{"user:dsl-1", domain::Role::kDsl};
+  const domain::Actor reviewer{"user:reviewer-1", domain::Role::kReviewer};
+  Json report = {{"kind", "concern"},
+                 {"occurred_at", "2026-02-03T10:00:00Z"},
+                 {"reported_at", "2026-02-03T11:00:00Z"},
+                 {"setting", "online_session"},
+                 {"people_involved",
+                  {{{"person_ref", "person-1"}, {"roles", {"person_affected"}},
+                    {"name", "Marguerite Okonkwo-Lindqvist"},
+                    {"contact", {{"email", "m.okonkwo@example.org"},
+                                 {"phone", "01632 960123"}}}},
+                   {{"person_ref", "person-2"},
+                    {"roles", {"person_alleged_to_cause_harm"}},
+                    {"name", "Bartholomew Quince"}}}},
+                 {"facts", "Bartholomew Quince shouted at Marguerite in the chat."},
+                 {"categories", {"harassment"}},
+                 {"sac_locations_of_risk", {"in_the_community"}},
+                 {"sac_sources_of_risk", {"other_known_to_individual"}},
+                 {"immediate_risk", false},
+                 {"emergency_services_called", false},
+                 {"person_affected_knows", true},
+                 {"under_18_involved", false}};
+  ASSERT_OK(svc.Execute("leaky-case", "report", report, dsl));
+  ASSERT_OK(svc.Execute("leaky-case", "assign-lead",
+                        {{"lead_actor_id", dsl.id}, {"role", "dsl"},
+                         {"reason", "initial_assignment"}},
+                        dsl));
+  ASSERT_OK(svc.Execute(
+      "leaky-case", "record-learning",
+      {{"learning_id", "learning-1"},
+       {"what_went_well", "Marguerite felt heard; call her on 01632 960123."},
+       {"what_must_change",
+        "Quince must not moderate; write to m.okonkwo@example.org first."},
+       {"share_in", {"training"}}},
+      dsl));
+  ASSERT_OK(svc.Execute("leaky-case", "screen-learning",
+                        {{"learning_id", "learning-1"},
+                         {"decision", "approved_for_sharing"},
+                         {"checklist",
+                          {{"no_names_or_initials", true},
+                           {"no_contact_details", true},
+                           {"no_exact_dates_or_places", true},
+                           {"no_rare_characteristics", true},
+                           {"motivated_intruder_test_passed", true}}}},
+                        reviewer));
+
+  auto models = ReadModels::Open(dir.path() + "/projections", *store, *catalog,
+                                 nullptr, kKey);
+  ASSERT_OK(models);
+  ASSERT_OK((*models)->CatchUp());
+  std::string feed;
+  size_t records = 0, learning = 0;
+  uint64_t after = 0;
+  for (;;) {
+    auto page = (*models)->Feed(after, 100);
+    ASSERT_OK(page);
+    if (page->records.empty()) break;
+    for (const auto& r : page->records) {
+      feed += r.dump() + "\n";
+      ++records;
+      if (r["kind"] == "learning_shared") ++learning;
+      EXPECT_EQ(r["seq"], after + 1);
+      after = r["seq"];
+    }
+  }
+  ASSERT_GT(records, 40u);
+  ASSERT_GT(learning, 0u);
+  // Nothing that names, reaches or describes a person; no case id; no date
+  // finer than a month.
+  std::vector<std::string> forbidden = {
+      "Marguerite", "Okonkwo", "Lindqvist", "Bartholomew", "Quince",
+      "m.okonkwo@example.org", "01632 960123", "960123", "shouted",
+      "leaky-case", "case-0000", "Person A", "Person B", "@example.org",
+      "remarks to", "T10:00", "2026-02-03"};
+  for (const std::string& f : forbidden) {
+    EXPECT_EQ(feed.find(f), std::string::npos) << "'" << f << "' leaked";
+  }
+  EXPECT_FALSE(std::regex_search(feed, std::regex(R"(\d{4}-\d{2}-\d{2})")))
+      << "an exact date leaked";
+  EXPECT_NE(feed.find("[redacted]"), std::string::npos);
+  EXPECT_NE(feed.find("\"month\":\"2026-"), std::string::npos);
+}
+
+TEST(LearningFeedTest, RebuildingReproducesTheFeedAndPseudonymsFollowTheKey) {
+  testing::TempDir dir;
+  Options o;
+  o.sync = false;
+  auto store = testing::OpenStore(dir.path() + "/log", o);
+  auto catalog = domain::EventCatalog::Load();
+  service::SeedOptions so;
+  so.cases = 20;
+  ASSERT_OK(service::SeedCases(*store, *catalog, domain::DomainConfig{}, so));
+  auto a = ReadModels::Open(dir.path() + "/a", *store, *catalog, nullptr, kKey);
+  ASSERT_OK((*a)->CatchUp());
+  auto before = (*a)->Feed(0, 100000);
+  ASSERT_OK((*a)->Rebuild());
+  auto after = (*a)->Feed(0, 100000);
+  ASSERT_OK(before);
+  ASSERT_OK(after);
+  ASSERT_EQ(before->records, after->records);  // same records, same seqs
+  auto b = ReadModels::Open(dir.path() + "/b", *store, *catalog, nullptr,
+                            "another-key-0123456789abcdef");
+  ASSERT_OK((*b)->CatchUp());
+  auto other = (*b)->Feed(0, 100000);
+  ASSERT_OK(other);
+  ASSERT_EQ(other->records.size(), before->records.size());
+  EXPECT_NE(other->records[0]["case"], before->records[0]["case"]);
+  // Short keys are refused; no key, no feed.
+  EXPECT_FALSE(ReadModels::Open(dir.path() + "/c", *store, *catalog, nullptr,
+                                "short")
+                   .ok());
+  auto none = ReadModels::Open(dir.path() + "/d", *store, *catalog, nullptr);
+  ASSERT_OK(none);
+  EXPECT_TRUE((*none)->Feed(0, 10).status().IsFailedPrecondition());
+}
+
+TEST(LearningFeedTest, SmallCountsAreSuppressedAndTheRestRounded) {
+  testing::TempDir dir;
+  Options o;
+  o.sync = false;
+  auto store = testing::OpenStore(dir.path() + "/log", o);
+  auto catalog = domain::EventCatalog::Load();
+  service::SeedOptions so;
+  so.cases = 30;  // few enough that some categories are rare
+  ASSERT_OK(service::SeedCases(*store, *catalog, domain::DomainConfig{}, so));
+  auto models = ReadModels::Open(dir.path() + "/p", *store, *catalog, nullptr, kKey);
+  ASSERT_OK((*models)->CatchUp());
+  auto summary = (*models)->Summary({});
+  ASSERT_OK(summary);
+  bool some_suppressed = false, some_counted = false;
+  for (const auto& group : {"by_category", "by_setting", "by_month"}) {
+    for (const auto& [code, v] : (*summary)[group].items()) {
+      if (v.is_string()) {
+        EXPECT_EQ(v, "suppressed");
+        some_suppressed = true;
+      } else {
+        EXPECT_GE(v.get<uint64_t>(), 5u) << code;
+        EXPECT_EQ(v.get<uint64_t>() % 5, 0u) << code;
+        some_counted = true;
+      }
+    }
+  }
+  EXPECT_TRUE(some_suppressed);
+  EXPECT_TRUE(some_counted);
+  auto exact = (*models)->Summary({0, 0});
+  ASSERT_OK(exact);
+  uint64_t settings = 0;
+  for (const auto& [code, v] : (*exact)["by_setting"].items()) settings += v.get<uint64_t>();
+  EXPECT_EQ(settings, 30u);
 }
 
 }  // namespace

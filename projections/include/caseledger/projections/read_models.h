@@ -55,14 +55,30 @@ struct CasePage {
   std::string next_cursor;            // empty on the last page
 };
 
+struct FeedPage {
+  std::vector<nlohmann::json> records;  // in feed sequence order
+  uint64_t last_seq = 0;                // of the last record returned
+};
+
+// Aggregates offered next to the feed follow official statistics practice:
+// a count below `suppress_below` is shown as "suppressed", any other is
+// rounded to the nearest `round_to`.
+struct SummaryOptions {
+  uint64_t suppress_below = 5;
+  uint64_t round_to = 5;
+};
+
 class ReadModels {
  public:
   // Opens (creating) the read-model store in `dir`. `store` and `catalog`
-  // must outlive it.
+  // must outlive it. `pseudonym_key` keys the HMAC-SHA256 under which cases
+  // appear in the learning feed (at least 16 bytes; rotating it and
+  // rebuilding re-keys every record).
   static StatusOr<std::unique_ptr<ReadModels>> Open(
       const std::string& dir, const EventStore& store,
       std::shared_ptr<const domain::EventCatalog> catalog,
-      std::shared_ptr<spdlog::logger> logger);
+      std::shared_ptr<spdlog::logger> logger,
+      std::string pseudonym_key = "");
   virtual ~ReadModels() = default;
 
   // Starts the runner thread (catch up from the checkpoint, then live).
@@ -87,6 +103,18 @@ class ReadModels {
   virtual StatusOr<CasePage> ListCases(const CaseFilter& filter,
                                        const std::string& cursor,
                                        size_t limit) const = 0;
+
+  // The anonymised learning feed: records with sequence > `after_seq`. It
+  // never holds a field marked personal, a name, contact detail, narrative
+  // or exact date: cases appear under a keyed pseudonym, dates as months, and
+  // only learning text written for sharing, approved by a reviewer's
+  // screening, and scrubbed of e-mail addresses, phone numbers and the names
+  // the case holds.
+  virtual StatusOr<FeedPage> Feed(uint64_t after_seq, size_t limit) const = 0;
+
+  // Counts of reported cases by category, setting and month, suppressed and
+  // rounded (SummaryOptions).
+  virtual StatusOr<nlohmann::json> Summary(const SummaryOptions& options) const = 0;
 
   // Rebuilds every read model from position 0 into fresh column families,
   // then swaps them in and drops the old ones. The runner must be stopped.
