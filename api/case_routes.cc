@@ -396,6 +396,77 @@ class Routes {
     respond(std::move(r));
   }
 
+  // GET /v1/learning/feed?after=SEQ&limit=N: the anonymised feed.
+  void GetFeed(const HttpRequest& req, Router::Respond respond) {
+    auto actor = Authenticate(req, respond);
+    if (!actor) return;
+    if (!domain::MayRead(actor->role, Read::kLearningFeed)) {
+      respond(Forbidden());
+      return;
+    }
+    if (!d_.models) {
+      respond(Problem(503, "Service Unavailable", "no read models"));
+      return;
+    }
+    auto q = QueryParams(req.target);
+    uint64_t after = 0;
+    size_t limit = 100;
+    bool bad = false;
+    if (q.count("after")) {
+      auto a = ParseIfMatch(q["after"], &bad);
+      if (bad || !a) {
+        respond(WithPointer(Problem(400, "Bad Request",
+                                    "after must be a feed sequence number"),
+                            "after"));
+        return;
+      }
+      after = *a;
+    }
+    if (q.count("limit")) {
+      auto n = ParseIfMatch(q["limit"], &bad);
+      if (bad || !n || *n == 0 || *n > 1000) {
+        respond(WithPointer(Problem(400, "Bad Request", "limit must be 1 to 1000"),
+                            "limit"));
+        return;
+      }
+      limit = static_cast<size_t>(*n);
+    }
+    auto page = d_.models->Feed(after, limit);
+    if (!page.ok()) {
+      respond(ProblemFromStatus(page.status()));
+      return;
+    }
+    HttpResponse r = JsonResponse(
+        200, {{"records", page->records}, {"last_seq", page->last_seq}});
+    if (page->records.size() == limit) {
+      r.headers.emplace_back("Link", "</v1/learning/feed?after=" +
+                                         std::to_string(page->last_seq) +
+                                         "&limit=" + std::to_string(limit) +
+                                         ">; rel=\"next\"");
+    }
+    respond(std::move(r));
+  }
+
+  // GET /v1/learning/summary: counts with small numbers suppressed.
+  void GetSummary(const HttpRequest& req, Router::Respond respond) {
+    auto actor = Authenticate(req, respond);
+    if (!actor) return;
+    if (!domain::MayRead(actor->role, Read::kLearningFeed)) {
+      respond(Forbidden());
+      return;
+    }
+    if (!d_.models) {
+      respond(Problem(503, "Service Unavailable", "no read models"));
+      return;
+    }
+    auto summary = d_.models->Summary(d_.summary);
+    if (!summary.ok()) {
+      respond(ProblemFromStatus(summary.status()));
+      return;
+    }
+    respond(JsonResponse(200, *summary));
+  }
+
   // Every read of a case's contents is recorded (who, when, what) on the
   // case's access stream before the answer goes out: no record, no read.
   // The record waits for the store's group commit, never on an I/O thread.
@@ -533,6 +604,16 @@ HttpResponse ProblemFromStatus(const Status& s, bool pinned) {
 
 void AddCaseRoutes(Router& router, CaseRouteDeps& deps) {
   auto routes = std::make_shared<Routes>(deps);
+  router.AddAsync("GET", "/v1/learning/feed",
+                  [routes](const HttpRequest& req, const PathParams&,
+                           Router::Respond respond) {
+                    routes->GetFeed(req, std::move(respond));
+                  });
+  router.AddAsync("GET", "/v1/learning/summary",
+                  [routes](const HttpRequest& req, const PathParams&,
+                           Router::Respond respond) {
+                    routes->GetSummary(req, std::move(respond));
+                  });
   router.AddAsync("GET", "/v1/cases",
                   [routes](const HttpRequest& req, const PathParams&,
                            Router::Respond respond) {

@@ -29,6 +29,7 @@ struct CaseRouteDeps {
   std::shared_ptr<spdlog::logger> logger;
   size_t max_json_depth = 32;
   std::function<Timestamp()> clock = [] { return NowUtc(); };
+  projections::SummaryOptions summary = {};  // small-number suppression
 };
 
 // Registers the routes; `deps` must outlive the router.

@@ -7,6 +7,11 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <unistd.h>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -130,6 +135,42 @@ std::string ProjectionsDir(const std::string& data) {
   return data + "/projections";
 }
 
+// The key under which cases appear in the learning feed: from
+// CASELEDGER_PSEUDONYM_KEY, or else from <data>/pseudonym.key, created with 32
+// random bytes (mode 0600) on first use. It is configuration, never an event:
+// the hash-chained log (and every projection of it) must not carry it.
+StatusOr<std::string> PseudonymKey(const std::string& data) {
+  if (const char* env = std::getenv("CASELEDGER_PSEUDONYM_KEY")) {
+    if (std::string(env).size() < 16) {
+      return Status::InvalidArgument(
+          "CASELEDGER_PSEUDONYM_KEY must be at least 16 characters");
+    }
+    return std::string(env);
+  }
+  const std::string path = data + "/pseudonym.key";
+  std::ifstream in(path);
+  std::string key;
+  if (in && std::getline(in, key) && key.size() >= 16) return key;
+  unsigned char raw[32];
+  if (RAND_bytes(raw, sizeof(raw)) != 1) {
+    return Status::IOError("no random bytes for the pseudonym key");
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  key.clear();
+  for (unsigned char c : raw) {
+    key.push_back(kHex[c >> 4]);
+    key.push_back(kHex[c & 0xF]);
+  }
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) return Status::IOError("cannot create " + path);
+  std::string line = key + "\n";
+  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+            ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return Status::IOError("cannot write " + path);
+  return key;
+}
+
 int RunRebuild(const std::string& data, bool verbose) {
   auto logger = MakeLogger("caseledger", verbose);
   auto catalog = caseledger::domain::EventCatalog::Load();
@@ -141,8 +182,10 @@ int RunRebuild(const std::string& data, bool verbose) {
   std::unique_ptr<EventStore> store;
   Status s = EventStore::Open(options, data, &store);
   if (!s.ok()) return Fail("opening " + data, s);
+  auto key = PseudonymKey(data);
+  if (!key.ok()) return Fail("the pseudonym key", key.status());
   auto models = caseledger::projections::ReadModels::Open(
-      ProjectionsDir(data), *store, *catalog, logger);
+      ProjectionsDir(data), *store, *catalog, logger, *key);
   if (!models.ok()) return Fail("opening the read models", models.status());
   auto start = std::chrono::steady_clock::now();
   s = (*models)->Rebuild();
@@ -260,8 +303,10 @@ int RunServe(const std::string& data, const std::string& listen, int threads,
 
   caseledger::service::CaseService service(*store, *catalog,
                                            caseledger::domain::DomainConfig{});
+  auto key = PseudonymKey(data);
+  if (!key.ok()) return Fail("the pseudonym key", key.status());
   auto models = caseledger::projections::ReadModels::Open(
-      ProjectionsDir(data), *store, *catalog, logger);
+      ProjectionsDir(data), *store, *catalog, logger, *key);
   if (!models.ok()) return Fail("opening the read models", models.status());
   (*models)->Start();
   // Commands wait for an fsync; they run here, never on the I/O threads.

@@ -56,7 +56,8 @@ class CaseRoutesTest : public ::testing::Test {
     ASSERT_TRUE(tokens_->Refresh().ok());
     workers_ = std::make_unique<WorkerPool>(2);
     auto models = projections::ReadModels::Open(dir_.path() + "/projections",
-                                                *store_, *catalog, nullptr);
+                                                *store_, *catalog, nullptr,
+                                                "test-pseudonym-key-0123456789");
     ASSERT_TRUE(models.ok()) << models.status().ToString();
     models_ = std::move(*models);
     models_->Start();
@@ -416,6 +417,28 @@ TEST_F(CaseRoutesTest, ListsComeFromTheReadModelShapedByRole) {
   EXPECT_EQ(Get("integration", "/v1/cases").result_int(), 403);
   auto ready = client_->Send(http_verb::get, "/readyz");
   Ok(ready);
+}
+
+TEST_F(CaseRoutesTest, IntegrationsReadOnlyTheAnonymisedFeedAndSummary) {
+  Report();
+  std::string pos = std::to_string(store_->committed_position().value());
+  ASSERT_TRUE(models_->WaitFor(store_->committed_position(), std::chrono::seconds(5)));
+  auto feed = Get("integration", "/v1/learning/feed?after=0&limit=10");
+  Ok(feed);
+  Json records = Body(feed)["records"];
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0]["kind"], "case_reported");
+  EXPECT_EQ(records[0]["seq"], 1);
+  EXPECT_EQ(records[0]["case"].get<std::string>().rfind("p-", 0), 0u);
+  EXPECT_EQ(feed.body().find(case_), std::string::npos);
+  EXPECT_EQ(feed.body().find("Person A"), std::string::npos);
+  auto summary = Get("integration", "/v1/learning/summary");
+  Ok(summary);
+  EXPECT_EQ(Body(summary)["by_setting"]["online_session"], "suppressed");
+  EXPECT_EQ(Get("reporter", "/v1/learning/feed").result_int(), 403);
+  EXPECT_EQ(Get("admin", "/v1/learning/summary").result_int(), 403);
+  EXPECT_EQ(Get("integration", "/v1/learning/feed?after=x").result_int(), 400);
+  EXPECT_EQ(Get("integration", "/v1/cases/" + case_ + "/history").result_int(), 403);
 }
 
 TEST(QueryParamsTest, DecodesPairs) {
