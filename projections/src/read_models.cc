@@ -8,7 +8,9 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <condition_variable>
 #include <map>
 #include <regex>
@@ -77,9 +79,32 @@ void CollectNames(const Json& j, std::set<std::string>* out) {
   }
 }
 
-std::string EscapeRegex(const std::string& s) {
-  static const std::regex kSpecial(R"([.^$|()\[\]{}*+?\\])");
-  return std::regex_replace(s, kSpecial, R"(\$&)");
+bool IsWordChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+}
+
+// Replaces every whole-word, case-insensitive occurrence of `word`.
+std::string RedactWord(const std::string& text, const std::string& word) {
+  if (word.empty() || text.size() < word.size()) return text;
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    bool match = i + word.size() <= text.size() &&
+                 (i == 0 || !IsWordChar(text[i - 1])) &&
+                 (i + word.size() == text.size() ||
+                  !IsWordChar(text[i + word.size()]));
+    for (size_t k = 0; match && k < word.size(); ++k) {
+      match = std::tolower(static_cast<unsigned char>(text[i + k])) ==
+              std::tolower(static_cast<unsigned char>(word[k]));
+    }
+    if (match) {
+      out += "[redacted]";
+      i += word.size();
+    } else {
+      out.push_back(text[i++]);
+    }
+  }
+  return out;
 }
 
 // Text written for sharing, screened once more before it leaves: e-mail
@@ -104,10 +129,7 @@ std::string Scrub(std::string text, const std::set<std::string>& names) {
   std::vector<std::string> ordered(words.begin(), words.end());
   std::sort(ordered.begin(), ordered.end(),
             [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
-  for (const std::string& w : ordered) {
-    std::regex re("\\b" + EscapeRegex(w) + "\\b", std::regex::icase);
-    text = std::regex_replace(text, re, "[redacted]");
-  }
+  for (const std::string& w : ordered) text = RedactWord(text, w);
   return text;
 }
 
@@ -458,8 +480,8 @@ class ReadModelsImpl final : public ReadModels {
   // The case's state just before `e`, from the cache or folded from the log.
   StatusOr<domain::CaseState> StateBefore(const RecordedEvent& e) {
     auto it = cache_.find(e.stream_id);
-    if (it != cache_.end() && it->second.version + 1 == e.version.value()) {
-      return it->second;
+    if (it != cache_.end() && it->second.state.version + 1 == e.version.value()) {
+      return std::move(it->second.state);  // the batch puts it back
     }
     if (e.version.value() == 1) return domain::CaseState{};
     return service::LoadCase(store_, *catalog_, e.stream_id, e.version.value() - 1);
@@ -476,10 +498,40 @@ class ReadModelsImpl final : public ReadModels {
     const uint64_t seq_before = seq;
     std::map<std::string, uint64_t> stats;  // counters touched this batch
     rocksdb::WriteBatch wb;
-    std::map<std::string, Json> docs;  // documents as of this batch
+    // The cases this batch touches: their index keys before it, and their
+    // state and last position after it. Documents are written once per case
+    // per batch.
+    struct Touched {
+      std::set<std::string> keys_before;
+      domain::CaseState state;
+      uint64_t last_position = 0;
+    };
+    std::map<std::string, Touched> touched;
     for (const RecordedEvent& e : events) {
       if (!service::IsCaseStream(e.stream_id)) continue;
-      auto before = StateBefore(e);
+      auto t = touched.find(e.stream_id);
+      StatusOr<domain::CaseState> before = Status::OK();
+      if (t != touched.end()) {
+        before = std::move(t->second.state);  // evolved in place below
+      } else {
+        // First time in this batch: note the index keys the case has now.
+        Touched fresh;
+        auto c = cache_.find(e.stream_id);
+        if (c != cache_.end() && c->second.state.version + 1 == e.version.value()) {
+          fresh.keys_before = c->second.keys;
+        } else {
+          std::string value;
+          rocksdb::Status gs =
+              db_->Get(rocksdb::ReadOptions(), state_cf, e.stream_id, &value);
+          if (gs.ok()) {
+            fresh.keys_before = IndexKeys(Json::parse(value, nullptr, false));
+          } else if (!gs.IsNotFound()) {
+            return FromRocks(gs, "reading case " + e.stream_id);
+          }
+        }
+        t = touched.emplace(e.stream_id, std::move(fresh)).first;
+        before = StateBefore(e);
+      }
       Status s = before.status();
       StatusOr<domain::DomainEvent> d = Status::OK();
       if (s.ok()) {
@@ -500,36 +552,29 @@ class ReadModelsImpl final : public ReadModels {
         progress_cv_.notify_all();
         return Status::FailedPrecondition(why);
       }
-      domain::CaseState state = domain::Evolve(std::move(*before), *d);
-      Json doc = domain::ToJson(e.stream_id, state);
-      doc["last_position"] = e.position.value();
-
-      Json old;
-      if (auto it = docs.find(e.stream_id); it != docs.end()) {
-        old = it->second;
-      } else {
-        std::string value;
-        rocksdb::Status gs = db_->Get(rocksdb::ReadOptions(), state_cf, e.stream_id, &value);
-        if (gs.ok()) old = Json::parse(value, nullptr, false);
-        else if (!gs.IsNotFound()) return FromRocks(gs, "reading case " + e.stream_id);
-      }
-      std::set<std::string> old_keys = IndexKeys(old), new_keys = IndexKeys(doc);
-      for (const auto& k : old_keys) {
-        if (!new_keys.count(k)) wb.Delete(index_cf, k);
-      }
-      for (const auto& k : new_keys) {
-        if (!old_keys.count(k)) wb.Put(index_cf, k, "");
-      }
-      wb.Put(state_cf, e.stream_id, doc.dump());
+      t->second.state = domain::Evolve(std::move(*before), *d);
+      t->second.last_position = e.position.value();
       if (!key_.empty()) {
-        RETURN_IF_ERROR(FeedRecords(e, *d, state, stats_cf, &stats, [&](Json r) {
-          r["seq"] = ++seq;
-          wb.Put(feed_cf, Be64(seq), r.dump());
-        }));
+        RETURN_IF_ERROR(FeedRecords(e, *d, t->second.state, stats_cf, &stats,
+                                    [&](Json r) {
+                                      r["seq"] = ++seq;
+                                      wb.Put(feed_cf, Be64(seq), r.dump());
+                                    }));
       }
-      docs[e.stream_id] = std::move(doc);
+    }
+    for (auto& [id, t] : touched) {
+      Json doc = domain::ToJson(id, t.state);
+      doc["last_position"] = t.last_position;
+      std::set<std::string> keys = IndexKeys(doc);
+      for (const auto& k : t.keys_before) {
+        if (!keys.count(k)) wb.Delete(index_cf, k);
+      }
+      for (const auto& k : keys) {
+        if (!t.keys_before.count(k)) wb.Put(index_cf, k, "");
+      }
+      wb.Put(state_cf, id, doc.dump());
       if (cache_.size() >= kStateCacheEntries) cache_.clear();
-      cache_[e.stream_id] = std::move(state);
+      cache_[id] = Cached{std::move(t.state), std::move(keys)};
     }
     const uint64_t last = events.back().position.value();
     for (const auto& [k, n] : stats) wb.Put(stats_cf, k, Be64(n));
@@ -660,7 +705,12 @@ class ReadModelsImpl final : public ReadModels {
   const std::string key_;        // pseudonym key; empty: no feed
   uint64_t feed_seq_ = 0;        // last feed sequence (applier only)
   uint64_t rebuild_feed_seq_ = 0;
-  std::unordered_map<std::string, domain::CaseState> cache_;  // applier only
+  // Applier only: each case's state and index keys as last written.
+  struct Cached {
+    domain::CaseState state;
+    std::set<std::string> keys;
+  };
+  std::unordered_map<std::string, Cached> cache_;
   std::atomic<uint64_t> position_{0};
   mutable std::mutex health_mu_;
   mutable std::condition_variable progress_cv_;
