@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "caseledger/service/replay.h"
 
@@ -396,6 +397,74 @@ class Routes {
     respond(std::move(r));
   }
 
+  // GET /v1/governance/overview, /v1/governance/{view},
+  // /v1/governance/sample?month=YYYY-MM[&size=N&seed=S]. Case ids only, and
+  // none the reader is barred from.
+  void GetGovernance(const HttpRequest& req, const std::string& view,
+                     Router::Respond respond) {
+    auto actor = Authenticate(req, respond);
+    if (!actor) return;
+    if (!domain::MayRead(actor->role, Read::kGovernance)) {
+      respond(Forbidden());
+      return;
+    }
+    if (!d_.models) {
+      respond(Problem(503, "Service Unavailable", "no read models"));
+      return;
+    }
+    auto q = QueryParams(req.target);
+    StatusOr<Json> out = Status::OK();
+    if (view == "overview") {
+      out = d_.models->Overview(d_.clock());
+    } else if (view == "sample") {
+      static const std::regex kMonth(R"(^[0-9]{4}-(0[1-9]|1[0-2])$)");
+      if (!q.count("month") || !std::regex_match(q["month"], kMonth)) {
+        respond(WithPointer(Problem(400, "Bad Request", "month must be YYYY-MM"),
+                            "month"));
+        return;
+      }
+      size_t size = 10;
+      if (q.count("size")) {
+        bool bad = false;
+        auto n = ParseIfMatch(q["size"], &bad);
+        if (bad || !n || *n == 0 || *n > 200) {
+          respond(WithPointer(Problem(400, "Bad Request", "size must be 1 to 200"),
+                              "size"));
+          return;
+        }
+        size = static_cast<size_t>(*n);
+      }
+      out = d_.models->AuditSample(q["month"], size,
+                                   q.count("seed") ? q["seed"] : "caseledger");
+    } else {
+      out = d_.models->Governance(view, d_.clock(), 500);
+    }
+    if (!out.ok()) {
+      respond(ProblemFromStatus(out.status()));
+      return;
+    }
+    // A DSL barred from a case does not see it listed.
+    for (const char* list : {"items", "cases"}) {
+      if (!out->contains(list)) continue;
+      Json kept = Json::array();
+      for (const auto& item : (*out)[list]) {
+        auto doc = d_.models->Case(item.value("case_id", ""));
+        bool barred = false;
+        if (doc.ok() && doc->has_value()) {
+          const Json& dj = **doc;
+          for (const auto& id : dj.value("barred_actor_ids", Json::array())) {
+            barred |= id == actor->id;
+          }
+          barred |= dj.value("all_dsls_barred", false) &&
+                    actor->role == domain::Role::kDsl;
+        }
+        if (!barred) kept.push_back(item);
+      }
+      (*out)[list] = kept;
+    }
+    respond(JsonResponse(200, *out));
+  }
+
   // GET /v1/learning/feed?after=SEQ&limit=N: the anonymised feed.
   void GetFeed(const HttpRequest& req, Router::Respond respond) {
     auto actor = Authenticate(req, respond);
@@ -604,6 +673,21 @@ HttpResponse ProblemFromStatus(const Status& s, bool pinned) {
 
 void AddCaseRoutes(Router& router, CaseRouteDeps& deps) {
   auto routes = std::make_shared<Routes>(deps);
+  router.AddAsync("GET", "/v1/governance/overview",
+                  [routes](const HttpRequest& req, const PathParams&,
+                           Router::Respond respond) {
+                    routes->GetGovernance(req, "overview", std::move(respond));
+                  });
+  router.AddAsync("GET", "/v1/governance/sample",
+                  [routes](const HttpRequest& req, const PathParams&,
+                           Router::Respond respond) {
+                    routes->GetGovernance(req, "sample", std::move(respond));
+                  });
+  router.AddAsync("GET", "/v1/governance/{view}",
+                  [routes](const HttpRequest& req, const PathParams& p,
+                           Router::Respond respond) {
+                    routes->GetGovernance(req, p.at("view"), std::move(respond));
+                  });
   router.AddAsync("GET", "/v1/learning/feed",
                   [routes](const HttpRequest& req, const PathParams&,
                            Router::Respond respond) {

@@ -179,7 +179,64 @@ std::set<std::string> IndexKeys(const Json& doc) {
   for (const auto& c : doc.value("categories", Json::array())) {
     if (c.is_string()) keys.insert(IndexPrefix('c', c.get<std::string>()) + id);
   }
+  // Governance: what is due, ordered by when (timestamps and dates in one
+  // fixed format sort as they compare).
+  const std::string stage = doc.value("stage", "");
+  keys.insert(IndexPrefix('m', doc.value("reported_at", "").substr(0, 7)) + id);
+  if (!doc.contains("acknowledged_at") && stage != "closed") {
+    keys.insert(IndexPrefix('k', doc.value("acknowledgement_due_at", "")) + id);
+  }
+  // (Each object is bound to a name first: iterating items() of a
+  // temporary would outlive it.)
+  const Json reviews = doc.value("reviews", Json::object());
+  const Json escalations = doc.value("escalations", Json::object());
+  const Json actions = doc.value("actions", Json::object());
+  if (stage != "closed") {
+    for (const auto& [rid, r] : reviews.items()) {
+      if (!r.value("completed", false)) {
+        keys.insert(IndexPrefix('v', r.value("due_date", "") + "|" + rid) + id);
+      }
+    }
+  }
+  for (const auto& [eid, e] : escalations.items()) {
+    if (!e.value("acknowledged", false)) {
+      keys.insert(IndexPrefix('e', e.value("acknowledgement_due_at", "") + "|" + eid) + id);
+    }
+  }
+  for (const auto& oid : doc.value("overrides", Json::array())) {
+    if (oid.is_string()) keys.insert(IndexPrefix('o', oid.get<std::string>()) + id);
+  }
+  if (stage == "closed" && doc.value("closed_without_outcome_review", false)) {
+    keys.insert(IndexPrefix('w', "") + id);
+  }
+  const Json due = doc.value("action_due", Json::object());
+  for (const auto& [aid, done] : actions.items()) {
+    if (!done.is_boolean() || done.get<bool>()) continue;
+    std::string d = due.contains(aid) && due[aid].is_string() ? due[aid].get<std::string>() : "";
+    keys.insert(IndexPrefix('t', d + "|" + aid) + id);
+  }
   return keys;
+}
+
+// tag \0 value \0 case id -> (value, case id).
+std::pair<std::string, std::string> SplitIndexKey(const std::string& key) {
+  size_t first = key.find('\0');
+  size_t last = key.rfind('\0');
+  if (first == std::string::npos || last == first) return {"", ""};
+  return {key.substr(first + 1, last - first - 1), key.substr(last + 1)};
+}
+
+std::string Sha256Hex(const std::string& in) {
+  unsigned char d[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(in.data(), in.size(), d, &n, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < n; ++i) {
+    out.push_back(kHex[d[i] >> 4]);
+    out.push_back(kHex[d[i] & 0xF]);
+  }
+  return out;
 }
 
 class ReadModelsImpl final : public ReadModels {
@@ -377,6 +434,172 @@ class ReadModelsImpl final : public ReadModels {
       out.emplace_back("feed_seq", std::to_string(FromBe64(cp)));
     }
     return out;
+  }
+
+  // Calls visit(value, case id) for each index entry under `tag`, in order,
+  // until it returns false.
+  template <typename Visit>
+  Status ScanTag(char tag, Visit visit) const {
+    std::string prefix(1, tag);
+    prefix.push_back('\0');
+    std::string upper(1, tag);
+    upper.push_back('\x01');
+    rocksdb::Slice upper_s(upper);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper_s;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, index_cf_));
+    for (it->Seek(prefix); it->Valid(); it->Next()) {
+      auto [value, id] = SplitIndexKey(it->key().ToString());
+      if (!visit(value, id)) break;
+    }
+    return FromRocks(it->status(), "scanning governance index");
+  }
+
+  StatusOr<Json> Governance(const std::string& view, Timestamp now,
+                            size_t limit) const override {
+    const std::string now_ts = FormatTimestamp(now);
+    const std::string today = now_ts.substr(0, 10);
+    struct View {
+      char tag;
+      bool due_filter;  // only items due before now
+      bool date_only;   // the due value is a date, not a timestamp
+      const char* item;
+    };
+    static const std::map<std::string, View> kViews = {
+        {"overdue-acknowledgements", {'k', true, false, ""}},
+        {"overdue-reviews", {'v', true, true, "review_id"}},
+        {"escalations-awaiting-acknowledgement", {'e', false, false, "escalation_id"}},
+        {"consent-overrides", {'o', false, false, "override_id"}},
+        {"closed-without-outcome-review", {'w', false, false, ""}},
+        {"overdue-actions", {'t', true, true, "action_id"}},
+    };
+    auto v = kViews.find(view);
+    if (v == kViews.end()) return Status::NotFound("no governance view " + view);
+    Json items = Json::array();
+    std::shared_lock<std::shared_mutex> lk(gen_mu_);
+    RETURN_IF_ERROR(ScanTag(v->second.tag, [&](const std::string& value,
+                                                const std::string& id) {
+      std::string due = value, item;
+      if (size_t bar = value.rfind('|'); bar != std::string::npos && *v->second.item) {
+        due = value.substr(0, bar);
+        item = value.substr(bar + 1);
+      }
+      const std::string& limit_value = v->second.date_only ? today : now_ts;
+      if (v->second.due_filter && !(due < limit_value)) return false;  // sorted
+      Json j = {{"case_id", id}};
+      if (*v->second.item) j[v->second.item] = item;
+      if (v->second.tag == 'o') j["override_id"] = value;
+      if (v->second.tag != 'o' && v->second.tag != 'w') {
+        j["due"] = due;
+        j["overdue"] = due < (v->second.date_only ? today : now_ts);
+      }
+      items.push_back(std::move(j));
+      return items.size() < limit;
+    }));
+    return Json{{"view", view}, {"as_of", now_ts}, {"items", items}};
+  }
+
+  StatusOr<Json> Overview(Timestamp now) const override {
+    Json out = {{"as_of", FormatTimestamp(now)}};
+    Json by_stage = Json::object();
+    Json by_month = Json::object();
+    {
+      std::shared_lock<std::shared_mutex> lk(gen_mu_);
+      RETURN_IF_ERROR(ScanTag('s', [&](const std::string& stage, const std::string&) {
+        by_stage[stage] = by_stage.value(stage, 0) + 1;
+        return true;
+      }));
+      RETURN_IF_ERROR(ScanTag('m', [&](const std::string& month, const std::string&) {
+        by_month[month] = by_month.value(month, 0) + 1;
+        return true;
+      }));
+    }
+    out["cases_by_stage"] = by_stage;
+    out["cases_reported_by_month"] = by_month;
+    for (const char* view : {"overdue-acknowledgements", "overdue-reviews",
+                             "escalations-awaiting-acknowledgement",
+                             "consent-overrides", "closed-without-outcome-review",
+                             "overdue-actions"}) {
+      ASSIGN_OR_RETURN(Json v, Governance(view, now, 100000));
+      size_t overdue = 0;
+      for (const auto& i : v["items"]) overdue += i.value("overdue", false) ? 1 : 0;
+      out[view] = {{"count", v["items"].size()}};
+      if (std::string(view) == "escalations-awaiting-acknowledgement") {
+        out[view]["overdue"] = overdue;
+      }
+    }
+    // Open cases by age since the report.
+    Json age = {{"under_7_days", 0}, {"7_to_30_days", 0}, {"over_30_days", 0}};
+    for (const char* stage : {"reported", "acknowledged", "open", "triaged_out"}) {
+      CaseFilter f;
+      f.stage = stage;
+      std::string cursor;
+      for (;;) {
+        ASSIGN_OR_RETURN(CasePage page, ListCases(f, cursor, 500));
+        for (const auto& doc : page.cases) {
+          auto reported = ParseTimestamp(doc.value("reported_at", ""));
+          if (!reported.ok()) continue;
+          int64_t days = (now.value() - reported->value()) / (86400LL * 1000000);
+          const char* bucket = days < 7 ? "under_7_days" : days <= 30 ? "7_to_30_days" : "over_30_days";
+          age[bucket] = age[bucket].get<int>() + 1;
+        }
+        if (page.next_cursor.empty()) break;
+        cursor = page.next_cursor;
+      }
+    }
+    out["open_cases_by_age"] = age;
+    return out;
+  }
+
+  StatusOr<Json> AuditSample(const std::string& month, size_t size,
+                             const std::string& seed) const override {
+    std::vector<std::string> ids;
+    {
+      std::shared_lock<std::shared_mutex> lk(gen_mu_);
+      RETURN_IF_ERROR(ScanTag('m', [&](const std::string& m, const std::string& id) {
+        if (m == month) ids.push_back(id);
+        return m <= month;
+      }));
+    }
+    // Strata: urgent cases and cases with a consent override are always
+    // represented; the rest are drawn in an order fixed by the month and the
+    // seed, so the same request gives the same sample.
+    std::vector<std::pair<std::string, std::string>> urgent, overridden, rest;
+    for (const std::string& id : ids) {
+      ASSIGN_OR_RETURN(auto doc, Case(id));
+      if (!doc) continue;
+      if (!doc->value("overrides", Json::array()).empty()) {
+        overridden.emplace_back(Sha256Hex(seed + "|" + month + "|" + id), id);
+      } else if (doc->value("urgent", false)) {
+        urgent.emplace_back(Sha256Hex(seed + "|" + month + "|" + id), id);
+      } else {
+        rest.emplace_back(Sha256Hex(seed + "|" + month + "|" + id), id);
+      }
+    }
+    for (auto* v : {&urgent, &overridden, &rest}) std::sort(v->begin(), v->end());
+    Json picked = Json::array();
+    auto take = [&](std::vector<std::pair<std::string, std::string>>& from,
+                    const char* why, size_t n) {
+      for (size_t i = 0; i < from.size() && i < n && picked.size() < size; ++i) {
+        picked.push_back({{"case_id", from[i].second}, {"stratum", why}});
+      }
+    };
+    // At least one of each special stratum (when there is one), then the
+    // rest in draw order.
+    take(overridden, "consent_override", std::max<size_t>(1, size / 4));
+    take(urgent, "urgent", std::max<size_t>(1, size / 4));
+    std::vector<std::pair<std::string, std::string>> remaining;
+    auto taken = [&](const std::string& id) {
+      for (const auto& p : picked) if (p["case_id"] == id) return true;
+      return false;
+    };
+    for (auto* v : {&overridden, &urgent, &rest}) {
+      for (const auto& e : *v) if (!taken(e.second)) remaining.push_back(e);
+    }
+    std::sort(remaining.begin(), remaining.end());
+    take(remaining, "drawn", size);
+    return Json{{"month", month}, {"seed", seed}, {"population", ids.size()},
+                {"cases", picked}};
   }
 
   StatusOr<FeedPage> Feed(uint64_t after_seq, size_t limit) const override {

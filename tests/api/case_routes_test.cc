@@ -441,6 +441,26 @@ TEST_F(CaseRoutesTest, IntegrationsReadOnlyTheAnonymisedFeedAndSummary) {
   EXPECT_EQ(Get("integration", "/v1/cases/" + case_ + "/history").result_int(), 403);
 }
 
+TEST_F(CaseRoutesTest, GovernanceViewsAreForLeadsAndReviewers) {
+  Report();
+  ASSERT_TRUE(models_->WaitFor(store_->committed_position(), std::chrono::seconds(5)));
+  auto overview = Get("reviewer", "/v1/governance/overview");
+  Ok(overview);
+  EXPECT_EQ(Body(overview)["cases_by_stage"]["reported"], 1);
+  Ok(Get("dsl", "/v1/governance/overdue-acknowledgements"));
+  Ok(Get("alt", "/v1/governance/consent-overrides"));
+  auto month = Body(overview)["cases_reported_by_month"].begin().key();
+  auto sample = Get("reviewer", "/v1/governance/sample?month=" + month + "&size=3");
+  Ok(sample);
+  EXPECT_EQ(Body(sample)["cases"].size(), 1u);
+  EXPECT_EQ(Get("reviewer", "/v1/governance/sample").result_int(), 400);
+  EXPECT_EQ(Get("reviewer", "/v1/governance/sample?month=2026-13").result_int(), 400);
+  EXPECT_EQ(Get("reviewer", "/v1/governance/no-such-view").result_int(), 404);
+  EXPECT_EQ(Get("reporter", "/v1/governance/overview").result_int(), 403);
+  EXPECT_EQ(Get("integration", "/v1/governance/overview").result_int(), 403);
+  EXPECT_EQ(Get("admin", "/v1/governance/overdue-reviews").result_int(), 403);
+}
+
 TEST(QueryParamsTest, DecodesPairs) {
   auto q = QueryParams("/x?at=3&until=2026-01-01T00%3A00%3A00Z&flag&a+b=c+d");
   EXPECT_EQ(q["at"], "3");

@@ -354,3 +354,158 @@ TEST(LearningFeedTest, SmallCountsAreSuppressedAndTheRestRounded) {
 
 }  // namespace
 }  // namespace caseledger::projections
+
+namespace caseledger::projections {
+namespace {
+
+// Governance views against a fixed clock.
+class GovernanceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Options o;
+    o.sync = false;
+    o.clock = [this] { return Timestamp(now_.load()); };
+    store_ = testing::OpenStore(dir_.path() + "/log", o);
+    catalog_ = *domain::EventCatalog::Load();
+    service_ = std::make_unique<service::CaseService>(
+        *store_, catalog_, domain::DomainConfig{}, [this] { return Timestamp(now_.load()); });
+  }
+  Json Report(bool immediate) {
+    return {{"kind", "concern"},
+            {"occurred_at", "2026-03-01T09:00:00Z"},
+            {"reported_at", "2026-03-01T10:00:00Z"},
+            {"setting", "travel"},
+            {"people_involved",
+             {{{"person_ref", "person-1"}, {"roles", {"person_affected"}}}}},
+            {"facts", "Followed home after a session."},
+            {"categories", {"harassment"}},
+            {"sac_locations_of_risk", {"in_the_community"}},
+            {"sac_sources_of_risk", {"other_unknown_to_individual"}},
+            {"immediate_risk", immediate},
+            {"emergency_services_called", immediate},
+            {"actions_taken", "Stayed with the person."},
+            {"person_affected_knows", true},
+            {"under_18_involved", false}};
+  }
+  void Run(const std::string& id, const std::string& cmd, const Json& body,
+           const domain::Actor& a = {"user:dsl-1", domain::Role::kDsl}) {
+    auto r = service_->Execute(id, cmd, body, a);
+    ASSERT_TRUE(r.ok()) << cmd << ": " << r.status().ToString();
+  }
+  std::unique_ptr<ReadModels> Models() {
+    auto m = ReadModels::Open(dir_.path() + "/p", *store_, catalog_, nullptr,
+                              "governance-test-key-012345");
+    EXPECT_TRUE(m.ok());
+    EXPECT_TRUE((*m)->CatchUp().ok());
+    return std::move(*m);
+  }
+  static constexpr int64_t kHour = 3600LL * 1000000;
+  // 2026-03-01T10:00:00Z
+  std::atomic<int64_t> now_{1772359200000000};
+  testing::TempDir dir_;
+  std::unique_ptr<EventStore> store_;
+  std::shared_ptr<const domain::EventCatalog> catalog_;
+  std::unique_ptr<service::CaseService> service_;
+};
+
+TEST_F(GovernanceTest, OverdueAcknowledgementsAreThoseStillUntakenPastTheirDeadline) {
+  Run("urgent-case", "report", Report(true), {"user:rep-1", domain::Role::kReporter});
+  Run("standard-case", "report", Report(false), {"user:rep-1", domain::Role::kReporter});
+  Run("taken-case", "report", Report(true), {"user:rep-1", domain::Role::kReporter});
+  Run("taken-case", "assign-lead", {{"lead_actor_id", "user:dsl-1"}, {"role", "dsl"},
+                                    {"reason", "initial_assignment"}});
+  auto m = Models();
+  const Timestamp base(now_.load());
+  // Half an hour on: nothing is late yet.
+  auto early = m->Governance("overdue-acknowledgements", Timestamp(base.value() + kHour / 2), 100);
+  ASSERT_OK(early);
+  EXPECT_TRUE((*early)["items"].empty());
+  // Two hours on: the urgent one (1 hour deadline) is late, the standard one
+  // (a day) is not, the taken one never is.
+  auto later = m->Governance("overdue-acknowledgements", Timestamp(base.value() + 2 * kHour), 100);
+  ASSERT_OK(later);
+  ASSERT_EQ((*later)["items"].size(), 1u);
+  EXPECT_EQ((*later)["items"][0]["case_id"], "urgent-case");
+  auto next_day = m->Governance("overdue-acknowledgements", Timestamp(base.value() + 30 * kHour), 100);
+  ASSERT_OK(next_day);
+  EXPECT_EQ((*next_day)["items"].size(), 2u);
+  EXPECT_TRUE(m->Governance("no-such-view", base, 10).status().IsNotFound());
+}
+
+TEST_F(GovernanceTest, ReviewsEscalationsOverridesAndClosuresAreListed) {
+  Run("c1", "report", Report(false), {"user:rep-1", domain::Role::kReporter});
+  Run("c1", "assign-lead", {{"lead_actor_id", "user:dsl-1"}, {"role", "dsl"},
+                            {"reason", "initial_assignment"}});
+  Run("c1", "triage", {{"route", "safeguarding_case"}, {"related_to_activity", true},
+                       {"rationale", "In scope."},
+                       {"decided_by", {{"actor_id", "user:dsl-1"}, {"role", "dsl"}}}});
+  Run("c1", "schedule-review", {{"review_id", "r1"}, {"kind", "with_person"},
+                                {"due_date", "2026-03-10"}, {"reason", "first_review"}});
+  Run("c1", "override-consent",
+      {{"override_id", "o1"}, {"person_ref", "person-1"}, {"purpose", "involve_police"},
+       {"lawful_basis", "prevention_of_crime"}, {"rationale", "A crime."},
+       {"decided_by", {{"actor_id", "user:dsl-1"}, {"role", "dsl"}}},
+       {"person_to_be_informed", true}});
+  Run("c1", "raise-escalation",
+      {{"escalation_id", "e1"}, {"target", "police"}, {"trigger", "new_information"},
+       {"reason", "A crime."}, {"urgency", "urgent"},
+       {"basis", {{"kind", "override"}, {"override_id", "o1"}}}});
+  Run("c2", "report", Report(false), {"user:rep-1", domain::Role::kReporter});
+  Run("c2", "assign-lead", {{"lead_actor_id", "user:dsl-1"}, {"role", "dsl"},
+                            {"reason", "initial_assignment"}});
+  Run("c2", "close", {{"reason", "person_declined_further_involvement"},
+                      {"no_review_reason", "person_declined_review"},
+                      {"feedback_to_reporter_given", true}});
+  auto m = Models();
+  Timestamp mar12(1773309600000000);  // 2026-03-12T10:00:00Z
+  auto reviews = m->Governance("overdue-reviews", mar12, 100);
+  ASSERT_OK(reviews);
+  ASSERT_EQ((*reviews)["items"].size(), 1u);
+  EXPECT_EQ((*reviews)["items"][0]["review_id"], "r1");
+  auto not_yet = m->Governance("overdue-reviews", Timestamp(now_.load()), 100);
+  EXPECT_TRUE((*not_yet)["items"].empty());
+  auto esc = m->Governance("escalations-awaiting-acknowledgement", mar12, 100);
+  ASSERT_OK(esc);
+  ASSERT_EQ((*esc)["items"].size(), 1u);
+  EXPECT_EQ((*esc)["items"][0]["overdue"], true);
+  auto overrides = m->Governance("consent-overrides", mar12, 100);
+  ASSERT_EQ((*overrides)["items"].size(), 1u);
+  EXPECT_EQ((*overrides)["items"][0]["override_id"], "o1");
+  auto closed = m->Governance("closed-without-outcome-review", mar12, 100);
+  ASSERT_EQ((*closed)["items"].size(), 1u);
+  EXPECT_EQ((*closed)["items"][0]["case_id"], "c2");
+  auto overview = m->Overview(mar12);
+  ASSERT_OK(overview);
+  EXPECT_EQ((*overview)["cases_by_stage"]["open"], 1);
+  EXPECT_EQ((*overview)["cases_by_stage"]["closed"], 1);
+  EXPECT_EQ((*overview)["overdue-reviews"]["count"], 1);
+  EXPECT_EQ((*overview)["open_cases_by_age"]["7_to_30_days"], 1);
+}
+
+TEST_F(GovernanceTest, TheAuditSampleIsDeterministicAndStratified) {
+  for (int i = 0; i < 30; ++i) {
+    std::string id = "s" + std::to_string(i);
+    Run(id, "report", Report(i == 7), {"user:rep-1", domain::Role::kReporter});
+  }
+  auto m = Models();
+  auto a = m->AuditSample("2026-03", 5, "march");
+  auto b = m->AuditSample("2026-03", 5, "march");
+  auto c = m->AuditSample("2026-03", 5, "other-seed");
+  ASSERT_OK(a);
+  ASSERT_OK(b);
+  ASSERT_OK(c);
+  EXPECT_EQ(*a, *b);
+  EXPECT_EQ((*a)["population"], 30);
+  ASSERT_EQ((*a)["cases"].size(), 5u);
+  // The one urgent case is always in.
+  bool urgent_in = false;
+  for (const auto& s : (*a)["cases"]) urgent_in |= s["case_id"] == "s7";
+  EXPECT_TRUE(urgent_in);
+  EXPECT_NE((*a)["cases"], (*c)["cases"]);
+  auto empty = m->AuditSample("2025-01", 5, "march");
+  ASSERT_OK(empty);
+  EXPECT_TRUE((*empty)["cases"].empty());
+}
+
+}  // namespace
+}  // namespace caseledger::projections

@@ -154,6 +154,8 @@ nlohmann::json ToJson(const std::string& id, const CaseState& s) {
             {"safety_plans", s.plan_ids},
             {"learning", s.learning_ids},
             {"audit_findings", s.finding_ids},
+            {"action_due", s.action_due},
+            {"closed_without_outcome_review", s.closed_without_outcome_review},
             {"times_closed", s.times_closed},
             {"times_reopened", s.times_reopened}};
   if (s.acknowledged_at) j["acknowledged_at"] = FormatTimestamp(*s.acknowledged_at);
@@ -193,6 +195,7 @@ CaseState Evolve(CaseState s, const DomainEvent& e) {
     s.plan_ids.insert(Str(p, "plan_id"));
     for (const auto& a : p.value("actions", Json::array())) {
       s.actions.emplace(Str(a, "action_id"), false);
+      s.action_due[Str(a, "action_id")] = Str(a, "due_date");
     }
   } else if (t == "EscalationRaised") {
     s.escalations[Str(p, "escalation_id")] =
@@ -211,6 +214,7 @@ CaseState Evolve(CaseState s, const DomainEvent& e) {
     r.completed = true;
   } else if (t == "CaseClosed") {
     s.stage = Stage::kClosed;
+    s.closed_without_outcome_review = !p.contains("outcome_review_id");
     s.times_closed += 1;
   } else if (t == "CaseReopened") {
     // Back to where it was before closure: open if it had been triaged as a
@@ -223,6 +227,7 @@ CaseState Evolve(CaseState s, const DomainEvent& e) {
     s.learning_ids.insert(Str(p, "learning_id"));
   } else if (t == "ActionAssigned") {
     s.actions.emplace(Str(p, "action_id"), false);
+    s.action_due[Str(p, "action_id")] = Str(p, "due_date");
   } else if (t == "ActionCompleted") {
     s.actions[Str(p, "action_id")] = true;
   } else if (t == "AuditFindingRecorded") {

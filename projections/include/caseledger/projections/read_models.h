@@ -116,6 +116,25 @@ class ReadModels {
   // rounded (SummaryOptions).
   virtual StatusOr<nlohmann::json> Summary(const SummaryOptions& options) const = 0;
 
+  // Governance oversight (computed against `now`, so tests can fix it):
+  //   overdue-acknowledgements, overdue-reviews,
+  //   escalations-awaiting-acknowledgement, consent-overrides,
+  //   closed-without-outcome-review, overdue-actions.
+  // kNotFound for another view name. Served from the governance indexes, in
+  // due order.
+  virtual StatusOr<nlohmann::json> Governance(const std::string& view,
+                                              Timestamp now,
+                                              size_t limit) const = 0;
+  // Counts: cases by stage, by month reported, open cases by age, and the
+  // size of every view above.
+  virtual StatusOr<nlohmann::json> Overview(Timestamp now) const = 0;
+  // The month's audit sample (YYYY-MM): deterministic for a month and seed,
+  // stratified so that cases with a consent override and urgent cases are
+  // always represented.
+  virtual StatusOr<nlohmann::json> AuditSample(const std::string& month,
+                                               size_t size,
+                                               const std::string& seed) const = 0;
+
   // Rebuilds every read model from position 0 into fresh column families,
   // then swaps them in and drops the old ones. The runner must be stopped.
   virtual Status Rebuild() = 0;

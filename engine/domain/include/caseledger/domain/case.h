@@ -88,6 +88,7 @@ struct CaseState {
   std::map<std::string, EscalationState> escalations;
   std::map<std::string, ReviewState> reviews;
   std::map<std::string, bool> actions;  // action_id -> completed
+  std::map<std::string, std::string> action_due;  // action_id -> YYYY-MM-DD
   std::set<std::string> plan_ids;
   std::set<std::string> share_ids;
   std::set<std::string> learning_ids;
@@ -97,6 +98,8 @@ struct CaseState {
   std::set<std::string> outcome_ids;
   // event id -> (type, schema version as stored), for amendments.
   std::map<std::string, std::pair<std::string, uint32_t>> events;
+  // The last closure had no outcome review (a reason was recorded instead).
+  bool closed_without_outcome_review = false;
   uint32_t times_closed = 0;
   uint32_t times_reopened = 0;
 
