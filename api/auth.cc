@@ -72,7 +72,8 @@ Status TokenRegistry::Refresh() {
       std::string hash = p.value("token_sha256", "");
       if (e.type == "TokenIssued") {
         auto role = domain::ParseRole(p.value("role", ""));
-        if (role) by_hash_[hash] = domain::Actor{p.value("actor_id", ""), *role};
+        if (role)
+          by_hash_[hash] = domain::Actor{p.value("actor_id", ""), *role};
       } else if (e.type == "TokenRevoked") {
         by_hash_.erase(hash);
       }

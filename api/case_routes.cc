@@ -71,9 +71,9 @@ StatusOr<Json> ParseBody(const HttpRequest& req, size_t max_depth,
     return Status::InvalidArgument("media type");
   }
   if (JsonDepth(req.body, max_depth) > max_depth) {
-    *error = Problem(400, "Bad Request",
-                     "the JSON nests deeper than " + std::to_string(max_depth) +
-                         " levels");
+    *error = Problem(
+        400, "Bad Request",
+        "the JSON nests deeper than " + std::to_string(max_depth) + " levels");
     return Status::InvalidArgument("depth");
   }
   Json body = Json::parse(req.body, nullptr, /*allow_exceptions=*/false);
@@ -84,7 +84,9 @@ StatusOr<Json> ParseBody(const HttpRequest& req, size_t max_depth,
   return body;
 }
 
-std::string Quote(uint64_t version) { return "\"" + std::to_string(version) + "\""; }
+std::string Quote(uint64_t version) {
+  return "\"" + std::to_string(version) + "\"";
+}
 
 // If-Match: "N" (or N) -> N.
 std::optional<uint64_t> ParseIfMatch(const std::string& value, bool* bad) {
@@ -113,8 +115,8 @@ class Routes {
                                     const Router::Respond& respond) {
     auto actor = d_.tokens.Authenticate(Header(req, "authorization"));
     if (!actor) {
-      HttpResponse r = Problem(401, "Unauthorized",
-                               "a valid bearer token is required");
+      HttpResponse r =
+          Problem(401, "Unauthorized", "a valid bearer token is required");
       r.headers.emplace_back("WWW-Authenticate", "Bearer");
       respond(std::move(r));
     }
@@ -126,8 +128,8 @@ class Routes {
   }
 
   // POST /v1/cases and POST /v1/cases/{id}/commands/{command}.
-  void Command(const HttpRequest& req, std::string case_id,
-               std::string command, Router::Respond respond) {
+  void Command(const HttpRequest& req, std::string case_id, std::string command,
+               Router::Respond respond) {
     auto actor = Authenticate(req, respond);
     if (!actor) return;
     if (!domain::MayCommand(actor->role, command)) {
@@ -144,7 +146,8 @@ class Routes {
     }
     bool bad_if_match = false;
     service::CommandOptions options;
-    options.expected_version = ParseIfMatch(Header(req, "if-match"), &bad_if_match);
+    options.expected_version =
+        ParseIfMatch(Header(req, "if-match"), &bad_if_match);
     if (bad_if_match) {
       respond(Problem(400, "Bad Request", "If-Match must be a case version"));
       return;
@@ -167,25 +170,27 @@ class Routes {
                      command = std::move(command), body = std::move(*body),
                      actor = *actor, options, created,
                      respond = std::move(respond)]() mutable {
-      auto r = d_.service.Execute(case_id, command, std::move(body), actor,
-                                  options);
+      auto r =
+          d_.service.Execute(case_id, command, std::move(body), actor, options);
       if (!r.ok()) {
-        respond(ProblemFromStatus(r.status(), options.expected_version.has_value()));
+        respond(ProblemFromStatus(r.status(),
+                                  options.expected_version.has_value()));
         return;
       }
-      HttpResponse resp = JsonResponse(
-          created && !r->deduplicated ? 201 : 200,
-          {{"case_id", r->case_id},
-           {"version", r->version},
-           {"position", r->position},
-           {"deduplicated", r->deduplicated},
-           {"event_ids", [&] {
-              Json ids = Json::array();
-              for (const auto& id : r->event_ids) ids.push_back(id.ToString());
-              return ids;
-            }()}});
+      HttpResponse resp = JsonResponse(created && !r->deduplicated ? 201 : 200,
+                                       {{"case_id", r->case_id},
+                                        {"version", r->version},
+                                        {"position", r->position},
+                                        {"deduplicated", r->deduplicated},
+                                        {"event_ids", [&] {
+                                           Json ids = Json::array();
+                                           for (const auto& id : r->event_ids)
+                                             ids.push_back(id.ToString());
+                                           return ids;
+                                         }()}});
       resp.headers.emplace_back("ETag", Quote(r->version));
-      if (created) resp.headers.emplace_back("Location", "/v1/cases/" + r->case_id);
+      if (created)
+        resp.headers.emplace_back("Location", "/v1/cases/" + r->case_id);
       respond(std::move(resp));
     });
   }
@@ -250,19 +255,20 @@ class Routes {
         return;
       }
       for (const RecordedEvent& e : *page) {
-        events.push_back({{"event_id", e.event_id.ToString()},
-                          {"version", e.version.value()},
-                          {"position", e.position.value()},
-                          {"type", e.type},
-                          {"schema_version", e.schema_version},
-                          {"recorded_at", FormatTimestamp(e.recorded_at)},
-                          {"occurred_at", FormatTimestamp(e.occurred_at)},
-                          {"actor", {{"id", e.actor.id}, {"role", e.actor.role}}},
-                          {"correlation_id", e.correlation_id},
-                          {"causation_id", e.causation_id},
-                          {"payload", Json::parse(e.payload, nullptr, false)},
-                          {"case_hash", HashToHex(e.case_hash)},
-                          {"log_hash", HashToHex(e.log_hash)}});
+        events.push_back(
+            {{"event_id", e.event_id.ToString()},
+             {"version", e.version.value()},
+             {"position", e.position.value()},
+             {"type", e.type},
+             {"schema_version", e.schema_version},
+             {"recorded_at", FormatTimestamp(e.recorded_at)},
+             {"occurred_at", FormatTimestamp(e.occurred_at)},
+             {"actor", {{"id", e.actor.id}, {"role", e.actor.role}}},
+             {"correlation_id", e.correlation_id},
+             {"causation_id", e.causation_id},
+             {"payload", Json::parse(e.payload, nullptr, false)},
+             {"case_hash", HashToHex(e.case_hash)},
+             {"log_hash", HashToHex(e.log_hash)}});
       }
       if (page->size() < 512) break;
       next = page->back().version.value() + 1;
@@ -290,9 +296,10 @@ class Routes {
                  {"ok", report->ok},
                  {"events_checked", report->events_checked}};
     if (report->first_broken) {
-      body["first_broken"] = {{"position", report->first_broken->position.value()},
-                              {"version", report->first_broken->version.value()},
-                              {"reason", report->first_broken->reason}};
+      body["first_broken"] = {
+          {"position", report->first_broken->position.value()},
+          {"version", report->first_broken->version.value()},
+          {"reason", report->first_broken->reason}};
     }
     respond(JsonResponse(200, body));
   }
@@ -321,9 +328,9 @@ class Routes {
     if (q.count("category")) f.category = q["category"];
     if (q.count("overdue")) {
       if (q["overdue"] != "acknowledgement") {
-        respond(WithPointer(Problem(400, "Bad Request",
-                                    "overdue must be 'acknowledgement'"),
-                            "overdue"));
+        respond(WithPointer(
+            Problem(400, "Bad Request", "overdue must be 'acknowledgement'"),
+            "overdue"));
         return;
       }
       f.ack_overdue = true;
@@ -335,9 +342,8 @@ class Routes {
       bool bad = false;
       auto n = ParseIfMatch(q["limit"], &bad);
       if (bad || !n || *n == 0 || *n > 500) {
-        respond(WithPointer(Problem(400, "Bad Request",
-                                    "limit must be 1 to 500"),
-                            "limit"));
+        respond(WithPointer(
+            Problem(400, "Bad Request", "limit must be 1 to 500"), "limit"));
         return;
       }
       limit = static_cast<size_t>(*n);
@@ -352,14 +358,16 @@ class Routes {
         return;
       }
       if (!d_.models->WaitFor(GlobalPosition(*pos), std::chrono::seconds(2))) {
-        HttpResponse r = Problem(503, "Service Unavailable",
-                                 "the read model has not reached that position yet");
+        HttpResponse r =
+            Problem(503, "Service Unavailable",
+                    "the read model has not reached that position yet");
         r.headers.emplace_back("Retry-After", "1");
         respond(std::move(r));
         return;
       }
     }
-    auto page = d_.models->ListCases(f, q.count("cursor") ? q["cursor"] : "", limit);
+    auto page =
+        d_.models->ListCases(f, q.count("cursor") ? q["cursor"] : "", limit);
     if (!page.ok()) {
       respond(ProblemFromStatus(page.status()));
       return;
@@ -373,14 +381,15 @@ class Routes {
       barred |= doc.value("all_dsls_barred", false) &&
                 actor->role == domain::Role::kDsl;
       if (barred) continue;
-      items.push_back({{"case_id", doc["case_id"]},
-                       {"stage", doc["stage"]},
-                       {"urgent", doc["urgent"]},
-                       {"version", doc["version"]},
-                       {"lead_actor_id", doc["lead_actor_id"]},
-                       {"reported_at", doc["reported_at"]},
-                       {"acknowledgement_due_at", doc["acknowledgement_due_at"]},
-                       {"categories", doc["categories"]}});
+      items.push_back(
+          {{"case_id", doc["case_id"]},
+           {"stage", doc["stage"]},
+           {"urgent", doc["urgent"]},
+           {"version", doc["version"]},
+           {"lead_actor_id", doc["lead_actor_id"]},
+           {"reported_at", doc["reported_at"]},
+           {"acknowledgement_due_at", doc["acknowledgement_due_at"]},
+           {"categories", doc["categories"]}});
     }
     HttpResponse r = JsonResponse(
         200, {{"cases", items},
@@ -389,7 +398,8 @@ class Routes {
     if (!page->next_cursor.empty()) {
       std::string next = "/v1/cases?cursor=" + page->next_cursor +
                          "&limit=" + std::to_string(limit);
-      for (const char* k : {"stage", "lead", "urgency", "category", "overdue"}) {
+      for (const char* k :
+           {"stage", "lead", "urgency", "category", "overdue"}) {
         if (q.count(k)) next += std::string("&") + k + "=" + q[k];
       }
       r.headers.emplace_back("Link", "<" + next + ">; rel=\"next\"");
@@ -419,8 +429,8 @@ class Routes {
     } else if (view == "sample") {
       static const std::regex kMonth(R"(^[0-9]{4}-(0[1-9]|1[0-2])$)");
       if (!q.count("month") || !std::regex_match(q["month"], kMonth)) {
-        respond(WithPointer(Problem(400, "Bad Request", "month must be YYYY-MM"),
-                            "month"));
+        respond(WithPointer(
+            Problem(400, "Bad Request", "month must be YYYY-MM"), "month"));
         return;
       }
       size_t size = 10;
@@ -428,8 +438,8 @@ class Routes {
         bool bad = false;
         auto n = ParseIfMatch(q["size"], &bad);
         if (bad || !n || *n == 0 || *n > 200) {
-          respond(WithPointer(Problem(400, "Bad Request", "size must be 1 to 200"),
-                              "size"));
+          respond(WithPointer(
+              Problem(400, "Bad Request", "size must be 1 to 200"), "size"));
           return;
         }
         size = static_cast<size_t>(*n);
@@ -484,9 +494,9 @@ class Routes {
     if (q.count("after")) {
       auto a = ParseIfMatch(q["after"], &bad);
       if (bad || !a) {
-        respond(WithPointer(Problem(400, "Bad Request",
-                                    "after must be a feed sequence number"),
-                            "after"));
+        respond(WithPointer(
+            Problem(400, "Bad Request", "after must be a feed sequence number"),
+            "after"));
         return;
       }
       after = *a;
@@ -494,8 +504,8 @@ class Routes {
     if (q.count("limit")) {
       auto n = ParseIfMatch(q["limit"], &bad);
       if (bad || !n || *n == 0 || *n > 1000) {
-        respond(WithPointer(Problem(400, "Bad Request", "limit must be 1 to 1000"),
-                            "limit"));
+        respond(WithPointer(
+            Problem(400, "Bad Request", "limit must be 1 to 1000"), "limit"));
         return;
       }
       limit = static_cast<size_t>(*n);
@@ -508,10 +518,9 @@ class Routes {
     HttpResponse r = JsonResponse(
         200, {{"records", page->records}, {"last_seq", page->last_seq}});
     if (page->records.size() == limit) {
-      r.headers.emplace_back("Link", "</v1/learning/feed?after=" +
-                                         std::to_string(page->last_seq) +
-                                         "&limit=" + std::to_string(limit) +
-                                         ">; rel=\"next\"");
+      r.headers.emplace_back(
+          "Link", "</v1/learning/feed?after=" + std::to_string(page->last_seq) +
+                      "&limit=" + std::to_string(limit) + ">; rel=\"next\"");
     }
     respond(std::move(r));
   }
@@ -544,11 +553,13 @@ class Routes {
                          Router::Respond respond) {
     ProposedEvent e;
     e.type = "CaseRead";
-    e.actor = caseledger::Actor{actor.id, std::string(domain::RoleName(actor.role))};
+    e.actor =
+        caseledger::Actor{actor.id, std::string(domain::RoleName(actor.role))};
     e.occurred_at = NowUtc();
     e.payload = Json{{"case_id", case_id}, {"read", what}}.dump();
     d_.store.AppendAsync(
-        service::AccessStreamOf(case_id), ExpectedVersion::Any(), {std::move(e)},
+        service::AccessStreamOf(case_id), ExpectedVersion::Any(),
+        {std::move(e)},
         [response = std::move(response),
          respond = std::move(respond)](StatusOr<AppendResult> r) mutable {
           respond(r.ok() ? std::move(response) : ProblemFromStatus(r.status()));
@@ -574,10 +585,11 @@ class Routes {
       }
       for (const RecordedEvent& e : *page) {
         Json p = Json::parse(e.payload, nullptr, false);
-        entries.push_back({{"who", {{"id", e.actor.id}, {"role", e.actor.role}}},
-                           {"when", FormatTimestamp(e.recorded_at)},
-                           {"what", p.is_object() ? p.value("read", "") : ""},
-                           {"position", e.position.value()}});
+        entries.push_back(
+            {{"who", {{"id", e.actor.id}, {"role", e.actor.role}}},
+             {"when", FormatTimestamp(e.recorded_at)},
+             {"what", p.is_object() ? p.value("read", "") : ""},
+             {"position", e.position.value()}});
       }
       if (page->size() < 512) break;
       next = page->back().version.value() + 1;
@@ -642,9 +654,9 @@ HttpResponse ProblemFromStatus(const Status& s, bool pinned) {
     case StatusCode::kAlreadyExists:
       return Problem(409, "Conflict", s.message());
     case StatusCode::kAborted: {
-      HttpResponse r = Problem(pinned ? 412 : 409,
-                               pinned ? "Precondition Failed" : "Conflict",
-                               s.message());
+      HttpResponse r =
+          Problem(pinned ? 412 : 409,
+                  pinned ? "Precondition Failed" : "Conflict", s.message());
       if (s.current_version()) {
         Json body = Json::parse(r.body);
         body["current_version"] = *s.current_version();
@@ -686,7 +698,8 @@ void AddCaseRoutes(Router& router, CaseRouteDeps& deps) {
   router.AddAsync("GET", "/v1/governance/{view}",
                   [routes](const HttpRequest& req, const PathParams& p,
                            Router::Respond respond) {
-                    routes->GetGovernance(req, p.at("view"), std::move(respond));
+                    routes->GetGovernance(req, p.at("view"),
+                                          std::move(respond));
                   });
   router.AddAsync("GET", "/v1/learning/feed",
                   [routes](const HttpRequest& req, const PathParams&,
@@ -734,12 +747,14 @@ void AddCaseRoutes(Router& router, CaseRouteDeps& deps) {
   router.AddAsync("GET", "/v1/cases/{id}/replay",
                   [routes](const HttpRequest& req, const PathParams& p,
                            Router::Respond respond) {
-                    routes->GetReplay(req, p.at("id"), false, std::move(respond));
+                    routes->GetReplay(req, p.at("id"), false,
+                                      std::move(respond));
                   });
   router.AddAsync("GET", "/v1/cases/{id}/replay/steps",
                   [routes](const HttpRequest& req, const PathParams& p,
                            Router::Respond respond) {
-                    routes->GetReplay(req, p.at("id"), true, std::move(respond));
+                    routes->GetReplay(req, p.at("id"), true,
+                                      std::move(respond));
                   });
   router.AddAsync("GET", "/v1/cases/{id}/access-log",
                   [routes](const HttpRequest& req, const PathParams& p,

@@ -14,8 +14,8 @@ HttpResponse Json(int status, const nlohmann::json& body) {
   return r;
 }
 
-void Gauge(std::string* out, const char* name, const char* help,
-           uint64_t value, const char* type = "gauge") {
+void Gauge(std::string* out, const char* name, const char* help, uint64_t value,
+           const char* type = "gauge") {
   *out += fmt::format("# HELP {0} {1}\n# TYPE {0} {2}\n{0} {3}\n", name, help,
                       type, value);
 }
@@ -29,62 +29,62 @@ void AddOperationalRoutes(Router& router, const EventStore& store,
     return Json(200, {{"status", "ok"}});
   });
 
-  router.Add("GET", "/readyz", [&store, models](const HttpRequest&,
-                                                 const PathParams&) {
-    Status health = store.Health();
-    if (health.ok() && models && !models->Health().healthy) {
-      health = Status::Unavailable("a projection has stopped: " +
-                                   models->Health().error);
-    }
-    if (!health.ok()) {
-      HttpResponse r = Problem(503, "Service Unavailable", health.message());
-      r.headers.emplace_back("Retry-After", "5");
-      return r;
-    }
-    return Json(200, {{"status", "ready"},
-                      {"log_position", store.committed_position().value()}});
-  });
-
-  router.Add("GET", "/metrics",
-             [&store, &metrics, models](const HttpRequest&, const PathParams&) {
-               HttpResponse r;
-               r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-               StoreStats s = store.stats();
-               Gauge(&r.body, "caseledger_log_position",
-                     "Last durable global position of the log.",
-                     store.committed_position().value());
-               r.body +=
-                   "# HELP caseledger_appends_total Append calls by result.\n"
-                   "# TYPE caseledger_appends_total counter\n";
-               r.body += fmt::format(
-                   "caseledger_appends_total{{result=\"committed\"}} {}\n"
-                   "caseledger_appends_total{{result=\"deduplicated\"}} {}\n"
-                   "caseledger_appends_total{{result=\"rejected\"}} {}\n",
-                   s.appends_committed, s.appends_deduplicated,
-                   s.appends_rejected);
-               Gauge(&r.body, "caseledger_events_committed_total",
-                     "Events written to the log.", s.events_committed,
-                     "counter");
-               Gauge(&r.body, "caseledger_fsync_groups_total",
-                     "Synced write batches (group commits).",
-                     s.groups_committed, "counter");
-               Gauge(&r.body, "caseledger_store_write_microseconds_total",
-                     "Writer time inside RocksDB writes.", s.write_micros,
-                     "counter");
-               if (models) {
-                 projections::ProjectionHealth h = models->Health();
-                 Gauge(&r.body, "caseledger_projection_position",
-                       "Last log position applied by the case read model.",
-                       h.position);
-                 Gauge(&r.body, "caseledger_projection_lag_events",
-                       "Events committed but not yet applied.", h.lag);
-                 Gauge(&r.body, "caseledger_projection_healthy",
-                       "1 while the read models apply events, 0 once stopped.",
-                       h.healthy ? 1 : 0);
+  router.Add("GET", "/readyz",
+             [&store, models](const HttpRequest&, const PathParams&) {
+               Status health = store.Health();
+               if (health.ok() && models && !models->Health().healthy) {
+                 health = Status::Unavailable("a projection has stopped: " +
+                                              models->Health().error);
                }
-               metrics.Render(&r.body);
-               return r;
+               if (!health.ok()) {
+                 HttpResponse r =
+                     Problem(503, "Service Unavailable", health.message());
+                 r.headers.emplace_back("Retry-After", "5");
+                 return r;
+               }
+               return Json(
+                   200, {{"status", "ready"},
+                         {"log_position", store.committed_position().value()}});
              });
+
+  router.Add(
+      "GET", "/metrics",
+      [&store, &metrics, models](const HttpRequest&, const PathParams&) {
+        HttpResponse r;
+        r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+        StoreStats s = store.stats();
+        Gauge(&r.body, "caseledger_log_position",
+              "Last durable global position of the log.",
+              store.committed_position().value());
+        r.body +=
+            "# HELP caseledger_appends_total Append calls by result.\n"
+            "# TYPE caseledger_appends_total counter\n";
+        r.body += fmt::format(
+            "caseledger_appends_total{{result=\"committed\"}} {}\n"
+            "caseledger_appends_total{{result=\"deduplicated\"}} {}\n"
+            "caseledger_appends_total{{result=\"rejected\"}} {}\n",
+            s.appends_committed, s.appends_deduplicated, s.appends_rejected);
+        Gauge(&r.body, "caseledger_events_committed_total",
+              "Events written to the log.", s.events_committed, "counter");
+        Gauge(&r.body, "caseledger_fsync_groups_total",
+              "Synced write batches (group commits).", s.groups_committed,
+              "counter");
+        Gauge(&r.body, "caseledger_store_write_microseconds_total",
+              "Writer time inside RocksDB writes.", s.write_micros, "counter");
+        if (models) {
+          projections::ProjectionHealth h = models->Health();
+          Gauge(&r.body, "caseledger_projection_position",
+                "Last log position applied by the case read model.",
+                h.position);
+          Gauge(&r.body, "caseledger_projection_lag_events",
+                "Events committed but not yet applied.", h.lag);
+          Gauge(&r.body, "caseledger_projection_healthy",
+                "1 while the read models apply events, 0 once stopped.",
+                h.healthy ? 1 : 0);
+        }
+        metrics.Render(&r.body);
+        return r;
+      });
 }
 
 void HttpMetrics::Record(const std::string& route, int status,

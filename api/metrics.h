@@ -26,9 +26,9 @@ class HttpMetrics {
  private:
   mutable std::mutex mu_;
   std::map<std::pair<std::string, int>, uint64_t> requests_;  // guarded
-  std::array<uint64_t, kBuckets.size()> buckets_{};            // guarded
-  uint64_t count_ = 0;                                         // guarded
-  double sum_seconds_ = 0;                                     // guarded
+  std::array<uint64_t, kBuckets.size()> buckets_{};           // guarded
+  uint64_t count_ = 0;                                        // guarded
+  double sum_seconds_ = 0;                                    // guarded
 };
 
 }  // namespace caseledger::api

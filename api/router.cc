@@ -49,10 +49,10 @@ std::string PercentDecode(std::string_view in) {
   for (size_t i = 0; i < in.size(); ++i) {
     if (in[i] == '+') {
       out.push_back(' ');
-    } else if (in[i] == '%' && i + 2 < in.size() &&
-               HexDigit(in[i + 1]) >= 0 && HexDigit(in[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(HexDigit(in[i + 1]) * 16 +
-                                      HexDigit(in[i + 2])));
+    } else if (in[i] == '%' && i + 2 < in.size() && HexDigit(in[i + 1]) >= 0 &&
+               HexDigit(in[i + 2]) >= 0) {
+      out.push_back(
+          static_cast<char>(HexDigit(in[i + 1]) * 16 + HexDigit(in[i + 2])));
       i += 2;
     } else {
       out.push_back(in[i]);

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -11,7 +12,6 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <atomic>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -65,9 +65,10 @@ class ServerImpl final : public Server {
         router_(router),
         metrics_(metrics),
         logger_(std::move(logger)),
-        ioc_(options.threads > 0 ? options.threads
-                                 : static_cast<int>(std::max(
-                                       1u, std::thread::hardware_concurrency()))),
+        ioc_(options.threads > 0
+                 ? options.threads
+                 : static_cast<int>(
+                       std::max(1u, std::thread::hardware_concurrency()))),
         acceptor_(net::make_strand(ioc_)),
         signals_(ioc_),
         shutdown_timer_(ioc_) {}
@@ -108,7 +109,8 @@ class ServerImpl final : public Server {
     DoAccept();
     int n = options_.threads > 0
                 ? options_.threads
-                : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+                : static_cast<int>(
+                      std::max(1u, std::thread::hardware_concurrency()));
     std::vector<std::thread> threads;
     for (int i = 1; i < n; ++i) threads.emplace_back([this] { ioc_.run(); });
     ioc_.run();
@@ -171,24 +173,25 @@ class ServerImpl final : public Server {
       return;
     }
     shutdown_timer_.expires_after(std::chrono::milliseconds(20));
-    shutdown_timer_.async_wait([this](beast::error_code) { WaitForSessions(); });
+    shutdown_timer_.async_wait(
+        [this](beast::error_code) { WaitForSessions(); });
   }
 
   void DoAccept() {
-    acceptor_.async_accept(
-        net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
-          if (ec) {
-            if (ec != net::error::operation_aborted) {
-              logger_->warn("accept: {}", ec.message());
-            }
-          } else {
-            bool full = SessionCount() >= options_.max_connections;
-            auto s = std::make_shared<Session>(std::move(socket), *this, full);
-            Register(s.get(), s);
-            s->Start();
-          }
-          if (!stopping_) DoAccept();
-        });
+    acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec,
+                                                          tcp::socket socket) {
+      if (ec) {
+        if (ec != net::error::operation_aborted) {
+          logger_->warn("accept: {}", ec.message());
+        }
+      } else {
+        bool full = SessionCount() >= options_.max_connections;
+        auto s = std::make_shared<Session>(std::move(socket), *this, full);
+        Register(s.get(), s);
+        s->Start();
+      }
+      if (!stopping_) DoAccept();
+    });
   }
 
   const ServerOptions options_;
@@ -204,7 +207,7 @@ class ServerImpl final : public Server {
   net::signal_set signals_;
   net::steady_timer shutdown_timer_;
   uint16_t port_ = 0;
-  bool stopping_ = false;  // on the acceptor's strand
+  bool stopping_ = false;              // on the acceptor's strand
   std::atomic<bool> draining_{false};  // read by every session
   std::chrono::steady_clock::time_point deadline_;
 };
@@ -238,9 +241,9 @@ void Session::DoRead() {
   parser_->header_limit(
       static_cast<uint32_t>(server_.options().max_header_bytes));
   stream_.expires_after(server_.options().read_timeout);
-  http::async_read(stream_, buffer_, *parser_,
-                   beast::bind_front_handler(&Session::OnRead,
-                                             shared_from_this()));
+  http::async_read(
+      stream_, buffer_, *parser_,
+      beast::bind_front_handler(&Session::OnRead, shared_from_this()));
 }
 
 void Session::OnRead(beast::error_code ec, size_t) {
@@ -339,8 +342,8 @@ void Session::DoClose() {
 StatusOr<std::unique_ptr<Server>> Server::Create(
     const ServerOptions& options, const Router& router, HttpMetrics& metrics,
     std::shared_ptr<spdlog::logger> logger) {
-  auto server = std::make_unique<ServerImpl>(options, router, metrics,
-                                             std::move(logger));
+  auto server =
+      std::make_unique<ServerImpl>(options, router, metrics, std::move(logger));
   RETURN_IF_ERROR(server->Open());
   return std::unique_ptr<Server>(std::move(server));
 }

@@ -24,9 +24,9 @@ namespace caseledger::api {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  uint16_t port = 8080;  // 0: an ephemeral port, see Server::port()
-  int threads = 0;       // 0: one per core
-  size_t max_body_bytes = 1u << 20;   // larger bodies: 413
+  uint16_t port = 8080;              // 0: an ephemeral port, see Server::port()
+  int threads = 0;                   // 0: one per core
+  size_t max_body_bytes = 1u << 20;  // larger bodies: 413
   size_t max_header_bytes = 16u << 10;
   std::chrono::seconds read_timeout{30};  // also the keep-alive idle limit
   size_t max_connections = 1024;          // more: 503 with Retry-After

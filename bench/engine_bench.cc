@@ -37,7 +37,8 @@ uint64_t g_scan_events = 200000;
 std::string Payload(uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::string s = R"({"facts":")";
-  while (s.size() + 2 < kPayloadBytes) s.push_back(static_cast<char>('a' + rng() % 26));
+  while (s.size() + 2 < kPayloadBytes)
+    s.push_back(static_cast<char>('a' + rng() % 26));
   return s + "\"}";
 }
 
@@ -97,7 +98,8 @@ struct RawDb {
     std::string pos_value;
     internal::PutBe64(&pos_value, pos);
     (void)b->Put(cfs[1], internal::LogKey(pos), value);
-    (void)b->Put(cfs[2], internal::StreamIndexKey("bench-case", pos), pos_value);
+    (void)b->Put(cfs[2], internal::StreamIndexKey("bench-case", pos),
+                 pos_value);
     EventId id = EventId::NewV7();
     (void)b->Put(cfs[3], internal::EventIdKey(id), pos_value);
   }
@@ -142,10 +144,12 @@ void BM_RawSyncedWrite(benchmark::State& state) {
 void ReportGroups(benchmark::State& state, const StoreStats& before) {
   if (state.thread_index() != 0) return;
   StoreStats after = g_store->stats();
-  double groups = static_cast<double>(after.groups_committed - before.groups_committed);
+  double groups =
+      static_cast<double>(after.groups_committed - before.groups_committed);
   if (groups == 0) return;
   state.counters["events_per_fsync"] =
-      static_cast<double>(after.events_committed - before.events_committed) / groups;
+      static_cast<double>(after.events_committed - before.events_committed) /
+      groups;
   state.counters["decide_us_per_group"] =
       static_cast<double>(after.decide_micros - before.decide_micros) / groups;
   state.counters["write_us_per_group"] =
@@ -244,10 +248,11 @@ void BM_RawReadRange1000(benchmark::State& state) {
   ReadStore();  // built before the timed loop
   // 1,000 log records by key, the raw equivalent of a case read.
   for (auto _ : state) {
-    std::unique_ptr<rocksdb::Iterator> it(
-        ReadStore()->raw->db->NewIterator(rocksdb::ReadOptions(), ReadStore()->raw->cfs[1]));
+    std::unique_ptr<rocksdb::Iterator> it(ReadStore()->raw->db->NewIterator(
+        rocksdb::ReadOptions(), ReadStore()->raw->cfs[1]));
     size_t n = 0, bytes = 0;
-    for (it->Seek(internal::LogKey(5001)); it->Valid() && n < 1000; it->Next(), ++n) {
+    for (it->Seek(internal::LogKey(5001)); it->Valid() && n < 1000;
+         it->Next(), ++n) {
       bytes += it->value().size();
     }
     benchmark::DoNotOptimize(bytes);
@@ -259,7 +264,7 @@ void BM_EngineReadCase1000(benchmark::State& state) {
   ReadStore();  // built before the timed loop
   for (auto _ : state) {
     auto r = ReadStore()->store->ReadStream("the-case", StreamVersion(1),
-                                       Direction::kForward, 1000);
+                                            Direction::kForward, 1000);
     if (!r.ok() || r->size() != 1000) state.SkipWithError("short case read");
     benchmark::DoNotOptimize(r);
   }
@@ -269,8 +274,8 @@ void BM_EngineReadCase1000(benchmark::State& state) {
 void BM_RawScan(benchmark::State& state) {
   ReadStore();  // built before the timed loop
   for (auto _ : state) {
-    std::unique_ptr<rocksdb::Iterator> it(
-        ReadStore()->raw->db->NewIterator(rocksdb::ReadOptions(), ReadStore()->raw->cfs[1]));
+    std::unique_ptr<rocksdb::Iterator> it(ReadStore()->raw->db->NewIterator(
+        rocksdb::ReadOptions(), ReadStore()->raw->cfs[1]));
     size_t n = 0, bytes = 0;
     for (it->SeekToFirst(); it->Valid(); it->Next(), ++n) {
       bytes += it->key().size() + it->value().size();
@@ -307,7 +312,8 @@ void BuildRecoverStore() {
   uint64_t n = 0;
   while (n < g_recover_events) {
     std::vector<ProposedEvent> events;
-    for (int i = 0; i < 500; ++i) events.push_back(Event(n + static_cast<uint64_t>(i), false));
+    for (int i = 0; i < 500; ++i)
+      events.push_back(Event(n + static_cast<uint64_t>(i), false));
     auto r = store->Append("case-" + std::to_string((n / 500) % 5000),
                            ExpectedVersion::Any(), std::move(events));
     if (!r.ok()) std::abort();
@@ -345,7 +351,8 @@ void BM_RawOpen(benchmark::State& state) {
     std::vector<rocksdb::ColumnFamilyHandle*> cfs;
     rocksdb::DB* raw = nullptr;
     auto t0 = std::chrono::steady_clock::now();
-    rocksdb::Status s = rocksdb::DB::Open(rocksdb::DBOptions(), g_recover_path, d, &cfs, &raw);
+    rocksdb::Status s =
+        rocksdb::DB::Open(rocksdb::DBOptions(), g_recover_path, d, &cfs, &raw);
     auto t1 = std::chrono::steady_clock::now();
     if (!s.ok()) state.SkipWithError(s.ToString().c_str());
     for (auto* h : cfs) (void)raw->DestroyColumnFamilyHandle(h);
@@ -367,8 +374,14 @@ BENCHMARK(BM_RawReadRange1000)->MinTime(1.0);
 BENCHMARK(BM_EngineReadCase1000)->MinTime(1.0);
 BENCHMARK(BM_RawScan)->Iterations(3)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_EngineScan)->Iterations(3)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_RawOpen)->Iterations(5)->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_EngineOpen)->Iterations(5)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_RawOpen)
+    ->Iterations(5)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_EngineOpen)
+    ->Iterations(5)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

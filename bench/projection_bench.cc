@@ -18,9 +18,10 @@ using namespace caseledger;
 uint64_t g_cases = 20000;
 
 struct Fixture {
-  std::string path = (std::filesystem::temp_directory_path() /
-                      ("caseledger-projection-bench-" + std::to_string(getpid())))
-                         .string();
+  std::string path =
+      (std::filesystem::temp_directory_path() /
+       ("caseledger-projection-bench-" + std::to_string(getpid())))
+          .string();
   std::unique_ptr<EventStore> store;
   std::shared_ptr<const domain::EventCatalog> catalog;
   std::unique_ptr<projections::ReadModels> models;
@@ -41,8 +42,9 @@ struct Fixture {
     auto r = service::SeedCases(*store, catalog, domain::DomainConfig{}, so);
     if (!r.ok()) std::abort();
     events = r->events;
-    auto m = projections::ReadModels::Open(path + "/projections", *store, catalog,
-                                           nullptr, "bench-pseudonym-key-0123456789");
+    auto m = projections::ReadModels::Open(path + "/projections", *store,
+                                           catalog, nullptr,
+                                           "bench-pseudonym-key-0123456789");
     if (!m.ok()) std::abort();
     models = std::move(*m);
   }

@@ -32,26 +32,28 @@ struct Fixture {
     service = std::make_unique<service::CaseService>(*store, catalog,
                                                      domain::DomainConfig{});
     const domain::Actor dsl{"user:dsl-1", domain::Role::kDsl};
-    Json report = {{"kind", "concern"},
-                   {"occurred_at", "2026-01-05T09:00:00Z"},
-                   {"reported_at", "2026-01-05T10:00:00Z"},
-                   {"setting", "online_session"},
-                   {"people_involved",
-                    {{{"person_ref", "person-1"}, {"roles", {"person_affected"}}}}},
-                   {"facts", "Person A received unkind messages."},
-                   {"categories", {"online_misuse"}},
-                   {"sac_locations_of_risk", {"in_the_community"}},
-                   {"sac_sources_of_risk", {"other_known_to_individual"}},
-                   {"immediate_risk", false},
-                   {"emergency_services_called", false},
-                   {"person_affected_knows", true},
-                   {"under_18_involved", false}};
+    Json report = {
+        {"kind", "concern"},
+        {"occurred_at", "2026-01-05T09:00:00Z"},
+        {"reported_at", "2026-01-05T10:00:00Z"},
+        {"setting", "online_session"},
+        {"people_involved",
+         {{{"person_ref", "person-1"}, {"roles", {"person_affected"}}}}},
+        {"facts", "Person A received unkind messages."},
+        {"categories", {"online_misuse"}},
+        {"sac_locations_of_risk", {"in_the_community"}},
+        {"sac_sources_of_risk", {"other_known_to_individual"}},
+        {"immediate_risk", false},
+        {"emergency_services_called", false},
+        {"person_affected_knows", true},
+        {"under_18_involved", false}};
     Check(service->Execute("the-case", "report", report, dsl).status());
-    Check(service->Execute("the-case", "assign-lead",
-                           {{"lead_actor_id", dsl.id},
-                            {"role", "dsl"},
-                            {"reason", "initial_assignment"}},
-                           dsl)
+    Check(service
+              ->Execute("the-case", "assign-lead",
+                        {{"lead_actor_id", dsl.id},
+                         {"role", "dsl"},
+                         {"reason", "initial_assignment"}},
+                        dsl)
               .status());
     // 998 more events, written straight to the store (deciding each through
     // the service would re-read a growing case every time).
@@ -60,15 +62,18 @@ struct Fixture {
       ProposedEvent e;
       e.type = "LearningRecorded";
       e.actor = Actor{dsl.id, "dsl"};
-      e.payload = Json{{"learning_id", "learning-" + std::to_string(i)},
-                       {"what_went_well", "The report reached the lead the same day."},
-                       {"what_must_change", "Facilitators need a script for online sessions."},
-                       {"share_in", {"monthly_learning_meeting"}}}
-                      .dump();
+      e.payload =
+          Json{{"learning_id", "learning-" + std::to_string(i)},
+               {"what_went_well", "The report reached the lead the same day."},
+               {"what_must_change",
+                "Facilitators need a script for online sessions."},
+               {"share_in", {"monthly_learning_meeting"}}}
+              .dump();
       batch.push_back(std::move(e));
     }
-    Check(store->Append("the-case", ExpectedVersion::Exact(StreamVersion(2)),
-                        std::move(batch))
+    Check(store
+              ->Append("the-case", ExpectedVersion::Exact(StreamVersion(2)),
+                       std::move(batch))
               .status());
   }
   ~Fixture() {
@@ -117,7 +122,8 @@ void BM_ReplayToVersion1000(benchmark::State& state) {
 void BM_ReplayStateJsonAtVersion500(benchmark::State& state) {
   Fixture& f = F();
   for (auto _ : state) {
-    auto s = service::ReplayState(*f.store, *f.service, "the-case", {500, std::nullopt});
+    auto s = service::ReplayState(*f.store, *f.service, "the-case",
+                                  {500, std::nullopt});
     if (!s.ok()) state.SkipWithError("replay failed");
     benchmark::DoNotOptimize(s);
   }
@@ -125,7 +131,9 @@ void BM_ReplayStateJsonAtVersion500(benchmark::State& state) {
 
 BENCHMARK(BM_ReadAndParse1000)->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK(BM_ReplayToVersion1000)->Unit(benchmark::kMillisecond)->MinTime(1.0);
-BENCHMARK(BM_ReplayStateJsonAtVersion500)->Unit(benchmark::kMillisecond)->MinTime(1.0);
+BENCHMARK(BM_ReplayStateJsonAtVersion500)
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(1.0);
 
 }  // namespace
 

@@ -1,18 +1,18 @@
 // caseledger: the one executable. Each subcommand wires what it needs
 // explicitly (config, logger, store, ...) and tears it down in reverse.
-#include <CLI/CLI.hpp>
+#include <fcntl.h>
+#include <openssl/rand.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <fcntl.h>
-#include <openssl/rand.h>
-#include <unistd.h>
-#include <cstdio>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -21,9 +21,9 @@
 #include "api/auth.h"
 #include "api/case_routes.h"
 #include "api/handlers.h"
-#include "api/worker_pool.h"
 #include "api/router.h"
 #include "api/server.h"
+#include "api/worker_pool.h"
 #include "caseledger/domain/catalog.h"
 #include "caseledger/event_store.h"
 #include "caseledger/projections/read_models.h"
@@ -81,8 +81,7 @@ int RunVerify(const std::string& data, const std::optional<std::string>& id,
 }
 
 // Splits "HOST:PORT" (the host may be a bracketed IPv6 address).
-bool ParseListen(const std::string& listen, std::string* host,
-                 uint16_t* port) {
+bool ParseListen(const std::string& listen, std::string* host, uint16_t* port) {
   size_t colon = listen.rfind(':');
   if (colon == std::string::npos || colon == 0) return false;
   std::string h = listen.substr(0, colon);
@@ -110,23 +109,24 @@ StatusOr<bool> FirstRunTokens(EventStore& store,
   if (version->value() != 0) return false;
   using caseledger::domain::Actor;
   using caseledger::domain::Role;
-  auto admin = caseledger::api::IssueToken(store, Actor{"admin-1", Role::kAdmin},
-                                           "caseledger-serve");
+  auto admin = caseledger::api::IssueToken(
+      store, Actor{"admin-1", Role::kAdmin}, "caseledger-serve");
   if (!admin.ok()) return admin.status();
   auto dsl = caseledger::api::IssueToken(store, Actor{"dsl-1", Role::kDsl},
                                          "caseledger-serve");
   if (!dsl.ok()) return dsl.status();
   std::string base = "http://" + so.host + ":" + std::to_string(so.port);
-  std::cout << "\nA new store: two first tokens (shown once; only their hashes are "
-               "kept):\n"
-            << "  admin  (actor admin-1): " << *admin << "\n"
-            << "  dsl    (actor dsl-1):   " << *dsl << "\n\n"
-            << "Try:\n  curl -s -H 'Authorization: Bearer " << *dsl
-            << "' -H 'Content-Type: application/json' \\\n"
-            << "    -d @scripts/examples/report.json " << base << "/v1/cases\n"
-            << "More tokens: caseledger token create --data DIR --actor ID "
-               "--role ROLE (with the server stopped)\n\n"
-            << std::flush;
+  std::cout
+      << "\nA new store: two first tokens (shown once; only their hashes are "
+         "kept):\n"
+      << "  admin  (actor admin-1): " << *admin << "\n"
+      << "  dsl    (actor dsl-1):   " << *dsl << "\n\n"
+      << "Try:\n  curl -s -H 'Authorization: Bearer " << *dsl
+      << "' -H 'Content-Type: application/json' \\\n"
+      << "    -d @scripts/examples/report.json " << base << "/v1/cases\n"
+      << "More tokens: caseledger token create --data DIR --actor ID "
+         "--role ROLE (with the server stopped)\n\n"
+      << std::flush;
   return true;
 }
 
@@ -164,7 +164,8 @@ StatusOr<std::string> PseudonymKey(const std::string& data) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
   if (fd < 0) return Status::IOError("cannot create " + path);
   std::string line = key + "\n";
-  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+  bool ok = ::write(fd, line.data(), line.size()) ==
+                static_cast<ssize_t>(line.size()) &&
             ::fsync(fd) == 0;
   ::close(fd);
   if (!ok) return Status::IOError("cannot write " + path);
@@ -190,10 +191,13 @@ int RunRebuild(const std::string& data, bool verbose) {
   auto start = std::chrono::steady_clock::now();
   s = (*models)->Rebuild();
   if (!s.ok()) return Fail("rebuild", s);
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   uint64_t events = (*models)->Health().position;
   std::cout << "rebuilt the case read model to position " << events << " in "
-            << secs << " s (" << static_cast<uint64_t>(events / std::max(secs, 1e-9))
+            << secs << " s ("
+            << static_cast<uint64_t>(events / std::max(secs, 1e-9))
             << " events/s)\n";
   return 0;
 }
@@ -222,8 +226,9 @@ int RunTokenCreate(const std::string& data, const std::string& actor_id,
 }
 
 int RunReplay(const std::string& data, const std::string& case_id,
-              std::optional<uint64_t> at, const std::optional<std::string>& until,
-              bool steps, bool verbose) {
+              std::optional<uint64_t> at,
+              const std::optional<std::string>& until, bool steps,
+              bool verbose) {
   caseledger::service::ReplayPoint point;
   point.at_version = at;
   if (until) {
@@ -242,8 +247,9 @@ int RunReplay(const std::string& data, const std::string& case_id,
   if (!s.ok()) return Fail("opening " + data, s);
   caseledger::service::CaseService service(*store, *catalog,
                                            caseledger::domain::DomainConfig{});
-  auto out = steps ? caseledger::service::ReplaySteps(*store, service, case_id, point)
-                   : caseledger::service::ReplayState(*store, service, case_id, point);
+  auto out =
+      steps ? caseledger::service::ReplaySteps(*store, service, case_id, point)
+            : caseledger::service::ReplayState(*store, service, case_id, point);
   if (!out.ok()) return Fail("replay", out.status());
   std::cout << out->dump(2) << "\n";
   return 0;
@@ -314,7 +320,7 @@ int RunServe(const std::string& data, const std::string& listen, int threads,
   caseledger::api::HttpMetrics metrics;
   caseledger::api::Router router;
   caseledger::api::AddOperationalRoutes(router, *store, metrics, models->get());
-  caseledger::api::CaseRouteDeps deps{*store,  service, tokens,
+  caseledger::api::CaseRouteDeps deps{*store,  service,       tokens,
                                       workers, models->get(), logger};
   caseledger::api::AddCaseRoutes(router, deps);
 
@@ -348,7 +354,9 @@ int RunSeed(const std::string& data, uint64_t cases, uint64_t seed, bool sync,
   Options options;
   options.logger = logger;
   options.sync = sync;
-  options.clock = [&sim_clock] { return caseledger::Timestamp(sim_clock.load()); };
+  options.clock = [&sim_clock] {
+    return caseledger::Timestamp(sim_clock.load());
+  };
   std::unique_ptr<EventStore> store;
   Status s = EventStore::Open(options, data, &store);
   if (!s.ok()) return Fail("opening " + data, s);
@@ -357,26 +365,26 @@ int RunSeed(const std::string& data, uint64_t cases, uint64_t seed, bool sync,
   so.progress = [&](uint64_t done) {
     if (done % 1000 == 0) logger->info("seeded {} of {} cases", done, cases);
   };
-  auto report = caseledger::service::SeedCases(*store, *catalog,
-                                               caseledger::domain::DomainConfig{},
-                                               so);
+  auto report = caseledger::service::SeedCases(
+      *store, *catalog, caseledger::domain::DomainConfig{}, so);
   if (!report.ok()) return Fail("seed", report.status());
   s = store->Close();
   if (!s.ok()) return Fail("closing the store", s);
   std::cout << "seeded " << report->cases << " cases: " << report->events
             << " events (" << report->closed << " closures, "
             << report->reopened << " reopened, " << report->withdrawals
-            << " consent withdrawals, " << report->overrides
-            << " overrides, " << report->escalations << " escalations, "
-            << report->amendments << " amendments, "
-            << report->conflicts_of_interest << " conflicts of interest)\n";
+            << " consent withdrawals, " << report->overrides << " overrides, "
+            << report->escalations << " escalations, " << report->amendments
+            << " amendments, " << report->conflicts_of_interest
+            << " conflicts of interest)\n";
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"caseledger: an event-sourced case ledger for adult safeguarding"};
+  CLI::App app{
+      "caseledger: an event-sourced case ledger for adult safeguarding"};
   app.require_subcommand(1);
   std::string data = "./data";
   bool verbose = false;
@@ -403,8 +411,9 @@ int main(int argc, char** argv) {
                   "On a new store, seed 25 fictional demo cases first");
 
   auto* seed = app.add_subcommand(
-      "seed", "Write synthetic, realistic case lifecycles (fictional people) "
-              "through the command path");
+      "seed",
+      "Write synthetic, realistic case lifecycles (fictional people) "
+      "through the command path");
   seed->add_option("--data", data, "Store directory")->capture_default_str();
   uint64_t seed_cases = 100;
   seed->add_option("--cases", seed_cases, "How many cases")
@@ -426,22 +435,25 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   std::string token_actor, token_role;
   token_create->add_option("--actor", token_actor, "Actor id")->required();
-  token_create->add_option("--role", token_role,
-                           "reporter, dsl, alt_dsl, reviewer, integration "
-                           "or admin")
+  token_create
+      ->add_option("--role", token_role,
+                   "reporter, dsl, alt_dsl, reviewer, integration "
+                   "or admin")
       ->required();
 
   auto* replay = app.add_subcommand(
-      "replay", "Show a case as it stood after a version or at a time, or "
-                "step through its events (computed from the log)");
+      "replay",
+      "Show a case as it stood after a version or at a time, or "
+      "step through its events (computed from the log)");
   replay->add_option("--data", data, "Store directory")->capture_default_str();
   std::string replay_case;
   replay->add_option("case", replay_case, "Case id")->required();
   std::optional<uint64_t> replay_at;
   std::optional<std::string> replay_until;
   auto* at_opt = replay->add_option("--at", replay_at, "After this version");
-  replay->add_option("--until", replay_until,
-                     "As recorded at this time (RFC 3339)")
+  replay
+      ->add_option("--until", replay_until,
+                   "As recorded at this time (RFC 3339)")
       ->excludes(at_opt);
   bool replay_steps = false;
   replay->add_flag("--steps", replay_steps,
@@ -449,8 +461,9 @@ int main(int argc, char** argv) {
                    "what changed");
 
   auto* rebuild = app.add_subcommand(
-      "rebuild", "Rebuild the read models from the log into fresh column "
-                 "families and swap them in (server stopped)");
+      "rebuild",
+      "Rebuild the read models from the log into fresh column "
+      "families and swap them in (server stopped)");
   rebuild->add_option("--data", data, "Store directory")->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);

@@ -1,5 +1,6 @@
 #include "engine/src/event_store_impl.h"
 
+#include <pthread.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
@@ -7,8 +8,6 @@
 #include <simdjson.h>
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
-
-#include <pthread.h>
 
 #include <future>
 #include <limits>
@@ -157,9 +156,7 @@ class SubscriptionImpl final : public Subscription {
     return events;
   }
 
-  GlobalPosition position() const override {
-    return GlobalPosition(position_);
-  }
+  GlobalPosition position() const override { return GlobalPosition(position_); }
 
  private:
   const EventStoreImpl* store_;
@@ -220,9 +217,8 @@ Status EventStoreImpl::Init() {
   if (!rs.ok()) {
     std::string text = rs.ToString();
     if (text.find("lock") != std::string::npos) {
-      return Status::FailedPrecondition("the store at " + path_ +
-                                        " is in use by another process: " +
-                                        text);
+      return Status::FailedPrecondition(
+          "the store at " + path_ + " is in use by another process: " + text);
     }
     if (text.find("does not exist") != std::string::npos) {
       return Status::NotFound("no store at " + path_ + ": " + text);
@@ -266,7 +262,8 @@ Status EventStoreImpl::Init() {
     }
   } else if (!rs.ok()) {
     return FromRocks(rs, "reading format marker");
-  } else if (value.size() != 4 || GetBe32(value.data()) != kStoreFormatVersion) {
+  } else if (value.size() != 4 ||
+             GetBe32(value.data()) != kStoreFormatVersion) {
     return Status::FailedPrecondition(
         "the store's format is not one this build reads (expected " +
         std::to_string(kStoreFormatVersion) + ")");
@@ -296,8 +293,8 @@ Status EventStoreImpl::Init() {
 
   committed_head_ = LogHead{GlobalPosition(last_position_), last_log_hash_};
   committed_.store(last_position_, std::memory_order_release);
-  logger_->info("opened event store {} at position {}{}", path_,
-                last_position_, options_.read_only ? " (read-only)" : "");
+  logger_->info("opened event store {} at position {}{}", path_, last_position_,
+                options_.read_only ? " (read-only)" : "");
   if (!options_.read_only) {
     writer_ = std::thread([this] {
       pthread_setname_np(pthread_self(), "cl-writer");
@@ -318,9 +315,7 @@ Status EventStoreImpl::Close() {
   }
   queue_cv_.notify_all();
   if (writer_.joinable()) writer_.join();  // drains every queued append
-  {
-    std::lock_guard<std::mutex> lk(commit_mu_);
-  }
+  { std::lock_guard<std::mutex> lk(commit_mu_); }
   commit_cv_.notify_all();  // wake subscribers and waiters
 
   Status result;
@@ -366,10 +361,12 @@ Status EventStoreImpl::ValidateRequest(const Request& r) const {
     const ProposedEvent& e = r.events[i];
     std::string where = "event " + std::to_string(i) + ": ";
     if (e.type.empty() || e.type.size() > kMaxTypeLength) {
-      return Status::InvalidArgument(where + "type must be 1 to 128 characters");
+      return Status::InvalidArgument(where +
+                                     "type must be 1 to 128 characters");
     }
     if (e.actor.id.empty() || e.actor.role.empty()) {
-      return Status::InvalidArgument(where + "an actor id and role are required");
+      return Status::InvalidArgument(where +
+                                     "an actor id and role are required");
     }
     if (e.actor.id.size() > kMaxFieldLength ||
         e.actor.role.size() > kMaxFieldLength ||
@@ -501,9 +498,9 @@ struct EventStoreImpl::Group {
   rocksdb::WriteBatch batch;
   uint64_t position = 0;  // last position assigned
   Hash log_hash{};
-  std::unordered_map<std::string, StreamHead> heads;   // changed this group
-  std::unordered_map<std::string, size_t> ids;         // id key -> values
-  std::vector<std::string> values;                     // records this group
+  std::unordered_map<std::string, StreamHead> heads;  // changed this group
+  std::unordered_map<std::string, size_t> ids;        // id key -> values
+  std::vector<std::string> values;                    // records this group
 };
 
 StatusOr<StreamHead> EventStoreImpl::LoadStreamHead(
@@ -547,8 +544,8 @@ StatusOr<std::optional<AppendResult>> EventStoreImpl::CheckDuplicates(
       rs = db_->Get(rocksdb::ReadOptions(), log_cf_,
                     LogKey(GetBe64(pos.data())), &stored[i]);
       if (!rs.ok()) {
-        return FromRocks(rs, "reading the event indexed by id " +
-                                 id.ToString());
+        return FromRocks(rs,
+                         "reading the event indexed by id " + id.ToString());
       }
     }
     found[i] = true;
@@ -715,15 +712,17 @@ Status EventStoreImpl::Health() const {
     return Status::FailedPrecondition("the store is open read-only");
   }
   if (write_failed_.load(std::memory_order_acquire)) {
-    return Status::IOError("a write failed; the store refuses appends until "
-                           "it is reopened");
+    return Status::IOError(
+        "a write failed; the store refuses appends until "
+        "it is reopened");
   }
   return Status::OK();
 }
 
 StoreStats EventStoreImpl::stats() const {
   StoreStats s;
-  s.appends_committed = stats_.appends_committed.load(std::memory_order_relaxed);
+  s.appends_committed =
+      stats_.appends_committed.load(std::memory_order_relaxed);
   s.events_committed = stats_.events_committed.load(std::memory_order_relaxed);
   s.appends_deduplicated =
       stats_.appends_deduplicated.load(std::memory_order_relaxed);
@@ -877,9 +876,9 @@ StatusOr<StreamVersion> EventStoreImpl::GetStreamVersion(
     std::string_view stream_id) const {
   RETURN_IF_ERROR(CheckOpen());
   RETURN_IF_ERROR(ValidateStreamId(stream_id));
-  auto last = ReadStream(stream_id,
-                         StreamVersion(std::numeric_limits<uint64_t>::max() - 1),
-                         Direction::kBackward, 1);
+  auto last = ReadStream(
+      stream_id, StreamVersion(std::numeric_limits<uint64_t>::max() - 1),
+      Direction::kBackward, 1);
   if (!last.ok()) return last.status();
   if (last->empty()) return StreamVersion(0);
   return last->front().version;
@@ -904,7 +903,8 @@ namespace {
 // family is read at the same instant even while appends continue.
 class ScopedSnapshot {
  public:
-  explicit ScopedSnapshot(rocksdb::DB* db) : db_(db), snap_(db->GetSnapshot()) {}
+  explicit ScopedSnapshot(rocksdb::DB* db)
+      : db_(db), snap_(db->GetSnapshot()) {}
   ~ScopedSnapshot() { db_->ReleaseSnapshot(snap_); }
   ScopedSnapshot(const ScopedSnapshot&) = delete;
   ScopedSnapshot& operator=(const ScopedSnapshot&) = delete;
@@ -923,9 +923,9 @@ VerifyReport Broken(VerifyReport report, uint64_t position,
                     std::string_view stream_id, uint64_t version,
                     std::string reason) {
   report.ok = false;
-  report.first_broken = VerifyReport::Break{
-      GlobalPosition(position), std::string(stream_id), StreamVersion(version),
-      std::move(reason)};
+  report.first_broken =
+      VerifyReport::Break{GlobalPosition(position), std::string(stream_id),
+                          StreamVersion(version), std::move(reason)};
   return report;
 }
 
@@ -957,8 +957,8 @@ StatusOr<VerifyReport> EventStoreImpl::VerifyLog() const {
     EventView v;
     Status ds = DecodeRecord(ToView(it->value()), &v);
     if (!ds.ok()) {
-      return Broken(report, pos, "", 0, "the record does not decode: " +
-                                            ds.message());
+      return Broken(report, pos, "", 0,
+                    "the record does not decode: " + ds.message());
     }
     if (v.position != pos) {
       return Broken(report, pos, v.stream_id, v.version,
@@ -982,9 +982,8 @@ StatusOr<VerifyReport> EventStoreImpl::VerifyLog() const {
       return Broken(report, pos, v.stream_id, v.version,
                     "the log hash does not chain from the previous event");
     }
-    rocksdb::Status rs =
-        db_->Get(ro, stream_index_cf_, StreamIndexKey(v.stream_id, v.version),
-                 &indexed);
+    rocksdb::Status rs = db_->Get(
+        ro, stream_index_cf_, StreamIndexKey(v.stream_id, v.version), &indexed);
     if (!rs.ok() || indexed.size() != 8 || GetBe64(indexed.data()) != pos) {
       return Broken(report, pos, v.stream_id, v.version,
                     "the case index does not point at this event");
@@ -1067,7 +1066,8 @@ StatusOr<VerifyReport> EventStoreImpl::VerifyStream(
   rocksdb::ReadOptions iro = ro;
   iro.iterate_lower_bound = &lower_s;
   iro.iterate_upper_bound = &upper_s;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(iro, stream_index_cf_));
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(iro, stream_index_cf_));
 
   StreamHead prev;
   std::string value, prev_value;
@@ -1094,8 +1094,7 @@ StatusOr<VerifyReport> EventStoreImpl::VerifyStream(
       return Broken(report, pos, stream_id, version,
                     "the record does not decode: " + ds.message());
     }
-    if (v.stream_id != stream_id || v.version != version ||
-        v.position != pos) {
+    if (v.stream_id != stream_id || v.version != version || v.position != pos) {
       return Broken(report, pos, stream_id, version,
                     "the record's case, version or position is not the "
                     "indexed one");

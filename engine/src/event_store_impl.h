@@ -3,9 +3,9 @@
 // Threads: one group of appends is processed at a time. A blocking Append
 // that finds the store idle processes its own request on its own thread; any
 // other append is queued, and the writer thread drains everything queued (up
-// to the group bounds) as one group once the current group is done. It checks each
-// request against the committed state plus what earlier requests of the same
-// group will write, builds one WriteBatch for the accepted ones, writes it
+// to the group bounds) as one group once the current group is done. It checks
+// each request against the committed state plus what earlier requests of the
+// same group will write, builds one WriteBatch for the accepted ones, writes it
 // with the configured sync, then publishes the new committed position and
 // completes the callers. Rejected requests consume no position, so the log
 // is gapless by construction.
@@ -68,9 +68,10 @@ class EventStoreImpl final : public EventStore {
   StatusOr<AppendResult> Append(std::string_view stream_id,
                                 ExpectedVersion expected,
                                 std::vector<ProposedEvent> events) override;
-  StatusOr<std::vector<RecordedEvent>> ReadStream(
-      std::string_view stream_id, StreamVersion from, Direction direction,
-      size_t limit) const override;
+  StatusOr<std::vector<RecordedEvent>> ReadStream(std::string_view stream_id,
+                                                  StreamVersion from,
+                                                  Direction direction,
+                                                  size_t limit) const override;
   StatusOr<std::vector<RecordedEvent>> ReadAll(GlobalPosition after,
                                                size_t limit) const override;
   StatusOr<RecordedEvent> ReadEvent(const EventId& id) const override;
@@ -146,11 +147,11 @@ class EventStoreImpl final : public EventStore {
   // The request queue, filled by callers and drained by the writer.
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
-  std::deque<Request> queue_;      // guarded by queue_mu_
-  bool stop_writer_ = false;       // guarded by queue_mu_
+  std::deque<Request> queue_;  // guarded by queue_mu_
+  bool stop_writer_ = false;   // guarded by queue_mu_
   // True while a thread (the writer, or a blocking Append on its own
   // thread) owns the writer state below and is processing a group.
-  bool writing_ = false;           // guarded by queue_mu_
+  bool writing_ = false;  // guarded by queue_mu_
   std::thread writer_;
 
   // Writer state, owned by whichever thread has set writing_: the last

@@ -14,15 +14,15 @@
 namespace caseledger::internal {
 
 // Column family names.
-inline constexpr char kLogCf[] = "log";                    // be64(position)
-inline constexpr char kStreamIndexCf[] = "stream_index";   // u8 len|id|be64(v)
-inline constexpr char kEventIdsCf[] = "event_ids";         // uuid16
-inline constexpr char kStreamsCf[] = "streams";            // stream id
-inline constexpr char kMetaCf[] = "meta";                  // fixed names
+inline constexpr char kLogCf[] = "log";                   // be64(position)
+inline constexpr char kStreamIndexCf[] = "stream_index";  // u8 len|id|be64(v)
+inline constexpr char kEventIdsCf[] = "event_ids";        // uuid16
+inline constexpr char kStreamsCf[] = "streams";           // stream id
+inline constexpr char kMetaCf[] = "meta";                 // fixed names
 
 // Keys in the meta column family.
 inline constexpr char kMetaFormatKey[] = "format";  // value: be32(version)
-inline constexpr char kMetaHeadKey[] = "head";  // be64(position) | hash(32)
+inline constexpr char kMetaHeadKey[] = "head";      // be64(position) | hash(32)
 inline constexpr uint32_t kStoreFormatVersion = 1;
 
 inline void PutBe64(std::string* dst, uint64_t v) {

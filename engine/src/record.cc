@@ -147,8 +147,8 @@ Hash ChainCaseHash(const Hash& prev_case_hash, std::string_view canonical) {
 }
 
 Hash ChainLogHash(const Hash& prev_log_hash, const Hash& case_hash) {
-  return Sha256Of2(prev_log_hash.data(), prev_log_hash.size(),
-                   case_hash.data(), case_hash.size());
+  return Sha256Of2(prev_log_hash.data(), prev_log_hash.size(), case_hash.data(),
+                   case_hash.size());
 }
 
 std::string EncodeStreamHead(const StreamHead& head) {

@@ -1,23 +1,22 @@
 #include "caseledger/projections/read_models.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
-
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <condition_variable>
 #include <map>
-#include <regex>
-#include <sstream>
 #include <mutex>
+#include <regex>
 #include <set>
 #include <shared_mutex>
+#include <sstream>
 #include <thread>
 #include <unordered_map>
 
@@ -33,12 +32,24 @@ constexpr char kGenerationKey[] = "generation";
 constexpr size_t kStateCacheEntries = 100000;
 constexpr size_t kBatch = 1000;
 
-std::string StateCf(uint64_t gen) { return "case_state_g" + std::to_string(gen); }
-std::string IndexCf(uint64_t gen) { return "case_index_g" + std::to_string(gen); }
-std::string FeedCf(uint64_t gen) { return "learning_feed_g" + std::to_string(gen); }
-std::string StatsCf(uint64_t gen) { return "learning_stats_g" + std::to_string(gen); }
-std::string CheckpointKey(uint64_t gen) { return "checkpoint:" + std::to_string(gen); }
-std::string FeedSeqKey(uint64_t gen) { return "feed_seq:" + std::to_string(gen); }
+std::string StateCf(uint64_t gen) {
+  return "case_state_g" + std::to_string(gen);
+}
+std::string IndexCf(uint64_t gen) {
+  return "case_index_g" + std::to_string(gen);
+}
+std::string FeedCf(uint64_t gen) {
+  return "learning_feed_g" + std::to_string(gen);
+}
+std::string StatsCf(uint64_t gen) {
+  return "learning_stats_g" + std::to_string(gen);
+}
+std::string CheckpointKey(uint64_t gen) {
+  return "checkpoint:" + std::to_string(gen);
+}
+std::string FeedSeqKey(uint64_t gen) {
+  return "feed_seq:" + std::to_string(gen);
+}
 std::vector<std::string> GenerationCfs(uint64_t gen) {
   return {StateCf(gen), IndexCf(gen), FeedCf(gen), StatsCf(gen)};
 }
@@ -67,8 +78,8 @@ std::string Month(Timestamp t) { return FormatTimestamp(t).substr(0, 7); }
 void CollectNames(const Json& j, std::set<std::string>* out) {
   if (j.is_object()) {
     for (const auto& [k, v] : j.items()) {
-      if (v.is_string() && (k == "name" || k == "supporter_name" ||
-                            k == "contact_name")) {
+      if (v.is_string() &&
+          (k == "name" || k == "supporter_name" || k == "contact_name")) {
         out->insert(v.get<std::string>());
       } else {
         CollectNames(v, out);
@@ -89,10 +100,10 @@ std::string RedactWord(const std::string& text, const std::string& word) {
   std::string out;
   size_t i = 0;
   while (i < text.size()) {
-    bool match = i + word.size() <= text.size() &&
-                 (i == 0 || !IsWordChar(text[i - 1])) &&
-                 (i + word.size() == text.size() ||
-                  !IsWordChar(text[i + word.size()]));
+    bool match =
+        i + word.size() <= text.size() &&
+        (i == 0 || !IsWordChar(text[i - 1])) &&
+        (i + word.size() == text.size() || !IsWordChar(text[i + word.size()]));
     for (size_t k = 0; match && k < word.size(); ++k) {
       match = std::tolower(static_cast<unsigned char>(text[i + k])) ==
               std::tolower(static_cast<unsigned char>(word[k]));
@@ -111,7 +122,8 @@ std::string RedactWord(const std::string& text, const std::string& word) {
 // addresses, phone numbers and every name the case holds (and each longer
 // word of those names) become "[redacted]".
 std::string Scrub(std::string text, const std::set<std::string>& names) {
-  static const std::regex kEmail(R"([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})");
+  static const std::regex kEmail(
+      R"([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})");
   static const std::regex kPhone(R"(\+?[0-9][0-9 ().-]{6,}[0-9])");
   text = std::regex_replace(text, kEmail, "[redacted]");
   text = std::regex_replace(text, kPhone, "[redacted]");
@@ -128,7 +140,9 @@ std::string Scrub(std::string text, const std::set<std::string>& names) {
   // Longest first, so a full name goes before its parts.
   std::vector<std::string> ordered(words.begin(), words.end());
   std::sort(ordered.begin(), ordered.end(),
-            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+            [](const std::string& a, const std::string& b) {
+              return a.size() > b.size();
+            });
   for (const std::string& w : ordered) text = RedactWord(text, w);
   return text;
 }
@@ -139,12 +153,14 @@ uint64_t RoundCount(uint64_t n, uint64_t to) {
 
 std::string Be64(uint64_t v) {
   std::string s(8, '\0');
-  for (int i = 0; i < 8; ++i) s[static_cast<size_t>(i)] = static_cast<char>(v >> (56 - 8 * i));
+  for (int i = 0; i < 8; ++i)
+    s[static_cast<size_t>(i)] = static_cast<char>(v >> (56 - 8 * i));
   return s;
 }
 uint64_t FromBe64(const std::string& s) {
   uint64_t v = 0;
-  for (size_t i = 0; i < 8 && i < s.size(); ++i) v = (v << 8) | static_cast<uint8_t>(s[i]);
+  for (size_t i = 0; i < 8 && i < s.size(); ++i)
+    v = (v << 8) | static_cast<uint8_t>(s[i]);
   return v;
 }
 
@@ -172,7 +188,9 @@ std::set<std::string> IndexKeys(const Json& doc) {
   const std::string id = doc.value("case_id", "");
   keys.insert(IndexPrefix('a', "") + id);
   keys.insert(IndexPrefix('s', doc.value("stage", "")) + id);
-  keys.insert(IndexPrefix('u', doc.value("urgent", false) ? "urgent" : "standard") + id);
+  keys.insert(
+      IndexPrefix('u', doc.value("urgent", false) ? "urgent" : "standard") +
+      id);
   keys.insert(IndexPrefix('r', doc.value("reporter_actor_id", "")) + id);
   std::string lead = doc.value("lead_actor_id", "");
   if (!lead.empty()) keys.insert(IndexPrefix('l', lead) + id);
@@ -200,11 +218,14 @@ std::set<std::string> IndexKeys(const Json& doc) {
   }
   for (const auto& [eid, e] : escalations.items()) {
     if (!e.value("acknowledged", false)) {
-      keys.insert(IndexPrefix('e', e.value("acknowledgement_due_at", "") + "|" + eid) + id);
+      keys.insert(
+          IndexPrefix('e', e.value("acknowledgement_due_at", "") + "|" + eid) +
+          id);
     }
   }
   for (const auto& oid : doc.value("overrides", Json::array())) {
-    if (oid.is_string()) keys.insert(IndexPrefix('o', oid.get<std::string>()) + id);
+    if (oid.is_string())
+      keys.insert(IndexPrefix('o', oid.get<std::string>()) + id);
   }
   if (stage == "closed" && doc.value("closed_without_outcome_review", false)) {
     keys.insert(IndexPrefix('w', "") + id);
@@ -212,7 +233,9 @@ std::set<std::string> IndexKeys(const Json& doc) {
   const Json due = doc.value("action_due", Json::object());
   for (const auto& [aid, done] : actions.items()) {
     if (!done.is_boolean() || done.get<bool>()) continue;
-    std::string d = due.contains(aid) && due[aid].is_string() ? due[aid].get<std::string>() : "";
+    std::string d = due.contains(aid) && due[aid].is_string()
+                        ? due[aid].get<std::string>()
+                        : "";
     keys.insert(IndexPrefix('t', d + "|" + aid) + id);
   }
   return keys;
@@ -250,7 +273,8 @@ class ReadModelsImpl final : public ReadModels {
         key_(std::move(key)) {
     if (!logger_) {
       logger_ = std::make_shared<spdlog::logger>(
-          "caseledger.projections", std::make_shared<spdlog::sinks::null_sink_mt>());
+          "caseledger.projections",
+          std::make_shared<spdlog::sinks::null_sink_mt>());
     }
   }
 
@@ -268,22 +292,26 @@ class ReadModelsImpl final : public ReadModels {
     rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(dbo, dir, &names);
     if (!ls.ok()) names = {rocksdb::kDefaultColumnFamilyName};
     std::vector<rocksdb::ColumnFamilyDescriptor> descs;
-    for (const auto& n : names) descs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    for (const auto& n : names)
+      descs.emplace_back(n, rocksdb::ColumnFamilyOptions());
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;
-    RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(dbo, dir, descs, &handles, &raw),
-                              "opening read models at " + dir));
+    RETURN_IF_ERROR(
+        FromRocks(rocksdb::DB::Open(dbo, dir, descs, &handles, &raw),
+                  "opening read models at " + dir));
     db_.reset(raw);
     for (size_t i = 0; i < names.size(); ++i) handles_[names[i]] = handles[i];
 
     std::string value;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), kGenerationKey, &value);
+    rocksdb::Status s =
+        db_->Get(rocksdb::ReadOptions(), kGenerationKey, &value);
     if (s.ok()) {
       generation_ = std::stoull(value);
     } else if (s.IsNotFound()) {
       generation_ = 1;
-      RETURN_IF_ERROR(FromRocks(
-          db_->Put(rocksdb::WriteOptions(), kGenerationKey, "1"), "generation"));
+      RETURN_IF_ERROR(
+          FromRocks(db_->Put(rocksdb::WriteOptions(), kGenerationKey, "1"),
+                    "generation"));
     } else {
       return FromRocks(s, "reading generation");
     }
@@ -336,14 +364,17 @@ class ReadModelsImpl final : public ReadModels {
     }) && position_.load() >= position.value();
   }
 
-  StatusOr<std::optional<Json>> Case(const std::string& case_id) const override {
+  StatusOr<std::optional<Json>> Case(
+      const std::string& case_id) const override {
     std::shared_lock<std::shared_mutex> lk(gen_mu_);
     std::string value;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), state_cf_, case_id, &value);
+    rocksdb::Status s =
+        db_->Get(rocksdb::ReadOptions(), state_cf_, case_id, &value);
     if (s.IsNotFound()) return std::optional<Json>();
     RETURN_IF_ERROR(FromRocks(s, "reading case " + case_id));
     Json doc = Json::parse(value, nullptr, false);
-    if (doc.is_discarded()) return Status::Corruption("case document " + case_id);
+    if (doc.is_discarded())
+      return Status::Corruption("case document " + case_id);
     return std::optional<Json>(std::move(doc));
   }
 
@@ -372,7 +403,8 @@ class ReadModelsImpl final : public ReadModels {
         page.next_cursor = page.cases.back().value("case_id", "");
         break;
       }
-      rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), state_cf_, id, &value);
+      rocksdb::Status s =
+          db_->Get(rocksdb::ReadOptions(), state_cf_, id, &value);
       RETURN_IF_ERROR(FromRocks(s, "reading case " + id));
       Json doc = Json::parse(value, nullptr, false);
       if (doc.is_discarded()) return Status::Corruption("case document " + id);
@@ -412,22 +444,26 @@ class ReadModelsImpl final : public ReadModels {
     }
     position_.store(pos);
     cache_.clear();
-    logger_->info("read models rebuilt to position {} (generation {})", pos, next);
+    logger_->info("read models rebuilt to position {} (generation {})", pos,
+                  next);
     return DropGeneration(old);
   }
 
-  StatusOr<std::vector<std::pair<std::string, std::string>>> Dump() const override {
+  StatusOr<std::vector<std::pair<std::string, std::string>>> Dump()
+      const override {
     std::vector<std::pair<std::string, std::string>> out;
     std::shared_lock<std::shared_mutex> lk(gen_mu_);
     for (auto* cf : {state_cf_, index_cf_, feed_cf_, stats_cf_}) {
-      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf));
+      std::unique_ptr<rocksdb::Iterator> it(
+          db_->NewIterator(rocksdb::ReadOptions(), cf));
       for (it->SeekToFirst(); it->Valid(); it->Next()) {
         out.emplace_back(it->key().ToString(), it->value().ToString());
       }
       RETURN_IF_ERROR(FromRocks(it->status(), "dumping"));
     }
     std::string cp;
-    if (db_->Get(rocksdb::ReadOptions(), CheckpointKey(generation_), &cp).ok()) {
+    if (db_->Get(rocksdb::ReadOptions(), CheckpointKey(generation_), &cp)
+            .ok()) {
       out.emplace_back("checkpoint", std::to_string(FromBe64(cp)));
     }
     if (db_->Get(rocksdb::ReadOptions(), FeedSeqKey(generation_), &cp).ok()) {
@@ -468,34 +504,38 @@ class ReadModelsImpl final : public ReadModels {
     static const std::map<std::string, View> kViews = {
         {"overdue-acknowledgements", {'k', true, false, ""}},
         {"overdue-reviews", {'v', true, true, "review_id"}},
-        {"escalations-awaiting-acknowledgement", {'e', false, false, "escalation_id"}},
+        {"escalations-awaiting-acknowledgement",
+         {'e', false, false, "escalation_id"}},
         {"consent-overrides", {'o', false, false, "override_id"}},
         {"closed-without-outcome-review", {'w', false, false, ""}},
         {"overdue-actions", {'t', true, true, "action_id"}},
     };
     auto v = kViews.find(view);
-    if (v == kViews.end()) return Status::NotFound("no governance view " + view);
+    if (v == kViews.end())
+      return Status::NotFound("no governance view " + view);
     Json items = Json::array();
     std::shared_lock<std::shared_mutex> lk(gen_mu_);
-    RETURN_IF_ERROR(ScanTag(v->second.tag, [&](const std::string& value,
-                                                const std::string& id) {
-      std::string due = value, item;
-      if (size_t bar = value.rfind('|'); bar != std::string::npos && *v->second.item) {
-        due = value.substr(0, bar);
-        item = value.substr(bar + 1);
-      }
-      const std::string& limit_value = v->second.date_only ? today : now_ts;
-      if (v->second.due_filter && !(due < limit_value)) return false;  // sorted
-      Json j = {{"case_id", id}};
-      if (*v->second.item) j[v->second.item] = item;
-      if (v->second.tag == 'o') j["override_id"] = value;
-      if (v->second.tag != 'o' && v->second.tag != 'w') {
-        j["due"] = due;
-        j["overdue"] = due < (v->second.date_only ? today : now_ts);
-      }
-      items.push_back(std::move(j));
-      return items.size() < limit;
-    }));
+    RETURN_IF_ERROR(ScanTag(
+        v->second.tag, [&](const std::string& value, const std::string& id) {
+          std::string due = value, item;
+          if (size_t bar = value.rfind('|');
+              bar != std::string::npos && *v->second.item) {
+            due = value.substr(0, bar);
+            item = value.substr(bar + 1);
+          }
+          const std::string& limit_value = v->second.date_only ? today : now_ts;
+          if (v->second.due_filter && !(due < limit_value))
+            return false;  // sorted
+          Json j = {{"case_id", id}};
+          if (*v->second.item) j[v->second.item] = item;
+          if (v->second.tag == 'o') j["override_id"] = value;
+          if (v->second.tag != 'o' && v->second.tag != 'w') {
+            j["due"] = due;
+            j["overdue"] = due < (v->second.date_only ? today : now_ts);
+          }
+          items.push_back(std::move(j));
+          return items.size() < limit;
+        }));
     return Json{{"view", view}, {"as_of", now_ts}, {"items", items}};
   }
 
@@ -505,24 +545,27 @@ class ReadModelsImpl final : public ReadModels {
     Json by_month = Json::object();
     {
       std::shared_lock<std::shared_mutex> lk(gen_mu_);
-      RETURN_IF_ERROR(ScanTag('s', [&](const std::string& stage, const std::string&) {
-        by_stage[stage] = by_stage.value(stage, 0) + 1;
-        return true;
-      }));
-      RETURN_IF_ERROR(ScanTag('m', [&](const std::string& month, const std::string&) {
-        by_month[month] = by_month.value(month, 0) + 1;
-        return true;
-      }));
+      RETURN_IF_ERROR(
+          ScanTag('s', [&](const std::string& stage, const std::string&) {
+            by_stage[stage] = by_stage.value(stage, 0) + 1;
+            return true;
+          }));
+      RETURN_IF_ERROR(
+          ScanTag('m', [&](const std::string& month, const std::string&) {
+            by_month[month] = by_month.value(month, 0) + 1;
+            return true;
+          }));
     }
     out["cases_by_stage"] = by_stage;
     out["cases_reported_by_month"] = by_month;
-    for (const char* view : {"overdue-acknowledgements", "overdue-reviews",
-                             "escalations-awaiting-acknowledgement",
-                             "consent-overrides", "closed-without-outcome-review",
-                             "overdue-actions"}) {
+    for (const char* view :
+         {"overdue-acknowledgements", "overdue-reviews",
+          "escalations-awaiting-acknowledgement", "consent-overrides",
+          "closed-without-outcome-review", "overdue-actions"}) {
       ASSIGN_OR_RETURN(Json v, Governance(view, now, 100000));
       size_t overdue = 0;
-      for (const auto& i : v["items"]) overdue += i.value("overdue", false) ? 1 : 0;
+      for (const auto& i : v["items"])
+        overdue += i.value("overdue", false) ? 1 : 0;
       out[view] = {{"count", v["items"].size()}};
       if (std::string(view) == "escalations-awaiting-acknowledgement") {
         out[view]["overdue"] = overdue;
@@ -530,7 +573,8 @@ class ReadModelsImpl final : public ReadModels {
     }
     // Open cases by age since the report.
     Json age = {{"under_7_days", 0}, {"7_to_30_days", 0}, {"over_30_days", 0}};
-    for (const char* stage : {"reported", "acknowledged", "open", "triaged_out"}) {
+    for (const char* stage :
+         {"reported", "acknowledged", "open", "triaged_out"}) {
       CaseFilter f;
       f.stage = stage;
       std::string cursor;
@@ -539,8 +583,11 @@ class ReadModelsImpl final : public ReadModels {
         for (const auto& doc : page.cases) {
           auto reported = ParseTimestamp(doc.value("reported_at", ""));
           if (!reported.ok()) continue;
-          int64_t days = (now.value() - reported->value()) / (86400LL * 1000000);
-          const char* bucket = days < 7 ? "under_7_days" : days <= 30 ? "7_to_30_days" : "over_30_days";
+          int64_t days =
+              (now.value() - reported->value()) / (86400LL * 1000000);
+          const char* bucket = days < 7     ? "under_7_days"
+                               : days <= 30 ? "7_to_30_days"
+                                            : "over_30_days";
           age[bucket] = age[bucket].get<int>() + 1;
         }
         if (page.next_cursor.empty()) break;
@@ -556,10 +603,11 @@ class ReadModelsImpl final : public ReadModels {
     std::vector<std::string> ids;
     {
       std::shared_lock<std::shared_mutex> lk(gen_mu_);
-      RETURN_IF_ERROR(ScanTag('m', [&](const std::string& m, const std::string& id) {
-        if (m == month) ids.push_back(id);
-        return m <= month;
-      }));
+      RETURN_IF_ERROR(
+          ScanTag('m', [&](const std::string& m, const std::string& id) {
+            if (m == month) ids.push_back(id);
+            return m <= month;
+          }));
     }
     // Strata: urgent cases and cases with a consent override are always
     // represented; the rest are drawn in an order fixed by the month and the
@@ -576,11 +624,13 @@ class ReadModelsImpl final : public ReadModels {
         rest.emplace_back(Sha256Hex(seed + "|" + month + "|" + id), id);
       }
     }
-    for (auto* v : {&urgent, &overridden, &rest}) std::sort(v->begin(), v->end());
+    for (auto* v : {&urgent, &overridden, &rest})
+      std::sort(v->begin(), v->end());
     Json picked = Json::array();
     auto take = [&](std::vector<std::pair<std::string, std::string>>& from,
                     const char* why, size_t n) {
-      for (size_t i = 0; i < from.size() && i < n && picked.size() < size; ++i) {
+      for (size_t i = 0; i < from.size() && i < n && picked.size() < size;
+           ++i) {
         picked.push_back({{"case_id", from[i].second}, {"stratum", why}});
       }
     };
@@ -590,15 +640,19 @@ class ReadModelsImpl final : public ReadModels {
     take(urgent, "urgent", std::max<size_t>(1, size / 4));
     std::vector<std::pair<std::string, std::string>> remaining;
     auto taken = [&](const std::string& id) {
-      for (const auto& p : picked) if (p["case_id"] == id) return true;
+      for (const auto& p : picked)
+        if (p["case_id"] == id) return true;
       return false;
     };
     for (auto* v : {&overridden, &urgent, &rest}) {
-      for (const auto& e : *v) if (!taken(e.second)) remaining.push_back(e);
+      for (const auto& e : *v)
+        if (!taken(e.second)) remaining.push_back(e);
     }
     std::sort(remaining.begin(), remaining.end());
     take(remaining, "drawn", size);
-    return Json{{"month", month}, {"seed", seed}, {"population", ids.size()},
+    return Json{{"month", month},
+                {"seed", seed},
+                {"population", ids.size()},
                 {"cases", picked}};
   }
 
@@ -611,8 +665,8 @@ class ReadModelsImpl final : public ReadModels {
     std::shared_lock<std::shared_mutex> lk(gen_mu_);
     std::unique_ptr<rocksdb::Iterator> it(
         db_->NewIterator(rocksdb::ReadOptions(), feed_cf_));
-    for (it->Seek(Be64(after_seq + 1)); it->Valid() && page.records.size() < limit;
-         it->Next()) {
+    for (it->Seek(Be64(after_seq + 1));
+         it->Valid() && page.records.size() < limit; it->Next()) {
       Json r = Json::parse(it->value().ToString(), nullptr, false);
       if (r.is_discarded()) return Status::Corruption("feed record");
       page.last_seq = FromBe64(it->key().ToString());
@@ -650,14 +704,16 @@ class ReadModelsImpl final : public ReadModels {
   static bool Matches(const CaseFilter& f, const Json& doc) {
     if (f.stage && doc.value("stage", "") != *f.stage) return false;
     if (f.lead && doc.value("lead_actor_id", "") != *f.lead) return false;
-    if (f.reporter && doc.value("reporter_actor_id", "") != *f.reporter) return false;
+    if (f.reporter && doc.value("reporter_actor_id", "") != *f.reporter)
+      return false;
     if (f.urgency &&
         (doc.value("urgent", false) ? "urgent" : "standard") != *f.urgency) {
       return false;
     }
     if (f.category) {
       bool has = false;
-      for (const auto& c : doc.value("categories", Json::array())) has |= c == *f.category;
+      for (const auto& c : doc.value("categories", Json::array()))
+        has |= c == *f.category;
       if (!has) return false;
     }
     if (f.ack_overdue) {
@@ -691,7 +747,8 @@ class ReadModelsImpl final : public ReadModels {
     for (const std::string& name : GenerationCfs(gen)) {
       auto it = handles_.find(name);
       if (it == handles_.end()) continue;
-      RETURN_IF_ERROR(FromRocks(db_->DropColumnFamily(it->second), "dropping " + name));
+      RETURN_IF_ERROR(
+          FromRocks(db_->DropColumnFamily(it->second), "dropping " + name));
       (void)db_->DestroyColumnFamilyHandle(it->second);
       handles_.erase(it);
     }
@@ -703,11 +760,13 @@ class ReadModelsImpl final : public ReadModels {
   // The case's state just before `e`, from the cache or folded from the log.
   StatusOr<domain::CaseState> StateBefore(const RecordedEvent& e) {
     auto it = cache_.find(e.stream_id);
-    if (it != cache_.end() && it->second.state.version + 1 == e.version.value()) {
+    if (it != cache_.end() &&
+        it->second.state.version + 1 == e.version.value()) {
       return std::move(it->second.state);  // the batch puts it back
     }
     if (e.version.value() == 1) return domain::CaseState{};
-    return service::LoadCase(store_, *catalog_, e.stream_id, e.version.value() - 1);
+    return service::LoadCase(store_, *catalog_, e.stream_id,
+                             e.version.value() - 1);
   }
 
   // Applies one batch into generation `gen`: every document and index change
@@ -740,7 +799,8 @@ class ReadModelsImpl final : public ReadModels {
         // First time in this batch: note the index keys the case has now.
         Touched fresh;
         auto c = cache_.find(e.stream_id);
-        if (c != cache_.end() && c->second.state.version + 1 == e.version.value()) {
+        if (c != cache_.end() &&
+            c->second.state.version + 1 == e.version.value()) {
           fresh.keys_before = c->second.keys;
         } else {
           std::string value;
@@ -765,8 +825,8 @@ class ReadModelsImpl final : public ReadModels {
         // Never skip: stop here, say where and why.
         std::string why = "cannot apply event " + e.event_id.ToString() +
                           " at position " + std::to_string(e.position.value()) +
-                          " (case " + e.stream_id + ", " + e.type + "): " +
-                          s.ToString();
+                          " (case " + e.stream_id + ", " + e.type +
+                          "): " + s.ToString();
         logger_->error("projection stopped: {}", why);
         {
           std::lock_guard<std::mutex> lk(health_mu_);
@@ -778,11 +838,11 @@ class ReadModelsImpl final : public ReadModels {
       t->second.state = domain::Evolve(std::move(*before), *d);
       t->second.last_position = e.position.value();
       if (!key_.empty()) {
-        RETURN_IF_ERROR(FeedRecords(e, *d, t->second.state, stats_cf, &stats,
-                                    [&](Json r) {
-                                      r["seq"] = ++seq;
-                                      wb.Put(feed_cf, Be64(seq), r.dump());
-                                    }));
+        RETURN_IF_ERROR(
+            FeedRecords(e, *d, t->second.state, stats_cf, &stats, [&](Json r) {
+              r["seq"] = ++seq;
+              wb.Put(feed_cf, Be64(seq), r.dump());
+            }));
       }
     }
     for (auto& [id, t] : touched) {
@@ -805,7 +865,8 @@ class ReadModelsImpl final : public ReadModels {
     wb.Put(CheckpointKey(gen), Be64(last));
     // Not synced: after a machine crash the batch and its checkpoint are
     // lost together and re-derived from the log.
-    RETURN_IF_ERROR(FromRocks(db_->Write(rocksdb::WriteOptions(), &wb), "applying"));
+    RETURN_IF_ERROR(
+        FromRocks(db_->Write(rocksdb::WriteOptions(), &wb), "applying"));
     if (gen == generation_) {
       position_.store(last);
       std::lock_guard<std::mutex> lk(health_mu_);
@@ -849,7 +910,8 @@ class ReadModelsImpl final : public ReadModels {
       }
       RETURN_IF_ERROR(bump(std::string("setting") + '\0' + state.setting));
       RETURN_IF_ERROR(bump(std::string("month") + '\0' + month));
-    } else if (e.type == "ReviewCompleted" && p.value("kind", "") == "with_person") {
+    } else if (e.type == "ReviewCompleted" &&
+               p.value("kind", "") == "with_person") {
       Json r = base;
       r["kind"] = "outcomes_reviewed";
       r["outcomes_achieved"] = p.value("outcomes_achieved", "");
@@ -889,7 +951,8 @@ class ReadModelsImpl final : public ReadModels {
       Json r = base;
       r["kind"] = "learning_shared";
       r["what_went_well"] = Scrub(learning.value("what_went_well", ""), names);
-      r["what_must_change"] = Scrub(learning.value("what_must_change", ""), names);
+      r["what_must_change"] =
+          Scrub(learning.value("what_must_change", ""), names);
       r["themes"] = learning.value("themes", Json::array());
       r["settings"] = learning.value("settings", Json::array());
       r["share_in"] = learning.value("share_in", Json::array());
@@ -925,8 +988,8 @@ class ReadModelsImpl final : public ReadModels {
   rocksdb::ColumnFamilyHandle* index_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* feed_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* stats_cf_ = nullptr;
-  const std::string key_;        // pseudonym key; empty: no feed
-  uint64_t feed_seq_ = 0;        // last feed sequence (applier only)
+  const std::string key_;  // pseudonym key; empty: no feed
+  uint64_t feed_seq_ = 0;  // last feed sequence (applier only)
   uint64_t rebuild_feed_seq_ = 0;
   // Applier only: each case's state and index keys as last written.
   struct Cached {
@@ -950,7 +1013,8 @@ StatusOr<std::unique_ptr<ReadModels>> ReadModels::Open(
     std::shared_ptr<const domain::EventCatalog> catalog,
     std::shared_ptr<spdlog::logger> logger, std::string pseudonym_key) {
   if (!pseudonym_key.empty() && pseudonym_key.size() < 16) {
-    return Status::InvalidArgument("the pseudonym key must be at least 16 bytes");
+    return Status::InvalidArgument(
+        "the pseudonym key must be at least 16 bytes");
   }
   auto impl = std::make_unique<ReadModelsImpl>(
       store, std::move(catalog), std::move(logger), std::move(pseudonym_key));

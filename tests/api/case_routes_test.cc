@@ -10,8 +10,8 @@
 #include <thread>
 
 #include "api/handlers.h"
-#include "caseledger/projections/read_models.h"
 #include "api/server.h"
+#include "caseledger/projections/read_models.h"
 #include "tests/support/http_client.h"
 #include "tests/support/test_support.h"
 
@@ -39,8 +39,7 @@ class CaseRoutesTest : public ::testing::Test {
     ASSERT_TRUE(catalog.ok());
     service_ = std::make_unique<service::CaseService>(*store_, *catalog,
                                                       domain::DomainConfig{});
-    for (const auto& [name, actor] :
-         std::vector<std::pair<std::string, Actor>>{
+    for (const auto& [name, actor] : std::vector<std::pair<std::string, Actor>>{
              {"dsl", {"user:dsl-1", Role::kDsl}},
              {"alt", {"user:alt-dsl-1", Role::kAltDsl}},
              {"reporter", {"user:reporter-1", Role::kReporter}},
@@ -55,16 +54,16 @@ class CaseRoutesTest : public ::testing::Test {
     tokens_ = std::make_unique<TokenRegistry>(*store_);
     ASSERT_TRUE(tokens_->Refresh().ok());
     workers_ = std::make_unique<WorkerPool>(2);
-    auto models = projections::ReadModels::Open(dir_.path() + "/projections",
-                                                *store_, *catalog, nullptr,
-                                                "test-pseudonym-key-0123456789");
+    auto models = projections::ReadModels::Open(
+        dir_.path() + "/projections", *store_, *catalog, nullptr,
+        "test-pseudonym-key-0123456789");
     ASSERT_TRUE(models.ok()) << models.status().ToString();
     models_ = std::move(*models);
     models_->Start();
     auto logger = std::make_shared<spdlog::logger>(
         "test", std::make_shared<spdlog::sinks::null_sink_mt>());
-    deps_ = std::make_unique<CaseRouteDeps>(
-        CaseRouteDeps{*store_, *service_, *tokens_, *workers_, models_.get(), logger});
+    deps_ = std::make_unique<CaseRouteDeps>(CaseRouteDeps{
+        *store_, *service_, *tokens_, *workers_, models_.get(), logger});
     AddOperationalRoutes(router_, *store_, metrics_, models_.get());
     AddCaseRoutes(router_, *deps_);
     ServerOptions so;
@@ -83,10 +82,9 @@ class CaseRoutesTest : public ::testing::Test {
     models_->Stop();
   }
 
-  testing::HttpClient::Response Post(const std::string& who,
-                                     const std::string& target,
-                                     const Json& body,
-                                     std::map<std::string, std::string> h = {}) {
+  testing::HttpClient::Response Post(
+      const std::string& who, const std::string& target, const Json& body,
+      std::map<std::string, std::string> h = {}) {
     h["Authorization"] = "Bearer " + token_[who];
     return client_->Send(http_verb::post, target, body.dump(), h);
   }
@@ -95,10 +93,9 @@ class CaseRoutesTest : public ::testing::Test {
     return client_->Send(http_verb::get, target, "",
                          {{"Authorization", "Bearer " + token_[who]}});
   }
-  testing::HttpClient::Response Command(const std::string& who,
-                                        const std::string& command,
-                                        const Json& body,
-                                        std::map<std::string, std::string> h = {}) {
+  testing::HttpClient::Response Command(
+      const std::string& who, const std::string& command, const Json& body,
+      std::map<std::string, std::string> h = {}) {
     return Post(who, "/v1/cases/" + case_ + "/commands/" + command, body, h);
   }
   static Json Body(const testing::HttpClient::Response& r) {
@@ -134,7 +131,8 @@ class CaseRoutesTest : public ::testing::Test {
 TEST_F(CaseRoutesTest, AWholeCaseFromReportToLearning) {
   Report();
   Ok(Command("dsl", "assign-lead",
-             {{"lead_actor_id", "user:dsl-1"}, {"role", "dsl"},
+             {{"lead_actor_id", "user:dsl-1"},
+              {"role", "dsl"},
               {"reason", "initial_assignment"}}));
   Ok(Command("dsl", "triage",
              {{"route", "safeguarding_case"},
@@ -143,40 +141,53 @@ TEST_F(CaseRoutesTest, AWholeCaseFromReportToLearning) {
               {"decided_by", {{"actor_id", "user:dsl-1"}, {"role", "dsl"}}}},
              {{"If-Match", "\"2\""}}));
   Ok(Command("dsl", "record-consent",
-             {{"consent_id", "consent-1"}, {"person_ref", "person-1"},
-              {"purpose", "refer_to_local_authority"}, {"decision", "given"},
-              {"decided_by", "person"}, {"capacity", "assumed"}}));
+             {{"consent_id", "consent-1"},
+              {"person_ref", "person-1"},
+              {"purpose", "refer_to_local_authority"},
+              {"decision", "given"},
+              {"decided_by", "person"},
+              {"capacity", "assumed"}}));
   Ok(Command("dsl", "record-consent",
-             {{"consent_id", "consent-2"}, {"person_ref", "person-1"},
-              {"purpose", "refer_to_local_authority"}, {"decision", "withdrawn"},
-              {"previous_consent_id", "consent-1"}, {"decided_by", "person"},
+             {{"consent_id", "consent-2"},
+              {"person_ref", "person-1"},
+              {"purpose", "refer_to_local_authority"},
+              {"decision", "withdrawn"},
+              {"previous_consent_id", "consent-1"},
+              {"decided_by", "person"},
               {"capacity", "assumed"}}));
   Ok(Command("dsl", "override-consent",
-             {{"override_id", "override-1"}, {"person_ref", "person-1"},
+             {{"override_id", "override-1"},
+              {"person_ref", "person-1"},
               {"purpose", "refer_to_local_authority"},
               {"lawful_basis", "risk_to_others"},
               {"rationale", "Others in the group are at risk."},
               {"decided_by", {{"actor_id", "user:dsl-1"}, {"role", "dsl"}}},
               {"person_to_be_informed", true}}));
-  Ok(Command("dsl", "raise-escalation",
-             {{"escalation_id", "escalation-1"},
-              {"target", "local_authority_adult_safeguarding"},
-              {"trigger", "statutory_referral"},
-              {"reason", "Continuing harm to an adult with care needs."},
-              {"urgency", "urgent"},
-              {"basis", {{"kind", "override"}, {"override_id", "override-1"}}}}));
+  Ok(Command(
+      "dsl", "raise-escalation",
+      {{"escalation_id", "escalation-1"},
+       {"target", "local_authority_adult_safeguarding"},
+       {"trigger", "statutory_referral"},
+       {"reason", "Continuing harm to an adult with care needs."},
+       {"urgency", "urgent"},
+       {"basis", {{"kind", "override"}, {"override_id", "override-1"}}}}));
   Ok(Command("dsl", "acknowledge-escalation",
              {{"escalation_id", "escalation-1"}, {"channel", "email"}}));
   Ok(Command("dsl", "schedule-review",
-             {{"review_id", "review-1"}, {"kind", "with_person"},
+             {{"review_id", "review-1"},
+              {"kind", "with_person"},
               {"reason", "first_review"}}));
   Ok(Command("dsl", "complete-review",
-             {{"review_id", "review-1"}, {"kind", "with_person"},
-              {"person_took_part", true}, {"outcomes_achieved", "partially"},
-              {"feels_safer", "yes"}, {"what_changes", "Separate groups."},
+             {{"review_id", "review-1"},
+              {"kind", "with_person"},
+              {"person_took_part", true},
+              {"outcomes_achieved", "partially"},
+              {"feels_safer", "yes"},
+              {"what_changes", "Separate groups."},
               {"no_next_review_reason", "case_to_close"}}));
   Ok(Command("dsl", "close",
-             {{"reason", "outcomes_achieved"}, {"outcome_review_id", "review-1"},
+             {{"reason", "outcomes_achieved"},
+              {"outcome_review_id", "review-1"},
               {"feedback_to_reporter_given", true}}));
   // Closed: only reopen, amendment, learning and audit.
   auto refused = Command("dsl", "assess-risk", Json::object());
@@ -231,7 +242,8 @@ TEST_F(CaseRoutesTest, NoTokenIs401AndAWrongRoleIs403) {
   Report();
   EXPECT_EQ(Get("integration", "/v1/cases/" + case_).result_int(), 403);
   EXPECT_EQ(Get("admin", "/v1/cases/" + case_).result_int(), 403);
-  EXPECT_EQ(Get("reporter", "/v1/cases/" + case_ + "/history").result_int(), 403);
+  EXPECT_EQ(Get("reporter", "/v1/cases/" + case_ + "/history").result_int(),
+            403);
   EXPECT_EQ(Command("reporter", "triage", Json::object()).result_int(), 403);
   EXPECT_EQ(store_->committed_position().value(), 8u);  // 7 tokens + report
 }
@@ -251,25 +263,28 @@ TEST_F(CaseRoutesTest, AReporterSeesOnlyTheirOwnCasesAndLittleOfThem) {
 TEST_F(CaseRoutesTest, AStaleIfMatchIs412WithTheCurrentVersion) {
   Report();
   auto r = Command("dsl", "assign-lead",
-                   {{"lead_actor_id", "user:dsl-1"}, {"role", "dsl"},
+                   {{"lead_actor_id", "user:dsl-1"},
+                    {"role", "dsl"},
                     {"reason", "initial_assignment"}},
                    {{"If-Match", "\"0\""}});
   EXPECT_EQ(r.result_int(), 412) << r.body();
   EXPECT_EQ(Body(r)["current_version"], 1);
   EXPECT_EQ(r["ETag"], "\"1\"");
-  EXPECT_EQ(Command("dsl", "assign-lead", Json::object(),
-                    {{"If-Match", "soon"}})
-                .result_int(),
-            400);
+  EXPECT_EQ(
+      Command("dsl", "assign-lead", Json::object(), {{"If-Match", "soon"}})
+          .result_int(),
+      400);
 }
 
 TEST_F(CaseRoutesTest, ARetryWithTheSameIdempotencyKeyWritesOnce) {
   const std::string key = EventId::NewV7().ToString();
-  auto first = Post("reporter", "/v1/cases", ReportBody(), {{"Idempotency-Key", key}});
+  auto first =
+      Post("reporter", "/v1/cases", ReportBody(), {{"Idempotency-Key", key}});
   ASSERT_EQ(first.result_int(), 201);
   std::string id = Body(first)["case_id"];
   case_ = id;
-  Json lead = {{"lead_actor_id", "user:dsl-1"}, {"role", "dsl"},
+  Json lead = {{"lead_actor_id", "user:dsl-1"},
+               {"role", "dsl"},
                {"reason", "initial_assignment"}};
   const std::string key2 = EventId::NewV7().ToString();
   auto a = Command("dsl", "assign-lead", lead, {{"Idempotency-Key", key2}});
@@ -287,7 +302,8 @@ TEST_F(CaseRoutesTest, BadBodiesAreProblemsThatNameTheFieldAndWriteNothing) {
   Report();
   const uint64_t before = store_->committed_position().value();
   auto invalid = Command("dsl", "assign-lead",
-                         {{"lead_actor_id", "user:dsl-1"}, {"role", "chief"},
+                         {{"lead_actor_id", "user:dsl-1"},
+                          {"role", "chief"},
                           {"reason", "initial_assignment"}});
   EXPECT_EQ(invalid.result_int(), 400);
   EXPECT_EQ(invalid[boost::beast::http::field::content_type],
@@ -308,7 +324,8 @@ TEST_F(CaseRoutesTest, BadBodiesAreProblemsThatNameTheFieldAndWriteNothing) {
       http_verb::post, "/v1/cases/" + case_ + "/commands/assign-lead", deep,
       {{"Authorization", "Bearer " + token_["dsl"]}});
   EXPECT_EQ(too_deep.result_int(), 400);
-  EXPECT_EQ(Command("dsl", "no-such-command", Json::object()).result_int(), 404);
+  EXPECT_EQ(Command("dsl", "no-such-command", Json::object()).result_int(),
+            404);
   EXPECT_EQ(Command("dsl", "report", ReportBody()).result_int(), 404);
   auto before_report =
       Post("dsl", "/v1/cases/case-nothing/commands/triage", Json::object());
@@ -326,12 +343,14 @@ TEST_F(CaseRoutesTest, TheDslNamedInAConcernIsBarredFromIt) {
   EXPECT_EQ(Get("dsl", "/v1/cases/" + case_).result_int(), 403);
   EXPECT_EQ(Get("dsl", "/v1/cases/" + case_ + "/history").result_int(), 403);
   EXPECT_EQ(Command("dsl", "assign-lead",
-                    {{"lead_actor_id", "user:alt-dsl-1"}, {"role", "alt_dsl"},
+                    {{"lead_actor_id", "user:alt-dsl-1"},
+                     {"role", "alt_dsl"},
                      {"reason", "conflict_of_interest"}})
                 .result_int(),
             403);
   Ok(Command("alt", "assign-lead",
-             {{"lead_actor_id", "user:alt-dsl-1"}, {"role", "alt_dsl"},
+             {{"lead_actor_id", "user:alt-dsl-1"},
+              {"role", "alt_dsl"},
               {"reason", "conflict_of_interest"}}));
   Ok(Get("alt", "/v1/cases/" + case_));
 }
@@ -339,7 +358,8 @@ TEST_F(CaseRoutesTest, TheDslNamedInAConcernIsBarredFromIt) {
 TEST_F(CaseRoutesTest, ReviewersReplayACaseStepByStep) {
   Report();
   Ok(Command("dsl", "assign-lead",
-             {{"lead_actor_id", "user:dsl-1"}, {"role", "dsl"},
+             {{"lead_actor_id", "user:dsl-1"},
+              {"role", "dsl"},
               {"reason", "initial_assignment"}}));
   auto at1 = Get("reviewer", "/v1/cases/" + case_ + "/replay?at=1");
   Ok(at1);
@@ -354,7 +374,8 @@ TEST_F(CaseRoutesTest, ReviewersReplayACaseStepByStep) {
   auto bad = Get("reviewer", "/v1/cases/" + case_ + "/replay?at=first");
   EXPECT_EQ(bad.result_int(), 400);
   EXPECT_EQ(Body(bad)["pointer"], "at");
-  EXPECT_EQ(Get("reporter", "/v1/cases/" + case_ + "/replay").result_int(), 403);
+  EXPECT_EQ(Get("reporter", "/v1/cases/" + case_ + "/replay").result_int(),
+            403);
 }
 
 TEST_F(CaseRoutesTest, EveryReadOfACaseIsRecordedInItsAccessLog) {
@@ -378,8 +399,9 @@ TEST_F(CaseRoutesTest, EveryReadOfACaseIsRecordedInItsAccessLog) {
   EXPECT_EQ(Get("reporter", "/v1/cases/" + case_ + "/access-log").result_int(),
             403);
   Ok(Get("dsl", "/v1/cases/" + case_ + "/access-log"));
-  EXPECT_EQ(Body(Get("dsl", "/v1/cases/" + case_ + "/access-log"))["reads"].size(),
-            4u);
+  EXPECT_EQ(
+      Body(Get("dsl", "/v1/cases/" + case_ + "/access-log"))["reads"].size(),
+      4u);
 }
 
 TEST_F(CaseRoutesTest, ListsComeFromTheReadModelShapedByRole) {
@@ -422,7 +444,8 @@ TEST_F(CaseRoutesTest, ListsComeFromTheReadModelShapedByRole) {
 TEST_F(CaseRoutesTest, IntegrationsReadOnlyTheAnonymisedFeedAndSummary) {
   Report();
   std::string pos = std::to_string(store_->committed_position().value());
-  ASSERT_TRUE(models_->WaitFor(store_->committed_position(), std::chrono::seconds(5)));
+  ASSERT_TRUE(
+      models_->WaitFor(store_->committed_position(), std::chrono::seconds(5)));
   auto feed = Get("integration", "/v1/learning/feed?after=0&limit=10");
   Ok(feed);
   Json records = Body(feed)["records"];
@@ -438,23 +461,27 @@ TEST_F(CaseRoutesTest, IntegrationsReadOnlyTheAnonymisedFeedAndSummary) {
   EXPECT_EQ(Get("reporter", "/v1/learning/feed").result_int(), 403);
   EXPECT_EQ(Get("admin", "/v1/learning/summary").result_int(), 403);
   EXPECT_EQ(Get("integration", "/v1/learning/feed?after=x").result_int(), 400);
-  EXPECT_EQ(Get("integration", "/v1/cases/" + case_ + "/history").result_int(), 403);
+  EXPECT_EQ(Get("integration", "/v1/cases/" + case_ + "/history").result_int(),
+            403);
 }
 
 TEST_F(CaseRoutesTest, GovernanceViewsAreForLeadsAndReviewers) {
   Report();
-  ASSERT_TRUE(models_->WaitFor(store_->committed_position(), std::chrono::seconds(5)));
+  ASSERT_TRUE(
+      models_->WaitFor(store_->committed_position(), std::chrono::seconds(5)));
   auto overview = Get("reviewer", "/v1/governance/overview");
   Ok(overview);
   EXPECT_EQ(Body(overview)["cases_by_stage"]["reported"], 1);
   Ok(Get("dsl", "/v1/governance/overdue-acknowledgements"));
   Ok(Get("alt", "/v1/governance/consent-overrides"));
   auto month = Body(overview)["cases_reported_by_month"].begin().key();
-  auto sample = Get("reviewer", "/v1/governance/sample?month=" + month + "&size=3");
+  auto sample =
+      Get("reviewer", "/v1/governance/sample?month=" + month + "&size=3");
   Ok(sample);
   EXPECT_EQ(Body(sample)["cases"].size(), 1u);
   EXPECT_EQ(Get("reviewer", "/v1/governance/sample").result_int(), 400);
-  EXPECT_EQ(Get("reviewer", "/v1/governance/sample?month=2026-13").result_int(), 400);
+  EXPECT_EQ(Get("reviewer", "/v1/governance/sample?month=2026-13").result_int(),
+            400);
   EXPECT_EQ(Get("reviewer", "/v1/governance/no-such-view").result_int(), 404);
   EXPECT_EQ(Get("reporter", "/v1/governance/overview").result_int(), 403);
   EXPECT_EQ(Get("integration", "/v1/governance/overview").result_int(), 403);
@@ -474,9 +501,11 @@ TEST_F(CaseRoutesTest, ProblemMappingIsOneTable) {
   EXPECT_EQ(ProblemFromStatus(Status::InvalidArgument("x")).status, 400);
   EXPECT_EQ(ProblemFromStatus(Status::NotFound("x")).status, 404);
   EXPECT_EQ(ProblemFromStatus(Status::AlreadyExists("x")).status, 409);
-  EXPECT_EQ(ProblemFromStatus(Status::WrongExpectedVersion(3, "x")).status, 409);
-  EXPECT_EQ(ProblemFromStatus(Status::WrongExpectedVersion(3, "x"), true).status,
-            412);
+  EXPECT_EQ(ProblemFromStatus(Status::WrongExpectedVersion(3, "x")).status,
+            409);
+  EXPECT_EQ(
+      ProblemFromStatus(Status::WrongExpectedVersion(3, "x"), true).status,
+      412);
   EXPECT_EQ(ProblemFromStatus(Status::PermissionDenied("x")).status, 403);
   EXPECT_EQ(ProblemFromStatus(Status::FailedPrecondition("x")).status, 409);
   EXPECT_EQ(ProblemFromStatus(Status::Unavailable("x")).status, 503);

@@ -30,10 +30,10 @@ class RouterTest : public ::testing::Test {
                   r.body = p.at("id") + "/" + p.at("command");
                   return r;
                 });
-    router_.Add("GET", "/boom", [](const HttpRequest&, const PathParams&)
-                                    -> HttpResponse {
-      throw std::runtime_error("secret detail");
-    });
+    router_.Add("GET", "/boom",
+                [](const HttpRequest&, const PathParams&) -> HttpResponse {
+                  throw std::runtime_error("secret detail");
+                });
   }
   Router router_;
 };

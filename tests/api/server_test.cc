@@ -57,13 +57,12 @@ class ServerTest : public ::testing::Test {
   // Opens a connection; several requests may go over it.
   tcp::socket Connect() {
     tcp::socket socket(ioc_);
-    socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"),
-                                 server_->port()));
+    socket.connect(
+        tcp::endpoint(net::ip::make_address("127.0.0.1"), server_->port()));
     return socket;
   }
 
-  http::response<http::string_body> Send(tcp::socket& socket,
-                                         http::verb method,
+  http::response<http::string_body> Send(tcp::socket& socket, http::verb method,
                                          const std::string& target,
                                          std::string body = "") {
     http::request<http::string_body> req{method, target, 11};
@@ -171,9 +170,8 @@ TEST_F(ServerTest, ShutdownFinishesTheRequestInFlight) {
   // No new connection is accepted once it has stopped.
   tcp::socket late(ioc_);
   beast::error_code cec;
-  late.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"),
-                             server_->port()),
-               cec);
+  late.connect(
+      tcp::endpoint(net::ip::make_address("127.0.0.1"), server_->port()), cec);
   EXPECT_TRUE(cec) << "connected after shutdown";
 }
 

@@ -34,16 +34,32 @@ class CatalogTest : public ::testing::Test {
 std::shared_ptr<const EventCatalog> CatalogTest::catalog_;
 
 TEST_F(CatalogTest, KnowsEveryEventTypeAndItsCurrentVersion) {
-  for (const char* type :
-       {"ConcernReported", "CaseTriaged", "LeadAssigned", "LeadReassigned",
-        "DesiredOutcomesRecorded", "ParticipationAgreed", "ConsentRecorded",
-        "ConsentOverridden", "RiskAssessed", "SafetyPlanAgreed",
-        "EscalationRaised", "EscalationAcknowledged",
-        "EscalationOutcomeRecorded", "ReviewScheduled", "ReviewCompleted",
-        "CaseClosed", "CaseReopened", "EventAmended", "LearningRecorded",
-        "ActionAssigned", "ActionCompleted", "AuditFindingRecorded",
-        "ReauditScheduled", "CapacityAssessed", "InformationShared",
-        "PersonInformedOfReport"}) {
+  for (const char* type : {"ConcernReported",
+                           "CaseTriaged",
+                           "LeadAssigned",
+                           "LeadReassigned",
+                           "DesiredOutcomesRecorded",
+                           "ParticipationAgreed",
+                           "ConsentRecorded",
+                           "ConsentOverridden",
+                           "RiskAssessed",
+                           "SafetyPlanAgreed",
+                           "EscalationRaised",
+                           "EscalationAcknowledged",
+                           "EscalationOutcomeRecorded",
+                           "ReviewScheduled",
+                           "ReviewCompleted",
+                           "CaseClosed",
+                           "CaseReopened",
+                           "EventAmended",
+                           "LearningRecorded",
+                           "ActionAssigned",
+                           "ActionCompleted",
+                           "AuditFindingRecorded",
+                           "ReauditScheduled",
+                           "CapacityAssessed",
+                           "InformationShared",
+                           "PersonInformedOfReport"}) {
     EXPECT_TRUE(catalog_->Knows(type)) << type;
   }
   EXPECT_EQ(catalog_->CurrentVersion("RiskAssessed"), 2u);
@@ -102,8 +118,8 @@ TEST_F(CatalogTest, EveryEventTypeHasValidAndInvalidExamples) {
 }
 
 TEST_F(CatalogTest, UnknownTypeOrVersionIsRejected) {
-  EXPECT_TRUE(catalog_->Validate("NoSuchEvent", 1, Json::object())
-                  .IsInvalidArgument());
+  EXPECT_TRUE(
+      catalog_->Validate("NoSuchEvent", 1, Json::object()).IsInvalidArgument());
   EXPECT_TRUE(catalog_->Validate("ConcernReported", 9, Json::object())
                   .IsInvalidArgument());
 }
@@ -124,7 +140,8 @@ TEST_F(CatalogTest, RiskAssessedV1UpcastsToV2ForEveryDocumentedPair) {
   auto same = catalog_->Upcast("RiskAssessed", 2, v2);
   ASSERT_TRUE(same.ok());
   EXPECT_EQ(*same, v2);
-  EXPECT_TRUE(catalog_->Upcast("RiskAssessed", 3, v2).status().IsInvalidArgument());
+  EXPECT_TRUE(
+      catalog_->Upcast("RiskAssessed", 3, v2).status().IsInvalidArgument());
 }
 
 TEST_F(CatalogTest, PersonalFieldsComeFromTheSchemaAnnotations) {
@@ -133,7 +150,8 @@ TEST_F(CatalogTest, PersonalFieldsComeFromTheSchemaAnnotations) {
     return std::find(paths.begin(), paths.end(), p) != paths.end();
   };
   EXPECT_TRUE(has("/facts"));
-  EXPECT_TRUE(has("/people_involved/-/name")) << ::testing::PrintToString(paths);
+  EXPECT_TRUE(has("/people_involved/-/name"))
+      << ::testing::PrintToString(paths);
   EXPECT_FALSE(has("/categories"));
   EXPECT_FALSE(has("/immediate_risk"));
   auto learning = catalog_->PersonalPaths("LearningRecorded", 1);

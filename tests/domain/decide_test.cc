@@ -38,10 +38,10 @@ Json Report() {
   r["emergency_services_called"] = false;
   r.erase("emergency_services_not_called_reason");
   r["under_18_involved"] = false;
-  r["people_involved"] = Json::array(
-      {{{"person_ref", "person-1"}, {"roles", {"person_affected"}}},
-       {{"person_ref", "person-2"},
-        {"roles", {"person_alleged_to_cause_harm"}}}});
+  r["people_involved"] =
+      Json::array({{{"person_ref", "person-1"}, {"roles", {"person_affected"}}},
+                   {{"person_ref", "person-2"},
+                    {"roles", {"person_alleged_to_cause_harm"}}}});
   return r;
 }
 
@@ -69,8 +69,12 @@ class DecideTest : public ::testing::Test {
     auto events = Try(name, std::move(body), actor);
     if (!events.ok()) return events.status();
     for (const NewEvent& e : *events) {
-      DomainEvent d{"ev-" + std::to_string(state_.version + 1), e.type,
-                    e.schema_version, actor, kNow, e.payload};
+      DomainEvent d{"ev-" + std::to_string(state_.version + 1),
+                    e.type,
+                    e.schema_version,
+                    actor,
+                    kNow,
+                    e.payload};
       stored_[d.event_id] = d;
       last_ = d;
       state_ = Evolve(std::move(state_), d);
@@ -80,7 +84,8 @@ class DecideTest : public ::testing::Test {
 
   void ReportAndLead(Json report = Report()) {
     ASSERT_TRUE(Run("report", std::move(report), kReporter).ok());
-    Json lead = {{"lead_actor_id", kDsl.id}, {"role", "dsl"},
+    Json lead = {{"lead_actor_id", kDsl.id},
+                 {"role", "dsl"},
                  {"reason", "initial_assignment"}};
     Status s = Run("assign-lead", lead, kDsl);
     ASSERT_TRUE(s.ok()) << s.ToString();
@@ -261,8 +266,9 @@ TEST_F(DecideTest, ConsentHistoryIsKeptWhenWishesChange) {
   ASSERT_EQ(state_.consents.size(), 2u);
   EXPECT_EQ(state_.consents[0].decision, "given");
   EXPECT_EQ(state_.consents[1].decision, "withdrawn");
-  EXPECT_EQ(state_.CurrentConsent("person-1", "share_with_named_party")->decision,
-            "withdrawn");
+  EXPECT_EQ(
+      state_.CurrentConsent("person-1", "share_with_named_party")->decision,
+      "withdrawn");
   // A consent id is used once.
   EXPECT_TRUE(Try("record-consent", Consent("consent-1", "given"), kDsl)
                   .status()
@@ -286,8 +292,10 @@ TEST_F(DecideTest, AnOverrideNeedsALawfulBasisARationaleAndADsl) {
   OpenCase();
   Json o = Example("ConsentOverridden");
   o.erase("overrides_consent_id");
-  EXPECT_TRUE(Try("override-consent", o, kReporter).status().IsPermissionDenied());
-  EXPECT_TRUE(Try("override-consent", o, kReviewer).status().IsPermissionDenied());
+  EXPECT_TRUE(
+      Try("override-consent", o, kReporter).status().IsPermissionDenied());
+  EXPECT_TRUE(
+      Try("override-consent", o, kReviewer).status().IsPermissionDenied());
   Json no_basis = o;
   no_basis.erase("lawful_basis");
   ExpectField(Try("override-consent", no_basis, kDsl).status(), "");
@@ -322,12 +330,14 @@ TEST_F(DecideTest, EscalationsCarryADueTimeFromTheirUrgency) {
   Json ack = {{"escalation_id", "escalation-1"}, {"channel", "phone"}};
   ASSERT_TRUE(Run("acknowledge-escalation", ack, kDsl).ok());
   EXPECT_TRUE(state_.escalations.at("escalation-1").acknowledged);
-  EXPECT_TRUE(Try("acknowledge-escalation", ack, kDsl).status().IsFailedPrecondition());
+  EXPECT_TRUE(
+      Try("acknowledge-escalation", ack, kDsl).status().IsFailedPrecondition());
 }
 
 TEST_F(DecideTest, AReviewWithoutADueDateIsDueAfterTheConfiguredInterval) {
   OpenCase();
-  Json r = {{"review_id", "review-1"}, {"kind", "with_person"},
+  Json r = {{"review_id", "review-1"},
+            {"kind", "with_person"},
             {"reason", "first_review"}};
   auto events = Try("schedule-review", r, kDsl);
   ASSERT_TRUE(events.ok()) << events.status().ToString();
@@ -336,12 +346,16 @@ TEST_F(DecideTest, AReviewWithoutADueDateIsDueAfterTheConfiguredInterval) {
 
 TEST_F(DecideTest, GovernanceReviewsBelongToReviewers) {
   OpenCase();
-  Json gov = {{"review_id", "review-g"}, {"kind", "governance"},
-              {"due_date", "2026-04-01"}, {"reason", "periodic"}};
+  Json gov = {{"review_id", "review-g"},
+              {"kind", "governance"},
+              {"due_date", "2026-04-01"},
+              {"reason", "periodic"}};
   EXPECT_TRUE(Try("schedule-review", gov, kDsl).status().IsPermissionDenied());
   EXPECT_TRUE(Run("schedule-review", gov, kReviewer).ok());
-  Json with_person = {{"review_id", "review-p"}, {"kind", "with_person"},
-                      {"due_date", "2026-04-01"}, {"reason", "periodic"}};
+  Json with_person = {{"review_id", "review-p"},
+                      {"kind", "with_person"},
+                      {"due_date", "2026-04-01"},
+                      {"reason", "periodic"}};
   EXPECT_TRUE(Try("schedule-review", with_person, kReviewer)
                   .status()
                   .IsPermissionDenied());
@@ -393,7 +407,8 @@ TEST_F(DecideTest, AClosedCaseTakesOnlyReopenAmendmentLearningAndAudit) {
   EXPECT_TRUE(Try("close", close, kDsl).status().IsFailedPrecondition());
   Status learning = Run("record-learning", Example("LearningRecorded"), kDsl);
   EXPECT_TRUE(learning.ok()) << learning.ToString();
-  Status sample = Run("sample-for-audit", Example("CaseSampledForAudit"), kReviewer);
+  Status sample =
+      Run("sample-for-audit", Example("CaseSampledForAudit"), kReviewer);
   EXPECT_TRUE(sample.ok()) << sample.ToString();
   Json reopen = {{"reason", "new_information"},
                  {"reason_detail", "Person A reports further messages."}};
@@ -434,21 +449,26 @@ TEST_F(DecideTest, ReferencesMustExistInTheCase) {
                   kDsl)
                   .status(),
               "/action_id");
-  ExpectField(Try("acknowledge-escalation",
-                  {{"escalation_id", "escalation-9"}, {"channel", "phone"}},
-                  kDsl)
-                  .status(),
-              "/escalation_id");
+  ExpectField(
+      Try("acknowledge-escalation",
+          {{"escalation_id", "escalation-9"}, {"channel", "phone"}}, kDsl)
+          .status(),
+      "/escalation_id");
 }
 
 TEST_F(DecideTest, RolesOutsideThePolicyAreRefused) {
   ASSERT_TRUE(Run("report", Report(), kReporter).ok());
-  Json lead = {{"lead_actor_id", kDsl.id}, {"role", "dsl"},
+  Json lead = {{"lead_actor_id", kDsl.id},
+               {"role", "dsl"},
                {"reason", "initial_assignment"}};
-  EXPECT_TRUE(Try("assign-lead", lead, kReporter).status().IsPermissionDenied());
-  EXPECT_TRUE(Try("assign-lead", lead, kIntegration).status().IsPermissionDenied());
+  EXPECT_TRUE(
+      Try("assign-lead", lead, kReporter).status().IsPermissionDenied());
+  EXPECT_TRUE(
+      Try("assign-lead", lead, kIntegration).status().IsPermissionDenied());
   EXPECT_TRUE(Try("assign-lead", lead, kAdmin).status().IsPermissionDenied());
-  EXPECT_TRUE(Try("no-such-command", Json::object(), kDsl).status().IsInvalidArgument());
+  EXPECT_TRUE(Try("no-such-command", Json::object(), kDsl)
+                  .status()
+                  .IsInvalidArgument());
 }
 
 TEST(PolicyTest, EveryCommandHasAnEventAndOnlyDeclaredRolesMayIssueIt) {

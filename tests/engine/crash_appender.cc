@@ -38,7 +38,8 @@ int main(int argc, char** argv) {
           e.event_id = EventId::NewV7();
           e.type = "CrashTestEvent";
           e.actor = Actor{"crash-test", "admin"};
-          e.payload = R"({"pad":")" + std::string(200 + rng() % 400, 'x') + "\"}";
+          e.payload =
+              R"({"pad":")" + std::string(200 + rng() % 400, 'x') + "\"}";
         }
         auto r = store->Append(stream, ExpectedVersion::Any(), events);
         if (!r.ok()) {
@@ -49,8 +50,8 @@ int main(int argc, char** argv) {
         for (size_t i = 0; i < r->event_ids.size(); ++i) {
           lines += r->event_ids[i].ToString() + " " +
                    std::to_string(r->first_position.value() + i) + " " +
-                   stream + " " +
-                   std::to_string(r->first_version.value() + i) + "\n";
+                   stream + " " + std::to_string(r->first_version.value() + i) +
+                   "\n";
         }
         if (write(STDOUT_FILENO, lines.data(), lines.size()) !=
             static_cast<ssize_t>(lines.size())) {

@@ -76,8 +76,8 @@ std::vector<Ack> RunAndKill(const std::string& dir, unsigned seed, int run_ms) {
   kill(pid, SIGKILL);
   int status = 0;
   waitpid(pid, &status, 0);
-  EXPECT_TRUE(WIFSIGNALED(status)) << "the child exited on its own: status "
-                                   << status;
+  EXPECT_TRUE(WIFSIGNALED(status))
+      << "the child exited on its own: status " << status;
   // Whatever it acknowledged before dying is still in the pipe.
   for (;;) {
     ssize_t n = read(fds[0], buf, sizeof(buf));
@@ -111,9 +111,9 @@ TEST(CrashTest, AcknowledgedAppendsSurviveSigkill) {
     ASSERT_NE(store, nullptr);
     auto report = store->Verify(std::nullopt);
     ASSERT_OK(report);
-    ASSERT_TRUE(report->ok) << "round " << round << ": "
-                            << report->first_broken->reason << " at "
-                            << report->first_broken->position.value();
+    ASSERT_TRUE(report->ok)
+        << "round " << round << ": " << report->first_broken->reason << " at "
+        << report->first_broken->position.value();
     const uint64_t head = store->Head().position.value();
     EXPECT_EQ(report->events_checked, head);  // 1..head, no gap
 

@@ -61,8 +61,8 @@ TEST_F(EventStoreTest, FirstAppendStartsAtVersionAndPositionOne) {
 }
 
 TEST_F(EventStoreTest, EnvelopeRoundTripsEveryField) {
-  ProposedEvent e = MakeEvent("ConcernReported", R"({"kind":"concern"})",
-                              EventId::NewV7());
+  ProposedEvent e =
+      MakeEvent("ConcernReported", R"({"kind":"concern"})", EventId::NewV7());
   e.schema_version = 3;
   e.occurred_at = Timestamp(1700000000123456);
   e.actor = Actor{"reporter-7", "reporter"};
@@ -103,7 +103,8 @@ TEST_F(EventStoreTest, RejectsMalformedRequests) {
   EXPECT_TRUE(AppendOne("").status().IsInvalidArgument());
   EXPECT_TRUE(AppendOne("case/1").status().IsInvalidArgument());
   EXPECT_TRUE(AppendOne(std::string(129, 'a')).status().IsInvalidArgument());
-  EXPECT_TRUE(Append("c", ExpectedVersion::Any(), {}).status().IsInvalidArgument());
+  EXPECT_TRUE(
+      Append("c", ExpectedVersion::Any(), {}).status().IsInvalidArgument());
   ProposedEvent no_actor = MakeEvent();
   no_actor.actor = Actor{};
   EXPECT_TRUE(Append("c", ExpectedVersion::Any(), {no_actor})
@@ -150,9 +151,10 @@ TEST_F(EventStoreTest, RacingAppendersAtSameVersionHaveExactlyOneWinner) {
     std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; ++t) {
       threads.emplace_back([&, t] {
-        auto r = AppendOne("race", ExpectedVersion::Exact(StreamVersion(
-                                       static_cast<uint64_t>(round))),
-                           R"({"t":)" + std::to_string(t) + "}");
+        auto r = AppendOne(
+            "race",
+            ExpectedVersion::Exact(StreamVersion(static_cast<uint64_t>(round))),
+            R"({"t":)" + std::to_string(t) + "}");
         if (r.ok()) {
           ++winners;
         } else if (r.status().IsAborted() &&
@@ -289,7 +291,8 @@ TEST_F(EventStoreTest, ReadsACaseForwardAndBackwardWithALimit) {
                         R"({"i":)" + std::to_string(i) + "}"));
     ASSERT_OK(AppendOne("case-10"));  // a case whose id extends the other's
   }
-  auto fwd = store_->ReadStream("case-1", StreamVersion(4), Direction::kForward, 3);
+  auto fwd =
+      store_->ReadStream("case-1", StreamVersion(4), Direction::kForward, 3);
   ASSERT_OK(fwd);
   ASSERT_EQ(fwd->size(), 3u);
   EXPECT_EQ((*fwd)[0].version.value(), 4u);
@@ -297,24 +300,27 @@ TEST_F(EventStoreTest, ReadsACaseForwardAndBackwardWithALimit) {
   EXPECT_EQ((*fwd)[0].payload, R"({"i":4})");
   for (const auto& e : *fwd) EXPECT_EQ(e.stream_id, "case-1");
 
-  auto back = store_->ReadStream("case-1", StreamVersion(100),
-                                 Direction::kBackward, 4);
+  auto back =
+      store_->ReadStream("case-1", StreamVersion(100), Direction::kBackward, 4);
   ASSERT_OK(back);
   ASSERT_EQ(back->size(), 4u);
   EXPECT_EQ((*back)[0].version.value(), 10u);
   EXPECT_EQ((*back)[3].version.value(), 7u);
 
-  auto all = store_->ReadStream("case-1", StreamVersion(1), Direction::kForward, 1000);
+  auto all =
+      store_->ReadStream("case-1", StreamVersion(1), Direction::kForward, 1000);
   ASSERT_OK(all);
   EXPECT_EQ(all->size(), 10u);
-  auto none = store_->ReadStream("nope", StreamVersion(1), Direction::kForward, 10);
+  auto none =
+      store_->ReadStream("nope", StreamVersion(1), Direction::kForward, 10);
   ASSERT_OK(none);
   EXPECT_TRUE(none->empty());
   EXPECT_EQ(store_->GetStreamVersion("nope")->value(), 0u);
 }
 
 TEST_F(EventStoreTest, ReadsTheLogFromAPositionWithALimit) {
-  for (int i = 0; i < 20; ++i) ASSERT_OK(AppendOne("c" + std::to_string(i % 4)));
+  for (int i = 0; i < 20; ++i)
+    ASSERT_OK(AppendOne("c" + std::to_string(i % 4)));
   auto page = store_->ReadAll(GlobalPosition(5), 7);
   ASSERT_OK(page);
   ASSERT_EQ(page->size(), 7u);
@@ -334,7 +340,8 @@ TEST_F(EventStoreTest, ReadEventOfUnknownIdIsNotFound) {
 }
 
 TEST_F(EventStoreTest, SubscriptionCatchesUpThenFollowsLiveAppendsInOrder) {
-  for (int i = 0; i < 50; ++i) ASSERT_OK(AppendOne("pre-" + std::to_string(i % 5)));
+  for (int i = 0; i < 50; ++i)
+    ASSERT_OK(AppendOne("pre-" + std::to_string(i % 5)));
 
   constexpr int kWriters = 4;
   constexpr int kPerWriter = 250;
@@ -406,15 +413,16 @@ TEST_F(EventStoreTest, WaitForPositionReturnsOnceCommitted) {
   EXPECT_FALSE(store_->WaitForPosition(GlobalPosition(1),
                                        std::chrono::milliseconds(10)));
   std::thread writer([&] { ASSERT_OK(AppendOne("c")); });
-  EXPECT_TRUE(store_->WaitForPosition(GlobalPosition(1),
-                                      std::chrono::seconds(10)));
+  EXPECT_TRUE(
+      store_->WaitForPosition(GlobalPosition(1), std::chrono::seconds(10)));
   writer.join();
 }
 
 TEST_F(EventStoreTest, AsyncAppendCompletesOnTheWriter) {
   std::promise<StatusOr<AppendResult>> p;
-  store_->AppendAsync("c", ExpectedVersion::NoStream(), {MakeEvent()},
-                      [&](StatusOr<AppendResult> r) { p.set_value(std::move(r)); });
+  store_->AppendAsync(
+      "c", ExpectedVersion::NoStream(), {MakeEvent()},
+      [&](StatusOr<AppendResult> r) { p.set_value(std::move(r)); });
   auto r = p.get_future().get();
   ASSERT_OK(r);
   EXPECT_EQ(r->last_position.value(), 1u);

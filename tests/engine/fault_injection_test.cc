@@ -22,9 +22,9 @@ class FailingWalEnv : public rocksdb::EnvWrapper {
 
   std::atomic<bool> fail{false};
 
-  rocksdb::Status NewWritableFile(const std::string& fname,
-                                  std::unique_ptr<rocksdb::WritableFile>* result,
-                                  const rocksdb::EnvOptions& options) override {
+  rocksdb::Status NewWritableFile(
+      const std::string& fname, std::unique_ptr<rocksdb::WritableFile>* result,
+      const rocksdb::EnvOptions& options) override {
     rocksdb::Status s = target()->NewWritableFile(fname, result, options);
     if (s.ok() && fname.size() > 4 &&
         fname.compare(fname.size() - 4, 4, ".log") == 0) {
@@ -54,9 +54,8 @@ class FailingWalEnv : public rocksdb::EnvWrapper {
       if (*fail_) return rocksdb::Status::NoSpace("injected: disk full");
       return rocksdb::WritableFileWrapper::Append(data);
     }
-    rocksdb::Status Append(
-        const rocksdb::Slice& data,
-        const rocksdb::DataVerificationInfo& info) override {
+    rocksdb::Status Append(const rocksdb::Slice& data,
+                           const rocksdb::DataVerificationInfo& info) override {
       if (*fail_) return rocksdb::Status::NoSpace("injected: disk full");
       return rocksdb::WritableFileWrapper::Append(data, info);
     }
@@ -85,8 +84,9 @@ TEST(FaultInjectionTest, FailedWriteIsReportedAndTheStoreFailsClosed) {
   const LogHead before = store->Head();
 
   env.fail = true;
-  auto failed = store->Append("case-1", ExpectedVersion::Exact(StreamVersion(2)),
-                              {MakeEvent("C"), MakeEvent("D"), MakeEvent("E")});
+  auto failed =
+      store->Append("case-1", ExpectedVersion::Exact(StreamVersion(2)),
+                    {MakeEvent("C"), MakeEvent("D"), MakeEvent("E")});
   ASSERT_FALSE(failed.ok());
   EXPECT_TRUE(failed.status().IsIOError()) << failed.status().ToString();
   EXPECT_TRUE(store->Health().IsIOError());

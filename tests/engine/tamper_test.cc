@@ -19,8 +19,8 @@ class RawDb {
     std::vector<rocksdb::ColumnFamilyDescriptor> descs;
     for (const char* name :
          {rocksdb::kDefaultColumnFamilyName.c_str(), internal::kLogCf,
-          internal::kStreamIndexCf, internal::kEventIdsCf,
-          internal::kStreamsCf, internal::kMetaCf}) {
+          internal::kStreamIndexCf, internal::kEventIdsCf, internal::kStreamsCf,
+          internal::kMetaCf}) {
       descs.emplace_back(name, rocksdb::ColumnFamilyOptions());
     }
     rocksdb::DB* raw = nullptr;
@@ -62,10 +62,9 @@ class TamperTest : public ::testing::Test {
     // with the others in the log.
     for (int i = 0; i < 9; ++i) {
       std::string id = std::string("case-") + static_cast<char>('a' + i % 3);
-      ASSERT_OK(store->Append(id, ExpectedVersion::Any(),
-                              {MakeEvent("TestEvent", R"({"i":)" +
-                                                          std::to_string(i) +
-                                                          "}")}));
+      ASSERT_OK(store->Append(
+          id, ExpectedVersion::Any(),
+          {MakeEvent("TestEvent", R"({"i":)" + std::to_string(i) + "}")}));
     }
   }
 

@@ -32,8 +32,9 @@ TEST(EventIdTest, NewV7IdsAreVersion7UniqueAndTimeOrdered) {
     EXPECT_EQ(id.bytes()[8] >> 6, 2);
     EXPECT_TRUE(seen.insert(id).second);
     // The 48-bit millisecond prefix never goes backwards.
-    EXPECT_GE(std::vector<uint8_t>(id.bytes().begin(), id.bytes().begin() + 6),
-              std::vector<uint8_t>(prev.bytes().begin(), prev.bytes().begin() + 6));
+    EXPECT_GE(
+        std::vector<uint8_t>(id.bytes().begin(), id.bytes().begin() + 6),
+        std::vector<uint8_t>(prev.bytes().begin(), prev.bytes().begin() + 6));
     prev = id;
   }
 }

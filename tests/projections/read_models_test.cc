@@ -1,10 +1,10 @@
 #include "caseledger/projections/read_models.h"
 
+#include <regex>
+
 #include "caseledger/service/case_service.h"
 #include "caseledger/service/seed.h"
 #include "tests/support/test_support.h"
-
-#include <regex>
 
 namespace caseledger::projections {
 namespace {
@@ -32,7 +32,8 @@ class ReadModelsTest : public ::testing::Test {
     so.cases = cases;
     so.seed = seed;
     so.case_prefix = "case-" + std::to_string(seed) + "-";
-    ASSERT_OK(service::SeedCases(*store_, catalog_, domain::DomainConfig{}, so));
+    ASSERT_OK(
+        service::SeedCases(*store_, catalog_, domain::DomainConfig{}, so));
   }
 
   testing::TempDir dir_;
@@ -91,18 +92,20 @@ TEST_F(ReadModelsTest, ListsFilterThroughIndexesAndPageWithACursor) {
   auto harassment = models->ListCases(cat, "", 500);
   ASSERT_OK(harassment);
   for (const auto& d : harassment->cases) {
-    EXPECT_NE(std::find(d["categories"].begin(), d["categories"].end(),
-                        "harassment"),
-              d["categories"].end());
+    EXPECT_NE(
+        std::find(d["categories"].begin(), d["categories"].end(), "harassment"),
+        d["categories"].end());
   }
   CaseFilter lead;
   lead.lead = "user:alt-dsl-1";
   auto alt = models->ListCases(lead, "", 500);
   ASSERT_OK(alt);
-  for (const auto& d : alt->cases) EXPECT_EQ(d["lead_actor_id"], "user:alt-dsl-1");
+  for (const auto& d : alt->cases)
+    EXPECT_EQ(d["lead_actor_id"], "user:alt-dsl-1");
 }
 
-TEST_F(ReadModelsTest, TheRunnerFollowsLiveAppendsAndAReaderCanWaitForItsWrite) {
+TEST_F(ReadModelsTest,
+       TheRunnerFollowsLiveAppendsAndAReaderCanWaitForItsWrite) {
   auto models = OpenModels();
   models->Start();
   Seed(5);
@@ -142,7 +145,8 @@ TEST_F(ReadModelsTest, ARebuildIsByteForByteWhatIncrementalBuildingMade) {
   auto models = OpenModels();
   models->Start();
   Seed(30);
-  ASSERT_TRUE(models->WaitFor(store_->committed_position(), std::chrono::seconds(10)));
+  ASSERT_TRUE(
+      models->WaitFor(store_->committed_position(), std::chrono::seconds(10)));
   models->Stop();
   auto incremental = models->Dump();
   ASSERT_OK(incremental);
@@ -174,7 +178,8 @@ TEST_F(ReadModelsTest, AnEventItCannotApplyStopsItUnhealthyWithoutSkipping) {
   EXPECT_FALSE(s.ok());
   ProjectionHealth h = models->Health();
   EXPECT_FALSE(h.healthy);
-  EXPECT_NE(h.error.find("position " + std::to_string(good + 1)), std::string::npos)
+  EXPECT_NE(h.error.find("position " + std::to_string(good + 1)),
+            std::string::npos)
       << h.error;
   EXPECT_LE(h.position, good);  // stopped before the event, not past it
   EXPECT_GT(h.lag, 0u);
@@ -203,29 +208,32 @@ TEST(LearningFeedTest, TheFeedCarriesNothingThatIdentifiesAPerson) {
   service::CaseService svc(*store, *catalog, domain::DomainConfig{});
   const domain::Actor dsl{"user:dsl-1", domain::Role::kDsl};
   const domain::Actor reviewer{"user:reviewer-1", domain::Role::kReviewer};
-  Json report = {{"kind", "concern"},
-                 {"occurred_at", "2026-02-03T10:00:00Z"},
-                 {"reported_at", "2026-02-03T11:00:00Z"},
-                 {"setting", "online_session"},
-                 {"people_involved",
-                  {{{"person_ref", "person-1"}, {"roles", {"person_affected"}},
-                    {"name", "Marguerite Okonkwo-Lindqvist"},
-                    {"contact", {{"email", "m.okonkwo@example.org"},
-                                 {"phone", "01632 960123"}}}},
-                   {{"person_ref", "person-2"},
-                    {"roles", {"person_alleged_to_cause_harm"}},
-                    {"name", "Bartholomew Quince"}}}},
-                 {"facts", "Bartholomew Quince shouted at Marguerite in the chat."},
-                 {"categories", {"harassment"}},
-                 {"sac_locations_of_risk", {"in_the_community"}},
-                 {"sac_sources_of_risk", {"other_known_to_individual"}},
-                 {"immediate_risk", false},
-                 {"emergency_services_called", false},
-                 {"person_affected_knows", true},
-                 {"under_18_involved", false}};
+  Json report = {
+      {"kind", "concern"},
+      {"occurred_at", "2026-02-03T10:00:00Z"},
+      {"reported_at", "2026-02-03T11:00:00Z"},
+      {"setting", "online_session"},
+      {"people_involved",
+       {{{"person_ref", "person-1"},
+         {"roles", {"person_affected"}},
+         {"name", "Marguerite Okonkwo-Lindqvist"},
+         {"contact",
+          {{"email", "m.okonkwo@example.org"}, {"phone", "01632 960123"}}}},
+        {{"person_ref", "person-2"},
+         {"roles", {"person_alleged_to_cause_harm"}},
+         {"name", "Bartholomew Quince"}}}},
+      {"facts", "Bartholomew Quince shouted at Marguerite in the chat."},
+      {"categories", {"harassment"}},
+      {"sac_locations_of_risk", {"in_the_community"}},
+      {"sac_sources_of_risk", {"other_known_to_individual"}},
+      {"immediate_risk", false},
+      {"emergency_services_called", false},
+      {"person_affected_knows", true},
+      {"under_18_involved", false}};
   ASSERT_OK(svc.Execute("leaky-case", "report", report, dsl));
   ASSERT_OK(svc.Execute("leaky-case", "assign-lead",
-                        {{"lead_actor_id", dsl.id}, {"role", "dsl"},
+                        {{"lead_actor_id", dsl.id},
+                         {"role", "dsl"},
                          {"reason", "initial_assignment"}},
                         dsl));
   ASSERT_OK(svc.Execute(
@@ -271,10 +279,12 @@ TEST(LearningFeedTest, TheFeedCarriesNothingThatIdentifiesAPerson) {
   // Nothing that names, reaches or describes a person; no case id; no date
   // finer than a month.
   std::vector<std::string> forbidden = {
-      "Marguerite", "Okonkwo", "Lindqvist", "Bartholomew", "Quince",
-      "m.okonkwo@example.org", "01632 960123", "960123", "shouted",
-      "leaky-case", "case-0000", "Person A", "Person B", "@example.org",
-      "remarks to", "T10:00", "2026-02-03"};
+      "Marguerite",   "Okonkwo",      "Lindqvist",
+      "Bartholomew",  "Quince",       "m.okonkwo@example.org",
+      "01632 960123", "960123",       "shouted",
+      "leaky-case",   "case-0000",    "Person A",
+      "Person B",     "@example.org", "remarks to",
+      "T10:00",       "2026-02-03"};
   for (const std::string& f : forbidden) {
     EXPECT_EQ(feed.find(f), std::string::npos) << "'" << f << "' leaked";
   }
@@ -309,9 +319,9 @@ TEST(LearningFeedTest, RebuildingReproducesTheFeedAndPseudonymsFollowTheKey) {
   ASSERT_EQ(other->records.size(), before->records.size());
   EXPECT_NE(other->records[0]["case"], before->records[0]["case"]);
   // Short keys are refused; no key, no feed.
-  EXPECT_FALSE(ReadModels::Open(dir.path() + "/c", *store, *catalog, nullptr,
-                                "short")
-                   .ok());
+  EXPECT_FALSE(
+      ReadModels::Open(dir.path() + "/c", *store, *catalog, nullptr, "short")
+          .ok());
   auto none = ReadModels::Open(dir.path() + "/d", *store, *catalog, nullptr);
   ASSERT_OK(none);
   EXPECT_TRUE((*none)->Feed(0, 10).status().IsFailedPrecondition());
@@ -326,7 +336,8 @@ TEST(LearningFeedTest, SmallCountsAreSuppressedAndTheRestRounded) {
   service::SeedOptions so;
   so.cases = 30;  // few enough that some categories are rare
   ASSERT_OK(service::SeedCases(*store, *catalog, domain::DomainConfig{}, so));
-  auto models = ReadModels::Open(dir.path() + "/p", *store, *catalog, nullptr, kKey);
+  auto models =
+      ReadModels::Open(dir.path() + "/p", *store, *catalog, nullptr, kKey);
   ASSERT_OK((*models)->CatchUp());
   auto summary = (*models)->Summary({});
   ASSERT_OK(summary);
@@ -348,7 +359,8 @@ TEST(LearningFeedTest, SmallCountsAreSuppressedAndTheRestRounded) {
   auto exact = (*models)->Summary({0, 0});
   ASSERT_OK(exact);
   uint64_t settings = 0;
-  for (const auto& [code, v] : (*exact)["by_setting"].items()) settings += v.get<uint64_t>();
+  for (const auto& [code, v] : (*exact)["by_setting"].items())
+    settings += v.get<uint64_t>();
   EXPECT_EQ(settings, 30u);
 }
 
@@ -368,7 +380,8 @@ class GovernanceTest : public ::testing::Test {
     store_ = testing::OpenStore(dir_.path() + "/log", o);
     catalog_ = *domain::EventCatalog::Load();
     service_ = std::make_unique<service::CaseService>(
-        *store_, catalog_, domain::DomainConfig{}, [this] { return Timestamp(now_.load()); });
+        *store_, catalog_, domain::DomainConfig{},
+        [this] { return Timestamp(now_.load()); });
   }
   Json Report(bool immediate) {
     return {{"kind", "concern"},
@@ -408,25 +421,34 @@ class GovernanceTest : public ::testing::Test {
   std::unique_ptr<service::CaseService> service_;
 };
 
-TEST_F(GovernanceTest, OverdueAcknowledgementsAreThoseStillUntakenPastTheirDeadline) {
-  Run("urgent-case", "report", Report(true), {"user:rep-1", domain::Role::kReporter});
-  Run("standard-case", "report", Report(false), {"user:rep-1", domain::Role::kReporter});
-  Run("taken-case", "report", Report(true), {"user:rep-1", domain::Role::kReporter});
-  Run("taken-case", "assign-lead", {{"lead_actor_id", "user:dsl-1"}, {"role", "dsl"},
-                                    {"reason", "initial_assignment"}});
+TEST_F(GovernanceTest,
+       OverdueAcknowledgementsAreThoseStillUntakenPastTheirDeadline) {
+  Run("urgent-case", "report", Report(true),
+      {"user:rep-1", domain::Role::kReporter});
+  Run("standard-case", "report", Report(false),
+      {"user:rep-1", domain::Role::kReporter});
+  Run("taken-case", "report", Report(true),
+      {"user:rep-1", domain::Role::kReporter});
+  Run("taken-case", "assign-lead",
+      {{"lead_actor_id", "user:dsl-1"},
+       {"role", "dsl"},
+       {"reason", "initial_assignment"}});
   auto m = Models();
   const Timestamp base(now_.load());
   // Half an hour on: nothing is late yet.
-  auto early = m->Governance("overdue-acknowledgements", Timestamp(base.value() + kHour / 2), 100);
+  auto early = m->Governance("overdue-acknowledgements",
+                             Timestamp(base.value() + kHour / 2), 100);
   ASSERT_OK(early);
   EXPECT_TRUE((*early)["items"].empty());
   // Two hours on: the urgent one (1 hour deadline) is late, the standard one
   // (a day) is not, the taken one never is.
-  auto later = m->Governance("overdue-acknowledgements", Timestamp(base.value() + 2 * kHour), 100);
+  auto later = m->Governance("overdue-acknowledgements",
+                             Timestamp(base.value() + 2 * kHour), 100);
   ASSERT_OK(later);
   ASSERT_EQ((*later)["items"].size(), 1u);
   EXPECT_EQ((*later)["items"][0]["case_id"], "urgent-case");
-  auto next_day = m->Governance("overdue-acknowledgements", Timestamp(base.value() + 30 * kHour), 100);
+  auto next_day = m->Governance("overdue-acknowledgements",
+                                Timestamp(base.value() + 30 * kHour), 100);
   ASSERT_OK(next_day);
   EXPECT_EQ((*next_day)["items"].size(), 2u);
   EXPECT_TRUE(m->Governance("no-such-view", base, 10).status().IsNotFound());
@@ -434,28 +456,44 @@ TEST_F(GovernanceTest, OverdueAcknowledgementsAreThoseStillUntakenPastTheirDeadl
 
 TEST_F(GovernanceTest, ReviewsEscalationsOverridesAndClosuresAreListed) {
   Run("c1", "report", Report(false), {"user:rep-1", domain::Role::kReporter});
-  Run("c1", "assign-lead", {{"lead_actor_id", "user:dsl-1"}, {"role", "dsl"},
-                            {"reason", "initial_assignment"}});
-  Run("c1", "triage", {{"route", "safeguarding_case"}, {"related_to_activity", true},
-                       {"rationale", "In scope."},
-                       {"decided_by", {{"actor_id", "user:dsl-1"}, {"role", "dsl"}}}});
-  Run("c1", "schedule-review", {{"review_id", "r1"}, {"kind", "with_person"},
-                                {"due_date", "2026-03-10"}, {"reason", "first_review"}});
+  Run("c1", "assign-lead",
+      {{"lead_actor_id", "user:dsl-1"},
+       {"role", "dsl"},
+       {"reason", "initial_assignment"}});
+  Run("c1", "triage",
+      {{"route", "safeguarding_case"},
+       {"related_to_activity", true},
+       {"rationale", "In scope."},
+       {"decided_by", {{"actor_id", "user:dsl-1"}, {"role", "dsl"}}}});
+  Run("c1", "schedule-review",
+      {{"review_id", "r1"},
+       {"kind", "with_person"},
+       {"due_date", "2026-03-10"},
+       {"reason", "first_review"}});
   Run("c1", "override-consent",
-      {{"override_id", "o1"}, {"person_ref", "person-1"}, {"purpose", "involve_police"},
-       {"lawful_basis", "prevention_of_crime"}, {"rationale", "A crime."},
+      {{"override_id", "o1"},
+       {"person_ref", "person-1"},
+       {"purpose", "involve_police"},
+       {"lawful_basis", "prevention_of_crime"},
+       {"rationale", "A crime."},
        {"decided_by", {{"actor_id", "user:dsl-1"}, {"role", "dsl"}}},
        {"person_to_be_informed", true}});
   Run("c1", "raise-escalation",
-      {{"escalation_id", "e1"}, {"target", "police"}, {"trigger", "new_information"},
-       {"reason", "A crime."}, {"urgency", "urgent"},
+      {{"escalation_id", "e1"},
+       {"target", "police"},
+       {"trigger", "new_information"},
+       {"reason", "A crime."},
+       {"urgency", "urgent"},
        {"basis", {{"kind", "override"}, {"override_id", "o1"}}}});
   Run("c2", "report", Report(false), {"user:rep-1", domain::Role::kReporter});
-  Run("c2", "assign-lead", {{"lead_actor_id", "user:dsl-1"}, {"role", "dsl"},
-                            {"reason", "initial_assignment"}});
-  Run("c2", "close", {{"reason", "person_declined_further_involvement"},
-                      {"no_review_reason", "person_declined_review"},
-                      {"feedback_to_reporter_given", true}});
+  Run("c2", "assign-lead",
+      {{"lead_actor_id", "user:dsl-1"},
+       {"role", "dsl"},
+       {"reason", "initial_assignment"}});
+  Run("c2", "close",
+      {{"reason", "person_declined_further_involvement"},
+       {"no_review_reason", "person_declined_review"},
+       {"feedback_to_reporter_given", true}});
   auto m = Models();
   Timestamp mar12(1773309600000000);  // 2026-03-12T10:00:00Z
   auto reviews = m->Governance("overdue-reviews", mar12, 100);

@@ -34,7 +34,8 @@ Json Report() {
 }
 
 Json Lead() {
-  return {{"lead_actor_id", kDsl.id}, {"role", "dsl"},
+  return {{"lead_actor_id", kDsl.id},
+          {"role", "dsl"},
           {"reason", "initial_assignment"}};
 }
 
@@ -75,7 +76,8 @@ TEST_F(CaseServiceTest, CommandsAreDecidedOnTheStoredStateAndAppended) {
   ASSERT_OK(stored);
   EXPECT_EQ(stored->type, "ConcernReported");
   EXPECT_EQ(stored->actor.role, "reporter");
-  EXPECT_NE(stored->payload.find("\"priority\":\"standard\""), std::string::npos);
+  EXPECT_NE(stored->payload.find("\"priority\":\"standard\""),
+            std::string::npos);
 }
 
 TEST_F(CaseServiceTest, ARejectedCommandWritesNothing) {
@@ -109,7 +111,8 @@ TEST_F(CaseServiceTest, ARetryWithTheSameEventIdAnswersAsTheFirstTime) {
   EXPECT_TRUE(again->deduplicated);
   EXPECT_EQ(again->position, first->position);
   EXPECT_EQ(store_->committed_position().value(), 1u);
-  auto elsewhere = service_->Execute("case-2", "report", Report(), kReporter, o);
+  auto elsewhere =
+      service_->Execute("case-2", "report", Report(), kReporter, o);
   EXPECT_TRUE(elsewhere.status().IsAlreadyExists());
 }
 
@@ -154,8 +157,8 @@ TEST_F(CaseServiceTest, AStoreWrittenWithAnOldSchemaVersionStillLoads) {
                     {"sac_risk_outcome", "inconclusive_no_action_taken"}}
                    .dump();
   ASSERT_OK(catalog_->Validate("RiskAssessed", 1, Json::parse(v1.payload)));
-  auto appended = store_->Append("case-1", ExpectedVersion::Exact(StreamVersion(2)),
-                                 {v1});
+  auto appended =
+      store_->Append("case-1", ExpectedVersion::Exact(StreamVersion(2)), {v1});
   ASSERT_OK(appended);
   auto state = service_->Load("case-1");
   ASSERT_OK(state);
@@ -234,7 +237,8 @@ TEST(SeedTest, TheSameSeedWritesTheSameCases) {
     EXPECT_TRUE(report.ok());
     std::vector<std::string> out;
     auto events = store->ReadAll(GlobalPosition(0), 100000);
-    for (const auto& e : *events) out.push_back(e.stream_id + e.type + e.payload);
+    for (const auto& e : *events)
+      out.push_back(e.stream_id + e.type + e.payload);
     return out;
   };
   EXPECT_EQ(run(7), run(7));

@@ -26,22 +26,23 @@ class ReplayTest : public ::testing::Test {
     store_ = testing::OpenStore(dir_.path(), o);
     auto c = domain::EventCatalog::Load();
     ASSERT_OK(c);
-    service_ = std::make_unique<CaseService>(*store_, *c, domain::DomainConfig{},
-                                             [] { return Timestamp(kStart); });
-    Json report = {{"kind", "concern"},
-                   {"occurred_at", "2026-02-28T10:00:00Z"},
-                   {"reported_at", "2026-02-28T11:00:00Z"},
-                   {"setting", "travel"},
-                   {"people_involved",
-                    {{{"person_ref", "person-1"}, {"roles", {"person_affected"}}}}},
-                   {"facts", "Person A was followed on the way home."},
-                   {"categories", {"harassment"}},
-                   {"sac_locations_of_risk", {"in_the_community"}},
-                   {"sac_sources_of_risk", {"other_unknown_to_individual"}},
-                   {"immediate_risk", false},
-                   {"emergency_services_called", false},
-                   {"person_affected_knows", true},
-                   {"under_18_involved", false}};
+    service_ = std::make_unique<CaseService>(
+        *store_, *c, domain::DomainConfig{}, [] { return Timestamp(kStart); });
+    Json report = {
+        {"kind", "concern"},
+        {"occurred_at", "2026-02-28T10:00:00Z"},
+        {"reported_at", "2026-02-28T11:00:00Z"},
+        {"setting", "travel"},
+        {"people_involved",
+         {{{"person_ref", "person-1"}, {"roles", {"person_affected"}}}}},
+        {"facts", "Person A was followed on the way home."},
+        {"categories", {"harassment"}},
+        {"sac_locations_of_risk", {"in_the_community"}},
+        {"sac_sources_of_risk", {"other_unknown_to_individual"}},
+        {"immediate_risk", false},
+        {"emergency_services_called", false},
+        {"person_affected_knows", true},
+        {"under_18_involved", false}};
     ASSERT_OK(service_->Execute("case-1", "report", report, kReporter));
     ASSERT_OK(service_->Execute("case-1", "assign-lead",
                                 {{"lead_actor_id", kDsl.id},
@@ -55,9 +56,9 @@ class ReplayTest : public ::testing::Test {
          {"rationale", "Travel to a session is part of the activity."},
          {"decided_by", {{"actor_id", kDsl.id}, {"role", "dsl"}}}},
         kDsl));
-    Json consent = {{"consent_id", "consent-1"}, {"person_ref", "person-1"},
+    Json consent = {{"consent_id", "consent-1"},   {"person_ref", "person-1"},
                     {"purpose", "involve_police"}, {"decision", "given"},
-                    {"decided_by", "person"}, {"capacity", "assumed"}};
+                    {"decided_by", "person"},      {"capacity", "assumed"}};
     ASSERT_OK(service_->Execute("case-1", "record-consent", consent, kDsl));
     consent["consent_id"] = "consent-2";
     consent["decision"] = "withdrawn";
@@ -96,7 +97,8 @@ TEST_F(ReplayTest, TheCaseAsItStoodAtAMoment) {
   auto before = ReplayState(*store_, *service_, "case-1",
                             {std::nullopt, Timestamp(kStart - 1)});
   EXPECT_TRUE(before.status().IsNotFound());
-  EXPECT_TRUE(ReplayState(*store_, *service_, "no-case", {}).status().IsNotFound());
+  EXPECT_TRUE(
+      ReplayState(*store_, *service_, "no-case", {}).status().IsNotFound());
 }
 
 TEST_F(ReplayTest, StepsSayWhoWhenWhyAndWhatChanged) {

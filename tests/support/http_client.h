@@ -11,7 +11,8 @@ namespace caseledger::testing {
 
 class HttpClient {
  public:
-  using Response = boost::beast::http::response<boost::beast::http::string_body>;
+  using Response =
+      boost::beast::http::response<boost::beast::http::string_body>;
 
   explicit HttpClient(uint16_t port) : port_(port), socket_(ioc_) {}
 

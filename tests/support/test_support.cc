@@ -10,7 +10,8 @@ TempDir::TempDir() {
   std::filesystem::path base = std::filesystem::temp_directory_path();
   for (;;) {
     std::filesystem::path p =
-        base / ("caseledger-test-" + std::to_string(rd()) + std::to_string(rd()));
+        base /
+        ("caseledger-test-" + std::to_string(rd()) + std::to_string(rd()));
     if (std::filesystem::create_directory(p)) {
       path_ = p.string();
       return;

@@ -9,14 +9,14 @@
 
 #include "caseledger/event_store.h"
 
-#define ASSERT_OK(expr)                                      \
-  do {                                                       \
-    const auto& cl_s_ = (expr);                              \
+#define ASSERT_OK(expr)                                                \
+  do {                                                                 \
+    const auto& cl_s_ = (expr);                                        \
     ASSERT_TRUE(cl_s_.ok()) << ::caseledger::testing::Describe(cl_s_); \
   } while (0)
-#define EXPECT_OK(expr)                                      \
-  do {                                                       \
-    const auto& cl_s_ = (expr);                              \
+#define EXPECT_OK(expr)                                                \
+  do {                                                                 \
+    const auto& cl_s_ = (expr);                                        \
     EXPECT_TRUE(cl_s_.ok()) << ::caseledger::testing::Describe(cl_s_); \
   } while (0)
 

@@ -89,8 +89,8 @@ bool CaseState::IsBarred(const Actor& actor) const {
   return all_dsls_barred && actor.role == Role::kDsl;
 }
 
-const ConsentEntry* CaseState::CurrentConsent(const std::string& person_ref,
-                                              const std::string& purpose) const {
+const ConsentEntry* CaseState::CurrentConsent(
+    const std::string& person_ref, const std::string& purpose) const {
   for (auto it = consents.rbegin(); it != consents.rend(); ++it) {
     if (it->person_ref == person_ref && it->purpose == purpose) return &*it;
   }
@@ -116,49 +116,51 @@ nlohmann::json ToJson(const std::string& id, const CaseState& s) {
   }
   Json escalations = Json::object();
   for (const auto& [eid, e] : s.escalations) {
-    escalations[eid] = {{"target", e.target},
-                        {"urgency", e.urgency},
-                        {"acknowledgement_due_at",
-                         FormatTimestamp(e.acknowledgement_due_at)},
-                        {"acknowledged", e.acknowledged},
-                        {"final_outcome", e.final_outcome}};
+    escalations[eid] = {
+        {"target", e.target},
+        {"urgency", e.urgency},
+        {"acknowledgement_due_at", FormatTimestamp(e.acknowledgement_due_at)},
+        {"acknowledged", e.acknowledged},
+        {"final_outcome", e.final_outcome}};
   }
   Json reviews = Json::object();
   for (const auto& [rid, r] : s.reviews) {
-    reviews[rid] = {{"kind", r.kind}, {"due_date", r.due_date},
-                    {"completed", r.completed}};
+    reviews[rid] = {
+        {"kind", r.kind}, {"due_date", r.due_date}, {"completed", r.completed}};
   }
-  Json j = {{"case_id", id},
-            {"version", s.version},
-            {"stage", StageName(s.stage)},
-            {"kind", s.kind},
-            {"setting", s.setting},
-            {"categories", s.categories},
-            {"reported_at", FormatTimestamp(s.reported_at)},
-            {"reporter_actor_id", s.reporter_actor_id},
-            {"barred_actor_ids", s.barred_actor_ids},
-            {"all_dsls_barred", s.all_dsls_barred},
-            {"urgent", s.urgent},
-            {"immediate_risk", s.immediate_risk},
-            {"under_18_involved", s.under_18_involved},
-            {"lead_actor_id", s.lead_actor_id.value_or("")},
-            {"lead_role", s.lead_role ? std::string(RoleName(*s.lead_role))
-                                      : std::string()},
-            {"triage_route", s.triage_route},
-            {"acknowledgement_due_at", FormatTimestamp(s.acknowledgement_due_at)},
-            {"consents", consents},
-            {"overrides", s.override_ids},
-            {"escalations", escalations},
-            {"reviews", reviews},
-            {"actions", s.actions},
-            {"safety_plans", s.plan_ids},
-            {"learning", s.learning_ids},
-            {"audit_findings", s.finding_ids},
-            {"action_due", s.action_due},
-            {"closed_without_outcome_review", s.closed_without_outcome_review},
-            {"times_closed", s.times_closed},
-            {"times_reopened", s.times_reopened}};
-  if (s.acknowledged_at) j["acknowledged_at"] = FormatTimestamp(*s.acknowledged_at);
+  Json j = {
+      {"case_id", id},
+      {"version", s.version},
+      {"stage", StageName(s.stage)},
+      {"kind", s.kind},
+      {"setting", s.setting},
+      {"categories", s.categories},
+      {"reported_at", FormatTimestamp(s.reported_at)},
+      {"reporter_actor_id", s.reporter_actor_id},
+      {"barred_actor_ids", s.barred_actor_ids},
+      {"all_dsls_barred", s.all_dsls_barred},
+      {"urgent", s.urgent},
+      {"immediate_risk", s.immediate_risk},
+      {"under_18_involved", s.under_18_involved},
+      {"lead_actor_id", s.lead_actor_id.value_or("")},
+      {"lead_role",
+       s.lead_role ? std::string(RoleName(*s.lead_role)) : std::string()},
+      {"triage_route", s.triage_route},
+      {"acknowledgement_due_at", FormatTimestamp(s.acknowledgement_due_at)},
+      {"consents", consents},
+      {"overrides", s.override_ids},
+      {"escalations", escalations},
+      {"reviews", reviews},
+      {"actions", s.actions},
+      {"safety_plans", s.plan_ids},
+      {"learning", s.learning_ids},
+      {"audit_findings", s.finding_ids},
+      {"action_due", s.action_due},
+      {"closed_without_outcome_review", s.closed_without_outcome_review},
+      {"times_closed", s.times_closed},
+      {"times_reopened", s.times_reopened}};
+  if (s.acknowledged_at)
+    j["acknowledged_at"] = FormatTimestamp(*s.acknowledged_at);
   return j;
 }
 
@@ -204,7 +206,8 @@ CaseState Evolve(CaseState s, const DomainEvent& e) {
   } else if (t == "EscalationAcknowledged") {
     s.escalations[Str(p, "escalation_id")].acknowledged = true;
   } else if (t == "EscalationOutcomeRecorded") {
-    if (Bool(p, "final")) s.escalations[Str(p, "escalation_id")].final_outcome = true;
+    if (Bool(p, "final"))
+      s.escalations[Str(p, "escalation_id")].final_outcome = true;
   } else if (t == "ReviewScheduled") {
     s.reviews[Str(p, "review_id")] =
         ReviewState{Str(p, "kind"), Str(p, "due_date"), false};
@@ -219,7 +222,7 @@ CaseState Evolve(CaseState s, const DomainEvent& e) {
   } else if (t == "CaseReopened") {
     // Back to where it was before closure: open if it had been triaged as a
     // safeguarding case, otherwise awaiting (re-)triage or a lead.
-    s.stage = !s.lead_actor_id ? Stage::kReported
+    s.stage = !s.lead_actor_id                        ? Stage::kReported
               : s.triage_route == "safeguarding_case" ? Stage::kOpen
                                                       : Stage::kAcknowledged;
     s.times_reopened += 1;

@@ -32,9 +32,9 @@ bool ParseSchemaFileName(const std::string& name, std::string* type,
   size_t dot = stem.rfind(".v");
   if (dot == std::string::npos || dot == 0) return false;
   std::string digits = stem.substr(dot + 2);
-  if (digits.empty() ||
-      !std::all_of(digits.begin(), digits.end(),
-                   [](char c) { return c >= '0' && c <= '9'; })) {
+  if (digits.empty() || !std::all_of(digits.begin(), digits.end(), [](char c) {
+        return c >= '0' && c <= '9';
+      })) {
     return false;
   }
   *type = stem.substr(0, dot);
@@ -152,9 +152,8 @@ StatusOr<std::shared_ptr<const EventCatalog>> EventCatalog::Load() {
 
   const Impl& lookup = *impl;
   auto fetch = [&lookup](const std::string& uri) -> const Json* {
-    std::string name = uri.substr(uri.rfind('/') == std::string::npos
-                                      ? 0
-                                      : uri.rfind('/') + 1);
+    std::string name = uri.substr(
+        uri.rfind('/') == std::string::npos ? 0 : uri.rfind('/') + 1);
     auto it = lookup.files.find(name);
     if (it == lookup.files.end()) return nullptr;
     return new Json(it->second);
@@ -179,8 +178,8 @@ StatusOr<std::shared_ptr<const EventCatalog>> EventCatalog::Load() {
     impl->schemas.emplace(key, std::move(schema));
     std::set<std::string> personal;
     impl->CollectPersonal(name, doc, "", 0, &personal);
-    impl->personal.emplace(key, std::vector<std::string>(personal.begin(),
-                                                         personal.end()));
+    impl->personal.emplace(
+        key, std::vector<std::string>(personal.begin(), personal.end()));
     uint32_t& current = impl->current[type];
     current = std::max(current, version);
   }
@@ -228,7 +227,8 @@ Status EventCatalog::Validate(std::string_view type, uint32_t version,
   try {
     ok = validator.validate(*it->second, target, &results);
   } catch (const std::exception& e) {
-    return Status::InvalidField("", std::string("cannot validate: ") + e.what());
+    return Status::InvalidField("",
+                                std::string("cannot validate: ") + e.what());
   }
   if (ok) return Status::OK();
   // The most specific error: the deepest context (valijson also reports each
@@ -245,8 +245,8 @@ Status EventCatalog::Validate(std::string_view type, uint32_t version,
   }
   std::string pointer = ContextToPointer(best.context);
   return Status::InvalidField(
-      pointer, (pointer.empty() ? std::string("the payload") : pointer) +
-                   ": " + best.description);
+      pointer, (pointer.empty() ? std::string("the payload") : pointer) + ": " +
+                   best.description);
 }
 
 std::vector<std::string> EventCatalog::PersonalPaths(std::string_view type,

@@ -44,9 +44,9 @@ Status Missing(const std::string& pointer, const std::string& what) {
 
 Status ServerOwned(Ctx& c, const char* field) {
   if (Has(c.payload, field)) {
-    return Status::InvalidField(std::string("/") + field,
-                                std::string("/") + field +
-                                    " is set by the server, not the client");
+    return Status::InvalidField(
+        std::string("/") + field,
+        std::string("/") + field + " is set by the server, not the client");
   }
   return Status::OK();
 }
@@ -113,8 +113,9 @@ Status LeadAllowed(Ctx& c) {
   std::string lead = Str(c.payload, "lead_actor_id");
   Actor candidate{lead, *ParseRole(Str(c.payload, "role"))};
   if (c.state.IsBarred(candidate)) {
-    return Missing("/lead_actor_id",
-                   "this person is barred from the case (conflict of interest)");
+    return Missing(
+        "/lead_actor_id",
+        "this person is barred from the case (conflict of interest)");
   }
   if (c.state.dsl_named && candidate.role != Role::kAltDsl) {
     return Missing("/role",
@@ -160,7 +161,8 @@ Status PrepareReport(Ctx& c) {
   RETURN_IF_ERROR(ServerOwned(c, "acknowledgement_due_at"));
   // Immediate risk makes a case urgent from its first event.
   auto risk = c.payload.find("immediate_risk");
-  bool urgent = risk != c.payload.end() && risk->is_boolean() && risk->get<bool>();
+  bool urgent =
+      risk != c.payload.end() && risk->is_boolean() && risk->get<bool>();
   c.payload["priority"] = urgent ? "urgent" : "standard";
   c.payload["acknowledgement_due_at"] = FormatTimestamp(
       After(c.command.now, urgent ? c.config.acknowledge_urgent
@@ -190,7 +192,8 @@ Status CheckAssignLead(Ctx& c) {
 
 Status CheckReassignLead(Ctx& c) {
   if (!c.state.lead_actor_id) {
-    return Status::FailedPrecondition("the case has no lead yet; use assign-lead");
+    return Status::FailedPrecondition(
+        "the case has no lead yet; use assign-lead");
   }
   if (Str(c.payload, "previous_lead_actor_id") != *c.state.lead_actor_id) {
     return Missing("/previous_lead_actor_id", "is not the case's current lead");
@@ -200,7 +203,8 @@ Status CheckReassignLead(Ctx& c) {
 
 Status CheckTriage(Ctx& c) {
   RETURN_IF_ERROR(DeciderIsActor(c, "decided_by"));
-  if (c.state.under_18_involved && Str(c.payload, "route") != "child_procedure") {
+  if (c.state.under_18_involved &&
+      Str(c.payload, "route") != "child_procedure") {
     return Missing("/route",
                    "someone under 18 is involved: route to the children's "
                    "procedure");
@@ -309,9 +313,10 @@ Status CheckPlan(Ctx& c) {
 Status PrepareEscalation(Ctx& c) {
   RETURN_IF_ERROR(ServerOwned(c, "acknowledgement_due_at"));
   std::string urgency = Str(c.payload, "urgency");
-  std::chrono::minutes due = urgency == "emergency" ? c.config.escalation_emergency
-                             : urgency == "urgent"  ? c.config.escalation_urgent
-                                                    : c.config.escalation_standard;
+  std::chrono::minutes due =
+      urgency == "emergency" ? c.config.escalation_emergency
+      : urgency == "urgent"  ? c.config.escalation_urgent
+                             : c.config.escalation_standard;
   c.payload["acknowledgement_due_at"] =
       FormatTimestamp(After(c.command.now, due));
   return Status::OK();
@@ -435,10 +440,11 @@ Status CheckAmend(Ctx& c) {
   if (it->second.first != Str(c.payload, "amends_event_type")) {
     return Missing("/amends_event_type", "the event is a " + it->second.first);
   }
-  if (it->second.second != c.payload.at("amends_schema_version").get<uint32_t>()) {
-    return Missing("/amends_schema_version",
-                   "the event was stored as version " +
-                       std::to_string(it->second.second));
+  if (it->second.second !=
+      c.payload.at("amends_schema_version").get<uint32_t>()) {
+    return Missing(
+        "/amends_schema_version",
+        "the event was stored as version " + std::to_string(it->second.second));
   }
   if (it->second.first == "EventAmended") {
     return Missing("/amends_event_id",
@@ -454,13 +460,13 @@ Status CheckAmend(Ctx& c) {
   for (const auto& [field, value] : c.payload.at("corrected_fields").items()) {
     corrected[field] = value;
   }
-  Status s = c.catalog.Validate(original->type, original->schema_version,
-                                corrected);
+  Status s =
+      c.catalog.Validate(original->type, original->schema_version, corrected);
   if (!s.ok()) {
     std::string pointer = "/corrected_fields" + s.field().value_or("");
-    return Status::InvalidField(pointer, "the corrected " + original->type +
-                                             " would be invalid: " +
-                                             s.message());
+    return Status::InvalidField(pointer,
+                                "the corrected " + original->type +
+                                    " would be invalid: " + s.message());
   }
   return Status::OK();
 }
@@ -483,7 +489,8 @@ Status CheckAssignAction(Ctx& c) {
   }
   std::string origin = Str(c.payload, "origin");
   std::string ref = Str(c.payload, "origin_ref");
-  if (origin == "learning" && !ref.empty() && !c.state.learning_ids.count(ref)) {
+  if (origin == "learning" && !ref.empty() &&
+      !c.state.learning_ids.count(ref)) {
     return Missing("/origin_ref", "no such learning in this case");
   }
   if (origin == "audit_finding" && !ref.empty() &&
@@ -498,11 +505,14 @@ Status CheckCompleteAction(Ctx& c) {
   if (it == c.state.actions.end()) {
     return Missing("/action_id", "no such action in this case");
   }
-  if (it->second) return Status::FailedPrecondition("the action is already completed");
+  if (it->second)
+    return Status::FailedPrecondition("the action is already completed");
   return Status::OK();
 }
 
-Status CheckSample(Ctx& c) { return Unused(c.state.sample_ids, c, "sample_id"); }
+Status CheckSample(Ctx& c) {
+  return Unused(c.state.sample_ids, c, "sample_id");
+}
 
 Status CheckFinding(Ctx& c) {
   RETURN_IF_ERROR(Unused(c.state.finding_ids, c, "finding_id"));
@@ -543,7 +553,8 @@ const std::vector<Spec>& Specs() {
        CheckOutcomes},
       {"agree-participation", "ParticipationAgreed", false, true, nullptr,
        CheckPerson},
-      {"assess-capacity", "CapacityAssessed", false, true, nullptr, CheckPerson},
+      {"assess-capacity", "CapacityAssessed", false, true, nullptr,
+       CheckPerson},
       {"record-consent", "ConsentRecorded", false, true, nullptr, CheckConsent},
       {"override-consent", "ConsentOverridden", false, true, nullptr,
        CheckOverride},
@@ -552,7 +563,8 @@ const std::vector<Spec>& Specs() {
       {"inform-person", "PersonInformedOfReport", false, true, nullptr,
        CheckInform},
       {"assess-risk", "RiskAssessed", false, true, nullptr, nullptr},
-      {"agree-safety-plan", "SafetyPlanAgreed", false, true, nullptr, CheckPlan},
+      {"agree-safety-plan", "SafetyPlanAgreed", false, true, nullptr,
+       CheckPlan},
       // Emergency services come first, before any lead has the case.
       {"raise-escalation", "EscalationRaised", false, false, PrepareEscalation,
        CheckEscalation},
@@ -560,8 +572,8 @@ const std::vector<Spec>& Specs() {
        nullptr, CheckAcknowledgeEscalation},
       {"record-escalation-outcome", "EscalationOutcomeRecorded", true, false,
        nullptr, CheckEscalationOutcome},
-      {"schedule-review", "ReviewScheduled", true, false,
-       PrepareScheduleReview, CheckScheduleReview},
+      {"schedule-review", "ReviewScheduled", true, false, PrepareScheduleReview,
+       CheckScheduleReview},
       {"complete-review", "ReviewCompleted", true, false, nullptr,
        CheckCompleteReview},
       {"close", "CaseClosed", false, true, nullptr, CheckClose},

@@ -7,8 +7,7 @@ namespace caseledger::domain {
 namespace {
 
 constexpr Role kR = Role::kReporter, kD = Role::kDsl, kA = Role::kAltDsl,
-               kV = Role::kReviewer, kI = Role::kIntegration,
-               kM = Role::kAdmin;
+               kV = Role::kReviewer, kI = Role::kIntegration, kM = Role::kAdmin;
 
 // The command table: who may issue each command. Leads (DSL and alternative
 // DSL) run cases; reviewers run governance; anyone in the organisation may

@@ -149,7 +149,8 @@ class EventStore {
                                std::chrono::milliseconds timeout) const = 0;
 
   // A cursor that yields events with position > `after`.
-  virtual std::unique_ptr<Subscription> Subscribe(GlobalPosition after) const = 0;
+  virtual std::unique_ptr<Subscription> Subscribe(
+      GlobalPosition after) const = 0;
 
   // Recomputes the hash chains and index links. With a stream id, only that
   // case's chain (and each event's link into the log chain); without, the

@@ -166,10 +166,10 @@ class [[nodiscard]] StatusOr {
 #define CL_CONCAT_(a, b) CL_CONCAT_INNER_(a, b)
 
 // Returns from the enclosing function if `expr` yields a non-OK Status.
-#define RETURN_IF_ERROR(expr)                       \
-  do {                                              \
-    ::caseledger::Status cl_status_ = (expr);       \
-    if (!cl_status_.ok()) return cl_status_;        \
+#define RETURN_IF_ERROR(expr)                 \
+  do {                                        \
+    ::caseledger::Status cl_status_ = (expr); \
+    if (!cl_status_.ok()) return cl_status_;  \
   } while (0)
 
 // `ASSIGN_OR_RETURN(auto x, Foo());` binds the value or returns the Status.

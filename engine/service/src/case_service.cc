@@ -22,14 +22,15 @@ StatusOr<domain::DomainEvent> ToDomainEvent(const domain::EventCatalog& catalog,
     return Status::Corruption("event " + e.event_id.ToString() +
                               " has a payload that is not JSON");
   }
-  ASSIGN_OR_RETURN(payload,
-                   catalog.Upcast(e.type, e.schema_version, std::move(payload)));
+  ASSIGN_OR_RETURN(
+      payload, catalog.Upcast(e.type, e.schema_version, std::move(payload)));
   domain::DomainEvent d;
   d.event_id = e.event_id.ToString();
   d.type = e.type;
   d.schema_version = catalog.CurrentVersion(e.type);
   d.actor = domain::Actor{
-      e.actor.id, domain::ParseRole(e.actor.role).value_or(domain::Role::kReporter)};
+      e.actor.id,
+      domain::ParseRole(e.actor.role).value_or(domain::Role::kReporter)};
   d.recorded_at = e.recorded_at;
   d.payload = std::move(payload);
   return d;
@@ -103,7 +104,8 @@ StatusOr<CommandResult> CaseService::Execute(const std::string& case_id,
   constexpr int kAttempts = 3;
   for (int attempt = 1;; ++attempt) {
     ASSIGN_OR_RETURN(domain::CaseState state, Load(case_id));
-    if (options.expected_version && *options.expected_version != state.version) {
+    if (options.expected_version &&
+        *options.expected_version != state.version) {
       return Status::WrongExpectedVersion(
           state.version, "case " + case_id + " is at version " +
                              std::to_string(state.version) + ", not " +
@@ -111,8 +113,9 @@ StatusOr<CommandResult> CaseService::Execute(const std::string& case_id,
     }
     const Timestamp now = clock_();
     domain::Command cmd{command, body, actor, now};
-    auto lookup = [this, &case_id](const std::string& id)
-        -> std::optional<domain::DomainEvent> {
+    auto lookup =
+        [this, &case_id](
+            const std::string& id) -> std::optional<domain::DomainEvent> {
       auto parsed = EventId::Parse(id);
       if (!parsed.ok()) return std::nullopt;
       auto e = store_.ReadEvent(*parsed);
@@ -137,9 +140,9 @@ StatusOr<CommandResult> CaseService::Execute(const std::string& case_id,
       p.payload = decided[i].payload.dump();
       events.push_back(std::move(p));
     }
-    auto appended = store_.Append(case_id,
-                                  ExpectedVersion::Exact(StreamVersion(state.version)),
-                                  std::move(events));
+    auto appended = store_.Append(
+        case_id, ExpectedVersion::Exact(StreamVersion(state.version)),
+        std::move(events));
     if (appended.ok()) {
       CommandResult r;
       r.case_id = case_id;

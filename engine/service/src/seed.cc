@@ -50,15 +50,18 @@ class CaseScript {
   Status Run();
 
  private:
-  bool Chance(double p) { return std::uniform_real_distribution<>(0, 1)(rng_) < p; }
+  bool Chance(double p) {
+    return std::uniform_real_distribution<>(0, 1)(rng_) < p;
+  }
   template <typename T>
   const T& Pick(const std::vector<T>& v) {
     return v[std::uniform_int_distribution<size_t>(0, v.size() - 1)(rng_)];
   }
   void Advance(int64_t min_minutes, int64_t max_minutes) {
-    *clock_ = Timestamp(clock_->value() +
-                        std::uniform_int_distribution<int64_t>(
-                            min_minutes, max_minutes)(rng_) * kMinute);
+    *clock_ =
+        Timestamp(clock_->value() + std::uniform_int_distribution<int64_t>(
+                                        min_minutes, max_minutes)(rng_) *
+                                        kMinute);
     if (shared_) shared_->store(clock_->value());
   }
 
@@ -86,9 +89,9 @@ class CaseScript {
     options.event_id = NextEventId();
     auto r = service_.Execute(id_, command, std::move(body), actor, options);
     if (!r.ok()) {
-      return Status::FailedPrecondition("seed: case " + id_ + ", " + command +
-                                        " was rejected: " +
-                                        r.status().ToString());
+      return Status::FailedPrecondition(
+          "seed: case " + id_ + ", " + command +
+          " was rejected: " + r.status().ToString());
     }
     report_->commands += 1;
     report_->events += r->event_ids.size();
@@ -124,16 +127,26 @@ class CaseScript {
 
 Json CaseScript::Report() {
   static const std::vector<std::string> kKinds = {
-      "concern", "concern", "concern", "incident", "incident", "near_miss",
-      "whistleblowing"};
+      "concern",  "concern",   "concern",       "incident",
+      "incident", "near_miss", "whistleblowing"};
   static const std::vector<std::string> kSettings = {
-      "in_person_session", "online_session", "travel", "social_media",
-      "host_organisation", "outside_activity"};
+      "in_person_session", "online_session",    "travel",
+      "social_media",      "host_organisation", "outside_activity"};
   static const std::vector<std::string> kCategories = {
-      "psychological", "racism_and_microaggression", "harassment", "bullying",
-      "dismissed_or_unheard", "retraumatisation", "online_misuse",
-      "financial_or_material", "self_neglect", "domestic", "discriminatory",
-      "physical", "neglect_and_acts_of_omission", "sexual"};
+      "psychological",
+      "racism_and_microaggression",
+      "harassment",
+      "bullying",
+      "dismissed_or_unheard",
+      "retraumatisation",
+      "online_misuse",
+      "financial_or_material",
+      "self_neglect",
+      "domestic",
+      "discriminatory",
+      "physical",
+      "neglect_and_acts_of_omission",
+      "sexual"};
   static const std::vector<std::string> kAgeBands = {"18_64", "18_64", "65_74",
                                                      "75_84"};
   conflict_ = Chance(0.03);
@@ -156,7 +169,8 @@ Json CaseScript::Report() {
   }
   Json r = {
       {"kind", Pick(kKinds)},
-      {"occurred_at", FormatTimestamp(Timestamp(clock_->value() - 90 * kMinute))},
+      {"occurred_at",
+       FormatTimestamp(Timestamp(clock_->value() - 90 * kMinute))},
       {"reported_at", FormatTimestamp(*clock_)},
       {"reported_via", "report_form"},
       {"setting", setting},
@@ -183,8 +197,8 @@ Json CaseScript::Report() {
     r["host_organisation_name"] = "Example Host Organisation";
   }
   if (immediate_) {
-    r["actions_taken"] = "Called 999 and stayed with Person A" + n_ +
-                         " until help arrived.";
+    r["actions_taken"] =
+        "Called 999 and stayed with Person A" + n_ + " until help arrived.";
   }
   return r;
 }
@@ -208,25 +222,27 @@ Status CaseScript::Lead() {
 }
 
 Status CaseScript::Triage() {
-  Json t = {{"decided_by",
-             {{"actor_id", lead_.id}, {"role", RoleName(lead_.role)}}}};
+  Json t = {
+      {"decided_by", {{"actor_id", lead_.id}, {"role", RoleName(lead_.role)}}}};
   double r = std::uniform_real_distribution<>(0, 1)(rng_);
   if (under_18_) {
     route_ = "child_procedure";
     t["related_to_activity"] = true;
     t["children_procedure_organisation"] = "Example Children's Services";
-    t["rationale"] = "Someone under 18 is involved; the children's procedure applies.";
+    t["rationale"] =
+        "Someone under 18 is involved; the children's procedure applies.";
   } else if (r < 0.10) {
     route_ = "not_related";
     t["related_to_activity"] = false;
-    t["signposted_organisations"] = {
-        {{"name", "Example Helpline"}, {"kind", "helpline"},
-         {"details_given_to_person", true}}};
+    t["signposted_organisations"] = {{{"name", "Example Helpline"},
+                                      {"kind", "helpline"},
+                                      {"details_given_to_person", true}}};
     t["rationale"] = "The concern arose outside the organisation's activity.";
   } else if (r < 0.18) {
     route_ = "advice_only";
     t["related_to_activity"] = true;
-    t["advice_summary"] = "Advice given to the facilitator on setting ground rules.";
+    t["advice_summary"] =
+        "Advice given to the facilitator on setting ground rules.";
     t["rationale"] = "No harm to an adult; the facilitator asked for advice.";
   } else {
     route_ = "safeguarding_case";
@@ -239,15 +255,17 @@ Status CaseScript::Triage() {
 }
 
 Status CaseScript::WorkTheCase() {
-  const Json decided_by = {{"actor_id", lead_.id}, {"role", RoleName(lead_.role)}};
-  RETURN_IF_ERROR(Do("record-outcomes",
-                     {{"person_ref", "person-1"},
-                      {"asked_about_outcomes", "yes_outcomes_expressed"},
-                      {"expressed_by", "person"},
-                      {"outcomes",
-                       {{{"outcome_id", "outcome-1"},
-                         {"in_own_words", "I want to keep coming and feel safe."}}}}},
-                     lead_));
+  const Json decided_by = {{"actor_id", lead_.id},
+                           {"role", RoleName(lead_.role)}};
+  RETURN_IF_ERROR(
+      Do("record-outcomes",
+         {{"person_ref", "person-1"},
+          {"asked_about_outcomes", "yes_outcomes_expressed"},
+          {"expressed_by", "person"},
+          {"outcomes",
+           {{{"outcome_id", "outcome-1"},
+             {"in_own_words", "I want to keep coming and feel safe."}}}}},
+         lead_));
   RETURN_IF_ERROR(Do("agree-participation",
                      {{"person_ref", "person-1"},
                       {"communication_needs", {"none_identified"}},
@@ -293,22 +311,24 @@ Status CaseScript::WorkTheCase() {
     override_basis_ = "override-1";
     report_->overrides += 1;
   }
-  RETURN_IF_ERROR(Do("assess-risk",
-                     {{"risk_areas",
-                       {{{"area", "people"},
-                         {"level", Chance(0.3) ? "high" : "medium"},
-                         {"description", "Person B" + n_ + " attends the same sessions."},
-                         {"mitigation", "Separate groups for now."}}}},
-                      {"agreed_zone", "stretch"},
-                      {"zone_agreed_with_person", true},
-                      {"least_restrictive_option_considered", true},
-                      {"least_restrictive_option_description",
-                       "Considered excluding Person B; chose separate groups."},
-                      {"risk_finding", "risk_identified"},
-                      {"action_taken", true},
-                      {"risk_result", Chance(0.7) ? "risk_reduced" : "risk_remained"}},
-                     lead_));
-  const std::string due = Date(Timestamp(clock_->value() + 14 * 24 * 60 * kMinute));
+  RETURN_IF_ERROR(
+      Do("assess-risk",
+         {{"risk_areas",
+           {{{"area", "people"},
+             {"level", Chance(0.3) ? "high" : "medium"},
+             {"description", "Person B" + n_ + " attends the same sessions."},
+             {"mitigation", "Separate groups for now."}}}},
+          {"agreed_zone", "stretch"},
+          {"zone_agreed_with_person", true},
+          {"least_restrictive_option_considered", true},
+          {"least_restrictive_option_description",
+           "Considered excluding Person B; chose separate groups."},
+          {"risk_finding", "risk_identified"},
+          {"action_taken", true},
+          {"risk_result", Chance(0.7) ? "risk_reduced" : "risk_remained"}},
+         lead_));
+  const std::string due =
+      Date(Timestamp(clock_->value() + 14 * 24 * 60 * kMinute));
   RETURN_IF_ERROR(Do("agree-safety-plan",
                      {{"plan_id", "plan-1"},
                       {"actions",
@@ -321,7 +341,7 @@ Status CaseScript::WorkTheCase() {
                       {"review_date", due},
                       {"agreed_with_person", true}},
                      lead_));
-  std::string basis_kind = !consent_basis_.empty()   ? "consent"
+  std::string basis_kind = !consent_basis_.empty()    ? "consent"
                            : !override_basis_.empty() ? "override"
                                                       : "";
   if (!basis_kind.empty() && Chance(0.5)) {
@@ -340,9 +360,9 @@ Status CaseScript::WorkTheCase() {
                        lead_));
     report_->escalations += 1;
     if (Chance(0.85)) {
-      RETURN_IF_ERROR(Do("acknowledge-escalation",
-                         {{"escalation_id", "escalation-la"}, {"channel", "email"}},
-                         lead_));
+      RETURN_IF_ERROR(Do(
+          "acknowledge-escalation",
+          {{"escalation_id", "escalation-la"}, {"channel", "email"}}, lead_));
       RETURN_IF_ERROR(Do("record-escalation-outcome",
                          {{"escalation_id", "escalation-la"},
                           {"outcome", Chance(0.5) ? "s42_enquiry_opened"
@@ -361,14 +381,15 @@ Status CaseScript::WorkTheCase() {
   }
   if (Chance(0.05)) {
     // A correction: the categories were recorded wrongly.
-    RETURN_IF_ERROR(Do("amend",
-                       {{"amends_event_id", report_id_},
-                        {"amends_event_type", "ConcernReported"},
-                        {"amends_schema_version", 1},
-                        {"corrected_fields", {{"categories", {"psychological"}}}},
-                        {"reason", "The category was chosen in error."},
-                        {"reason_code", "wrong_category"}},
-                       lead_));
+    RETURN_IF_ERROR(
+        Do("amend",
+           {{"amends_event_id", report_id_},
+            {"amends_event_type", "ConcernReported"},
+            {"amends_schema_version", 1},
+            {"corrected_fields", {{"categories", {"psychological"}}}},
+            {"reason", "The category was chosen in error."},
+            {"reason_code", "wrong_category"}},
+           lead_));
     report_->amendments += 1;
   }
   RETURN_IF_ERROR(Do("schedule-review",
@@ -377,12 +398,13 @@ Status CaseScript::WorkTheCase() {
                       {"reason", "plan_review_date"},
                       {"plan_id", "plan-1"}},
                      lead_));
-  RETURN_IF_ERROR(Do("complete-action",
-                     {{"action_id", "plan-1-a1"},
-                      {"owner", {{"role", "facilitator"}}},
-                      {"due_date", due},
-                      {"evidence", "Check-ins done after each of four sessions."}},
-                     lead_));
+  RETURN_IF_ERROR(
+      Do("complete-action",
+         {{"action_id", "plan-1-a1"},
+          {"owner", {{"role", "facilitator"}}},
+          {"due_date", due},
+          {"evidence", "Check-ins done after each of four sessions."}},
+         lead_));
   static const std::vector<std::string> kAchieved = {"fully", "fully",
                                                      "partially", "not"};
   return Do("complete-review",
@@ -402,9 +424,10 @@ Status CaseScript::Close(bool with_review) {
     c["reason"] = "outcomes_achieved";
     c["outcome_review_id"] = "review-1";
   } else {
-    c["reason"] = route_ == "not_related"       ? "not_related_signposted"
-                  : route_ == "child_procedure" ? "routed_to_childrens_procedure"
-                                                : "advice_given";
+    c["reason"] = route_ == "not_related" ? "not_related_signposted"
+                  : route_ == "child_procedure"
+                      ? "routed_to_childrens_procedure"
+                      : "advice_given";
     c["no_review_reason"] = "not_a_safeguarding_case";
   }
   RETURN_IF_ERROR(Do("close", c, lead_));
@@ -413,17 +436,18 @@ Status CaseScript::Close(bool with_review) {
 }
 
 Status CaseScript::Learning() {
-  RETURN_IF_ERROR(Do("record-learning",
-                     {{"learning_id", "learning-1"},
-                      {"what_went_well",
-                       "The report reached the lead the same day and the person "
-                       "chose how to take part."},
-                      {"what_must_change",
-                       "Facilitators need a short script for stopping harmful "
-                       "remarks in online sessions."},
-                      {"themes", {categories_.front()}},
-                      {"share_in", {"monthly_learning_meeting"}}},
-                     lead_));
+  RETURN_IF_ERROR(
+      Do("record-learning",
+         {{"learning_id", "learning-1"},
+          {"what_went_well",
+           "The report reached the lead the same day and the person "
+           "chose how to take part."},
+          {"what_must_change",
+           "Facilitators need a short script for stopping harmful "
+           "remarks in online sessions."},
+          {"themes", {categories_.front()}},
+          {"share_in", {"monthly_learning_meeting"}}},
+         lead_));
   return Do("screen-learning",
             {{"learning_id", "learning-1"},
              {"decision", "approved_for_sharing"},
@@ -452,7 +476,8 @@ Status CaseScript::Audit() {
                {"consent_recording", Chance(0.8) ? "met" : "partly_met"},
                {"proportionality", "met"},
                {"review_dates", "met"}}},
-             {"finding", "Outcomes in the person's words; consent decisions recorded."},
+             {"finding",
+              "Outcomes in the person's words; consent decisions recorded."},
              {"severity", "good_practice"},
              {"reaudit_required", false}},
             kReviewer);
@@ -462,24 +487,26 @@ Status CaseScript::Run() {
   static const std::vector<std::string> kReporters = {
       "user:reporter-1", "user:reporter-2", "user:reporter-3",
       "user:reporter-4", "user:reporter-5"};
-  RETURN_IF_ERROR(Do("report", Report(), Actor{Pick(kReporters), Role::kReporter}));
+  RETURN_IF_ERROR(
+      Do("report", Report(), Actor{Pick(kReporters), Role::kReporter}));
   if (immediate_) {
     // Emergency services first; the lead is told after.
-    RETURN_IF_ERROR(Do("raise-escalation",
-                       {{"escalation_id", "escalation-999"},
-                        {"target", "emergency_services"},
-                        {"trigger", "immediate_risk"},
-                        {"reason", "Person A" + n_ + " was in immediate danger."},
-                        {"urgency", "emergency"},
-                        {"basis", {{"kind", "emergency_justify_later"}}}},
-                       conflict_ ? kAltDsl : kDsl));
+    RETURN_IF_ERROR(
+        Do("raise-escalation",
+           {{"escalation_id", "escalation-999"},
+            {"target", "emergency_services"},
+            {"trigger", "immediate_risk"},
+            {"reason", "Person A" + n_ + " was in immediate danger."},
+            {"urgency", "emergency"},
+            {"basis", {{"kind", "emergency_justify_later"}}}},
+           conflict_ ? kAltDsl : kDsl));
     report_->escalations += 1;
   }
   RETURN_IF_ERROR(Lead());
   if (immediate_) {
-    RETURN_IF_ERROR(Do("acknowledge-escalation",
-                       {{"escalation_id", "escalation-999"}, {"channel", "phone"}},
-                       lead_));
+    RETURN_IF_ERROR(
+        Do("acknowledge-escalation",
+           {{"escalation_id", "escalation-999"}, {"channel", "phone"}}, lead_));
     RETURN_IF_ERROR(Do("record-escalation-outcome",
                        {{"escalation_id", "escalation-999"},
                         {"outcome", "emergency_response_attended"},
@@ -491,11 +518,11 @@ Status CaseScript::Run() {
   if (safeguarding) RETURN_IF_ERROR(WorkTheCase());
   RETURN_IF_ERROR(Close(safeguarding));
   if (safeguarding && Chance(0.08)) {
-    RETURN_IF_ERROR(Do("reopen",
-                       {{"reason", "new_information"},
-                        {"reason_detail", "Person A" + n_ +
-                                              " reports further remarks."}},
-                       lead_));
+    RETURN_IF_ERROR(
+        Do("reopen",
+           {{"reason", "new_information"},
+            {"reason_detail", "Person A" + n_ + " reports further remarks."}},
+           lead_));
     report_->reopened += 1;
     RETURN_IF_ERROR(Close(true));
   }

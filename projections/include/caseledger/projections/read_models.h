@@ -16,11 +16,10 @@
 
 #include <chrono>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "caseledger/domain/catalog.h"
 #include "caseledger/event_store.h"
@@ -35,7 +34,7 @@ struct ProjectionHealth {
   uint64_t position = 0;  // last global position applied
   uint64_t lag = 0;       // events committed to the log but not yet applied
   bool healthy = true;
-  std::string error;      // why it stopped, when unhealthy
+  std::string error;  // why it stopped, when unhealthy
 };
 
 struct CaseFilter {
@@ -77,8 +76,7 @@ class ReadModels {
   static StatusOr<std::unique_ptr<ReadModels>> Open(
       const std::string& dir, const EventStore& store,
       std::shared_ptr<const domain::EventCatalog> catalog,
-      std::shared_ptr<spdlog::logger> logger,
-      std::string pseudonym_key = "");
+      std::shared_ptr<spdlog::logger> logger, std::string pseudonym_key = "");
   virtual ~ReadModels() = default;
 
   // Starts the runner thread (catch up from the checkpoint, then live).
@@ -114,7 +112,8 @@ class ReadModels {
 
   // Counts of reported cases by category, setting and month, suppressed and
   // rounded (SummaryOptions).
-  virtual StatusOr<nlohmann::json> Summary(const SummaryOptions& options) const = 0;
+  virtual StatusOr<nlohmann::json> Summary(
+      const SummaryOptions& options) const = 0;
 
   // Governance oversight (computed against `now`, so tests can fix it):
   //   overdue-acknowledgements, overdue-reviews,
@@ -131,9 +130,8 @@ class ReadModels {
   // The month's audit sample (YYYY-MM): deterministic for a month and seed,
   // stratified so that cases with a consent override and urgent cases are
   // always represented.
-  virtual StatusOr<nlohmann::json> AuditSample(const std::string& month,
-                                               size_t size,
-                                               const std::string& seed) const = 0;
+  virtual StatusOr<nlohmann::json> AuditSample(
+      const std::string& month, size_t size, const std::string& seed) const = 0;
 
   // Rebuilds every read model from position 0 into fresh column families,
   // then swaps them in and drops the old ones. The runner must be stopped.

@@ -87,7 +87,7 @@ struct CaseState {
   std::set<std::string> override_ids;
   std::map<std::string, EscalationState> escalations;
   std::map<std::string, ReviewState> reviews;
-  std::map<std::string, bool> actions;  // action_id -> completed
+  std::map<std::string, bool> actions;            // action_id -> completed
   std::map<std::string, std::string> action_due;  // action_id -> YYYY-MM-DD
   std::set<std::string> plan_ids;
   std::set<std::string> share_ids;

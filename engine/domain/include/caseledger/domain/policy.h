@@ -26,15 +26,15 @@ struct Actor {
 
 // The reads the API offers, by what they reveal.
 enum class Read {
-  kCaseList,        // list of cases (a reporter sees only their own)
-  kCaseState,       // one case's current state
-  kCaseHistory,     // every event with actor, time, rationale and hashes
-  kCaseReplay,      // the case as it stood at a version or time
-  kCaseVerify,      // the chain check of one case (reveals no contents)
-  kCaseAccessLog,   // who read the case, when
-  kGovernance,      // oversight views and the audit sample
-  kLearningFeed,    // the anonymised learning feed and its summary
-  kAdmin,           // tokens, store verification, rebuilds
+  kCaseList,       // list of cases (a reporter sees only their own)
+  kCaseState,      // one case's current state
+  kCaseHistory,    // every event with actor, time, rationale and hashes
+  kCaseReplay,     // the case as it stood at a version or time
+  kCaseVerify,     // the chain check of one case (reveals no contents)
+  kCaseAccessLog,  // who read the case, when
+  kGovernance,     // oversight views and the audit sample
+  kLearningFeed,   // the anonymised learning feed and its summary
+  kAdmin,          // tokens, store verification, rebuilds
 };
 
 // Whether `role` may issue command `command` at all (case-independent).

@@ -4,11 +4,10 @@
 // exactly what the record held.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "caseledger/service/case_service.h"
 
