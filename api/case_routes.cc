@@ -635,6 +635,20 @@ class Routes {
                       JsonResponse(200, *body), std::move(respond));
   }
 
+  // POST /v1/cases: the server names the case, an opaque, unguessable id.
+  void Report(const HttpRequest& req, Router::Respond respond) {
+    Command(req, "case-" + EventId::NewV7().ToString(), "report",
+            std::move(respond));
+  }
+  void GetReplayState(const HttpRequest& req, const std::string& id,
+                      Router::Respond respond) {
+    GetReplay(req, id, false, std::move(respond));
+  }
+  void GetReplaySteps(const HttpRequest& req, const std::string& id,
+                      Router::Respond respond) {
+    GetReplay(req, id, true, std::move(respond));
+  }
+
  private:
   CaseRouteDeps& d_;
 };
@@ -701,28 +715,29 @@ void AddCaseRoutes(Router& router, CaseRouteDeps& deps) {
                     routes->GetGovernance(req, p.at("view"),
                                           std::move(respond));
                   });
-  router.AddAsync("GET", "/v1/learning/feed",
-                  [routes](const HttpRequest& req, const PathParams&,
-                           Router::Respond respond) {
-                    routes->GetFeed(req, std::move(respond));
-                  });
-  router.AddAsync("GET", "/v1/learning/summary",
-                  [routes](const HttpRequest& req, const PathParams&,
-                           Router::Respond respond) {
-                    routes->GetSummary(req, std::move(respond));
-                  });
-  router.AddAsync("GET", "/v1/cases",
-                  [routes](const HttpRequest& req, const PathParams&,
-                           Router::Respond respond) {
-                    routes->ListCases(req, std::move(respond));
-                  });
-  router.AddAsync("POST", "/v1/cases",
-                  [routes](const HttpRequest& req, const PathParams&,
-                           Router::Respond respond) {
-                    // The server names the case: an opaque, unguessable id.
-                    routes->Command(req, "case-" + EventId::NewV7().ToString(),
-                                    "report", std::move(respond));
-                  });
+  // Routes that call one member, on the collection or on one case.
+  using OnCollection = void (Routes::*)(const HttpRequest&, Router::Respond);
+  using OnCase =
+      void (Routes::*)(const HttpRequest&, const std::string&, Router::Respond);
+  auto collection = [&](const char* method, const char* pattern,
+                        OnCollection fn) {
+    router.AddAsync(method, pattern,
+                    [routes, fn](const HttpRequest& req, const PathParams&,
+                                 Router::Respond respond) {
+                      ((*routes).*fn)(req, std::move(respond));
+                    });
+  };
+  auto one_case = [&](const char* pattern, OnCase fn) {
+    router.AddAsync("GET", pattern,
+                    [routes, fn](const HttpRequest& req, const PathParams& p,
+                                 Router::Respond respond) {
+                      ((*routes).*fn)(req, p.at("id"), std::move(respond));
+                    });
+  };
+  collection("GET", "/v1/learning/feed", &Routes::GetFeed);
+  collection("GET", "/v1/learning/summary", &Routes::GetSummary);
+  collection("GET", "/v1/cases", &Routes::ListCases);
+  collection("POST", "/v1/cases", &Routes::Report);
   router.AddAsync("POST", "/v1/cases/{id}/commands/{command}",
                   [routes](const HttpRequest& req, const PathParams& p,
                            Router::Respond respond) {
@@ -734,38 +749,12 @@ void AddCaseRoutes(Router& router, CaseRouteDeps& deps) {
                     routes->Command(req, p.at("id"), p.at("command"),
                                     std::move(respond));
                   });
-  router.AddAsync("GET", "/v1/cases/{id}",
-                  [routes](const HttpRequest& req, const PathParams& p,
-                           Router::Respond respond) {
-                    routes->GetCase(req, p.at("id"), std::move(respond));
-                  });
-  router.AddAsync("GET", "/v1/cases/{id}/history",
-                  [routes](const HttpRequest& req, const PathParams& p,
-                           Router::Respond respond) {
-                    routes->GetHistory(req, p.at("id"), std::move(respond));
-                  });
-  router.AddAsync("GET", "/v1/cases/{id}/replay",
-                  [routes](const HttpRequest& req, const PathParams& p,
-                           Router::Respond respond) {
-                    routes->GetReplay(req, p.at("id"), false,
-                                      std::move(respond));
-                  });
-  router.AddAsync("GET", "/v1/cases/{id}/replay/steps",
-                  [routes](const HttpRequest& req, const PathParams& p,
-                           Router::Respond respond) {
-                    routes->GetReplay(req, p.at("id"), true,
-                                      std::move(respond));
-                  });
-  router.AddAsync("GET", "/v1/cases/{id}/access-log",
-                  [routes](const HttpRequest& req, const PathParams& p,
-                           Router::Respond respond) {
-                    routes->GetAccessLog(req, p.at("id"), std::move(respond));
-                  });
-  router.AddAsync("GET", "/v1/cases/{id}/verify",
-                  [routes](const HttpRequest& req, const PathParams& p,
-                           Router::Respond respond) {
-                    routes->GetVerify(req, p.at("id"), std::move(respond));
-                  });
+  one_case("/v1/cases/{id}", &Routes::GetCase);
+  one_case("/v1/cases/{id}/history", &Routes::GetHistory);
+  one_case("/v1/cases/{id}/replay", &Routes::GetReplayState);
+  one_case("/v1/cases/{id}/replay/steps", &Routes::GetReplaySteps);
+  one_case("/v1/cases/{id}/access-log", &Routes::GetAccessLog);
+  one_case("/v1/cases/{id}/verify", &Routes::GetVerify);
 }
 
 }  // namespace caseledger::api

@@ -383,23 +383,7 @@ class GovernanceTest : public ::testing::Test {
         *store_, catalog_, domain::DomainConfig{},
         [this] { return Timestamp(now_.load()); });
   }
-  Json Report(bool immediate) {
-    return {{"kind", "concern"},
-            {"occurred_at", "2026-03-01T09:00:00Z"},
-            {"reported_at", "2026-03-01T10:00:00Z"},
-            {"setting", "travel"},
-            {"people_involved",
-             {{{"person_ref", "person-1"}, {"roles", {"person_affected"}}}}},
-            {"facts", "Followed home after a session."},
-            {"categories", {"harassment"}},
-            {"sac_locations_of_risk", {"in_the_community"}},
-            {"sac_sources_of_risk", {"other_unknown_to_individual"}},
-            {"immediate_risk", immediate},
-            {"emergency_services_called", immediate},
-            {"actions_taken", "Stayed with the person."},
-            {"person_affected_knows", true},
-            {"under_18_involved", false}};
-  }
+  Json Report(bool immediate) { return testing::ReportBody(immediate); }
   void Run(const std::string& id, const std::string& cmd, const Json& body,
            const domain::Actor& a = {"user:dsl-1", domain::Role::kDsl}) {
     auto r = service_->Execute(id, cmd, body, a);

@@ -16,22 +16,7 @@ using domain::Role;
 const Actor kReporter{"user:reporter-1", Role::kReporter};
 const Actor kDsl{"user:dsl-1", Role::kDsl};
 
-Json Report() {
-  return {{"kind", "concern"},
-          {"occurred_at", "2026-03-12T14:20:00Z"},
-          {"reported_at", "2026-03-12T15:05:00Z"},
-          {"setting", "online_session"},
-          {"people_involved",
-           {{{"person_ref", "person-1"}, {"roles", {"person_affected"}}}}},
-          {"facts", "Person A was sent unkind messages in the session chat."},
-          {"categories", {"online_misuse"}},
-          {"sac_locations_of_risk", {"in_the_community"}},
-          {"sac_sources_of_risk", {"other_known_to_individual"}},
-          {"immediate_risk", false},
-          {"emergency_services_called", false},
-          {"person_affected_knows", true},
-          {"under_18_involved", false}};
-}
+Json Report() { return testing::ReportBody(); }
 
 Json Lead() {
   return {{"lead_actor_id", kDsl.id},

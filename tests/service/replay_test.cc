@@ -28,21 +28,7 @@ class ReplayTest : public ::testing::Test {
     ASSERT_OK(c);
     service_ = std::make_unique<CaseService>(
         *store_, *c, domain::DomainConfig{}, [] { return Timestamp(kStart); });
-    Json report = {
-        {"kind", "concern"},
-        {"occurred_at", "2026-02-28T10:00:00Z"},
-        {"reported_at", "2026-02-28T11:00:00Z"},
-        {"setting", "travel"},
-        {"people_involved",
-         {{{"person_ref", "person-1"}, {"roles", {"person_affected"}}}}},
-        {"facts", "Person A was followed on the way home."},
-        {"categories", {"harassment"}},
-        {"sac_locations_of_risk", {"in_the_community"}},
-        {"sac_sources_of_risk", {"other_unknown_to_individual"}},
-        {"immediate_risk", false},
-        {"emergency_services_called", false},
-        {"person_affected_knows", true},
-        {"under_18_involved", false}};
+    Json report = testing::ReportBody();
     ASSERT_OK(service_->Execute("case-1", "report", report, kReporter));
     ASSERT_OK(service_->Execute("case-1", "assign-lead",
                                 {{"lead_actor_id", kDsl.id},

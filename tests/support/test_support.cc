@@ -45,6 +45,26 @@ std::string PayloadOfSize(size_t bytes, uint64_t seed) {
   return s;
 }
 
+nlohmann::json ReportBody(bool immediate_risk) {
+  nlohmann::json r = {
+      {"kind", "concern"},
+      {"occurred_at", "2026-03-01T09:00:00Z"},
+      {"reported_at", "2026-03-01T10:00:00Z"},
+      {"setting", "travel"},
+      {"people_involved",
+       {{{"person_ref", "person-1"}, {"roles", {"person_affected"}}}}},
+      {"facts", "Person A was followed on the way home from a session."},
+      {"categories", {"harassment"}},
+      {"sac_locations_of_risk", {"in_the_community"}},
+      {"sac_sources_of_risk", {"other_unknown_to_individual"}},
+      {"immediate_risk", immediate_risk},
+      {"emergency_services_called", immediate_risk},
+      {"person_affected_knows", true},
+      {"under_18_involved", false}};
+  if (immediate_risk) r["actions_taken"] = "Stayed with Person A; called 999.";
+  return r;
+}
+
 std::unique_ptr<EventStore> OpenStore(const std::string& path,
                                       Options options) {
   std::unique_ptr<EventStore> store;

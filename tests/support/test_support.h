@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "caseledger/event_store.h"
@@ -49,6 +50,10 @@ ProposedEvent MakeEvent(std::string type = "TestEvent",
 
 // A payload of about `bytes` bytes of JSON.
 std::string PayloadOfSize(size_t bytes, uint64_t seed);
+
+// A valid "report" command body (a ConcernReported payload less the fields
+// the server sets): one person affected, harassment while travelling.
+nlohmann::json ReportBody(bool immediate_risk = false);
 
 // Opens (creating) a store at `path`, failing the test on error.
 std::unique_ptr<EventStore> OpenStore(const std::string& path,
