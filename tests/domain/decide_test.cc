@@ -405,6 +405,29 @@ TEST_F(DecideTest, AClosedCaseTakesOnlyReopenAmendmentLearningAndAudit) {
                   .status()
                   .IsFailedPrecondition());
   EXPECT_TRUE(Try("close", close, kDsl).status().IsFailedPrecondition());
+  EXPECT_TRUE(Try("schedule-review",
+                  {{"review_id", "review-9"},
+                   {"kind", "with_person"},
+                   {"due_date", "2026-04-01"},
+                   {"reason", "periodic"}},
+                  kDsl)
+                  .status()
+                  .IsFailedPrecondition());
+  EXPECT_TRUE(Try("record-escalation-outcome",
+                  {{"escalation_id", "escalation-1"},
+                   {"outcome", "no_further_action"},
+                   {"final", true}},
+                  kDsl)
+                  .status()
+                  .IsFailedPrecondition());
+  // A governance review is audit, and a closed case takes it.
+  Status governance = Run("schedule-review",
+                          {{"review_id", "review-g"},
+                           {"kind", "governance"},
+                           {"due_date", "2026-04-01"},
+                           {"reason", "periodic"}},
+                          kReviewer);
+  EXPECT_TRUE(governance.ok()) << governance.ToString();
   Status learning = Run("record-learning", Example("LearningRecorded"), kDsl);
   EXPECT_TRUE(learning.ok()) << learning.ToString();
   Status sample =

@@ -570,7 +570,7 @@ const std::vector<Spec>& Specs() {
        CheckEscalation},
       {"acknowledge-escalation", "EscalationAcknowledged", false, false,
        nullptr, CheckAcknowledgeEscalation},
-      {"record-escalation-outcome", "EscalationOutcomeRecorded", true, false,
+      {"record-escalation-outcome", "EscalationOutcomeRecorded", false, false,
        nullptr, CheckEscalationOutcome},
       {"schedule-review", "ReviewScheduled", true, false, PrepareScheduleReview,
        CheckScheduleReview},
@@ -637,7 +637,13 @@ StatusOr<std::vector<NewEvent>> Decide(const CaseState& state,
       return Status::PermissionDenied(
           "you are barred from this case (conflict of interest)");
     }
-    if (state.stage == Stage::kClosed && !spec->allowed_when_closed) {
+    // Reviews on a closed case are governance reviews (audit) only.
+    const bool closed_review = (command.name == "schedule-review" ||
+                                command.name == "complete-review") &&
+                               command.body.is_object() &&
+                               command.body.value("kind", "") != "governance";
+    if (state.stage == Stage::kClosed &&
+        (!spec->allowed_when_closed || closed_review)) {
       return Status::FailedPrecondition(
           "the case is closed: it takes only reopen, amendments, learning "
           "and audit");
