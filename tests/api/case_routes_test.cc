@@ -7,6 +7,7 @@
 
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "api/handlers.h"
@@ -486,6 +487,76 @@ TEST_F(CaseRoutesTest, GovernanceViewsAreForLeadsAndReviewers) {
   EXPECT_EQ(Get("reporter", "/v1/governance/overview").result_int(), 403);
   EXPECT_EQ(Get("integration", "/v1/governance/overview").result_int(), 403);
   EXPECT_EQ(Get("admin", "/v1/governance/overdue-reviews").result_int(), 403);
+}
+
+// Every route, every role: the answer the policy promises.
+TEST_F(CaseRoutesTest, TheAuthorisationMatrix) {
+  Report("reporter");  // a case the reporter reported
+  ASSERT_TRUE(
+      models_->WaitFor(store_->committed_position(), std::chrono::seconds(5)));
+  const std::string month = FormatTimestamp(NowUtc()).substr(0, 7);
+  // Roles each route admits (besides the open operational routes).
+  const std::map<std::string, std::set<std::string>> admits = {
+      {"GET /v1/cases", {"reporter", "dsl", "alt", "reviewer"}},
+      {"POST /v1/cases", {"reporter", "dsl", "alt", "reviewer"}},
+      {"POST /v1/cases/{id}/commands/{command}", {"dsl", "alt", "reviewer"}},
+      {"GET /v1/cases/{id}", {"reporter", "dsl", "alt", "reviewer"}},
+      {"GET /v1/cases/{id}/history", {"dsl", "alt", "reviewer"}},
+      {"GET /v1/cases/{id}/replay", {"dsl", "alt", "reviewer"}},
+      {"GET /v1/cases/{id}/replay/steps", {"dsl", "alt", "reviewer"}},
+      {"GET /v1/cases/{id}/access-log", {"dsl", "alt", "reviewer"}},
+      {"GET /v1/cases/{id}/verify", {"dsl", "alt", "reviewer", "admin"}},
+      {"GET /v1/governance/overview", {"dsl", "alt", "reviewer"}},
+      {"GET /v1/governance/sample", {"dsl", "alt", "reviewer"}},
+      {"GET /v1/governance/{view}", {"dsl", "alt", "reviewer"}},
+      {"GET /v1/learning/feed", {"dsl", "alt", "reviewer", "integration"}},
+      {"GET /v1/learning/summary", {"dsl", "alt", "reviewer", "integration"}},
+      {"GET /healthz", {}},
+      {"GET /readyz", {}},
+      {"GET /metrics", {}},
+  };
+  const std::set<std::string> open = {"GET /healthz", "GET /readyz",
+                                      "GET /metrics"};
+  size_t checked = 0;
+  for (const std::string& route : router_.Routes()) {
+    ASSERT_TRUE(admits.count(route)) << route << " has no row in the matrix";
+    const std::string method = route.substr(0, route.find(' '));
+    std::string target = route.substr(route.find(' ') + 1);
+    auto put = [&](const std::string& from, const std::string& to) {
+      if (size_t at = target.find(from); at != std::string::npos) {
+        target.replace(at, from.size(), to);
+      }
+    };
+    put("{id}", case_);
+    put("{command}", "record-learning");
+    put("{view}", "consent-overrides");
+    if (target == "/v1/governance/sample") target += "?month=" + month;
+    for (const std::string role :
+         {"reporter", "dsl", "alt", "reviewer", "integration", "admin"}) {
+      testing::HttpClient::Response r;
+      if (method == "POST") {
+        Json body = target == "/v1/cases"
+                        ? ReportBody()
+                        : Json{{"learning_id", "matrix-" + role},
+                               {"what_went_well", "a"},
+                               {"what_must_change", "b"},
+                               {"share_in", {"training"}}};
+        r = Post(role, target, body);
+      } else {
+        r = Get(role, target);
+      }
+      const bool allowed = open.count(route) || admits.at(route).count(role);
+      if (allowed) {
+        EXPECT_TRUE(r.result_int() == 200 || r.result_int() == 201)
+            << route << " as " << role << ": " << r.result_int() << " "
+            << r.body();
+      } else {
+        EXPECT_EQ(r.result_int(), 403) << route << " as " << role;
+      }
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, admits.size() * 6);
 }
 
 TEST(QueryParamsTest, DecodesPairs) {
