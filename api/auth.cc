@@ -61,27 +61,24 @@ Status TokenRegistry::Refresh() {
     std::shared_lock<std::shared_mutex> lk(mu_);
     from = version_ + 1;
   }
-  for (;;) {
-    auto page = store_.ReadStream(kTokenStream, StreamVersion(from),
-                                  Direction::kForward, 256);
-    if (!page.ok()) return page.status();
-    std::unique_lock<std::shared_mutex> lk(mu_);
-    for (const RecordedEvent& e : *page) {
-      auto p = nlohmann::json::parse(e.payload, nullptr, false);
-      if (p.is_discarded()) continue;
-      std::string hash = p.value("token_sha256", "");
-      if (e.type == "TokenIssued") {
-        auto role = domain::ParseRole(p.value("role", ""));
-        if (role)
-          by_hash_[hash] = domain::Actor{p.value("actor_id", ""), *role};
-      } else if (e.type == "TokenRevoked") {
-        by_hash_.erase(hash);
-      }
-      version_ = e.version.value();
-    }
-    if (page->size() < 256) return Status::OK();
-    from = version_ + 1;
-  }
+  return ForEachInStream(
+      store_, kTokenStream, StreamVersion(from), 0,
+      [this](const RecordedEvent& e) -> Status {
+        auto p = nlohmann::json::parse(e.payload, nullptr, false);
+        std::unique_lock<std::shared_mutex> lk(mu_);
+        version_ = e.version.value();
+        if (!p.is_object()) return Status::OK();
+        std::string hash = p.value("token_sha256", "");
+        if (e.type == "TokenIssued") {
+          auto role = domain::ParseRole(p.value("role", ""));
+          if (role) {
+            by_hash_[hash] = domain::Actor{p.value("actor_id", ""), *role};
+          }
+        } else if (e.type == "TokenRevoked") {
+          by_hash_.erase(hash);
+        }
+        return Status::OK();
+      });
 }
 
 std::optional<domain::Actor> TokenRegistry::Lookup(

@@ -127,6 +127,33 @@ class Routes {
     return Problem(403, "Forbidden", "you may not do this");
   }
 
+  // For routes served from the read models: authenticates, checks the
+  // role's read, and that there are read models; otherwise answers.
+  std::optional<Actor> AuthorizeModelRead(const HttpRequest& req, Read read,
+                                          const Router::Respond& respond) {
+    auto actor = Authenticate(req, respond);
+    if (!actor) return std::nullopt;
+    if (!domain::MayRead(actor->role, read)) {
+      respond(Forbidden());
+      return std::nullopt;
+    }
+    if (!d_.models) {
+      respond(Problem(503, "Service Unavailable", "no read models"));
+      return std::nullopt;
+    }
+    return actor;
+  }
+
+  // Whether a case document (domain::ToJson) bars `actor`, as
+  // CaseState::IsBarred does for the folded state.
+  static bool BarredFrom(const Json& doc, const Actor& actor) {
+    for (const auto& id : doc.value("barred_actor_ids", Json::array())) {
+      if (id == actor.id) return true;
+    }
+    return doc.value("all_dsls_barred", false) &&
+           actor.role == domain::Role::kDsl;
+  }
+
   // POST /v1/cases and POST /v1/cases/{id}/commands/{command}.
   void Command(const HttpRequest& req, std::string case_id, std::string command,
                Router::Respond respond) {
@@ -246,32 +273,27 @@ class Routes {
     auto state = LoadForRead(id, *actor, Read::kCaseHistory, respond);
     if (!state) return;
     Json events = Json::array();
-    uint64_t next = 1;
-    for (;;) {
-      auto page = d_.store.ReadStream(id, StreamVersion(next),
-                                      Direction::kForward, 512);
-      if (!page.ok()) {
-        respond(ProblemFromStatus(page.status()));
-        return;
-      }
-      for (const RecordedEvent& e : *page) {
-        events.push_back(
-            {{"event_id", e.event_id.ToString()},
-             {"version", e.version.value()},
-             {"position", e.position.value()},
-             {"type", e.type},
-             {"schema_version", e.schema_version},
-             {"recorded_at", FormatTimestamp(e.recorded_at)},
-             {"occurred_at", FormatTimestamp(e.occurred_at)},
-             {"actor", {{"id", e.actor.id}, {"role", e.actor.role}}},
-             {"correlation_id", e.correlation_id},
-             {"causation_id", e.causation_id},
-             {"payload", Json::parse(e.payload, nullptr, false)},
-             {"case_hash", HashToHex(e.case_hash)},
-             {"log_hash", HashToHex(e.log_hash)}});
-      }
-      if (page->size() < 512) break;
-      next = page->back().version.value() + 1;
+    Status read = ForEachInStream(
+        d_.store, id, StreamVersion(1), 0, [&](const RecordedEvent& e) {
+          events.push_back(
+              {{"event_id", e.event_id.ToString()},
+               {"version", e.version.value()},
+               {"position", e.position.value()},
+               {"type", e.type},
+               {"schema_version", e.schema_version},
+               {"recorded_at", FormatTimestamp(e.recorded_at)},
+               {"occurred_at", FormatTimestamp(e.occurred_at)},
+               {"actor", {{"id", e.actor.id}, {"role", e.actor.role}}},
+               {"correlation_id", e.correlation_id},
+               {"causation_id", e.causation_id},
+               {"payload", Json::parse(e.payload, nullptr, false)},
+               {"case_hash", HashToHex(e.case_hash)},
+               {"log_hash", HashToHex(e.log_hash)}});
+          return Status::OK();
+        });
+    if (!read.ok()) {
+      respond(ProblemFromStatus(read));
+      return;
     }
     HttpResponse r = JsonResponse(200, {{"case_id", id}, {"events", events}});
     r.headers.emplace_back("ETag", Quote(state->version));
@@ -310,16 +332,8 @@ class Routes {
   // barred from. ?after_position=N waits (up to 2 s) for the read model to
   // include the caller's own write.
   void ListCases(const HttpRequest& req, Router::Respond respond) {
-    auto actor = Authenticate(req, respond);
+    auto actor = AuthorizeModelRead(req, Read::kCaseList, respond);
     if (!actor) return;
-    if (!domain::MayRead(actor->role, Read::kCaseList)) {
-      respond(Forbidden());
-      return;
-    }
-    if (!d_.models) {
-      respond(Problem(503, "Service Unavailable", "no read models"));
-      return;
-    }
     auto q = QueryParams(req.target);
     projections::CaseFilter f;
     if (q.count("stage")) f.stage = q["stage"];
@@ -374,13 +388,7 @@ class Routes {
     }
     Json items = Json::array();
     for (const Json& doc : page->cases) {
-      bool barred = false;
-      for (const auto& id : doc.value("barred_actor_ids", Json::array())) {
-        barred |= id == actor->id;
-      }
-      barred |= doc.value("all_dsls_barred", false) &&
-                actor->role == domain::Role::kDsl;
-      if (barred) continue;
+      if (BarredFrom(doc, *actor)) continue;
       items.push_back(
           {{"case_id", doc["case_id"]},
            {"stage", doc["stage"]},
@@ -412,16 +420,8 @@ class Routes {
   // none the reader is barred from.
   void GetGovernance(const HttpRequest& req, const std::string& view,
                      Router::Respond respond) {
-    auto actor = Authenticate(req, respond);
+    auto actor = AuthorizeModelRead(req, Read::kGovernance, respond);
     if (!actor) return;
-    if (!domain::MayRead(actor->role, Read::kGovernance)) {
-      respond(Forbidden());
-      return;
-    }
-    if (!d_.models) {
-      respond(Problem(503, "Service Unavailable", "no read models"));
-      return;
-    }
     auto q = QueryParams(req.target);
     StatusOr<Json> out = Status::OK();
     if (view == "overview") {
@@ -459,16 +459,9 @@ class Routes {
       Json kept = Json::array();
       for (const auto& item : (*out)[list]) {
         auto doc = d_.models->Case(item.value("case_id", ""));
-        bool barred = false;
-        if (doc.ok() && doc->has_value()) {
-          const Json& dj = **doc;
-          for (const auto& id : dj.value("barred_actor_ids", Json::array())) {
-            barred |= id == actor->id;
-          }
-          barred |= dj.value("all_dsls_barred", false) &&
-                    actor->role == domain::Role::kDsl;
+        if (!doc.ok() || !doc->has_value() || !BarredFrom(**doc, *actor)) {
+          kept.push_back(item);
         }
-        if (!barred) kept.push_back(item);
       }
       (*out)[list] = kept;
     }
@@ -477,16 +470,8 @@ class Routes {
 
   // GET /v1/learning/feed?after=SEQ&limit=N: the anonymised feed.
   void GetFeed(const HttpRequest& req, Router::Respond respond) {
-    auto actor = Authenticate(req, respond);
+    auto actor = AuthorizeModelRead(req, Read::kLearningFeed, respond);
     if (!actor) return;
-    if (!domain::MayRead(actor->role, Read::kLearningFeed)) {
-      respond(Forbidden());
-      return;
-    }
-    if (!d_.models) {
-      respond(Problem(503, "Service Unavailable", "no read models"));
-      return;
-    }
     auto q = QueryParams(req.target);
     uint64_t after = 0;
     size_t limit = 100;
@@ -527,16 +512,8 @@ class Routes {
 
   // GET /v1/learning/summary: counts with small numbers suppressed.
   void GetSummary(const HttpRequest& req, Router::Respond respond) {
-    auto actor = Authenticate(req, respond);
+    auto actor = AuthorizeModelRead(req, Read::kLearningFeed, respond);
     if (!actor) return;
-    if (!domain::MayRead(actor->role, Read::kLearningFeed)) {
-      respond(Forbidden());
-      return;
-    }
-    if (!d_.models) {
-      respond(Problem(503, "Service Unavailable", "no read models"));
-      return;
-    }
     auto summary = d_.models->Summary(d_.summary);
     if (!summary.ok()) {
       respond(ProblemFromStatus(summary.status()));
@@ -574,25 +551,20 @@ class Routes {
     auto state = LoadForRead(id, *actor, Read::kCaseAccessLog, respond);
     if (!state) return;
     Json entries = Json::array();
-    uint64_t next = 1;
-    const std::string stream = service::AccessStreamOf(id);
-    for (;;) {
-      auto page = d_.store.ReadStream(stream, StreamVersion(next),
-                                      Direction::kForward, 512);
-      if (!page.ok()) {
-        respond(ProblemFromStatus(page.status()));
-        return;
-      }
-      for (const RecordedEvent& e : *page) {
-        Json p = Json::parse(e.payload, nullptr, false);
-        entries.push_back(
-            {{"who", {{"id", e.actor.id}, {"role", e.actor.role}}},
-             {"when", FormatTimestamp(e.recorded_at)},
-             {"what", p.is_object() ? p.value("read", "") : ""},
-             {"position", e.position.value()}});
-      }
-      if (page->size() < 512) break;
-      next = page->back().version.value() + 1;
+    Status read = ForEachInStream(
+        d_.store, service::AccessStreamOf(id), StreamVersion(1), 0,
+        [&](const RecordedEvent& e) {
+          Json p = Json::parse(e.payload, nullptr, false);
+          entries.push_back(
+              {{"who", {{"id", e.actor.id}, {"role", e.actor.role}}},
+               {"when", FormatTimestamp(e.recorded_at)},
+               {"what", p.is_object() ? p.value("read", "") : ""},
+               {"position", e.position.value()}});
+          return Status::OK();
+        });
+    if (!read.ok()) {
+      respond(ProblemFromStatus(read));
+      return;
     }
     respond(JsonResponse(200, {{"case_id", id}, {"reads", entries}}));
   }

@@ -23,6 +23,24 @@ Status EventStore::Open(const Options& options, const std::string& path,
   return Status::OK();
 }
 
+Status ForEachInStream(
+    const EventStore& store, std::string_view stream_id, StreamVersion from,
+    uint64_t through,
+    const std::function<Status(const RecordedEvent&)>& visit) {
+  constexpr size_t kPage = 512;
+  uint64_t next = std::max<uint64_t>(from.value(), 1);
+  for (;;) {
+    ASSIGN_OR_RETURN(auto page, store.ReadStream(stream_id, StreamVersion(next),
+                                                 Direction::kForward, kPage));
+    for (const RecordedEvent& e : page) {
+      if (through != 0 && e.version.value() > through) return Status::OK();
+      RETURN_IF_ERROR(visit(e));
+    }
+    if (page.size() < kPage) return Status::OK();
+    next = page.back().version.value() + 1;
+  }
+}
+
 namespace internal {
 
 Status OpenWithEnv(const Options& options, const std::string& path,

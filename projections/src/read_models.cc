@@ -930,23 +930,17 @@ class ReadModelsImpl final : public ReadModels {
       const std::string learning_id = p.value("learning_id", "");
       std::set<std::string> names;
       Json learning;
-      uint64_t next = 1;
-      for (;;) {
-        auto page = store_.ReadStream(e.stream_id, StreamVersion(next),
-                                      Direction::kForward, 512);
-        if (!page.ok()) return page.status();
-        for (const RecordedEvent& ce : *page) {
-          if (ce.version.value() >= e.version.value()) break;
-          Json cp = Json::parse(ce.payload, nullptr, false);
-          CollectNames(cp, &names);
-          if (ce.type == "LearningRecorded" && cp.is_object() &&
-              cp.value("learning_id", "") == learning_id) {
-            learning = cp;
-          }
-        }
-        if (page->size() < 512) break;
-        next = page->back().version.value() + 1;
-      }
+      RETURN_IF_ERROR(ForEachInStream(
+          store_, e.stream_id, StreamVersion(1), e.version.value() - 1,
+          [&](const RecordedEvent& ce) -> Status {
+            Json cp = Json::parse(ce.payload, nullptr, false);
+            CollectNames(cp, &names);
+            if (ce.type == "LearningRecorded" && cp.is_object() &&
+                cp.value("learning_id", "") == learning_id) {
+              learning = std::move(cp);
+            }
+            return Status::OK();
+          }));
       if (!learning.is_object()) return Status::OK();
       Json r = base;
       r["kind"] = "learning_shared";

@@ -170,4 +170,11 @@ class EventStore {
   virtual Status Close() = 0;
 };
 
+// Visits the events of a stream in version order, from `from` through
+// `through` (inclusive; 0 means to the end), reading them in pages. Stops at
+// the first non-OK status `visit` returns, and returns it.
+Status ForEachInStream(
+    const EventStore& store, std::string_view stream_id, StreamVersion from,
+    uint64_t through, const std::function<Status(const RecordedEvent&)>& visit);
+
 }  // namespace caseledger

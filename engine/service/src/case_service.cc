@@ -41,18 +41,14 @@ StatusOr<domain::CaseState> LoadCase(const EventStore& store,
                                      const std::string& case_id,
                                      uint64_t max_version) {
   domain::CaseState state;
-  uint64_t next = 1;
-  for (;;) {
-    ASSIGN_OR_RETURN(auto page, store.ReadStream(case_id, StreamVersion(next),
-                                                 Direction::kForward, 512));
-    for (const RecordedEvent& e : page) {
-      if (max_version != 0 && e.version.value() > max_version) return state;
-      ASSIGN_OR_RETURN(domain::DomainEvent d, ToDomainEvent(catalog, e));
-      state = domain::Evolve(std::move(state), d);
-    }
-    if (page.size() < 512) return state;
-    next = page.back().version.value() + 1;
-  }
+  RETURN_IF_ERROR(ForEachInStream(store, case_id, StreamVersion(1), max_version,
+                                  [&](const RecordedEvent& e) -> Status {
+                                    ASSIGN_OR_RETURN(domain::DomainEvent d,
+                                                     ToDomainEvent(catalog, e));
+                                    state = domain::Evolve(std::move(state), d);
+                                    return Status::OK();
+                                  }));
+  return state;
 }
 
 StatusOr<domain::DomainEvent> CaseService::ToDomainEvent(

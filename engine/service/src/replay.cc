@@ -10,20 +10,15 @@ template <typename Visit>
 Status ForEachEvent(const EventStore& store, const std::string& case_id,
                     const ReplayPoint& point, Visit visit) {
   RETURN_IF_ERROR(ValidateStreamId(case_id));
-  uint64_t next = 1;
-  for (;;) {
-    ASSIGN_OR_RETURN(auto page, store.ReadStream(case_id, StreamVersion(next),
-                                                 Direction::kForward, 512));
-    for (const RecordedEvent& e : page) {
-      if (point.at_version && e.version.value() > *point.at_version) {
-        return Status::OK();
-      }
-      if (point.until && e.recorded_at > *point.until) return Status::OK();
-      RETURN_IF_ERROR(visit(e));
-    }
-    if (page.size() < 512) return Status::OK();
-    next = page.back().version.value() + 1;
-  }
+  return ForEachInStream(store, case_id, StreamVersion(1),
+                         point.at_version.value_or(0),
+                         [&](const RecordedEvent& e) -> Status {
+                           // Only what had been recorded by then.
+                           if (point.until && e.recorded_at > *point.until) {
+                             return Status::OK();
+                           }
+                           return visit(e);
+                         });
 }
 
 // Why a decision was taken, in the decider's words, where the event says.
