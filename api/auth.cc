@@ -22,15 +22,17 @@ std::string Hex(const unsigned char* data, size_t n) {
 
 }  // namespace
 
-std::string TokenHash(std::string_view token) {
+std::string Sha256Hex(std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (EVP_Digest(token.data(), token.size(), digest, &len, EVP_sha256(),
+  if (EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(),
                  nullptr) != 1) {
     return "";
   }
   return Hex(digest, len);
 }
+
+std::string TokenHash(std::string_view token) { return Sha256Hex(token); }
 
 StatusOr<std::string> IssueToken(EventStore& store, const domain::Actor& actor,
                                  const std::string& issued_by) {

@@ -51,4 +51,7 @@ class TokenRegistry {
 // Hex SHA-256 of a token.
 std::string TokenHash(std::string_view token);
 
+// Hex SHA-256 of any bytes.
+std::string Sha256Hex(std::string_view data);
+
 }  // namespace caseledger::api

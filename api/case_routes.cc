@@ -106,6 +106,27 @@ std::optional<uint64_t> ParseIfMatch(const std::string& value, bool* bad) {
   return std::nullopt;
 }
 
+// The event id an Idempotency-Key stands for: a version 8 UUID from the
+// SHA-256 of the actor and the key, so one client's keys never collide with
+// another's and a retry of the same request finds the event it wrote.
+std::optional<EventId> IdempotentEventId(const Actor& actor,
+                                         const std::string& key) {
+  if (key.empty() || key.size() > 255) return std::nullopt;
+  for (char c : key) {
+    if (c < 0x21 || c > 0x7e) return std::nullopt;
+  }
+  const std::string hex =
+      Sha256Hex("idempotency-key\n" + actor.id + '\n' + key);
+  std::array<uint8_t, 16> bytes{};
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    bytes[i] =
+        static_cast<uint8_t>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+  }
+  bytes[6] = static_cast<uint8_t>((bytes[6] & 0x0F) | 0x80);  // version 8
+  bytes[8] = static_cast<uint8_t>((bytes[8] & 0x3F) | 0x80);  // RFC variant
+  return EventId(bytes);
+}
+
 class Routes {
  public:
   explicit Routes(CaseRouteDeps& d) : d_(d) {}
@@ -179,16 +200,23 @@ class Routes {
       respond(Problem(400, "Bad Request", "If-Match must be a case version"));
       return;
     }
-    std::string event_id = Header(req, "idempotency-key");
-    if (!event_id.empty()) {
-      auto id = EventId::Parse(event_id);
-      if (!id.ok()) {
-        respond(Problem(400, "Bad Request",
-                        "Idempotency-Key must be a UUID (it becomes the id of "
-                        "the event written)"));
+    const bool keyed = req.headers.count("idempotency-key") > 0;
+    if (keyed) {
+      auto id = IdempotentEventId(*actor, Header(req, "idempotency-key"));
+      if (!id) {
+        respond(WithPointer(
+            Problem(400, "Bad Request",
+                    "Idempotency-Key must be 1 to 255 visible ASCII "
+                    "characters"),
+            "Idempotency-Key"));
         return;
       }
       options.event_id = *id;
+      // A retried report names the same case as the first try.
+      if (command == "report") case_id = "case-" + id->ToString();
+      // The request the key was first used for: a retry must match it.
+      options.causation_id = "request:" + Sha256Hex(command + '\n' + case_id +
+                                                    '\n' + body->dump());
     }
     options.correlation_id = Header(req, "x-correlation-id").substr(0, 128);
     const bool created = command == "report";
@@ -200,6 +228,13 @@ class Routes {
       auto r =
           d_.service.Execute(case_id, command, std::move(body), actor, options);
       if (!r.ok()) {
+        if (options.event_id &&
+            r.status().code() == StatusCode::kAlreadyExists) {
+          respond(Problem(422, "Unprocessable Content",
+                          "this Idempotency-Key was used for a different "
+                          "request"));
+          return;
+        }
         respond(ProblemFromStatus(r.status(),
                                   options.expected_version.has_value()));
         return;

@@ -278,12 +278,21 @@ TEST_F(CaseRoutesTest, AStaleIfMatchIs412WithTheCurrentVersion) {
 }
 
 TEST_F(CaseRoutesTest, ARetryWithTheSameIdempotencyKeyWritesOnce) {
-  const std::string key = EventId::NewV7().ToString();
+  const std::string key = "report-2026-11-23-0001";
   auto first =
       Post("reporter", "/v1/cases", ReportBody(), {{"Idempotency-Key", key}});
   ASSERT_EQ(first.result_int(), 201);
   std::string id = Body(first)["case_id"];
   case_ = id;
+  // The retried report lands on the same case, writing nothing.
+  const uint64_t after_report = store_->committed_position().value();
+  auto again =
+      Post("reporter", "/v1/cases", ReportBody(), {{"Idempotency-Key", key}});
+  ASSERT_EQ(again.result_int(), 200) << again.body();
+  EXPECT_EQ(Body(again)["case_id"], id);
+  EXPECT_EQ(Body(again)["deduplicated"], true);
+  EXPECT_EQ(Body(again)["position"], Body(first)["position"]);
+  EXPECT_EQ(store_->committed_position().value(), after_report);
   Json lead = {{"lead_actor_id", "user:dsl-1"},
                {"role", "dsl"},
                {"reason", "initial_assignment"}};
@@ -294,9 +303,30 @@ TEST_F(CaseRoutesTest, ARetryWithTheSameIdempotencyKeyWritesOnce) {
   Ok(b);
   EXPECT_EQ(Body(a)["position"], Body(b)["position"]);
   EXPECT_EQ(Body(b)["deduplicated"], true);
-  EXPECT_EQ(Command("dsl", "assign-lead", lead, {{"Idempotency-Key", "x"}})
+  // The same key from another actor is another request.
+  auto other =
+      Post("reporter2", "/v1/cases", ReportBody(), {{"Idempotency-Key", key}});
+  ASSERT_EQ(other.result_int(), 201) << other.body();
+  EXPECT_NE(Body(other)["case_id"], id);
+  const uint64_t before = store_->committed_position().value();
+  // The same key with another body: 422, and nothing written.
+  Json other_lead = lead;
+  other_lead["lead_actor_id"] = "user:dsl-2";
+  auto reused =
+      Command("dsl", "assign-lead", other_lead, {{"Idempotency-Key", key2}});
+  EXPECT_EQ(reused.result_int(), 422) << reused.body();
+  EXPECT_EQ(Body(reused)["status"], 422);
+  // ...or on another case, or as another command.
+  EXPECT_EQ(Post("dsl", "/v1/cases", ReportBody(), {{"Idempotency-Key", key2}})
                 .result_int(),
-            400);
+            422);
+  EXPECT_EQ(store_->committed_position().value(), before);
+  for (const std::string& bad :
+       std::vector<std::string>{"", std::string(256, 'k'), "tab\tkey"}) {
+    auto r = Command("dsl", "assign-lead", lead, {{"Idempotency-Key", bad}});
+    EXPECT_EQ(r.result_int(), 400) << "'" << bad << "'";
+    EXPECT_EQ(Body(r)["pointer"], "Idempotency-Key");
+  }
 }
 
 TEST_F(CaseRoutesTest, BadBodiesAreProblemsThatNameTheFieldAndWriteNothing) {

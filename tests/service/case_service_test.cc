@@ -101,6 +101,35 @@ TEST_F(CaseServiceTest, ARetryWithTheSameEventIdAnswersAsTheFirstTime) {
   EXPECT_TRUE(elsewhere.status().IsAlreadyExists());
 }
 
+TEST_F(CaseServiceTest, ARetryFromAnotherRequestIsRefusedNotDeduplicated) {
+  CommandOptions o;
+  o.event_id = EventId::NewV7();
+  o.causation_id = "request:first";
+  ASSERT_OK(service_->Execute("case-1", "report", Report(), kReporter, o));
+  o.causation_id = "request:second";
+  auto reused = service_->Execute("case-1", "report", Report(), kReporter, o);
+  EXPECT_TRUE(reused.status().IsAlreadyExists()) << reused.status().ToString();
+  EXPECT_EQ(store_->committed_position().value(), 1u);
+}
+
+TEST_F(CaseServiceTest, TwinRetriesRacingEachOtherWriteOnce) {
+  ASSERT_OK(service_->Execute("case-1", "report", Report(), kReporter));
+  CommandOptions o;
+  o.event_id = EventId::NewV7();
+  o.causation_id = "request:assign";
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      if (service_->Execute("case-1", "assign-lead", Lead(), kDsl, o).ok())
+        ++ok;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 4);
+  EXPECT_EQ(store_->committed_position().value(), 2u);
+}
+
 TEST_F(CaseServiceTest, ConcurrentCommandsOnOneCaseAreEachDecidedOnce) {
   ASSERT_OK(service_->Execute("case-1", "report", Report(), kReporter));
   ASSERT_OK(service_->Execute("case-1", "assign-lead", Lead(), kDsl));

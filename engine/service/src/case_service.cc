@@ -71,6 +71,13 @@ StatusOr<std::optional<CommandResult>> CaseService::FindRetry(
     return Status::AlreadyExists("event id " + options.event_id->ToString() +
                                  " belongs to another case");
   }
+  // The causation id says which request caused the event: a retry must be
+  // the same request, not another one reusing its id.
+  if (!options.causation_id.empty() &&
+      stored->causation_id != options.causation_id) {
+    return Status::AlreadyExists("event id " + options.event_id->ToString() +
+                                 " was written by a different request");
+  }
   CommandResult r;
   r.case_id = case_id;
   r.version = stored->version.value();
@@ -92,13 +99,14 @@ StatusOr<CommandResult> CaseService::Execute(const std::string& case_id,
         "a case id is at most 120 characters and does not start with "
         "'access:' or 'sys.'");
   }
-  // A retry of a command that was already written: answer as the first time.
-  ASSIGN_OR_RETURN(std::optional<CommandResult> retry,
-                   FindRetry(case_id, options));
-  if (retry) return std::move(*retry);
-
   constexpr int kAttempts = 3;
   for (int attempt = 1;; ++attempt) {
+    // A retry of a command that was already written (perhaps, on a later
+    // attempt, by a concurrent twin of this request): answer as the first
+    // time.
+    ASSIGN_OR_RETURN(std::optional<CommandResult> retry,
+                     FindRetry(case_id, options));
+    if (retry) return std::move(*retry);
     ASSIGN_OR_RETURN(domain::CaseState state, Load(case_id));
     if (options.expected_version &&
         *options.expected_version != state.version) {
@@ -147,6 +155,13 @@ StatusOr<CommandResult> CaseService::Execute(const std::string& case_id,
       r.deduplicated = appended->deduplicated;
       r.event_ids = appended->event_ids;
       return r;
+    }
+    // A twin of this request (same event id) was written between our check
+    // and our append: answer as it was answered, if it was the same request.
+    if (appended.status().IsAlreadyExists() && options.event_id) {
+      ASSIGN_OR_RETURN(std::optional<CommandResult> twin,
+                       FindRetry(case_id, options));
+      if (twin) return std::move(*twin);
     }
     // Someone else wrote to the case between our read and our append. With a
     // pinned version that is the caller's conflict; otherwise decide again

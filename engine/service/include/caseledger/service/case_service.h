@@ -40,6 +40,9 @@ struct CommandOptions {
   // deciding again (a retry after a lost response is always safe).
   std::optional<EventId> event_id;
   std::string correlation_id;
+  // Stored on every event written. With `event_id`, a retry whose causation
+  // id differs from the stored event's is kAlreadyExists: the id was reused
+  // by a different request (the API puts a digest of the request here).
   std::string causation_id;
 };
 
