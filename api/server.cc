@@ -8,13 +8,16 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -28,24 +31,41 @@ using tcp = net::ip::tcp;
 
 class ServerImpl;
 
-class Session : public std::enable_shared_from_this<Session> {
+// What the server needs of a session of either kind.
+class SessionBase {
  public:
-  Session(tcp::socket&& socket, ServerImpl& server, bool reject)
-      : stream_(std::move(socket)), server_(server), reject_(reject) {}
-  ~Session();
+  virtual ~SessionBase() = default;
+  // Stop after the request in flight, or now if idle. Any thread.
+  virtual void Stop() = 0;
+};
+
+// One connection: plain TCP, or TLS over TCP when kTls.
+template <bool kTls>
+class Session : public SessionBase,
+                public std::enable_shared_from_this<Session<kTls>> {
+ public:
+  using Stream = std::conditional_t<kTls, beast::ssl_stream<beast::tcp_stream>,
+                                    beast::tcp_stream>;
+
+  template <typename... TlsContext>
+  Session(tcp::socket&& socket, ServerImpl& server, bool reject,
+          TlsContext&... tls)
+      : stream_(std::move(socket), tls...), server_(server), reject_(reject) {}
+  ~Session() override;
 
   void Start();
-  // Stop after the request in flight, or now if idle. Any thread.
-  void Stop();
+  void Stop() override;
 
  private:
+  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
+  void Begin();
   void DoRead();
   void OnRead(beast::error_code ec, size_t bytes);
   void Send(HttpResponse response, bool keep_alive);
   void OnWrite(bool keep_alive, beast::error_code ec, size_t bytes);
   void DoClose();
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> response_;
@@ -53,6 +73,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool reject_;
   bool busy_ = false;
   bool stopping_ = false;
+  bool closed_ = false;
   std::chrono::steady_clock::time_point started_;
   std::string route_;
 };
@@ -74,6 +95,9 @@ class ServerImpl final : public Server {
         shutdown_timer_(ioc_) {}
 
   Status Open() {
+    if (!options_.tls_certificate_file.empty()) {
+      RETURN_IF_ERROR(LoadTls());
+    }
     beast::error_code ec;
     auto address = net::ip::make_address(options_.host, ec);
     if (ec) {
@@ -95,6 +119,35 @@ class ServerImpl final : public Server {
   }
 
   uint16_t port() const override { return port_; }
+
+  Status LoadTls() {
+    tls_.emplace(net::ssl::context::tls_server);
+    beast::error_code ec;
+    tls_->set_options(
+        net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+            net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+            net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use,
+        ec);
+    if (!ec) {
+      tls_->use_certificate_chain_file(options_.tls_certificate_file, ec);
+      if (ec) {
+        return Status::InvalidArgument("TLS certificate " +
+                                       options_.tls_certificate_file + ": " +
+                                       ec.message());
+      }
+    }
+    if (!ec) {
+      tls_->use_private_key_file(options_.tls_private_key_file,
+                                 net::ssl::context::pem, ec);
+      if (ec) {
+        return Status::InvalidArgument("TLS private key " +
+                                       options_.tls_private_key_file + ": " +
+                                       ec.message());
+      }
+    }
+    if (ec) return Status::InvalidArgument("TLS: " + ec.message());
+    return Status::OK();
+  }
 
   void Run(bool handle_signals) override {
     if (handle_signals) {
@@ -137,18 +190,18 @@ class ServerImpl final : public Server {
   const ServerOptions& options() const { return options_; }
   bool draining() const { return draining_.load(std::memory_order_acquire); }
 
-  void Register(Session* s, std::weak_ptr<Session> w) {
+  void Register(SessionBase* s, std::weak_ptr<SessionBase> w) {
     std::lock_guard<std::mutex> lk(sessions_mu_);
     sessions_[s] = std::move(w);
   }
-  void Unregister(Session* s) {
+  void Unregister(SessionBase* s) {
     std::lock_guard<std::mutex> lk(sessions_mu_);
     sessions_.erase(s);
   }
 
  private:
-  std::vector<std::shared_ptr<Session>> LiveSessions() {
-    std::vector<std::shared_ptr<Session>> out;
+  std::vector<std::shared_ptr<SessionBase>> LiveSessions() {
+    std::vector<std::shared_ptr<SessionBase>> out;
     std::lock_guard<std::mutex> lk(sessions_mu_);
     for (auto& [p, w] : sessions_) {
       if (auto s = w.lock()) out.push_back(std::move(s));
@@ -186,12 +239,22 @@ class ServerImpl final : public Server {
         }
       } else {
         bool full = SessionCount() >= options_.max_connections;
-        auto s = std::make_shared<Session>(std::move(socket), *this, full);
-        Register(s.get(), s);
-        s->Start();
+        if (tls_) {
+          StartSession(std::make_shared<Session<true>>(std::move(socket), *this,
+                                                       full, *tls_));
+        } else {
+          StartSession(
+              std::make_shared<Session<false>>(std::move(socket), *this, full));
+        }
       }
       if (!stopping_) DoAccept();
     });
+  }
+
+  template <typename S>
+  void StartSession(std::shared_ptr<S> s) {
+    Register(s.get(), s);
+    s->Start();
   }
 
   const ServerOptions options_;
@@ -201,7 +264,8 @@ class ServerImpl final : public Server {
   // Declared before ioc_: sessions still queued in ioc_ unregister from here
   // when ioc_ is destroyed.
   std::mutex sessions_mu_;
-  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;
+  std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions_;
+  std::optional<net::ssl::context> tls_;
   net::io_context ioc_;
   tcp::acceptor acceptor_;
   net::signal_set signals_;
@@ -212,41 +276,71 @@ class ServerImpl final : public Server {
   std::chrono::steady_clock::time_point deadline_;
 };
 
-Session::~Session() { server_.Unregister(this); }
+template <bool kTls>
+Session<kTls>::~Session() {
+  server_.Unregister(this);
+}
 
-void Session::Start() {
-  net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
-    if (self->reject_) {
-      HttpResponse r = Problem(503, "Service Unavailable",
-                               "too many connections; retry shortly");
-      r.headers.emplace_back("Retry-After", "1");
-      self->Send(std::move(r), false);
-      return;
+template <bool kTls>
+void Session<kTls>::Start() {
+  net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+    if constexpr (kTls) {
+      // The handshake is bounded by the read timeout like any request.
+      self->busy_ = true;
+      self->Tcp().expires_after(self->server_.options().read_timeout);
+      self->stream_.async_handshake(net::ssl::stream_base::server,
+                                    [self](beast::error_code ec) {
+                                      self->busy_ = false;
+                                      if (ec) {
+                                        // No TLS session to close politely:
+                                        // drop the connection.
+                                        self->closed_ = true;
+                                        self->Tcp().close();
+                                        return;
+                                      }
+                                      self->Begin();
+                                    });
+    } else {
+      self->Begin();
     }
-    self->DoRead();
   });
 }
 
-void Session::Stop() {
-  net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+template <bool kTls>
+void Session<kTls>::Begin() {
+  if (reject_) {
+    busy_ = true;
+    HttpResponse r = Problem(503, "Service Unavailable",
+                             "too many connections; retry shortly");
+    r.headers.emplace_back("Retry-After", "1");
+    return Send(std::move(r), false);
+  }
+  DoRead();
+}
+
+template <bool kTls>
+void Session<kTls>::Stop() {
+  net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
     self->stopping_ = true;
     if (!self->busy_) self->DoClose();
   });
 }
 
-void Session::DoRead() {
+template <bool kTls>
+void Session<kTls>::DoRead() {
   if (stopping_) return DoClose();
   parser_.emplace();
   parser_->body_limit(server_.options().max_body_bytes);
   parser_->header_limit(
       static_cast<uint32_t>(server_.options().max_header_bytes));
-  stream_.expires_after(server_.options().read_timeout);
+  Tcp().expires_after(server_.options().read_timeout);
   http::async_read(
       stream_, buffer_, *parser_,
-      beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+      beast::bind_front_handler(&Session::OnRead, this->shared_from_this()));
 }
 
-void Session::OnRead(beast::error_code ec, size_t) {
+template <bool kTls>
+void Session<kTls>::OnRead(beast::error_code ec, size_t) {
   if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
       ec == beast::error::timeout) {
     return DoClose();
@@ -289,7 +383,7 @@ void Session::OnRead(beast::error_code ec, size_t) {
   route_ = server_.router().RouteOf(request);
   // The handler may answer at once or later from a worker thread; either
   // way the answer is written on this session's strand.
-  auto self = shared_from_this();
+  auto self = this->shared_from_this();
   server_.router().Dispatch(request, [self, keep_alive](HttpResponse r) {
     net::post(self->stream_.get_executor(),
               [self, keep_alive, r = std::move(r)]() mutable {
@@ -300,7 +394,8 @@ void Session::OnRead(beast::error_code ec, size_t) {
   });
 }
 
-void Session::Send(HttpResponse r, bool keep_alive) {
+template <bool kTls>
+void Session<kTls>::Send(HttpResponse r, bool keep_alive) {
   response_.emplace(static_cast<http::status>(r.status), 11);
   response_->set(http::field::server, "caseledger");
   response_->set(http::field::content_type, r.content_type);
@@ -319,22 +414,34 @@ void Session::Send(HttpResponse r, bool keep_alive) {
                                   : std::string("-"),
                           route_, status, elapsed.count());
   }
-  http::async_write(stream_, *response_,
-                    beast::bind_front_handler(&Session::OnWrite,
-                                              shared_from_this(), keep_alive));
+  http::async_write(
+      stream_, *response_,
+      beast::bind_front_handler(&Session::OnWrite, this->shared_from_this(),
+                                keep_alive));
 }
 
-void Session::OnWrite(bool keep_alive, beast::error_code ec, size_t) {
+template <bool kTls>
+void Session<kTls>::OnWrite(bool keep_alive, beast::error_code ec, size_t) {
   busy_ = false;
   response_.reset();
   if (ec || !keep_alive || stopping_) return DoClose();
   DoRead();
 }
 
-void Session::DoClose() {
-  beast::error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-  stream_.close();
+template <bool kTls>
+void Session<kTls>::DoClose() {
+  if (closed_) return;
+  closed_ = true;
+  if constexpr (kTls) {
+    // Say goodbye at the TLS layer too, but never wait long for the peer.
+    Tcp().expires_after(std::chrono::seconds(2));
+    stream_.async_shutdown([self = this->shared_from_this()](
+                               beast::error_code) { self->Tcp().close(); });
+  } else {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.close();
+  }
 }
 
 }  // namespace

@@ -31,6 +31,10 @@ struct ServerOptions {
   std::chrono::seconds read_timeout{30};  // also the keep-alive idle limit
   size_t max_connections = 1024;          // more: 503 with Retry-After
   std::chrono::seconds shutdown_grace{10};
+  // TLS (HTTPS) when both are set: PEM files, the certificate chain and its
+  // private key. Only TLS 1.2 and 1.3 are offered.
+  std::string tls_certificate_file;
+  std::string tls_private_key_file;
 };
 
 class Server {

@@ -20,6 +20,7 @@
 
 #include "api/auth.h"
 #include "api/case_routes.h"
+#include "api/config.h"
 #include "api/handlers.h"
 #include "api/router.h"
 #include "api/server.h"
@@ -80,26 +81,6 @@ int RunVerify(const std::string& data, const std::optional<std::string>& id,
   return 3;
 }
 
-// Splits "HOST:PORT" (the host may be a bracketed IPv6 address).
-bool ParseListen(const std::string& listen, std::string* host, uint16_t* port) {
-  size_t colon = listen.rfind(':');
-  if (colon == std::string::npos || colon == 0) return false;
-  std::string h = listen.substr(0, colon);
-  if (h.size() > 2 && h.front() == '[' && h.back() == ']') {
-    h = h.substr(1, h.size() - 2);
-  }
-  try {
-    size_t used = 0;
-    unsigned long p = std::stoul(listen.substr(colon + 1), &used);
-    if (used != listen.size() - colon - 1 || p > 65535) return false;
-    *port = static_cast<uint16_t>(p);
-  } catch (const std::exception&) {
-    return false;
-  }
-  *host = h;
-  return true;
-}
-
 // On a store with no tokens yet, issues a first admin and DSL token and
 // prints them once, with a working curl example.
 StatusOr<bool> FirstRunTokens(EventStore& store,
@@ -115,14 +96,18 @@ StatusOr<bool> FirstRunTokens(EventStore& store,
   auto dsl = caseledger::api::IssueToken(store, Actor{"dsl-1", Role::kDsl},
                                          "caseledger-serve");
   if (!dsl.ok()) return dsl.status();
-  std::string base = "http://" + so.host + ":" + std::to_string(so.port);
+  const bool tls = !so.tls_certificate_file.empty();
+  std::string host =
+      so.host.find(':') != std::string::npos ? "[" + so.host + "]" : so.host;
+  std::string base = std::string(tls ? "https://" : "http://") + host + ":" +
+                     std::to_string(so.port);
   std::cout
       << "\nA new store: two first tokens (shown once; only their hashes are "
          "kept):\n"
       << "  admin  (actor admin-1): " << *admin << "\n"
       << "  dsl    (actor dsl-1):   " << *dsl << "\n\n"
-      << "Try:\n  curl -s -H 'Authorization: Bearer " << *dsl
-      << "' -H 'Content-Type: application/json' \\\n"
+      << "Try:\n  curl -s" << (tls ? "k" : "") << " -H 'Authorization: Bearer "
+      << *dsl << "' -H 'Content-Type: application/json' \\\n"
       << "    -d @scripts/examples/report.json " << base << "/v1/cases\n"
       << "More tokens: caseledger token create --data DIR --actor ID "
          "--role ROLE (with the server stopped)\n\n"
@@ -139,7 +124,9 @@ std::string ProjectionsDir(const std::string& data) {
 // CASELEDGER_PSEUDONYM_KEY, or else from <data>/pseudonym.key, created with 32
 // random bytes (mode 0600) on first use. It is configuration, never an event:
 // the hash-chained log (and every projection of it) must not carry it.
-StatusOr<std::string> PseudonymKey(const std::string& data) {
+// A configured key file (pseudonym_key_file) must exist and hold one.
+StatusOr<std::string> PseudonymKey(const std::string& data,
+                                   const std::string& key_file = "") {
   if (const char* env = std::getenv("CASELEDGER_PSEUDONYM_KEY")) {
     if (std::string(env).size() < 16) {
       return Status::InvalidArgument(
@@ -147,9 +134,18 @@ StatusOr<std::string> PseudonymKey(const std::string& data) {
     }
     return std::string(env);
   }
+  std::string key;
+  if (!key_file.empty()) {
+    std::ifstream configured(key_file);
+    if (!configured || !std::getline(configured, key) || key.size() < 16) {
+      return Status::InvalidArgument(
+          "pseudonym_key_file " + key_file +
+          " must exist and hold a key of at least 16 characters");
+    }
+    return key;
+  }
   const std::string path = data + "/pseudonym.key";
   std::ifstream in(path);
-  std::string key;
   if (in && std::getline(in, key) && key.size() >= 16) return key;
   unsigned char raw[32];
   if (RAND_bytes(raw, sizeof(raw)) != 1) {
@@ -255,17 +251,11 @@ int RunReplay(const std::string& data, const std::string& case_id,
   return 0;
 }
 
-int RunServe(const std::string& data, const std::string& listen, int threads,
-             bool demo, bool verbose) {
+int RunServe(const caseledger::api::ServeConfig& config, bool demo) {
   // Wiring, in order; torn down in reverse.
-  auto logger = MakeLogger("caseledger", verbose);
-  caseledger::api::ServerOptions server_options;
-  if (!ParseListen(listen, &server_options.host, &server_options.port)) {
-    std::cerr << "caseledger: --listen must be HOST:PORT, got '" << listen
-              << "'\n";
-    return 2;
-  }
-  server_options.threads = threads;
+  const std::string& data = config.data;
+  auto logger = MakeLogger("caseledger", config.verbose);
+  const caseledger::api::ServerOptions& server_options = config.server;
 
   auto catalog = caseledger::domain::EventCatalog::Load();
   if (!catalog.ok()) return Fail("loading the event schemas", catalog.status());
@@ -298,8 +288,8 @@ int RunServe(const std::string& data, const std::string& listen, int threads,
                                      int64_t{90} * 24 * 3600 * 1000000);
     simulated_clock.store(so.start.value());
     so.clock_micros = &simulated_clock;
-    auto seeded = caseledger::service::SeedCases(
-        *store, *catalog, caseledger::domain::DomainConfig{}, so);
+    auto seeded =
+        caseledger::service::SeedCases(*store, *catalog, config.domain, so);
     simulated_clock.store(0);
     if (!seeded.ok()) return Fail("seeding demo cases", seeded.status());
     std::cout << "Seeded " << seeded->cases << " demo cases (" << seeded->events
@@ -307,27 +297,29 @@ int RunServe(const std::string& data, const std::string& listen, int threads,
               << std::flush;
   }
 
-  caseledger::service::CaseService service(*store, *catalog,
-                                           caseledger::domain::DomainConfig{});
-  auto key = PseudonymKey(data);
+  caseledger::service::CaseService service(*store, *catalog, config.domain);
+  auto key = PseudonymKey(data, config.pseudonym_key_file);
   if (!key.ok()) return Fail("the pseudonym key", key.status());
   auto models = caseledger::projections::ReadModels::Open(
       ProjectionsDir(data), *store, *catalog, logger, *key);
   if (!models.ok()) return Fail("opening the read models", models.status());
   (*models)->Start();
   // Commands wait for an fsync; they run here, never on the I/O threads.
-  caseledger::api::WorkerPool workers(4);
+  caseledger::api::WorkerPool workers(config.workers);
   caseledger::api::HttpMetrics metrics;
   caseledger::api::Router router;
   caseledger::api::AddOperationalRoutes(router, *store, metrics, models->get());
   caseledger::api::CaseRouteDeps deps{*store,  service,       tokens,
                                       workers, models->get(), logger};
+  deps.max_json_depth = config.max_json_depth;
+  deps.summary = config.summary;
   caseledger::api::AddCaseRoutes(router, deps);
 
   auto server =
       caseledger::api::Server::Create(server_options, router, metrics, logger);
   if (!server.ok()) return Fail("starting the server", server.status());
-  logger->info("serving {} on http://{}:{} (log at position {})", data,
+  logger->info("serving {} on {}://{}:{} (log at position {})", data,
+               server_options.tls_certificate_file.empty() ? "http" : "https",
                server_options.host, (*server)->port(),
                store->committed_position().value());
   (*server)->Run(/*handle_signals=*/true);
@@ -398,14 +390,21 @@ int main(int argc, char** argv) {
   verify->add_option("--case", case_id, "Verify only this case's chain");
 
   auto* serve = app.add_subcommand(
-      "serve", "Open (or create) the store and serve the HTTP API");
-  serve->add_option("--data", data, "Store directory")->capture_default_str();
-  std::string listen = "127.0.0.1:8080";
-  serve->add_option("--listen", listen, "HOST:PORT to listen on")
-      ->capture_default_str();
-  int threads = 0;
+      "serve",
+      "Open (or create) the store and serve the HTTP API. Settings come from "
+      "defaults, then --config FILE, then CASELEDGER_* variables, then flags");
+  std::optional<std::string> config_file, serve_data, listen, tls_cert, tls_key;
+  std::optional<int> threads;
+  serve->add_option("--config", config_file, "JSON configuration file")
+      ->check(CLI::ExistingFile);
+  serve->add_option("--data", serve_data, "Store directory (default ./data)");
+  serve->add_option("--listen", listen,
+                    "HOST:PORT to listen on (default 127.0.0.1:8080)");
   serve->add_option("--threads", threads, "I/O threads (0: one per core)")
       ->check(CLI::Range(0, 256));
+  serve->add_option("--tls-cert", tls_cert,
+                    "PEM certificate chain: serve HTTPS (with --tls-key)");
+  serve->add_option("--tls-key", tls_key, "PEM private key of --tls-cert");
   bool demo = false;
   serve->add_flag("--demo", demo,
                   "On a new store, seed 25 fictional demo cases first");
@@ -469,7 +468,29 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   if (verify->parsed()) return RunVerify(data, case_id, verbose);
-  if (serve->parsed()) return RunServe(data, listen, threads, demo, verbose);
+  if (serve->parsed()) {
+    caseledger::api::ServeConfig config;
+    Status s = Status::OK();
+    if (config_file)
+      s = caseledger::api::ApplyConfigFile(*config_file, &config);
+    if (s.ok()) {
+      s = caseledger::api::ApplyEnvironment(
+          [](const char* name) { return std::getenv(name); }, &config);
+    }
+    if (s.ok() && listen)
+      s = caseledger::api::ApplyListen(*listen, &config.server);
+    if (serve_data) config.data = *serve_data;
+    if (threads) config.server.threads = *threads;
+    if (tls_cert) config.server.tls_certificate_file = *tls_cert;
+    if (tls_key) config.server.tls_private_key_file = *tls_key;
+    config.verbose = config.verbose || verbose;
+    if (s.ok()) s = caseledger::api::CheckConfig(config);
+    if (!s.ok()) {
+      std::cerr << "caseledger: configuration: " << s.message() << "\n";
+      return 2;
+    }
+    return RunServe(config, demo);
+  }
   if (rebuild->parsed()) return RunRebuild(data, verbose);
   if (replay->parsed()) {
     return RunReplay(data, replay_case, replay_at, replay_until, replay_steps,

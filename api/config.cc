@@ -1,0 +1,300 @@
+#include "api/config.h"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+namespace caseledger::api {
+namespace {
+
+using Json = nlohmann::json;
+
+// Reads the members of one JSON object, checking each against its type and
+// range, and refusing any member it was not asked for.
+class ObjectReader {
+ public:
+  ObjectReader(const Json& object, std::string pointer)
+      : object_(object), pointer_(std::move(pointer)) {}
+
+  Status Check() const {
+    if (!object_.is_object()) {
+      return Status::InvalidField(Where(""), Where("") + " must be an object");
+    }
+    return Status::OK();
+  }
+
+  template <typename T>
+  Status Integer(const char* key, int64_t min, int64_t max, T* out) {
+    const Json* v = Take(key);
+    if (!v) return Status::OK();
+    if (!v->is_number_integer() || v->get<int64_t>() < min ||
+        v->get<int64_t>() > max) {
+      return Status::InvalidField(
+          Where(key), Where(key) + " must be an integer from " +
+                          std::to_string(min) + " to " + std::to_string(max));
+    }
+    *out = static_cast<T>(v->get<int64_t>());
+    return Status::OK();
+  }
+
+  Status String(const char* key, std::string* out) {
+    const Json* v = Take(key);
+    if (!v) return Status::OK();
+    if (!v->is_string() || v->get<std::string>().empty()) {
+      return Status::InvalidField(Where(key),
+                                  Where(key) + " must be a non-empty string");
+    }
+    *out = v->get<std::string>();
+    return Status::OK();
+  }
+
+  Status Bool(const char* key, bool* out) {
+    const Json* v = Take(key);
+    if (!v) return Status::OK();
+    if (!v->is_boolean()) {
+      return Status::InvalidField(Where(key),
+                                  Where(key) + " must be a boolean");
+    }
+    *out = v->get<bool>();
+    return Status::OK();
+  }
+
+  // A nested object, or null if absent.
+  const Json* Object(const char* key) { return Take(key); }
+
+  // Any member not taken is a mistake (a typo, or an option that does not
+  // exist): say which.
+  Status NoOthers() const {
+    for (const auto& [key, value] : object_.items()) {
+      if (!taken_.count(key) && key != "$comment") {
+        return Status::InvalidField(Where(key),
+                                    "unknown configuration key " + Where(key));
+      }
+    }
+    return Status::OK();
+  }
+
+  std::string Where(const std::string& key) const {
+    return key.empty() ? (pointer_.empty() ? "/" : pointer_)
+                       : pointer_ + "/" + key;
+  }
+
+ private:
+  const Json* Take(const char* key) {
+    taken_.insert(key);
+    auto it = object_.find(key);
+    return it == object_.end() ? nullptr : &*it;
+  }
+
+  const Json& object_;
+  std::string pointer_;
+  std::set<std::string> taken_;
+};
+
+Status ApplyMinutes(ObjectReader& r, const char* key,
+                    std::chrono::minutes* out) {
+  int64_t m = out->count();
+  RETURN_IF_ERROR(r.Integer(key, 1, int64_t{366} * 24 * 60, &m));
+  *out = std::chrono::minutes(m);
+  return Status::OK();
+}
+
+Status ApplySeconds(ObjectReader& r, const char* key, int64_t min,
+                    std::chrono::seconds* out) {
+  int64_t s = out->count();
+  RETURN_IF_ERROR(r.Integer(key, min, 24 * 3600, &s));
+  *out = std::chrono::seconds(s);
+  return Status::OK();
+}
+
+bool IsLoopback(const std::string& host) {
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) {
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  }
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) {
+    return std::memcmp(&v6, &in6addr_loopback, sizeof(v6)) == 0;
+  }
+  return false;
+}
+
+}  // namespace
+
+Status ApplyListen(const std::string& listen, ServerOptions* server) {
+  const Status bad = Status::InvalidArgument(
+      "listen must be HOST:PORT (an IP address and a port), got '" + listen +
+      "'");
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) return bad;
+  std::string host = listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  in_addr v4{};
+  in6_addr v6{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) != 1 &&
+      inet_pton(AF_INET6, host.c_str(), &v6) != 1) {
+    return bad;
+  }
+  const std::string port = listen.substr(colon + 1);
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoul(port) > 65535) {
+    return bad;
+  }
+  server->host = host;
+  server->port = static_cast<uint16_t>(std::stoul(port));
+  return Status::OK();
+}
+
+Status ApplyConfigText(const std::string& text, ServeConfig* c) {
+  Json doc = Json::parse(text, nullptr, /*allow_exceptions=*/false,
+                         /*ignore_comments=*/false);
+  if (doc.is_discarded()) {
+    return Status::InvalidArgument("the configuration is not valid JSON");
+  }
+  ObjectReader top(doc, "");
+  RETURN_IF_ERROR(top.Check());
+  RETURN_IF_ERROR(top.String("data", &c->data));
+  std::string listen;
+  RETURN_IF_ERROR(top.String("listen", &listen));
+  if (!listen.empty()) {
+    Status s = ApplyListen(listen, &c->server);
+    if (!s.ok()) return Status::InvalidField("/listen", s.message());
+  }
+  RETURN_IF_ERROR(top.Integer("threads", 0, 256, &c->server.threads));
+  RETURN_IF_ERROR(top.Integer("workers", 1, 256, &c->workers));
+  RETURN_IF_ERROR(top.String("pseudonym_key_file", &c->pseudonym_key_file));
+  RETURN_IF_ERROR(top.Bool("verbose", &c->verbose));
+  RETURN_IF_ERROR(ApplySeconds(top, "shutdown_grace_seconds", 0,
+                               &c->server.shutdown_grace));
+
+  if (const Json* limits = top.Object("limits")) {
+    ObjectReader r(*limits, "/limits");
+    RETURN_IF_ERROR(r.Check());
+    RETURN_IF_ERROR(
+        r.Integer("max_body_bytes", 1, 64 << 20, &c->server.max_body_bytes));
+    RETURN_IF_ERROR(r.Integer("max_header_bytes", 1024, 1 << 20,
+                              &c->server.max_header_bytes));
+    RETURN_IF_ERROR(
+        r.Integer("max_connections", 1, 100000, &c->server.max_connections));
+    RETURN_IF_ERROR(r.Integer("max_json_depth", 2, 512, &c->max_json_depth));
+    RETURN_IF_ERROR(
+        ApplySeconds(r, "read_timeout_seconds", 1, &c->server.read_timeout));
+    RETURN_IF_ERROR(r.NoOthers());
+  }
+  if (const Json* tls = top.Object("tls")) {
+    ObjectReader r(*tls, "/tls");
+    RETURN_IF_ERROR(r.Check());
+    RETURN_IF_ERROR(
+        r.String("certificate_file", &c->server.tls_certificate_file));
+    RETURN_IF_ERROR(
+        r.String("private_key_file", &c->server.tls_private_key_file));
+    RETURN_IF_ERROR(r.NoOthers());
+  }
+  if (const Json* summary = top.Object("learning_summary")) {
+    ObjectReader r(*summary, "/learning_summary");
+    RETURN_IF_ERROR(r.Check());
+    RETURN_IF_ERROR(
+        r.Integer("suppress_below", 0, 1000, &c->summary.suppress_below));
+    RETURN_IF_ERROR(r.Integer("round_to", 1, 1000, &c->summary.round_to));
+    RETURN_IF_ERROR(r.NoOthers());
+  }
+  if (const Json* deadlines = top.Object("deadlines")) {
+    ObjectReader r(*deadlines, "/deadlines");
+    RETURN_IF_ERROR(r.Check());
+    auto& d = c->domain;
+    RETURN_IF_ERROR(
+        ApplyMinutes(r, "acknowledge_urgent_minutes", &d.acknowledge_urgent));
+    RETURN_IF_ERROR(ApplyMinutes(r, "acknowledge_standard_minutes",
+                                 &d.acknowledge_standard));
+    RETURN_IF_ERROR(ApplyMinutes(r, "escalation_emergency_minutes",
+                                 &d.escalation_emergency));
+    RETURN_IF_ERROR(
+        ApplyMinutes(r, "escalation_urgent_minutes", &d.escalation_urgent));
+    RETURN_IF_ERROR(
+        ApplyMinutes(r, "escalation_standard_minutes", &d.escalation_standard));
+    RETURN_IF_ERROR(
+        r.Integer("review_interval_days", 1, 366, &d.review_interval_days));
+    RETURN_IF_ERROR(r.NoOthers());
+  }
+  return top.NoOthers();
+}
+
+Status ApplyConfigFile(const std::string& path, ServeConfig* config) {
+  std::ifstream in(path);
+  if (!in) return Status::NotFound("cannot read the configuration " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  Status s = ApplyConfigText(text.str(), config);
+  if (s.ok()) return s;
+  return Status::InvalidArgument(path + ": " + s.message());
+}
+
+Status ApplyEnvironment(const std::function<const char*(const char*)>& getenv,
+                        ServeConfig* c) {
+  // Each variable is applied as the file's key of the same meaning, so the
+  // checks (and the error messages) are the same.
+  struct Var {
+    const char* name;
+    const char* pointer;  // where it goes in the configuration document
+    bool integer;
+  };
+  static constexpr Var kVars[] = {
+      {"CASELEDGER_DATA", "/data", false},
+      {"CASELEDGER_LISTEN", "/listen", false},
+      {"CASELEDGER_THREADS", "/threads", true},
+      {"CASELEDGER_WORKERS", "/workers", true},
+      {"CASELEDGER_MAX_CONNECTIONS", "/limits/max_connections", true},
+      {"CASELEDGER_MAX_BODY_BYTES", "/limits/max_body_bytes", true},
+      {"CASELEDGER_TLS_CERTIFICATE", "/tls/certificate_file", false},
+      {"CASELEDGER_TLS_PRIVATE_KEY", "/tls/private_key_file", false},
+      {"CASELEDGER_PSEUDONYM_KEY_FILE", "/pseudonym_key_file", false},
+  };
+  for (const Var& var : kVars) {
+    const char* value = getenv(var.name);
+    if (!value) continue;
+    Json doc = Json::object();
+    Json::json_pointer where(var.pointer);
+    if (var.integer) {
+      std::string v(value);
+      if (v.empty() || v.size() > 12 ||
+          v.find_first_not_of("0123456789") != std::string::npos) {
+        return Status::InvalidArgument(std::string(var.name) +
+                                       " must be a whole number");
+      }
+      doc[where] = std::stoll(v);
+    } else {
+      doc[where] = value;
+    }
+    Status s = ApplyConfigText(doc.dump(), c);
+    if (!s.ok()) {
+      return Status::InvalidArgument(std::string(var.name) + ": " +
+                                     s.message());
+    }
+  }
+  return Status::OK();
+}
+
+Status CheckConfig(const ServeConfig& c) {
+  const auto& s = c.server;
+  if (s.tls_certificate_file.empty() != s.tls_private_key_file.empty()) {
+    return Status::InvalidArgument(
+        "TLS needs both a certificate file and a private key file");
+  }
+  if (s.tls_certificate_file.empty() && !IsLoopback(s.host)) {
+    return Status::InvalidArgument(
+        "plain HTTP is served on a loopback address only; to listen on " +
+        s.host +
+        ", configure tls.certificate_file and tls.private_key_file (or put "
+        "a TLS proxy in front and listen on 127.0.0.1)");
+  }
+  return Status::OK();
+}
+
+}  // namespace caseledger::api

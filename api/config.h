@@ -1,0 +1,55 @@
+// The server's configuration: defaults that work for a first run on
+// localhost, then a JSON file (`caseledger serve --config FILE`), then
+// CASELEDGER_* environment variables, then command-line flags, each
+// overriding the one before. Every value is checked when it is read; a bad
+// one is an error naming where it came from (a JSON pointer in the file, or
+// the variable), never a silent default.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "api/server.h"
+#include "caseledger/domain/decide.h"
+#include "caseledger/projections/read_models.h"
+#include "caseledger/status.h"
+
+namespace caseledger::api {
+
+struct ServeConfig {
+  std::string data = "./data";  // the store directory
+  ServerOptions server;         // listen address, threads, limits, TLS
+  size_t workers = 4;           // threads that run commands (durable appends)
+  size_t max_json_depth = 32;   // deeper request bodies: 400
+  // The learning feed's pseudonym key: a file holding it (empty: the
+  // CASELEDGER_PSEUDONYM_KEY variable, else <data>/pseudonym.key, made on
+  // first use). Never in the config file itself.
+  std::string pseudonym_key_file;
+  projections::SummaryOptions summary;  // small-number suppression
+  domain::DomainConfig domain;          // deadlines
+  bool verbose = false;
+};
+
+// Applies a JSON configuration document (see config.example.json and the
+// README) over `config`. Unknown keys are errors (a typo must not be
+// ignored), as are values of the wrong type or out of range.
+Status ApplyConfigText(const std::string& text, ServeConfig* config);
+
+// Reads FILE and applies it.
+Status ApplyConfigFile(const std::string& path, ServeConfig* config);
+
+// Applies CASELEDGER_DATA, CASELEDGER_LISTEN, CASELEDGER_THREADS,
+// CASELEDGER_WORKERS, CASELEDGER_MAX_CONNECTIONS, CASELEDGER_MAX_BODY_BYTES,
+// CASELEDGER_TLS_CERTIFICATE, CASELEDGER_TLS_PRIVATE_KEY,
+// CASELEDGER_PSEUDONYM_KEY_FILE, read through `getenv` (tests pass their own).
+Status ApplyEnvironment(const std::function<const char*(const char*)>& getenv,
+                        ServeConfig* config);
+
+// "HOST:PORT" (or "[v6]:PORT") into the server options.
+Status ApplyListen(const std::string& listen, ServerOptions* server);
+
+// What the configuration must satisfy as a whole: TLS needs both a
+// certificate and a key; plain HTTP only on a loopback address.
+Status CheckConfig(const ServeConfig& config);
+
+}  // namespace caseledger::api
