@@ -127,6 +127,58 @@ std::optional<EventId> IdempotentEventId(const Actor& actor,
   return EventId(bytes);
 }
 
+// The learning feed as an event stream: each record is one event whose id
+// is its feed sequence number. Polled by the session (BodyStream); a comment
+// line every `heartbeat` keeps idle connections (and proxies) alive and
+// notices a client that has gone. The stream ends when the reader's token
+// stops being valid, or on a read error (the client resumes from its last
+// id).
+class FeedStream final : public BodyStream {
+ public:
+  FeedStream(const projections::ReadModels& models, TokenRegistry& tokens,
+             std::string authorization, uint64_t after,
+             std::chrono::milliseconds heartbeat)
+      : models_(models),
+        tokens_(tokens),
+        authorization_(std::move(authorization)),
+        after_(after),
+        heartbeat_(heartbeat) {}
+
+  std::optional<std::string> Next() override {
+    const auto now = std::chrono::steady_clock::now();
+    if (!greeted_) {
+      greeted_ = true;
+      last_sent_ = now;
+      return std::string("retry: 2000\n\n");
+    }
+    if (!tokens_.Authenticate(authorization_)) return std::nullopt;
+    auto page = models_.Feed(after_, 100);
+    if (!page.ok()) return std::nullopt;
+    if (page->records.empty()) {
+      if (now - last_sent_ < heartbeat_) return std::string();
+      last_sent_ = now;
+      return std::string(": keep-alive\n\n");
+    }
+    std::string out;
+    for (const Json& record : page->records) {
+      out += "id: " + std::to_string(record.value("seq", uint64_t{0})) +
+             "\nevent: learning-record\ndata: " + record.dump() + "\n\n";
+    }
+    after_ = page->last_seq;
+    last_sent_ = now;
+    return out;
+  }
+
+ private:
+  const projections::ReadModels& models_;
+  TokenRegistry& tokens_;
+  const std::string authorization_;
+  uint64_t after_;
+  const std::chrono::milliseconds heartbeat_;
+  bool greeted_ = false;
+  std::chrono::steady_clock::time_point last_sent_;
+};
+
 class Routes {
  public:
   explicit Routes(CaseRouteDeps& d) : d_(d) {}
@@ -545,6 +597,41 @@ class Routes {
     respond(std::move(r));
   }
 
+  // GET /v1/learning/stream: the feed as Server-Sent Events, from the
+  // record after Last-Event-ID (a reconnecting client's last seen sequence
+  // number) or ?after=SEQ, then live as records are added.
+  void GetFeedStream(const HttpRequest& req, Router::Respond respond) {
+    auto actor = AuthorizeModelRead(req, Read::kLearningFeed, respond);
+    if (!actor) return;
+    auto q = QueryParams(req.target);
+    std::string from = Header(req, "last-event-id");
+    const char* field = "Last-Event-ID";
+    if (from.empty() && q.count("after")) {
+      from = q["after"];
+      field = "after";
+    }
+    uint64_t after = 0;
+    if (!from.empty()) {
+      bool bad = false;
+      auto a = ParseIfMatch(from, &bad);
+      if (bad || !a) {
+        respond(WithPointer(
+            Problem(400, "Bad Request",
+                    std::string(field) + " must be a feed sequence number"),
+            field));
+        return;
+      }
+      after = *a;
+    }
+    HttpResponse r;
+    r.content_type = "text/event-stream";
+    r.headers.emplace_back("Cache-Control", "no-store");
+    r.stream = std::make_shared<FeedStream>(*d_.models, d_.tokens,
+                                            Header(req, "authorization"), after,
+                                            d_.stream_heartbeat);
+    respond(std::move(r));
+  }
+
   // GET /v1/learning/summary: counts with small numbers suppressed.
   void GetSummary(const HttpRequest& req, Router::Respond respond) {
     auto actor = AuthorizeModelRead(req, Read::kLearningFeed, respond);
@@ -743,6 +830,7 @@ void AddCaseRoutes(Router& router, CaseRouteDeps& deps) {
   };
   collection("GET", "/v1/learning/feed", &Routes::GetFeed);
   collection("GET", "/v1/learning/summary", &Routes::GetSummary);
+  collection("GET", "/v1/learning/stream", &Routes::GetFeedStream);
   collection("GET", "/v1/cases", &Routes::ListCases);
   collection("POST", "/v1/cases", &Routes::Report);
   router.AddAsync("POST", "/v1/cases/{id}/commands/{command}",

@@ -3,6 +3,7 @@
 // authenticates the bearer token and asks the domain's policy table.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 
@@ -30,6 +31,8 @@ struct CaseRouteDeps {
   size_t max_json_depth = 32;
   std::function<Timestamp()> clock = [] { return NowUtc(); };
   projections::SummaryOptions summary = {};  // small-number suppression
+  // An idle learning stream sends a comment this often.
+  std::chrono::milliseconds stream_heartbeat{15000};
 };
 
 // Registers the routes; `deps` must outlive the router.

@@ -7,7 +7,9 @@
 #include <atomic>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -22,11 +24,24 @@ struct HttpRequest {
   std::string body;
 };
 
+// A response body written in parts as they become available (Server-Sent
+// Events). After the head, the session asks for parts on its connection's
+// strand until the stream ends, the client goes away or the server stops.
+class BodyStream {
+ public:
+  virtual ~BodyStream() = default;
+  // The next part: non-empty, sent at once; empty, nothing yet (the session
+  // asks again after a short wait); nullopt, the body is complete. Called on
+  // an I/O thread: it must not block for long.
+  virtual std::optional<std::string> Next() = 0;
+};
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
-  std::string body;
+  std::string body;  // ignored when `stream` is set
   std::vector<std::pair<std::string, std::string>> headers;
+  std::shared_ptr<BodyStream> stream;  // a body sent in chunks, see above
 };
 
 // An RFC 9457 problem document (application/problem+json).

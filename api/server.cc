@@ -63,12 +63,22 @@ class Session : public SessionBase,
   void OnRead(beast::error_code ec, size_t bytes);
   void Send(HttpResponse response, bool keep_alive);
   void OnWrite(bool keep_alive, beast::error_code ec, size_t bytes);
+  void StartStream(HttpResponse r);
+  void PumpStream();
+  void EndStream();
   void DoClose();
 
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> response_;
+  // A streamed response (Server-Sent Events): its head, its source, the
+  // part being written, and the timer between polls.
+  std::optional<http::response<http::empty_body>> stream_head_;
+  std::optional<http::response_serializer<http::empty_body>> stream_writer_;
+  std::shared_ptr<BodyStream> body_stream_;
+  std::string part_;
+  std::optional<net::steady_timer> poll_timer_;
   ServerImpl& server_;
   bool reject_;
   bool busy_ = false;
@@ -322,7 +332,10 @@ template <bool kTls>
 void Session<kTls>::Stop() {
   net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
     self->stopping_ = true;
-    if (!self->busy_) self->DoClose();
+    if (!self->busy_) return self->DoClose();
+    // A stream waiting for its next part ends now rather than at its next
+    // poll.
+    if (self->poll_timer_) self->poll_timer_->cancel();
   });
 }
 
@@ -396,6 +409,7 @@ void Session<kTls>::OnRead(beast::error_code ec, size_t) {
 
 template <bool kTls>
 void Session<kTls>::Send(HttpResponse r, bool keep_alive) {
+  if (r.stream) return StartStream(std::move(r));
   response_.emplace(static_cast<http::status>(r.status), 11);
   response_->set(http::field::server, "caseledger");
   response_->set(http::field::content_type, r.content_type);
@@ -426,6 +440,71 @@ void Session<kTls>::OnWrite(bool keep_alive, beast::error_code ec, size_t) {
   response_.reset();
   if (ec || !keep_alive || stopping_) return DoClose();
   DoRead();
+}
+
+// A streamed response: the head (chunked), then each part as one chunk as
+// the source yields it, polling while it has nothing; ends when the source
+// does, the client goes away, or the server drains. The connection closes
+// after it (an event stream is the connection's last response).
+template <bool kTls>
+void Session<kTls>::StartStream(HttpResponse r) {
+  stream_head_.emplace(static_cast<http::status>(r.status), 11);
+  stream_head_->set(http::field::server, "caseledger");
+  stream_head_->set(http::field::content_type, r.content_type);
+  for (auto& [k, v] : r.headers) stream_head_->set(k, v);
+  stream_head_->chunked(true);
+  stream_head_->keep_alive(false);
+  body_stream_ = std::move(r.stream);
+  stream_writer_.emplace(*stream_head_);
+  auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - started_);
+  server_.metrics().Record(route_, r.status, elapsed);
+  server_.logger().info("{} {} {} stream",
+                        std::string(parser_->get().method_string()), route_,
+                        r.status);
+  Tcp().expires_after(server_.options().read_timeout);
+  http::async_write_header(
+      stream_, *stream_writer_,
+      [self = this->shared_from_this()](beast::error_code ec, size_t) {
+        if (ec) return self->DoClose();
+        self->PumpStream();
+      });
+}
+
+template <bool kTls>
+void Session<kTls>::PumpStream() {
+  if (stopping_ || server_.draining()) return EndStream();
+  std::optional<std::string> part = body_stream_->Next();
+  if (!part) return EndStream();
+  if (part->empty()) {
+    if (!poll_timer_) poll_timer_.emplace(stream_.get_executor());
+    poll_timer_->expires_after(std::chrono::milliseconds(50));
+    poll_timer_->async_wait(
+        // Cancelled by Stop(): the next pump ends the stream.
+        [self = this->shared_from_this()](beast::error_code) {
+          self->PumpStream();
+        });
+    return;
+  }
+  part_ = std::move(*part);
+  Tcp().expires_after(server_.options().read_timeout);
+  net::async_write(
+      stream_, http::make_chunk(net::buffer(part_)),
+      [self = this->shared_from_this()](beast::error_code ec, size_t) {
+        if (ec) return self->DoClose();  // the client went away
+        self->PumpStream();
+      });
+}
+
+template <bool kTls>
+void Session<kTls>::EndStream() {
+  Tcp().expires_after(std::chrono::seconds(5));
+  net::async_write(
+      stream_, http::make_chunk_last(),
+      [self = this->shared_from_this()](beast::error_code, size_t) {
+        self->busy_ = false;
+        self->DoClose();
+      });
 }
 
 template <bool kTls>

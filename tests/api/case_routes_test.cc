@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -78,7 +79,7 @@ class CaseRoutesTest : public ::testing::Test {
   }
   void TearDown() override {
     server_->Shutdown();
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
     workers_->Stop();
     models_->Stop();
   }
@@ -496,6 +497,144 @@ TEST_F(CaseRoutesTest, IntegrationsReadOnlyTheAnonymisedFeedAndSummary) {
             403);
 }
 
+// An event stream over a raw connection: what arrives, as text.
+class SseReader {
+ public:
+  SseReader(uint16_t port, const std::string& token,
+            const std::string& extra_headers = "")
+      : socket_(ioc_) {
+    socket_.connect(boost::asio::ip::tcp::endpoint(
+        boost::asio::ip::make_address("127.0.0.1"), port));
+    timeval tv{5, 0};  // no test waits longer than this for a part
+    setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv,
+               sizeof(tv));
+    std::string req =
+        "GET /v1/learning/stream HTTP/1.1\r\nHost: localhost\r\n"
+        "Accept: text/event-stream\r\nAuthorization: Bearer " +
+        token + "\r\n" + extra_headers + "\r\n";
+    boost::asio::write(socket_, boost::asio::buffer(req));
+  }
+  // Reads until `text` has arrived (true) or nothing more comes (false).
+  bool ReadUntil(const std::string& text) {
+    char buf[4096];
+    while (received_.find(text) == std::string::npos) {
+      boost::system::error_code ec;
+      size_t n = socket_.read_some(boost::asio::buffer(buf), ec);
+      if (ec) return false;
+      received_.append(buf, n);
+    }
+    return true;
+  }
+  const std::string& received() const { return received_; }
+  // The ids of the events received, in order.
+  std::vector<uint64_t> Ids() const {
+    std::vector<uint64_t> ids;
+    for (size_t at = received_.find("\nid: "); at != std::string::npos;
+         at = received_.find("\nid: ", at + 1)) {
+      ids.push_back(std::stoull(received_.substr(at + 5)));
+    }
+    return ids;
+  }
+
+ private:
+  boost::asio::io_context ioc_;
+  boost::asio::ip::tcp::socket socket_;
+  std::string received_;
+};
+
+TEST_F(CaseRoutesTest, TheLearningStreamCatchesUpGoesLiveAndResumes) {
+  for (int i = 0; i < 3; ++i) Report();
+  ASSERT_TRUE(
+      models_->WaitFor(store_->committed_position(), std::chrono::seconds(5)));
+  {
+    SseReader sse(server_->port(), token_["integration"]);
+    ASSERT_TRUE(sse.ReadUntil("\nid: 3\n")) << sse.received();
+    EXPECT_NE(sse.received().find("200 OK"), std::string::npos);
+    EXPECT_NE(sse.received().find("text/event-stream"), std::string::npos);
+    EXPECT_NE(sse.received().find("event: learning-record"), std::string::npos);
+    // Live: records appended while the stream is open arrive on it.
+    Report();
+    Report();
+    ASSERT_TRUE(sse.ReadUntil("\nid: 5\n")) << sse.received();
+    EXPECT_EQ(sse.Ids(), (std::vector<uint64_t>{1, 2, 3, 4, 5}));
+    EXPECT_EQ(sse.received().find(case_), std::string::npos);  // pseudonyms
+  }
+  // A reconnecting client names the last event it saw and gets what follows.
+  SseReader resumed(server_->port(), token_["integration"],
+                    "Last-Event-ID: 3\r\n");
+  ASSERT_TRUE(resumed.ReadUntil("\nid: 5\n")) << resumed.received();
+  EXPECT_EQ(resumed.Ids(), (std::vector<uint64_t>{4, 5}));
+
+  SseReader bad(server_->port(), token_["integration"],
+                "Last-Event-ID: four\r\n");
+  bad.ReadUntil("\r\n\r\n");
+  EXPECT_EQ(bad.received().rfind("HTTP/1.1 400", 0), 0u) << bad.received();
+  SseReader reporter(server_->port(), token_["reporter"]);
+  reporter.ReadUntil("\r\n\r\n");
+  EXPECT_EQ(reporter.received().rfind("HTTP/1.1 403", 0), 0u);
+
+  // A stopping server ends open streams properly (the last chunk), so
+  // shutdown is not held up by them.
+  server_->Shutdown();
+  EXPECT_TRUE(resumed.ReadUntil("\r\n0\r\n\r\n")) << resumed.received();
+  thread_.join();
+}
+
+TEST_F(CaseRoutesTest, ShutdownWithWritesInFlightLosesNoAcknowledgedWrite) {
+  // Four clients report concerns as fast as they can while the server is
+  // told to stop. Every report it acknowledged must be in the store, whole.
+  std::mutex mu;
+  std::vector<std::pair<std::string, uint64_t>> acknowledged;
+  std::atomic<bool> go{true};
+  std::atomic<int> answered_during_shutdown{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&] {
+      testing::HttpClient client(server_->port());
+      while (go.load()) {
+        testing::HttpClient::Response r;
+        try {
+          r = client.Send(http_verb::post, "/v1/cases", ReportBody().dump(),
+                          {{"Authorization", "Bearer " + token_["reporter"]}});
+        } catch (const std::exception&) {
+          return;  // refused: the server has stopped accepting
+        }
+        if (r.result_int() == 201) {
+          std::lock_guard<std::mutex> lk(mu);
+          acknowledged.emplace_back(Body(r)["case_id"],
+                                    Body(r)["position"].get<uint64_t>());
+        }
+        if (!r.keep_alive()) ++answered_during_shutdown;
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  server_->Shutdown();
+  thread_.join();  // returns once requests in flight are answered
+  go = false;
+  for (auto& t : clients) t.join();
+  workers_->Stop();
+  models_->Stop();
+  ASSERT_GT(acknowledged.size(), 10u);
+  EXPECT_GT(answered_during_shutdown.load(), 0);  // "Connection: close"
+
+  // Reopen the store from disk: every acknowledged report is there.
+  ASSERT_OK(store_->Close());
+  auto reopened = testing::OpenStore(dir_.path(), Options{});
+  for (const auto& [id, position] : acknowledged) {
+    auto v = reopened->GetStreamVersion(id);
+    ASSERT_OK(v);
+    EXPECT_EQ(v->value(), 1u) << id;
+    auto e = reopened->ReadAll(GlobalPosition(position - 1), 1);
+    ASSERT_OK(e);
+    ASSERT_EQ(e->size(), 1u);
+    EXPECT_EQ((*e)[0].stream_id, id);
+  }
+  auto report = reopened->Verify(std::nullopt);
+  ASSERT_OK(report);
+  EXPECT_TRUE(report->ok);
+}
+
 TEST_F(CaseRoutesTest, GovernanceViewsAreForLeadsAndReviewers) {
   Report();
   ASSERT_TRUE(
@@ -541,6 +680,7 @@ TEST_F(CaseRoutesTest, TheAuthorisationMatrix) {
       {"GET /v1/governance/{view}", {"dsl", "alt", "reviewer"}},
       {"GET /v1/learning/feed", {"dsl", "alt", "reviewer", "integration"}},
       {"GET /v1/learning/summary", {"dsl", "alt", "reviewer", "integration"}},
+      {"GET /v1/learning/stream", {"dsl", "alt", "reviewer", "integration"}},
       {"GET /healthz", {}},
       {"GET /readyz", {}},
       {"GET /metrics", {}},
@@ -572,6 +712,11 @@ TEST_F(CaseRoutesTest, TheAuthorisationMatrix) {
                                {"what_must_change", "b"},
                                {"share_in", {"training"}}};
         r = Post(role, target, body);
+      } else if (target == "/v1/learning/stream") {
+        // An event stream does not end: its status line is the answer.
+        SseReader sse(server_->port(), token_[role]);
+        sse.ReadUntil("\r\n");
+        r.result(std::stoi(sse.received().substr(9, 3)));
       } else {
         r = Get(role, target);
       }
