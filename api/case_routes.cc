@@ -272,13 +272,11 @@ class Routes {
     }
     options.correlation_id = Header(req, "x-correlation-id").substr(0, 128);
     const bool created = command == "report";
-    // The durable append waits for an fsync: do it on a worker thread.
-    d_.workers.Post([this, case_id = std::move(case_id),
-                     command = std::move(command), body = std::move(*body),
-                     actor = *actor, options, created,
-                     respond = std::move(respond)]() mutable {
-      auto r =
-          d_.service.Execute(case_id, command, std::move(body), actor, options);
+    // Deciding reads the case: do it on a worker thread. The durable append
+    // then joins the store's group commit without holding the worker, and
+    // the answer is built on a worker once the fsync is done.
+    auto answer = [options, created, respond = std::move(respond)](
+                      StatusOr<service::CommandResult> r) {
       if (!r.ok()) {
         if (options.event_id &&
             r.status().code() == StatusCode::kAlreadyExists) {
@@ -291,21 +289,31 @@ class Routes {
                                   options.expected_version.has_value()));
         return;
       }
+      Json ids = Json::array();
+      for (const auto& id : r->event_ids) ids.push_back(id.ToString());
       HttpResponse resp = JsonResponse(created && !r->deduplicated ? 201 : 200,
                                        {{"case_id", r->case_id},
                                         {"version", r->version},
                                         {"position", r->position},
                                         {"deduplicated", r->deduplicated},
-                                        {"event_ids", [&] {
-                                           Json ids = Json::array();
-                                           for (const auto& id : r->event_ids)
-                                             ids.push_back(id.ToString());
-                                           return ids;
-                                         }()}});
+                                        {"event_ids", std::move(ids)}});
       resp.headers.emplace_back("ETag", Quote(r->version));
-      if (created)
+      if (created) {
         resp.headers.emplace_back("Location", "/v1/cases/" + r->case_id);
+      }
       respond(std::move(resp));
+    };
+    d_.workers.Post([this, case_id = std::move(case_id),
+                     command = std::move(command), body = std::move(*body),
+                     actor = *actor, options,
+                     answer = std::move(answer)]() mutable {
+      d_.service.ExecuteAsync(
+          std::move(case_id), std::move(command), std::move(body),
+          std::move(actor), std::move(options),
+          [this](std::function<void()> work) {
+            d_.workers.Post(std::move(work));
+          },
+          std::move(answer));
     });
   }
 
@@ -793,6 +801,13 @@ HttpResponse ProblemFromStatus(const Status& s, bool pinned) {
 
 void AddCaseRoutes(Router& router, CaseRouteDeps& deps) {
   auto routes = std::make_shared<Routes>(deps);
+  // The request log names the actor behind a valid token (never the token).
+  router.SetIdentify([&tokens = deps.tokens](const HttpRequest& req) {
+    auto it = req.headers.find("authorization");
+    if (it == req.headers.end()) return std::string("-");
+    auto actor = tokens.Authenticate(it->second);
+    return actor ? actor->id : std::string("invalid-token");
+  });
   router.AddAsync("GET", "/v1/governance/overview",
                   [routes](const HttpRequest& req, const PathParams&,
                            Router::Respond respond) {

@@ -84,6 +84,15 @@ class Router {
   // Every registered "METHOD pattern", in registration order.
   std::vector<std::string> Routes() const;
 
+  // Who a request comes from, for the request log ("-" if unknown): set
+  // once, before serving, by whoever knows the credentials.
+  void SetIdentify(std::function<std::string(const HttpRequest&)> identify) {
+    identify_ = std::move(identify);
+  }
+  std::string Identify(const HttpRequest& request) const {
+    return identify_ ? identify_(request) : "-";
+  }
+
  private:
   struct Route {
     std::string method;
@@ -95,6 +104,7 @@ class Router {
   static bool Match(const Route& r, const std::vector<std::string>& path,
                     PathParams* params);
   std::vector<Route> routes_;
+  std::function<std::string(const HttpRequest&)> identify_;
 };
 
 // The query of a target, percent-decoded: "/a?x=1&y=%20" -> {x:"1", y:" "}.

@@ -86,6 +86,7 @@ class Session : public SessionBase,
   bool closed_ = false;
   std::chrono::steady_clock::time_point started_;
   std::string route_;
+  std::string actor_ = "-";  // for the request log
 };
 
 class ServerImpl final : public Server {
@@ -394,6 +395,7 @@ void Session<kTls>::OnRead(beast::error_code ec, size_t) {
   request.body = std::move(req.body());
   const bool keep_alive = req.keep_alive();
   route_ = server_.router().RouteOf(request);
+  actor_ = server_.router().Identify(request);
   // The handler may answer at once or later from a worker thread; either
   // way the answer is written on this session's strand.
   auto self = this->shared_from_this();
@@ -423,10 +425,10 @@ void Session<kTls>::Send(HttpResponse r, bool keep_alive) {
   if (!reject_) {
     server_.metrics().Record(route_, status, elapsed);
     // One line per request; never the body, a query string or any header.
-    server_.logger().info("{} {} {} {}us",
+    server_.logger().info("{} {} {} {}us actor={}",
                           parser_ ? std::string(parser_->get().method_string())
                                   : std::string("-"),
-                          route_, status, elapsed.count());
+                          route_, status, elapsed.count(), actor_);
   }
   http::async_write(
       stream_, *response_,
@@ -459,9 +461,9 @@ void Session<kTls>::StartStream(HttpResponse r) {
   auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - started_);
   server_.metrics().Record(route_, r.status, elapsed);
-  server_.logger().info("{} {} {} stream",
+  server_.logger().info("{} {} {} stream actor={}",
                         std::string(parser_->get().method_string()), route_,
-                        r.status);
+                        r.status, actor_);
   Tcp().expires_after(server_.options().read_timeout);
   http::async_write_header(
       stream_, *stream_writer_,

@@ -2,13 +2,14 @@
 #include "api/case_routes.h"
 
 #include <gtest/gtest.h>
-#include <spdlog/sinks/null_sink.h>
+#include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "api/handlers.h"
@@ -63,7 +64,7 @@ class CaseRoutesTest : public ::testing::Test {
     models_ = std::move(*models);
     models_->Start();
     auto logger = std::make_shared<spdlog::logger>(
-        "test", std::make_shared<spdlog::sinks::null_sink_mt>());
+        "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(log_));
     deps_ = std::make_unique<CaseRouteDeps>(CaseRouteDeps{
         *store_, *service_, *tokens_, *workers_, models_.get(), logger});
     AddOperationalRoutes(router_, *store_, metrics_, models_.get());
@@ -114,6 +115,7 @@ class CaseRoutesTest : public ::testing::Test {
     EXPECT_EQ(r.result_int(), 200) << r.body();
   }
 
+  std::ostringstream log_;  // the server's log lines
   testing::TempDir dir_;
   std::unique_ptr<EventStore> store_;
   std::unique_ptr<service::CaseService> service_;
@@ -633,6 +635,30 @@ TEST_F(CaseRoutesTest, ShutdownWithWritesInFlightLosesNoAcknowledgedWrite) {
   auto report = reopened->Verify(std::nullopt);
   ASSERT_OK(report);
   EXPECT_TRUE(report->ok);
+}
+
+TEST_F(CaseRoutesTest, TheRequestLogNamesRouteStatusAndActorButNoContent) {
+  Report();
+  Ok(Get("dsl", "/v1/cases/" + case_ + "?secret=query"));
+  EXPECT_EQ(Get("integration", "/v1/cases/" + case_).result_int(), 403);
+  client_->Send(http_verb::get, "/v1/cases", "",
+                {{"Authorization", "Bearer not-a-token"}});
+  server_->Shutdown();  // flushes: every request has been logged
+  thread_.join();
+  const std::string log = log_.str();
+  EXPECT_NE(log.find("POST /v1/cases 201"), std::string::npos) << log;
+  EXPECT_NE(log.find("actor=user:reporter-1"), std::string::npos) << log;
+  EXPECT_NE(log.find("GET /v1/cases/{id} 200"), std::string::npos) << log;
+  EXPECT_NE(log.find("GET /v1/cases/{id} 403"), std::string::npos) << log;
+  EXPECT_NE(log.find("actor=svc:feed"), std::string::npos) << log;
+  EXPECT_NE(log.find("actor=invalid-token"), std::string::npos) << log;
+  // Never a case id, a query, a token or anything from a body.
+  EXPECT_EQ(log.find(case_), std::string::npos) << log;
+  EXPECT_EQ(log.find("secret"), std::string::npos) << log;
+  EXPECT_EQ(log.find(token_["dsl"]), std::string::npos) << log;
+  const Json report = ReportBody();
+  EXPECT_EQ(log.find(report["facts"].get<std::string>().substr(0, 20)),
+            std::string::npos);
 }
 
 TEST_F(CaseRoutesTest, GovernanceViewsAreForLeadsAndReviewers) {

@@ -1,6 +1,8 @@
 #include "caseledger/service/case_service.h"
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "caseledger/service/seed.h"
@@ -154,6 +156,92 @@ TEST_F(CaseServiceTest, ConcurrentCommandsOnOneCaseAreEachDecidedOnce) {
   EXPECT_EQ(state->learning_ids.size(), static_cast<size_t>(ok.load()));
   EXPECT_EQ(state->version, 2u + static_cast<uint64_t>(ok.load()));
   EXPECT_GE(ok.load(), 1);
+}
+
+// Runs each task on a thread of its own; joins them all at the end.
+class ThreadExecutor {
+ public:
+  ~ThreadExecutor() { Join(); }
+  CaseService::Executor executor() {
+    return [this](std::function<void()> work) {
+      std::lock_guard<std::mutex> lk(mu_);
+      threads_.emplace_back(std::move(work));
+    };
+  }
+  void Join() {
+    for (;;) {
+      std::vector<std::thread> batch;
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        batch.swap(threads_);
+      }
+      if (batch.empty()) return;
+      for (auto& t : batch) t.join();
+    }
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::thread> threads_;
+};
+
+TEST_F(CaseServiceTest, AsyncCommandsShareFsyncsAndFollowTheSameRules) {
+  ASSERT_OK(service_->Execute("case-1", "report", Report(), kReporter));
+  ASSERT_OK(service_->Execute("case-1", "assign-lead", Lead(), kDsl));
+  ThreadExecutor pool;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<StatusOr<CommandResult>> results;
+  auto record = [&](StatusOr<CommandResult> r) {
+    std::lock_guard<std::mutex> lk(mu);
+    results.push_back(std::move(r));
+    cv.notify_all();
+  };
+  // Eight new cases and four learning records on one case, all in flight at
+  // once from one thread; conflicts on case-1 are decided again.
+  for (int i = 0; i < 8; ++i) {
+    service_->ExecuteAsync("async-" + std::to_string(i), "report", Report(),
+                           kReporter, {}, pool.executor(), record);
+  }
+  for (int t = 0; t < 4; ++t) {
+    Json learning = {{"learning_id", "async-learning-" + std::to_string(t)},
+                     {"what_went_well", "Quick response."},
+                     {"what_must_change", "Clearer guidance."},
+                     {"share_in", {"training"}}};
+    service_->ExecuteAsync("case-1", "record-learning", learning, kDsl, {},
+                           pool.executor(), record);
+  }
+  // A rule still holds: a reporter may not close a case.
+  service_->ExecuteAsync("case-1", "close", Json::object(), kReporter, {},
+                         pool.executor(), record);
+  {
+    // Each command is answered exactly once.
+    std::unique_lock<std::mutex> lk(mu);
+    cv.wait_for(lk, std::chrono::seconds(10),
+                [&] { return results.size() >= 13; });
+  }
+  pool.Join();
+  ASSERT_EQ(results.size(), 13u);
+  int ok = 0, refused = 0;
+  for (const auto& r : results) {
+    if (r.ok()) {
+      ++ok;
+    } else {
+      ++refused;
+    }
+  }
+  auto state = service_->Load("case-1");
+  ASSERT_OK(state);
+  // Every report lands; learning records may exhaust their attempts under
+  // contention, but none is written twice or lost.
+  EXPECT_EQ(ok, 8 + static_cast<int>(state->learning_ids.size()));
+  EXPECT_GE(refused, 1);
+  EXPECT_EQ(state->version, 2u + state->learning_ids.size());
+  for (int i = 0; i < 8; ++i) {
+    auto v = store_->GetStreamVersion("async-" + std::to_string(i));
+    ASSERT_OK(v);
+    EXPECT_EQ(v->value(), 1u);
+  }
 }
 
 TEST_F(CaseServiceTest, AStoreWrittenWithAnOldSchemaVersionStillLoads) {

@@ -87,11 +87,9 @@ StatusOr<std::optional<CommandResult>> CaseService::FindRetry(
   return std::optional<CommandResult>(std::move(r));
 }
 
-StatusOr<CommandResult> CaseService::Execute(const std::string& case_id,
-                                             const std::string& command,
-                                             Json body,
-                                             const domain::Actor& actor,
-                                             const CommandOptions& options) {
+StatusOr<CaseService::Prepared> CaseService::Prepare(
+    const std::string& case_id, const std::string& command, const Json& body,
+    const domain::Actor& actor, const CommandOptions& options) const {
   RETURN_IF_ERROR(ValidateStreamId(case_id));
   if (case_id.size() > kMaxCaseIdLength || case_id.rfind("access:", 0) == 0 ||
       case_id.rfind("sys.", 0) == 0) {
@@ -99,78 +97,127 @@ StatusOr<CommandResult> CaseService::Execute(const std::string& case_id,
         "a case id is at most 120 characters and does not start with "
         "'access:' or 'sys.'");
   }
-  constexpr int kAttempts = 3;
-  for (int attempt = 1;; ++attempt) {
-    // A retry of a command that was already written (perhaps, on a later
-    // attempt, by a concurrent twin of this request): answer as the first
-    // time.
-    ASSIGN_OR_RETURN(std::optional<CommandResult> retry,
-                     FindRetry(case_id, options));
-    if (retry) return std::move(*retry);
-    ASSIGN_OR_RETURN(domain::CaseState state, Load(case_id));
-    if (options.expected_version &&
-        *options.expected_version != state.version) {
-      return Status::WrongExpectedVersion(
-          state.version, "case " + case_id + " is at version " +
-                             std::to_string(state.version) + ", not " +
-                             std::to_string(*options.expected_version));
-    }
-    const Timestamp now = clock_();
-    domain::Command cmd{command, body, actor, now};
-    auto lookup =
-        [this, &case_id](
-            const std::string& id) -> std::optional<domain::DomainEvent> {
-      auto parsed = EventId::Parse(id);
-      if (!parsed.ok()) return std::nullopt;
-      auto e = store_.ReadEvent(*parsed);
-      if (!e.ok() || e->stream_id != case_id) return std::nullopt;
-      auto d = ToDomainEvent(*e);
-      if (!d.ok()) return std::nullopt;
-      return *d;
-    };
-    ASSIGN_OR_RETURN(std::vector<domain::NewEvent> decided,
-                     domain::Decide(state, cmd, *catalog_, config_, lookup));
+  Prepared p;
+  // A retry of a command that was already written (perhaps, on a later
+  // attempt, by a concurrent twin of this request): answer as the first
+  // time.
+  ASSIGN_OR_RETURN(p.retry, FindRetry(case_id, options));
+  if (p.retry) return p;
 
-    std::vector<ProposedEvent> events;
-    for (size_t i = 0; i < decided.size(); ++i) {
-      ProposedEvent p;
-      if (i == 0 && options.event_id) p.event_id = *options.event_id;
-      p.type = decided[i].type;
-      p.schema_version = decided[i].schema_version;
-      p.occurred_at = now;
-      p.actor = Actor{actor.id, std::string(domain::RoleName(actor.role))};
-      p.correlation_id = options.correlation_id;
-      p.causation_id = options.causation_id;
-      p.payload = decided[i].payload.dump();
-      events.push_back(std::move(p));
-    }
-    auto appended = store_.Append(
-        case_id, ExpectedVersion::Exact(StreamVersion(state.version)),
-        std::move(events));
-    if (appended.ok()) {
-      CommandResult r;
-      r.case_id = case_id;
-      r.version = appended->last_version.value();
-      r.position = appended->last_position.value();
-      r.deduplicated = appended->deduplicated;
-      r.event_ids = appended->event_ids;
-      return r;
-    }
-    // A twin of this request (same event id) was written between our check
-    // and our append: answer as it was answered, if it was the same request.
-    if (appended.status().IsAlreadyExists() && options.event_id) {
-      ASSIGN_OR_RETURN(std::optional<CommandResult> twin,
-                       FindRetry(case_id, options));
-      if (twin) return std::move(*twin);
-    }
-    // Someone else wrote to the case between our read and our append. With a
-    // pinned version that is the caller's conflict; otherwise decide again
-    // on the new state.
-    if (!appended.status().IsAborted() || options.expected_version ||
-        attempt == kAttempts) {
-      return appended.status();
-    }
+  ASSIGN_OR_RETURN(domain::CaseState state, Load(case_id));
+  if (options.expected_version && *options.expected_version != state.version) {
+    return Status::WrongExpectedVersion(
+        state.version, "case " + case_id + " is at version " +
+                           std::to_string(state.version) + ", not " +
+                           std::to_string(*options.expected_version));
   }
+  const Timestamp now = clock_();
+  domain::Command cmd{command, body, actor, now};
+  auto lookup =
+      [this,
+       &case_id](const std::string& id) -> std::optional<domain::DomainEvent> {
+    auto parsed = EventId::Parse(id);
+    if (!parsed.ok()) return std::nullopt;
+    auto e = store_.ReadEvent(*parsed);
+    if (!e.ok() || e->stream_id != case_id) return std::nullopt;
+    auto d = ToDomainEvent(*e);
+    if (!d.ok()) return std::nullopt;
+    return *d;
+  };
+  ASSIGN_OR_RETURN(std::vector<domain::NewEvent> decided,
+                   domain::Decide(state, cmd, *catalog_, config_, lookup));
+  for (size_t i = 0; i < decided.size(); ++i) {
+    ProposedEvent e;
+    if (i == 0 && options.event_id) e.event_id = *options.event_id;
+    e.type = decided[i].type;
+    e.schema_version = decided[i].schema_version;
+    e.occurred_at = now;
+    e.actor = Actor{actor.id, std::string(domain::RoleName(actor.role))};
+    e.correlation_id = options.correlation_id;
+    e.causation_id = options.causation_id;
+    e.payload = decided[i].payload.dump();
+    p.events.push_back(std::move(e));
+  }
+  p.expected = ExpectedVersion::Exact(StreamVersion(state.version));
+  return p;
+}
+
+StatusOr<std::optional<CommandResult>> CaseService::Finish(
+    const std::string& case_id, const CommandOptions& options, int attempt,
+    StatusOr<AppendResult> appended) const {
+  if (appended.ok()) {
+    CommandResult r;
+    r.case_id = case_id;
+    r.version = appended->last_version.value();
+    r.position = appended->last_position.value();
+    r.deduplicated = appended->deduplicated;
+    r.event_ids = appended->event_ids;
+    return std::optional<CommandResult>(std::move(r));
+  }
+  // A twin of this request (same event id) was written between our check
+  // and our append: answer as it was answered, if it was the same request.
+  if (appended.status().IsAlreadyExists() && options.event_id) {
+    ASSIGN_OR_RETURN(std::optional<CommandResult> twin,
+                     FindRetry(case_id, options));
+    if (twin) return twin;
+  }
+  // Someone else wrote to the case between our read and our append. With a
+  // pinned version that is the caller's conflict; otherwise decide again
+  // (nullopt) on the new state.
+  if (!appended.status().IsAborted() || options.expected_version ||
+      attempt >= kAttempts) {
+    return appended.status();
+  }
+  return std::optional<CommandResult>();
+}
+
+StatusOr<CommandResult> CaseService::Execute(const std::string& case_id,
+                                             const std::string& command,
+                                             Json body,
+                                             const domain::Actor& actor,
+                                             const CommandOptions& options) {
+  for (int attempt = 1;; ++attempt) {
+    ASSIGN_OR_RETURN(Prepared p,
+                     Prepare(case_id, command, body, actor, options));
+    if (p.retry) return std::move(*p.retry);
+    ASSIGN_OR_RETURN(
+        std::optional<CommandResult> done,
+        Finish(case_id, options, attempt,
+               store_.Append(case_id, p.expected, std::move(p.events))));
+    if (done) return std::move(*done);
+  }
+}
+
+void CaseService::ExecuteAsync(std::string case_id, std::string command,
+                               Json body, domain::Actor actor,
+                               CommandOptions options, Executor executor,
+                               CommandCallback done, int attempt) {
+  auto prepared = Prepare(case_id, command, body, actor, options);
+  if (!prepared.ok()) return done(prepared.status());
+  if (prepared->retry) return done(std::move(*prepared->retry));
+  std::vector<ProposedEvent> events = std::move(prepared->events);
+  const ExpectedVersion expected = prepared->expected;
+  store_.AppendAsync(
+      case_id, expected, std::move(events),
+      [this, case_id, command = std::move(command), body = std::move(body),
+       actor = std::move(actor), options = std::move(options), executor,
+       done = std::move(done),
+       attempt](StatusOr<AppendResult> appended) mutable {
+        // On the store's writer thread: hand the rest to the executor.
+        executor([this, case_id = std::move(case_id),
+                  command = std::move(command), body = std::move(body),
+                  actor = std::move(actor), options = std::move(options),
+                  executor, done = std::move(done), attempt,
+                  appended = std::move(appended)]() mutable {
+          auto finished =
+              Finish(case_id, options, attempt, std::move(appended));
+          if (!finished.ok()) return done(finished.status());
+          if (*finished) return done(std::move(**finished));
+          ExecuteAsync(std::move(case_id), std::move(command), std::move(body),
+                       std::move(actor), std::move(options),
+                       std::move(executor), std::move(done), attempt + 1);
+        });
+      });
 }
 
 }  // namespace caseledger::service

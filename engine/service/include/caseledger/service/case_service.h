@@ -85,6 +85,21 @@ class CaseService {
                                   const domain::Actor& actor,
                                   const CommandOptions& options = {});
 
+  // Runs `work` on a thread that may block briefly (reads), never the
+  // store's writer thread.
+  using Executor = std::function<void(std::function<void()>)>;
+  using CommandCallback = std::function<void(StatusOr<CommandResult>)>;
+
+  // Execute without waiting for the fsync: decides on the calling thread,
+  // hands the append to the store's group commit, and calls `done` (through
+  // `executor`) once it is durable or refused. So a handful of threads can
+  // keep many commands in flight, all sharing fsyncs. Same rules, retries
+  // and results as Execute.
+  void ExecuteAsync(std::string case_id, std::string command,
+                    nlohmann::json body, domain::Actor actor,
+                    CommandOptions options, Executor executor,
+                    CommandCallback done, int attempt = 1);
+
   // The case folded from its events, up to `max_version` if given (0 for
   // "all"). A case with no events has stage kNone and version 0.
   StatusOr<domain::CaseState> Load(const std::string& case_id,
@@ -96,6 +111,25 @@ class CaseService {
   const domain::EventCatalog& catalog() const { return *catalog_; }
 
  private:
+  // A conflict without a pinned version is decided again this many times.
+  static constexpr int kAttempts = 3;
+
+  // What a command will append, or the answer to a retry.
+  struct Prepared {
+    std::optional<CommandResult> retry;
+    std::vector<ProposedEvent> events;
+    ExpectedVersion expected = ExpectedVersion::Any();
+  };
+  StatusOr<Prepared> Prepare(const std::string& case_id,
+                             const std::string& command,
+                             const nlohmann::json& body,
+                             const domain::Actor& actor,
+                             const CommandOptions& options) const;
+  // The answer to an append: the result, an error, or nullopt to decide
+  // again.
+  StatusOr<std::optional<CommandResult>> Finish(
+      const std::string& case_id, const CommandOptions& options, int attempt,
+      StatusOr<AppendResult> appended) const;
   StatusOr<std::optional<CommandResult>> FindRetry(
       const std::string& case_id, const CommandOptions& options) const;
 
