@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cctype>
 #include <condition_variable>
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <regex>
@@ -29,6 +30,10 @@ using Json = nlohmann::json;
 
 // default CF: "generation" -> decimal N; "checkpoint:<N>" -> be64 position.
 constexpr char kGenerationKey[] = "generation";
+// The shape of the read models (documents, index tags, feed records). A
+// store built under another shape is rebuilt from the log when opened.
+constexpr char kShapeKey[] = "shape";
+constexpr char kShape[] = "2";
 constexpr size_t kStateCacheEntries = 100000;
 constexpr size_t kBatch = 1000;
 
@@ -230,6 +235,47 @@ std::set<std::string> IndexKeys(const Json& doc) {
   if (stage == "closed" && doc.value("closed_without_outcome_review", false)) {
     keys.insert(IndexPrefix('w', "") + id);
   }
+  // Counts by setting and outcome (closure reason, outcomes achieved).
+  keys.insert(IndexPrefix('g', doc.value("setting", "")) + id);
+  if (stage == "closed" && !doc.value("closure_reason", "").empty()) {
+    keys.insert(IndexPrefix('z', doc.value("closure_reason", "")) + id);
+  }
+  if (!doc.value("outcomes_achieved", "").empty()) {
+    keys.insert(IndexPrefix('y', doc.value("outcomes_achieved", "")) + id);
+  }
+  // Acknowledgement against its deadline: minutes taken (zero-padded, so
+  // the index is sorted by them) and, when late, a breach.
+  if (doc.contains("acknowledged_at")) {
+    auto reported = ParseTimestamp(doc.value("reported_at", ""));
+    auto acked = ParseTimestamp(doc.value("acknowledged_at", ""));
+    if (reported.ok() && acked.ok()) {
+      int64_t minutes =
+          std::max<int64_t>(0, (acked->value() - reported->value()) / 60000000);
+      char padded[24];
+      std::snprintf(padded, sizeof(padded), "%012lld",
+                    static_cast<long long>(minutes));
+      keys.insert(IndexPrefix('h', padded) + id);
+    }
+    const std::string due = doc.value("acknowledgement_due_at", "");
+    const std::string at = doc.value("acknowledged_at", "");
+    if (!due.empty() && at > due) {
+      keys.insert(IndexPrefix('b', due + "|" + at) + id);
+    }
+  }
+  // Re-audits not yet done, by due date.
+  const Json reaudits = doc.value("reaudits", Json::object());
+  for (const auto& [rid, r] : reaudits.items()) {
+    if (!r.value("done", false)) {
+      keys.insert(IndexPrefix('x', r.value("due_date", "") + "|" + rid) + id);
+    }
+  }
+  // Decisions recorded without their rationale.
+  for (const auto& d :
+       doc.value("decisions_without_rationale", Json::array())) {
+    keys.insert(
+        IndexPrefix('n', d.value("type", "") + "|" + d.value("event_id", "")) +
+        id);
+  }
   const Json due = doc.value("action_due", Json::object());
   for (const auto& [aid, done] : actions.items()) {
     if (!done.is_boolean() || done.get<bool>()) continue;
@@ -320,6 +366,19 @@ class ReadModelsImpl final : public ReadModels {
     if (s.ok()) position_.store(FromBe64(value));
     s = db_->Get(rocksdb::ReadOptions(), FeedSeqKey(generation_), &value);
     if (s.ok()) feed_seq_ = FromBe64(value);
+    s = db_->Get(rocksdb::ReadOptions(), kShapeKey, &value);
+    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading the shape");
+    if (!s.ok() || value != kShape) {
+      if (position_.load() > 0) {
+        logger_->warn(
+            "read models were built in shape {} (now {}): rebuilding from "
+            "the log",
+            s.ok() ? value : std::string("1"), kShape);
+        RETURN_IF_ERROR(Rebuild());
+      }
+      RETURN_IF_ERROR(FromRocks(
+          db_->Put(rocksdb::WriteOptions(), kShapeKey, kShape), "shape"));
+    }
     return Status::OK();
   }
 
@@ -495,47 +554,57 @@ class ReadModelsImpl final : public ReadModels {
                             size_t limit) const override {
     const std::string now_ts = FormatTimestamp(now);
     const std::string today = now_ts.substr(0, 10);
+    // Each view is one index tag. Values are "due|item" (sorted by due),
+    // or for the tags without a due time: the override id; "type|event id";
+    // "due|acknowledged at".
+    enum class Due { kNone, kTime, kDate };
     struct View {
       char tag;
-      bool due_filter;  // only items due before now
-      bool date_only;   // the due value is a date, not a timestamp
-      const char* item;
+      bool due_filter;   // only items due before now (the index is sorted)
+      Due due;           // what the part before '|' is
+      const char* item;  // the name of the part after '|'
     };
     static const std::map<std::string, View> kViews = {
-        {"overdue-acknowledgements", {'k', true, false, ""}},
-        {"overdue-reviews", {'v', true, true, "review_id"}},
+        {"overdue-acknowledgements", {'k', true, Due::kTime, ""}},
+        {"overdue-reviews", {'v', true, Due::kDate, "review_id"}},
         {"escalations-awaiting-acknowledgement",
-         {'e', false, false, "escalation_id"}},
-        {"consent-overrides", {'o', false, false, "override_id"}},
-        {"closed-without-outcome-review", {'w', false, false, ""}},
-        {"overdue-actions", {'t', true, true, "action_id"}},
+         {'e', false, Due::kTime, "escalation_id"}},
+        {"consent-overrides", {'o', false, Due::kNone, ""}},
+        {"closed-without-outcome-review", {'w', false, Due::kNone, ""}},
+        {"overdue-actions", {'t', true, Due::kDate, "action_id"}},
+        {"reaudits-due", {'x', false, Due::kDate, "reaudit_id"}},
+        {"decisions-without-rationale", {'n', false, Due::kNone, "event_id"}},
+        {"late-acknowledgements", {'b', false, Due::kTime, "acknowledged_at"}},
     };
     auto v = kViews.find(view);
     if (v == kViews.end())
       return Status::NotFound("no governance view " + view);
+    const View& spec = v->second;
     Json items = Json::array();
     std::shared_lock<std::shared_mutex> lk(gen_mu_);
-    RETURN_IF_ERROR(ScanTag(
-        v->second.tag, [&](const std::string& value, const std::string& id) {
-          std::string due = value, item;
-          if (size_t bar = value.rfind('|');
-              bar != std::string::npos && *v->second.item) {
-            due = value.substr(0, bar);
-            item = value.substr(bar + 1);
-          }
-          const std::string& limit_value = v->second.date_only ? today : now_ts;
-          if (v->second.due_filter && !(due < limit_value))
-            return false;  // sorted
-          Json j = {{"case_id", id}};
-          if (*v->second.item) j[v->second.item] = item;
-          if (v->second.tag == 'o') j["override_id"] = value;
-          if (v->second.tag != 'o' && v->second.tag != 'w') {
-            j["due"] = due;
-            j["overdue"] = due < (v->second.date_only ? today : now_ts);
-          }
-          items.push_back(std::move(j));
-          return items.size() < limit;
-        }));
+    RETURN_IF_ERROR(ScanTag(spec.tag, [&](const std::string& value,
+                                          const std::string& id) {
+      std::string head = value, item;
+      if (size_t bar = value.rfind('|');
+          bar != std::string::npos && *spec.item) {
+        head = value.substr(0, bar);
+        item = value.substr(bar + 1);
+      }
+      const std::string& now_value = spec.due == Due::kDate ? today : now_ts;
+      if (spec.due_filter && !(head < now_value)) return false;  // sorted
+      Json j = {{"case_id", id}};
+      if (*spec.item) j[spec.item] = item;
+      if (spec.tag == 'o') j["override_id"] = value;
+      if (spec.tag == 'n') j["type"] = head;
+      if (spec.tag == 'b') {
+        j["due"] = head;
+      } else if (spec.due != Due::kNone) {
+        j["due"] = head;
+        j["overdue"] = head < now_value;
+      }
+      items.push_back(std::move(j));
+      return items.size() < limit;
+    }));
     return Json{{"view", view}, {"as_of", now_ts}, {"items", items}};
   }
 
@@ -558,16 +627,55 @@ class ReadModelsImpl final : public ReadModels {
     }
     out["cases_by_stage"] = by_stage;
     out["cases_reported_by_month"] = by_month;
+    // Counts by category, setting and outcome.
+    for (const auto& [tag, name] : std::vector<std::pair<char, const char*>>{
+             {'c', "cases_by_category"},
+             {'g', "cases_by_setting"},
+             {'z', "closed_cases_by_reason"},
+             {'y', "cases_by_outcomes_achieved"}}) {
+      Json counts = Json::object();
+      std::shared_lock<std::shared_mutex> lk(gen_mu_);
+      RETURN_IF_ERROR(
+          ScanTag(tag, [&](const std::string& key, const std::string&) {
+            counts[key] = counts.value(key, 0) + 1;
+            return true;
+          }));
+      out[name] = counts;
+    }
+    // Time from report to acknowledgement: the median, and how many were
+    // acknowledged late (the breaches are a view of their own).
+    {
+      std::vector<uint64_t> minutes;
+      size_t late = 0;
+      std::shared_lock<std::shared_mutex> lk(gen_mu_);
+      RETURN_IF_ERROR(
+          ScanTag('h', [&](const std::string& m, const std::string&) {
+            minutes.push_back(std::stoull(m));  // sorted: zero-padded
+            return true;
+          }));
+      RETURN_IF_ERROR(ScanTag('b', [&](const std::string&, const std::string&) {
+        ++late;
+        return true;
+      }));
+      Json ack = {{"acknowledged", minutes.size()},
+                  {"acknowledged_late", late}};
+      if (!minutes.empty()) {
+        ack["median_minutes"] = minutes[minutes.size() / 2];
+      }
+      out["acknowledgement"] = ack;
+    }
     for (const char* view :
          {"overdue-acknowledgements", "overdue-reviews",
           "escalations-awaiting-acknowledgement", "consent-overrides",
-          "closed-without-outcome-review", "overdue-actions"}) {
+          "closed-without-outcome-review", "overdue-actions", "reaudits-due",
+          "decisions-without-rationale", "late-acknowledgements"}) {
       ASSIGN_OR_RETURN(Json v, Governance(view, now, 100000));
       size_t overdue = 0;
       for (const auto& i : v["items"])
         overdue += i.value("overdue", false) ? 1 : 0;
       out[view] = {{"count", v["items"].size()}};
-      if (std::string(view) == "escalations-awaiting-acknowledgement") {
+      if (std::string(view) == "escalations-awaiting-acknowledgement" ||
+          std::string(view) == "reaudits-due") {
         out[view]["overdue"] = overdue;
       }
     }

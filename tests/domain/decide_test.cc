@@ -441,6 +441,74 @@ TEST_F(DecideTest, AClosedCaseTakesOnlyReopenAmendmentLearningAndAudit) {
   EXPECT_TRUE(Try("assess-risk", risk, kDsl).ok());
 }
 
+TEST_F(DecideTest, DecisionsWithoutARationaleAreNotedUntilAmended) {
+  OpenCase();
+  EXPECT_TRUE(state_.unexplained_decisions.empty());
+  Json not_sought = Consent("c-1", "not_sought");
+  not_sought["not_sought_reason"] = "emergency";
+  not_sought.erase("not_sought_detail");
+  not_sought.erase("decided_by");
+  Status s = Run("record-consent", not_sought, kDsl);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  const std::string consent_event = last_.event_id;
+  Json close = {{"reason", "person_declined_further_involvement"},
+                {"no_review_reason", "person_declined_review"},
+                {"feedback_to_reporter_given", false}};
+  ASSERT_TRUE(Run("close", close, kDsl).ok());
+  const std::string close_event = last_.event_id;
+  EXPECT_EQ(state_.closure_reason, "person_declined_further_involvement");
+  ASSERT_EQ(state_.unexplained_decisions.size(), 2u);
+  EXPECT_EQ(state_.unexplained_decisions[0].event_id, consent_event);
+  EXPECT_EQ(state_.unexplained_decisions[0].missing, "not_sought_detail");
+  EXPECT_EQ(state_.unexplained_decisions[1].type, "CaseClosed");
+  EXPECT_EQ(state_.unexplained_decisions[1].missing, "reason_detail");
+  // An amendment that supplies the explanation answers for it; one that
+  // corrects something else does not.
+  Json amend = {{"amends_event_id", close_event},
+                {"amends_event_type", "CaseClosed"},
+                {"amends_schema_version", 1},
+                {"corrected_fields", {{"feedback_to_reporter_given", true}}},
+                {"reason", "Feedback was given by phone the same day."}};
+  ASSERT_TRUE(Run("amend", amend, kDsl).ok());
+  EXPECT_EQ(state_.unexplained_decisions.size(), 2u);
+  amend["corrected_fields"] = {
+      {"reason_detail", "The person asked for no further contact."}};
+  s = Run("amend", amend, kDsl);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_EQ(state_.unexplained_decisions.size(), 1u);
+  EXPECT_EQ(state_.unexplained_decisions[0].event_id, consent_event);
+  Json doc = ToJson("case-1", state_);
+  EXPECT_EQ(doc["decisions_without_rationale"][0]["type"], "ConsentRecorded");
+  EXPECT_EQ(doc["closure_reason"], "person_declined_further_involvement");
+}
+
+TEST_F(DecideTest, AReauditIsDueUntilAFindingReauditsWhatItChecks) {
+  OpenCase();
+  Json finding = Example("AuditFindingRecorded");
+  finding["reviewer_actor_id"] = kReviewer.id;
+  finding.erase("sample_id");
+  finding.erase("review_id");
+  Status s = Run("record-audit-finding", finding, kReviewer);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  s = Run("schedule-reaudit", Example("ReauditScheduled"), kReviewer);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_EQ(state_.reaudits.count("reaudit-1"), 1u);
+  EXPECT_EQ(state_.reaudits["reaudit-1"].due_date, "2026-09-30");
+  EXPECT_FALSE(state_.reaudits["reaudit-1"].done);
+  // An unrelated finding leaves it due; the re-audit's finding settles it.
+  finding["finding_id"] = "finding-2";
+  ASSERT_TRUE(Run("record-audit-finding", finding, kReviewer).ok());
+  EXPECT_FALSE(state_.reaudits["reaudit-1"].done);
+  finding["finding_id"] = "finding-3";
+  finding["reaudit_of_finding_id"] = "finding-1";
+  finding["reaudit_required"] = false;
+  finding["change_embedded"] = "yes";
+  s = Run("record-audit-finding", finding, kReviewer);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_TRUE(state_.reaudits["reaudit-1"].done);
+  EXPECT_EQ(ToJson("case-1", state_)["reaudits"]["reaudit-1"]["done"], true);
+}
+
 TEST_F(DecideTest, AnAmendmentMustLeaveAValidEvent) {
   OpenCase();
   const std::string report_id = "ev-1";

@@ -504,6 +504,105 @@ TEST_F(GovernanceTest, ReviewsEscalationsOverridesAndClosuresAreListed) {
   EXPECT_EQ((*overview)["open_cases_by_age"]["7_to_30_days"], 1);
 }
 
+TEST_F(GovernanceTest, LateAcknowledgementsReauditsUnexplainedDecisionsCounts) {
+  const domain::Actor reporter{"user:rep-1", domain::Role::kReporter};
+  const domain::Actor reviewer{"user:reviewer-1", domain::Role::kReviewer};
+  const Json lead = {{"lead_actor_id", "user:dsl-1"},
+                     {"role", "dsl"},
+                     {"reason", "initial_assignment"}};
+  // An urgent case (1 hour to acknowledge) taken after 2 hours: late.
+  Run("c1", "report", Report(true), reporter);
+  now_ += 2 * kHour;
+  Run("c1", "assign-lead", lead);
+  // A standard case taken after 10 minutes: on time.
+  Run("c2", "report", Report(false), reporter);
+  now_ += kHour / 6;
+  Run("c2", "assign-lead", lead);
+  // Closed on a reason code alone: a decision without its rationale.
+  Run("c2", "close",
+      {{"reason", "person_declined_further_involvement"},
+       {"no_review_reason", "person_declined_review"},
+       {"feedback_to_reporter_given", true}});
+  // A finding on c1 that needs a re-audit by 5 March.
+  Run("c1", "record-audit-finding",
+      {{"finding_id", "f1"},
+       {"reviewer_actor_id", reviewer.id},
+       {"checks",
+        {{"outcome_statements", "not_met"},
+         {"consent_recording", "met"},
+         {"proportionality", "met"},
+         {"review_dates", "met"}}},
+       {"finding", "Outcomes were not recorded in the person's words."},
+       {"severity", "moderate"},
+       {"reaudit_required", true}},
+      reviewer);
+  Run("c1", "schedule-reaudit",
+      {{"reaudit_id", "ra1"},
+       {"finding_ids", {"f1"}},
+       {"due_date", "2026-03-05"}},
+      reviewer);
+  auto m = Models();
+  Timestamp mar3(1772532000000000);   // 2026-03-03T10:00:00Z
+  Timestamp mar12(1773309600000000);  // 2026-03-12T10:00:00Z
+
+  auto late = m->Governance("late-acknowledgements", mar12, 100);
+  ASSERT_OK(late);
+  ASSERT_EQ((*late)["items"].size(), 1u);
+  EXPECT_EQ((*late)["items"][0]["case_id"], "c1");
+  EXPECT_EQ((*late)["items"][0]["due"], "2026-03-01T11:00:00.000000Z");
+  EXPECT_EQ((*late)["items"][0]["acknowledged_at"],
+            "2026-03-01T12:00:00.000000Z");
+
+  auto reaudits = m->Governance("reaudits-due", mar3, 100);
+  ASSERT_OK(reaudits);
+  ASSERT_EQ((*reaudits)["items"].size(), 1u);
+  EXPECT_EQ((*reaudits)["items"][0]["reaudit_id"], "ra1");
+  EXPECT_EQ((*reaudits)["items"][0]["overdue"], false);
+  EXPECT_EQ((*m->Governance("reaudits-due", mar12, 100))["items"][0]["overdue"],
+            true);
+
+  auto unexplained = m->Governance("decisions-without-rationale", mar12, 100);
+  ASSERT_OK(unexplained);
+  ASSERT_EQ((*unexplained)["items"].size(), 1u);
+  EXPECT_EQ((*unexplained)["items"][0]["case_id"], "c2");
+  EXPECT_EQ((*unexplained)["items"][0]["type"], "CaseClosed");
+
+  auto overview = m->Overview(mar12);
+  ASSERT_OK(overview);
+  EXPECT_EQ((*overview)["acknowledgement"]["acknowledged"], 2);
+  EXPECT_EQ((*overview)["acknowledgement"]["acknowledged_late"], 1);
+  EXPECT_EQ((*overview)["acknowledgement"]["median_minutes"], 120);
+  EXPECT_EQ((*overview)["closed_cases_by_reason"]
+                       ["person_declined_further_involvement"],
+            1);
+  int settings = 0;
+  for (const auto& [k, n] : (*overview)["cases_by_setting"].items()) {
+    settings += n.get<int>();
+  }
+  EXPECT_EQ(settings, 2);
+  EXPECT_FALSE((*overview)["cases_by_category"].empty());
+  EXPECT_EQ((*overview)["reaudits-due"]["overdue"], 1);
+  EXPECT_EQ((*overview)["decisions-without-rationale"]["count"], 1);
+
+  // The re-audit done, it is no longer due.
+  Run("c1", "record-audit-finding",
+      {{"finding_id", "f2"},
+       {"reviewer_actor_id", reviewer.id},
+       {"checks",
+        {{"outcome_statements", "met"},
+         {"consent_recording", "met"},
+         {"proportionality", "met"},
+         {"review_dates", "met"}}},
+       {"finding", "Outcomes are now recorded in the person's words."},
+       {"severity", "good_practice"},
+       {"reaudit_required", false},
+       {"reaudit_of_finding_id", "f1"},
+       {"change_embedded", "yes"}},
+      reviewer);
+  ASSERT_OK(m->CatchUp());
+  EXPECT_TRUE((*m->Governance("reaudits-due", mar12, 100))["items"].empty());
+}
+
 TEST_F(GovernanceTest, TheAuditSampleIsDeterministicAndStratified) {
   for (int i = 0; i < 30; ++i) {
     std::string id = "s" + std::to_string(i);

@@ -128,6 +128,17 @@ nlohmann::json ToJson(const std::string& id, const CaseState& s) {
     reviews[rid] = {
         {"kind", r.kind}, {"due_date", r.due_date}, {"completed", r.completed}};
   }
+  Json reaudits = Json::object();
+  for (const auto& [rid, r] : s.reaudits) {
+    reaudits[rid] = {{"due_date", r.due_date},
+                     {"finding_ids", r.finding_ids},
+                     {"done", r.done}};
+  }
+  Json unexplained = Json::array();
+  for (const auto& d : s.unexplained_decisions) {
+    unexplained.push_back(
+        {{"event_id", d.event_id}, {"type", d.type}, {"missing", d.missing}});
+  }
   Json j = {
       {"case_id", id},
       {"version", s.version},
@@ -158,11 +169,50 @@ nlohmann::json ToJson(const std::string& id, const CaseState& s) {
       {"action_due", s.action_due},
       {"closed_without_outcome_review", s.closed_without_outcome_review},
       {"times_closed", s.times_closed},
-      {"times_reopened", s.times_reopened}};
+      {"times_reopened", s.times_reopened},
+      {"closure_reason", s.closure_reason},
+      {"outcomes_achieved", s.outcomes_achieved},
+      {"reaudits", reaudits},
+      {"decisions_without_rationale", unexplained}};
   if (s.acknowledged_at)
     j["acknowledged_at"] = FormatTimestamp(*s.acknowledged_at);
   return j;
 }
+
+namespace {
+
+// The explanation a decision left out, if any. Most decisions cannot be
+// recorded without one (the schemas require the rationale of a triage, an
+// override, an escalation, a reopening, an amendment); these may be, and a
+// reviewer wants to see each:
+//   - a closure without reason_detail (the reason code alone),
+//   - a change of lead without reason_detail,
+//   - consent not sought without not_sought_detail,
+//   - a risk assessment that considered the least restrictive option
+//     without describing it.
+std::optional<std::string> MissingRationale(const std::string& type,
+                                            const Json& p) {
+  auto absent = [&p](const char* field) {
+    return !p.contains(field) || !p[field].is_string() ||
+           p[field].get<std::string>().empty();
+  };
+  if (type == "CaseClosed" && absent("reason_detail")) return "reason_detail";
+  if (type == "LeadReassigned" && absent("reason_detail")) {
+    return "reason_detail";
+  }
+  if (type == "ConsentRecorded" && Str(p, "decision") == "not_sought" &&
+      absent("not_sought_detail")) {
+    return "not_sought_detail";
+  }
+  if (type == "RiskAssessed" &&
+      Bool(p, "least_restrictive_option_considered") &&
+      absent("least_restrictive_option_description")) {
+    return "least_restrictive_option_description";
+  }
+  return std::nullopt;
+}
+
+}  // namespace
 
 CaseState Evolve(CaseState s, const DomainEvent& e) {
   const Json& p = e.payload;
@@ -215,9 +265,13 @@ CaseState Evolve(CaseState s, const DomainEvent& e) {
     ReviewState& r = s.reviews[Str(p, "review_id")];
     r.kind = Str(p, "kind");
     r.completed = true;
+    if (r.kind == "with_person" && p.contains("outcomes_achieved")) {
+      s.outcomes_achieved = Str(p, "outcomes_achieved");
+    }
   } else if (t == "CaseClosed") {
     s.stage = Stage::kClosed;
     s.closed_without_outcome_review = !p.contains("outcome_review_id");
+    s.closure_reason = Str(p, "reason");
     s.times_closed += 1;
   } else if (t == "CaseReopened") {
     // Back to where it was before closure: open if it had been triaged as a
@@ -235,12 +289,32 @@ CaseState Evolve(CaseState s, const DomainEvent& e) {
     s.actions[Str(p, "action_id")] = true;
   } else if (t == "AuditFindingRecorded") {
     s.finding_ids.insert(Str(p, "finding_id"));
+    const std::string of = Str(p, "reaudit_of_finding_id");
+    for (auto& [rid, r] : s.reaudits) {
+      if (!of.empty() && r.finding_ids.count(of)) r.done = true;
+    }
   } else if (t == "ReauditScheduled") {
     s.reaudit_ids.insert(Str(p, "reaudit_id"));
+    ReauditState& r = s.reaudits[Str(p, "reaudit_id")];
+    r.due_date = Str(p, "due_date");
+    for (const auto& f : p.value("finding_ids", Json::array())) {
+      if (f.is_string()) r.finding_ids.insert(f.get<std::string>());
+    }
   } else if (t == "CaseSampledForAudit") {
     s.sample_ids.insert(Str(p, "sample_id"));
-  } else if (t == "EventAmended" &&
-             Str(p, "amends_event_type") == "ConcernReported") {
+  }
+  if (t == "EventAmended") {
+    // An amendment that supplies a missing explanation answers for it.
+    const std::string amended = Str(p, "amends_event_id");
+    const Json& fixed = p.value("corrected_fields", Json::object());
+    std::erase_if(s.unexplained_decisions, [&](const UnexplainedDecision& d) {
+      return d.event_id == amended && fixed.is_object() &&
+             fixed.contains(d.missing);
+    });
+  } else if (auto missing = MissingRationale(t, p)) {
+    s.unexplained_decisions.push_back({e.event_id, t, *missing});
+  }
+  if (t == "EventAmended" && Str(p, "amends_event_type") == "ConcernReported") {
     // Corrections apply: the case shows the corrected report.
     const Json& fixed = p.value("corrected_fields", Json::object());
     if (fixed.contains("setting") && fixed["setting"].is_string()) {

@@ -58,6 +58,21 @@ struct ReviewState {
   bool completed = false;
 };
 
+struct ReauditState {
+  std::string due_date;               // YYYY-MM-DD
+  std::set<std::string> finding_ids;  // the findings it re-checks
+  bool done = false;  // a finding re-auditing one of them was recorded
+};
+
+// A decision whose event leaves out the explanation its schema allows
+// (governance: "decisions recorded without a rationale"), until an
+// amendment of that event supplies it.
+struct UnexplainedDecision {
+  std::string event_id;
+  std::string type;
+  std::string missing;  // the payload field left out
+};
+
 struct CaseState {
   uint64_t version = 0;
   Stage stage = Stage::kNone;
@@ -94,6 +109,10 @@ struct CaseState {
   std::set<std::string> learning_ids;
   std::set<std::string> finding_ids;
   std::set<std::string> reaudit_ids;
+  std::map<std::string, ReauditState> reaudits;
+  std::vector<UnexplainedDecision> unexplained_decisions;
+  std::string closure_reason;     // of the last closure
+  std::string outcomes_achieved;  // of the last review with the person
   std::set<std::string> sample_ids;
   std::set<std::string> outcome_ids;
   // event id -> (type, schema version as stored), for amendments.
