@@ -1,21 +1,30 @@
 // Rebuilding the read models over a seeded store, beside the JSON parse
 // ceiling measured in the same run (issue 4): reading the same events from
 // the log and parsing each payload with nlohmann/json and nothing else.
-//   projection_bench [--cases=N] [benchmark flags]
+//   projection_bench [--cases=N | --store=DIR] [benchmark flags]
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
 #include <filesystem>
+#include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "caseledger/projections/read_models.h"
+#include "caseledger/service/case_service.h"
 #include "caseledger/service/seed.h"
 
 namespace {
 
 using namespace caseledger;
 uint64_t g_cases = 20000;
+std::string g_store;  // --store=DIR: an existing seeded store instead
 
 struct Fixture {
   std::string path =
@@ -29,6 +38,23 @@ struct Fixture {
   std::atomic<int64_t> clock{0};  // the seed's simulated clock
 
   Fixture() {
+    if (!g_store.empty()) {
+      // A store seeded beforehand (caseledger seed): read it, build the
+      // read models beside it in a temporary directory.
+      Options o;
+      o.read_only = true;
+      o.create_if_missing = false;
+      if (!EventStore::Open(o, g_store, &store).ok()) std::abort();
+      catalog = *domain::EventCatalog::Load();
+      events = store->committed_position().value();
+      std::filesystem::create_directories(path);
+      auto m = projections::ReadModels::Open(path + "/projections", *store,
+                                             catalog, nullptr,
+                                             "bench-pseudonym-key-0123456789");
+      if (!m.ok()) std::abort();
+      models = std::move(*m);
+      return;
+    }
     service::SeedOptions so;
     so.cases = g_cases;
     clock.store(so.start.value());
@@ -87,8 +113,118 @@ void BM_RebuildReadModels(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(f.events));
 }
 
+// Projection lag under a sustained append load: four writers run durable
+// commands (sync on, through the command path) back to back on cases of
+// their own for the benchmark's duration, while the read models follow the
+// log live (their runner thread, as in the server). For each acknowledged
+// command, the lag is the time from its acknowledgement until the read
+// models have applied its position. The baseline, measured in the same run,
+// is the commands' own durable latency (decide + append + fsync).
+void BM_ProjectionLag(benchmark::State& state) {
+  const std::string path =
+      (std::filesystem::temp_directory_path() /
+       ("caseledger-lag-bench-" + std::to_string(getpid())))
+          .string();
+  std::filesystem::create_directories(path);
+  {
+    std::unique_ptr<EventStore> store;
+    Options o;  // durable: sync on
+    if (!EventStore::Open(o, path + "/log", &store).ok()) std::abort();
+    auto catalog = *domain::EventCatalog::Load();
+    auto opened = projections::ReadModels::Open(
+        path + "/projections", *store, catalog, nullptr,
+        "bench-pseudonym-key-0123456789");
+    if (!opened.ok()) std::abort();
+    std::unique_ptr<projections::ReadModels> models = std::move(*opened);
+    models->Start();
+    service::CaseService service(*store, catalog, domain::DomainConfig{});
+    using Clock = std::chrono::steady_clock;
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<std::pair<uint64_t, Clock::time_point>> acked;
+    std::vector<double> lag_ms, command_ms;
+    std::atomic<bool> stop{false};
+    const domain::Actor reporter{"user:bench", domain::Role::kReporter};
+    const nlohmann::json report = [] {
+      std::ifstream in(std::string(CASELEDGER_SOURCE_DIR) +
+                       "/scripts/examples/report.json");
+      return nlohmann::json::parse(in);
+    }();
+    std::vector<std::thread> writers;
+    for (int w = 0; w < 4; ++w) {
+      writers.emplace_back([&, w] {
+        for (uint64_t i = 0; !stop.load(); ++i) {
+          auto t0 = Clock::now();
+          auto r = service.Execute(
+              "lag-" + std::to_string(w) + "-" + std::to_string(i), "report",
+              report, reporter);
+          if (!r.ok()) {
+            std::fprintf(stderr, "%s\n", r.status().ToString().c_str());
+            std::abort();
+          }
+          auto t1 = Clock::now();
+          std::lock_guard<std::mutex> lk(mu);
+          command_ms.push_back(
+              std::chrono::duration<double, std::milli>(t1 - t0).count());
+          acked.emplace_back(r->position, t1);
+          cv.notify_one();
+        }
+      });
+    }
+    std::thread observer([&] {
+      for (;;) {
+        std::pair<uint64_t, Clock::time_point> next;
+        {
+          std::unique_lock<std::mutex> lk(mu);
+          cv.wait(lk, [&] { return stop.load() || !acked.empty(); });
+          if (acked.empty()) return;
+          next = acked.front();
+          acked.pop_front();
+        }
+        if (!models->WaitFor(GlobalPosition(next.first),
+                             std::chrono::seconds(10))) {
+          std::abort();
+        }
+        double ms = std::chrono::duration<double, std::milli>(Clock::now() -
+                                                              next.second)
+                        .count();
+        std::lock_guard<std::mutex> lk(mu);
+        lag_ms.push_back(ms);
+      }
+    });
+    for (auto _ : state) {
+      std::this_thread::sleep_for(std::chrono::seconds(5));
+    }
+    stop = true;
+    for (auto& t : writers) t.join();
+    cv.notify_all();
+    observer.join();
+    models->Stop();
+    auto pct = [](std::vector<double> v, double p) {
+      if (v.empty()) return 0.0;
+      std::sort(v.begin(), v.end());
+      return v[static_cast<size_t>(p * static_cast<double>(v.size() - 1))];
+    };
+    state.counters["commands"] = static_cast<double>(command_ms.size());
+    state.counters["commands_per_s"] = static_cast<double>(command_ms.size()) /
+                                       5.0 /
+                                       static_cast<double>(state.iterations());
+    state.counters["lag_p50_ms"] = pct(lag_ms, 0.5);
+    state.counters["lag_p99_ms"] = pct(lag_ms, 0.99);
+    state.counters["command_p50_ms"] = pct(command_ms, 0.5);
+    state.counters["command_p99_ms"] = pct(command_ms, 0.99);
+    state.counters["lag_p50_vs_command_p50"] =
+        pct(lag_ms, 0.5) / std::max(pct(command_ms, 0.5), 1e-9);
+  }
+  std::filesystem::remove_all(path);
+}
+
 BENCHMARK(BM_ParseOnlyCeiling)->Unit(benchmark::kMillisecond)->Iterations(3);
 BENCHMARK(BM_RebuildReadModels)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_ProjectionLag)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1)
+    ->UseRealTime();
 
 }  // namespace
 
@@ -98,6 +234,8 @@ int main(int argc, char** argv) {
     std::string a = argv[i];
     if (a.rfind("--cases=", 0) == 0) {
       g_cases = std::stoull(a.substr(8));
+    } else if (a.rfind("--store=", 0) == 0) {
+      g_store = a.substr(8);
     } else {
       rest.push_back(argv[i]);
     }
