@@ -355,8 +355,10 @@ void Session<kTls>::DoRead() {
 
 template <bool kTls>
 void Session<kTls>::OnRead(beast::error_code ec, size_t) {
-  if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
-      ec == beast::error::timeout) {
+  // The client went away (between requests or in the middle of one), or
+  // was idle too long: close, nothing to answer.
+  if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
+      ec == net::error::operation_aborted || ec == beast::error::timeout) {
     return DoClose();
   }
   started_ = std::chrono::steady_clock::now();
@@ -375,6 +377,12 @@ void Session<kTls>::OnRead(beast::error_code ec, size_t) {
     return Send(Problem(431, "Request Header Fields Too Large",
                         "the request headers are too large"),
                 false);
+  }
+  if (ec && &ec.category() !=
+                &http::make_error_code(http::error::bad_method).category()) {
+    // Not a malformed request but a connection gone (reset, a TLS stream
+    // cut short, ...): nothing to answer, nothing to count.
+    return DoClose();
   }
   if (ec) {
     // A malformed request: answer 400 if the socket is still usable.

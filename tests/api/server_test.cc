@@ -152,6 +152,28 @@ TEST_F(ServerTest, MetricsCountRequestsByRouteAndStatus) {
   EXPECT_NE(m.body().find("caseledger_log_position 0"), std::string::npos);
 }
 
+TEST_F(ServerTest, AClientThatResetsItsConnectionIsNotABadRequest) {
+  {
+    tcp::socket s = Connect();
+    s.set_option(net::socket_base::linger(true, 0));  // close sends RST
+    std::string partial = "GET /healthz HTTP/1.1\r\nHost: local";
+    net::write(s, net::buffer(partial));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  tcp::socket s = Connect();
+  auto m = Send(s, http::verb::get, "/metrics");
+  EXPECT_EQ(m.body().find("status=\"400\""), std::string::npos) << m.body();
+  // A malformed request is still a 400.
+  tcp::socket bad = Connect();
+  std::string garbage = "NOT HTTP AT ALL\r\n\r\n";
+  net::write(bad, net::buffer(garbage));
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  http::read(bad, buffer, res);
+  EXPECT_EQ(res.result_int(), 400);
+}
+
 TEST_F(ServerTest, ShutdownFinishesTheRequestInFlight) {
   tcp::socket s = Connect();
   http::request<http::string_body> req{http::verb::get, "/slow", 11};
