@@ -5,6 +5,7 @@
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/options_util.h>
+#include <rocksdb/write_buffer_manager.h>
 #include <simdjson.h>
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
@@ -215,6 +216,10 @@ Status EventStoreImpl::Init() {
   dbo.max_total_wal_size = 256u << 20;
   dbo.keep_log_file_num = 5;
   dbo.max_background_jobs = 2;
+  // One budget for all memtables, so memory stays bounded whatever the mix
+  // of column families written (each alone could grow to twice its size).
+  dbo.write_buffer_manager =
+      std::make_shared<rocksdb::WriteBufferManager>(options_.memtable_bytes);
   if (env_ != nullptr) dbo.env = env_;
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descs = {
@@ -857,6 +862,10 @@ StatusOr<std::vector<RecordedEvent>> EventStoreImpl::ReadAll(
   rocksdb::ReadOptions ro;
   ro.iterate_lower_bound = &lower_s;
   ro.iterate_upper_bound = &upper_s;
+  // A pass over the log (a projection catching up, a rebuild) reads each
+  // block once: keep it out of the block cache, which holds what is read
+  // again (case indexes, heads, filters).
+  ro.fill_cache = false;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, log_cf_));
   out.reserve(std::min<uint64_t>(limit, committed - after.value()));
   for (it->Seek(lower_s); it->Valid() && out.size() < limit; it->Next()) {

@@ -2,8 +2,12 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <rocksdb/write_buffer_manager.h>
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -12,6 +16,7 @@
 #include <cctype>
 #include <condition_variable>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <regex>
@@ -34,7 +39,11 @@ constexpr char kGenerationKey[] = "generation";
 // store built under another shape is rebuilt from the log when opened.
 constexpr char kShapeKey[] = "shape";
 constexpr char kShape[] = "2";
-constexpr size_t kStateCacheEntries = 100000;
+// Recently applied cases kept folded in memory (a few KiB each): enough for
+// the cases in flight at once, bounded for stores of any size.
+constexpr size_t kStateCacheEntries = 10000;
+constexpr size_t kMemtableBudget = 64u << 20;
+constexpr size_t kBlockCacheBytes = 32u << 20;
 constexpr size_t kBatch = 1000;
 
 std::string StateCf(uint64_t gen) {
@@ -330,16 +339,37 @@ class ReadModelsImpl final : public ReadModels {
     if (db_) (void)db_->Close();
   }
 
+  // The read models' memory is bounded, whatever the size of the log: one
+  // block cache, and one budget for every column family's memtables (a
+  // catch-up over millions of events would otherwise grow each to its own
+  // 64 MiB, twice over).
+  rocksdb::ColumnFamilyOptions CfOptions() const {
+    rocksdb::ColumnFamilyOptions cf;
+    rocksdb::BlockBasedTableOptions t;
+    t.block_cache = block_cache_;
+    t.cache_index_and_filter_blocks = true;
+    t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10, false));
+    t.format_version = 5;
+    cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+    cf.write_buffer_size = 16u << 20;
+    cf.max_write_buffer_number = 2;
+    cf.compression = rocksdb::kLZ4Compression;
+    cf.level_compaction_dynamic_level_bytes = true;
+    return cf;
+  }
+
   Status Init(const std::string& dir) {
     rocksdb::DBOptions dbo;
     dbo.create_if_missing = true;
     dbo.create_missing_column_families = true;
+    dbo.write_buffer_manager =
+        std::make_shared<rocksdb::WriteBufferManager>(kMemtableBudget);
+    dbo.max_background_jobs = 2;
     std::vector<std::string> names;
     rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(dbo, dir, &names);
     if (!ls.ok()) names = {rocksdb::kDefaultColumnFamilyName};
     std::vector<rocksdb::ColumnFamilyDescriptor> descs;
-    for (const auto& n : names)
-      descs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    for (const auto& n : names) descs.emplace_back(n, CfOptions());
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;
     RETURN_IF_ERROR(
@@ -552,6 +582,21 @@ class ReadModelsImpl final : public ReadModels {
 
   StatusOr<Json> Governance(const std::string& view, Timestamp now,
                             size_t limit) const override {
+    Json items = Json::array();
+    RETURN_IF_ERROR(VisitView(view, now, [&](Json item) {
+      items.push_back(std::move(item));
+      return items.size() < limit;
+    }));
+    return Json{{"view", view},
+                {"as_of", FormatTimestamp(now)},
+                {"items", std::move(items)}};
+  }
+
+  // Calls `visit` with each item of a governance view, in due order, until
+  // it returns false. One item at a time: counting a view of any size takes
+  // no more memory than one item.
+  Status VisitView(const std::string& view, Timestamp now,
+                   const std::function<bool(Json)>& visit) const {
     const std::string now_ts = FormatTimestamp(now);
     const std::string today = now_ts.substr(0, 10);
     // Each view is one index tag. Values are "due|item" (sorted by due),
@@ -580,7 +625,6 @@ class ReadModelsImpl final : public ReadModels {
     if (v == kViews.end())
       return Status::NotFound("no governance view " + view);
     const View& spec = v->second;
-    Json items = Json::array();
     std::shared_lock<std::shared_mutex> lk(gen_mu_);
     RETURN_IF_ERROR(ScanTag(spec.tag, [&](const std::string& value,
                                           const std::string& id) {
@@ -602,10 +646,9 @@ class ReadModelsImpl final : public ReadModels {
         j["due"] = head;
         j["overdue"] = head < now_value;
       }
-      items.push_back(std::move(j));
-      return items.size() < limit;
+      return visit(std::move(j));
     }));
-    return Json{{"view", view}, {"as_of", now_ts}, {"items", items}};
+    return Status::OK();
   }
 
   StatusOr<Json> Overview(Timestamp now) const override {
@@ -669,11 +712,13 @@ class ReadModelsImpl final : public ReadModels {
           "escalations-awaiting-acknowledgement", "consent-overrides",
           "closed-without-outcome-review", "overdue-actions", "reaudits-due",
           "decisions-without-rationale", "late-acknowledgements"}) {
-      ASSIGN_OR_RETURN(Json v, Governance(view, now, 100000));
-      size_t overdue = 0;
-      for (const auto& i : v["items"])
-        overdue += i.value("overdue", false) ? 1 : 0;
-      out[view] = {{"count", v["items"].size()}};
+      size_t count = 0, overdue = 0;
+      RETURN_IF_ERROR(VisitView(view, now, [&](Json item) {
+        ++count;
+        overdue += item.value("overdue", false) ? 1 : 0;
+        return true;
+      }));
+      out[view] = {{"count", count}};
       if (std::string(view) == "escalations-awaiting-acknowledgement" ||
           std::string(view) == "reaudits-due") {
         out[view]["overdue"] = overdue;
@@ -836,9 +881,8 @@ class ReadModelsImpl final : public ReadModels {
     for (const std::string& name : GenerationCfs(gen)) {
       if (handles_.count(name)) continue;
       rocksdb::ColumnFamilyHandle* h = nullptr;
-      RETURN_IF_ERROR(FromRocks(
-          db_->CreateColumnFamily(rocksdb::ColumnFamilyOptions(), name, &h),
-          "creating " + name));
+      RETURN_IF_ERROR(FromRocks(db_->CreateColumnFamily(CfOptions(), name, &h),
+                                "creating " + name));
       handles_[name] = h;
     }
     if (make_current) {
@@ -1107,6 +1151,8 @@ class ReadModelsImpl final : public ReadModels {
     domain::CaseState state;
     std::set<std::string> keys;
   };
+  std::shared_ptr<rocksdb::Cache> block_cache_ =
+      rocksdb::NewLRUCache(kBlockCacheBytes);
   std::unordered_map<std::string, Cached> cache_;
   std::unordered_map<std::string, std::string> pseudonyms_;  // case -> HMAC
   std::atomic<uint64_t> position_{0};

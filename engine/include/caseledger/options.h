@@ -47,6 +47,8 @@ struct Options {
 
   // Block cache shared by all column families, in bytes.
   size_t block_cache_bytes = 64u << 20;
+  // The most all memtables together may hold before RocksDB flushes.
+  size_t memtable_bytes = 128u << 20;
 
   // Number of per-case heads (version and hash) the writer keeps in memory.
   // A miss costs one point read.
