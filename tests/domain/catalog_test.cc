@@ -117,6 +117,40 @@ TEST_F(CatalogTest, EveryEventTypeHasValidAndInvalidExamples) {
   }
 }
 
+TEST_F(CatalogTest, DatesAndTimesAreCheckedToTheDayOfTheMonth) {
+  Json review = {{"review_id", "review-1"},
+                 {"kind", "with_person"},
+                 {"reason", "plan_review_date"}};
+  for (const char* good : {"2026-04-30", "2026-02-29", "2026-12-31"}) {
+    review["due_date"] = good;
+    Status s = catalog_->Validate("ReviewScheduled", 1, review);
+    EXPECT_TRUE(s.ok()) << good << ": " << s.ToString();
+  }
+  for (const char* bad : {"2026-04-31", "2026-02-30", "2026-13-01",
+                          "2026-00-10", "26-04-01", "2026-04-01T10:00:00Z"}) {
+    review["due_date"] = bad;
+    Status s = catalog_->Validate("ReviewScheduled", 1, review);
+    EXPECT_TRUE(s.IsInvalidArgument()) << bad;
+    EXPECT_EQ(s.field().value_or(""), "/due_date") << bad;
+  }
+  Json report =
+      ReadJson(kSchemas / "examples" / "ConcernReported" / "valid-1.json");
+  for (const char* good : {"2026-03-01T10:00:00Z", "2026-03-01T10:00:00.25Z",
+                           "2026-03-01T10:00:00+01:00"}) {
+    report["occurred_at"] = good;
+    Status s = catalog_->Validate("ConcernReported", 1, report);
+    EXPECT_TRUE(s.ok()) << good << ": " << s.ToString();
+  }
+  for (const char* bad :
+       {"2026-03-01T24:00:00Z", "2026-02-30T10:00:00Z", "2026-03-01 10:00:00Z",
+        "2026-03-01T10:00:00", "2026-03-01T10:00:00+1:00"}) {
+    report["occurred_at"] = bad;
+    Status s = catalog_->Validate("ConcernReported", 1, report);
+    EXPECT_TRUE(s.IsInvalidArgument()) << bad;
+    EXPECT_EQ(s.field().value_or(""), "/occurred_at") << bad;
+  }
+}
+
 TEST_F(CatalogTest, UnknownTypeOrVersionIsRejected) {
   EXPECT_TRUE(
       catalog_->Validate("NoSuchEvent", 1, Json::object()).IsInvalidArgument());
