@@ -99,14 +99,74 @@ std::optional<domain::Actor> TokenRegistry::Authenticate(
     return std::nullopt;
   }
   std::string hash = TokenHash(header.substr(kBearer.size()));
-  if (auto actor = Lookup(hash)) return actor;
-  // Perhaps issued since the last look: read what is new, but only if the
-  // log has moved (an unknown token must not cost a read every time).
-  if (store_.committed_position().value() == seen_position_.load()) {
-    return std::nullopt;
+  // Issued or revoked since the last look? Only when the log has moved is
+  // the token stream's head read (a point read), and only when that has
+  // moved is the stream read.
+  const uint64_t committed = store_.committed_position().value();
+  if (committed != seen_position_.load()) {
+    auto head = store_.GetStreamVersion(kTokenStream);
+    if (!head.ok()) return std::nullopt;  // fail closed
+    if (head->value() != version()) {
+      if (!Refresh().ok()) return std::nullopt;
+    } else {
+      seen_position_.store(committed);
+    }
   }
-  if (!Refresh().ok()) return std::nullopt;
   return Lookup(hash);
+}
+
+uint64_t TokenRegistry::version() const {
+  std::shared_lock<std::shared_mutex> lk(mu_);
+  return version_;
+}
+
+std::vector<std::string> TokenRegistry::LiveHashes(
+    const std::string& actor_id) const {
+  std::shared_lock<std::shared_mutex> lk(mu_);
+  std::vector<std::string> out;
+  for (const auto& [hash, actor] : by_hash_) {
+    if (actor_id.empty() || actor.id == actor_id) out.push_back(hash);
+  }
+  return out;
+}
+
+StatusOr<size_t> RevokeTokens(EventStore& store, const std::string& token,
+                              const std::string& actor_id,
+                              const std::string& revoked_by) {
+  if (token.empty() == actor_id.empty()) {
+    return Status::InvalidArgument("name either a token or an actor");
+  }
+  TokenRegistry registry(store);
+  RETURN_IF_ERROR(registry.Refresh());
+  std::vector<std::string> hashes;
+  if (!token.empty()) {
+    const std::string hash = TokenHash(token);
+    for (const auto& h : registry.LiveHashes("")) {
+      if (h == hash) hashes.push_back(h);
+    }
+    if (hashes.empty()) {
+      return Status::NotFound("no live token matches (unknown or revoked)");
+    }
+  } else {
+    hashes = registry.LiveHashes(actor_id);
+    if (hashes.empty()) {
+      return Status::NotFound("actor " + actor_id + " has no live token");
+    }
+  }
+  std::vector<ProposedEvent> events;
+  for (const auto& hash : hashes) {
+    ProposedEvent e;
+    e.type = "TokenRevoked";
+    e.actor = Actor{revoked_by, "admin"};
+    e.occurred_at = NowUtc();
+    e.payload = nlohmann::json{{"token_sha256", hash}}.dump();
+    events.push_back(std::move(e));
+  }
+  auto r = store.Append(
+      kTokenStream, ExpectedVersion::Exact(StreamVersion(registry.version())),
+      std::move(events));
+  if (!r.ok()) return r.status();
+  return hashes.size();
 }
 
 }  // namespace caseledger::api

@@ -12,6 +12,7 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "caseledger/domain/policy.h"
 #include "caseledger/event_store.h"
@@ -25,6 +26,15 @@ inline constexpr char kTokenStream[] = "sys.tokens";
 StatusOr<std::string> IssueToken(EventStore& store, const domain::Actor& actor,
                                  const std::string& issued_by);
 
+// Revokes tokens: the token `token` (as issued, "clt_..."), or, when
+// `token` is empty, every live token of `actor_id`. Each revocation is a
+// TokenRevoked event in the token stream, all in one append that expects
+// the stream as read (so a token issued meanwhile is not missed silently).
+// Returns how many tokens were revoked; kNotFound when none matched.
+StatusOr<size_t> RevokeTokens(EventStore& store, const std::string& token,
+                              const std::string& actor_id,
+                              const std::string& revoked_by);
+
 // Thread-safe.
 class TokenRegistry {
  public:
@@ -34,8 +44,16 @@ class TokenRegistry {
   Status Refresh();
 
   // The actor behind an "Authorization: Bearer <token>" header value, if
-  // the token is known and not revoked.
+  // the token is known and not revoked. A token revoked while the server
+  // runs fails from the next request on (and ends its open streams); when
+  // the token stream cannot be read, every token fails (closed).
   std::optional<domain::Actor> Authenticate(std::string_view header);
+
+  // The hashes of the live tokens of `actor_id` (of every actor when
+  // empty), as last refreshed.
+  std::vector<std::string> LiveHashes(const std::string& actor_id) const;
+  // The token stream's version as last refreshed.
+  uint64_t version() const;
 
  private:
   std::optional<domain::Actor> Lookup(const std::string& hash) const;

@@ -196,6 +196,18 @@ class Routes {
     return actor;
   }
 
+  // The request's JSON body, or answers why not (415, 400).
+  std::optional<Json> ReadBody(const HttpRequest& req,
+                               const Router::Respond& respond) {
+    HttpResponse error;
+    auto body = ParseBody(req, d_.max_json_depth, &error);
+    if (!body.ok()) {
+      respond(std::move(error));
+      return std::nullopt;
+    }
+    return std::move(*body);
+  }
+
   static HttpResponse Forbidden() {
     return Problem(403, "Forbidden", "you may not do this");
   }
@@ -217,16 +229,6 @@ class Routes {
     return actor;
   }
 
-  // Whether a case document (domain::ToJson) bars `actor`, as
-  // CaseState::IsBarred does for the folded state.
-  static bool BarredFrom(const Json& doc, const Actor& actor) {
-    for (const auto& id : doc.value("barred_actor_ids", Json::array())) {
-      if (id == actor.id) return true;
-    }
-    return doc.value("all_dsls_barred", false) &&
-           actor.role == domain::Role::kDsl;
-  }
-
   // POST /v1/cases and POST /v1/cases/{id}/commands/{command}.
   void Command(const HttpRequest& req, std::string case_id, std::string command,
                Router::Respond respond) {
@@ -238,12 +240,8 @@ class Routes {
                   : Forbidden());
       return;
     }
-    HttpResponse error;
-    auto body = ParseBody(req, d_.max_json_depth, &error);
-    if (!body.ok()) {
-      respond(std::move(error));
-      return;
-    }
+    auto body = ReadBody(req, respond);
+    if (!body) return;
     bool bad_if_match = false;
     service::CommandOptions options;
     options.expected_version =
@@ -399,11 +397,13 @@ class Routes {
                  Router::Respond respond) {
     auto actor = Authenticate(req, respond);
     if (!actor) return;
-    if (!domain::MayRead(actor->role, Read::kCaseVerify) ||
-        !ValidateStreamId(id).ok()) {
+    // Only case streams (not the token or access streams), and not by an
+    // actor barred from the case: even a count of events says something.
+    if (!service::IsCaseStream(id)) {
       respond(Forbidden());
       return;
     }
+    if (!LoadForRead(id, *actor, Read::kCaseVerify, respond)) return;
     auto report = d_.store.Verify(id);
     if (!report.ok()) {
       respond(ProblemFromStatus(report.status()));
@@ -446,6 +446,7 @@ class Routes {
       f.now = d_.clock();
     }
     if (actor->role == domain::Role::kReporter) f.reporter = actor->id;
+    f.reader = *actor;
     size_t limit = 50;
     if (q.count("limit")) {
       bool bad = false;
@@ -483,7 +484,13 @@ class Routes {
     }
     Json items = Json::array();
     for (const Json& doc : page->cases) {
-      if (BarredFrom(doc, *actor)) continue;
+      if (actor->role == domain::Role::kReporter) {
+        // As for one case: a reporter sees no more than where it stands.
+        items.push_back({{"case_id", doc["case_id"]},
+                         {"stage", doc["stage"]},
+                         {"version", doc["version"]}});
+        continue;
+      }
       items.push_back(
           {{"case_id", doc["case_id"]},
            {"stage", doc["stage"]},
@@ -554,7 +561,11 @@ class Routes {
       Json kept = Json::array();
       for (const auto& item : (*out)[list]) {
         auto doc = d_.models->Case(item.value("case_id", ""));
-        if (!doc.ok() || !doc->has_value() || !BarredFrom(**doc, *actor)) {
+        if (!doc.ok()) {  // closed: no answer rather than an unchecked one
+          respond(ProblemFromStatus(doc.status()));
+          return;
+        }
+        if (doc->has_value() && !projections::BarredFrom(**doc, *actor)) {
           kept.push_back(item);
         }
       }
@@ -638,6 +649,44 @@ class Routes {
                                             Header(req, "authorization"), after,
                                             d_.stream_heartbeat);
     respond(std::move(r));
+  }
+
+  // POST /v1/admin/tokens/revoke {"token": ...} or {"actor_id": ...}:
+  // revokes at once, on the log; open streams of the token end.
+  void RevokeToken(const HttpRequest& req, Router::Respond respond) {
+    auto actor = Authenticate(req, respond);
+    if (!actor) return;
+    if (!domain::MayRead(actor->role, Read::kAdmin)) {
+      respond(Forbidden());
+      return;
+    }
+    auto body = ReadBody(req, respond);
+    if (!body) return;
+    const bool has_token = body->contains("token");
+    const bool has_actor = body->contains("actor_id");
+    if (!body->is_object() || has_token == has_actor || body->size() != 1 ||
+        !(has_token ? (*body)["token"] : (*body)["actor_id"]).is_string()) {
+      respond(WithPointer(
+          Problem(400, "Bad Request",
+                  "name exactly one of \"token\" or \"actor_id\", a string"),
+          has_token ? "/token" : (has_actor ? "/actor_id" : "")));
+      return;
+    }
+    std::string token = has_token ? (*body)["token"].get<std::string>() : "";
+    std::string actor_id =
+        has_actor ? (*body)["actor_id"].get<std::string>() : "";
+    d_.workers.Post([this, token = std::move(token),
+                     actor_id = std::move(actor_id), by = actor->id,
+                     respond = std::move(respond)]() mutable {
+      auto revoked = RevokeTokens(d_.store, token, actor_id, by);
+      if (!revoked.ok()) {
+        respond(ProblemFromStatus(revoked.status()));
+        return;
+      }
+      // Take it into account now, not at the next request.
+      (void)d_.tokens.Refresh();
+      respond(JsonResponse(200, {{"revoked", *revoked}}));
+    });
   }
 
   // GET /v1/learning/summary: counts with small numbers suppressed.
@@ -848,6 +897,7 @@ void AddCaseRoutes(Router& router, CaseRouteDeps& deps) {
   collection("GET", "/v1/learning/stream", &Routes::GetFeedStream);
   collection("GET", "/v1/cases", &Routes::ListCases);
   collection("POST", "/v1/cases", &Routes::Report);
+  collection("POST", "/v1/admin/tokens/revoke", &Routes::RevokeToken);
   router.AddAsync("POST", "/v1/cases/{id}/commands/{command}",
                   [routes](const HttpRequest& req, const PathParams& p,
                            Router::Respond respond) {

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -198,6 +199,22 @@ int RunRebuild(const std::string& data, bool verbose) {
   return 0;
 }
 
+// Opens an existing store for writing, runs `fn` on it and closes it;
+// `fn` prints its own result and returns the exit code.
+int WithExistingStore(const std::string& data, bool verbose,
+                      const std::function<int(EventStore&)>& fn) {
+  Options options;
+  options.logger = MakeLogger("caseledger", verbose);
+  options.create_if_missing = false;
+  std::unique_ptr<EventStore> store;
+  Status s = EventStore::Open(options, data, &store);
+  if (!s.ok()) return Fail("opening " + data, s);
+  const int rc = fn(*store);
+  s = store->Close();
+  if (!s.ok()) return Fail("closing the store", s);
+  return rc;
+}
+
 int RunTokenCreate(const std::string& data, const std::string& actor_id,
                    const std::string& role_name, bool verbose) {
   auto role = caseledger::domain::ParseRole(role_name);
@@ -206,19 +223,29 @@ int RunTokenCreate(const std::string& data, const std::string& actor_id,
                  "reviewer, integration, admin\n";
     return 2;
   }
-  Options options;
-  options.logger = MakeLogger("caseledger", verbose);
-  options.create_if_missing = false;
-  std::unique_ptr<EventStore> store;
-  Status s = EventStore::Open(options, data, &store);
-  if (!s.ok()) return Fail("opening " + data, s);
-  auto token = caseledger::api::IssueToken(
-      *store, caseledger::domain::Actor{actor_id, *role}, "caseledger-cli");
-  if (!token.ok()) return Fail("issuing a token", token.status());
-  s = store->Close();
-  if (!s.ok()) return Fail("closing the store", s);
-  std::cout << *token << "\n";
-  return 0;
+  return WithExistingStore(data, verbose, [&](EventStore& store) {
+    auto token = caseledger::api::IssueToken(
+        store, caseledger::domain::Actor{actor_id, *role}, "caseledger-cli");
+    if (!token.ok()) return Fail("issuing a token", token.status());
+    std::cout << *token << "\n";
+    return 0;
+  });
+}
+
+int RunTokenRevoke(const std::string& data, const std::string& token,
+                   const std::string& actor_id, bool verbose) {
+  if (token.empty() == actor_id.empty()) {
+    std::cerr << "caseledger: token revoke needs --token TOKEN or --actor ID\n";
+    return 2;
+  }
+  return WithExistingStore(data, verbose, [&](EventStore& store) {
+    auto revoked =
+        caseledger::api::RevokeTokens(store, token, actor_id, "caseledger-cli");
+    if (!revoked.ok()) return Fail("revoking", revoked.status());
+    std::cout << "revoked " << *revoked << " token"
+              << (*revoked == 1 ? "" : "s") << "\n";
+    return 0;
+  });
 }
 
 int RunReplay(const std::string& data, const std::string& case_id,
@@ -440,6 +467,19 @@ int main(int argc, char** argv) {
                    "or admin")
       ->required();
 
+  auto* token_revoke = token->add_subcommand(
+      "revoke",
+      "Revoke a token, or every token of an actor, on the log (with the "
+      "server stopped; a running server takes POST /v1/admin/tokens/revoke)");
+  token_revoke->add_option("--data", data, "Store directory")
+      ->capture_default_str();
+  std::string revoke_token, revoke_actor;
+  auto* revoke_token_opt =
+      token_revoke->add_option("--token", revoke_token, "The token to revoke");
+  auto* revoke_actor_opt = token_revoke->add_option(
+      "--actor", revoke_actor, "Revoke every live token of this actor");
+  revoke_token_opt->excludes(revoke_actor_opt);
+
   auto* replay = app.add_subcommand(
       "replay",
       "Show a case as it stood after a version or at a time, or "
@@ -498,6 +538,9 @@ int main(int argc, char** argv) {
   }
   if (token_create->parsed()) {
     return RunTokenCreate(data, token_actor, token_role, verbose);
+  }
+  if (token_revoke->parsed()) {
+    return RunTokenRevoke(data, revoke_token, revoke_actor, verbose);
   }
   if (seed->parsed()) {
     return RunSeed(data, seed_cases, seed_value, seed_sync, verbose);

@@ -874,6 +874,7 @@ class ReadModelsImpl final : public ReadModels {
       auto due = ParseTimestamp(doc.value("acknowledgement_due_at", ""));
       if (!due.ok() || !(*due < f.now)) return false;
     }
+    if (f.reader && BarredFrom(doc, *f.reader)) return false;
     return true;
   }
 
@@ -1165,6 +1166,14 @@ class ReadModelsImpl final : public ReadModels {
 };
 
 }  // namespace
+
+bool BarredFrom(const Json& doc, const domain::Actor& actor) {
+  for (const auto& id : doc.value("barred_actor_ids", Json::array())) {
+    if (id == actor.id) return true;
+  }
+  return doc.value("all_dsls_barred", false) &&
+         actor.role == domain::Role::kDsl;
+}
 
 StatusOr<std::unique_ptr<ReadModels>> ReadModels::Open(
     const std::string& dir, const EventStore& store,

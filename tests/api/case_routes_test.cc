@@ -376,6 +376,17 @@ TEST_F(CaseRoutesTest, TheDslNamedInAConcernIsBarredFromIt) {
   case_ = Body(r)["case_id"];
   EXPECT_EQ(Get("dsl", "/v1/cases/" + case_).result_int(), 403);
   EXPECT_EQ(Get("dsl", "/v1/cases/" + case_ + "/history").result_int(), 403);
+  for (const char* read :
+       {"/replay?at=1", "/replay/steps", "/access-log", "/verify"}) {
+    EXPECT_EQ(Get("dsl", "/v1/cases/" + case_ + read).result_int(), 403)
+        << read;
+    Ok(Get("alt", "/v1/cases/" + case_ + read));
+  }
+  // verify is for cases, not the token or access streams.
+  EXPECT_EQ(Get("admin", "/v1/cases/sys.tokens/verify").result_int(), 403);
+  EXPECT_EQ(Get("admin", "/v1/cases/access:" + case_ + "/verify").result_int(),
+            403);
+  Ok(Get("admin", "/v1/cases/" + case_ + "/verify"));
   EXPECT_EQ(Command("dsl", "assign-lead",
                     {{"lead_actor_id", "user:alt-dsl-1"},
                      {"role", "alt_dsl"},
@@ -460,6 +471,24 @@ TEST_F(CaseRoutesTest, ListsComeFromTheReadModelShapedByRole) {
   auto dsl = Get("dsl", "/v1/cases?after_position=" + pos);
   Ok(dsl);
   EXPECT_EQ(Body(dsl)["cases"].size(), 2u);  // not the case naming them
+  // Page by page, the barred case is never named, not even by a cursor.
+  const std::string barred_id = Body(barred)["case_id"];
+  std::string cursor;
+  size_t seen = 0;
+  for (int pages = 0; pages < 5; ++pages) {
+    auto p = Get("dsl", "/v1/cases?limit=1" +
+                            (cursor.empty() ? "" : "&cursor=" + cursor));
+    Ok(p);
+    EXPECT_EQ(p.body().find(barred_id), std::string::npos) << p.body();
+    EXPECT_EQ(p["Link"].find(barred_id), std::string::npos);
+    seen += Body(p)["cases"].size();
+    cursor = Body(p)["next_cursor"];
+    if (cursor.empty()) break;
+  }
+  EXPECT_EQ(seen, 2u);
+  // A reporter's list says no more than GET of one of their cases does.
+  EXPECT_EQ(Body(own)["cases"][0].size(), 3u);
+  EXPECT_FALSE(Body(own)["cases"][0].contains("categories"));
   auto page = Get("reviewer", "/v1/cases?stage=reported&limit=2");
   Ok(page);
   EXPECT_EQ(Body(page)["cases"].size(), 2u);
@@ -582,6 +611,69 @@ TEST_F(CaseRoutesTest, TheLearningStreamCatchesUpGoesLiveAndResumes) {
   thread_.join();
 }
 
+TEST_F(CaseRoutesTest, ARevokedTokenFailsAtOnceAndEndsItsStream) {
+  Report();
+  ASSERT_TRUE(
+      models_->WaitFor(store_->committed_position(), std::chrono::seconds(5)));
+  SseReader sse(server_->port(), token_["integration"]);
+  ASSERT_TRUE(sse.ReadUntil("\nid: 1\n")) << sse.received();
+  Ok(Get("dsl", "/v1/cases/" + case_));  // the token is cached now
+
+  // Bad requests revoke nothing.
+  EXPECT_EQ(
+      Post("admin", "/v1/admin/tokens/revoke", Json::object()).result_int(),
+      400);
+  EXPECT_EQ(Post("admin", "/v1/admin/tokens/revoke",
+                 {{"token", "clt_x"}, {"actor_id", "svc:feed"}})
+                .result_int(),
+            400);
+  auto unknown =
+      Post("admin", "/v1/admin/tokens/revoke", {{"token", "clt_not-a-token"}});
+  EXPECT_EQ(unknown.result_int(), 404) << unknown.body();
+  EXPECT_EQ(Post("dsl", "/v1/admin/tokens/revoke", {{"actor_id", "svc:feed"}})
+                .result_int(),
+            403);
+  Ok(Get("dsl", "/v1/cases/" + case_));
+
+  // By token: that token fails from the next request on.
+  auto r = Post("admin", "/v1/admin/tokens/revoke", {{"token", token_["dsl"]}});
+  Ok(r);
+  EXPECT_EQ(Body(r)["revoked"], 1);
+  EXPECT_EQ(Get("dsl", "/v1/cases/" + case_).result_int(), 401);
+  Ok(Get("alt", "/v1/cases/" + case_));  // other tokens still work
+
+  // By actor, while its stream is open: the stream ends.
+  r = Post("admin", "/v1/admin/tokens/revoke", {{"actor_id", "svc:feed"}});
+  Ok(r);
+  EXPECT_EQ(Body(r)["revoked"], 1);
+  EXPECT_TRUE(sse.ReadUntil("\r\n0\r\n\r\n")) << sse.received();
+  EXPECT_EQ(Get("integration", "/v1/learning/feed").result_int(), 401);
+  // Revoked is revoked: again is 404.
+  EXPECT_EQ(Post("admin", "/v1/admin/tokens/revoke", {{"actor_id", "svc:feed"}})
+                .result_int(),
+            404);
+
+  // A revocation written to the store by another writer (here: directly)
+  // is honoured without a restart too.
+  auto n = RevokeTokens(*store_, "", "user:reviewer-1", "test");
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, 1u);
+  EXPECT_EQ(Get("reviewer", "/v1/cases/" + case_).result_int(), 401);
+  EXPECT_FALSE(RevokeTokens(*store_, "x", "y", "test").ok());  // one of two
+  // Every revocation is an event on the token stream, by its admin.
+  auto events = store_->ReadStream(kTokenStream, StreamVersion(1),
+                                   Direction::kForward, 100);
+  ASSERT_TRUE(events.ok());
+  size_t revocations = 0;
+  for (const auto& e : *events) {
+    if (e.type != "TokenRevoked") continue;
+    ++revocations;
+    EXPECT_EQ(e.payload.find("clt_"), std::string::npos);  // hashes only
+  }
+  EXPECT_EQ(revocations, 3u);
+  EXPECT_EQ(events->back().actor.id, "test");
+}
+
 TEST_F(CaseRoutesTest, ShutdownWithWritesInFlightLosesNoAcknowledgedWrite) {
   // Four clients report concerns as fast as they can while the server is
   // told to stop. Every report it acknowledged must be in the store, whole.
@@ -687,6 +779,9 @@ TEST_F(CaseRoutesTest, GovernanceViewsAreForLeadsAndReviewers) {
 // Every route, every role: the answer the policy promises.
 TEST_F(CaseRoutesTest, TheAuthorisationMatrix) {
   Report("reporter");  // a case the reporter reported
+  // A token for the admin to revoke (admin is the last role walked).
+  ASSERT_TRUE(
+      IssueToken(*store_, {"user:matrix-leaver", Role::kDsl}, "test").ok());
   ASSERT_TRUE(
       models_->WaitFor(store_->committed_position(), std::chrono::seconds(5)));
   const std::string month = FormatTimestamp(NowUtc()).substr(0, 7);
@@ -707,6 +802,7 @@ TEST_F(CaseRoutesTest, TheAuthorisationMatrix) {
       {"GET /v1/learning/feed", {"dsl", "alt", "reviewer", "integration"}},
       {"GET /v1/learning/summary", {"dsl", "alt", "reviewer", "integration"}},
       {"GET /v1/learning/stream", {"dsl", "alt", "reviewer", "integration"}},
+      {"POST /v1/admin/tokens/revoke", {"admin"}},
       {"GET /healthz", {}},
       {"GET /readyz", {}},
       {"GET /metrics", {}},
@@ -731,8 +827,9 @@ TEST_F(CaseRoutesTest, TheAuthorisationMatrix) {
          {"reporter", "dsl", "alt", "reviewer", "integration", "admin"}) {
       testing::HttpClient::Response r;
       if (method == "POST") {
-        Json body = target == "/v1/cases"
-                        ? ReportBody()
+        Json body = target == "/v1/cases" ? ReportBody()
+                    : target == "/v1/admin/tokens/revoke"
+                        ? Json{{"actor_id", "user:matrix-leaver"}}
                         : Json{{"learning_id", "matrix-" + role},
                                {"what_went_well", "a"},
                                {"what_must_change", "b"},

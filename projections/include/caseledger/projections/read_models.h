@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "caseledger/domain/catalog.h"
+#include "caseledger/domain/policy.h"
 #include "caseledger/event_store.h"
 
 namespace spdlog {
@@ -47,7 +48,14 @@ struct CaseFilter {
   // deadline. Needs `now`.
   bool ack_overdue = false;
   Timestamp now;
+  // Leave out the cases this reader is barred from (a conflict of
+  // interest); a page's cursor never names one of them.
+  std::optional<domain::Actor> reader;
 };
+
+// Whether a case document bars `actor`, as domain::CaseState::IsBarred does
+// for the folded state.
+bool BarredFrom(const nlohmann::json& doc, const domain::Actor& actor);
 
 struct CasePage {
   std::vector<nlohmann::json> cases;  // case documents, in case-id order
