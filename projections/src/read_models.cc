@@ -38,7 +38,7 @@ constexpr char kGenerationKey[] = "generation";
 // The shape of the read models (documents, index tags, feed records). A
 // store built under another shape is rebuilt from the log when opened.
 constexpr char kShapeKey[] = "shape";
-constexpr char kShape[] = "2";
+constexpr char kShape[] = "3";  // 3: case_withdrawn, wider scrubbing
 // Recently applied cases kept folded in memory (a few KiB each): enough for
 // the cases in flight at once, bounded for stores of any size.
 constexpr size_t kStateCacheEntries = 10000;
@@ -88,24 +88,61 @@ std::string Pseudonym(const std::string& key, const std::string& case_id) {
 
 std::string Month(Timestamp t) { return FormatTimestamp(t).substr(0, 7); }
 
-// Every value under a name-like key, anywhere in a payload.
-void CollectNames(const Json& j, std::set<std::string>* out) {
+// What identifies a person in a case's payloads, to scrub from text written
+// for sharing: names (and screen names), redacted word by word as well as
+// whole; contact details (e-mail, phone, address and its parts), redacted
+// as written.
+struct Identifiers {
+  std::set<std::string> names;
+  std::set<std::string> exact;
+};
+
+bool IsNameKey(const std::string& k) {
+  const auto ends_with = [&k](std::string_view suffix) {
+    return k.size() >= suffix.size() &&
+           k.compare(k.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  return k == "name" || (ends_with("_name") && !ends_with("organisation_name"));
+}
+
+// Every value that identifies a person, anywhere in a payload: values under
+// name-like keys, a person's description (how to recognise them, e.g. a
+// screen name), and contact details.
+void CollectIdentifiers(const Json& j, Identifiers* out) {
   if (j.is_object()) {
+    const bool person = j.contains("person_ref");
     for (const auto& [k, v] : j.items()) {
-      if (v.is_string() &&
-          (k == "name" || k == "supporter_name" || k == "contact_name")) {
-        out->insert(v.get<std::string>());
-      } else {
-        CollectNames(v, out);
+      if (!v.is_string()) {
+        CollectIdentifiers(v, out);
+        continue;
+      }
+      const std::string& text = v.get_ref<const std::string&>();
+      if (IsNameKey(k) || (person && k == "description")) {
+        out->names.insert(text);
+      } else if (k == "email" || k == "phone") {
+        out->exact.insert(text);
+      } else if (k == "address") {
+        out->exact.insert(text);
+        std::istringstream parts(text);
+        for (std::string part; std::getline(parts, part, ',');) {
+          const size_t from = part.find_first_not_of(" \t\n");
+          const size_t to = part.find_last_not_of(" \t\n");
+          if (from != std::string::npos && to - from >= 3) {
+            out->exact.insert(part.substr(from, to - from + 1));
+          }
+        }
       }
     }
   } else if (j.is_array()) {
-    for (const auto& v : j) CollectNames(v, out);
+    for (const auto& v : j) CollectIdentifiers(v, out);
   }
 }
 
+// Letters and digits, and every byte of a multi-byte UTF-8 character (so
+// "Zoë" stays one word).
 bool IsWordChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+         (static_cast<unsigned char>(c) & 0x80) != 0;
 }
 
 // Replaces every whole-word, case-insensitive occurrence of `word`.
@@ -116,8 +153,9 @@ std::string RedactWord(const std::string& text, const std::string& word) {
   while (i < text.size()) {
     bool match =
         i + word.size() <= text.size() &&
-        (i == 0 || !IsWordChar(text[i - 1])) &&
-        (i + word.size() == text.size() || !IsWordChar(text[i + word.size()]));
+        (i == 0 || !IsWordChar(text[i - 1]) || !IsWordChar(word.front())) &&
+        (i + word.size() == text.size() || !IsWordChar(text[i + word.size()]) ||
+         !IsWordChar(word.back()));
     for (size_t k = 0; match && k < word.size(); ++k) {
       match = std::tolower(static_cast<unsigned char>(text[i + k])) ==
               std::tolower(static_cast<unsigned char>(word[k]));
@@ -133,22 +171,49 @@ std::string RedactWord(const std::string& text, const std::string& word) {
 }
 
 // Text written for sharing, screened once more before it leaves: e-mail
-// addresses, phone numbers and every name the case holds (and each longer
-// word of those names) become "[redacted]".
-std::string Scrub(std::string text, const std::set<std::string>& names) {
+// addresses, phone numbers (any run of six or more digits and separators),
+// dates written out, and everything in `ids` become "[redacted]". A name
+// goes whole, then word by word (split at anything not a letter or digit,
+// so "Anne-Marie O'Brien" gives Anne, Marie and Brien), each also with a
+// plural "s" ("the Smiths").
+std::string Scrub(std::string text, const Identifiers& ids) {
   static const std::regex kEmail(
       R"([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})");
-  static const std::regex kPhone(R"(\+?[0-9][0-9 ().-]{6,}[0-9])");
+  static const std::regex kPhone(R"(\+?[0-9][0-9 \t().\-/]{4,}[0-9])");
+  static const std::string kMonth =
+      "(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\\.?";
+  static const std::regex kDayMonth(
+      "\\b[0-9]{1,2}(?:st|nd|rd|th)?\\s+(?:of\\s+)?" + kMonth +
+          "(?:\\s+[0-9]{2,4})?",
+      std::regex::icase);
+  static const std::regex kMonthDay(
+      "\\b" + kMonth + "\\s+[0-9]{1,2}(?:st|nd|rd|th)?\\b(?:,?\\s+[0-9]{4})?",
+      std::regex::icase);
   text = std::regex_replace(text, kEmail, "[redacted]");
   text = std::regex_replace(text, kPhone, "[redacted]");
-  std::set<std::string> words;
-  for (const std::string& n : names) {
+  text = std::regex_replace(text, kDayMonth, "[redacted]");
+  text = std::regex_replace(text, kMonthDay, "[redacted]");
+  std::set<std::string> words(ids.exact.begin(), ids.exact.end());
+  words.erase("");
+  for (const std::string& n : ids.names) {
     if (n.empty()) continue;
     words.insert(n);
-    std::istringstream parts(n);
-    std::string w;
-    while (parts >> w) {
-      if (w.size() >= 2) words.insert(w);
+    // Split twice: at non-word characters ("QuinceyB_77"), and at "_" too
+    // ("QuinceyB").
+    for (const bool underscore_splits : {false, true}) {
+      std::string w;
+      for (size_t i = 0; i <= n.size(); ++i) {
+        if (i < n.size() && IsWordChar(n[i]) &&
+            !(underscore_splits && n[i] == '_')) {
+          w.push_back(n[i]);
+          continue;
+        }
+        if (w.size() >= 2) {
+          words.insert(w);
+          words.insert(w + "s");
+        }
+        w.clear();
+      }
     }
   }
   // Longest first, so a full name goes before its parts.
@@ -159,6 +224,19 @@ std::string Scrub(std::string text, const std::set<std::string>& names) {
             });
   for (const std::string& w : ordered) text = RedactWord(text, w);
   return text;
+}
+
+// Whether anyone in the case has refused or withdrawn consent to its use in
+// anonymised learning (safeguarding.md d.2 rule 1). Once so, the case stays
+// out of the feed, even if consent is given again later.
+bool OptedOutOfLearning(const domain::CaseState& state) {
+  for (const auto& c : state.consents) {
+    if (c.purpose == "use_in_anonymised_learning" &&
+        (c.decision == "refused" || c.decision == "withdrawn")) {
+      return true;
+    }
+  }
+  return false;
 }
 
 uint64_t RoundCount(uint64_t n, uint64_t to) {
@@ -988,14 +1066,15 @@ class ReadModelsImpl final : public ReadModels {
         progress_cv_.notify_all();
         return Status::FailedPrecondition(why);
       }
+      const bool was_out = OptedOutOfLearning(*before);
       t->second.state = domain::Evolve(std::move(*before), *d);
       t->second.last_position = e.position.value();
       if (!key_.empty()) {
-        RETURN_IF_ERROR(
-            FeedRecords(e, *d, t->second.state, stats_cf, &stats, [&](Json r) {
-              r["seq"] = ++seq;
-              wb.Put(feed_cf, Be64(seq), r.dump());
-            }));
+        RETURN_IF_ERROR(FeedRecords(e, *d, t->second.state, was_out, stats_cf,
+                                    &stats, [&](Json r) {
+                                      r["seq"] = ++seq;
+                                      wb.Put(feed_cf, Be64(seq), r.dump());
+                                    }));
       }
     }
     for (auto& [id, t] : touched) {
@@ -1042,13 +1121,13 @@ class ReadModelsImpl final : public ReadModels {
   // wholesale, so no personal field can leak by being overlooked.
   template <typename Emit>
   Status FeedRecords(const RecordedEvent& e, const domain::DomainEvent& d,
-                     const domain::CaseState& state,
+                     const domain::CaseState& state, bool was_out,
                      rocksdb::ColumnFamilyHandle* stats_cf,
                      std::map<std::string, uint64_t>* stats, Emit emit) {
     const Json& p = d.payload;
     const std::string month = Month(e.recorded_at);
     Json base = {{"case", CasePseudonym(e.stream_id)}, {"month", month}};
-    auto bump = [&](const std::string& k) -> Status {
+    auto bump = [&](const std::string& k, int delta = 1) -> Status {
       auto it = stats->find(k);
       if (it == stats->end()) {
         std::string v;
@@ -1056,9 +1135,30 @@ class ReadModelsImpl final : public ReadModels {
         if (!gs.ok() && !gs.IsNotFound()) return FromRocks(gs, "reading stats");
         it = stats->emplace(k, gs.ok() ? FromBe64(v) : 0).first;
       }
-      it->second += 1;
+      if (delta < 0 && it->second == 0) return Status::OK();
+      it->second += static_cast<uint64_t>(static_cast<int64_t>(delta));
       return Status::OK();
     };
+    auto bump_report = [&](int delta) -> Status {
+      for (const auto& c : state.categories) {
+        RETURN_IF_ERROR(bump(std::string("category") + '\0' + c, delta));
+      }
+      RETURN_IF_ERROR(
+          bump(std::string("setting") + '\0' + state.setting, delta));
+      return bump(std::string("month") + '\0' + Month(state.reported_at),
+                  delta);
+    };
+    if (OptedOutOfLearning(state)) {
+      // Out of the feed from now on; consumers are told to drop what they
+      // hold of the case, and it leaves the counts.
+      if (!was_out) {
+        Json r = base;
+        r["kind"] = "case_withdrawn";
+        emit(std::move(r));
+        RETURN_IF_ERROR(bump_report(-1));
+      }
+      return Status::OK();
+    }
     if (e.type == "ConcernReported") {
       Json r = base;
       r["kind"] = "case_reported";
@@ -1067,11 +1167,7 @@ class ReadModelsImpl final : public ReadModels {
       r["categories"] = state.categories;
       r["urgent"] = state.urgent;
       emit(std::move(r));
-      for (const auto& c : state.categories) {
-        RETURN_IF_ERROR(bump(std::string("category") + '\0' + c));
-      }
-      RETURN_IF_ERROR(bump(std::string("setting") + '\0' + state.setting));
-      RETURN_IF_ERROR(bump(std::string("month") + '\0' + month));
+      RETURN_IF_ERROR(bump_report(1));
     } else if (e.type == "ReviewCompleted" &&
                p.value("kind", "") == "with_person") {
       Json r = base;
@@ -1089,26 +1185,37 @@ class ReadModelsImpl final : public ReadModels {
                p.value("decision", "") == "approved_for_sharing") {
       // The learning text, from its LearningRecorded event, and the names
       // the case holds, to scrub from it.
+      // (Corrections of the learning made before the screening apply: the
+      // reviewer approved the corrected text.)
       const std::string learning_id = p.value("learning_id", "");
-      std::set<std::string> names;
+      Identifiers ids;
       Json learning;
+      std::string learning_event_id;
       RETURN_IF_ERROR(ForEachInStream(
           store_, e.stream_id, StreamVersion(1), e.version.value() - 1,
           [&](const RecordedEvent& ce) -> Status {
             Json cp = Json::parse(ce.payload, nullptr, false);
-            CollectNames(cp, &names);
-            if (ce.type == "LearningRecorded" && cp.is_object() &&
+            CollectIdentifiers(cp, &ids);
+            if (!cp.is_object()) return Status::OK();
+            if (ce.type == "LearningRecorded" &&
                 cp.value("learning_id", "") == learning_id) {
               learning = std::move(cp);
+              learning_event_id = ce.event_id.ToString();
+            } else if (ce.type == "EventAmended" &&
+                       !learning_event_id.empty() &&
+                       cp.value("amends_event_id", "") == learning_event_id) {
+              const Json corrected =
+                  cp.value("corrected_fields", Json::object());
+              for (const auto& [k, v] : corrected.items()) learning[k] = v;
             }
             return Status::OK();
           }));
       if (!learning.is_object()) return Status::OK();
       Json r = base;
       r["kind"] = "learning_shared";
-      r["what_went_well"] = Scrub(learning.value("what_went_well", ""), names);
+      r["what_went_well"] = Scrub(learning.value("what_went_well", ""), ids);
       r["what_must_change"] =
-          Scrub(learning.value("what_must_change", ""), names);
+          Scrub(learning.value("what_must_change", ""), ids);
       r["themes"] = learning.value("themes", Json::array());
       r["settings"] = learning.value("settings", Json::array());
       r["share_in"] = learning.value("share_in", Json::array());

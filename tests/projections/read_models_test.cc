@@ -193,6 +193,18 @@ namespace {
 
 constexpr char kKey[] = "test-pseudonym-key-0123456789";
 
+// A reviewer's approval of learning for sharing, every check ticked.
+Json ApprovedScreening(const std::string& learning_id) {
+  return {{"learning_id", learning_id},
+          {"decision", "approved_for_sharing"},
+          {"checklist",
+           {{"no_names_or_initials", true},
+            {"no_contact_details", true},
+            {"no_exact_dates_or_places", true},
+            {"no_rare_characteristics", true},
+            {"motivated_intruder_test_passed", true}}}};
+}
+
 TEST(LearningFeedTest, TheFeedCarriesNothingThatIdentifiesAPerson) {
   testing::TempDir dir;
   Options o;
@@ -221,7 +233,8 @@ TEST(LearningFeedTest, TheFeedCarriesNothingThatIdentifiesAPerson) {
           {{"email", "m.okonkwo@example.org"}, {"phone", "01632 960123"}}}},
         {{"person_ref", "person-2"},
          {"roles", {"person_alleged_to_cause_harm"}},
-         {"name", "Bartholomew Quince"}}}},
+         {"name", "Bartholomew Quince"},
+         {"description", "screen name QuinceyB_77"}}}},
       {"facts", "Bartholomew Quince shouted at Marguerite in the chat."},
       {"categories", {"harassment"}},
       {"sac_locations_of_risk", {"in_the_community"}},
@@ -245,15 +258,31 @@ TEST(LearningFeedTest, TheFeedCarriesNothingThatIdentifiesAPerson) {
        {"share_in", {"training"}}},
       dsl));
   ASSERT_OK(svc.Execute("leaky-case", "screen-learning",
-                        {{"learning_id", "learning-1"},
-                         {"decision", "approved_for_sharing"},
-                         {"checklist",
-                          {{"no_names_or_initials", true},
-                           {"no_contact_details", true},
-                           {"no_exact_dates_or_places", true},
-                           {"no_rare_characteristics", true},
-                           {"motivated_intruder_test_passed", true}}}},
-                        reviewer));
+                        ApprovedScreening("learning-1"), reviewer));
+
+  // Learning whose first text named someone the case does not, corrected
+  // before it was screened; and the ways names, numbers and dates hide.
+  auto recorded = svc.Execute(
+      "leaky-case", "record-learning",
+      {{"learning_id", "learning-2"},
+       {"what_went_well", "Zebedee Farthingale spotted it first."},
+       {"what_must_change",
+        "The Quinces and Okonkwo-Lindqvist's friends; QuinceyB_77 posted on "
+        "14 March and on 14/03/2026; ring 01632/960124 or March 14th."},
+       {"share_in", {"training"}}},
+      dsl);
+  ASSERT_OK(recorded);
+  ASSERT_OK(
+      svc.Execute("leaky-case", "amend",
+                  {{"amends_event_id", recorded->event_ids.at(0).ToString()},
+                   {"amends_event_type", "LearningRecorded"},
+                   {"amends_schema_version", 1},
+                   {"corrected_fields",
+                    {{"what_went_well", "A volunteer spotted it first."}}},
+                   {"reason", "A name was written into the learning."}},
+                  dsl));
+  ASSERT_OK(svc.Execute("leaky-case", "screen-learning",
+                        ApprovedScreening("learning-2"), reviewer));
 
   auto models = ReadModels::Open(dir.path() + "/projections", *store, *catalog,
                                  nullptr, kKey);
@@ -284,7 +313,10 @@ TEST(LearningFeedTest, TheFeedCarriesNothingThatIdentifiesAPerson) {
       "01632 960123", "960123",       "shouted",
       "leaky-case",   "case-0000",    "Person A",
       "Person B",     "@example.org", "remarks to",
-      "T10:00",       "2026-02-03"};
+      "T10:00",       "2026-02-03",   "Zebedee",
+      "Farthingale",  "Quinces",      "QuinceyB",
+      "14 March",     "14/03",        "960124",
+      "March 14"};
   for (const std::string& f : forbidden) {
     EXPECT_EQ(feed.find(f), std::string::npos) << "'" << f << "' leaked";
   }
@@ -292,6 +324,75 @@ TEST(LearningFeedTest, TheFeedCarriesNothingThatIdentifiesAPerson) {
       << "an exact date leaked";
   EXPECT_NE(feed.find("[redacted]"), std::string::npos);
   EXPECT_NE(feed.find("\"month\":\"2026-"), std::string::npos);
+  EXPECT_NE(feed.find("A volunteer spotted it first."), std::string::npos);
+}
+
+TEST(LearningFeedTest, ACaseWhoseLearningConsentIsRefusedLeavesTheFeed) {
+  testing::TempDir dir;
+  Options o;
+  o.sync = false;
+  auto store = testing::OpenStore(dir.path() + "/log", o);
+  auto catalog = domain::EventCatalog::Load();
+  ASSERT_OK(catalog);
+  service::CaseService svc(*store, *catalog, domain::DomainConfig{});
+  const domain::Actor dsl{"user:dsl-1", domain::Role::kDsl};
+  const domain::Actor reviewer{"user:reviewer-1", domain::Role::kReviewer};
+  auto run_case = [&](const std::string& id, const char* decision) {
+    ASSERT_OK(svc.Execute(id, "report", testing::ReportBody(), dsl));
+    ASSERT_OK(svc.Execute(id, "assign-lead",
+                          {{"lead_actor_id", dsl.id},
+                           {"role", "dsl"},
+                           {"reason", "initial_assignment"}},
+                          dsl));
+    if (decision) {
+      ASSERT_OK(svc.Execute(id, "record-consent",
+                            {{"consent_id", "consent-learning"},
+                             {"person_ref", "person-1"},
+                             {"purpose", "use_in_anonymised_learning"},
+                             {"decision", decision},
+                             {"decided_by", "person"},
+                             {"capacity", "assumed"}},
+                            dsl));
+    }
+    ASSERT_OK(svc.Execute(id, "record-learning",
+                          {{"learning_id", "learning-1"},
+                           {"what_went_well", "Quick response."},
+                           {"what_must_change", "Clearer guidance."},
+                           {"share_in", {"training"}}},
+                          dsl));
+    ASSERT_OK(svc.Execute(id, "screen-learning",
+                          ApprovedScreening("learning-1"), reviewer));
+  };
+  run_case("given-case", "given");
+  run_case("refused-case", "refused");
+  auto models = ReadModels::Open(dir.path() + "/projections", *store, *catalog,
+                                 nullptr, kKey);
+  ASSERT_OK(models);
+  ASSERT_OK((*models)->CatchUp());
+  auto page = (*models)->Feed(0, 100);
+  ASSERT_OK(page);
+  std::map<std::string, std::vector<std::string>> kinds;  // by pseudonym
+  for (const auto& r : page->records) {
+    kinds[r["case"].get<std::string>()].push_back(r["kind"]);
+  }
+  ASSERT_EQ(kinds.size(), 2u);
+  std::vector<std::vector<std::string>> seen;
+  for (const auto& [pseudonym, k] : kinds) seen.push_back(k);
+  std::sort(seen.begin(), seen.end());
+  // The refused case: reported, then withdrawn, and nothing after; the
+  // other shares its learning.
+  EXPECT_EQ(seen[0],
+            (std::vector<std::string>{"case_reported", "case_withdrawn"}));
+  EXPECT_EQ(seen[1],
+            (std::vector<std::string>{"case_reported", "learning_shared"}));
+  // And the withdrawn case left the counts: one case in all.
+  auto summary = (*models)->Summary(SummaryOptions{0, 1});
+  ASSERT_OK(summary);
+  uint64_t total = 0;
+  for (const auto& [month, n] : (*summary)["by_month"].items()) {
+    total += n.get<uint64_t>();
+  }
+  EXPECT_EQ(total, 1u) << summary->dump();
 }
 
 TEST(LearningFeedTest, RebuildingReproducesTheFeedAndPseudonymsFollowTheKey) {
