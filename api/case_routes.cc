@@ -483,7 +483,9 @@ class Routes {
       return;
     }
     Json items = Json::array();
+    std::vector<std::string> listed;
     for (const Json& doc : page->cases) {
+      listed.push_back(doc.value("case_id", ""));
       if (actor->role == domain::Role::kReporter) {
         // As for one case: a reporter sees no more than where it stands.
         items.push_back({{"case_id", doc["case_id"]},
@@ -514,7 +516,8 @@ class Routes {
       }
       r.headers.emplace_back("Link", "<" + next + ">; rel=\"next\"");
     }
-    respond(std::move(r));
+    // A row of a list is a read of the case too.
+    RecordThenRespond(*actor, listed, "list", std::move(r), std::move(respond));
   }
 
   // GET /v1/governance/overview, /v1/governance/{view},
@@ -703,23 +706,53 @@ class Routes {
 
   // Every read of a case's contents is recorded (who, when, what) on the
   // case's access stream before the answer goes out: no record, no read.
-  // The record waits for the store's group commit, never on an I/O thread.
+  // The records wait for the store's group commit, never on an I/O thread.
   void RecordThenRespond(const Actor& actor, const std::string& case_id,
                          const char* what, HttpResponse response,
                          Router::Respond respond) {
-    ProposedEvent e;
-    e.type = "CaseRead";
-    e.actor =
-        caseledger::Actor{actor.id, std::string(domain::RoleName(actor.role))};
-    e.occurred_at = NowUtc();
-    e.payload = Json{{"case_id", case_id}, {"read", what}}.dump();
-    d_.store.AppendAsync(
-        service::AccessStreamOf(case_id), ExpectedVersion::Any(),
-        {std::move(e)},
-        [response = std::move(response),
-         respond = std::move(respond)](StatusOr<AppendResult> r) mutable {
-          respond(r.ok() ? std::move(response) : ProblemFromStatus(r.status()));
-        });
+    RecordThenRespond(actor, std::vector<std::string>{case_id}, what,
+                      std::move(response), std::move(respond));
+  }
+  void RecordThenRespond(const Actor& actor,
+                         const std::vector<std::string>& case_ids,
+                         const char* what, HttpResponse response,
+                         Router::Respond respond) {
+    if (case_ids.empty()) {
+      respond(std::move(response));
+      return;
+    }
+    // One append per case (each its own access stream), answered when the
+    // last is durable; any failure answers with it instead.
+    struct Pending {
+      std::mutex mu;
+      size_t left;
+      Status failure = Status::OK();
+      HttpResponse response;
+      Router::Respond respond;
+    };
+    auto pending = std::make_shared<Pending>();
+    pending->left = case_ids.size();
+    pending->response = std::move(response);
+    pending->respond = std::move(respond);
+    for (const std::string& case_id : case_ids) {
+      ProposedEvent e;
+      e.type = "CaseRead";
+      e.actor = caseledger::Actor{actor.id,
+                                  std::string(domain::RoleName(actor.role))};
+      e.occurred_at = NowUtc();
+      e.payload = Json{{"case_id", case_id}, {"read", what}}.dump();
+      d_.store.AppendAsync(
+          service::AccessStreamOf(case_id), ExpectedVersion::Any(),
+          {std::move(e)}, [pending](StatusOr<AppendResult> r) {
+            std::unique_lock<std::mutex> lk(pending->mu);
+            if (!r.ok() && pending->failure.ok()) pending->failure = r.status();
+            if (--pending->left > 0) return;
+            lk.unlock();
+            pending->respond(pending->failure.ok()
+                                 ? std::move(pending->response)
+                                 : ProblemFromStatus(pending->failure));
+          });
+    }
   }
 
   // GET /v1/cases/{id}/access-log: who read the case, when, what.

@@ -429,10 +429,15 @@ TEST_F(CaseRoutesTest, EveryReadOfACaseIsRecordedInItsAccessLog) {
   Ok(Get("reviewer", "/v1/cases/" + case_ + "/history"));
   Ok(Get("reviewer", "/v1/cases/" + case_ + "/replay?at=1"));
   Ok(Get("reporter", "/v1/cases/" + case_));
+  ASSERT_TRUE(
+      models_->WaitFor(store_->committed_position(), std::chrono::seconds(5)));
+  Ok(Get("alt", "/v1/cases"));  // a list shows the case too
   auto log = Get("reviewer", "/v1/cases/" + case_ + "/access-log");
   Ok(log);
   Json reads = Body(log)["reads"];
-  ASSERT_EQ(reads.size(), 4u);
+  ASSERT_EQ(reads.size(), 5u);
+  EXPECT_EQ(reads[4]["who"]["id"], "user:alt-dsl-1");
+  EXPECT_EQ(reads[4]["what"], "list");
   EXPECT_EQ(reads[0]["who"]["id"], "user:dsl-1");
   EXPECT_EQ(reads[0]["what"], "state");
   EXPECT_EQ(reads[1]["who"]["role"], "reviewer");
@@ -446,7 +451,7 @@ TEST_F(CaseRoutesTest, EveryReadOfACaseIsRecordedInItsAccessLog) {
   Ok(Get("dsl", "/v1/cases/" + case_ + "/access-log"));
   EXPECT_EQ(
       Body(Get("dsl", "/v1/cases/" + case_ + "/access-log"))["reads"].size(),
-      4u);
+      5u);
 }
 
 TEST_F(CaseRoutesTest, ListsComeFromTheReadModelShapedByRole) {
@@ -680,7 +685,6 @@ TEST_F(CaseRoutesTest, ShutdownWithWritesInFlightLosesNoAcknowledgedWrite) {
   std::mutex mu;
   std::vector<std::pair<std::string, uint64_t>> acknowledged;
   std::atomic<bool> go{true};
-  std::atomic<int> answered_during_shutdown{0};
   std::vector<std::thread> clients;
   for (int c = 0; c < 4; ++c) {
     clients.emplace_back([&] {
@@ -698,7 +702,6 @@ TEST_F(CaseRoutesTest, ShutdownWithWritesInFlightLosesNoAcknowledgedWrite) {
           acknowledged.emplace_back(Body(r)["case_id"],
                                     Body(r)["position"].get<uint64_t>());
         }
-        if (!r.keep_alive()) ++answered_during_shutdown;
       }
     });
   }
@@ -710,7 +713,8 @@ TEST_F(CaseRoutesTest, ShutdownWithWritesInFlightLosesNoAcknowledgedWrite) {
   workers_->Stop();
   models_->Stop();
   ASSERT_GT(acknowledged.size(), 10u);
-  EXPECT_GT(answered_during_shutdown.load(), 0);  // "Connection: close"
+  // (Whether a request happens to be mid-flight at the moment of the stop
+  // is timing; ServerTest.ShutdownFinishesTheRequestInFlight pins that.)
 
   // Reopen the store from disk: every acknowledged report is there.
   ASSERT_OK(store_->Close());
