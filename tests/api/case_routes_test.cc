@@ -376,6 +376,15 @@ TEST_F(CaseRoutesTest, TheDslNamedInAConcernIsBarredFromIt) {
   case_ = Body(r)["case_id"];
   EXPECT_EQ(Get("dsl", "/v1/cases/" + case_).result_int(), 403);
   EXPECT_EQ(Get("dsl", "/v1/cases/" + case_ + "/history").result_int(), 403);
+  // A stale If-Match does not get a barred actor the case's version.
+  auto stale = Command("dsl", "record-learning",
+                       {{"learning_id", "l-1"},
+                        {"what_went_well", "a"},
+                        {"what_must_change", "b"},
+                        {"share_in", {"training"}}},
+                       {{"If-Match", "\"7\""}});
+  EXPECT_EQ(stale.result_int(), 403) << stale.body();
+  EXPECT_EQ(stale["ETag"], "");
   for (const char* read :
        {"/replay?at=1", "/replay/steps", "/access-log", "/verify"}) {
     EXPECT_EQ(Get("dsl", "/v1/cases/" + case_ + read).result_int(), 403)

@@ -105,6 +105,11 @@ StatusOr<CaseService::Prepared> CaseService::Prepare(
   if (p.retry) return p;
 
   ASSIGN_OR_RETURN(domain::CaseState state, Load(case_id));
+  // Barred before anything else is said about the case (even its version).
+  if (state.stage != domain::Stage::kNone && state.IsBarred(actor)) {
+    return Status::PermissionDenied(
+        "you are barred from this case (conflict of interest)");
+  }
   if (options.expected_version && *options.expected_version != state.version) {
     return Status::WrongExpectedVersion(
         state.version, "case " + case_id + " is at version " +
