@@ -33,8 +33,10 @@ void AddOperationalRoutes(Router& router, const EventStore& store,
              [&store, models](const HttpRequest&, const PathParams&) {
                Status health = store.Health();
                if (health.ok() && models && !models->Health().healthy) {
-                 health = Status::Unavailable("a projection has stopped: " +
-                                              models->Health().error);
+                 // (The reason names the event and its case: it is in the
+                 // server's log, not on this unauthenticated route.)
+                 health = Status::Unavailable(
+                     "a projection has stopped; the server log says why");
                }
                if (!health.ok()) {
                  HttpResponse r =
