@@ -127,6 +127,19 @@ std::optional<EventId> IdempotentEventId(const Actor& actor,
   return EventId(bytes);
 }
 
+// "YYYY-MM" before which learning is released at `now` ("" when at once).
+std::string ReleasedBefore(Timestamp now, uint64_t delay_months) {
+  if (delay_months == 0) return "";
+  const std::string month = FormatTimestamp(now).substr(0, 7);
+  const int64_t index = std::stoll(month.substr(0, 4)) * 12 +
+                        std::stoll(month.substr(5, 2)) - 1 -
+                        static_cast<int64_t>(delay_months - 1);
+  const int64_t year = index / 12, month_of_year = index % 12 + 1;
+  // (Timestamps are years 1970 to 9999: four digits.)
+  return std::to_string(year) + (month_of_year < 10 ? "-0" : "-") +
+         std::to_string(month_of_year);
+}
+
 // The learning feed as an event stream: each record is one event whose id
 // is its feed sequence number. Polled by the session (BodyStream); a comment
 // line every `heartbeat` keeps idle connections (and proxies) alive and
@@ -137,12 +150,14 @@ class FeedStream final : public BodyStream {
  public:
   FeedStream(const projections::ReadModels& models, TokenRegistry& tokens,
              std::string authorization, uint64_t after,
-             std::chrono::milliseconds heartbeat)
+             std::chrono::milliseconds heartbeat,
+             std::function<std::string()> released_before)
       : models_(models),
         tokens_(tokens),
         authorization_(std::move(authorization)),
         after_(after),
-        heartbeat_(heartbeat) {}
+        heartbeat_(heartbeat),
+        released_before_(std::move(released_before)) {}
 
   std::optional<std::string> Next() override {
     const auto now = std::chrono::steady_clock::now();
@@ -152,7 +167,7 @@ class FeedStream final : public BodyStream {
       return std::string("retry: 2000\n\n");
     }
     if (!tokens_.Authenticate(authorization_)) return std::nullopt;
-    auto page = models_.Feed(after_, 100);
+    auto page = models_.Feed(after_, 100, released_before_());
     if (!page.ok()) return std::nullopt;
     if (page->records.empty()) {
       if (now - last_sent_ < heartbeat_) return std::string();
@@ -175,6 +190,7 @@ class FeedStream final : public BodyStream {
   const std::string authorization_;
   uint64_t after_;
   const std::chrono::milliseconds heartbeat_;
+  const std::function<std::string()> released_before_;
   bool greeted_ = false;
   std::chrono::steady_clock::time_point last_sent_;
 };
@@ -206,6 +222,11 @@ class Routes {
       return std::nullopt;
     }
     return std::move(*body);
+  }
+
+  // The month before which learning is released now ("" : everything).
+  std::string ReleasedNow() const {
+    return ReleasedBefore(d_.clock(), d_.feed_release_delay_months);
   }
 
   static HttpResponse Forbidden() {
@@ -604,7 +625,7 @@ class Routes {
       }
       limit = static_cast<size_t>(*n);
     }
-    auto page = d_.models->Feed(after, limit);
+    auto page = d_.models->Feed(after, limit, ReleasedNow());
     if (!page.ok()) {
       respond(ProblemFromStatus(page.status()));
       return;
@@ -648,9 +669,9 @@ class Routes {
     HttpResponse r;
     r.content_type = "text/event-stream";
     r.headers.emplace_back("Cache-Control", "no-store");
-    r.stream = std::make_shared<FeedStream>(*d_.models, d_.tokens,
-                                            Header(req, "authorization"), after,
-                                            d_.stream_heartbeat);
+    r.stream = std::make_shared<FeedStream>(
+        *d_.models, d_.tokens, Header(req, "authorization"), after,
+        d_.stream_heartbeat, [this] { return ReleasedNow(); });
     respond(std::move(r));
   }
 
@@ -696,7 +717,9 @@ class Routes {
   void GetSummary(const HttpRequest& req, Router::Respond respond) {
     auto actor = AuthorizeModelRead(req, Read::kLearningFeed, respond);
     if (!actor) return;
-    auto summary = d_.models->Summary(d_.summary);
+    projections::SummaryOptions options = d_.summary;
+    options.released_before = ReleasedNow();
+    auto summary = d_.models->Summary(options);
     if (!summary.ok()) {
       respond(ProblemFromStatus(summary.status()));
       return;

@@ -31,6 +31,10 @@ struct CaseRouteDeps {
   size_t max_json_depth = 32;
   std::function<Timestamp()> clock = [] { return NowUtc(); };
   projections::SummaryOptions summary = {};  // small-number suppression
+  // Learning records and counts of a month are released this many months
+  // after it began (1: once it is over); 0: at once. A record that leaves
+  // as soon as its event is recorded is dated by its arrival.
+  uint64_t feed_release_delay_months = 1;
   // An idle learning stream sends a comment this often.
   std::chrono::milliseconds stream_heartbeat{15000};
 };

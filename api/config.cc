@@ -205,6 +205,13 @@ Status ApplyConfigText(const std::string& text, ServeConfig* c) {
     RETURN_IF_ERROR(r.Integer("round_to", 1, 1000, &c->summary.round_to));
     RETURN_IF_ERROR(r.NoOthers());
   }
+  if (const Json* feed = top.Object("learning_feed")) {
+    ObjectReader r(*feed, "/learning_feed");
+    RETURN_IF_ERROR(r.Check());
+    RETURN_IF_ERROR(r.Integer("release_delay_months", 0, 24,
+                              &c->feed_release_delay_months));
+    RETURN_IF_ERROR(r.NoOthers());
+  }
   if (const Json* deadlines = top.Object("deadlines")) {
     ObjectReader r(*deadlines, "/deadlines");
     RETURN_IF_ERROR(r.Check());

@@ -26,7 +26,10 @@ struct ServeConfig {
   // first use). Never in the config file itself.
   std::string pseudonym_key_file;
   projections::SummaryOptions summary;  // small-number suppression
-  domain::DomainConfig domain;          // deadlines
+  // Learning of a month is released this many months after it began (1:
+  // once it is over; 0: at once).
+  uint64_t feed_release_delay_months = 1;
+  domain::DomainConfig domain;  // deadlines
   bool verbose = false;
 };
 

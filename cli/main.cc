@@ -340,6 +340,7 @@ int RunServe(const caseledger::api::ServeConfig& config, bool demo) {
                                       workers, models->get(), logger};
   deps.max_json_depth = config.max_json_depth;
   deps.summary = config.summary;
+  deps.feed_release_delay_months = config.feed_release_delay_months;
   caseledger::api::AddCaseRoutes(router, deps);
 
   auto server =

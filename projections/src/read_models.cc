@@ -38,7 +38,7 @@ constexpr char kGenerationKey[] = "generation";
 // The shape of the read models (documents, index tags, feed records). A
 // store built under another shape is rebuilt from the log when opened.
 constexpr char kShapeKey[] = "shape";
-constexpr char kShape[] = "3";  // 3: case_withdrawn, wider scrubbing
+constexpr char kShape[] = "3";  // 3: case_withdrawn, counts by month
 // Recently applied cases kept folded in memory (a few KiB each): enough for
 // the cases in flight at once, bounded for stores of any size.
 constexpr size_t kStateCacheEntries = 10000;
@@ -887,7 +887,8 @@ class ReadModelsImpl final : public ReadModels {
                 {"cases", picked}};
   }
 
-  StatusOr<FeedPage> Feed(uint64_t after_seq, size_t limit) const override {
+  StatusOr<FeedPage> Feed(uint64_t after_seq, size_t limit,
+                          std::string_view released_before) const override {
     if (key_.empty()) {
       return Status::FailedPrecondition("no pseudonym key is configured");
     }
@@ -900,6 +901,9 @@ class ReadModelsImpl final : public ReadModels {
          it->Valid() && page.records.size() < limit; it->Next()) {
       Json r = Json::parse(it->value().ToString(), nullptr, false);
       if (r.is_discarded()) return Status::Corruption("feed record");
+      if (!released_before.empty() && r.value("month", "") >= released_before) {
+        break;
+      }
       page.last_seq = FromBe64(it->key().ToString());
       page.records.push_back(std::move(r));
     }
@@ -913,21 +917,31 @@ class ReadModelsImpl final : public ReadModels {
                 {"by_category", Json::object()},
                 {"by_setting", Json::object()},
                 {"by_month", Json::object()}};
+    // Keys: group \0 month [\0 code]; counts of released months summed.
+    std::map<std::pair<std::string, std::string>, uint64_t> sums;
     std::shared_lock<std::shared_mutex> lk(gen_mu_);
     std::unique_ptr<rocksdb::Iterator> it(
         db_->NewIterator(rocksdb::ReadOptions(), stats_cf_));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      std::string key = it->key().ToString();
-      size_t sep = key.find('\0');
+      const std::string key = it->key().ToString();
+      const size_t sep = key.find('\0');
       if (sep == std::string::npos) continue;
-      std::string group = "by_" + key.substr(0, sep);
-      std::string code = key.substr(sep + 1);
-      uint64_t n = FromBe64(it->value().ToString());
+      const std::string group = "by_" + key.substr(0, sep);
+      const size_t sep2 = key.find('\0', sep + 1);
+      const std::string month = key.substr(sep + 1, sep2 - sep - 1);
+      const std::string code =
+          sep2 == std::string::npos ? month : key.substr(sep2 + 1);
       if (!out.contains(group)) continue;
-      out[group][code] = n < o.suppress_below ? Json("suppressed")
-                                              : Json(RoundCount(n, o.round_to));
+      if (!o.released_before.empty() && month >= o.released_before) continue;
+      sums[{group, code}] += FromBe64(it->value().ToString());
     }
     RETURN_IF_ERROR(FromRocks(it->status(), "reading the summary"));
+    for (const auto& [group_code, n] : sums) {
+      out[group_code.first][group_code.second] =
+          n < o.suppress_below ? Json("suppressed")
+                               : Json(RoundCount(n, o.round_to));
+    }
+    if (!o.released_before.empty()) out["released_before"] = o.released_before;
     return out;
   }
 
@@ -1139,14 +1153,18 @@ class ReadModelsImpl final : public ReadModels {
       it->second += static_cast<uint64_t>(static_cast<int64_t>(delta));
       return Status::OK();
     };
+    // Counts are kept per month reported, so a summary can sum released
+    // months only.
     auto bump_report = [&](int delta) -> Status {
+      const std::string reported = Month(state.reported_at);
       for (const auto& c : state.categories) {
-        RETURN_IF_ERROR(bump(std::string("category") + '\0' + c, delta));
+        RETURN_IF_ERROR(
+            bump(std::string("category") + '\0' + reported + '\0' + c, delta));
       }
       RETURN_IF_ERROR(
-          bump(std::string("setting") + '\0' + state.setting, delta));
-      return bump(std::string("month") + '\0' + Month(state.reported_at),
-                  delta);
+          bump(std::string("setting") + '\0' + reported + '\0' + state.setting,
+               delta));
+      return bump(std::string("month") + '\0' + reported, delta);
     };
     if (OptedOutOfLearning(state)) {
       // Out of the feed from now on; consumers are told to drop what they

@@ -67,6 +67,9 @@ class CaseRoutesTest : public ::testing::Test {
         "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(log_));
     deps_ = std::make_unique<CaseRouteDeps>(CaseRouteDeps{
         *store_, *service_, *tokens_, *workers_, models_.get(), logger});
+    // Most tests follow the feed live; ALearningMonthIsReleased... sets the
+    // production delay.
+    deps_->feed_release_delay_months = 0;
     AddOperationalRoutes(router_, *store_, metrics_, models_.get());
     AddCaseRoutes(router_, *deps_);
     ServerOptions so;
@@ -586,6 +589,30 @@ class SseReader {
   boost::asio::ip::tcp::socket socket_;
   std::string received_;
 };
+
+TEST_F(CaseRoutesTest, ALearningMonthIsReleasedOnlyOnceItIsOver) {
+  deps_->feed_release_delay_months = 1;
+  Report();
+  Report();
+  ASSERT_TRUE(
+      models_->WaitFor(store_->committed_position(), std::chrono::seconds(5)));
+  // This month is not over: nothing of it yet, not even counts.
+  auto feed = Get("integration", "/v1/learning/feed");
+  Ok(feed);
+  EXPECT_EQ(Body(feed)["records"].size(), 0u);
+  auto summary = Get("integration", "/v1/learning/summary");
+  Ok(summary);
+  EXPECT_EQ(Body(summary)["by_month"], Json::object());
+  // Next month, all of it.
+  const Timestamp later(NowUtc().value() + int64_t{32} * 24 * 3600 * 1000000);
+  deps_->clock = [later] { return later; };
+  feed = Get("integration", "/v1/learning/feed");
+  EXPECT_EQ(Body(feed)["records"].size(), 2u);
+  summary = Get("integration", "/v1/learning/summary");
+  EXPECT_EQ(Body(summary)["by_month"].size(), 1u) << summary.body();
+  SseReader sse(server_->port(), token_["integration"]);
+  EXPECT_TRUE(sse.ReadUntil("\nid: 2\n")) << sse.received();
+}
 
 TEST_F(CaseRoutesTest, TheLearningStreamCatchesUpGoesLiveAndResumes) {
   for (int i = 0; i < 3; ++i) Report();

@@ -41,6 +41,7 @@ TEST(ConfigTest, AFileOverridesDefaultsAndTheEnvironmentOverridesTheFile) {
     "limits": {"max_body_bytes": 65536, "max_connections": 50,
                "read_timeout_seconds": 12, "max_json_depth": 16},
     "learning_summary": {"suppress_below": 10, "round_to": 10},
+    "learning_feed": {"release_delay_months": 2},
     "deadlines": {"acknowledge_urgent_minutes": 30, "review_interval_days": 14}
   })",
                             &c));
@@ -54,6 +55,7 @@ TEST(ConfigTest, AFileOverridesDefaultsAndTheEnvironmentOverridesTheFile) {
   EXPECT_EQ(c.server.read_timeout, std::chrono::seconds(12));
   EXPECT_EQ(c.max_json_depth, 16u);
   EXPECT_EQ(c.summary.suppress_below, 10u);
+  EXPECT_EQ(c.feed_release_delay_months, 2u);
   EXPECT_EQ(c.domain.acknowledge_urgent, std::chrono::minutes(30));
   EXPECT_EQ(c.domain.review_interval_days, 14);
   // Untouched settings keep their defaults.
@@ -98,6 +100,9 @@ TEST(ConfigTest, TheExampleFileParsesAndStatesTheDefaults) {
   EXPECT_EQ(example.server.max_connections, defaults.server.max_connections);
   EXPECT_EQ(example.server.read_timeout, defaults.server.read_timeout);
   EXPECT_EQ(example.workers, defaults.workers);
+  EXPECT_EQ(example.summary.suppress_below, defaults.summary.suppress_below);
+  EXPECT_EQ(example.feed_release_delay_months,
+            defaults.feed_release_delay_months);
   EXPECT_EQ(example.domain.escalation_urgent,
             defaults.domain.escalation_urgent);
   EXPECT_EQ(example.domain.review_interval_days,
@@ -118,6 +123,8 @@ TEST(ConfigTest, MistakesAreErrorsThatSayWhere) {
            Case{R"({"limits": {"max_bodybytes": 10}})",
                 "/limits/max_bodybytes"},
            Case{R"({"limits": 5})", "/limits"},
+           Case{R"({"learning_feed": {"release_delay_months": 99}})",
+                "/learning_feed/release_delay_months"},
            Case{R"({"tls": {"certificate": "x.pem"}})", "/tls/certificate"},
            Case{R"({"listen": "localhost:80"})", "/listen"},
            Case{R"({"listen": "127.0.0.1:99999"})", "/listen"},

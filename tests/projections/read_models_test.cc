@@ -292,7 +292,7 @@ TEST(LearningFeedTest, TheFeedCarriesNothingThatIdentifiesAPerson) {
   size_t records = 0, learning = 0;
   uint64_t after = 0;
   for (;;) {
-    auto page = (*models)->Feed(after, 100);
+    auto page = (*models)->Feed(after, 100, "");
     ASSERT_OK(page);
     if (page->records.empty()) break;
     for (const auto& r : page->records) {
@@ -369,7 +369,7 @@ TEST(LearningFeedTest, ACaseWhoseLearningConsentIsRefusedLeavesTheFeed) {
                                  nullptr, kKey);
   ASSERT_OK(models);
   ASSERT_OK((*models)->CatchUp());
-  auto page = (*models)->Feed(0, 100);
+  auto page = (*models)->Feed(0, 100, "");
   ASSERT_OK(page);
   std::map<std::string, std::vector<std::string>> kinds;  // by pseudonym
   for (const auto& r : page->records) {
@@ -386,7 +386,7 @@ TEST(LearningFeedTest, ACaseWhoseLearningConsentIsRefusedLeavesTheFeed) {
   EXPECT_EQ(seen[1],
             (std::vector<std::string>{"case_reported", "learning_shared"}));
   // And the withdrawn case left the counts: one case in all.
-  auto summary = (*models)->Summary(SummaryOptions{0, 1});
+  auto summary = (*models)->Summary(SummaryOptions{0, 1, ""});
   ASSERT_OK(summary);
   uint64_t total = 0;
   for (const auto& [month, n] : (*summary)["by_month"].items()) {
@@ -406,16 +406,16 @@ TEST(LearningFeedTest, RebuildingReproducesTheFeedAndPseudonymsFollowTheKey) {
   ASSERT_OK(service::SeedCases(*store, *catalog, domain::DomainConfig{}, so));
   auto a = ReadModels::Open(dir.path() + "/a", *store, *catalog, nullptr, kKey);
   ASSERT_OK((*a)->CatchUp());
-  auto before = (*a)->Feed(0, 100000);
+  auto before = (*a)->Feed(0, 100000, "");
   ASSERT_OK((*a)->Rebuild());
-  auto after = (*a)->Feed(0, 100000);
+  auto after = (*a)->Feed(0, 100000, "");
   ASSERT_OK(before);
   ASSERT_OK(after);
   ASSERT_EQ(before->records, after->records);  // same records, same seqs
   auto b = ReadModels::Open(dir.path() + "/b", *store, *catalog, nullptr,
                             "another-key-0123456789abcdef");
   ASSERT_OK((*b)->CatchUp());
-  auto other = (*b)->Feed(0, 100000);
+  auto other = (*b)->Feed(0, 100000, "");
   ASSERT_OK(other);
   ASSERT_EQ(other->records.size(), before->records.size());
   EXPECT_NE(other->records[0]["case"], before->records[0]["case"]);
@@ -425,7 +425,7 @@ TEST(LearningFeedTest, RebuildingReproducesTheFeedAndPseudonymsFollowTheKey) {
           .ok());
   auto none = ReadModels::Open(dir.path() + "/d", *store, *catalog, nullptr);
   ASSERT_OK(none);
-  EXPECT_TRUE((*none)->Feed(0, 10).status().IsFailedPrecondition());
+  EXPECT_TRUE((*none)->Feed(0, 10, "").status().IsFailedPrecondition());
 }
 
 TEST(LearningFeedTest, SmallCountsAreSuppressedAndTheRestRounded) {
@@ -457,12 +457,52 @@ TEST(LearningFeedTest, SmallCountsAreSuppressedAndTheRestRounded) {
   }
   EXPECT_TRUE(some_suppressed);
   EXPECT_TRUE(some_counted);
-  auto exact = (*models)->Summary({0, 0});
+  auto exact = (*models)->Summary({0, 0, ""});
   ASSERT_OK(exact);
   uint64_t settings = 0;
   for (const auto& [code, v] : (*exact)["by_setting"].items())
     settings += v.get<uint64_t>();
   EXPECT_EQ(settings, 30u);
+}
+
+TEST(LearningFeedTest, AMonthIsReleasedWholeOnlyOnceItIsOver) {
+  testing::TempDir dir;
+  Timestamp now = *ParseTimestamp("2026-01-20T09:00:00Z");
+  Options o;
+  o.sync = false;
+  o.clock = [&now] { return now; };
+  auto store = testing::OpenStore(dir.path() + "/log", o);
+  auto catalog = domain::EventCatalog::Load();
+  service::CaseService svc(*store, *catalog, domain::DomainConfig{},
+                           [&now] { return now; });
+  const domain::Actor dsl{"user:dsl-1", domain::Role::kDsl};
+  for (int i = 0; i < 5; ++i) {
+    if (i == 2) now = *ParseTimestamp("2026-02-02T09:00:00Z");
+    ASSERT_OK(svc.Execute("case-" + std::to_string(i), "report",
+                          testing::ReportBody(), dsl));
+  }
+  auto models =
+      ReadModels::Open(dir.path() + "/p", *store, *catalog, nullptr, kKey);
+  ASSERT_OK((*models)->CatchUp());
+  auto months = [&](std::string_view before) {
+    std::vector<std::string> out;
+    auto page = (*models)->Feed(0, 100, before);
+    EXPECT_OK(page);
+    for (const auto& r : page->records) out.push_back(r["month"]);
+    return out;
+  };
+  EXPECT_EQ(months("2026-01"), std::vector<std::string>{});
+  EXPECT_EQ(months("2026-02"),
+            (std::vector<std::string>{"2026-01", "2026-01"}));
+  EXPECT_EQ(months("").size(), 5u);
+  auto counts = [&](std::string before) {
+    auto summary = (*models)->Summary({0, 1, std::move(before)});
+    EXPECT_OK(summary);
+    return (*summary)["by_month"];
+  };
+  EXPECT_EQ(counts("2026-02"), Json({{"2026-01", 2}}));
+  EXPECT_EQ(counts("2026-03"), Json({{"2026-01", 2}, {"2026-02", 3}}));
+  EXPECT_EQ(counts("2026-01"), Json::object());
 }
 
 }  // namespace

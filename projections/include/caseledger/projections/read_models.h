@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "caseledger/domain/catalog.h"
@@ -73,6 +74,10 @@ struct FeedPage {
 struct SummaryOptions {
   uint64_t suppress_below = 5;
   uint64_t round_to = 5;
+  // "YYYY-MM": count only cases reported in months before it (published
+  // periods are closed ones, so a count never moves under a reader's eyes);
+  // empty: every month.
+  std::string released_before;
 };
 
 class ReadModels {
@@ -115,8 +120,12 @@ class ReadModels {
   // or exact date: cases appear under a keyed pseudonym, dates as months, and
   // only learning text written for sharing, approved by a reviewer's
   // screening, and scrubbed of e-mail addresses, phone numbers and the names
-  // the case holds.
-  virtual StatusOr<FeedPage> Feed(uint64_t after_seq, size_t limit) const = 0;
+  // the case holds. With `released_before` ("YYYY-MM"), the page ends at
+  // the first record of that month or later (so what a reader sees is a
+  // prefix, and no record leaves before its month is released: its arrival
+  // time would date it); empty: no such end.
+  virtual StatusOr<FeedPage> Feed(uint64_t after_seq, size_t limit,
+                                  std::string_view released_before) const = 0;
 
   // Counts of reported cases by category, setting and month, suppressed and
   // rounded (SummaryOptions).
