@@ -904,6 +904,14 @@ class ReadModelsImpl final : public ReadModels {
       if (!released_before.empty() && r.value("month", "") >= released_before) {
         break;
       }
+      if (r.value("kind", "") == "learning_shared") {
+        // Scrubbed again with every identifier the case holds now.
+        ASSIGN_OR_RETURN(Identifiers ids,
+                         ReadIdentifiers(stats_cf_, r.value("case", "")));
+        for (const char* field : {"what_went_well", "what_must_change"}) {
+          r[field] = Scrub(r.value(field, ""), ids);
+        }
+      }
       page.last_seq = FromBe64(it->key().ToString());
       page.records.push_back(std::move(r));
     }
@@ -1032,6 +1040,7 @@ class ReadModelsImpl final : public ReadModels {
       std::set<std::string> keys_before;
       domain::CaseState state;
       uint64_t last_position = 0;
+      Identifiers ids;  // identifiers this batch's events hold
     };
     std::map<std::string, Touched> touched;
     for (const RecordedEvent& e : events) {
@@ -1084,6 +1093,7 @@ class ReadModelsImpl final : public ReadModels {
       t->second.state = domain::Evolve(std::move(*before), *d);
       t->second.last_position = e.position.value();
       if (!key_.empty()) {
+        CollectIdentifiers(d->payload, &t->second.ids);
         RETURN_IF_ERROR(FeedRecords(e, *d, t->second.state, was_out, stats_cf,
                                     &stats, [&](Json r) {
                                       r["seq"] = ++seq;
@@ -1102,6 +1112,10 @@ class ReadModelsImpl final : public ReadModels {
         if (!t.keys_before.count(k)) wb.Put(index_cf, k, "");
       }
       wb.Put(state_cf, id, doc.dump());
+      if (!t.ids.names.empty() || !t.ids.exact.empty()) {
+        RETURN_IF_ERROR(
+            AddIdentifiers(stats_cf, CasePseudonym(id), t.ids, &wb));
+      }
       if (cache_.size() >= kStateCacheEntries) cache_.clear();
       cache_[id] = Cached{std::move(t.state), std::move(keys)};
     }
@@ -1118,6 +1132,39 @@ class ReadModelsImpl final : public ReadModels {
       std::lock_guard<std::mutex> lk(health_mu_);
       progress_cv_.notify_all();
     }
+    return Status::OK();
+  }
+
+  // Every identifier a case has held, under its pseudonym (so the feed can
+  // scrub shared learning again, when it is read, of names the case gained
+  // after the learning was approved).
+  static std::string IdentifiersKey(const std::string& pseudonym) {
+    return std::string("ids") + '\0' + pseudonym;
+  }
+  StatusOr<Identifiers> ReadIdentifiers(rocksdb::ColumnFamilyHandle* cf,
+                                        const std::string& pseudonym) const {
+    Identifiers ids;
+    std::string value;
+    rocksdb::Status gs =
+        db_->Get(rocksdb::ReadOptions(), cf, IdentifiersKey(pseudonym), &value);
+    if (gs.IsNotFound()) return ids;
+    RETURN_IF_ERROR(FromRocks(gs, "reading a case's identifiers"));
+    Json j = Json::parse(value, nullptr, false);
+    if (!j.is_object()) return Status::Corruption("identifiers of a case");
+    for (const auto& n : j.value("names", Json::array())) ids.names.insert(n);
+    for (const auto& x : j.value("exact", Json::array())) ids.exact.insert(x);
+    return ids;
+  }
+  Status AddIdentifiers(rocksdb::ColumnFamilyHandle* cf,
+                        const std::string& pseudonym, const Identifiers& added,
+                        rocksdb::WriteBatch* wb) {
+    ASSIGN_OR_RETURN(Identifiers ids, ReadIdentifiers(cf, pseudonym));
+    const size_t before = ids.names.size() + ids.exact.size();
+    ids.names.insert(added.names.begin(), added.names.end());
+    ids.exact.insert(added.exact.begin(), added.exact.end());
+    if (ids.names.size() + ids.exact.size() == before) return Status::OK();
+    wb->Put(cf, IdentifiersKey(pseudonym),
+            Json{{"names", ids.names}, {"exact", ids.exact}}.dump());
     return Status::OK();
   }
 

@@ -243,7 +243,8 @@ TEST(LearningFeedTest, TheFeedCarriesNothingThatIdentifiesAPerson) {
       {"emergency_services_called", false},
       {"person_affected_knows", true},
       {"under_18_involved", false}};
-  ASSERT_OK(svc.Execute("leaky-case", "report", report, dsl));
+  auto reported = svc.Execute("leaky-case", "report", report, dsl);
+  ASSERT_OK(reported);
   ASSERT_OK(svc.Execute("leaky-case", "assign-lead",
                         {{"lead_actor_id", dsl.id},
                          {"role", "dsl"},
@@ -252,7 +253,8 @@ TEST(LearningFeedTest, TheFeedCarriesNothingThatIdentifiesAPerson) {
   ASSERT_OK(svc.Execute(
       "leaky-case", "record-learning",
       {{"learning_id", "learning-1"},
-       {"what_went_well", "Marguerite felt heard; call her on 01632 960123."},
+       {"what_went_well",
+        "Marguerite felt heard; call her on 01632 960123. Ottoline helped."},
        {"what_must_change",
         "Quince must not moderate; write to m.okonkwo@example.org first."},
        {"share_in", {"training"}}},
@@ -283,6 +285,21 @@ TEST(LearningFeedTest, TheFeedCarriesNothingThatIdentifiesAPerson) {
                   dsl));
   ASSERT_OK(svc.Execute("leaky-case", "screen-learning",
                         ApprovedScreening("learning-2"), reviewer));
+
+  // A name the case learns only after its learning was approved (a witness
+  // added to the report by an amendment) is scrubbed from it as well.
+  Json people = report["people_involved"];
+  people.push_back({{"person_ref", "person-3"},
+                    {"roles", {"witness"}},
+                    {"name", "Ottoline Fairweather"}});
+  ASSERT_OK(
+      svc.Execute("leaky-case", "amend",
+                  {{"amends_event_id", reported->event_ids.at(0).ToString()},
+                   {"amends_event_type", "ConcernReported"},
+                   {"amends_schema_version", 1},
+                   {"corrected_fields", {{"people_involved", people}}},
+                   {"reason", "A witness was left out of the report."}},
+                  dsl));
 
   auto models = ReadModels::Open(dir.path() + "/projections", *store, *catalog,
                                  nullptr, kKey);
@@ -316,7 +333,7 @@ TEST(LearningFeedTest, TheFeedCarriesNothingThatIdentifiesAPerson) {
       "T10:00",       "2026-02-03",   "Zebedee",
       "Farthingale",  "Quinces",      "QuinceyB",
       "14 March",     "14/03",        "960124",
-      "March 14"};
+      "March 14",     "Ottoline",     "Fairweather"};
   for (const std::string& f : forbidden) {
     EXPECT_EQ(feed.find(f), std::string::npos) << "'" << f << "' leaked";
   }
