@@ -226,6 +226,36 @@ std::string Scrub(std::string text, const Identifiers& ids) {
   return text;
 }
 
+// A record-level feed follows k-anonymity (safeguarding.md d.2 rule 5): a
+// case_reported record says what kind of case it was (kind, setting,
+// categories, urgency) only when at least this many cases reported in the
+// same month say the same; otherwise those fields read "suppressed".
+constexpr uint64_t kMinClassSize = 5;
+
+// What a case_reported record says of a case besides its pseudonym and
+// month.
+Json ReportedFields(const domain::CaseState& state) {
+  return {{"concern_kind", state.kind},
+          {"setting", state.setting},
+          {"categories", state.categories},
+          {"urgent", state.urgent}};
+}
+
+// The counter of a case_reported record's equivalence class.
+std::string ClassKey(const std::string& month, const Json& fields) {
+  std::vector<std::string> categories;
+  for (const auto& c : fields.value("categories", Json::array())) {
+    if (c.is_string()) categories.push_back(c.get<std::string>());
+  }
+  std::sort(categories.begin(), categories.end());
+  std::string key = std::string("class") + '\0' + month + '\0' +
+                    fields.value("concern_kind", "") + '|' +
+                    fields.value("setting", "") + '|';
+  for (const auto& c : categories) key += c + ',';
+  key += fields.value("urgent", false) ? "|urgent" : "|standard";
+  return key;
+}
+
 // Whether anyone in the case has refused or withdrawn consent to its use in
 // anonymised learning (safeguarding.md d.2 rule 1). Once so, the case stays
 // out of the feed, even if consent is given again later.
@@ -904,7 +934,20 @@ class ReadModelsImpl final : public ReadModels {
       if (!released_before.empty() && r.value("month", "") >= released_before) {
         break;
       }
-      if (r.value("kind", "") == "learning_shared") {
+      if (r.value("kind", "") == "case_reported") {
+        // k-anonymity, counted when read: a class smaller than k says no
+        // more than that a case was reported that month.
+        std::string n;
+        rocksdb::Status gs = db_->Get(rocksdb::ReadOptions(), stats_cf_,
+                                      ClassKey(r.value("month", ""), r), &n);
+        if (!gs.ok() && !gs.IsNotFound()) return FromRocks(gs, "reading");
+        if (!gs.ok() || FromBe64(n) < kMinClassSize) {
+          for (const char* f :
+               {"concern_kind", "setting", "categories", "urgent"}) {
+            r[f] = "suppressed";
+          }
+        }
+      } else if (r.value("kind", "") == "learning_shared") {
         // Scrubbed again with every identifier the case holds now.
         ASSIGN_OR_RETURN(Identifiers ids,
                          ReadIdentifiers(stats_cf_, r.value("case", "")));
@@ -1211,6 +1254,7 @@ class ReadModelsImpl final : public ReadModels {
       RETURN_IF_ERROR(
           bump(std::string("setting") + '\0' + reported + '\0' + state.setting,
                delta));
+      RETURN_IF_ERROR(bump(ClassKey(reported, ReportedFields(state)), delta));
       return bump(std::string("month") + '\0' + reported, delta);
     };
     if (OptedOutOfLearning(state)) {
@@ -1227,10 +1271,7 @@ class ReadModelsImpl final : public ReadModels {
     if (e.type == "ConcernReported") {
       Json r = base;
       r["kind"] = "case_reported";
-      r["concern_kind"] = state.kind;
-      r["setting"] = state.setting;
-      r["categories"] = state.categories;
-      r["urgent"] = state.urgent;
+      r.update(ReportedFields(state));
       emit(std::move(r));
       RETURN_IF_ERROR(bump_report(1));
     } else if (e.type == "ReviewCompleted" &&
