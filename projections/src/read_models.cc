@@ -38,7 +38,7 @@ constexpr char kGenerationKey[] = "generation";
 // The shape of the read models (documents, index tags, feed records). A
 // store built under another shape is rebuilt from the log when opened.
 constexpr char kShapeKey[] = "shape";
-constexpr char kShape[] = "3";  // 3: case_withdrawn, counts by month
+constexpr char kShape[] = "3";  // 3: feed safeguards, bars from amendments
 // Recently applied cases kept folded in memory (a few KiB each): enough for
 // the cases in flight at once, bounded for stores of any size.
 constexpr size_t kStateCacheEntries = 10000;

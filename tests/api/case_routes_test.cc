@@ -412,6 +412,39 @@ TEST_F(CaseRoutesTest, TheDslNamedInAConcernIsBarredFromIt) {
   Ok(Get("alt", "/v1/cases/" + case_));
 }
 
+TEST_F(CaseRoutesTest, ACorrectedReportThatNamesTheDslBarsThemRetriesToo) {
+  Report();
+  Ok(Command("dsl", "assign-lead",
+             {{"lead_actor_id", "user:alt-dsl-1"},
+              {"role", "alt_dsl"},
+              {"reason", "dsl_unavailable"}}));
+  const Json learning = {{"learning_id", "l-1"},
+                         {"what_went_well", "a"},
+                         {"what_must_change", "b"},
+                         {"share_in", {"training"}}};
+  Ok(Command("dsl", "record-learning", learning, {{"Idempotency-Key", "k-1"}}));
+  // The report is corrected: it names this DSL, who is barred from now on.
+  auto history = Get("reviewer", "/v1/cases/" + case_ + "/history");
+  Ok(history);
+  const Json first = Body(history)["events"][0];
+  ASSERT_EQ(first["type"], "ConcernReported");
+  Json people = first["payload"]["people_involved"];
+  people[1]["is_dsl"] = true;
+  people[1]["actor_id"] = "user:dsl-1";
+  Ok(Command("alt", "amend",
+             {{"amends_event_id", first["event_id"]},
+              {"amends_event_type", "ConcernReported"},
+              {"amends_schema_version", 1},
+              {"corrected_fields", {{"people_involved", people}}},
+              {"reason", "The person named is our DSL."}}));
+  // Barred by the correction: no reads, and not even a retry's answer.
+  EXPECT_EQ(Get("dsl", "/v1/cases/" + case_).result_int(), 403);
+  auto retry =
+      Command("dsl", "record-learning", learning, {{"Idempotency-Key", "k-1"}});
+  EXPECT_EQ(retry.result_int(), 403) << retry.body();
+  Ok(Get("alt", "/v1/cases/" + case_));
+}
+
 TEST_F(CaseRoutesTest, ReviewersReplayACaseStepByStep) {
   Report();
   Ok(Command("dsl", "assign-lead",

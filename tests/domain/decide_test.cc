@@ -253,6 +253,32 @@ TEST_F(DecideTest, ANamedDslWithoutAnAccountBarsEveryDsl) {
   EXPECT_FALSE(state_.IsBarred(kAltDsl));
 }
 
+TEST_F(DecideTest, ACorrectedReportThatNamesTheDslBarsThem) {
+  ReportAndLead();
+  const std::string report_event = "ev-1";
+  EXPECT_FALSE(state_.IsBarred(kDsl));
+  Json people = stored_.at(report_event).payload["people_involved"];
+  people[1]["is_dsl"] = true;
+  people[1]["actor_id"] = kDsl.id;
+  Json amend = {{"amends_event_id", report_event},
+                {"amends_event_type", "ConcernReported"},
+                {"amends_schema_version", 1},
+                {"corrected_fields", {{"people_involved", people}}},
+                {"reason", "The person named is our DSL."}};
+  ASSERT_TRUE(Run("amend", amend, kAltDsl).ok());
+  EXPECT_TRUE(state_.IsBarred(kDsl));
+  EXPECT_TRUE(state_.dsl_named);
+  EXPECT_TRUE(Try("record-learning", Example("LearningRecorded"), kDsl)
+                  .status()
+                  .IsPermissionDenied());
+  // A later correction that names nobody does not lift the bar.
+  people[1].erase("is_dsl");
+  people[1].erase("actor_id");
+  amend["corrected_fields"] = {{"people_involved", people}};
+  ASSERT_TRUE(Run("amend", amend, kAltDsl).ok());
+  EXPECT_TRUE(state_.IsBarred(kDsl));
+}
+
 TEST_F(DecideTest, ConsentHistoryIsKeptWhenWishesChange) {
   OpenCase();
   ASSERT_TRUE(Run("record-consent", Consent("consent-1", "given"), kDsl).ok());

@@ -29,22 +29,12 @@ void AddBarred(CaseState& s, const Json& payload) {
   }
 }
 
-void ApplyConcernReported(CaseState& s, const DomainEvent& e) {
-  const Json& p = e.payload;
-  s.stage = Stage::kReported;
-  s.reporter_actor_id = e.actor.id;
-  s.reported_at = e.recorded_at;
-  s.kind = Str(p, "kind");
-  s.setting = Str(p, "setting");
-  s.categories.clear();
-  for (const auto& c : p.value("categories", Json::array())) {
-    if (c.is_string()) s.categories.push_back(c.get<std::string>());
-  }
-  s.immediate_risk = Bool(p, "immediate_risk");
-  s.urgent = Str(p, "priority") == "urgent";
-  s.under_18_involved = Bool(p, "under_18_involved");
-  s.acknowledgement_due_at = Time(p, "acknowledgement_due_at");
-  for (const auto& person : p.value("people_involved", Json::array())) {
+// The people a report involves: their references, and who among the
+// system's users is barred from the case (a named lead, or anyone alleged
+// to have caused harm). Bars only accumulate: a corrected report that names
+// a user bars them; one that stops naming them does not lift a bar.
+void ApplyPeople(CaseState& s, const Json& people) {
+  for (const auto& person : people) {
     s.person_refs.insert(Str(person, "person_ref"));
     const std::string actor_id = Str(person, "actor_id");
     bool named_lead = Bool(person, "is_dsl") || Bool(person, "is_alt_dsl");
@@ -62,6 +52,24 @@ void ApplyConcernReported(CaseState& s, const DomainEvent& e) {
       s.barred_actor_ids.insert(actor_id);
     }
   }
+}
+
+void ApplyConcernReported(CaseState& s, const DomainEvent& e) {
+  const Json& p = e.payload;
+  s.stage = Stage::kReported;
+  s.reporter_actor_id = e.actor.id;
+  s.reported_at = e.recorded_at;
+  s.kind = Str(p, "kind");
+  s.setting = Str(p, "setting");
+  s.categories.clear();
+  for (const auto& c : p.value("categories", Json::array())) {
+    if (c.is_string()) s.categories.push_back(c.get<std::string>());
+  }
+  s.immediate_risk = Bool(p, "immediate_risk");
+  s.urgent = Str(p, "priority") == "urgent";
+  s.under_18_involved = Bool(p, "under_18_involved");
+  s.acknowledgement_due_at = Time(p, "acknowledgement_due_at");
+  ApplyPeople(s, p.value("people_involved", Json::array()));
 }
 
 }  // namespace
@@ -328,6 +336,10 @@ CaseState Evolve(CaseState s, const DomainEvent& e) {
       for (const auto& c : fixed["categories"]) {
         if (c.is_string()) s.categories.push_back(c.get<std::string>());
       }
+    }
+    if (fixed.contains("people_involved") &&
+        fixed["people_involved"].is_array()) {
+      ApplyPeople(s, fixed["people_involved"]);
     }
   }
   // ParticipationAgreed, CapacityAssessed, PersonInformedOfReport,

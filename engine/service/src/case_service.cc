@@ -98,18 +98,19 @@ StatusOr<CaseService::Prepared> CaseService::Prepare(
         "'access:' or 'sys.'");
   }
   Prepared p;
+  ASSIGN_OR_RETURN(domain::CaseState state, Load(case_id));
+  // Barred before anything else is said about the case (even its version,
+  // even to a retry of a command made before the bar).
+  if (state.stage != domain::Stage::kNone && state.IsBarred(actor)) {
+    return Status::PermissionDenied(
+        "you are barred from this case (conflict of interest)");
+  }
   // A retry of a command that was already written (perhaps, on a later
   // attempt, by a concurrent twin of this request): answer as the first
   // time.
   ASSIGN_OR_RETURN(p.retry, FindRetry(case_id, options));
   if (p.retry) return p;
 
-  ASSIGN_OR_RETURN(domain::CaseState state, Load(case_id));
-  // Barred before anything else is said about the case (even its version).
-  if (state.stage != domain::Stage::kNone && state.IsBarred(actor)) {
-    return Status::PermissionDenied(
-        "you are barred from this case (conflict of interest)");
-  }
   if (options.expected_version && *options.expected_version != state.version) {
     return Status::WrongExpectedVersion(
         state.version, "case " + case_id + " is at version " +
