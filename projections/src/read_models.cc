@@ -176,6 +176,9 @@ std::string RedactWord(const std::string& text, const std::string& word) {
 // goes whole, then word by word (split at anything not a letter or digit,
 // so "Anne-Marie O'Brien" gives Anne, Marie and Brien), each also with a
 // plural "s" ("the Smiths").
+// Every identifier in `ids` (see Scrub) becomes "[redacted]".
+std::string RedactIdentifiers(std::string text, const Identifiers& ids);
+
 std::string Scrub(std::string text, const Identifiers& ids) {
   static const std::regex kEmail(
       R"([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})");
@@ -193,6 +196,10 @@ std::string Scrub(std::string text, const Identifiers& ids) {
   text = std::regex_replace(text, kPhone, "[redacted]");
   text = std::regex_replace(text, kDayMonth, "[redacted]");
   text = std::regex_replace(text, kMonthDay, "[redacted]");
+  return RedactIdentifiers(std::move(text), ids);
+}
+
+std::string RedactIdentifiers(std::string text, const Identifiers& ids) {
   std::set<std::string> words(ids.exact.begin(), ids.exact.end());
   words.erase("");
   for (const std::string& n : ids.names) {
@@ -948,11 +955,12 @@ class ReadModelsImpl final : public ReadModels {
           }
         }
       } else if (r.value("kind", "") == "learning_shared") {
-        // Scrubbed again with every identifier the case holds now.
+        // Scrubbed again with every identifier the case holds now (the
+        // patterns were applied when it was written; the text is fixed).
         ASSIGN_OR_RETURN(Identifiers ids,
                          ReadIdentifiers(stats_cf_, r.value("case", "")));
         for (const char* field : {"what_went_well", "what_must_change"}) {
-          r[field] = Scrub(r.value(field, ""), ids);
+          r[field] = RedactIdentifiers(r.value(field, ""), ids);
         }
       }
       page.last_seq = FromBe64(it->key().ToString());
