@@ -125,7 +125,7 @@ std::vector<std::string> TokenRegistry::LiveHashes(
   std::shared_lock<std::shared_mutex> lk(mu_);
   std::vector<std::string> out;
   for (const auto& [hash, actor] : by_hash_) {
-    if (actor_id.empty() || actor.id == actor_id) out.push_back(hash);
+    if (actor.id == actor_id) out.push_back(hash);
   }
   return out;
 }
@@ -140,13 +140,10 @@ StatusOr<size_t> RevokeTokens(EventStore& store, const std::string& token,
   RETURN_IF_ERROR(registry.Refresh());
   std::vector<std::string> hashes;
   if (!token.empty()) {
-    const std::string hash = TokenHash(token);
-    for (const auto& h : registry.LiveHashes("")) {
-      if (h == hash) hashes.push_back(h);
-    }
-    if (hashes.empty()) {
+    if (!registry.Lookup(TokenHash(token))) {
       return Status::NotFound("no live token matches (unknown or revoked)");
     }
+    hashes.push_back(TokenHash(token));
   } else {
     hashes = registry.LiveHashes(actor_id);
     if (hashes.empty()) {

@@ -49,15 +49,14 @@ class TokenRegistry {
   // the token stream cannot be read, every token fails (closed).
   std::optional<domain::Actor> Authenticate(std::string_view header);
 
-  // The hashes of the live tokens of `actor_id` (of every actor when
-  // empty), as last refreshed.
+  // The actor of the live token with this hash, as last refreshed.
+  std::optional<domain::Actor> Lookup(const std::string& hash) const;
+  // The hashes of the live tokens of `actor_id`, as last refreshed.
   std::vector<std::string> LiveHashes(const std::string& actor_id) const;
   // The token stream's version as last refreshed.
   uint64_t version() const;
 
  private:
-  std::optional<domain::Actor> Lookup(const std::string& hash) const;
-
   const EventStore& store_;
   mutable std::shared_mutex mu_;
   std::map<std::string, domain::Actor> by_hash_;  // guarded by mu_

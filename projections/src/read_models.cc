@@ -170,35 +170,10 @@ std::string RedactWord(const std::string& text, const std::string& word) {
   return out;
 }
 
-// Text written for sharing, screened once more before it leaves: e-mail
-// addresses, phone numbers (any run of six or more digits and separators),
-// dates written out, and everything in `ids` become "[redacted]". A name
-// goes whole, then word by word (split at anything not a letter or digit,
-// so "Anne-Marie O'Brien" gives Anne, Marie and Brien), each also with a
-// plural "s" ("the Smiths").
-// Every identifier in `ids` (see Scrub) becomes "[redacted]".
-std::string RedactIdentifiers(std::string text, const Identifiers& ids);
-
-std::string Scrub(std::string text, const Identifiers& ids) {
-  static const std::regex kEmail(
-      R"([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})");
-  static const std::regex kPhone(R"(\+?[0-9][0-9 \t().\-/]{4,}[0-9])");
-  static const std::string kMonth =
-      "(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\\.?";
-  static const std::regex kDayMonth(
-      "\\b[0-9]{1,2}(?:st|nd|rd|th)?\\s+(?:of\\s+)?" + kMonth +
-          "(?:\\s+[0-9]{2,4})?",
-      std::regex::icase);
-  static const std::regex kMonthDay(
-      "\\b" + kMonth + "\\s+[0-9]{1,2}(?:st|nd|rd|th)?\\b(?:,?\\s+[0-9]{4})?",
-      std::regex::icase);
-  text = std::regex_replace(text, kEmail, "[redacted]");
-  text = std::regex_replace(text, kPhone, "[redacted]");
-  text = std::regex_replace(text, kDayMonth, "[redacted]");
-  text = std::regex_replace(text, kMonthDay, "[redacted]");
-  return RedactIdentifiers(std::move(text), ids);
-}
-
+// Every identifier in `ids` becomes "[redacted]": a name whole, then word
+// by word (split at anything not a letter or digit, so "Anne-Marie
+// O'Brien" gives Anne, Marie and Brien), each also with a plural "s" ("the
+// Smiths"); contact details as written.
 std::string RedactIdentifiers(std::string text, const Identifiers& ids) {
   std::set<std::string> words(ids.exact.begin(), ids.exact.end());
   words.erase("");
@@ -231,6 +206,29 @@ std::string RedactIdentifiers(std::string text, const Identifiers& ids) {
             });
   for (const std::string& w : ordered) text = RedactWord(text, w);
   return text;
+}
+
+// Text written for sharing, screened once more before it leaves: e-mail
+// addresses, phone numbers (any run of six or more digits and separators),
+// dates written out, and everything in `ids` become "[redacted]".
+std::string Scrub(std::string text, const Identifiers& ids) {
+  static const std::regex kEmail(
+      R"([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})");
+  static const std::regex kPhone(R"(\+?[0-9][0-9 \t().\-/]{4,}[0-9])");
+  static const std::string kMonth =
+      "(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\\.?";
+  static const std::regex kDayMonth(
+      "\\b[0-9]{1,2}(?:st|nd|rd|th)?\\s+(?:of\\s+)?" + kMonth +
+          "(?:\\s+[0-9]{2,4})?",
+      std::regex::icase);
+  static const std::regex kMonthDay(
+      "\\b" + kMonth + "\\s+[0-9]{1,2}(?:st|nd|rd|th)?\\b(?:,?\\s+[0-9]{4})?",
+      std::regex::icase);
+  text = std::regex_replace(text, kEmail, "[redacted]");
+  text = std::regex_replace(text, kPhone, "[redacted]");
+  text = std::regex_replace(text, kDayMonth, "[redacted]");
+  text = std::regex_replace(text, kMonthDay, "[redacted]");
+  return RedactIdentifiers(std::move(text), ids);
 }
 
 // A record-level feed follows k-anonymity (safeguarding.md d.2 rule 5): a
@@ -941,7 +939,8 @@ class ReadModelsImpl final : public ReadModels {
       if (!released_before.empty() && r.value("month", "") >= released_before) {
         break;
       }
-      if (r.value("kind", "") == "case_reported") {
+      const std::string kind = r.value("kind", "");
+      if (kind == "case_reported") {
         // k-anonymity, counted when read: a class smaller than k says no
         // more than that a case was reported that month.
         std::string n;
@@ -954,7 +953,7 @@ class ReadModelsImpl final : public ReadModels {
             r[f] = "suppressed";
           }
         }
-      } else if (r.value("kind", "") == "learning_shared") {
+      } else if (kind == "learning_shared") {
         // Scrubbed again with every identifier the case holds now (the
         // patterns were applied when it was written; the text is fixed).
         ASSIGN_OR_RETURN(Identifiers ids,
@@ -978,23 +977,25 @@ class ReadModelsImpl final : public ReadModels {
                 {"by_month", Json::object()}};
     // Keys: group \0 month [\0 code]; counts of released months summed.
     std::map<std::pair<std::string, std::string>, uint64_t> sums;
+    // (Only these groups' keys: the column family also holds per-case
+    // identifiers and k-anonymity classes.)
     std::shared_lock<std::shared_mutex> lk(gen_mu_);
-    std::unique_ptr<rocksdb::Iterator> it(
-        db_->NewIterator(rocksdb::ReadOptions(), stats_cf_));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      const std::string key = it->key().ToString();
-      const size_t sep = key.find('\0');
-      if (sep == std::string::npos) continue;
-      const std::string group = "by_" + key.substr(0, sep);
-      const size_t sep2 = key.find('\0', sep + 1);
-      const std::string month = key.substr(sep + 1, sep2 - sep - 1);
-      const std::string code =
-          sep2 == std::string::npos ? month : key.substr(sep2 + 1);
-      if (!out.contains(group)) continue;
-      if (!o.released_before.empty() && month >= o.released_before) continue;
-      sums[{group, code}] += FromBe64(it->value().ToString());
+    for (const std::string group : {"category", "setting", "month"}) {
+      const std::string prefix = group + '\0';
+      std::unique_ptr<rocksdb::Iterator> it(
+          db_->NewIterator(rocksdb::ReadOptions(), stats_cf_));
+      for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+           it->Next()) {
+        const std::string rest = it->key().ToString().substr(prefix.size());
+        const size_t sep = rest.find('\0');
+        const std::string month = rest.substr(0, sep);
+        const std::string code =
+            sep == std::string::npos ? month : rest.substr(sep + 1);
+        if (!o.released_before.empty() && month >= o.released_before) continue;
+        sums[{"by_" + group, code}] += FromBe64(it->value().ToString());
+      }
+      RETURN_IF_ERROR(FromRocks(it->status(), "reading the summary"));
     }
-    RETURN_IF_ERROR(FromRocks(it->status(), "reading the summary"));
     for (const auto& [group_code, n] : sums) {
       out[group_code.first][group_code.second] =
           n < o.suppress_below ? Json("suppressed")
@@ -1145,8 +1146,9 @@ class ReadModelsImpl final : public ReadModels {
       t->second.last_position = e.position.value();
       if (!key_.empty()) {
         CollectIdentifiers(d->payload, &t->second.ids);
-        RETURN_IF_ERROR(FeedRecords(e, *d, t->second.state, was_out, stats_cf,
-                                    &stats, [&](Json r) {
+        RETURN_IF_ERROR(FeedRecords(e, *d, t->second.state, was_out,
+                                    t->second.ids, stats_cf, &stats,
+                                    [&](Json r) {
                                       r["seq"] = ++seq;
                                       wb.Put(feed_cf, Be64(seq), r.dump());
                                     }));
@@ -1234,6 +1236,7 @@ class ReadModelsImpl final : public ReadModels {
   template <typename Emit>
   Status FeedRecords(const RecordedEvent& e, const domain::DomainEvent& d,
                      const domain::CaseState& state, bool was_out,
+                     const Identifiers& batch_ids,
                      rocksdb::ColumnFamilyHandle* stats_cf,
                      std::map<std::string, uint64_t>* stats, Emit emit) {
     const Json& p = d.payload;
@@ -1297,19 +1300,24 @@ class ReadModelsImpl final : public ReadModels {
       emit(std::move(r));
     } else if (e.type == "LearningScreened" &&
                p.value("decision", "") == "approved_for_sharing") {
-      // The learning text, from its LearningRecorded event, and the names
-      // the case holds, to scrub from it.
-      // (Corrections of the learning made before the screening apply: the
-      // reviewer approved the corrected text.)
+      // The learning text, from its LearningRecorded event (with the
+      // corrections made before the screening: the reviewer approved the
+      // corrected text), scrubbed of every identifier the case holds: those
+      // of earlier batches, kept under its pseudonym, and this batch's.
       const std::string learning_id = p.value("learning_id", "");
-      Identifiers ids;
+      ASSIGN_OR_RETURN(Identifiers ids,
+                       ReadIdentifiers(stats_cf, CasePseudonym(e.stream_id)));
+      ids.names.insert(batch_ids.names.begin(), batch_ids.names.end());
+      ids.exact.insert(batch_ids.exact.begin(), batch_ids.exact.end());
       Json learning;
       std::string learning_event_id;
       RETURN_IF_ERROR(ForEachInStream(
           store_, e.stream_id, StreamVersion(1), e.version.value() - 1,
           [&](const RecordedEvent& ce) -> Status {
+            if (ce.type != "LearningRecorded" && ce.type != "EventAmended") {
+              return Status::OK();
+            }
             Json cp = Json::parse(ce.payload, nullptr, false);
-            CollectIdentifiers(cp, &ids);
             if (!cp.is_object()) return Status::OK();
             if (ce.type == "LearningRecorded" &&
                 cp.value("learning_id", "") == learning_id) {

@@ -193,6 +193,26 @@ namespace {
 
 constexpr char kKey[] = "test-pseudonym-key-0123456789";
 
+// A store written without fsync, on a clock the test may set (the real one
+// until it does), and the event catalog.
+class LearningFeedTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Options o;
+    o.sync = false;
+    o.clock = [this] { return now_.value() != 0 ? now_ : NowUtc(); };
+    store_ = testing::OpenStore(dir_.path() + "/log", o);
+    auto catalog = domain::EventCatalog::Load();
+    ASSERT_OK(catalog);
+    catalog_ = *catalog;
+  }
+
+  testing::TempDir dir_;
+  Timestamp now_{0};
+  std::unique_ptr<EventStore> store_;
+  std::shared_ptr<const domain::EventCatalog> catalog_;
+};
+
 // A reviewer's approval of learning for sharing, every check ticked.
 Json ApprovedScreening(const std::string& learning_id) {
   return {{"learning_id", learning_id},
@@ -205,19 +225,13 @@ Json ApprovedScreening(const std::string& learning_id) {
             {"motivated_intruder_test_passed", true}}}};
 }
 
-TEST(LearningFeedTest, TheFeedCarriesNothingThatIdentifiesAPerson) {
-  testing::TempDir dir;
-  Options o;
-  o.sync = false;
-  auto store = testing::OpenStore(dir.path() + "/log", o);
-  auto catalog = domain::EventCatalog::Load();
-  ASSERT_OK(catalog);
+TEST_F(LearningFeedTest, TheFeedCarriesNothingThatIdentifiesAPerson) {
   service::SeedOptions so;
   so.cases = 40;
-  ASSERT_OK(service::SeedCases(*store, *catalog, domain::DomainConfig{}, so));
+  ASSERT_OK(service::SeedCases(*store_, catalog_, domain::DomainConfig{}, so));
 
   // A case whose learning text was written carelessly.
-  service::CaseService svc(*store, *catalog, domain::DomainConfig{});
+  service::CaseService svc(*store_, catalog_, domain::DomainConfig{});
   const domain::Actor dsl{"user:dsl-1", domain::Role::kDsl};
   const domain::Actor reviewer{"user:reviewer-1", domain::Role::kReviewer};
   Json report = {
@@ -301,8 +315,8 @@ TEST(LearningFeedTest, TheFeedCarriesNothingThatIdentifiesAPerson) {
                    {"reason", "A witness was left out of the report."}},
                   dsl));
 
-  auto models = ReadModels::Open(dir.path() + "/projections", *store, *catalog,
-                                 nullptr, kKey);
+  auto models = ReadModels::Open(dir_.path() + "/projections", *store_,
+                                 catalog_, nullptr, kKey);
   ASSERT_OK(models);
   ASSERT_OK((*models)->CatchUp());
   std::string feed;
@@ -344,14 +358,8 @@ TEST(LearningFeedTest, TheFeedCarriesNothingThatIdentifiesAPerson) {
   EXPECT_NE(feed.find("A volunteer spotted it first."), std::string::npos);
 }
 
-TEST(LearningFeedTest, ACaseWhoseLearningConsentIsRefusedLeavesTheFeed) {
-  testing::TempDir dir;
-  Options o;
-  o.sync = false;
-  auto store = testing::OpenStore(dir.path() + "/log", o);
-  auto catalog = domain::EventCatalog::Load();
-  ASSERT_OK(catalog);
-  service::CaseService svc(*store, *catalog, domain::DomainConfig{});
+TEST_F(LearningFeedTest, ACaseWhoseLearningConsentIsRefusedLeavesTheFeed) {
+  service::CaseService svc(*store_, catalog_, domain::DomainConfig{});
   const domain::Actor dsl{"user:dsl-1", domain::Role::kDsl};
   const domain::Actor reviewer{"user:reviewer-1", domain::Role::kReviewer};
   auto run_case = [&](const std::string& id, const char* decision) {
@@ -382,8 +390,8 @@ TEST(LearningFeedTest, ACaseWhoseLearningConsentIsRefusedLeavesTheFeed) {
   };
   run_case("given-case", "given");
   run_case("refused-case", "refused");
-  auto models = ReadModels::Open(dir.path() + "/projections", *store, *catalog,
-                                 nullptr, kKey);
+  auto models = ReadModels::Open(dir_.path() + "/projections", *store_,
+                                 catalog_, nullptr, kKey);
   ASSERT_OK(models);
   ASSERT_OK((*models)->CatchUp());
   auto page = (*models)->Feed(0, 100, "");
@@ -412,16 +420,12 @@ TEST(LearningFeedTest, ACaseWhoseLearningConsentIsRefusedLeavesTheFeed) {
   EXPECT_EQ(total, 1u) << summary->dump();
 }
 
-TEST(LearningFeedTest, RebuildingReproducesTheFeedAndPseudonymsFollowTheKey) {
-  testing::TempDir dir;
-  Options o;
-  o.sync = false;
-  auto store = testing::OpenStore(dir.path() + "/log", o);
-  auto catalog = domain::EventCatalog::Load();
+TEST_F(LearningFeedTest, RebuildingReproducesTheFeedAndPseudonymsFollowTheKey) {
   service::SeedOptions so;
   so.cases = 20;
-  ASSERT_OK(service::SeedCases(*store, *catalog, domain::DomainConfig{}, so));
-  auto a = ReadModels::Open(dir.path() + "/a", *store, *catalog, nullptr, kKey);
+  ASSERT_OK(service::SeedCases(*store_, catalog_, domain::DomainConfig{}, so));
+  auto a =
+      ReadModels::Open(dir_.path() + "/a", *store_, catalog_, nullptr, kKey);
   ASSERT_OK((*a)->CatchUp());
   auto before = (*a)->Feed(0, 100000, "");
   ASSERT_OK((*a)->Rebuild());
@@ -429,7 +433,7 @@ TEST(LearningFeedTest, RebuildingReproducesTheFeedAndPseudonymsFollowTheKey) {
   ASSERT_OK(before);
   ASSERT_OK(after);
   ASSERT_EQ(before->records, after->records);  // same records, same seqs
-  auto b = ReadModels::Open(dir.path() + "/b", *store, *catalog, nullptr,
+  auto b = ReadModels::Open(dir_.path() + "/b", *store_, catalog_, nullptr,
                             "another-key-0123456789abcdef");
   ASSERT_OK((*b)->CatchUp());
   auto other = (*b)->Feed(0, 100000, "");
@@ -438,24 +442,19 @@ TEST(LearningFeedTest, RebuildingReproducesTheFeedAndPseudonymsFollowTheKey) {
   EXPECT_NE(other->records[0]["case"], before->records[0]["case"]);
   // Short keys are refused; no key, no feed.
   EXPECT_FALSE(
-      ReadModels::Open(dir.path() + "/c", *store, *catalog, nullptr, "short")
+      ReadModels::Open(dir_.path() + "/c", *store_, catalog_, nullptr, "short")
           .ok());
-  auto none = ReadModels::Open(dir.path() + "/d", *store, *catalog, nullptr);
+  auto none = ReadModels::Open(dir_.path() + "/d", *store_, catalog_, nullptr);
   ASSERT_OK(none);
   EXPECT_TRUE((*none)->Feed(0, 10, "").status().IsFailedPrecondition());
 }
 
-TEST(LearningFeedTest, SmallCountsAreSuppressedAndTheRestRounded) {
-  testing::TempDir dir;
-  Options o;
-  o.sync = false;
-  auto store = testing::OpenStore(dir.path() + "/log", o);
-  auto catalog = domain::EventCatalog::Load();
+TEST_F(LearningFeedTest, SmallCountsAreSuppressedAndTheRestRounded) {
   service::SeedOptions so;
   so.cases = 30;  // few enough that some categories are rare
-  ASSERT_OK(service::SeedCases(*store, *catalog, domain::DomainConfig{}, so));
+  ASSERT_OK(service::SeedCases(*store_, catalog_, domain::DomainConfig{}, so));
   auto models =
-      ReadModels::Open(dir.path() + "/p", *store, *catalog, nullptr, kKey);
+      ReadModels::Open(dir_.path() + "/p", *store_, catalog_, nullptr, kKey);
   ASSERT_OK((*models)->CatchUp());
   auto summary = (*models)->Summary({});
   ASSERT_OK(summary);
@@ -482,26 +481,20 @@ TEST(LearningFeedTest, SmallCountsAreSuppressedAndTheRestRounded) {
   EXPECT_EQ(settings, 30u);
 }
 
-TEST(LearningFeedTest,
-     AMonthIsReleasedWholeOnlyOnceItIsOverAndSaysLittleOfRareCases) {
-  testing::TempDir dir;
-  Timestamp now = *ParseTimestamp("2026-01-20T09:00:00Z");
-  Options o;
-  o.sync = false;
-  o.clock = [&now] { return now; };
-  auto store = testing::OpenStore(dir.path() + "/log", o);
-  auto catalog = domain::EventCatalog::Load();
-  service::CaseService svc(*store, *catalog, domain::DomainConfig{},
-                           [&now] { return now; });
+TEST_F(LearningFeedTest,
+       AMonthIsReleasedWholeOnlyOnceItIsOverAndSaysLittleOfRareCases) {
+  now_ = *ParseTimestamp("2026-01-20T09:00:00Z");
+  service::CaseService svc(*store_, catalog_, domain::DomainConfig{},
+                           [this] { return now_; });
   const domain::Actor dsl{"user:dsl-1", domain::Role::kDsl};
   for (int i = 0; i < 10; ++i) {
-    if (i == 2) now = *ParseTimestamp("2026-02-02T09:00:00Z");
-    if (i == 5) now = *ParseTimestamp("2026-03-02T09:00:00Z");
+    if (i == 2) now_ = *ParseTimestamp("2026-02-02T09:00:00Z");
+    if (i == 5) now_ = *ParseTimestamp("2026-03-02T09:00:00Z");
     ASSERT_OK(svc.Execute("case-" + std::to_string(i), "report",
                           testing::ReportBody(), dsl));
   }
   auto models =
-      ReadModels::Open(dir.path() + "/p", *store, *catalog, nullptr, kKey);
+      ReadModels::Open(dir_.path() + "/p", *store_, catalog_, nullptr, kKey);
   ASSERT_OK((*models)->CatchUp());
   auto months = [&](std::string_view before) {
     std::vector<std::string> out;
