@@ -8,7 +8,7 @@ PACKAGES=(
   g++ cmake ninja-build ccache pkg-config git ca-certificates
   # libraries (README.md, "Dependencies", says why each is here)
   librocksdb-dev libboost1.81-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
-  libcli11-dev libssl-dev libsimdjson-dev
+  libcli11-dev libssl-dev libsimdjson-dev libjemalloc-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
 )

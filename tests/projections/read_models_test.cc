@@ -183,6 +183,14 @@ TEST_F(ReadModelsTest, AnEventItCannotApplyStopsItUnhealthyWithoutSkipping) {
       << h.error;
   EXPECT_LE(h.position, good);  // stopped before the event, not past it
   EXPECT_GT(h.lag, 0u);
+  // A rebuild (which reads and decodes ahead on another thread) stops at
+  // the same event, and keeps the models it had.
+  Status r = models->Rebuild();
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.ToString().find("position " + std::to_string(good + 1)),
+            std::string::npos)
+      << r.ToString();
+  EXPECT_LE(models->Health().position, good);
 }
 
 }  // namespace
