@@ -89,6 +89,22 @@ std::string Pseudonym(const std::string& key, const std::string& case_id) {
 
 std::string Month(Timestamp t) { return FormatTimestamp(t).substr(0, 7); }
 
+// "YYYY-MM" -> the month after it; "" if `month` is not of that form.
+std::string NextMonth(const std::string& month) {
+  int y = 0, m = 0;
+  if (month.size() != 7 || std::sscanf(month.c_str(), "%4d-%2d", &y, &m) != 2 ||
+      m < 1 || m > 12) {
+    return "";
+  }
+  if (++m == 13) {
+    m = 1;
+    ++y;
+  }
+  char out[32];
+  std::snprintf(out, sizeof(out), "%04d-%02d", y, m);
+  return out;
+}
+
 // What identifies a person in a case's payloads, to scrub from text written
 // for sharing: names (and screen names), redacted word by word as well as
 // whole; contact details (e-mail, phone, address and its parts), redacted
@@ -1089,6 +1105,27 @@ class ReadModelsImpl final : public ReadModels {
         sums[{"by_" + group, code}] += FromBe64(it->value().ToString());
       }
       RETURN_IF_ERROR(FromRocks(it->status(), "reading the summary"));
+    }
+    // Every code of the vocabularies is listed, and every month from the
+    // first to the last, counted or not: a code or month left out would
+    // tell a reader "none", where a suppressed one says "fewer than the
+    // threshold" (safeguarding.md d: zero is disclosive as well).
+    for (const auto& [group, vocabulary] :
+         {std::pair{"by_category", "harm_category"},
+          std::pair{"by_setting", "setting"}}) {
+      for (const std::string& code : catalog_->Vocabulary(vocabulary)) {
+        sums.try_emplace({group, code}, 0);
+      }
+    }
+    std::string first_month, last_month;
+    for (const auto& [group_code, n] : sums) {
+      if (group_code.first != "by_month") continue;
+      if (first_month.empty()) first_month = group_code.second;
+      last_month = group_code.second;
+    }
+    for (std::string m = first_month; !m.empty() && m < last_month;) {
+      sums.try_emplace({"by_month", m}, 0);
+      m = NextMonth(m);
     }
     for (const auto& [group_code, n] : sums) {
       out[group_code.first][group_code.second] =

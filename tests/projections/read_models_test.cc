@@ -481,6 +481,30 @@ TEST_F(LearningFeedTest, SmallCountsAreSuppressedAndTheRestRounded) {
   }
   EXPECT_TRUE(some_suppressed);
   EXPECT_TRUE(some_counted);
+  // Every code of the vocabularies is listed, so a code no case has (0)
+  // reads as a rare one (1-4) does: "suppressed", not absent.
+  for (const auto& [group, vocabulary] :
+       {std::pair{"by_category", "harm_category"},
+        std::pair{"by_setting", "setting"}}) {
+    const auto codes = catalog_->Vocabulary(vocabulary);
+    ASSERT_GT(codes.size(), 4u) << vocabulary;
+    EXPECT_EQ((*summary)[group].size(), codes.size()) << group;
+    for (const std::string& code : codes) {
+      EXPECT_TRUE((*summary)[group].contains(code)) << group << " " << code;
+    }
+  }
+  // And every month between the first and the last, counted or not.
+  const Json& months = (*summary)["by_month"];
+  ASSERT_FALSE(months.empty());
+  std::string expected = months.begin().key();
+  for (const auto& [month, v] : months.items()) {
+    EXPECT_EQ(month, expected);
+    int y = std::stoi(month.substr(0, 4)), m = std::stoi(month.substr(5, 2));
+    char next[32];
+    std::snprintf(next, sizeof(next), "%04d-%02d", m == 12 ? y + 1 : y,
+                  m == 12 ? 1 : m + 1);
+    expected = next;
+  }
   auto exact = (*models)->Summary({0, 0, ""});
   ASSERT_OK(exact);
   uint64_t settings = 0;

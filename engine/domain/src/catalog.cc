@@ -244,6 +244,19 @@ std::vector<std::string> EventCatalog::Types() const {
   return out;
 }
 
+std::vector<std::string> EventCatalog::Vocabulary(std::string_view name) const {
+  std::vector<std::string> out;
+  auto file = impl_->files.find("common.v1.json");
+  if (file == impl_->files.end()) return out;
+  const Json& defs = file->second.value("definitions", Json::object());
+  auto def = defs.find(std::string(name));
+  if (def == defs.end() || !def->is_object()) return out;
+  for (const auto& code : def->value("enum", Json::array())) {
+    if (code.is_string()) out.push_back(code.get<std::string>());
+  }
+  return out;
+}
+
 bool EventCatalog::Knows(std::string_view type) const {
   return impl_->current.find(type) != impl_->current.end();
 }

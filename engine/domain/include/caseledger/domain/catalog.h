@@ -43,6 +43,11 @@ class EventCatalog {
   Status Validate(std::string_view type, uint32_t version,
                   const nlohmann::json& payload) const;
 
+  // The codes of a shared vocabulary (the enum of common.v1.json's
+  // definition `name`, e.g. "harm_category", "setting"), in schema order;
+  // empty if there is no such vocabulary.
+  std::vector<std::string> Vocabulary(std::string_view name) const;
+
   // JSON pointers of the fields of `type`@`version` marked "x-personal",
   // with "-" standing for every item of an array, e.g.
   // "/people_involved/-/name". A field listed covers everything below it.
