@@ -166,8 +166,9 @@ class FeedStream final : public BodyStream {
       last_sent_ = now;
       return std::string("retry: 2000\n\n");
     }
-    if (!tokens_.Authenticate(authorization_)) return std::nullopt;
-    auto page = models_.Feed(after_, 100, released_before_());
+    auto actor = tokens_.Authenticate(authorization_);
+    if (!actor) return std::nullopt;
+    auto page = models_.Feed(after_, 100, released_before_(), actor->id);
     if (!page.ok()) return std::nullopt;
     if (page->records.empty()) {
       if (now - last_sent_ < heartbeat_) return std::string();
@@ -625,7 +626,7 @@ class Routes {
       }
       limit = static_cast<size_t>(*n);
     }
-    auto page = d_.models->Feed(after, limit, ReleasedNow());
+    auto page = d_.models->Feed(after, limit, ReleasedNow(), actor->id);
     if (!page.ok()) {
       respond(ProblemFromStatus(page.status()));
       return;

@@ -87,6 +87,20 @@ std::string Pseudonym(const std::string& key, const std::string& case_id) {
   return out;
 }
 
+// The pseudonym a consumer sees a case under: keyed by the consumer too
+// (safeguarding.md d.2 rule 6), so pseudonyms given to two consumers cannot
+// be linked without the key. Derived from the stored pseudonym (itself
+// keyed by the case id), with the parts kept apart by NUL bytes.
+std::string ConsumerPseudonym(const std::string& key, std::string_view consumer,
+                              const std::string& stored) {
+  std::string message = "consumer";
+  message.push_back('\0');
+  message.append(consumer);
+  message.push_back('\0');
+  message += stored;
+  return Pseudonym(key, message);
+}
+
 std::string Month(Timestamp t) { return FormatTimestamp(t).substr(0, 7); }
 
 // "YYYY-MM" -> the month after it; "" if `month` is not of that form.
@@ -1033,7 +1047,8 @@ class ReadModelsImpl final : public ReadModels {
   }
 
   StatusOr<FeedPage> Feed(uint64_t after_seq, size_t limit,
-                          std::string_view released_before) const override {
+                          std::string_view released_before,
+                          std::string_view consumer) const override {
     if (key_.empty()) {
       return Status::FailedPrecondition("no pseudonym key is configured");
     }
@@ -1071,6 +1086,9 @@ class ReadModelsImpl final : public ReadModels {
         for (const char* field : {"what_went_well", "what_must_change"}) {
           r[field] = RedactIdentifiers(r.value(field, ""), ids);
         }
+      }
+      if (!consumer.empty()) {
+        r["case"] = ConsumerPseudonym(key_, consumer, r.value("case", ""));
       }
       page.last_seq = FromBe64(it->key().ToString());
       page.records.push_back(std::move(r));

@@ -566,6 +566,14 @@ TEST_F(CaseRoutesTest, IntegrationsReadOnlyTheAnonymisedFeedAndSummary) {
   EXPECT_EQ(records[0]["kind"], "case_reported");
   EXPECT_EQ(records[0]["seq"], 1);
   EXPECT_EQ(records[0]["case"].get<std::string>().rfind("p-", 0), 0u);
+  // Under the reading integration's own pseudonym, not the stored one.
+  auto stored = models_->Feed(0, 10, "");
+  ASSERT_OK(stored);
+  ASSERT_EQ(stored->records.size(), 1u);
+  EXPECT_NE(records[0]["case"], stored->records[0]["case"]);
+  auto own = models_->Feed(0, 10, "", "svc:feed");
+  ASSERT_OK(own);
+  EXPECT_EQ(records[0]["case"], own->records[0]["case"]);
   EXPECT_EQ(feed.body().find(case_), std::string::npos);
   EXPECT_EQ(feed.body().find("Person A"), std::string::npos);
   auto summary = Get("integration", "/v1/learning/summary");

@@ -1,6 +1,8 @@
 #include "caseledger/projections/read_models.h"
 
+#include <map>
 #include <regex>
+#include <set>
 
 #include "caseledger/service/case_service.h"
 #include "caseledger/service/seed.h"
@@ -448,6 +450,36 @@ TEST_F(LearningFeedTest, RebuildingReproducesTheFeedAndPseudonymsFollowTheKey) {
   ASSERT_OK(other);
   ASSERT_EQ(other->records.size(), before->records.size());
   EXPECT_NE(other->records[0]["case"], before->records[0]["case"]);
+  // Each consumer sees cases under pseudonyms of its own: the same case
+  // keeps one pseudonym for a consumer, and no pseudonym is shared between
+  // two consumers or with the stored feed.
+  auto one = (*a)->Feed(0, 100000, "", "svc:one");
+  auto two = (*a)->Feed(0, 100000, "", "svc:two");
+  ASSERT_OK(one);
+  ASSERT_OK(two);
+  ASSERT_EQ(one->records.size(), before->records.size());
+  ASSERT_EQ(two->records.size(), before->records.size());
+  std::map<std::string, std::string> stored_to_one, stored_to_two;
+  std::set<std::string> seen_one, seen_two, seen_stored;
+  for (size_t i = 0; i < before->records.size(); ++i) {
+    const std::string stored = before->records[i]["case"];
+    const std::string p1 = one->records[i]["case"];
+    const std::string p2 = two->records[i]["case"];
+    EXPECT_EQ(p1.rfind("p-", 0), 0u);
+    EXPECT_EQ(stored_to_one.emplace(stored, p1).first->second, p1);
+    EXPECT_EQ(stored_to_two.emplace(stored, p2).first->second, p2);
+    Json without = one->records[i];
+    without["case"] = stored;
+    EXPECT_EQ(without, before->records[i]);  // only the pseudonym differs
+    seen_one.insert(p1);
+    seen_two.insert(p2);
+    seen_stored.insert(stored);
+  }
+  EXPECT_EQ(seen_one.size(), seen_stored.size());  // one per case, no merges
+  for (const auto& p : seen_one) {
+    EXPECT_FALSE(seen_two.count(p)) << p;
+    EXPECT_FALSE(seen_stored.count(p)) << p;
+  }
   // Short keys are refused; no key, no feed.
   EXPECT_FALSE(
       ReadModels::Open(dir_.path() + "/c", *store_, catalog_, nullptr, "short")

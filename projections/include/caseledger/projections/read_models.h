@@ -123,9 +123,13 @@ class ReadModels {
   // the case holds. With `released_before` ("YYYY-MM"), the page ends at
   // the first record of that month or later (so what a reader sees is a
   // prefix, and no record leaves before its month is released: its arrival
-  // time would date it); empty: no such end.
+  // time would date it); empty: no such end. With `consumer` (the reader's
+  // actor id), each case appears under that consumer's own pseudonym, so
+  // two consumers cannot link what they hold by it; empty: the pseudonym
+  // the feed is stored under.
   virtual StatusOr<FeedPage> Feed(uint64_t after_seq, size_t limit,
-                                  std::string_view released_before) const = 0;
+                                  std::string_view released_before,
+                                  std::string_view consumer = {}) const = 0;
 
   // Counts of reported cases by category, setting and month, suppressed and
   // rounded (SummaryOptions).
