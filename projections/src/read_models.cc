@@ -39,7 +39,9 @@ constexpr char kGenerationKey[] = "generation";
 // The shape of the read models (documents, index tags, feed records). A
 // store built under another shape is rebuilt from the log when opened.
 constexpr char kShapeKey[] = "shape";
-constexpr char kShape[] = "3";  // 3: feed safeguards, bars from amendments
+// 3: feed safeguards, bars from amendments; 4: shared learning withdrawn
+// when corrected.
+constexpr char kShape[] = "4";
 // Recently applied cases kept folded in memory (a few KiB each): enough for
 // the cases in flight at once, bounded for stores of any size.
 constexpr size_t kStateCacheEntries = 10000;
@@ -1054,6 +1056,7 @@ class ReadModelsImpl final : public ReadModels {
     }
     FeedPage page;
     page.last_seq = after_seq;
+    std::string mark;
     std::shared_lock<std::shared_mutex> lk(gen_mu_);
     std::unique_ptr<rocksdb::Iterator> it(
         db_->NewIterator(rocksdb::ReadOptions(), feed_cf_));
@@ -1079,12 +1082,24 @@ class ReadModelsImpl final : public ReadModels {
           }
         }
       } else if (kind == "learning_shared") {
-        // Scrubbed again with every identifier the case holds now (the
-        // patterns were applied when it was written; the text is fixed).
-        ASSIGN_OR_RETURN(Identifiers ids,
-                         ReadIdentifiers(stats_cf_, r.value("case", "")));
-        for (const char* field : {"what_went_well", "what_must_change"}) {
-          r[field] = RedactIdentifiers(r.value(field, ""), ids);
+        rocksdb::Status ws =
+            db_->Get(rocksdb::ReadOptions(), stats_cf_,
+                     WithdrawnKey(FromBe64(it->key().ToString())), &mark);
+        if (!ws.ok() && !ws.IsNotFound()) return FromRocks(ws, "reading");
+        if (ws.ok()) {
+          // Corrected after it was shared: the text is no longer given out.
+          for (const char* field : {"what_went_well", "what_must_change"}) {
+            r[field] = "[withdrawn]";
+          }
+          r["withdrawn"] = true;
+        } else {
+          // Scrubbed again with every identifier the case holds now (the
+          // patterns were applied when it was written; the text is fixed).
+          ASSIGN_OR_RETURN(Identifiers ids,
+                           ReadIdentifiers(stats_cf_, r.value("case", "")));
+          for (const char* field : {"what_went_well", "what_must_change"}) {
+            r[field] = RedactIdentifiers(r.value(field, ""), ids);
+          }
         }
       }
       if (!consumer.empty()) {
@@ -1305,6 +1320,7 @@ class ReadModelsImpl final : public ReadModels {
                                     [&](Json r) {
                                       r["seq"] = ++seq;
                                       wb.Put(feed_cf, Be64(seq), r.dump());
+                                      return seq;
                                     }));
       }
     }
@@ -1396,7 +1412,9 @@ class ReadModelsImpl final : public ReadModels {
     const Json& p = d.payload;
     const std::string month = Month(e.recorded_at);
     Json base = {{"case", CasePseudonym(e.stream_id)}, {"month", month}};
-    auto bump = [&](const std::string& k, int delta = 1) -> Status {
+    // A value of the stats column family as this batch leaves it: from
+    // the batch's own map, else read into it (0 if absent).
+    auto load = [&](const std::string& k) -> StatusOr<uint64_t*> {
       auto it = stats->find(k);
       if (it == stats->end()) {
         std::string v;
@@ -1404,8 +1422,12 @@ class ReadModelsImpl final : public ReadModels {
         if (!gs.ok() && !gs.IsNotFound()) return FromRocks(gs, "reading stats");
         it = stats->emplace(k, gs.ok() ? FromBe64(v) : 0).first;
       }
-      if (delta < 0 && it->second == 0) return Status::OK();
-      it->second += static_cast<uint64_t>(static_cast<int64_t>(delta));
+      return &it->second;
+    };
+    auto bump = [&](const std::string& k, int delta = 1) -> Status {
+      ASSIGN_OR_RETURN(uint64_t * n, load(k));
+      if (delta < 0 && *n == 0) return Status::OK();
+      *n += static_cast<uint64_t>(static_cast<int64_t>(delta));
       return Status::OK();
     };
     // Counts are kept per month reported, so a summary can sum released
@@ -1495,9 +1517,39 @@ class ReadModelsImpl final : public ReadModels {
       r["themes"] = learning.value("themes", Json::array());
       r["settings"] = learning.value("settings", Json::array());
       r["share_in"] = learning.value("share_in", Json::array());
-      emit(std::move(r));
+      const uint64_t shared_seq = emit(std::move(r));
+      ASSIGN_OR_RETURN(uint64_t * shared, load(SharedKey(learning_event_id)));
+      *shared = shared_seq;
+    } else if (e.type == "EventAmended" &&
+               p.value("amends_event_type", "") == "LearningRecorded") {
+      // Learning corrected after it was shared: what consumers hold may be
+      // just what the correction took out. The shared text is withdrawn
+      // (its record reads "[withdrawn]" from now on, and a
+      // learning_withdrawn record tells consumers to drop their copy); the
+      // corrected text is shared only once a reviewer approves it again.
+      ASSIGN_OR_RETURN(uint64_t * shared,
+                       load(SharedKey(p.value("amends_event_id", ""))));
+      if (*shared != 0) {
+        ASSIGN_OR_RETURN(uint64_t * withdrawn, load(WithdrawnKey(*shared)));
+        *withdrawn = 1;
+        Json r = base;
+        r["kind"] = "learning_withdrawn";
+        r["of_seq"] = *shared;
+        *shared = 0;
+        emit(std::move(r));
+      }
     }
     return Status::OK();
+  }
+
+  // Stats entries of shared learning: the feed sequence of the record that
+  // shares a LearningRecorded event's text (0: none now), and a mark on a
+  // record whose text was withdrawn.
+  static std::string SharedKey(const std::string& learning_event_id) {
+    return std::string("shared") + '\0' + learning_event_id;
+  }
+  static std::string WithdrawnKey(uint64_t seq) {
+    return std::string("withdrawn") + '\0' + Be64(seq);
   }
 
   void Run() {

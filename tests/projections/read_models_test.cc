@@ -368,6 +368,81 @@ TEST_F(LearningFeedTest, TheFeedCarriesNothingThatIdentifiesAPerson) {
   EXPECT_NE(feed.find("A volunteer spotted it first."), std::string::npos);
 }
 
+TEST_F(LearningFeedTest, LearningCorrectedAfterItWasSharedIsWithdrawn) {
+  service::CaseService svc(*store_, catalog_, domain::DomainConfig{});
+  const domain::Actor dsl{"user:dsl-1", domain::Role::kDsl};
+  const domain::Actor reviewer{"user:reviewer-1", domain::Role::kReviewer};
+  ASSERT_OK(svc.Execute("case-1", "report", testing::ReportBody(), dsl));
+  ASSERT_OK(svc.Execute("case-1", "assign-lead",
+                        {{"lead_actor_id", dsl.id},
+                         {"role", "dsl"},
+                         {"reason", "initial_assignment"}},
+                        dsl));
+  auto recorded = svc.Execute(
+      "case-1", "record-learning",
+      {{"learning_id", "learning-1"},
+       {"what_went_well", "The team at the Harbourside Annexe acted fast."},
+       {"what_must_change", "Check the rota before each session."},
+       {"share_in", {"training"}}},
+      dsl);
+  ASSERT_OK(recorded);
+  ASSERT_OK(svc.Execute("case-1", "screen-learning",
+                        ApprovedScreening("learning-1"), reviewer));
+  auto models =
+      ReadModels::Open(dir_.path() + "/p", *store_, catalog_, nullptr, kKey);
+  ASSERT_OK(models);
+  ASSERT_OK((*models)->CatchUp());
+  auto shared_text = [&](const FeedPage& page) {
+    std::vector<std::string> out;
+    for (const auto& r : page.records) {
+      if (r["kind"] == "learning_shared") out.push_back(r["what_went_well"]);
+    }
+    return out;
+  };
+  auto page = (*models)->Feed(0, 100, "");
+  ASSERT_OK(page);
+  ASSERT_EQ(shared_text(*page),
+            std::vector<std::string>{
+                "The team at the Harbourside Annexe acted fast."});
+  const uint64_t shared_seq = page->records.back()["seq"];
+
+  // The text named a place; it is corrected after consumers may hold it.
+  ASSERT_OK(
+      svc.Execute("case-1", "amend",
+                  {{"amends_event_id", recorded->event_ids.at(0).ToString()},
+                   {"amends_event_type", "LearningRecorded"},
+                   {"amends_schema_version", 1},
+                   {"corrected_fields",
+                    {{"what_went_well", "The team at the venue acted fast."}}},
+                   {"reason", "The venue could identify the person."}},
+                  dsl));
+  ASSERT_OK((*models)->CatchUp());
+  page = (*models)->Feed(0, 100, "");
+  ASSERT_OK(page);
+  EXPECT_EQ(shared_text(*page), std::vector<std::string>{"[withdrawn]"});
+  EXPECT_EQ(page->records.back()["kind"], "learning_withdrawn");
+  EXPECT_EQ(page->records.back()["of_seq"], shared_seq);
+  EXPECT_EQ(page->records.back()["case"], page->records.front()["case"]);
+  for (const auto& r : page->records) {
+    EXPECT_EQ(r.dump().find("Harbourside"), std::string::npos) << r.dump();
+  }
+
+  // Approved again, the corrected text is shared; the old one stays
+  // withdrawn, and a rebuild gives the same feed.
+  ASSERT_OK(svc.Execute("case-1", "screen-learning",
+                        ApprovedScreening("learning-1"), reviewer));
+  ASSERT_OK((*models)->CatchUp());
+  page = (*models)->Feed(0, 100, "");
+  ASSERT_OK(page);
+  EXPECT_EQ(shared_text(*page),
+            (std::vector<std::string>{"[withdrawn]",
+                                      "The team at the venue acted fast."}));
+  ASSERT_OK((*models)->Rebuild());
+  auto rebuilt = (*models)->Feed(0, 100, "");
+  ASSERT_OK(rebuilt);
+  EXPECT_EQ(rebuilt->records, page->records);
+}
+
 TEST_F(LearningFeedTest, ACaseWhoseLearningConsentIsRefusedLeavesTheFeed) {
   service::CaseService svc(*store_, catalog_, domain::DomainConfig{});
   const domain::Actor dsl{"user:dsl-1", domain::Role::kDsl};
