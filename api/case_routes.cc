@@ -234,6 +234,17 @@ class Routes {
     return Problem(403, "Forbidden", "you may not do this");
   }
 
+  // For the admin routes: authenticates, and answers 403 unless an admin.
+  std::optional<Actor> AuthorizeAdmin(const HttpRequest& req,
+                                      const Router::Respond& respond) {
+    auto actor = Authenticate(req, respond);
+    if (actor && !domain::MayRead(actor->role, Read::kAdmin)) {
+      respond(Forbidden());
+      return std::nullopt;
+    }
+    return actor;
+  }
+
   // For routes served from the read models: authenticates, checks the
   // role's read, and that there are read models; otherwise answers.
   std::optional<Actor> AuthorizeModelRead(const HttpRequest& req, Read read,
@@ -679,12 +690,8 @@ class Routes {
   // POST /v1/admin/tokens/revoke {"token": ...} or {"actor_id": ...}:
   // revokes at once, on the log; open streams of the token end.
   void RevokeToken(const HttpRequest& req, Router::Respond respond) {
-    auto actor = Authenticate(req, respond);
+    auto actor = AuthorizeAdmin(req, respond);
     if (!actor) return;
-    if (!domain::MayRead(actor->role, Read::kAdmin)) {
-      respond(Forbidden());
-      return;
-    }
     auto body = ReadBody(req, respond);
     if (!body) return;
     const bool has_token = body->contains("token");
@@ -712,6 +719,37 @@ class Routes {
       (void)d_.tokens.Refresh();
       respond(JsonResponse(200, {{"revoked", *revoked}}));
     });
+  }
+
+  // POST /v1/admin/backups (no body, or {}): a consistent copy of the store
+  // in the configured backup directory.
+  void CreateBackup(const HttpRequest& req, Router::Respond respond) {
+    auto actor = AuthorizeAdmin(req, respond);
+    if (!actor) return;
+    if (!req.body.empty()) {
+      auto body = ReadBody(req, respond);
+      if (!body) return;
+      if (!body->is_object() || !body->empty()) {
+        respond(Problem(400, "Bad Request", "a backup takes no parameters"));
+        return;
+      }
+    }
+    if (!d_.backup) {
+      respond(Problem(503, "Service Unavailable",
+                      "backups are not configured on this server"));
+      return;
+    }
+    // A checkpoint flushes and links files: not on an I/O thread.
+    d_.workers.Post(
+        [this, by = actor->id, respond = std::move(respond)]() mutable {
+          auto made = d_.backup();
+          if (!made.ok()) {
+            respond(ProblemFromStatus(made.status()));
+            return;
+          }
+          d_.logger->info("backup by {}: {}", by, made->dump());
+          respond(JsonResponse(201, *made));
+        });
   }
 
   // GET /v1/learning/summary: counts with small numbers suppressed.
@@ -955,6 +993,7 @@ void AddCaseRoutes(Router& router, CaseRouteDeps& deps) {
   collection("GET", "/v1/cases", &Routes::ListCases);
   collection("POST", "/v1/cases", &Routes::Report);
   collection("POST", "/v1/admin/tokens/revoke", &Routes::RevokeToken);
+  collection("POST", "/v1/admin/backups", &Routes::CreateBackup);
   router.AddAsync("POST", "/v1/cases/{id}/commands/{command}",
                   [routes](const HttpRequest& req, const PathParams& p,
                            Router::Respond respond) {

@@ -35,6 +35,9 @@ struct CaseRouteDeps {
   // after it began (1: once it is over); 0: at once. A record that leaves
   // as soon as its event is recorded is dated by its arrival.
   uint64_t feed_release_delay_months = 1;
+  // Takes a backup of the store (POST /v1/admin/backups) and says where and
+  // up to which position; null: the route answers 503.
+  std::function<StatusOr<nlohmann::json>()> backup = nullptr;
   // An idle learning stream sends a comment this often.
   std::chrono::milliseconds stream_heartbeat{15000};
 };

@@ -25,6 +25,8 @@ struct ServeConfig {
   // CASELEDGER_PSEUDONYM_KEY variable, else <data>/pseudonym.key, made on
   // first use). Never in the config file itself.
   std::string pseudonym_key_file;
+  // Where backups are made (POST /v1/admin/backups; empty: <data>-backups).
+  std::string backup_dir;
   projections::SummaryOptions summary;  // small-number suppression
   // Learning of a month is released this many months after it began (1:
   // once it is over; 0: at once).
@@ -44,7 +46,8 @@ Status ApplyConfigFile(const std::string& path, ServeConfig* config);
 // Applies CASELEDGER_DATA, CASELEDGER_LISTEN, CASELEDGER_THREADS,
 // CASELEDGER_WORKERS, CASELEDGER_MAX_CONNECTIONS, CASELEDGER_MAX_BODY_BYTES,
 // CASELEDGER_TLS_CERTIFICATE, CASELEDGER_TLS_PRIVATE_KEY,
-// CASELEDGER_PSEUDONYM_KEY_FILE, read through `getenv` (tests pass their own).
+// CASELEDGER_PSEUDONYM_KEY_FILE, CASELEDGER_BACKUP_DIR, read through `getenv`
+// (tests pass their own).
 Status ApplyEnvironment(const std::function<const char*(const char*)>& getenv,
                         ServeConfig* config);
 

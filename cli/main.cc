@@ -12,6 +12,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -232,6 +233,67 @@ int RunTokenCreate(const std::string& data, const std::string& actor_id,
   });
 }
 
+// A backup of the store at `data` into a new directory under `root`, named
+// by the time and the position it ends at: the engine's consistent copy,
+// plus the pseudonym key file when the key comes from one (so a restored
+// store gives the learning feed the same pseudonyms). A key given in
+// CASELEDGER_PSEUDONYM_KEY is configuration kept elsewhere, not copied.
+StatusOr<nlohmann::json> BackUp(EventStore& store, const std::string& data,
+                                const std::string& key_file,
+                                const std::string& root) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (ec) return Status::IOError("cannot create " + root + ": " + ec.message());
+  const std::string stamp = caseledger::FormatTimestamp(caseledger::NowUtc());
+  std::string name = "caseledger-";
+  for (char c : stamp.substr(0, 19)) {  // YYYY-MM-DDTHH:MM:SS
+    if (c != '-' && c != ':') name.push_back(c);
+  }
+  name += "Z-p" + std::to_string(store.committed_position().value());
+  const std::string dir = root + "/" + name;
+  ASSIGN_OR_RETURN(caseledger::GlobalPosition position, store.Backup(dir));
+  nlohmann::json out = {{"backup", dir}, {"position", position.value()}};
+  std::string key_path = key_file;
+  if (key_path.empty() && !std::getenv("CASELEDGER_PSEUDONYM_KEY")) {
+    key_path = data + "/pseudonym.key";
+  }
+  out["pseudonym_key_copied"] = false;
+  if (!key_path.empty() && fs::exists(key_path, ec)) {
+    const std::string to = dir + "/pseudonym.key";
+    fs::copy_file(key_path, to, ec);
+    if (!ec) {
+      fs::permissions(to, fs::perms::owner_read | fs::perms::owner_write,
+                      fs::perm_options::replace, ec);
+    }
+    if (ec) {
+      return Status::IOError("backup " + dir + " is made, but the pseudonym " +
+                             "key could not be copied: " + ec.message());
+    }
+    out["pseudonym_key_copied"] = true;
+  }
+  return out;
+}
+
+std::string BackupRoot(const std::string& data, const std::string& configured) {
+  if (!configured.empty()) return configured;
+  std::string d = data;
+  while (d.size() > 1 && d.back() == '/') d.pop_back();
+  return d + "-backups";
+}
+
+int RunBackup(const std::string& data, const std::string& to,
+              const std::string& key_file, bool verbose) {
+  return WithExistingStore(data, verbose, [&](EventStore& store) {
+    auto made = BackUp(store, data, key_file, BackupRoot(data, to));
+    if (!made.ok()) return Fail("backing up", made.status());
+    std::cout << "backed up " << data << " to "
+              << (*made)["backup"].get<std::string>() << " (every event up to "
+              << "position " << (*made)["position"] << ")\n";
+    return 0;
+  });
+}
+
 int RunTokenRevoke(const std::string& data, const std::string& token,
                    const std::string& actor_id, bool verbose) {
   if (token.empty() == actor_id.empty()) {
@@ -341,6 +403,10 @@ int RunServe(const caseledger::api::ServeConfig& config, bool demo) {
   deps.max_json_depth = config.max_json_depth;
   deps.summary = config.summary;
   deps.feed_release_delay_months = config.feed_release_delay_months;
+  const std::string backup_root = BackupRoot(data, config.backup_dir);
+  deps.backup = [&store, &data, &config, &backup_root] {
+    return BackUp(*store, data, config.pseudonym_key_file, backup_root);
+  };
   caseledger::api::AddCaseRoutes(router, deps);
 
   auto server =
@@ -506,6 +572,18 @@ int main(int argc, char** argv) {
       "families and swap them in (server stopped)");
   rebuild->add_option("--data", data, "Store directory")->capture_default_str();
 
+  auto* backup = app.add_subcommand(
+      "backup",
+      "Write a consistent copy of the store (and its pseudonym key file) "
+      "into a new directory (server stopped; while serving, POST "
+      "/v1/admin/backups)");
+  backup->add_option("--data", data, "Store directory")->capture_default_str();
+  std::string backup_to, backup_key_file;
+  backup->add_option("--to", backup_to,
+                     "Directory to make the backup in (default: DATA-backups)");
+  backup->add_option("--pseudonym-key-file", backup_key_file,
+                     "The pseudonym key file, if not DATA/pseudonym.key");
+
   CLI11_PARSE(app, argc, argv);
 
   if (verify->parsed()) return RunVerify(data, case_id, verbose);
@@ -533,6 +611,9 @@ int main(int argc, char** argv) {
     return RunServe(config, demo);
   }
   if (rebuild->parsed()) return RunRebuild(data, verbose);
+  if (backup->parsed()) {
+    return RunBackup(data, backup_to, backup_key_file, verbose);
+  }
   if (replay->parsed()) {
     return RunReplay(data, replay_case, replay_at, replay_until, replay_steps,
                      verbose);

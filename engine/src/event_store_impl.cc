@@ -4,12 +4,14 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/utilities/options_util.h>
 #include <rocksdb/write_buffer_manager.h>
 #include <simdjson.h>
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
 #include <future>
 #include <limits>
 #include <set>
@@ -466,7 +468,7 @@ StatusOr<AppendResult> EventStoreImpl::Append(
     if (stop_writer_) {
       return Status::Unavailable("the event store is closing");
     }
-    if (writing_ || !queue_.empty()) {
+    if (writing_ || backup_waiting_ || !queue_.empty()) {
       // Someone is writing: join the queue; the writer thread takes it next,
       // together with everything else that waits (group commit).
       queue_.push_back(std::move(*r));
@@ -495,7 +497,8 @@ void EventStoreImpl::WriterLoop() {
     {
       std::unique_lock<std::mutex> lk(queue_mu_);
       queue_cv_.wait(lk, [this] {
-        return !writing_ && (stop_writer_ || !queue_.empty());
+        return !writing_ && !backup_waiting_ &&
+               (stop_writer_ || !queue_.empty());
       });
       if (queue_.empty()) return;  // stopping, and everything is drained
       writing_ = true;
@@ -513,7 +516,43 @@ void EventStoreImpl::WriterLoop() {
       std::lock_guard<std::mutex> lk(queue_mu_);
       writing_ = false;
     }
+    queue_cv_.notify_all();  // a backup may be waiting for the writer state
   }
+}
+
+StatusOr<GlobalPosition> EventStoreImpl::Backup(const std::string& dir) {
+  RETURN_IF_ERROR(CheckOpen());
+  if (options_.read_only) {
+    return Status::FailedPrecondition("a read-only store cannot be backed up");
+  }
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec)) {
+    return Status::AlreadyExists("backup directory " + dir + " exists");
+  }
+  // Take the writer state, so that no group is written while the checkpoint
+  // is taken and the copy ends exactly at last_position_. Appends queue.
+  {
+    std::unique_lock<std::mutex> lk(queue_mu_);
+    if (stop_writer_) return Status::Unavailable("the event store is closing");
+    backup_waiting_ = true;
+    queue_cv_.wait(lk, [this] { return !writing_; });
+    backup_waiting_ = false;
+    writing_ = true;
+  }
+  const uint64_t position = last_position_;
+  rocksdb::Checkpoint* raw = nullptr;
+  rocksdb::Status rs = rocksdb::Checkpoint::Create(db_.get(), &raw);
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  // 0: flush the memtables first, so the copy needs no WAL replay.
+  if (rs.ok()) rs = checkpoint->CreateCheckpoint(dir, /*log_size_for_flush=*/0);
+  {
+    std::lock_guard<std::mutex> lk(queue_mu_);
+    writing_ = false;
+  }
+  queue_cv_.notify_all();
+  if (!rs.ok()) return FromRocks(rs, "backing up to " + dir);
+  logger_->info("backed up to {} at position {}", dir, position);
+  return GlobalPosition(position);
 }
 
 // What one group of appends will write.

@@ -84,6 +84,7 @@ class EventStoreImpl final : public EventStore {
   bool WaitForPosition(GlobalPosition position,
                        std::chrono::milliseconds timeout) const override;
   std::unique_ptr<Subscription> Subscribe(GlobalPosition after) const override;
+  StatusOr<GlobalPosition> Backup(const std::string& dir) override;
   StatusOr<VerifyReport> Verify(
       std::optional<std::string> stream_id) const override;
   Status Close() override;
@@ -152,6 +153,8 @@ class EventStoreImpl final : public EventStore {
   // True while a thread (the writer, or a blocking Append on its own
   // thread) owns the writer state below and is processing a group.
   bool writing_ = false;  // guarded by queue_mu_
+  // A backup waits for the writer state: no new group starts meanwhile.
+  bool backup_waiting_ = false;  // guarded by queue_mu_
   std::thread writer_;
 
   // Writer state, owned by whichever thread has set writing_: the last

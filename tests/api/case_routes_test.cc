@@ -5,6 +5,7 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -70,6 +71,13 @@ class CaseRoutesTest : public ::testing::Test {
     // Most tests follow the feed live; ALearningMonthIsReleased... sets the
     // production delay.
     deps_->feed_release_delay_months = 0;
+    deps_->backup = [this]() -> StatusOr<Json> {
+      const std::string dir =
+          dir_.path() + "/backups/" + std::to_string(++backups_);
+      std::filesystem::create_directories(dir_.path() + "/backups");
+      ASSIGN_OR_RETURN(GlobalPosition p, store_->Backup(dir));
+      return Json{{"backup", dir}, {"position", p.value()}};
+    };
     AddOperationalRoutes(router_, *store_, metrics_, models_.get());
     AddCaseRoutes(router_, *deps_);
     ServerOptions so;
@@ -127,6 +135,7 @@ class CaseRoutesTest : public ::testing::Test {
   std::unique_ptr<WorkerPool> workers_;
   std::unique_ptr<projections::ReadModels> models_;
   std::unique_ptr<CaseRouteDeps> deps_;
+  int backups_ = 0;
   Router router_;
   HttpMetrics metrics_;
   std::unique_ptr<Server> server_;
@@ -858,6 +867,38 @@ TEST_F(CaseRoutesTest, GovernanceViewsAreForLeadsAndReviewers) {
 }
 
 // Every route, every role: the answer the policy promises.
+TEST_F(CaseRoutesTest, AnAdminTakesABackupThatOpensAsAStoreOfItsOwn) {
+  Report();
+  auto r = Post("admin", "/v1/admin/backups", Json::object());
+  ASSERT_EQ(r.result_int(), 201) << r.body();
+  const Json made = Body(r);
+  const uint64_t position = made["position"];
+  EXPECT_GE(position, 1u);
+  EXPECT_LE(position, store_->committed_position().value());
+  {
+    Options o;
+    o.read_only = true;
+    o.create_if_missing = false;
+    auto copy = testing::OpenStore(made["backup"].get<std::string>(), o);
+    ASSERT_NE(copy, nullptr);
+    EXPECT_EQ(copy->committed_position().value(), position);
+    auto history =
+        copy->ReadStream(case_, StreamVersion(1), Direction::kForward, 10);
+    ASSERT_OK(history);
+    EXPECT_EQ(history->size(), 1u);  // the report
+  }
+  // An empty body works too; parameters do not exist; only an admin may.
+  auto empty = client_->Send(http_verb::post, "/v1/admin/backups", "",
+                             {{"Authorization", "Bearer " + token_["admin"]}});
+  EXPECT_EQ(empty.result_int(), 201) << empty.body();
+  EXPECT_EQ(Post("admin", "/v1/admin/backups", {{"to", "/tmp"}}).result_int(),
+            400);
+  EXPECT_EQ(Post("dsl", "/v1/admin/backups", Json::object()).result_int(), 403);
+  deps_->backup = nullptr;
+  EXPECT_EQ(Post("admin", "/v1/admin/backups", Json::object()).result_int(),
+            503);
+}
+
 TEST_F(CaseRoutesTest, TheAuthorisationMatrix) {
   Report("reporter");  // a case the reporter reported
   // A token for the admin to revoke (admin is the last role walked).
@@ -884,6 +925,7 @@ TEST_F(CaseRoutesTest, TheAuthorisationMatrix) {
       {"GET /v1/learning/summary", {"dsl", "alt", "reviewer", "integration"}},
       {"GET /v1/learning/stream", {"dsl", "alt", "reviewer", "integration"}},
       {"POST /v1/admin/tokens/revoke", {"admin"}},
+      {"POST /v1/admin/backups", {"admin"}},
       {"GET /healthz", {}},
       {"GET /readyz", {}},
       {"GET /metrics", {}},
@@ -908,7 +950,8 @@ TEST_F(CaseRoutesTest, TheAuthorisationMatrix) {
          {"reporter", "dsl", "alt", "reviewer", "integration", "admin"}) {
       testing::HttpClient::Response r;
       if (method == "POST") {
-        Json body = target == "/v1/cases" ? ReportBody()
+        Json body = target == "/v1/cases"           ? ReportBody()
+                    : target == "/v1/admin/backups" ? Json::object()
                     : target == "/v1/admin/tokens/revoke"
                         ? Json{{"actor_id", "user:matrix-leaver"}}
                         : Json{{"learning_id", "matrix-" + role},

@@ -42,6 +42,7 @@ TEST(ConfigTest, AFileOverridesDefaultsAndTheEnvironmentOverridesTheFile) {
                "read_timeout_seconds": 12, "max_json_depth": 16},
     "learning_summary": {"suppress_below": 10, "round_to": 10},
     "learning_feed": {"release_delay_months": 2},
+    "backup_dir": "/srv/caseledger-backups",
     "deadlines": {"acknowledge_urgent_minutes": 30, "review_interval_days": 14}
   })",
                             &c));
@@ -56,6 +57,7 @@ TEST(ConfigTest, AFileOverridesDefaultsAndTheEnvironmentOverridesTheFile) {
   EXPECT_EQ(c.max_json_depth, 16u);
   EXPECT_EQ(c.summary.suppress_below, 10u);
   EXPECT_EQ(c.feed_release_delay_months, 2u);
+  EXPECT_EQ(c.backup_dir, "/srv/caseledger-backups");
   EXPECT_EQ(c.domain.acknowledge_urgent, std::chrono::minutes(30));
   EXPECT_EQ(c.domain.review_interval_days, 14);
   // Untouched settings keep their defaults.
@@ -65,7 +67,8 @@ TEST(ConfigTest, AFileOverridesDefaultsAndTheEnvironmentOverridesTheFile) {
   std::map<std::string, std::string> env = {
       {"CASELEDGER_LISTEN", "[::1]:8443"},
       {"CASELEDGER_MAX_CONNECTIONS", "7"},
-      {"CASELEDGER_DATA", "/var/lib/caseledger"}};
+      {"CASELEDGER_DATA", "/var/lib/caseledger"},
+      {"CASELEDGER_BACKUP_DIR", "/mnt/offsite/caseledger"}};
   auto getenv = [&env](const char* name) -> const char* {
     auto it = env.find(name);
     return it == env.end() ? nullptr : it->second.c_str();
@@ -75,6 +78,7 @@ TEST(ConfigTest, AFileOverridesDefaultsAndTheEnvironmentOverridesTheFile) {
   EXPECT_EQ(c.server.port, 8443);
   EXPECT_EQ(c.server.max_connections, 7u);
   EXPECT_EQ(c.data, "/var/lib/caseledger");
+  EXPECT_EQ(c.backup_dir, "/mnt/offsite/caseledger");
   EXPECT_EQ(c.server.threads, 3);  // not in the environment: the file's
   ASSERT_OK(CheckConfig(c));
 

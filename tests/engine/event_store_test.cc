@@ -1,6 +1,7 @@
 #include "caseledger/event_store.h"
 
 #include <atomic>
+#include <filesystem>
 #include <future>
 #include <map>
 #include <thread>
@@ -174,6 +175,58 @@ TEST_F(EventStoreTest, RacingAppendersAtSameVersionHaveExactlyOneWinner) {
             static_cast<uint64_t>(kRounds));
   EXPECT_EQ(store_->committed_position().value(),
             static_cast<uint64_t>(kRounds));
+}
+
+TEST_F(EventStoreTest, ABackupHoldsExactlyTheEventsUpToItsPosition) {
+  // Appenders keep writing while the backup is taken.
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; ++t) {
+    writers.emplace_back([&, t] {
+      while (!stop.load()) {
+        ASSERT_OK(AppendOne("case-" + std::to_string(t)));
+      }
+    });
+  }
+  while (store_->committed_position().value() < 200) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const std::string dir = dir_.path() + "-backup";
+  auto position = store_->Backup(dir);
+  ASSERT_OK(position);
+  stop.store(true);
+  for (auto& w : writers) w.join();
+  EXPECT_GT(store_->committed_position().value(), position->value());
+  EXPECT_TRUE(store_->Backup(dir).status().IsAlreadyExists());
+
+  // The copy is a store of its own: the same first events, nothing after
+  // its position, and its chains verify.
+  const std::vector<RecordedEvent> original = ReadAll();
+  std::unique_ptr<EventStore> copy = testing::OpenStore(dir);
+  ASSERT_NE(copy, nullptr);
+  EXPECT_EQ(copy->committed_position(), *position);
+  auto copied = copy->ReadAll(GlobalPosition(0), 1u << 30);
+  ASSERT_OK(copied);
+  ASSERT_EQ(copied->size(), position->value());
+  for (size_t i = 0; i < copied->size(); ++i) {
+    EXPECT_EQ((*copied)[i].event_id, original[i].event_id);
+    EXPECT_EQ((*copied)[i].case_hash, original[i].case_hash);
+  }
+  auto report = copy->Verify(std::nullopt);
+  ASSERT_OK(report);
+  EXPECT_TRUE(report->ok);
+  // And it takes appends where the original's log went on differently.
+  ASSERT_OK(copy->Append("case-0", ExpectedVersion::Any(), {MakeEvent()}));
+  copy.reset();
+  std::filesystem::remove_all(dir);
+
+  Options read_only;
+  read_only.read_only = true;
+  read_only.create_if_missing = false;
+  store_.reset();
+  std::unique_ptr<EventStore> ro = testing::OpenStore(dir_.path(), read_only);
+  ASSERT_NE(ro, nullptr);
+  EXPECT_TRUE(ro->Backup(dir).status().IsFailedPrecondition());
 }
 
 TEST_F(EventStoreTest, RetryWithSameIdsReturnsOriginalResultInEveryMode) {

@@ -158,6 +158,14 @@ class EventStore {
   virtual StatusOr<VerifyReport> Verify(
       std::optional<std::string> stream_id) const = 0;
 
+  // Writes a consistent copy of the store to the new directory `dir` (a
+  // RocksDB checkpoint: hard links where the file system allows, copies
+  // elsewhere) and returns the position it holds every event up to, exactly:
+  // appends wait while it is taken (they are queued, not refused). The copy
+  // is a store of its own: open, verify or serve it. kAlreadyExists if
+  // `dir` exists; kFailedPrecondition on a read-only store.
+  virtual StatusOr<GlobalPosition> Backup(const std::string& dir) = 0;
+
   virtual StoreStats stats() const = 0;
 
   // OK while the store accepts appends. kFailedPrecondition when opened
