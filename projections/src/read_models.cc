@@ -583,6 +583,13 @@ class ReadModelsImpl final : public ReadModels {
     t.block_cache = block_cache_;
     t.cache_index_and_filter_blocks = true;
     t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10, false));
+    // Partitioned, so a large table's filter is cached in small pieces
+    // (engine/src/event_store_impl.cc, CfOptions, says why).
+    t.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
+    t.partition_filters = true;
+    t.metadata_block_size = 4096;
+    t.cache_index_and_filter_blocks_with_high_priority = true;
+    t.pin_top_level_index_and_filter = true;
     t.format_version = 5;
     cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
     cf.write_buffer_size = 16u << 20;
