@@ -1071,6 +1071,7 @@ class ReadModelsImpl final : public ReadModels {
          it->Valid() && page.records.size() < limit; it->Next()) {
       Json r = Json::parse(it->value().ToString(), nullptr, false);
       if (r.is_discarded()) return Status::Corruption("feed record");
+      const uint64_t seq = FromBe64(it->key().ToString());
       if (!released_before.empty() && r.value("month", "") >= released_before) {
         break;
       }
@@ -1089,9 +1090,8 @@ class ReadModelsImpl final : public ReadModels {
           }
         }
       } else if (kind == "learning_shared") {
-        rocksdb::Status ws =
-            db_->Get(rocksdb::ReadOptions(), stats_cf_,
-                     WithdrawnKey(FromBe64(it->key().ToString())), &mark);
+        rocksdb::Status ws = db_->Get(rocksdb::ReadOptions(), stats_cf_,
+                                      WithdrawnKey(seq), &mark);
         if (!ws.ok() && !ws.IsNotFound()) return FromRocks(ws, "reading");
         if (ws.ok()) {
           // Corrected after it was shared: the text is no longer given out.
@@ -1112,7 +1112,7 @@ class ReadModelsImpl final : public ReadModels {
       if (!consumer.empty()) {
         r["case"] = ConsumerPseudonym(key_, consumer, r.value("case", ""));
       }
-      page.last_seq = FromBe64(it->key().ToString());
+      page.last_seq = seq;
       page.records.push_back(std::move(r));
     }
     RETURN_IF_ERROR(FromRocks(it->status(), "reading the feed"));
@@ -1525,7 +1525,12 @@ class ReadModelsImpl final : public ReadModels {
       r["settings"] = learning.value("settings", Json::array());
       r["share_in"] = learning.value("share_in", Json::array());
       const uint64_t shared_seq = emit(std::move(r));
+      // Approved again while shared already: both records carry the text,
+      // so a later correction must withdraw both. Each links to the one
+      // before it.
       ASSIGN_OR_RETURN(uint64_t * shared, load(SharedKey(learning_event_id)));
+      ASSIGN_OR_RETURN(uint64_t * previous, load(PreviousKey(shared_seq)));
+      *previous = *shared;
       *shared = shared_seq;
     } else if (e.type == "EventAmended" &&
                p.value("amends_event_type", "") == "LearningRecorded") {
@@ -1536,27 +1541,33 @@ class ReadModelsImpl final : public ReadModels {
       // corrected text is shared only once a reviewer approves it again.
       ASSIGN_OR_RETURN(uint64_t * shared,
                        load(SharedKey(p.value("amends_event_id", ""))));
-      if (*shared != 0) {
-        ASSIGN_OR_RETURN(uint64_t * withdrawn, load(WithdrawnKey(*shared)));
+      for (uint64_t seq = *shared; seq != 0;) {
+        ASSIGN_OR_RETURN(uint64_t * withdrawn, load(WithdrawnKey(seq)));
         *withdrawn = 1;
         Json r = base;
         r["kind"] = "learning_withdrawn";
-        r["of_seq"] = *shared;
-        *shared = 0;
+        r["of_seq"] = seq;
         emit(std::move(r));
+        ASSIGN_OR_RETURN(uint64_t * previous, load(PreviousKey(seq)));
+        seq = *previous;
       }
+      *shared = 0;
     }
     return Status::OK();
   }
 
-  // Stats entries of shared learning: the feed sequence of the record that
-  // shares a LearningRecorded event's text (0: none now), and a mark on a
-  // record whose text was withdrawn.
+  // Stats entries of shared learning: the feed sequence of the latest record
+  // that shares a LearningRecorded event's text (0: none now), the record
+  // that shared it before (0: none), and a mark on a record whose text was
+  // withdrawn.
   static std::string SharedKey(const std::string& learning_event_id) {
     return std::string("shared") + '\0' + learning_event_id;
   }
   static std::string WithdrawnKey(uint64_t seq) {
     return std::string("withdrawn") + '\0' + Be64(seq);
+  }
+  static std::string PreviousKey(uint64_t seq) {
+    return std::string("previous") + '\0' + Be64(seq);
   }
 
   void Run() {
