@@ -48,22 +48,74 @@ Timestamp NowUtc() {
           .count());
 }
 
+namespace {
+
+// Days since 1970-01-01 -> proleptic Gregorian (year, month, day): Howard
+// Hinnant's days_from_civil inverse, exact over the whole int64 range used.
+void CivilFromDays(int64_t z, int64_t* y, int* m, int* d) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const int64_t doe = z - era * 146097;  // [0, 146096]
+  const int64_t yoe =
+      (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;    // [0, 399]
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);  // [0, 365]
+  const int64_t mp = (5 * doy + 2) / 153;                       // [0, 11]
+  *d = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
+  *m = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
+  *y = yoe + era * 400 + (*m <= 2 ? 1 : 0);
+}
+
+// Writes `v` as exactly `n` decimal digits ending just before `end`.
+void PutDigits(char* end, int n, int64_t v) {
+  for (int k = 0; k < n; ++k) {
+    *--end = static_cast<char>('0' + v % 10);
+    v /= 10;
+  }
+}
+
+}  // namespace
+
+// Computed directly rather than through gmtime_r and snprintf: glibc's
+// gmtime_r takes the time-zone lock on every call, and documents and feed
+// records format several timestamps each.
 std::string FormatTimestamp(Timestamp t) {
-  int64_t us = t.value();
+  const int64_t us = t.value();
   int64_t secs = us / 1000000;
   int64_t frac = us % 1000000;
   if (frac < 0) {
     frac += 1000000;
     secs -= 1;
   }
-  std::time_t tt = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ",
-                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                tm.tm_min, tm.tm_sec, static_cast<long long>(frac));
-  return buf;
+  int64_t days = secs / 86400;
+  int64_t sod = secs % 86400;
+  if (sod < 0) {
+    sod += 86400;
+    days -= 1;
+  }
+  int64_t year = 0;
+  int month = 0, day = 0;
+  CivilFromDays(days, &year, &month, &day);
+  if (year < 0 || year > 9999) {
+    // Outside what four digits hold (never a real record); as before.
+    char buf[64];
+    std::snprintf(
+        buf, sizeof(buf), "%04lld-%02d-%02dT%02lld:%02lld:%02lld.%06lldZ",
+        static_cast<long long>(year), month, day,
+        static_cast<long long>(sod / 3600),
+        static_cast<long long>(sod / 60 % 60), static_cast<long long>(sod % 60),
+        static_cast<long long>(frac));
+    return buf;
+  }
+  std::string out = "0000-00-00T00:00:00.000000Z";
+  char* p = out.data();
+  PutDigits(p + 4, 4, year);
+  PutDigits(p + 7, 2, month);
+  PutDigits(p + 10, 2, day);
+  PutDigits(p + 13, 2, sod / 3600);
+  PutDigits(p + 16, 2, sod / 60 % 60);
+  PutDigits(p + 19, 2, sod % 60);
+  PutDigits(p + 26, 6, frac);
+  return out;
 }
 
 StatusOr<Timestamp> ParseTimestamp(std::string_view text) {

@@ -48,6 +48,9 @@ constexpr size_t kStateCacheEntries = 10000;
 constexpr size_t kMemtableBudget = 64u << 20;
 constexpr size_t kBlockCacheBytes = 32u << 20;
 constexpr size_t kBatch = 1000;
+// Counters of the learning statistics kept in memory (a few dozen bytes
+// each).
+constexpr size_t kCommittedEntries = 100000;
 
 std::string StateCf(uint64_t gen) {
   return "case_state_g" + std::to_string(gen);
@@ -749,6 +752,7 @@ class ReadModelsImpl final : public ReadModels {
     RETURN_IF_ERROR(DropGeneration(next));  // leftovers of a failed rebuild
     RETURN_IF_ERROR(EnsureGeneration(next, /*make_current=*/false));
     cache_.clear();
+    committed_ = Committed{};
     rebuild_feed_seq_ = 0;
     uint64_t pos = 0;
     {
@@ -779,6 +783,7 @@ class ReadModelsImpl final : public ReadModels {
     }
     position_.store(pos);
     cache_.clear();
+    committed_ = Committed{};
     logger_->info("read models rebuilt to position {} (generation {})", pos,
                   next);
     return DropGeneration(old);
@@ -1257,6 +1262,10 @@ class ReadModelsImpl final : public ReadModels {
     rocksdb::ColumnFamilyHandle* stats_cf = handles_.at(StatsCf(gen));
     uint64_t& seq = gen == generation_ ? feed_seq_ : rebuild_feed_seq_;
     const uint64_t seq_before = seq;
+    if (committed_.generation != gen) {
+      committed_ = Committed{};
+      committed_.generation = gen;
+    }
     std::map<std::string, uint64_t> stats;  // counters touched this batch
     rocksdb::WriteBatch wb;
     // The cases this batch touches: their index keys before it, and their
@@ -1331,32 +1340,59 @@ class ReadModelsImpl final : public ReadModels {
                                     }));
       }
     }
+    // Index and stats writes go into the batch in key order: a memtable
+    // inserts a run of ascending keys from where the last insert left off,
+    // where keys in random order each search the skip list from its top (a
+    // third of a rebuild's time, before).
+    std::map<std::string, bool> index_writes;  // key -> put (else delete)
+    std::map<std::string, std::string> stats_writes;
+    std::map<std::string, Identifiers> ids_written;  // by pseudonym
     for (auto& [id, t] : touched) {
       Json doc = domain::ToJson(id, t.state);
       doc["last_position"] = t.last_position;
       std::set<std::string> keys = IndexKeys(doc);
       for (const auto& k : t.keys_before) {
-        if (!keys.count(k)) wb.Delete(index_cf, k);
+        if (!keys.count(k)) index_writes.emplace(k, false);
       }
       for (const auto& k : keys) {
-        if (!t.keys_before.count(k)) wb.Put(index_cf, k, "");
+        if (!t.keys_before.count(k)) index_writes.emplace(k, true);
       }
       wb.Put(state_cf, id, doc.dump());
       if (!t.ids.names.empty() || !t.ids.exact.empty()) {
-        RETURN_IF_ERROR(
-            AddIdentifiers(stats_cf, CasePseudonym(id), t.ids, &wb));
+        RETURN_IF_ERROR(AddIdentifiers(stats_cf, CasePseudonym(id), t.ids,
+                                       &stats_writes, &ids_written));
       }
       if (cache_.size() >= kStateCacheEntries) cache_.clear();
       cache_[id] = Cached{std::move(t.state), std::move(keys)};
     }
+    for (const auto& [k, put] : index_writes) {
+      if (put) {
+        wb.Put(index_cf, k, "");
+      } else {
+        wb.Delete(index_cf, k);
+      }
+    }
     const uint64_t last = events.back().position.value();
-    for (const auto& [k, n] : stats) wb.Put(stats_cf, k, Be64(n));
+    for (const auto& [k, n] : stats) stats_writes.emplace(k, Be64(n));
+    for (const auto& [k, v] : stats_writes) wb.Put(stats_cf, k, v);
     if (seq != seq_before) wb.Put(FeedSeqKey(gen), Be64(seq));
     wb.Put(CheckpointKey(gen), Be64(last));
     // Not synced: after a machine crash the batch and its checkpoint are
     // lost together and re-derived from the log.
-    RETURN_IF_ERROR(
-        FromRocks(db_->Write(rocksdb::WriteOptions(), &wb), "applying"));
+    if (rocksdb::Status ws = db_->Write(rocksdb::WriteOptions(), &wb);
+        !ws.ok()) {
+      committed_ = Committed{};
+      return FromRocks(ws, "applying");
+    }
+    // What the batch wrote is now what is stored.
+    if (committed_.counters.size() + stats.size() > kCommittedEntries) {
+      committed_.counters.clear();
+    }
+    for (const auto& [k, n] : stats) committed_.counters[k] = n;
+    if (committed_.ids.size() + ids_written.size() > kStateCacheEntries) {
+      committed_.ids.clear();
+    }
+    for (auto& [k, ids] : ids_written) committed_.ids[k] = std::move(ids);
     if (gen == generation_) {
       position_.store(last);
       std::lock_guard<std::mutex> lk(health_mu_);
@@ -1385,16 +1421,27 @@ class ReadModelsImpl final : public ReadModels {
     for (const auto& x : j.value("exact", Json::array())) ids.exact.insert(x);
     return ids;
   }
+  // A case's identifiers as committed, from the applier's cache or read.
+  StatusOr<Identifiers> CommittedIdentifiers(rocksdb::ColumnFamilyHandle* cf,
+                                             const std::string& pseudonym) {
+    if (auto it = committed_.ids.find(pseudonym); it != committed_.ids.end()) {
+      return it->second;
+    }
+    return ReadIdentifiers(cf, pseudonym);
+  }
   Status AddIdentifiers(rocksdb::ColumnFamilyHandle* cf,
                         const std::string& pseudonym, const Identifiers& added,
-                        rocksdb::WriteBatch* wb) {
-    ASSIGN_OR_RETURN(Identifiers ids, ReadIdentifiers(cf, pseudonym));
+                        std::map<std::string, std::string>* writes,
+                        std::map<std::string, Identifiers>* written) {
+    ASSIGN_OR_RETURN(Identifiers ids, CommittedIdentifiers(cf, pseudonym));
     const size_t before = ids.names.size() + ids.exact.size();
     ids.names.insert(added.names.begin(), added.names.end());
     ids.exact.insert(added.exact.begin(), added.exact.end());
-    if (ids.names.size() + ids.exact.size() == before) return Status::OK();
-    wb->Put(cf, IdentifiersKey(pseudonym),
-            Json{{"names", ids.names}, {"exact", ids.exact}}.dump());
+    if (ids.names.size() + ids.exact.size() != before) {
+      (*writes)[IdentifiersKey(pseudonym)] =
+          Json{{"names", ids.names}, {"exact", ids.exact}}.dump();
+    }
+    (*written)[pseudonym] = std::move(ids);
     return Status::OK();
   }
 
@@ -1424,10 +1471,18 @@ class ReadModelsImpl final : public ReadModels {
     auto load = [&](const std::string& k) -> StatusOr<uint64_t*> {
       auto it = stats->find(k);
       if (it == stats->end()) {
-        std::string v;
-        rocksdb::Status gs = db_->Get(rocksdb::ReadOptions(), stats_cf, k, &v);
-        if (!gs.ok() && !gs.IsNotFound()) return FromRocks(gs, "reading stats");
-        it = stats->emplace(k, gs.ok() ? FromBe64(v) : 0).first;
+        if (auto c = committed_.counters.find(k);
+            c != committed_.counters.end()) {
+          it = stats->emplace(k, c->second).first;
+        } else {
+          std::string v;
+          rocksdb::Status gs =
+              db_->Get(rocksdb::ReadOptions(), stats_cf, k, &v);
+          if (!gs.ok() && !gs.IsNotFound()) {
+            return FromRocks(gs, "reading stats");
+          }
+          it = stats->emplace(k, gs.ok() ? FromBe64(v) : 0).first;
+        }
       }
       return &it->second;
     };
@@ -1488,8 +1543,9 @@ class ReadModelsImpl final : public ReadModels {
       // corrected text), scrubbed of every identifier the case holds: those
       // of earlier batches, kept under its pseudonym, and this batch's.
       const std::string learning_id = p.value("learning_id", "");
-      ASSIGN_OR_RETURN(Identifiers ids,
-                       ReadIdentifiers(stats_cf, CasePseudonym(e.stream_id)));
+      ASSIGN_OR_RETURN(
+          Identifiers ids,
+          CommittedIdentifiers(stats_cf, CasePseudonym(e.stream_id)));
       ids.names.insert(batch_ids.names.begin(), batch_ids.names.end());
       ids.exact.insert(batch_ids.exact.begin(), batch_ids.exact.end());
       Json learning;
@@ -1609,6 +1665,15 @@ class ReadModelsImpl final : public ReadModels {
       rocksdb::NewLRUCache(kBlockCacheBytes);
   std::unordered_map<std::string, Cached> cache_;
   std::unordered_map<std::string, std::string> pseudonyms_;  // case -> HMAC
+  // Applier only: values of the stats column family of one generation as
+  // last written (so a batch reads a counter or a case's identifiers from
+  // memory, not RocksDB). Bounded: cleared when full.
+  struct Committed {
+    uint64_t generation = 0;  // 0: none
+    std::unordered_map<std::string, uint64_t> counters;
+    std::unordered_map<std::string, Identifiers> ids;  // by pseudonym
+  };
+  Committed committed_;
   std::atomic<uint64_t> position_{0};
   mutable std::mutex health_mu_;
   mutable std::condition_variable progress_cv_;

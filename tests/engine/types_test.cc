@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <ctime>
+#include <random>
 #include <set>
+#include <vector>
 
 namespace caseledger {
 namespace {
@@ -47,6 +51,32 @@ TEST(TimestampTest, FormatsAndParsesRfc3339) {
   ASSERT_TRUE(offset.ok());
   EXPECT_EQ(FormatTimestamp(*offset), "2026-11-22T05:30:41.500000Z");
   EXPECT_EQ(ParseTimestamp("1970-01-01T00:00:00Z")->value(), 0);
+}
+
+// The direct calendar arithmetic agrees with the C library's gmtime_r,
+// second by second across leap days and centuries, and before 1970.
+TEST(TimestampTest, FormatsAsGmtimeDoes) {
+  std::mt19937_64 rng(7);
+  // 1600-01-01 .. 2400-12-31, in seconds, plus chosen edges.
+  std::uniform_int_distribution<int64_t> secs(-11676096000LL, 13569465599LL);
+  std::vector<int64_t> samples = {0,          -1,          86399,
+                                  86400,      951782400,   951868800,
+                                  4107542400, -2208988800, 253402300799LL};
+  for (int i = 0; i < 20000; ++i) samples.push_back(secs(rng));
+  for (int64_t s : samples) {
+    for (int64_t frac : {0LL, 1LL, 999999LL}) {
+      std::time_t tt = static_cast<std::time_t>(s);
+      std::tm tm{};
+      ASSERT_NE(gmtime_r(&tt, &tm), nullptr);
+      char want[64];
+      std::snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ",
+                    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                    tm.tm_min, tm.tm_sec, static_cast<long long>(frac));
+      ASSERT_EQ(FormatTimestamp(Timestamp(s * 1000000 + frac)), want) << s;
+    }
+  }
+  // A negative time with a fraction falls in the second before.
+  EXPECT_EQ(FormatTimestamp(Timestamp(-1)), "1969-12-31T23:59:59.999999Z");
 }
 
 TEST(TimestampTest, RejectsMalformedTimestamps) {
