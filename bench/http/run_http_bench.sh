@@ -13,7 +13,9 @@
 #    then stops it (SIGTERM).
 # 3. Serves the minimal server on the same core and runs get_case.lua at it.
 # 4. Prints the machine, then a Markdown table (wrk_table.py): req/s, p50,
-#    p99, req/s as a ratio to the ceiling, and the count of non-2xx answers.
+#    p99, req/s as a ratio to the ceiling, the server's CPU time per request
+#    (user + system, from /proc; steadier than req/s, which follows the
+#    disk's fsync latency), and the count of non-2xx answers.
 #    Exits 1 if any request was answered outside 2xx or hit a socket error.
 #
 #   bench/http/run_http_bench.sh
@@ -166,13 +168,22 @@ start() {
 bench() {
   local name="$1" script="$2" port="$3" tok="$4" rep="$5"
   local out="$results/$name.$rep.txt"
+  local cpu_before
+  cpu_before="$(server_cpu_ticks)"
   TOKEN="$tok" CASES="" CASE_PREFIX="$CASE_PREFIX" CASE_COUNT="$SEED_CASES" \
     FEED_LAST_SEQ="$feed_last_seq" \
     "${pin_client[@]}" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency \
     --timeout 10s -s "bench/http/$script.lua" "http://127.0.0.1:$port" \
     >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed: $name"; }
+  # The server's CPU time over the run, per request answered: steadier from
+  # run to run than req/s, which follows the disk's fsync latency.
+  echo "bench server cpu ticks: $(( $(server_cpu_ticks) - cpu_before ))" \
+       "of $(getconf CLK_TCK) per second" >>"$out"
   log "$name #$rep: $(grep -h '^Requests/sec' "$out" | tr -s ' ') |" \
       "$(grep -h '^bench non-2xx' "$out")"
+}
+server_cpu_ticks() { # user + system CPU time of the server so far, in ticks
+  awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$server_pid/stat"
 }
 warm_up() { # warm_up PORT: unrecorded GETs
   [ "$WARMUP" = 0 ] && return 0

@@ -51,6 +51,13 @@ def parse(path):
     m = re.search(r"^bench socket errors: connect (\d+), read (\d+), "
                   r"write (\d+), timeout (\d+)", text, re.M)
     run["socket_errors"] = sum(int(g) for g in m.groups()) if m else 0
+    m = re.search(r"^\s*(\d+) requests in ", text, re.M)
+    requests = int(m.group(1)) if m else 0
+    m = re.search(r"^bench server cpu ticks: (\d+) of (\d+) per second",
+                  text, re.M)
+    # The server's CPU time per request answered, in microseconds.
+    run["cpu_us"] = (int(m.group(1)) * 1e6 / int(m.group(2)) / requests
+                     if m and requests else None)
     m = re.search(r"^bench first non-2xx: (.*)$", text, re.M)
     run["first_bad"] = m.group(1) if m else ""
     return run
@@ -81,12 +88,12 @@ def main():
     ceiling = median(CEILING, "rps") if CEILING in runs else None
     repeats = max((len(v) for v in runs.values()), default=0)
     print(f"| benchmark | req/s | p50 | p99 | ratio to ceiling (req/s) "
-          f"| non-2xx |")
-    print("|---|---:|---:|---:|---:|---:|")
+          f"| server CPU per request | non-2xx |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     notes = []
     for name, label in BENCHMARKS:
         if name not in runs:
-            print(f"| {label} | (not run) | | | | |")
+            print(f"| {label} | (not run) | | | | | |")
             failed = True
             continue
         rps = median(name, "rps")
@@ -94,8 +101,10 @@ def main():
         bad = sum(r["non2xx"] for r in runs[name])
         sock = sum(r["socket_errors"] for r in runs[name])
         cell = str(bad) + (f" (+{sock} socket errors)" if sock else "")
+        cpus = [r["cpu_us"] for r in runs[name] if r["cpu_us"] is not None]
+        cpu = f"{statistics.median(cpus):.0f} µs" if cpus else "n/a"
         print(f"| {label} | {rps:,.0f} | {fmt_ms(median(name, 'p50'))} "
-              f"| {fmt_ms(median(name, 'p99'))} | {ratio} | {cell} |")
+              f"| {fmt_ms(median(name, 'p99'))} | {ratio} | {cpu} | {cell} |")
         if len(runs[name]) > 1:
             each = ", ".join(f"{r['rps']:,.0f}" for r in runs[name])
             notes.append(f"{name}: req/s per repeat {each}")
