@@ -1,7 +1,6 @@
 #include "caseledger/projections/read_models.h"
 
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
@@ -12,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cctype>
 #include <condition_variable>
@@ -76,16 +76,70 @@ std::vector<std::string> GenerationCfs(uint64_t gen) {
 
 // --- The learning feed's anonymisation --------------------------------------
 
+// HMAC-SHA256 under one key (RFC 2104), with the key's inner and outer
+// SHA-256 states computed once: OpenSSL's one-shot HMAC() sets the key up
+// again on every call, seven times the cost of a pseudonym. Mac() may run
+// on any number of threads at once (each copies the states).
+class HmacSha256 {
+ public:
+  explicit HmacSha256(std::string_view key)
+      : inner_(EVP_MD_CTX_new()), outer_(EVP_MD_CTX_new()) {
+    unsigned char block[64] = {0};  // SHA-256's block size
+    if (key.size() > sizeof(block)) {
+      unsigned int n = 0;
+      EVP_Digest(key.data(), key.size(), block, &n, EVP_sha256(), nullptr);
+    } else {
+      std::copy(key.begin(), key.end(), block);
+    }
+    unsigned char pad[64];
+    for (auto [ctx, x] : {std::pair{inner_, 0x36}, std::pair{outer_, 0x5c}}) {
+      for (size_t i = 0; i < sizeof(pad); ++i) {
+        pad[i] = static_cast<unsigned char>(block[i] ^ x);
+      }
+      ok_ = ok_ && ctx != nullptr &&
+            EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1 &&
+            EVP_DigestUpdate(ctx, pad, sizeof(pad)) == 1;
+    }
+    OPENSSL_cleanse(block, sizeof(block));
+    OPENSSL_cleanse(pad, sizeof(pad));
+  }
+  ~HmacSha256() {
+    EVP_MD_CTX_free(inner_);
+    EVP_MD_CTX_free(outer_);
+  }
+  HmacSha256(const HmacSha256&) = delete;
+  HmacSha256& operator=(const HmacSha256&) = delete;
+
+  // The 32-byte MAC of `message`. Aborts if OpenSSL fails (it cannot, short
+  // of running out of memory): a pseudonym must never be left empty.
+  std::array<unsigned char, 32> Mac(std::string_view message) const {
+    thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> t(
+        EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+    std::array<unsigned char, 32> inner{}, mac{};
+    unsigned int n = 0;
+    const bool ok =
+        ok_ && t && EVP_MD_CTX_copy_ex(t.get(), inner_) == 1 &&
+        EVP_DigestUpdate(t.get(), message.data(), message.size()) == 1 &&
+        EVP_DigestFinal_ex(t.get(), inner.data(), &n) == 1 &&
+        EVP_MD_CTX_copy_ex(t.get(), outer_) == 1 &&
+        EVP_DigestUpdate(t.get(), inner.data(), inner.size()) == 1 &&
+        EVP_DigestFinal_ex(t.get(), mac.data(), &n) == 1;
+    if (!ok) std::abort();
+    return mac;
+  }
+
+ private:
+  EVP_MD_CTX* inner_;
+  EVP_MD_CTX* outer_;
+  bool ok_ = true;
+};
+
 // "p-" + the first 16 bytes of HMAC-SHA256(key, case id), in hex.
-std::string Pseudonym(const std::string& key, const std::string& case_id) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(case_id.data()), case_id.size(),
-       mac, &len);
+std::string Pseudonym(const HmacSha256& key, std::string_view case_id) {
+  const std::array<unsigned char, 32> mac = key.Mac(case_id);
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out = "p-";
-  for (unsigned int i = 0; i < 16 && i < len; ++i) {
+  for (size_t i = 0; i < 16; ++i) {
     out.push_back(kHex[mac[i] >> 4]);
     out.push_back(kHex[mac[i] & 0xF]);
   }
@@ -96,7 +150,7 @@ std::string Pseudonym(const std::string& key, const std::string& case_id) {
 // (safeguarding.md d.2 rule 6), so pseudonyms given to two consumers cannot
 // be linked without the key. Derived from the stored pseudonym (itself
 // keyed by the case id), with the parts kept apart by NUL bytes.
-std::string ConsumerPseudonym(const std::string& key, std::string_view consumer,
+std::string ConsumerPseudonym(const HmacSha256& key, std::string_view consumer,
                               const std::string& stored) {
   std::string message = "consumer";
   message.push_back('\0');
@@ -562,7 +616,8 @@ class ReadModelsImpl final : public ReadModels {
       : store_(store),
         catalog_(std::move(catalog)),
         logger_(std::move(logger)),
-        key_(std::move(key)) {
+        key_(std::move(key)),
+        hmac_(key_.empty() ? nullptr : std::make_unique<HmacSha256>(key_)) {
     if (!logger_) {
       logger_ = std::make_shared<spdlog::logger>(
           "caseledger.projections",
@@ -1115,7 +1170,7 @@ class ReadModelsImpl final : public ReadModels {
         }
       }
       if (!consumer.empty()) {
-        r["case"] = ConsumerPseudonym(key_, consumer, r.value("case", ""));
+        r["case"] = ConsumerPseudonym(*hmac_, consumer, r.value("case", ""));
       }
       page.last_seq = seq;
       page.records.push_back(std::move(r));
@@ -1275,7 +1330,8 @@ class ReadModelsImpl final : public ReadModels {
       std::set<std::string> keys_before;
       domain::CaseState state;
       uint64_t last_position = 0;
-      Identifiers ids;  // identifiers this batch's events hold
+      Identifiers ids;      // identifiers this batch's events hold
+      bool is_new = false;  // the batch holds its first event
     };
     std::map<std::string, Touched> touched;
     for (size_t i = 0; i < events.size(); ++i) {
@@ -1292,6 +1348,9 @@ class ReadModelsImpl final : public ReadModels {
         if (c != cache_.end() &&
             c->second.state.version + 1 == e.version.value()) {
           fresh.keys_before = c->second.keys;
+        } else if (e.version.value() == 1) {
+          // A new case: nothing of it is stored yet (no reads needed).
+          fresh.is_new = true;
         } else {
           std::string value;
           rocksdb::Status gs =
@@ -1359,8 +1418,8 @@ class ReadModelsImpl final : public ReadModels {
       }
       wb.Put(state_cf, id, doc.dump());
       if (!t.ids.names.empty() || !t.ids.exact.empty()) {
-        RETURN_IF_ERROR(AddIdentifiers(stats_cf, CasePseudonym(id), t.ids,
-                                       &stats_writes, &ids_written));
+        RETURN_IF_ERROR(AddIdentifiers(stats_cf, CasePseudonym(id), t.is_new,
+                                       t.ids, &stats_writes, &ids_written));
       }
       if (cache_.size() >= kStateCacheEntries) cache_.clear();
       cache_[id] = Cached{std::move(t.state), std::move(keys)};
@@ -1429,11 +1488,16 @@ class ReadModelsImpl final : public ReadModels {
     }
     return ReadIdentifiers(cf, pseudonym);
   }
+  // `is_new`: the case has nothing stored yet.
   Status AddIdentifiers(rocksdb::ColumnFamilyHandle* cf,
-                        const std::string& pseudonym, const Identifiers& added,
+                        const std::string& pseudonym, bool is_new,
+                        const Identifiers& added,
                         std::map<std::string, std::string>* writes,
                         std::map<std::string, Identifiers>* written) {
-    ASSIGN_OR_RETURN(Identifiers ids, CommittedIdentifiers(cf, pseudonym));
+    Identifiers ids;
+    if (!is_new) {
+      ASSIGN_OR_RETURN(ids, CommittedIdentifiers(cf, pseudonym));
+    }
     const size_t before = ids.names.size() + ids.exact.size();
     ids.names.insert(added.names.begin(), added.names.end());
     ids.exact.insert(added.exact.begin(), added.exact.end());
@@ -1451,7 +1515,8 @@ class ReadModelsImpl final : public ReadModels {
     auto it = pseudonyms_.find(case_id);
     if (it != pseudonyms_.end()) return it->second;
     if (pseudonyms_.size() >= kStateCacheEntries) pseudonyms_.clear();
-    return pseudonyms_.emplace(case_id, Pseudonym(key_, case_id)).first->second;
+    return pseudonyms_.emplace(case_id, Pseudonym(*hmac_, case_id))
+        .first->second;
   }
 
   // The feed records one event yields. Built only from codes, booleans and
@@ -1654,6 +1719,7 @@ class ReadModelsImpl final : public ReadModels {
   rocksdb::ColumnFamilyHandle* feed_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* stats_cf_ = nullptr;
   const std::string key_;  // pseudonym key; empty: no feed
+  const std::unique_ptr<const HmacSha256> hmac_;  // keyed by key_
   uint64_t feed_seq_ = 0;  // last feed sequence (applier only)
   uint64_t rebuild_feed_seq_ = 0;
   // Applier only: each case's state and index keys as last written.

@@ -1,5 +1,8 @@
 #include "caseledger/projections/read_models.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include <map>
 #include <regex>
 #include <set>
@@ -527,6 +530,52 @@ TEST_F(LearningFeedTest, RebuildingReproducesTheFeedAndPseudonymsFollowTheKey) {
   ASSERT_OK(before);
   ASSERT_OK(after);
   ASSERT_EQ(before->records, after->records);  // same records, same seqs
+  // A case's pseudonym is "p-" and the first 16 bytes, in hex, of
+  // HMAC-SHA256(key, case id), as OpenSSL's HMAC() computes it; a
+  // consumer's, of HMAC-SHA256(key, "consumer\0" consumer "\0" stored).
+  auto hmac = [](const std::string& key, const std::string& message) {
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+         reinterpret_cast<const unsigned char*>(message.data()), message.size(),
+         mac, &len);
+    std::string out = "p-";
+    char hex[3];
+    for (unsigned int i = 0; i < 16; ++i) {
+      std::snprintf(hex, sizeof(hex), "%02x", mac[i]);
+      out += hex;
+    }
+    return out;
+  };
+  std::set<std::string> expected;
+  for (int i = 1; i <= 20; ++i) {
+    char id[32];
+    std::snprintf(id, sizeof(id), "case-%06d", i);
+    expected.insert(hmac(kKey, id));
+  }
+  for (const Json& r : before->records) {
+    EXPECT_TRUE(expected.count(r["case"].get<std::string>())) << r.dump();
+  }
+  {
+    auto mine = (*a)->Feed(0, 1, "", "svc:one");
+    ASSERT_OK(mine);
+    ASSERT_EQ(mine->records.size(), 1u);
+    EXPECT_EQ(mine->records[0]["case"],
+              hmac(kKey, std::string("consumer") + '\0' + "svc:one" + '\0' +
+                             before->records[0]["case"].get<std::string>()));
+  }
+  // A key longer than SHA-256's 64-byte block is hashed first (RFC 2104).
+  {
+    const std::string long_key(100, 'k');
+    auto c = ReadModels::Open(dir_.path() + "/c", *store_, catalog_, nullptr,
+                              long_key);
+    ASSERT_OK(c);
+    ASSERT_OK((*c)->CatchUp());
+    auto page = (*c)->Feed(0, 1, "");
+    ASSERT_OK(page);
+    ASSERT_EQ(page->records.size(), 1u);
+    EXPECT_EQ(page->records[0]["case"], hmac(long_key, "case-000001"));
+  }
   auto b = ReadModels::Open(dir_.path() + "/b", *store_, catalog_, nullptr,
                             "another-key-0123456789abcdef");
   ASSERT_OK((*b)->CatchUp());
