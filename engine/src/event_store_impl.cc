@@ -478,7 +478,7 @@ StatusOr<AppendResult> EventStoreImpl::Append(
     if (stop_writer_) {
       return Status::Unavailable("the event store is closing");
     }
-    if (writing_ || backup_waiting_ || !queue_.empty()) {
+    if (writing_ || backups_waiting_ > 0 || !queue_.empty()) {
       // Someone is writing: join the queue; the writer thread takes it next,
       // together with everything else that waits (group commit).
       queue_.push_back(std::move(*r));
@@ -493,11 +493,17 @@ StatusOr<AppendResult> EventStoreImpl::Append(
   std::vector<Request> group;
   group.push_back(std::move(*r));
   ProcessGroup(group);
+  bool wake = false;
   {
     std::lock_guard<std::mutex> lk(queue_mu_);
     writing_ = false;
+    // Only if someone waits for the store to be free: the writer thread for
+    // what queued meanwhile (or to stop), or a backup. Waking the idle
+    // writer for nothing costs a lone appender a futex call and a context
+    // switch per append.
+    wake = !queue_.empty() || backups_waiting_ > 0 || stop_writer_;
   }
-  queue_cv_.notify_all();  // the writer may take what queued meanwhile
+  if (wake) queue_cv_.notify_all();
   return future.get();
 }
 
@@ -507,7 +513,7 @@ void EventStoreImpl::WriterLoop() {
     {
       std::unique_lock<std::mutex> lk(queue_mu_);
       queue_cv_.wait(lk, [this] {
-        return !writing_ && !backup_waiting_ &&
+        return !writing_ && backups_waiting_ == 0 &&
                (stop_writer_ || !queue_.empty());
       });
       if (queue_.empty()) return;  // stopping, and everything is drained
@@ -544,9 +550,9 @@ StatusOr<GlobalPosition> EventStoreImpl::Backup(const std::string& dir) {
   {
     std::unique_lock<std::mutex> lk(queue_mu_);
     if (stop_writer_) return Status::Unavailable("the event store is closing");
-    backup_waiting_ = true;
+    ++backups_waiting_;
     queue_cv_.wait(lk, [this] { return !writing_; });
-    backup_waiting_ = false;
+    --backups_waiting_;
     writing_ = true;
   }
   const uint64_t position = last_position_;

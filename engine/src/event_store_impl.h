@@ -153,8 +153,8 @@ class EventStoreImpl final : public EventStore {
   // True while a thread (the writer, or a blocking Append on its own
   // thread) owns the writer state below and is processing a group.
   bool writing_ = false;  // guarded by queue_mu_
-  // A backup waits for the writer state: no new group starts meanwhile.
-  bool backup_waiting_ = false;  // guarded by queue_mu_
+  // Backups waiting for the writer state: no new group starts meanwhile.
+  int backups_waiting_ = 0;  // guarded by queue_mu_
   std::thread writer_;
 
   // Writer state, owned by whichever thread has set writing_: the last

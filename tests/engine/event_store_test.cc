@@ -229,6 +229,45 @@ TEST_F(EventStoreTest, ABackupHoldsExactlyTheEventsUpToItsPosition) {
   EXPECT_TRUE(ro->Backup(dir).status().IsFailedPrecondition());
 }
 
+// Backups taken at once, beside a lone appender that writes on its own
+// thread between them: every backup ends (none waits for a wake-up that
+// never comes), and each copy holds exactly its position's events.
+TEST_F(EventStoreTest, ConcurrentBackupsAndALoneAppenderAllFinish) {
+  for (int round = 0; round < 5; ++round) {
+    std::atomic<bool> stop{false};
+    std::thread appender([&] {
+      while (!stop.load()) ASSERT_OK(AppendOne("case-lone"));
+    });
+    std::vector<std::thread> backups;
+    std::vector<StatusOr<GlobalPosition>> positions(3, Status::OK());
+    for (int b = 0; b < 3; ++b) {
+      backups.emplace_back([&, b] {
+        positions[static_cast<size_t>(b)] =
+            store_->Backup(dir_.path() + "-b" + std::to_string(round) + "-" +
+                           std::to_string(b));
+      });
+    }
+    for (auto& t : backups) t.join();
+    stop.store(true);
+    appender.join();
+    for (int b = 0; b < 3; ++b) {
+      ASSERT_OK(positions[static_cast<size_t>(b)]);
+      const std::string dir =
+          dir_.path() + "-b" + std::to_string(round) + "-" + std::to_string(b);
+      {
+        std::unique_ptr<EventStore> copy = testing::OpenStore(dir);
+        ASSERT_NE(copy, nullptr);
+        EXPECT_EQ(copy->committed_position(),
+                  *positions[static_cast<size_t>(b)]);
+      }
+      std::filesystem::remove_all(dir);
+    }
+  }
+  // The store still takes appends, and closes.
+  ASSERT_OK(AppendOne("case-lone"));
+  ASSERT_OK(store_->Close());
+}
+
 TEST_F(EventStoreTest, RetryWithSameIdsReturnsOriginalResultInEveryMode) {
   std::vector<ProposedEvent> batch = {
       MakeEvent("A", R"({"a":1})", EventId::NewV7()),
