@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -280,6 +281,56 @@ TEST_F(CaseServiceTest, AStoreWrittenWithAnOldSchemaVersionStillLoads) {
                                {"what_must_change", "b"},
                                {"share_in", {"training"}}},
                               kDsl));
+}
+
+// Load keeps folded states and folds only what was appended since: after
+// every single event of seeded cases (copied one by one into a second
+// store, interleaving the cases), the state it gives equals a fold from the
+// first event.
+TEST_F(CaseServiceTest, AKeptStateFoldsOnlyNewEventsAndEqualsAFullFold) {
+  testing::TempDir seeded_dir;
+  Options o;
+  o.sync = false;
+  auto seeded = testing::OpenStore(seeded_dir.path(), o);
+  SeedOptions so;
+  so.cases = 12;
+  ASSERT_OK(SeedCases(*seeded, catalog_, domain::DomainConfig{}, so));
+  auto events = seeded->ReadAll(GlobalPosition(0), 1u << 20);
+  ASSERT_OK(events);
+  // Cases interleaved: the i-th event of each case, then the i+1-th.
+  std::map<std::string, std::vector<RecordedEvent>> by_case;
+  for (const RecordedEvent& e : *events) by_case[e.stream_id].push_back(e);
+  size_t checked = 0;
+  for (size_t i = 0;; ++i) {
+    bool any = false;
+    for (auto& [id, list] : by_case) {
+      if (i >= list.size()) continue;
+      any = true;
+      const RecordedEvent& e = list[i];
+      ProposedEvent p;
+      p.event_id = e.event_id;
+      p.type = e.type;
+      p.schema_version = e.schema_version;
+      p.occurred_at = e.occurred_at;
+      p.actor = e.actor;
+      p.payload = e.payload;
+      ASSERT_OK(store_->Append(id, ExpectedVersion::Any(), {p}));
+      auto kept = service_->Load(id);
+      ASSERT_OK(kept);
+      auto full = LoadCase(*store_, *catalog_, id);
+      ASSERT_OK(full);
+      ASSERT_EQ(kept->version, i + 1);
+      ASSERT_EQ(domain::ToJson(id, *kept), domain::ToJson(id, *full))
+          << id << " at version " << i + 1;
+      ++checked;
+    }
+    if (!any) break;
+  }
+  EXPECT_EQ(checked, events->size());
+  // A version asked for is folded as it stood, whatever is kept.
+  auto at_two = service_->Load(by_case.begin()->first, 2);
+  ASSERT_OK(at_two);
+  EXPECT_EQ(at_two->version, 2u);
 }
 
 TEST(SeedTest, SeededCasesAreAcceptedByTheRulesAndTheStoreVerifies) {

@@ -1,10 +1,55 @@
 #include "caseledger/service/case_service.h"
 
+#include <array>
+#include <functional>
 #include <limits>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
 
 namespace caseledger::service {
 
 using Json = nlohmann::json;
+
+// Folded states of recently loaded cases, each as of its version. A case's
+// events never change once written, so a state at version N stays the fold
+// of events 1..N for good: a load folds only what came after it. Bounded:
+// a full shard drops an entry to make room.
+class CaseService::StateCache {
+ public:
+  std::shared_ptr<const domain::CaseState> Get(const std::string& id) {
+    Shard& s = ShardOf(id);
+    std::lock_guard<std::mutex> lk(s.mu);
+    auto it = s.states.find(id);
+    return it == s.states.end() ? nullptr : it->second;
+  }
+  // Keeps `state` unless a later one is kept already.
+  void Put(const std::string& id,
+           std::shared_ptr<const domain::CaseState> state) {
+    Shard& s = ShardOf(id);
+    std::lock_guard<std::mutex> lk(s.mu);
+    auto it = s.states.find(id);
+    if (it != s.states.end()) {
+      if (it->second->version < state->version) it->second = std::move(state);
+      return;
+    }
+    if (s.states.size() >= kPerShard) s.states.erase(s.states.begin());
+    s.states.emplace(id, std::move(state));
+  }
+
+ private:
+  static constexpr size_t kShards = 16;
+  static constexpr size_t kPerShard = 128;  // a few KiB each
+  struct Shard {
+    std::mutex mu;
+    std::unordered_map<std::string, std::shared_ptr<const domain::CaseState>>
+        states;
+  };
+  Shard& ShardOf(const std::string& id) {
+    return shards_[std::hash<std::string>()(id) % kShards];
+  }
+  std::array<Shard, kShards> shards_;
+};
 
 CaseService::CaseService(EventStore& store,
                          std::shared_ptr<const domain::EventCatalog> catalog,
@@ -13,7 +58,8 @@ CaseService::CaseService(EventStore& store,
     : store_(store),
       catalog_(std::move(catalog)),
       config_(config),
-      clock_(clock ? std::move(clock) : [] { return NowUtc(); }) {}
+      clock_(clock ? std::move(clock) : [] { return NowUtc(); }),
+      states_(std::make_shared<StateCache>()) {}
 
 StatusOr<domain::DomainEvent> ToDomainEvent(const domain::EventCatalog& catalog,
                                             const RecordedEvent& e) {
@@ -58,7 +104,24 @@ StatusOr<domain::DomainEvent> CaseService::ToDomainEvent(
 
 StatusOr<domain::CaseState> CaseService::Load(const std::string& case_id,
                                               uint64_t max_version) const {
-  return LoadCase(store_, *catalog_, case_id, max_version);
+  if (max_version != 0) {
+    return LoadCase(store_, *catalog_, case_id, max_version);
+  }
+  std::shared_ptr<const domain::CaseState> cached = states_->Get(case_id);
+  domain::CaseState state = cached ? *cached : domain::CaseState{};
+  const uint64_t from = state.version + 1;
+  RETURN_IF_ERROR(ForEachInStream(store_, case_id, StreamVersion(from), 0,
+                                  [&](const RecordedEvent& e) -> Status {
+                                    ASSIGN_OR_RETURN(
+                                        domain::DomainEvent d,
+                                        service::ToDomainEvent(*catalog_, e));
+                                    state = domain::Evolve(std::move(state), d);
+                                    return Status::OK();
+                                  }));
+  if (state.version >= from) {
+    states_->Put(case_id, std::make_shared<const domain::CaseState>(state));
+  }
+  return state;
 }
 
 StatusOr<std::optional<CommandResult>> CaseService::FindRetry(

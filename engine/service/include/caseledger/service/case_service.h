@@ -101,7 +101,9 @@ class CaseService {
                     CommandCallback done, int attempt = 1);
 
   // The case folded from its events, up to `max_version` if given (0 for
-  // "all"). A case with no events has stage kNone and version 0.
+  // "all"). A case with no events has stage kNone and version 0. The latest
+  // state of recently loaded cases is kept folded in memory (bounded), so a
+  // load reads and folds only the events appended since.
   StatusOr<domain::CaseState> Load(const std::string& case_id,
                                    uint64_t max_version = 0) const;
 
@@ -137,6 +139,8 @@ class CaseService {
   std::shared_ptr<const domain::EventCatalog> catalog_;
   domain::DomainConfig config_;
   std::function<Timestamp()> clock_;
+  class StateCache;
+  std::shared_ptr<StateCache> states_;  // thread-safe
 };
 
 }  // namespace caseledger::service
