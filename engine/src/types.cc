@@ -1,11 +1,16 @@
 #include "caseledger/types.h"
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
+#include <mutex>
 
 namespace caseledger {
 namespace {
@@ -194,10 +199,49 @@ Status ValidateStreamId(std::string_view id) {
   return Status::OK();
 }
 
+namespace {
+
+// Bumped in a child after fork(), so the child never hands out random bytes
+// its parent took already.
+std::atomic<uint64_t> g_fork_generation{0};
+
+// Random bytes from OpenSSL's DRBG (cryptographic quality), fetched a
+// kilobyte at a time per thread: one RAND_bytes call costs more than 2 us
+// here whatever its length, and every append of an event without an id
+// needs 10 bytes.
+void PooledRandomBytes(uint8_t* out, size_t n) {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    pthread_atfork(nullptr, nullptr, [] {
+      g_fork_generation.fetch_add(1, std::memory_order_relaxed);
+    });
+  });
+  struct Pool {
+    std::array<uint8_t, 1024> bytes;
+    size_t used = sizeof(bytes);
+    uint64_t generation = 0;
+    ~Pool() { OPENSSL_cleanse(bytes.data(), bytes.size()); }
+  };
+  thread_local Pool pool;
+  const uint64_t generation = g_fork_generation.load(std::memory_order_relaxed);
+  if (pool.used + n > pool.bytes.size() || pool.generation != generation) {
+    if (RAND_bytes(pool.bytes.data(), static_cast<int>(pool.bytes.size())) !=
+        1) {
+      std::abort();  // no randomness: an id could repeat; better to stop
+    }
+    pool.used = 0;
+    pool.generation = generation;
+  }
+  std::memcpy(out, pool.bytes.data() + pool.used, n);
+  OPENSSL_cleanse(pool.bytes.data() + pool.used, n);  // handed out once
+  pool.used += n;
+}
+
+}  // namespace
+
 EventId EventId::NewV7() {
   std::array<uint8_t, 16> b{};
-  // OpenSSL's DRBG: cryptographic quality, in user space (no syscall per id).
-  if (RAND_bytes(b.data(), static_cast<int>(b.size())) != 1) std::abort();
+  PooledRandomBytes(b.data() + 6, b.size() - 6);
   uint64_t ms = static_cast<uint64_t>(NowUtc().value() / 1000);
   for (int k = 0; k < 6; ++k) {
     b[static_cast<size_t>(k)] = static_cast<uint8_t>(ms >> (40 - 8 * k));

@@ -1,6 +1,8 @@
 #include "caseledger/types.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <ctime>
@@ -40,6 +42,48 @@ TEST(EventIdTest, NewV7IdsAreVersion7UniqueAndTimeOrdered) {
         std::vector<uint8_t>(id.bytes().begin(), id.bytes().begin() + 6),
         std::vector<uint8_t>(prev.bytes().begin(), prev.bytes().begin() + 6));
     prev = id;
+  }
+}
+
+// Ids drawn in a child after fork() never repeat the parent's: the
+// random bytes each thread fetches ahead are not reused across the fork.
+TEST(EventIdTest, AForkedChildDrawsIdsOfItsOwn) {
+  (void)EventId::NewV7();  // this thread now holds random bytes ahead
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(fds[0]);
+    for (int i = 0; i < 8; ++i) {
+      const std::string id = EventId::NewV7().ToString();
+      if (write(fds[1], id.data(), id.size()) !=
+          static_cast<ssize_t>(id.size())) {
+        _exit(2);
+      }
+    }
+    _exit(0);
+  }
+  close(fds[1]);
+  std::set<std::string> parent;
+  for (int i = 0; i < 8; ++i) parent.insert(EventId::NewV7().ToString());
+  std::string all;
+  char buf[512];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof(buf))) > 0;) {
+    all.append(buf, static_cast<size_t>(n));
+  }
+  close(fds[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_EQ(all.size(), 8u * 36);
+  for (size_t i = 0; i < all.size(); i += 36) {
+    // The random parts differ (the millisecond prefix may well not).
+    const std::string id = all.substr(i, 36);
+    EXPECT_FALSE(parent.count(id)) << id;
+    for (const std::string& p : parent) {
+      EXPECT_NE(id.substr(14), p.substr(14)) << id;
+    }
   }
 }
 
