@@ -102,6 +102,10 @@ rocksdb::ColumnFamilyOptions CfOptions(
     // Whole-key Bloom filter: an append's "is this id new?" is a miss almost
     // always, and a miss then costs no disk read.
     t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10, false));
+    // And one over the memtable's keys (5% of its size), so such a miss does
+    // not search the memtable's skip list either.
+    cf.memtable_prefix_bloom_size_ratio = 0.05;
+    cf.memtable_whole_key_filtering = true;
   }
   t.format_version = 5;
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));

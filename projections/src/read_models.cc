@@ -235,29 +235,43 @@ bool IsWordChar(char c) {
          (static_cast<unsigned char>(c) & 0x80) != 0;
 }
 
-// Replaces every whole-word, case-insensitive occurrence of `word`.
-std::string RedactWord(const std::string& text, const std::string& word) {
-  if (word.empty() || text.size() < word.size()) return text;
+char AsciiLower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+std::string AsciiLower(std::string_view s) {
+  std::string out(s.size(), '\0');
+  std::transform(s.begin(), s.end(), out.begin(),
+                 [](char c) { return AsciiLower(c); });
+  return out;
+}
+
+// Replaces every whole-word, case-insensitive (ASCII) occurrence of `word`
+// in `*text`, leftmost first; `*lower` is `*text` lowercased, and is kept
+// so. The candidates are found with a substring search of the lowercased
+// text, so a word that does not occur costs one scan and no copy.
+void RedactWord(std::string* text, std::string* lower,
+                const std::string& word) {
+  if (word.empty() || text->size() < word.size()) return;
+  const std::string lower_word = AsciiLower(word);
+  const bool word_front = IsWordChar(word.front());
+  const bool word_back = IsWordChar(word.back());
   std::string out;
-  size_t i = 0;
-  while (i < text.size()) {
-    bool match =
-        i + word.size() <= text.size() &&
-        (i == 0 || !IsWordChar(text[i - 1]) || !IsWordChar(word.front())) &&
-        (i + word.size() == text.size() || !IsWordChar(text[i + word.size()]) ||
-         !IsWordChar(word.back()));
-    for (size_t k = 0; match && k < word.size(); ++k) {
-      match = std::tolower(static_cast<unsigned char>(text[i + k])) ==
-              std::tolower(static_cast<unsigned char>(word[k]));
-    }
-    if (match) {
+  size_t copied = 0;  // text[0, copied) is in `out` already
+  for (size_t p = lower->find(lower_word); p != std::string::npos;
+       p = lower->find(lower_word, p + 1)) {
+    const size_t end = p + word.size();
+    if ((p == 0 || !IsWordChar((*text)[p - 1]) || !word_front) &&
+        (end == text->size() || !IsWordChar((*text)[end]) || !word_back)) {
+      out.append(*text, copied, p - copied);
       out += "[redacted]";
-      i += word.size();
-    } else {
-      out.push_back(text[i++]);
+      copied = end;
+      p = end - 1;  // matches do not overlap
     }
   }
-  return out;
+  if (copied == 0) return;  // no match
+  out.append(*text, copied, std::string::npos);
+  *text = std::move(out);
+  *lower = AsciiLower(*text);
 }
 
 // Every identifier in `ids` becomes "[redacted]": a name whole, then word
@@ -294,7 +308,8 @@ std::string RedactIdentifiers(std::string text, const Identifiers& ids) {
             [](const std::string& a, const std::string& b) {
               return a.size() > b.size();
             });
-  for (const std::string& w : ordered) text = RedactWord(text, w);
+  std::string lower = AsciiLower(text);
+  for (const std::string& w : ordered) RedactWord(&text, &lower, w);
   return text;
 }
 
@@ -650,6 +665,11 @@ class ReadModelsImpl final : public ReadModels {
     t.pin_top_level_index_and_filter = true;
     t.format_version = 5;
     cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+    // A Bloom filter over each memtable's keys too: most point reads of the
+    // feed (a withdrawn mark) and of a catch-up miss, and a miss would
+    // otherwise search the memtable's skip list.
+    cf.memtable_prefix_bloom_size_ratio = 0.05;
+    cf.memtable_whole_key_filtering = true;
     cf.write_buffer_size = 16u << 20;
     cf.max_write_buffer_number = 2;
     cf.compression = rocksdb::kLZ4Compression;
@@ -1124,6 +1144,7 @@ class ReadModelsImpl final : public ReadModels {
     FeedPage page;
     page.last_seq = after_seq;
     std::string mark;
+    std::unordered_map<std::string, uint64_t> class_sizes;
     std::shared_lock<std::shared_mutex> lk(gen_mu_);
     std::unique_ptr<rocksdb::Iterator> it(
         db_->NewIterator(rocksdb::ReadOptions(), feed_cf_));
@@ -1139,11 +1160,17 @@ class ReadModelsImpl final : public ReadModels {
       if (kind == "case_reported") {
         // k-anonymity, counted when read: a class smaller than k says no
         // more than that a case was reported that month.
-        std::string n;
-        rocksdb::Status gs = db_->Get(rocksdb::ReadOptions(), stats_cf_,
-                                      ClassKey(r.value("month", ""), r), &n);
-        if (!gs.ok() && !gs.IsNotFound()) return FromRocks(gs, "reading");
-        if (!gs.ok() || FromBe64(n) < kMinClassSize) {
+        // (Classes repeat within a page: each is read once.)
+        const std::string key = ClassKey(r.value("month", ""), r);
+        auto size = class_sizes.find(key);
+        if (size == class_sizes.end()) {
+          std::string n;
+          rocksdb::Status gs =
+              db_->Get(rocksdb::ReadOptions(), stats_cf_, key, &n);
+          if (!gs.ok() && !gs.IsNotFound()) return FromRocks(gs, "reading");
+          size = class_sizes.emplace(key, gs.ok() ? FromBe64(n) : 0).first;
+        }
+        if (size->second < kMinClassSize) {
           for (const char* f :
                {"concern_kind", "setting", "categories", "urgent"}) {
             r[f] = "suppressed";
