@@ -45,11 +45,16 @@ StatusOr<std::string> IssueToken(EventStore& store, const domain::Actor& actor,
     return Status::IOError("no random bytes for a token");
   }
   std::string token = "clt_" + Hex(raw, sizeof(raw));
+  const std::string hash = TokenHash(token);
+  if (hash.empty()) {
+    // No digest (a broken OpenSSL): never record a hash every token shares.
+    return Status::IOError("cannot hash a token (OpenSSL's SHA-256)");
+  }
   ProposedEvent e;
   e.type = "TokenIssued";
   e.actor = Actor{issued_by, "admin"};
   e.occurred_at = NowUtc();
-  e.payload = nlohmann::json{{"token_sha256", TokenHash(token)},
+  e.payload = nlohmann::json{{"token_sha256", hash},
                              {"actor_id", actor.id},
                              {"role", domain::RoleName(actor.role)}}
                   .dump();
@@ -76,7 +81,7 @@ Status TokenRegistry::Refresh() {
         std::string hash = p.value("token_sha256", "");
         if (e.type == "TokenIssued") {
           auto role = domain::ParseRole(p.value("role", ""));
-          if (role) {
+          if (role && !hash.empty()) {
             by_hash_[hash] = domain::Actor{p.value("actor_id", ""), *role};
           }
         } else if (e.type == "TokenRevoked") {
@@ -88,6 +93,7 @@ Status TokenRegistry::Refresh() {
 
 std::optional<domain::Actor> TokenRegistry::Lookup(
     const std::string& hash) const {
+  if (hash.empty()) return std::nullopt;  // no digest: fail closed
   std::shared_lock<std::shared_mutex> lk(mu_);
   auto it = by_hash_.find(hash);
   if (it == by_hash_.end()) return std::nullopt;

@@ -220,7 +220,10 @@ void PooledRandomBytes(uint8_t* out, size_t n) {
     std::array<uint8_t, 1024> bytes;
     size_t used = sizeof(bytes);
     uint64_t generation = 0;
-    ~Pool() { OPENSSL_cleanse(bytes.data(), bytes.size()); }
+    ~Pool() {
+      OPENSSL_cleanse(bytes.data(), bytes.size());
+      used = bytes.size();  // a late call (from a later destructor) refills
+    }
   };
   thread_local Pool pool;
   const uint64_t generation = g_fork_generation.load(std::memory_order_relaxed);

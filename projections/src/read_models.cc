@@ -87,7 +87,8 @@ class HmacSha256 {
     unsigned char block[64] = {0};  // SHA-256's block size
     if (key.size() > sizeof(block)) {
       unsigned int n = 0;
-      EVP_Digest(key.data(), key.size(), block, &n, EVP_sha256(), nullptr);
+      ok_ = EVP_Digest(key.data(), key.size(), block, &n, EVP_sha256(),
+                       nullptr) == 1;
     } else {
       std::copy(key.begin(), key.end(), block);
     }

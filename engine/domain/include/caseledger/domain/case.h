@@ -42,6 +42,8 @@ struct ConsentEntry {
   std::string purpose;
   std::string decision;  // given, refused, withdrawn, not_sought
   uint64_t version = 0;  // case version of the event that recorded it
+
+  bool operator==(const ConsentEntry&) const = default;
 };
 
 struct EscalationState {
@@ -50,18 +52,24 @@ struct EscalationState {
   Timestamp acknowledgement_due_at;
   bool acknowledged = false;
   bool final_outcome = false;
+
+  bool operator==(const EscalationState&) const = default;
 };
 
 struct ReviewState {
   std::string kind;      // with_person, governance
   std::string due_date;  // YYYY-MM-DD
   bool completed = false;
+
+  bool operator==(const ReviewState&) const = default;
 };
 
 struct ReauditState {
   std::string due_date;               // YYYY-MM-DD
   std::set<std::string> finding_ids;  // the findings it re-checks
   bool done = false;  // a finding re-auditing one of them was recorded
+
+  bool operator==(const ReauditState&) const = default;
 };
 
 // A decision whose event leaves out the explanation its schema allows
@@ -71,6 +79,8 @@ struct UnexplainedDecision {
   std::string event_id;
   std::string type;
   std::string missing;  // the payload field left out
+
+  bool operator==(const UnexplainedDecision&) const = default;
 };
 
 struct CaseState {
@@ -127,6 +137,9 @@ struct CaseState {
   // The latest consent decision for a person and purpose, if any.
   const ConsentEntry* CurrentConsent(const std::string& person_ref,
                                      const std::string& purpose) const;
+
+  // Every field equal (tests compare folds made in different ways).
+  bool operator==(const CaseState&) const = default;
 };
 
 // Whether `actor` may make `read` of this case: the role must allow it, the
