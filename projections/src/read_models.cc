@@ -666,9 +666,10 @@ class ReadModelsImpl final : public ReadModels {
     t.pin_top_level_index_and_filter = true;
     t.format_version = 5;
     cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
-    // A Bloom filter over each memtable's keys too: most point reads of the
-    // feed (a withdrawn mark) and of a catch-up miss, and a miss would
-    // otherwise search the memtable's skip list.
+    // A Bloom filter over each memtable's keys too: many point reads here
+    // miss (a feed record's withdrawn mark, a case not stored yet), and a
+    // miss would otherwise search the memtable's skip list. (Measured only
+    // together with other changes, bench/RESULTS.md.)
     cf.memtable_prefix_bloom_size_ratio = 0.05;
     cf.memtable_whole_key_filtering = true;
     cf.write_buffer_size = 16u << 20;
@@ -1429,8 +1430,9 @@ class ReadModelsImpl final : public ReadModels {
     }
     // Index and stats writes go into the batch in key order: a memtable
     // inserts a run of ascending keys from where the last insert left off,
-    // where keys in random order each search the skip list from its top (a
-    // third of a rebuild's time, before).
+    // where keys in random order each search the skip list from its top
+    // (RocksDB's write fell from 29% to 17% of a rebuild's applying thread,
+    // perf, together with the counters kept below).
     std::map<std::string, bool> index_writes;  // key -> put (else delete)
     std::map<std::string, std::string> stats_writes;
     std::map<std::string, Identifiers> ids_written;  // by pseudonym

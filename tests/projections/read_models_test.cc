@@ -270,6 +270,17 @@ Json ApprovedScreening(const std::string& learning_id) {
             {"motivated_intruder_test_passed", true}}}};
 }
 
+// An amendment of a LearningRecorded event's what_went_well.
+Json LearningCorrection(const EventId& learning_event,
+                        const std::string& what_went_well,
+                        const std::string& reason) {
+  return {{"amends_event_id", learning_event.ToString()},
+          {"amends_event_type", "LearningRecorded"},
+          {"amends_schema_version", 1},
+          {"corrected_fields", {{"what_went_well", what_went_well}}},
+          {"reason", reason}};
+}
+
 TEST_F(LearningFeedTest, TheFeedCarriesNothingThatIdentifiesAPerson) {
   service::SeedOptions so;
   so.cases = 40;
@@ -335,12 +346,9 @@ TEST_F(LearningFeedTest, TheFeedCarriesNothingThatIdentifiesAPerson) {
   ASSERT_OK(recorded);
   ASSERT_OK(
       svc.Execute("leaky-case", "amend",
-                  {{"amends_event_id", recorded->event_ids.at(0).ToString()},
-                   {"amends_event_type", "LearningRecorded"},
-                   {"amends_schema_version", 1},
-                   {"corrected_fields",
-                    {{"what_went_well", "A volunteer spotted it first."}}},
-                   {"reason", "A name was written into the learning."}},
+                  LearningCorrection(recorded->event_ids.at(0),
+                                     "A volunteer spotted it first.",
+                                     "A name was written into the learning."),
                   dsl));
   ASSERT_OK(svc.Execute("leaky-case", "screen-learning",
                         ApprovedScreening("learning-2"), reviewer));
@@ -447,12 +455,9 @@ TEST_F(LearningFeedTest, LearningCorrectedAfterItWasSharedIsWithdrawn) {
   // The text named a place; it is corrected after consumers may hold it.
   ASSERT_OK(
       svc.Execute("case-1", "amend",
-                  {{"amends_event_id", recorded->event_ids.at(0).ToString()},
-                   {"amends_event_type", "LearningRecorded"},
-                   {"amends_schema_version", 1},
-                   {"corrected_fields",
-                    {{"what_went_well", "The team at the venue acted fast."}}},
-                   {"reason", "The venue could identify the person."}},
+                  LearningCorrection(recorded->event_ids.at(0),
+                                     "The team at the venue acted fast.",
+                                     "The venue could identify the person."),
                   dsl));
   ASSERT_OK((*models)->CatchUp());
   page = (*models)->Feed(0, 100, "");

@@ -82,18 +82,30 @@ StatusOr<domain::DomainEvent> ToDomainEvent(const domain::EventCatalog& catalog,
   return d;
 }
 
+namespace {
+
+// Folds the case's events after `state` (from its version + 1) through
+// `through` (0: to the end) into it.
+Status FoldAfter(const EventStore& store, const domain::EventCatalog& catalog,
+                 const std::string& case_id, uint64_t through,
+                 domain::CaseState* state) {
+  return ForEachInStream(store, case_id, StreamVersion(state->version + 1),
+                         through, [&](const RecordedEvent& e) -> Status {
+                           ASSIGN_OR_RETURN(domain::DomainEvent d,
+                                            ToDomainEvent(catalog, e));
+                           *state = domain::Evolve(std::move(*state), d);
+                           return Status::OK();
+                         });
+}
+
+}  // namespace
+
 StatusOr<domain::CaseState> LoadCase(const EventStore& store,
                                      const domain::EventCatalog& catalog,
                                      const std::string& case_id,
                                      uint64_t max_version) {
   domain::CaseState state;
-  RETURN_IF_ERROR(ForEachInStream(store, case_id, StreamVersion(1), max_version,
-                                  [&](const RecordedEvent& e) -> Status {
-                                    ASSIGN_OR_RETURN(domain::DomainEvent d,
-                                                     ToDomainEvent(catalog, e));
-                                    state = domain::Evolve(std::move(state), d);
-                                    return Status::OK();
-                                  }));
+  RETURN_IF_ERROR(FoldAfter(store, catalog, case_id, max_version, &state));
   return state;
 }
 
@@ -109,16 +121,9 @@ StatusOr<domain::CaseState> CaseService::Load(const std::string& case_id,
   }
   std::shared_ptr<const domain::CaseState> cached = states_->Get(case_id);
   domain::CaseState state = cached ? *cached : domain::CaseState{};
-  const uint64_t from = state.version + 1;
-  RETURN_IF_ERROR(ForEachInStream(store_, case_id, StreamVersion(from), 0,
-                                  [&](const RecordedEvent& e) -> Status {
-                                    ASSIGN_OR_RETURN(
-                                        domain::DomainEvent d,
-                                        service::ToDomainEvent(*catalog_, e));
-                                    state = domain::Evolve(std::move(state), d);
-                                    return Status::OK();
-                                  }));
-  if (state.version >= from) {
+  const uint64_t kept = state.version;
+  RETURN_IF_ERROR(FoldAfter(store_, *catalog_, case_id, 0, &state));
+  if (state.version > kept) {
     states_->Put(case_id, std::make_shared<const domain::CaseState>(state));
   }
   return state;
