@@ -353,13 +353,6 @@ constexpr uint64_t kMinClassSize = 5;
 
 // What a case_reported record says of a case besides its pseudonym and
 // month.
-Json ReportedFields(const domain::CaseState& state) {
-  return {{"concern_kind", state.kind},
-          {"setting", state.setting},
-          {"categories", state.categories},
-          {"urgent", state.urgent}};
-}
-
 // The counter of a case_reported record's equivalence class.
 std::string ClassKey(const std::string& month, const Json& fields) {
   std::vector<std::string> categories;
@@ -544,22 +537,236 @@ std::string Sha256Hex(const std::string& in) {
   return out;
 }
 
-// A batch of the log, each event's payload decoded (or why it could not
-// be). An empty batch: the end of the log.
-struct DecodedBatch {
+// --- Folding: the first of a batch's two stages -----------------------------
+//
+// A batch is applied in two stages. Folding evolves each case's state
+// through the batch's events and prepares what the second stage writes:
+// each touched case's document and index keys, and what the learning feed
+// reads of each event. It reads only the log (immutable), never the read
+// models, so a rebuild runs it on a thread of its own ahead of the second
+// stage (ReadModelsImpl::Apply), which reads and writes the read models in
+// log order on one thread.
+
+// What the learning feed reads of one case event, taken when the event is
+// folded (so the applying stage needs neither the case's state nor the log).
+struct FeedInput {
+  bool was_out = false;  // the case was out of learning before the event
+  bool out = false;      // and is after it
+  // The case's reported fields after the event, kept when the feed counts
+  // the report (the event reports the case, or takes it out of learning).
+  bool has_report = false;
+  Timestamp reported_at;
+  std::string kind;
+  std::string setting;
+  std::vector<std::string> categories;
+  bool urgent = false;
+  // The payload, for the event types the feed reads it of; null otherwise.
+  Json payload;
+  // Approved learning: the text as recorded, with the corrections made
+  // before the screening (null: none found); the id of its LearningRecorded
+  // event; and the identifiers this batch's events of the case held up to
+  // and including the screening.
+  Json learning;
+  std::string learning_event_id;
+  Identifiers batch_ids;
+};
+
+Json ReportedFields(const FeedInput& in) {
+  return {{"concern_kind", in.kind},
+          {"setting", in.setting},
+          {"categories", in.categories},
+          {"urgent", in.urgent}};
+}
+
+// One case as a batch leaves it.
+struct FoldedCase {
+  uint64_t first_version = 0;  // of its first event in the batch
+  uint64_t version = 0;        // after the batch
+  uint64_t last_position = 0;  // of its last event in the batch
+  std::string doc;             // its document (JSON) after the batch
+  std::set<std::string> keys;  // the document's index keys
+  Identifiers ids;             // the identifiers this batch's events hold
+};
+
+// A batch of the log, folded. An empty batch: the end of the log.
+struct FoldedBatch {
   std::vector<RecordedEvent> events;
-  std::vector<StatusOr<domain::DomainEvent>> decoded;
+  std::vector<FeedInput> feed;  // one per event (case events only)
+  std::map<std::string, FoldedCase> cases;
+  // Non-empty: an event could not be folded (why, and where); nothing of
+  // the batch may be applied.
+  std::string failure;
+};
+
+// Folds batches in log order, keeping the states of recently folded cases
+// (bounded) so that a case's next batch folds only its new events. One
+// thread at a time.
+class Folder {
+ public:
+  Folder(const EventStore& store, const domain::EventCatalog& catalog,
+         bool feed)
+      : store_(store), catalog_(catalog), feed_(feed) {}
+
+  // Folds `b->events` into `b->feed` and `b->cases`, with each event's
+  // payload taken from `decoded` (decoded ahead) when given, else decoded
+  // here. On a failure, says why in `b->failure` and forgets every kept
+  // state.
+  void Fold(FoldedBatch* b,
+            std::vector<StatusOr<domain::DomainEvent>>* decoded = nullptr) {
+    b->feed.assign(b->events.size(), FeedInput{});
+    // The cases this batch touches, taken out of the cache while it folds.
+    struct Work {
+      Entry entry;
+      FoldedCase* out;
+    };
+    std::map<std::string, Work> work;
+    for (size_t i = 0; i < b->events.size(); ++i) {
+      const RecordedEvent& e = b->events[i];
+      if (!service::IsCaseStream(e.stream_id)) continue;
+      auto w = work.find(e.stream_id);
+      Status s = Status::OK();
+      if (w == work.end()) {
+        StatusOr<Entry> before = Before(e);
+        s = before.status();
+        if (s.ok()) {
+          FoldedCase* c = &b->cases[e.stream_id];
+          c->first_version = e.version.value();
+          w = work.emplace(e.stream_id, Work{std::move(*before), c}).first;
+        }
+      }
+      StatusOr<domain::DomainEvent> d = Status::OK();
+      if (s.ok()) {
+        d = decoded != nullptr ? std::move((*decoded)[i])
+                               : service::ToDomainEvent(catalog_, e);
+        s = d.status();
+      }
+      if (!s.ok()) {
+        // Never skip: stop here, say where and why.
+        b->failure = "cannot apply event " + e.event_id.ToString() +
+                     " at position " + std::to_string(e.position.value()) +
+                     " (case " + e.stream_id + ", " + e.type +
+                     "): " + s.ToString();
+        cache_.clear();
+        return;
+      }
+      Entry& en = w->second.entry;
+      FoldedCase& c = *w->second.out;
+      FeedInput& in = b->feed[i];
+      in.was_out = OptedOutOfLearning(en.state);
+      en.state = domain::Evolve(std::move(en.state), *d);
+      c.version = en.state.version;
+      c.last_position = e.position.value();
+      if (!feed_) continue;
+      CollectIdentifiers(d->payload, &c.ids);
+      in.out = OptedOutOfLearning(en.state);
+      if (e.type == "ConcernReported" || (in.out && !in.was_out)) {
+        in.has_report = true;
+        in.reported_at = en.state.reported_at;
+        in.kind = en.state.kind;
+        in.setting = en.state.setting;
+        in.categories = en.state.categories;
+        in.urgent = en.state.urgent;
+      }
+      if (e.type == "LearningScreened" &&
+          d->payload.value("decision", "") == "approved_for_sharing") {
+        auto l = en.learning.find(d->payload.value("learning_id", ""));
+        if (l != en.learning.end()) {
+          in.learning = l->second.text;
+          in.learning_event_id = l->second.event_id;
+        }
+        in.batch_ids = c.ids;
+      }
+      Track(&en, *d);
+      if (e.type == "ReviewCompleted" || e.type == "CaseClosed" ||
+          e.type == "LearningScreened" || e.type == "EventAmended") {
+        in.payload = std::move(d->payload);
+      }
+    }
+    for (auto& [id, w] : work) {
+      Json doc = domain::ToJson(id, w.entry.state);
+      doc["last_position"] = w.out->last_position;
+      w.out->keys = IndexKeys(doc);
+      w.out->doc = doc.dump();
+      if (cache_.size() >= kStateCacheEntries) cache_.clear();
+      cache_[id] = std::move(w.entry);
+    }
+  }
+
+  void Clear() { cache_.clear(); }
+
+ private:
+  // A LearningRecorded event's text, as corrected since.
+  struct Learning {
+    std::string event_id;
+    Json text;
+  };
+  struct Entry {
+    domain::CaseState state;
+    // By learning id: the latest LearningRecorded of each (kept only when
+    // the feed is on).
+    std::map<std::string, Learning> learning;
+  };
+
+  // The case as it stood before `e`: kept, new, or folded from the log.
+  StatusOr<Entry> Before(const RecordedEvent& e) {
+    auto it = cache_.find(e.stream_id);
+    if (it != cache_.end() &&
+        it->second.state.version + 1 == e.version.value()) {
+      Entry en = std::move(it->second);
+      cache_.erase(it);
+      return en;
+    }
+    Entry en;
+    if (e.version.value() == 1) return en;
+    RETURN_IF_ERROR(ForEachInStream(
+        store_, e.stream_id, StreamVersion(1), e.version.value() - 1,
+        [&](const RecordedEvent& ce) -> Status {
+          ASSIGN_OR_RETURN(domain::DomainEvent d,
+                           service::ToDomainEvent(catalog_, ce));
+          en.state = domain::Evolve(std::move(en.state), d);
+          if (feed_) Track(&en, d);
+          return Status::OK();
+        }));
+    return en;
+  }
+
+  // Keeps learning text and its corrections, for the screening that shares
+  // it.
+  static void Track(Entry* en, const domain::DomainEvent& d) {
+    if (d.type == "LearningRecorded") {
+      en->learning[d.payload.value("learning_id", "")] =
+          Learning{d.event_id, d.payload};
+    } else if (d.type == "EventAmended") {
+      const std::string amends = d.payload.value("amends_event_id", "");
+      for (auto& [lid, l] : en->learning) {
+        if (l.event_id != amends) continue;
+        const Json corrected =
+            d.payload.value("corrected_fields", Json::object());
+        for (const auto& [k, v] : corrected.items()) l.text[k] = v;
+      }
+    }
+  }
+
+  const EventStore& store_;
+  const domain::EventCatalog& catalog_;
+  const bool feed_;
+  std::unordered_map<std::string, Entry> cache_;
 };
 
 // Reads the whole log from the start on a thread of its own, a few batches
-// ahead of its consumer, decoding every case event's payload on the way.
-// Next() hands the batches over in order; a read error ends the stream with
-// that error. Destroying it stops the thread.
-class DecodeAhead {
+// ahead of its consumer, decoding and folding every batch on the way (with
+// a Folder of its own). Next() hands the batches over in order; a read
+// error ends the stream with that error, a fold failure ends it with a
+// batch that carries the failure. Destroying it stops the thread.
+class FoldAhead {
  public:
-  DecodeAhead(const EventStore& store, const domain::EventCatalog& catalog)
-      : store_(store), catalog_(catalog), thread_([this] { Run(); }) {}
-  ~DecodeAhead() {
+  FoldAhead(const EventStore& store, const domain::EventCatalog& catalog,
+            bool feed)
+      : store_(store),
+        catalog_(catalog),
+        folder_(store, catalog, feed),
+        thread_([this] { Run(); }) {}
+  ~FoldAhead() {
     {
       std::lock_guard<std::mutex> lk(mu_);
       stop_ = true;
@@ -567,36 +774,40 @@ class DecodeAhead {
     cv_.notify_all();
     thread_.join();
   }
-  DecodeAhead(const DecodeAhead&) = delete;
-  DecodeAhead& operator=(const DecodeAhead&) = delete;
+  FoldAhead(const FoldAhead&) = delete;
+  FoldAhead& operator=(const FoldAhead&) = delete;
 
-  StatusOr<DecodedBatch> Next() {
+  StatusOr<FoldedBatch> Next() {
     std::unique_lock<std::mutex> lk(mu_);
     cv_.wait(lk, [this] { return !ready_.empty() || !error_.ok(); });
     if (ready_.empty()) return error_;
-    DecodedBatch b = std::move(ready_.front());
+    FoldedBatch b = std::move(ready_.front());
     ready_.pop_front();
     cv_.notify_all();
     return b;
   }
 
  private:
-  static constexpr size_t kAhead = 4;  // batches decoded ahead, at most
+  static constexpr size_t kAhead = 4;  // batches folded ahead, at most
 
   void Run() {
     uint64_t pos = 0;
     for (;;) {
       auto events = store_.ReadAll(GlobalPosition(pos), kBatch);
-      DecodedBatch b;
+      FoldedBatch b;
       if (events.ok()) {
         b.events = std::move(*events);
-        b.decoded.reserve(b.events.size());
+        // Decoded first, then folded: the decoding's allocations stay
+        // together, apart from the states kept across batches.
+        std::vector<StatusOr<domain::DomainEvent>> decoded;
+        decoded.reserve(b.events.size());
         for (const RecordedEvent& e : b.events) {
-          b.decoded.push_back(service::IsCaseStream(e.stream_id)
-                                  ? service::ToDomainEvent(catalog_, e)
-                                  : StatusOr<domain::DomainEvent>(
-                                        Status::NotFound("not a case")));
+          decoded.push_back(service::IsCaseStream(e.stream_id)
+                                ? service::ToDomainEvent(catalog_, e)
+                                : StatusOr<domain::DomainEvent>(
+                                      Status::NotFound("not a case")));
         }
+        folder_.Fold(&b, &decoded);
       }
       std::unique_lock<std::mutex> lk(mu_);
       cv_.wait(lk, [this] { return stop_ || ready_.size() < kAhead; });
@@ -606,8 +817,8 @@ class DecodeAhead {
         cv_.notify_all();
         return;
       }
-      const bool end = b.events.empty();
-      if (!end) pos = b.events.back().position.value();
+      const bool end = b.events.empty() || !b.failure.empty();
+      if (!b.events.empty()) pos = b.events.back().position.value();
       ready_.push_back(std::move(b));
       cv_.notify_all();
       if (end) return;
@@ -616,12 +827,13 @@ class DecodeAhead {
 
   const EventStore& store_;
   const domain::EventCatalog& catalog_;
+  Folder folder_;  // this thread's only
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<DecodedBatch> ready_;  // guarded by mu_
-  Status error_;                    // guarded by mu_
-  bool stop_ = false;               // guarded by mu_
-  std::thread thread_;              // last: starts once the rest exists
+  std::deque<FoldedBatch> ready_;  // guarded by mu_
+  Status error_;                   // guarded by mu_
+  bool stop_ = false;              // guarded by mu_
+  std::thread thread_;             // last: starts once the rest exists
 };
 
 class ReadModelsImpl final : public ReadModels {
@@ -751,7 +963,10 @@ class ReadModelsImpl final : public ReadModels {
       auto events = store_.ReadAll(GlobalPosition(position_.load()), kBatch);
       if (!events.ok()) return events.status();
       if (events->empty()) return Status::OK();
-      RETURN_IF_ERROR(Apply(*events, generation_));
+      FoldedBatch b;
+      b.events = std::move(*events);
+      folder_.Fold(&b);
+      RETURN_IF_ERROR(Apply(b, generation_));
     }
   }
 
@@ -828,19 +1043,19 @@ class ReadModelsImpl final : public ReadModels {
     const uint64_t next = generation_ + 1;
     RETURN_IF_ERROR(DropGeneration(next));  // leftovers of a failed rebuild
     RETURN_IF_ERROR(EnsureGeneration(next, /*make_current=*/false));
-    cache_.clear();
+    folder_.Clear();
+    keys_.clear();
     committed_ = Committed{};
     rebuild_feed_seq_ = 0;
     uint64_t pos = 0;
     {
-      // Two stages on two threads: a reader reads the log and decodes each
-      // payload (a third of a rebuild's work) a few batches ahead, while
-      // this thread folds and writes.
-      DecodeAhead ahead(store_, *catalog_);
+      // The two stages on two threads: one reads the log, decodes and folds
+      // a few batches ahead, while this one applies them.
+      FoldAhead ahead(store_, *catalog_, !key_.empty());
       for (;;) {
-        ASSIGN_OR_RETURN(DecodedBatch batch, ahead.Next());
+        ASSIGN_OR_RETURN(FoldedBatch batch, ahead.Next());
         if (batch.events.empty()) break;
-        RETURN_IF_ERROR(Apply(batch.events, next, &batch.decoded));
+        RETURN_IF_ERROR(Apply(batch, next));
         pos = batch.events.back().position.value();
       }
     }
@@ -859,7 +1074,8 @@ class ReadModelsImpl final : public ReadModels {
       feed_seq_ = rebuild_feed_seq_;
     }
     position_.store(pos);
-    cache_.clear();
+    folder_.Clear();
+    keys_.clear();
     committed_ = Committed{};
     logger_->info("read models rebuilt to position {} (generation {})", pos,
                   next);
@@ -1322,110 +1538,44 @@ class ReadModelsImpl final : public ReadModels {
     return Status::OK();
   }
 
-  // The case's state just before `e`, from the cache or folded from the log.
-  StatusOr<domain::CaseState> StateBefore(const RecordedEvent& e) {
-    auto it = cache_.find(e.stream_id);
-    if (it != cache_.end() &&
-        it->second.state.version + 1 == e.version.value()) {
-      return std::move(it->second.state);  // the batch puts it back
+  // Stops the projection at an event it cannot apply: logs why and reports
+  // it unhealthy. Never skips the event.
+  Status Fail(const std::string& why) {
+    logger_->error("projection stopped: {}", why);
+    {
+      std::lock_guard<std::mutex> lk(health_mu_);
+      error_ = why;
     }
-    if (e.version.value() == 1) return domain::CaseState{};
-    return service::LoadCase(store_, *catalog_, e.stream_id,
-                             e.version.value() - 1);
+    progress_cv_.notify_all();
+    return Status::FailedPrecondition(why);
   }
 
-  // Applies one batch into generation `gen`: every document and index change
-  // and the new checkpoint in one WriteBatch.
-  // `decoded`, when given, holds each event's payload decoded ahead (by
-  // DecodeAhead); otherwise Apply decodes them itself.
-  Status Apply(const std::vector<RecordedEvent>& events, uint64_t gen,
-               std::vector<StatusOr<domain::DomainEvent>>* decoded = nullptr) {
+  // Applies one folded batch into generation `gen`: every document, index
+  // and feed change and the new checkpoint in one WriteBatch.
+  Status Apply(FoldedBatch& b, uint64_t gen) {
+    if (!b.failure.empty()) return Fail(b.failure);
     rocksdb::ColumnFamilyHandle* state_cf = handles_.at(StateCf(gen));
     rocksdb::ColumnFamilyHandle* index_cf = handles_.at(IndexCf(gen));
     rocksdb::ColumnFamilyHandle* feed_cf = handles_.at(FeedCf(gen));
     rocksdb::ColumnFamilyHandle* stats_cf = handles_.at(StatsCf(gen));
-    uint64_t& seq = gen == generation_ ? feed_seq_ : rebuild_feed_seq_;
-    const uint64_t seq_before = seq;
+    uint64_t& feed_seq = gen == generation_ ? feed_seq_ : rebuild_feed_seq_;
+    uint64_t seq = feed_seq;  // this batch's last, once written
     if (committed_.generation != gen) {
       committed_ = Committed{};
       committed_.generation = gen;
     }
     std::map<std::string, uint64_t> stats;  // counters touched this batch
     rocksdb::WriteBatch wb;
-    // The cases this batch touches: their index keys before it, and their
-    // state and last position after it. Documents are written once per case
-    // per batch.
-    struct Touched {
-      std::set<std::string> keys_before;
-      domain::CaseState state;
-      uint64_t last_position = 0;
-      Identifiers ids;      // identifiers this batch's events hold
-      bool is_new = false;  // the batch holds its first event
-    };
-    std::map<std::string, Touched> touched;
-    for (size_t i = 0; i < events.size(); ++i) {
-      const RecordedEvent& e = events[i];
-      if (!service::IsCaseStream(e.stream_id)) continue;
-      auto t = touched.find(e.stream_id);
-      StatusOr<domain::CaseState> before = Status::OK();
-      if (t != touched.end()) {
-        before = std::move(t->second.state);  // evolved in place below
-      } else {
-        // First time in this batch: note the index keys the case has now.
-        Touched fresh;
-        auto c = cache_.find(e.stream_id);
-        if (c != cache_.end() &&
-            c->second.state.version + 1 == e.version.value()) {
-          fresh.keys_before = c->second.keys;
-        } else if (e.version.value() == 1) {
-          // A new case: nothing of it is stored yet (no reads needed).
-          fresh.is_new = true;
-        } else {
-          std::string value;
-          rocksdb::Status gs =
-              db_->Get(rocksdb::ReadOptions(), state_cf, e.stream_id, &value);
-          if (gs.ok()) {
-            fresh.keys_before = IndexKeys(Json::parse(value, nullptr, false));
-          } else if (!gs.IsNotFound()) {
-            return FromRocks(gs, "reading case " + e.stream_id);
-          }
-        }
-        t = touched.emplace(e.stream_id, std::move(fresh)).first;
-        before = StateBefore(e);
-      }
-      Status s = before.status();
-      StatusOr<domain::DomainEvent> d = Status::OK();
-      if (s.ok()) {
-        d = decoded != nullptr ? std::move((*decoded)[i])
-                               : service::ToDomainEvent(*catalog_, e);
-        s = d.status();
-      }
-      if (!s.ok()) {
-        // Never skip: stop here, say where and why.
-        std::string why = "cannot apply event " + e.event_id.ToString() +
-                          " at position " + std::to_string(e.position.value()) +
-                          " (case " + e.stream_id + ", " + e.type +
-                          "): " + s.ToString();
-        logger_->error("projection stopped: {}", why);
-        {
-          std::lock_guard<std::mutex> lk(health_mu_);
-          error_ = why;
-        }
-        progress_cv_.notify_all();
-        return Status::FailedPrecondition(why);
-      }
-      const bool was_out = OptedOutOfLearning(*before);
-      t->second.state = domain::Evolve(std::move(*before), *d);
-      t->second.last_position = e.position.value();
-      if (!key_.empty()) {
-        CollectIdentifiers(d->payload, &t->second.ids);
-        RETURN_IF_ERROR(FeedRecords(e, *d, t->second.state, was_out,
-                                    t->second.ids, stats_cf, &stats,
-                                    [&](Json r) {
-                                      r["seq"] = ++seq;
-                                      wb.Put(feed_cf, Be64(seq), r.dump());
-                                      return seq;
-                                    }));
+    if (!key_.empty()) {
+      for (size_t i = 0; i < b.events.size(); ++i) {
+        const RecordedEvent& e = b.events[i];
+        if (!service::IsCaseStream(e.stream_id)) continue;
+        RETURN_IF_ERROR(
+            FeedRecords(e, b.feed[i], stats_cf, &stats, [&](Json r) {
+              r["seq"] = ++seq;
+              wb.Put(feed_cf, Be64(seq), r.dump());
+              return seq;
+            }));
       }
     }
     // Index and stats writes go into the batch in key order: a memtable
@@ -1436,23 +1586,35 @@ class ReadModelsImpl final : public ReadModels {
     std::map<std::string, bool> index_writes;  // key -> put (else delete)
     std::map<std::string, std::string> stats_writes;
     std::map<std::string, Identifiers> ids_written;  // by pseudonym
-    for (auto& [id, t] : touched) {
-      Json doc = domain::ToJson(id, t.state);
-      doc["last_position"] = t.last_position;
-      std::set<std::string> keys = IndexKeys(doc);
-      for (const auto& k : t.keys_before) {
-        if (!keys.count(k)) index_writes.emplace(k, false);
+    for (const auto& [id, c] : b.cases) {
+      // The case's index keys before this batch: as last written, or read
+      // from its stored document; a new case has none (nothing to read).
+      std::set<std::string> before;
+      auto k = keys_.find(id);
+      if (k != keys_.end() && k->second.version + 1 == c.first_version) {
+        before = std::move(k->second.keys);
+      } else if (c.first_version != 1) {
+        std::string value;
+        rocksdb::Status gs =
+            db_->Get(rocksdb::ReadOptions(), state_cf, id, &value);
+        if (gs.ok()) {
+          before = IndexKeys(Json::parse(value, nullptr, false));
+        } else if (!gs.IsNotFound()) {
+          return FromRocks(gs, "reading case " + id);
+        }
       }
-      for (const auto& k : keys) {
-        if (!t.keys_before.count(k)) index_writes.emplace(k, true);
+      for (const auto& key : before) {
+        if (!c.keys.count(key)) index_writes.emplace(key, false);
       }
-      wb.Put(state_cf, id, doc.dump());
-      if (!t.ids.names.empty() || !t.ids.exact.empty()) {
-        RETURN_IF_ERROR(AddIdentifiers(stats_cf, CasePseudonym(id), t.is_new,
-                                       t.ids, &stats_writes, &ids_written));
+      for (const auto& key : c.keys) {
+        if (!before.count(key)) index_writes.emplace(key, true);
       }
-      if (cache_.size() >= kStateCacheEntries) cache_.clear();
-      cache_[id] = Cached{std::move(t.state), std::move(keys)};
+      wb.Put(state_cf, id, c.doc);
+      if (!c.ids.names.empty() || !c.ids.exact.empty()) {
+        RETURN_IF_ERROR(AddIdentifiers(stats_cf, CasePseudonym(id),
+                                       c.first_version == 1, c.ids,
+                                       &stats_writes, &ids_written));
+      }
     }
     for (const auto& [k, put] : index_writes) {
       if (put) {
@@ -1461,19 +1623,25 @@ class ReadModelsImpl final : public ReadModels {
         wb.Delete(index_cf, k);
       }
     }
-    const uint64_t last = events.back().position.value();
+    const uint64_t last = b.events.back().position.value();
     for (const auto& [k, n] : stats) stats_writes.emplace(k, Be64(n));
     for (const auto& [k, v] : stats_writes) wb.Put(stats_cf, k, v);
-    if (seq != seq_before) wb.Put(FeedSeqKey(gen), Be64(seq));
+    if (seq != feed_seq) wb.Put(FeedSeqKey(gen), Be64(seq));
     wb.Put(CheckpointKey(gen), Be64(last));
     // Not synced: after a machine crash the batch and its checkpoint are
     // lost together and re-derived from the log.
     if (rocksdb::Status ws = db_->Write(rocksdb::WriteOptions(), &wb);
         !ws.ok()) {
       committed_ = Committed{};
+      keys_.clear();
       return FromRocks(ws, "applying");
     }
     // What the batch wrote is now what is stored.
+    feed_seq = seq;
+    for (auto& [id, c] : b.cases) {
+      if (keys_.size() >= kStateCacheEntries) keys_.clear();
+      keys_[id] = Written{c.version, std::move(c.keys)};
+    }
     if (committed_.counters.size() + stats.size() > kCommittedEntries) {
       committed_.counters.clear();
     }
@@ -1553,12 +1721,10 @@ class ReadModelsImpl final : public ReadModels {
   // months, plus screened learning text: nothing is copied from a payload
   // wholesale, so no personal field can leak by being overlooked.
   template <typename Emit>
-  Status FeedRecords(const RecordedEvent& e, const domain::DomainEvent& d,
-                     const domain::CaseState& state, bool was_out,
-                     const Identifiers& batch_ids,
+  Status FeedRecords(const RecordedEvent& e, const FeedInput& in,
                      rocksdb::ColumnFamilyHandle* stats_cf,
                      std::map<std::string, uint64_t>* stats, Emit emit) {
-    const Json& p = d.payload;
+    const Json& p = in.payload;
     const std::string month = Month(e.recorded_at);
     Json base = {{"case", CasePseudonym(e.stream_id)}, {"month", month}};
     // A value of the stats column family as this batch leaves it: from
@@ -1590,21 +1756,20 @@ class ReadModelsImpl final : public ReadModels {
     // Counts are kept per month reported, so a summary can sum released
     // months only.
     auto bump_report = [&](int delta) -> Status {
-      const std::string reported = Month(state.reported_at);
-      for (const auto& c : state.categories) {
+      const std::string reported = Month(in.reported_at);
+      for (const auto& c : in.categories) {
         RETURN_IF_ERROR(
             bump(std::string("category") + '\0' + reported + '\0' + c, delta));
       }
-      RETURN_IF_ERROR(
-          bump(std::string("setting") + '\0' + reported + '\0' + state.setting,
-               delta));
-      RETURN_IF_ERROR(bump(ClassKey(reported, ReportedFields(state)), delta));
+      RETURN_IF_ERROR(bump(
+          std::string("setting") + '\0' + reported + '\0' + in.setting, delta));
+      RETURN_IF_ERROR(bump(ClassKey(reported, ReportedFields(in)), delta));
       return bump(std::string("month") + '\0' + reported, delta);
     };
-    if (OptedOutOfLearning(state)) {
+    if (in.out) {
       // Out of the feed from now on; consumers are told to drop what they
       // hold of the case, and it leaves the counts.
-      if (!was_out) {
+      if (!in.was_out) {
         Json r = base;
         r["kind"] = "case_withdrawn";
         emit(std::move(r));
@@ -1615,7 +1780,7 @@ class ReadModelsImpl final : public ReadModels {
     if (e.type == "ConcernReported") {
       Json r = base;
       r["kind"] = "case_reported";
-      r.update(ReportedFields(state));
+      r.update(ReportedFields(in));
       emit(std::move(r));
       RETURN_IF_ERROR(bump_report(1));
     } else if (e.type == "ReviewCompleted" &&
@@ -1637,36 +1802,14 @@ class ReadModelsImpl final : public ReadModels {
       // corrections made before the screening: the reviewer approved the
       // corrected text), scrubbed of every identifier the case holds: those
       // of earlier batches, kept under its pseudonym, and this batch's.
-      const std::string learning_id = p.value("learning_id", "");
+      if (!in.learning.is_object()) return Status::OK();
+      const Json& learning = in.learning;
+      const std::string& learning_event_id = in.learning_event_id;
       ASSIGN_OR_RETURN(
           Identifiers ids,
           CommittedIdentifiers(stats_cf, CasePseudonym(e.stream_id)));
-      ids.names.insert(batch_ids.names.begin(), batch_ids.names.end());
-      ids.exact.insert(batch_ids.exact.begin(), batch_ids.exact.end());
-      Json learning;
-      std::string learning_event_id;
-      RETURN_IF_ERROR(ForEachInStream(
-          store_, e.stream_id, StreamVersion(1), e.version.value() - 1,
-          [&](const RecordedEvent& ce) -> Status {
-            if (ce.type != "LearningRecorded" && ce.type != "EventAmended") {
-              return Status::OK();
-            }
-            Json cp = Json::parse(ce.payload, nullptr, false);
-            if (!cp.is_object()) return Status::OK();
-            if (ce.type == "LearningRecorded" &&
-                cp.value("learning_id", "") == learning_id) {
-              learning = std::move(cp);
-              learning_event_id = ce.event_id.ToString();
-            } else if (ce.type == "EventAmended" &&
-                       !learning_event_id.empty() &&
-                       cp.value("amends_event_id", "") == learning_event_id) {
-              const Json corrected =
-                  cp.value("corrected_fields", Json::object());
-              for (const auto& [k, v] : corrected.items()) learning[k] = v;
-            }
-            return Status::OK();
-          }));
-      if (!learning.is_object()) return Status::OK();
+      ids.names.insert(in.batch_ids.names.begin(), in.batch_ids.names.end());
+      ids.exact.insert(in.batch_ids.exact.begin(), in.batch_ids.exact.end());
       Json r = base;
       r["kind"] = "learning_shared";
       r["what_went_well"] = Scrub(learning.value("what_went_well", ""), ids);
@@ -1733,7 +1876,15 @@ class ReadModelsImpl final : public ReadModels {
         return;
       }
       if (batch->empty()) continue;
-      if (!Apply(*batch, generation_).ok()) return;  // unhealthy; logged
+      FoldedBatch b;
+      b.events = std::move(*batch);
+      folder_.Fold(&b);
+      if (Status st = Apply(b, generation_); !st.ok()) {
+        // Stopped and unhealthy, never silently: a fold failure says so
+        // itself; anything else (a storage failure) is said here.
+        if (Health().healthy) (void)Fail("applying: " + st.ToString());
+        return;
+      }
     }
   }
 
@@ -1752,14 +1903,17 @@ class ReadModelsImpl final : public ReadModels {
   const std::unique_ptr<const HmacSha256> hmac_;  // keyed by key_
   uint64_t feed_seq_ = 0;  // last feed sequence (applier only)
   uint64_t rebuild_feed_seq_ = 0;
-  // Applier only: each case's state and index keys as last written.
-  struct Cached {
-    domain::CaseState state;
+  // Applier only: the folding stage of the runner and CatchUp (a rebuild
+  // folds with one of its own), and each case's version and index keys as
+  // last written (bounded).
+  Folder folder_{store_, *catalog_, !key_.empty()};
+  struct Written {
+    uint64_t version = 0;
     std::set<std::string> keys;
   };
+  std::unordered_map<std::string, Written> keys_;
   std::shared_ptr<rocksdb::Cache> block_cache_ =
       rocksdb::NewLRUCache(kBlockCacheBytes);
-  std::unordered_map<std::string, Cached> cache_;
   std::unordered_map<std::string, std::string> pseudonyms_;  // case -> HMAC
   // Applier only: values of the stats column family of one generation as
   // last written (so a batch reads a counter or a case's identifiers from

@@ -252,6 +252,16 @@ class LearningFeedTest : public ::testing::Test {
     catalog_ = *catalog;
   }
 
+  // The read models in dir/p, caught up with the log (null if they fail).
+  std::unique_ptr<ReadModels> CaughtUp() {
+    auto models =
+        ReadModels::Open(dir_.path() + "/p", *store_, catalog_, nullptr, kKey);
+    EXPECT_OK(models);
+    if (!models.ok()) return nullptr;
+    EXPECT_OK((*models)->CatchUp());
+    return std::move(*models);
+  }
+
   testing::TempDir dir_;
   Timestamp now_{0};
   std::unique_ptr<EventStore> store_;
@@ -411,6 +421,20 @@ TEST_F(LearningFeedTest, TheFeedCarriesNothingThatIdentifiesAPerson) {
   EXPECT_NE(feed.find("A volunteer spotted it first."), std::string::npos);
 }
 
+// Learning for sharing whose what_went_well names a place (which a
+// correction then takes out).
+Json PlaceNamingLearning() {
+  return {{"learning_id", "learning-1"},
+          {"what_went_well", "The team at the Harbourside Annexe acted fast."},
+          {"what_must_change", "Check the rota before each session."},
+          {"share_in", {"training"}}};
+}
+// The correction that takes the place out of it.
+Json PlaceCorrection(const EventId& learning_event) {
+  return LearningCorrection(learning_event, "The team at the venue acted fast.",
+                            "The venue could identify the person.");
+}
+
 TEST_F(LearningFeedTest, LearningCorrectedAfterItWasSharedIsWithdrawn) {
   service::CaseService svc(*store_, catalog_, domain::DomainConfig{});
   const domain::Actor dsl{"user:dsl-1", domain::Role::kDsl};
@@ -421,23 +445,16 @@ TEST_F(LearningFeedTest, LearningCorrectedAfterItWasSharedIsWithdrawn) {
                          {"role", "dsl"},
                          {"reason", "initial_assignment"}},
                         dsl));
-  auto recorded = svc.Execute(
-      "case-1", "record-learning",
-      {{"learning_id", "learning-1"},
-       {"what_went_well", "The team at the Harbourside Annexe acted fast."},
-       {"what_must_change", "Check the rota before each session."},
-       {"share_in", {"training"}}},
-      dsl);
+  auto recorded =
+      svc.Execute("case-1", "record-learning", PlaceNamingLearning(), dsl);
   ASSERT_OK(recorded);
   // Approved twice (a second reviewer looked again): two records share it.
   for (int i = 0; i < 2; ++i) {
     ASSERT_OK(svc.Execute("case-1", "screen-learning",
                           ApprovedScreening("learning-1"), reviewer));
   }
-  auto models =
-      ReadModels::Open(dir_.path() + "/p", *store_, catalog_, nullptr, kKey);
-  ASSERT_OK(models);
-  ASSERT_OK((*models)->CatchUp());
+  auto models = CaughtUp();
+  ASSERT_NE(models, nullptr);
   auto shared_text = [&](const FeedPage& page) {
     std::vector<std::string> out;
     for (const auto& r : page.records) {
@@ -445,7 +462,7 @@ TEST_F(LearningFeedTest, LearningCorrectedAfterItWasSharedIsWithdrawn) {
     }
     return out;
   };
-  auto page = (*models)->Feed(0, 100, "");
+  auto page = models->Feed(0, 100, "");
   ASSERT_OK(page);
   const std::string original = "The team at the Harbourside Annexe acted fast.";
   ASSERT_EQ(shared_text(*page), (std::vector<std::string>{original, original}));
@@ -453,14 +470,10 @@ TEST_F(LearningFeedTest, LearningCorrectedAfterItWasSharedIsWithdrawn) {
   const uint64_t first_seq = page->records[page->records.size() - 2]["seq"];
 
   // The text named a place; it is corrected after consumers may hold it.
-  ASSERT_OK(
-      svc.Execute("case-1", "amend",
-                  LearningCorrection(recorded->event_ids.at(0),
-                                     "The team at the venue acted fast.",
-                                     "The venue could identify the person."),
-                  dsl));
-  ASSERT_OK((*models)->CatchUp());
-  page = (*models)->Feed(0, 100, "");
+  ASSERT_OK(svc.Execute("case-1", "amend",
+                        PlaceCorrection(recorded->event_ids.at(0)), dsl));
+  ASSERT_OK(models->CatchUp());
+  page = models->Feed(0, 100, "");
   ASSERT_OK(page);
   EXPECT_EQ(shared_text(*page),
             (std::vector<std::string>{"[withdrawn]", "[withdrawn]"}));
@@ -480,14 +493,46 @@ TEST_F(LearningFeedTest, LearningCorrectedAfterItWasSharedIsWithdrawn) {
   // withdrawn, and a rebuild gives the same feed.
   ASSERT_OK(svc.Execute("case-1", "screen-learning",
                         ApprovedScreening("learning-1"), reviewer));
-  ASSERT_OK((*models)->CatchUp());
-  page = (*models)->Feed(0, 100, "");
+  ASSERT_OK(models->CatchUp());
+  page = models->Feed(0, 100, "");
   ASSERT_OK(page);
   EXPECT_EQ(shared_text(*page),
             (std::vector<std::string>{"[withdrawn]", "[withdrawn]",
                                       "The team at the venue acted fast."}));
-  ASSERT_OK((*models)->Rebuild());
-  auto rebuilt = (*models)->Feed(0, 100, "");
+  ASSERT_OK(models->Rebuild());
+  auto rebuilt = models->Feed(0, 100, "");
+  ASSERT_OK(rebuilt);
+  EXPECT_EQ(rebuilt->records, page->records);
+}
+
+// The read models keep recently folded cases in memory; a case they do not
+// hold (after a restart, or evicted) is folded again from the log, and its
+// learning text, with its corrections, must come back with it.
+TEST_F(LearningFeedTest, LearningApprovedAfterARestartIsSharedAsCorrected) {
+  service::CaseService svc(*store_, catalog_, domain::DomainConfig{});
+  const domain::Actor dsl{"user:dsl-1", domain::Role::kDsl};
+  const domain::Actor reviewer{"user:reviewer-1", domain::Role::kReviewer};
+  ASSERT_OK(svc.Execute("case-1", "report", testing::ReportBody(), dsl));
+  auto recorded =
+      svc.Execute("case-1", "record-learning", PlaceNamingLearning(), dsl);
+  ASSERT_OK(recorded);
+  ASSERT_OK(svc.Execute("case-1", "amend",
+                        PlaceCorrection(recorded->event_ids.at(0)), dsl));
+  ASSERT_NE(CaughtUp(), nullptr);  // then closed: a restart
+  ASSERT_OK(svc.Execute("case-1", "screen-learning",
+                        ApprovedScreening("learning-1"), reviewer));
+  auto models = CaughtUp();
+  ASSERT_NE(models, nullptr);
+  auto page = models->Feed(0, 100, "");
+  ASSERT_OK(page);
+  std::vector<std::string> shared;
+  for (const auto& r : page->records) {
+    if (r["kind"] == "learning_shared") shared.push_back(r["what_went_well"]);
+  }
+  EXPECT_EQ(shared,
+            (std::vector<std::string>{"The team at the venue acted fast."}));
+  ASSERT_OK(models->Rebuild());
+  auto rebuilt = models->Feed(0, 100, "");
   ASSERT_OK(rebuilt);
   EXPECT_EQ(rebuilt->records, page->records);
 }
