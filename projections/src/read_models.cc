@@ -20,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <regex>
 #include <set>
 #include <shared_mutex>
@@ -753,11 +754,52 @@ class Folder {
   std::unordered_map<std::string, Entry> cache_;
 };
 
-// Reads the whole log from the start on a thread of its own, a few batches
-// ahead of its consumer, decoding and folding every batch on the way (with
-// a Folder of its own). Next() hands the batches over in order; a read
-// error ends the stream with that error, a fold failure ends it with a
-// batch that carries the failure. Destroying it stops the thread.
+// A bounded hand-off between two threads. Close() abandons it: blocked and
+// later calls return at once (Push false, Pop nothing).
+template <typename T>
+class Handoff {
+ public:
+  explicit Handoff(size_t capacity) : capacity_(capacity) {}
+
+  bool Push(T v) {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [this] { return closed_ || q_.size() < capacity_; });
+    if (closed_) return false;
+    q_.push_back(std::move(v));
+    cv_.notify_all();
+    return true;
+  }
+  std::optional<T> Pop() {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [this] { return closed_ || !q_.empty(); });
+    if (closed_) return std::nullopt;
+    T v = std::move(q_.front());
+    q_.pop_front();
+    cv_.notify_all();
+    return v;
+  }
+  void Close() {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      closed_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  const size_t capacity_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<T> q_;      // guarded by mu_
+  bool closed_ = false;  // guarded by mu_
+};
+
+// Reads the whole log from the start and folds it, a few batches ahead of
+// its consumer, on two threads of its own: one reads and decodes each
+// batch, the other folds it (with a Folder of its own). Next() hands the
+// folded batches over in order; a read error ends the stream with that
+// error, a fold failure with a batch that carries the failure. Destroying
+// it stops both threads.
 class FoldAhead {
  public:
   FoldAhead(const EventStore& store, const domain::EventCatalog& catalog,
@@ -765,75 +807,77 @@ class FoldAhead {
       : store_(store),
         catalog_(catalog),
         folder_(store, catalog, feed),
-        thread_([this] { Run(); }) {}
+        reader_([this] { Read(); }),
+        fold_thread_([this] { Fold(); }) {}
   ~FoldAhead() {
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
+    decoded_.Close();
+    folded_.Close();
+    reader_.join();
+    fold_thread_.join();
   }
   FoldAhead(const FoldAhead&) = delete;
   FoldAhead& operator=(const FoldAhead&) = delete;
 
   StatusOr<FoldedBatch> Next() {
-    std::unique_lock<std::mutex> lk(mu_);
-    cv_.wait(lk, [this] { return !ready_.empty() || !error_.ok(); });
-    if (ready_.empty()) return error_;
-    FoldedBatch b = std::move(ready_.front());
-    ready_.pop_front();
-    cv_.notify_all();
-    return b;
+    std::optional<StatusOr<FoldedBatch>> b = folded_.Pop();
+    if (!b) return Status::Unavailable("the log's reader stopped");
+    return std::move(*b);
   }
 
  private:
-  static constexpr size_t kAhead = 4;  // batches folded ahead, at most
+  static constexpr size_t kAhead = 4;  // batches ahead, at most, per stage
 
-  void Run() {
+  struct Decoded {
+    std::vector<RecordedEvent> events;
+    std::vector<StatusOr<domain::DomainEvent>> decoded;
+  };
+
+  void Read() {
     uint64_t pos = 0;
     for (;;) {
       auto events = store_.ReadAll(GlobalPosition(pos), kBatch);
-      FoldedBatch b;
-      if (events.ok()) {
-        b.events = std::move(*events);
-        // Decoded first, then folded: the decoding's allocations stay
-        // together, apart from the states kept across batches.
-        std::vector<StatusOr<domain::DomainEvent>> decoded;
-        decoded.reserve(b.events.size());
-        for (const RecordedEvent& e : b.events) {
-          decoded.push_back(service::IsCaseStream(e.stream_id)
+      if (!events.ok()) {
+        decoded_.Push(events.status());
+        return;
+      }
+      Decoded d;
+      d.events = std::move(*events);
+      d.decoded.reserve(d.events.size());
+      for (const RecordedEvent& e : d.events) {
+        d.decoded.push_back(service::IsCaseStream(e.stream_id)
                                 ? service::ToDomainEvent(catalog_, e)
                                 : StatusOr<domain::DomainEvent>(
                                       Status::NotFound("not a case")));
-        }
-        folder_.Fold(&b, &decoded);
       }
-      std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk, [this] { return stop_ || ready_.size() < kAhead; });
-      if (stop_) return;
-      if (!events.ok()) {
-        error_ = events.status();
-        cv_.notify_all();
+      const bool end = d.events.empty();
+      if (!end) pos = d.events.back().position.value();
+      if (!decoded_.Push(std::move(d)) || end) return;
+    }
+  }
+
+  void Fold() {
+    for (;;) {
+      std::optional<StatusOr<Decoded>> d = decoded_.Pop();
+      if (!d) return;
+      if (!d->ok()) {
+        folded_.Push(d->status());
         return;
       }
+      FoldedBatch b;
+      b.events = std::move((*d)->events);
+      folder_.Fold(&b, &(*d)->decoded);
       const bool end = b.events.empty() || !b.failure.empty();
-      if (!b.events.empty()) pos = b.events.back().position.value();
-      ready_.push_back(std::move(b));
-      cv_.notify_all();
-      if (end) return;
+      if (!folded_.Push(std::move(b)) || end) return;
     }
   }
 
   const EventStore& store_;
   const domain::EventCatalog& catalog_;
-  Folder folder_;  // this thread's only
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<FoldedBatch> ready_;  // guarded by mu_
-  Status error_;                   // guarded by mu_
-  bool stop_ = false;              // guarded by mu_
-  std::thread thread_;             // last: starts once the rest exists
+  Folder folder_;  // the fold thread's only
+  Handoff<StatusOr<Decoded>> decoded_{kAhead};
+  Handoff<StatusOr<FoldedBatch>> folded_{kAhead};
+  std::thread reader_;  // last: they start once the rest exists
+  std::thread fold_thread_;
 };
 
 class ReadModelsImpl final : public ReadModels {
@@ -1049,8 +1093,8 @@ class ReadModelsImpl final : public ReadModels {
     rebuild_feed_seq_ = 0;
     uint64_t pos = 0;
     {
-      // The two stages on two threads: one reads the log, decodes and folds
-      // a few batches ahead, while this one applies them.
+      // Three threads: one reads and decodes the log, one folds, a few
+      // batches ahead, while this one applies.
       FoldAhead ahead(store_, *catalog_, !key_.empty());
       for (;;) {
         ASSIGN_OR_RETURN(FoldedBatch batch, ahead.Next());
