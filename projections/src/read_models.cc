@@ -21,7 +21,6 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <regex>
 #include <set>
 #include <shared_mutex>
 #include <sstream>
@@ -29,9 +28,15 @@
 #include <unordered_map>
 
 #include "caseledger/service/case_service.h"
+#include "projections/src/anonymise.h"
 
 namespace caseledger::projections {
 namespace {
+
+using internal::CollectIdentifiers;
+using internal::Identifiers;
+using internal::RedactIdentifiers;
+using internal::Scrub;
 
 using Json = nlohmann::json;
 
@@ -178,172 +183,6 @@ std::string NextMonth(const std::string& month) {
   char out[32];
   std::snprintf(out, sizeof(out), "%04d-%02d", y, m);
   return out;
-}
-
-// What identifies a person in a case's payloads, to scrub from text written
-// for sharing: names (and screen names), redacted word by word as well as
-// whole; contact details (e-mail, phone, address and its parts), redacted
-// as written.
-struct Identifiers {
-  std::set<std::string> names;
-  std::set<std::string> exact;
-};
-
-bool IsNameKey(const std::string& k) {
-  const auto ends_with = [&k](std::string_view suffix) {
-    return k.size() >= suffix.size() &&
-           k.compare(k.size() - suffix.size(), suffix.size(), suffix) == 0;
-  };
-  return k == "name" || (ends_with("_name") && !ends_with("organisation_name"));
-}
-
-// Every value that identifies a person, anywhere in a payload: values under
-// name-like keys, a person's description (how to recognise them, e.g. a
-// screen name), and contact details.
-void CollectIdentifiers(const Json& j, Identifiers* out) {
-  if (j.is_object()) {
-    const bool person = j.contains("person_ref");
-    for (const auto& [k, v] : j.items()) {
-      if (!v.is_string()) {
-        CollectIdentifiers(v, out);
-        continue;
-      }
-      const std::string& text = v.get_ref<const std::string&>();
-      if (IsNameKey(k) || (person && k == "description")) {
-        out->names.insert(text);
-      } else if (k == "email" || k == "phone") {
-        out->exact.insert(text);
-      } else if (k == "address") {
-        out->exact.insert(text);
-        std::istringstream parts(text);
-        for (std::string part; std::getline(parts, part, ',');) {
-          const size_t from = part.find_first_not_of(" \t\n");
-          const size_t to = part.find_last_not_of(" \t\n");
-          if (from != std::string::npos && to - from >= 3) {
-            out->exact.insert(part.substr(from, to - from + 1));
-          }
-        }
-      }
-    }
-  } else if (j.is_array()) {
-    for (const auto& v : j) CollectIdentifiers(v, out);
-  }
-}
-
-// Letters and digits, and every byte of a multi-byte UTF-8 character (so
-// "Zoë" stays one word).
-bool IsWordChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
-         (static_cast<unsigned char>(c) & 0x80) != 0;
-}
-
-char AsciiLower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-std::string AsciiLower(std::string_view s) {
-  std::string out(s.size(), '\0');
-  std::transform(s.begin(), s.end(), out.begin(),
-                 [](char c) { return AsciiLower(c); });
-  return out;
-}
-
-// Replaces every whole-word, case-insensitive (ASCII) occurrence of `word`
-// in `*text`, leftmost first; `*lower` is `*text` lowercased, and is kept
-// so. The candidates are found with a substring search of the lowercased
-// text, so a word that does not occur costs one scan and no copy.
-void RedactWord(std::string* text, std::string* lower,
-                const std::string& word) {
-  if (word.empty() || text->size() < word.size()) return;
-  const std::string lower_word = AsciiLower(word);
-  const bool word_front = IsWordChar(word.front());
-  const bool word_back = IsWordChar(word.back());
-  std::string out;
-  size_t copied = 0;  // text[0, copied) is in `out` already
-  for (size_t p = lower->find(lower_word); p != std::string::npos;
-       p = lower->find(lower_word, p + 1)) {
-    const size_t end = p + word.size();
-    if ((p == 0 || !IsWordChar((*text)[p - 1]) || !word_front) &&
-        (end == text->size() || !IsWordChar((*text)[end]) || !word_back)) {
-      out.append(*text, copied, p - copied);
-      out += "[redacted]";
-      copied = end;
-      p = end - 1;  // matches do not overlap
-    }
-  }
-  if (copied == 0) return;  // no match
-  out.append(*text, copied, std::string::npos);
-  *text = std::move(out);
-  *lower = AsciiLower(*text);
-}
-
-// Every identifier in `ids` becomes "[redacted]": a name whole, then word
-// by word (split at anything not a letter or digit, so "Anne-Marie
-// O'Brien" gives Anne, Marie and Brien), each also with a plural "s" ("the
-// Smiths"); contact details as written.
-std::string RedactIdentifiers(std::string text, const Identifiers& ids) {
-  std::set<std::string> words(ids.exact.begin(), ids.exact.end());
-  words.erase("");
-  for (const std::string& n : ids.names) {
-    if (n.empty()) continue;
-    words.insert(n);
-    // Split twice: at non-word characters ("QuinceyB_77"), and at "_" too
-    // ("QuinceyB").
-    for (const bool underscore_splits : {false, true}) {
-      std::string w;
-      for (size_t i = 0; i <= n.size(); ++i) {
-        if (i < n.size() && IsWordChar(n[i]) &&
-            !(underscore_splits && n[i] == '_')) {
-          w.push_back(n[i]);
-          continue;
-        }
-        if (w.size() >= 2) {
-          words.insert(w);
-          words.insert(w + "s");
-        }
-        w.clear();
-      }
-    }
-  }
-  // Longest first, so a full name goes before its parts.
-  std::vector<std::string> ordered(words.begin(), words.end());
-  std::sort(ordered.begin(), ordered.end(),
-            [](const std::string& a, const std::string& b) {
-              return a.size() > b.size();
-            });
-  std::string lower = AsciiLower(text);
-  for (const std::string& w : ordered) RedactWord(&text, &lower, w);
-  return text;
-}
-
-// Text written for sharing, screened once more before it leaves: e-mail
-// addresses, phone numbers (any run of six or more digits and separators),
-// dates written out, and everything in `ids` become "[redacted]".
-std::string Scrub(std::string text, const Identifiers& ids) {
-  static const std::regex kEmail(
-      R"([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})");
-  static const std::regex kPhone(R"(\+?[0-9][0-9 \t().\-/]{4,}[0-9])");
-  static const std::string kMonth =
-      "(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\\.?";
-  static const std::regex kDayMonth(
-      "\\b[0-9]{1,2}(?:st|nd|rd|th)?\\s+(?:of\\s+)?" + kMonth +
-          "(?:\\s+[0-9]{2,4})?",
-      std::regex::icase);
-  static const std::regex kMonthDay(
-      "\\b" + kMonth + "\\s+[0-9]{1,2}(?:st|nd|rd|th)?\\b(?:,?\\s+[0-9]{4})?",
-      std::regex::icase);
-  // Each pattern needs a character most learning text lacks (an e-mail
-  // address an "@", the others a digit): without it the pattern cannot
-  // match, and the (slow) std::regex scan is skipped.
-  if (text.find('@') != std::string::npos) {
-    text = std::regex_replace(text, kEmail, "[redacted]");
-  }
-  if (std::any_of(text.begin(), text.end(),
-                  [](char c) { return c >= '0' && c <= '9'; })) {
-    text = std::regex_replace(text, kPhone, "[redacted]");
-    text = std::regex_replace(text, kDayMonth, "[redacted]");
-    text = std::regex_replace(text, kMonthDay, "[redacted]");
-  }
-  return RedactIdentifiers(std::move(text), ids);
 }
 
 // A record-level feed follows k-anonymity (safeguarding.md d.2 rule 5): a

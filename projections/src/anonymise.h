@@ -1,0 +1,44 @@
+// The learning feed's text anonymisation: what identifies a person in a
+// case's payloads, and how text written for sharing is screened of it.
+// Internal to projections (read_models.cc uses it; tests check it).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+
+namespace caseledger::projections::internal {
+
+// What identifies a person in a case's payloads, to scrub from text written
+// for sharing: names (and screen names), redacted word by word as well as
+// whole; contact details (e-mail, phone, address and its parts), redacted
+// as written.
+struct Identifiers {
+  std::set<std::string> names;
+  std::set<std::string> exact;
+};
+
+// Adds every value that identifies a person, anywhere in a payload, to
+// `*out`: values under name-like keys, a person's description (how to
+// recognise them, e.g. a screen name), and contact details.
+void CollectIdentifiers(const nlohmann::json& j, Identifiers* out);
+
+// Replaces every whole-word, case-insensitive (ASCII) occurrence of `word`
+// in `*text` with "[redacted]", leftmost first, matches not overlapping. A
+// word's edge that is a letter or digit (or part of a multi-byte UTF-8
+// character, or "_") must not touch another such character in the text.
+// `*lower` is `*text` lowercased (ASCII), and is kept so.
+void RedactWord(std::string* text, std::string* lower, const std::string& word);
+
+// Every identifier in `ids` becomes "[redacted]": a name whole, then word
+// by word (split at anything not a letter or digit, so "Anne-Marie
+// O'Brien" gives Anne, Marie and Brien), each also with a plural "s" ("the
+// Smiths"); contact details as written.
+std::string RedactIdentifiers(std::string text, const Identifiers& ids);
+
+// Text written for sharing, screened once more before it leaves: e-mail
+// addresses, phone numbers (any run of six or more digits and separators),
+// dates written out, and everything in `ids` become "[redacted]".
+std::string Scrub(std::string text, const Identifiers& ids);
+
+}  // namespace caseledger::projections::internal

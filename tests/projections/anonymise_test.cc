@@ -1,0 +1,130 @@
+// The learning feed's text anonymisation, on its own: what it collects as
+// identifying, and that redaction finds every occurrence a plain scan finds.
+// (read_models_test.cc checks the feed end to end.)
+#include "projections/src/anonymise.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+namespace caseledger::projections::internal {
+namespace {
+
+using Json = nlohmann::json;
+
+bool WordChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+         (static_cast<unsigned char>(c) & 0x80) != 0;
+}
+char Lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+// What RedactWord must do, written as the plainest scan: at each position,
+// leftmost first, a case-insensitive (ASCII) match of `word` whose
+// word-character edges touch no word character is replaced, and the scan
+// goes on after it.
+std::string PlainScan(const std::string& text, const std::string& word) {
+  if (word.empty()) return text;
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    bool match = i + word.size() <= text.size();
+    for (size_t k = 0; match && k < word.size(); ++k) {
+      match = Lower(text[i + k]) == Lower(word[k]);
+    }
+    const size_t end = i + word.size();
+    if (match &&
+        (i == 0 || !WordChar(text[i - 1]) || !WordChar(word.front())) &&
+        (end == text.size() || !WordChar(text[end]) ||
+         !WordChar(word.back()))) {
+      out += "[redacted]";
+      i = end;
+      continue;
+    }
+    out.push_back(text[i++]);
+  }
+  return out;
+}
+
+TEST(AnonymiseTest, RedactWordFindsWhatAPlainScanFinds) {
+  // Few distinct pieces, so that words recur, overlap, touch each other and
+  // differ only in case; "é" is two bytes, both word characters.
+  const std::vector<std::string> pieces = {"a", "A", "b",  "B", "an", "AN",
+                                           " ", "-", "_",  "'", "1",  "é",
+                                           ".", "@", "aa", "Ab"};
+  std::mt19937 rng(20261205);
+  auto pick = [&](size_t n) {
+    std::string s;
+    for (size_t i = 0; i < n; ++i) s += pieces[rng() % pieces.size()];
+    return s;
+  };
+  for (int round = 0; round < 100000; ++round) {
+    const std::string word = pick(1 + rng() % 3);
+    std::string text;
+    for (size_t i = rng() % 12; i > 0; --i) {
+      text += rng() % 3 == 0 ? word : pick(1 + rng() % 2);
+    }
+    std::string redacted = text;
+    std::string lower;
+    for (char c : text) lower.push_back(Lower(c));
+    RedactWord(&redacted, &lower, word);
+    ASSERT_EQ(redacted, PlainScan(text, word))
+        << "text \"" << text << "\", word \"" << word << "\"";
+    std::string lowered;
+    for (char c : redacted) lowered.push_back(Lower(c));
+    ASSERT_EQ(lower, lowered) << "the lowercased copy went stale";
+  }
+}
+
+TEST(AnonymiseTest, NamesGoWholeThenWordByWordWithPlurals) {
+  Identifiers ids;
+  ids.names = {"Anne-Marie O'Brien", "QuinceyB_77"};
+  EXPECT_EQ(RedactIdentifiers("ANNE-MARIE O'BRIEN met Marie and the "
+                              "O'Briens at the Annexe; quinceyb posted",
+                              ids),
+            "[redacted] met [redacted] and the O'[redacted] at the Annexe; "
+            "[redacted] posted");
+  // A name inside a longer word is left alone.
+  EXPECT_EQ(RedactIdentifiers("Mariella and Brienne", ids),
+            "Mariella and Brienne");
+}
+
+TEST(AnonymiseTest, ScrubTakesOutContactsAndDatesAndNames) {
+  Identifiers ids;
+  ids.names = {"Zed Example"};
+  EXPECT_EQ(Scrub("Zed rang 07700 900123 and wrote to zed@example.org on "
+                  "3rd of March 2026, then on June 4.",
+                  ids),
+            "[redacted] rang [redacted] and wrote to [redacted] on "
+            "[redacted], then on [redacted].");
+  // Short numbers are not phone numbers.
+  EXPECT_EQ(Scrub("Room 12 at 10:30", ids), "Room 12 at 10:30");
+}
+
+TEST(AnonymiseTest, CollectsNamesDescriptionsAndContactsAnywhere) {
+  const Json payload = {
+      {"people_involved",
+       {{{"person_ref", "person-1"},
+         {"name", "Zed Example"},
+         {"description", "posts as QuinceyB_77"},
+         {"email", "zed@example.org"},
+         {"phone", "07700 900123"},
+         {"address", "1 Long Road, Townsville, ZZ1 1ZZ"}}}},
+      {"organisation_name", "Harbour Trust"},
+      {"description", "not a person's: no person_ref beside it"},
+      {"witness", {{"preferred_name", "Kay"}}}};
+  Identifiers ids;
+  CollectIdentifiers(payload, &ids);
+  EXPECT_EQ(ids.names, (std::set<std::string>{"Kay", "Zed Example",
+                                              "posts as QuinceyB_77"}));
+  EXPECT_EQ(ids.exact,
+            (std::set<std::string>{"zed@example.org", "07700 900123",
+                                   "1 Long Road, Townsville, ZZ1 1ZZ",
+                                   "1 Long Road", "Townsville", "ZZ1 1ZZ"}));
+}
+
+}  // namespace
+}  // namespace caseledger::projections::internal
