@@ -2,8 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
+#include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <unordered_map>
 
 #include "caseledger/service/replay.h"
 
@@ -196,6 +200,48 @@ class FeedStream final : public BodyStream {
   std::chrono::steady_clock::time_point last_sent_;
 };
 
+// The JSON documents of recently read case states, one per case, kept by
+// version (a state at a version is the same for every reader), so that
+// reading an unchanged case does not build and serialise its document
+// again. Bounded; thread-safe.
+class DocumentCache {
+ public:
+  // The document of `state` (case `id`), made now or kept.
+  std::shared_ptr<const std::string> Get(const std::string& id,
+                                         const domain::CaseState& state) {
+    Shard& s = shards_[std::hash<std::string>()(id) % kShards];
+    {
+      std::lock_guard<std::mutex> lk(s.mu);
+      auto it = s.docs.find(id);
+      if (it != s.docs.end() && it->second.first == state.version) {
+        return it->second.second;
+      }
+    }
+    auto doc =
+        std::make_shared<const std::string>(domain::ToJson(id, state).dump());
+    std::lock_guard<std::mutex> lk(s.mu);
+    auto it = s.docs.find(id);
+    if (it == s.docs.end()) {
+      if (s.docs.size() >= kPerShard) s.docs.erase(s.docs.begin());
+      s.docs.emplace(id, std::make_pair(state.version, doc));
+    } else if (it->second.first < state.version) {
+      it->second = {state.version, doc};
+    }
+    return doc;
+  }
+
+ private:
+  static constexpr size_t kShards = 16;
+  static constexpr size_t kPerShard = 128;  // a few KiB each
+  struct Shard {
+    std::mutex mu;
+    std::unordered_map<std::string,
+                       std::pair<uint64_t, std::shared_ptr<const std::string>>>
+        docs;
+  };
+  std::array<Shard, kShards> shards_;
+};
+
 class Routes {
  public:
   explicit Routes(CaseRouteDeps& d) : d_(d) {}
@@ -350,30 +396,31 @@ class Routes {
 
   // Loads the case and checks that the actor may make `read` of it. A
   // refusal never says whether the case exists unless the role may know.
-  std::optional<domain::CaseState> LoadForRead(const std::string& id,
-                                               const Actor& actor, Read read,
-                                               const Router::Respond& respond) {
+  std::shared_ptr<const domain::CaseState> LoadForRead(
+      const std::string& id, const Actor& actor, Read read,
+      const Router::Respond& respond) {
     if (!domain::MayRead(actor.role, read) || !ValidateStreamId(id).ok()) {
       respond(Forbidden());
-      return std::nullopt;
+      return nullptr;
     }
-    auto state = d_.service.Load(id);
-    if (!state.ok()) {
-      respond(ProblemFromStatus(state.status()));
-      return std::nullopt;
+    auto loaded = d_.service.LoadShared(id);
+    if (!loaded.ok()) {
+      respond(ProblemFromStatus(loaded.status()));
+      return nullptr;
     }
+    std::shared_ptr<const domain::CaseState> state = std::move(*loaded);
     if (state->stage == domain::Stage::kNone) {
       // Reporters learn nothing about cases that are not theirs.
       respond(actor.role == domain::Role::kReporter
                   ? Forbidden()
                   : Problem(404, "Not Found", "no such case"));
-      return std::nullopt;
+      return nullptr;
     }
     if (!domain::CanReadCase(*state, actor, read)) {
       respond(Forbidden());
-      return std::nullopt;
+      return nullptr;
     }
-    return std::move(*state);
+    return state;
   }
 
   void GetCase(const HttpRequest& req, const std::string& id,
@@ -382,12 +429,14 @@ class Routes {
     if (!actor) return;
     auto state = LoadForRead(id, *actor, Read::kCaseState, respond);
     if (!state) return;
-    Json body = actor->role == domain::Role::kReporter
-                    ? Json{{"case_id", id},
-                           {"version", state->version},
-                           {"stage", domain::StageName(state->stage)}}
-                    : domain::ToJson(id, *state);
-    HttpResponse r = JsonResponse(200, body);
+    HttpResponse r;
+    if (actor->role == domain::Role::kReporter) {
+      r = JsonResponse(200, {{"case_id", id},
+                             {"version", state->version},
+                             {"stage", domain::StageName(state->stage)}});
+    } else {
+      r.body = *documents_.Get(id, *state);
+    }
     r.headers.emplace_back("ETag", Quote(state->version));
     RecordThenRespond(*actor, id, "state", std::move(r), std::move(respond));
   }
@@ -897,6 +946,7 @@ class Routes {
 
  private:
   CaseRouteDeps& d_;
+  DocumentCache documents_;
 };
 
 }  // namespace

@@ -144,6 +144,36 @@ class CaseRoutesTest : public ::testing::Test {
   std::string case_;
 };
 
+// Case documents are kept per version between reads: a read after a
+// command shows the command, and a reread is the same document.
+TEST_F(CaseRoutesTest, EachReadShowsTheCaseAsItIsNow) {
+  Report();
+  auto first = Get("dsl", "/v1/cases/" + case_);
+  Ok(first);
+  EXPECT_EQ(first["ETag"], "\"1\"");
+  EXPECT_EQ(Body(first)["stage"], "reported");
+  EXPECT_NE(Body(first)["lead_actor_id"], "user:dsl-1");
+  Ok(Command("dsl", "assign-lead",
+             {{"lead_actor_id", "user:dsl-1"},
+              {"role", "dsl"},
+              {"reason", "initial_assignment"}}));
+  auto second = Get("dsl", "/v1/cases/" + case_);
+  Ok(second);
+  EXPECT_EQ(second["ETag"], "\"2\"");
+  EXPECT_EQ(Body(second)["version"], 2);
+  EXPECT_EQ(Body(second)["lead_actor_id"], "user:dsl-1");
+  auto again = Get("dsl", "/v1/cases/" + case_);
+  Ok(again);
+  EXPECT_EQ(again.body(), second.body());
+  EXPECT_EQ(again["Content-Type"], "application/json");
+  // The reporter's view is shaped for them, whatever is kept.
+  auto own = Get("reporter", "/v1/cases/" + case_);
+  Ok(own);
+  EXPECT_EQ(
+      Body(own),
+      (Json{{"case_id", case_}, {"stage", "acknowledged"}, {"version", 2}}));
+}
+
 TEST_F(CaseRoutesTest, AWholeCaseFromReportToLearning) {
   Report();
   Ok(Command("dsl", "assign-lead",

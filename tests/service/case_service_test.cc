@@ -322,6 +322,13 @@ TEST_F(CaseServiceTest, AKeptStateFoldsOnlyNewEventsAndEqualsAFullFold) {
       ASSERT_EQ(kept->version, i + 1);
       ASSERT_TRUE(*kept == *full) << id << " at version " << i + 1 << ": "
                                   << domain::ToJson(id, *kept).dump();
+      // Nothing appended since: the kept state itself, not a copy.
+      auto shared = service_->LoadShared(id);
+      ASSERT_OK(shared);
+      auto again = service_->LoadShared(id);
+      ASSERT_OK(again);
+      ASSERT_EQ(shared->get(), again->get());
+      ASSERT_TRUE(**shared == *full);
       ++checked;
     }
     if (!any) break;

@@ -5,6 +5,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 namespace caseledger::service {
@@ -119,13 +120,30 @@ StatusOr<domain::CaseState> CaseService::Load(const std::string& case_id,
   if (max_version != 0) {
     return LoadCase(store_, *catalog_, case_id, max_version);
   }
-  std::shared_ptr<const domain::CaseState> cached = states_->Get(case_id);
-  domain::CaseState state = cached ? *cached : domain::CaseState{};
-  const uint64_t kept = state.version;
-  RETURN_IF_ERROR(FoldAfter(store_, *catalog_, case_id, 0, &state));
-  if (state.version > kept) {
-    states_->Put(case_id, std::make_shared<const domain::CaseState>(state));
+  ASSIGN_OR_RETURN(std::shared_ptr<const domain::CaseState> state,
+                   LoadShared(case_id));
+  return *state;
+}
+
+StatusOr<std::shared_ptr<const domain::CaseState>> CaseService::LoadShared(
+    const std::string& case_id) const {
+  std::shared_ptr<const domain::CaseState> kept = states_->Get(case_id);
+  // Copied only once there is something new to fold into it.
+  std::optional<domain::CaseState> folded;
+  RETURN_IF_ERROR(ForEachInStream(
+      store_, case_id, StreamVersion(kept ? kept->version + 1 : 1), 0,
+      [&](const RecordedEvent& e) -> Status {
+        ASSIGN_OR_RETURN(domain::DomainEvent d,
+                         service::ToDomainEvent(*catalog_, e));
+        if (!folded) folded = kept ? *kept : domain::CaseState{};
+        *folded = domain::Evolve(std::move(*folded), d);
+        return Status::OK();
+      }));
+  if (!folded) {
+    return kept ? kept : std::make_shared<const domain::CaseState>();
   }
+  auto state = std::make_shared<const domain::CaseState>(std::move(*folded));
+  states_->Put(case_id, state);
   return state;
 }
 

@@ -106,6 +106,10 @@ class CaseService {
   // load reads and folds only the events appended since.
   StatusOr<domain::CaseState> Load(const std::string& case_id,
                                    uint64_t max_version = 0) const;
+  // The latest state, shared rather than copied: the kept state itself when
+  // nothing was appended since it was kept. Never null.
+  StatusOr<std::shared_ptr<const domain::CaseState>> LoadShared(
+      const std::string& case_id) const;
 
   // One stored event as the domain reads it (payload upcast).
   StatusOr<domain::DomainEvent> ToDomainEvent(const RecordedEvent& e) const;
