@@ -8,6 +8,8 @@
 #include <optional>
 #include <unordered_map>
 
+#include "engine/service/src/stored_json.h"
+
 namespace caseledger::service {
 
 using Json = nlohmann::json;
@@ -64,7 +66,7 @@ CaseService::CaseService(EventStore& store,
 
 StatusOr<domain::DomainEvent> ToDomainEvent(const domain::EventCatalog& catalog,
                                             const RecordedEvent& e) {
-  Json payload = Json::parse(e.payload, nullptr, /*allow_exceptions=*/false);
+  Json payload = internal::ParseStoredJson(e.payload);
   if (payload.is_discarded()) {
     return Status::Corruption("event " + e.event_id.ToString() +
                               " has a payload that is not JSON");
