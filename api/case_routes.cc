@@ -461,7 +461,7 @@ class Routes {
                {"actor", {{"id", e.actor.id}, {"role", e.actor.role}}},
                {"correlation_id", e.correlation_id},
                {"causation_id", e.causation_id},
-               {"payload", Json::parse(e.payload, nullptr, false)},
+               {"payload", service::ParseStoredJson(e.payload)},
                {"case_hash", HashToHex(e.case_hash)},
                {"log_hash", HashToHex(e.log_hash)}});
           return Status::OK();
@@ -877,7 +877,7 @@ class Routes {
     Status read = ForEachInStream(
         d_.store, service::AccessStreamOf(id), StreamVersion(1), 0,
         [&](const RecordedEvent& e) {
-          Json p = Json::parse(e.payload, nullptr, false);
+          Json p = service::ParseStoredJson(e.payload);
           entries.push_back(
               {{"who", {{"id", e.actor.id}, {"role", e.actor.role}}},
                {"when", FormatTimestamp(e.recorded_at)},

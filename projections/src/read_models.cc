@@ -880,7 +880,7 @@ class ReadModelsImpl final : public ReadModels {
         db_->Get(rocksdb::ReadOptions(), state_cf_, case_id, &value);
     if (s.IsNotFound()) return std::optional<Json>();
     RETURN_IF_ERROR(FromRocks(s, "reading case " + case_id));
-    Json doc = Json::parse(value, nullptr, false);
+    Json doc = service::ParseStoredJson(value);
     if (doc.is_discarded())
       return Status::Corruption("case document " + case_id);
     return std::optional<Json>(std::move(doc));
@@ -914,7 +914,7 @@ class ReadModelsImpl final : public ReadModels {
       rocksdb::Status s =
           db_->Get(rocksdb::ReadOptions(), state_cf_, id, &value);
       RETURN_IF_ERROR(FromRocks(s, "reading case " + id));
-      Json doc = Json::parse(value, nullptr, false);
+      Json doc = service::ParseStoredJson(value);
       if (doc.is_discarded()) return Status::Corruption("case document " + id);
       if (Matches(f, doc)) page.cases.push_back(std::move(doc));
     }
@@ -1251,7 +1251,7 @@ class ReadModelsImpl final : public ReadModels {
         db_->NewIterator(rocksdb::ReadOptions(), feed_cf_));
     for (it->Seek(Be64(after_seq + 1));
          it->Valid() && page.records.size() < limit; it->Next()) {
-      Json r = Json::parse(it->value().ToString(), nullptr, false);
+      Json r = service::ParseStoredJson(it->value().ToStringView());
       if (r.is_discarded()) return Status::Corruption("feed record");
       const uint64_t seq = FromBe64(it->key().ToString());
       if (!released_before.empty() && r.value("month", "") >= released_before) {
@@ -1481,7 +1481,7 @@ class ReadModelsImpl final : public ReadModels {
         rocksdb::Status gs =
             db_->Get(rocksdb::ReadOptions(), state_cf, id, &value);
         if (gs.ok()) {
-          before = IndexKeys(Json::parse(value, nullptr, false));
+          before = IndexKeys(service::ParseStoredJson(value));
         } else if (!gs.IsNotFound()) {
           return FromRocks(gs, "reading case " + id);
         }
@@ -1555,7 +1555,7 @@ class ReadModelsImpl final : public ReadModels {
         db_->Get(rocksdb::ReadOptions(), cf, IdentifiersKey(pseudonym), &value);
     if (gs.IsNotFound()) return ids;
     RETURN_IF_ERROR(FromRocks(gs, "reading a case's identifiers"));
-    Json j = Json::parse(value, nullptr, false);
+    Json j = service::ParseStoredJson(value);
     if (!j.is_object()) return Status::Corruption("identifiers of a case");
     for (const auto& n : j.value("names", Json::array())) ids.names.insert(n);
     for (const auto& x : j.value("exact", Json::array())) ids.exact.insert(x);

@@ -1,17 +1,16 @@
 // ParseStoredJson must make exactly the document nlohmann's parser makes,
 // value types included (a fold reads them), for any text.
-#include "engine/service/src/stored_json.h"
-
 #include <gtest/gtest.h>
 
 #include <random>
 #include <string>
 #include <vector>
 
+#include "caseledger/service/case_service.h"
 #include "caseledger/service/seed.h"
 #include "tests/support/test_support.h"
 
-namespace caseledger::service::internal {
+namespace caseledger::service {
 namespace {
 
 using Json = nlohmann::json;
@@ -188,4 +187,4 @@ TEST(StoredJsonTest, SeededPayloadsReadAsNlohmannReadsThem) {
 }
 
 }  // namespace
-}  // namespace caseledger::service::internal
+}  // namespace caseledger::service

@@ -8,7 +8,6 @@
 #include <optional>
 #include <unordered_map>
 
-#include "engine/service/src/stored_json.h"
 
 namespace caseledger::service {
 
@@ -66,7 +65,7 @@ CaseService::CaseService(EventStore& store,
 
 StatusOr<domain::DomainEvent> ToDomainEvent(const domain::EventCatalog& catalog,
                                             const RecordedEvent& e) {
-  Json payload = internal::ParseStoredJson(e.payload);
+  Json payload = ParseStoredJson(e.payload);
   if (payload.is_discarded()) {
     return Status::Corruption("event " + e.event_id.ToString() +
                               " has a payload that is not JSON");

@@ -1,11 +1,11 @@
-#include "engine/service/src/stored_json.h"
-
 #include <simdjson.h>
 
 #include <cmath>
 #include <string>
 
-namespace caseledger::service::internal {
+#include "caseledger/service/case_service.h"
+
+namespace caseledger::service {
 namespace {
 
 using Json = nlohmann::json;
@@ -99,4 +99,4 @@ Json ParseStoredJson(std::string_view text) {
   return Json::parse(text, nullptr, /*allow_exceptions=*/false);
 }
 
-}  // namespace caseledger::service::internal
+}  // namespace caseledger::service
