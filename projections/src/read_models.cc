@@ -431,7 +431,8 @@ struct FoldedCase {
 // A batch of the log, folded. An empty batch: the end of the log.
 struct FoldedBatch {
   std::vector<RecordedEvent> events;
-  std::vector<FeedInput> feed;  // one per event (case events only)
+  std::vector<FeedInput> feed;  // one per event (case events only); empty
+                                // without the feed
   std::map<std::string, FoldedCase> cases;
   // Non-empty: an event could not be folded (why, and where); nothing of
   // the batch may be applied.
@@ -453,7 +454,7 @@ class Folder {
   // state.
   void Fold(FoldedBatch* b,
             std::vector<StatusOr<domain::DomainEvent>>* decoded = nullptr) {
-    b->feed.assign(b->events.size(), FeedInput{});
+    if (feed_) b->feed.assign(b->events.size(), FeedInput{});
     // The cases this batch touches, taken out of the cache while it folds.
     struct Work {
       Entry entry;
@@ -491,12 +492,13 @@ class Folder {
       }
       Entry& en = w->second.entry;
       FoldedCase& c = *w->second.out;
-      FeedInput& in = b->feed[i];
-      in.was_out = OptedOutOfLearning(en.state);
+      const bool was_out = feed_ && OptedOutOfLearning(en.state);
       en.state = domain::Evolve(std::move(en.state), *d);
       c.version = en.state.version;
       c.last_position = e.position.value();
       if (!feed_) continue;
+      FeedInput& in = b->feed[i];
+      in.was_out = was_out;
       CollectIdentifiers(d->payload, &c.ids);
       in.out = OptedOutOfLearning(en.state);
       if (e.type == "ConcernReported" || (in.out && !in.was_out)) {
@@ -558,11 +560,9 @@ class Folder {
     }
     Entry en;
     if (e.version.value() == 1) return en;
-    RETURN_IF_ERROR(ForEachInStream(
-        store_, e.stream_id, StreamVersion(1), e.version.value() - 1,
-        [&](const RecordedEvent& ce) -> Status {
-          ASSIGN_OR_RETURN(domain::DomainEvent d,
-                           service::ToDomainEvent(catalog_, ce));
+    RETURN_IF_ERROR(service::ForEachDomainEvent(
+        store_, catalog_, e.stream_id, 1, e.version.value() - 1,
+        [&](const domain::DomainEvent& d) {
           en.state = domain::Evolve(std::move(en.state), d);
           if (feed_) Track(&en, d);
           return Status::OK();

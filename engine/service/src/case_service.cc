@@ -8,7 +8,6 @@
 #include <optional>
 #include <unordered_map>
 
-
 namespace caseledger::service {
 
 using Json = nlohmann::json;
@@ -84,31 +83,30 @@ StatusOr<domain::DomainEvent> ToDomainEvent(const domain::EventCatalog& catalog,
   return d;
 }
 
-namespace {
-
-// Folds the case's events after `state` (from its version + 1) through
-// `through` (0: to the end) into it.
-Status FoldAfter(const EventStore& store, const domain::EventCatalog& catalog,
-                 const std::string& case_id, uint64_t through,
-                 domain::CaseState* state) {
-  return ForEachInStream(store, case_id, StreamVersion(state->version + 1),
-                         through, [&](const RecordedEvent& e) -> Status {
-                           ASSIGN_OR_RETURN(domain::DomainEvent d,
-                                            ToDomainEvent(catalog, e));
-                           *state = domain::Evolve(std::move(*state), d);
-                           return Status::OK();
-                         });
-}
-
-}  // namespace
-
 StatusOr<domain::CaseState> LoadCase(const EventStore& store,
                                      const domain::EventCatalog& catalog,
                                      const std::string& case_id,
                                      uint64_t max_version) {
   domain::CaseState state;
-  RETURN_IF_ERROR(FoldAfter(store, catalog, case_id, max_version, &state));
+  RETURN_IF_ERROR(ForEachDomainEvent(store, catalog, case_id, 1, max_version,
+                                     [&](const domain::DomainEvent& d) {
+                                       state =
+                                           domain::Evolve(std::move(state), d);
+                                       return Status::OK();
+                                     }));
   return state;
+}
+
+Status ForEachDomainEvent(
+    const EventStore& store, const domain::EventCatalog& catalog,
+    const std::string& case_id, uint64_t from, uint64_t through,
+    const std::function<Status(const domain::DomainEvent&)>& visit) {
+  return ForEachInStream(store, case_id, StreamVersion(from), through,
+                         [&](const RecordedEvent& e) -> Status {
+                           ASSIGN_OR_RETURN(domain::DomainEvent d,
+                                            ToDomainEvent(catalog, e));
+                           return visit(d);
+                         });
 }
 
 StatusOr<domain::DomainEvent> CaseService::ToDomainEvent(
@@ -131,11 +129,9 @@ StatusOr<std::shared_ptr<const domain::CaseState>> CaseService::LoadShared(
   std::shared_ptr<const domain::CaseState> kept = states_->Get(case_id);
   // Copied only once there is something new to fold into it.
   std::optional<domain::CaseState> folded;
-  RETURN_IF_ERROR(ForEachInStream(
-      store_, case_id, StreamVersion(kept ? kept->version + 1 : 1), 0,
-      [&](const RecordedEvent& e) -> Status {
-        ASSIGN_OR_RETURN(domain::DomainEvent d,
-                         service::ToDomainEvent(*catalog_, e));
+  RETURN_IF_ERROR(ForEachDomainEvent(
+      store_, *catalog_, case_id, kept ? kept->version + 1 : 1, 0,
+      [&](const domain::DomainEvent& d) {
         if (!folded) folded = kept ? *kept : domain::CaseState{};
         *folded = domain::Evolve(std::move(*folded), d);
         return Status::OK();

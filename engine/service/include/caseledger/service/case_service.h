@@ -69,6 +69,15 @@ nlohmann::json ParseStoredJson(std::string_view text);
 StatusOr<domain::DomainEvent> ToDomainEvent(const domain::EventCatalog& catalog,
                                             const RecordedEvent& e);
 
+// Visits the case's events from version `from` through `through` (0: to
+// the end), in order, as the domain reads them. Stops at the first event
+// that cannot be decoded, or the first non-OK status `visit` returns, and
+// returns it.
+Status ForEachDomainEvent(
+    const EventStore& store, const domain::EventCatalog& catalog,
+    const std::string& case_id, uint64_t from, uint64_t through,
+    const std::function<Status(const domain::DomainEvent&)>& visit);
+
 // The case folded from its events, up to `max_version` if not 0.
 StatusOr<domain::CaseState> LoadCase(const EventStore& store,
                                      const domain::EventCatalog& catalog,
