@@ -1,5 +1,7 @@
 #include "projections/src/anonymise.h"
 
+#include <simdjson.h>
+
 #include <algorithm>
 #include <cctype>
 #include <regex>
@@ -12,7 +14,7 @@ namespace {
 
 using Json = nlohmann::json;
 
-bool IsNameKey(const std::string& k) {
+bool IsNameKey(std::string_view k) {
   const auto ends_with = [&k](std::string_view suffix) {
     return k.size() >= suffix.size() &&
            k.compare(k.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -39,33 +41,64 @@ std::string AsciiLower(std::string_view s) {
 
 }  // namespace
 
+namespace {
+
+// One string of a payload, under `key`, in an object that describes a
+// person (has a person_ref) or not.
+void CollectString(std::string_view key, std::string_view text, bool person,
+                   Identifiers* out) {
+  if (IsNameKey(key) || (person && key == "description")) {
+    out->names.emplace(text);
+  } else if (key == "email" || key == "phone") {
+    out->exact.emplace(text);
+  } else if (key == "address") {
+    out->exact.emplace(text);
+    std::istringstream parts{std::string(text)};
+    for (std::string part; std::getline(parts, part, ',');) {
+      const size_t from = part.find_first_not_of(" \t\n");
+      const size_t to = part.find_last_not_of(" \t\n");
+      if (from != std::string::npos && to - from >= 3) {
+        out->exact.insert(part.substr(from, to - from + 1));
+      }
+    }
+  }
+}
+
+}  // namespace
+
 void CollectIdentifiers(const Json& j, Identifiers* out) {
   if (j.is_object()) {
     const bool person = j.contains("person_ref");
     for (const auto& [k, v] : j.items()) {
-      if (!v.is_string()) {
+      if (v.is_string()) {
+        CollectString(k, v.get_ref<const std::string&>(), person, out);
+      } else {
         CollectIdentifiers(v, out);
-        continue;
-      }
-      const std::string& text = v.get_ref<const std::string&>();
-      if (IsNameKey(k) || (person && k == "description")) {
-        out->names.insert(text);
-      } else if (k == "email" || k == "phone") {
-        out->exact.insert(text);
-      } else if (k == "address") {
-        out->exact.insert(text);
-        std::istringstream parts(text);
-        for (std::string part; std::getline(parts, part, ',');) {
-          const size_t from = part.find_first_not_of(" \t\n");
-          const size_t to = part.find_last_not_of(" \t\n");
-          if (from != std::string::npos && to - from >= 3) {
-            out->exact.insert(part.substr(from, to - from + 1));
-          }
-        }
       }
     }
   } else if (j.is_array()) {
     for (const auto& v : j) CollectIdentifiers(v, out);
+  }
+}
+
+void CollectParsedIdentifiers(const simdjson::dom::element& j,
+                              Identifiers* out) {
+  if (j.is_object()) {
+    const simdjson::dom::object object(j);
+    bool person = false;
+    for (auto [k, v] : object) person = person || k == "person_ref";
+    // A key given twice: nlohmann keeps its last value only; both are
+    // collected here (more to scrub, never less).
+    for (auto [k, v] : object) {
+      if (v.is_string()) {
+        CollectString(k, std::string_view(v), person, out);
+      } else {
+        CollectParsedIdentifiers(v, out);
+      }
+    }
+  } else if (j.is_array()) {
+    const simdjson::dom::array array(j);
+    for (simdjson::dom::element v : array) CollectParsedIdentifiers(v, out);
   }
 }
 

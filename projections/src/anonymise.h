@@ -7,6 +7,10 @@
 #include <set>
 #include <string>
 
+namespace simdjson::dom {
+class element;
+}  // namespace simdjson::dom
+
 namespace caseledger::projections::internal {
 
 // What identifies a person in a case's payloads, to scrub from text written
@@ -22,6 +26,9 @@ struct Identifiers {
 // `*out`: values under name-like keys, a person's description (how to
 // recognise them, e.g. a screen name), and contact details.
 void CollectIdentifiers(const nlohmann::json& j, Identifiers* out);
+// The same, from simdjson's parse of a payload's text.
+void CollectParsedIdentifiers(const simdjson::dom::element& j,
+                              Identifiers* out);
 
 // Replaces every whole-word, case-insensitive (ASCII) occurrence of `word`
 // in `*text` with "[redacted]", leftmost first, matches not overlapping. A

@@ -7,6 +7,7 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 #include <rocksdb/write_buffer_manager.h>
+#include <simdjson.h>
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -256,6 +257,13 @@ std::string IndexPrefix(char tag, const std::string& value) {
   return k;
 }
 
+// doc[key] if it is there, else null (which iterates as empty); no copy.
+const Json& Member(const Json& doc, const char* key) {
+  static const Json kNull;
+  auto it = doc.find(key);
+  return it != doc.end() ? *it : kNull;
+}
+
 std::set<std::string> IndexKeys(const Json& doc) {
   std::set<std::string> keys;
   if (doc.is_null()) return keys;
@@ -268,7 +276,7 @@ std::set<std::string> IndexKeys(const Json& doc) {
   keys.insert(IndexPrefix('r', doc.value("reporter_actor_id", "")) + id);
   std::string lead = doc.value("lead_actor_id", "");
   if (!lead.empty()) keys.insert(IndexPrefix('l', lead) + id);
-  for (const auto& c : doc.value("categories", Json::array())) {
+  for (const auto& c : Member(doc, "categories")) {
     if (c.is_string()) keys.insert(IndexPrefix('c', c.get<std::string>()) + id);
   }
   // Governance: what is due, ordered by when (timestamps and dates in one
@@ -278,11 +286,9 @@ std::set<std::string> IndexKeys(const Json& doc) {
   if (!doc.contains("acknowledged_at") && stage != "closed") {
     keys.insert(IndexPrefix('k', doc.value("acknowledgement_due_at", "")) + id);
   }
-  // (Each object is bound to a name first: iterating items() of a
-  // temporary would outlive it.)
-  const Json reviews = doc.value("reviews", Json::object());
-  const Json escalations = doc.value("escalations", Json::object());
-  const Json actions = doc.value("actions", Json::object());
+  const Json& reviews = Member(doc, "reviews");
+  const Json& escalations = Member(doc, "escalations");
+  const Json& actions = Member(doc, "actions");
   if (stage != "closed") {
     for (const auto& [rid, r] : reviews.items()) {
       if (!r.value("completed", false)) {
@@ -297,7 +303,7 @@ std::set<std::string> IndexKeys(const Json& doc) {
           id);
     }
   }
-  for (const auto& oid : doc.value("overrides", Json::array())) {
+  for (const auto& oid : Member(doc, "overrides")) {
     if (oid.is_string())
       keys.insert(IndexPrefix('o', oid.get<std::string>()) + id);
   }
@@ -332,20 +338,19 @@ std::set<std::string> IndexKeys(const Json& doc) {
     }
   }
   // Re-audits not yet done, by due date.
-  const Json reaudits = doc.value("reaudits", Json::object());
+  const Json& reaudits = Member(doc, "reaudits");
   for (const auto& [rid, r] : reaudits.items()) {
     if (!r.value("done", false)) {
       keys.insert(IndexPrefix('x', r.value("due_date", "") + "|" + rid) + id);
     }
   }
   // Decisions recorded without their rationale.
-  for (const auto& d :
-       doc.value("decisions_without_rationale", Json::array())) {
+  for (const auto& d : Member(doc, "decisions_without_rationale")) {
     keys.insert(
         IndexPrefix('n', d.value("type", "") + "|" + d.value("event_id", "")) +
         id);
   }
-  const Json due = doc.value("action_due", Json::object());
+  const Json& due = Member(doc, "action_due");
   for (const auto& [aid, done] : actions.items()) {
     if (!done.is_boolean() || done.get<bool>()) continue;
     std::string d = due.contains(aid) && due[aid].is_string()
@@ -448,12 +453,15 @@ class Folder {
          bool feed)
       : store_(store), catalog_(catalog), feed_(feed) {}
 
-  // Folds `b->events` into `b->feed` and `b->cases`, with each event's
-  // payload taken from `decoded` (decoded ahead) when given, else decoded
-  // here. On a failure, says why in `b->failure` and forgets every kept
-  // state.
-  void Fold(FoldedBatch* b,
-            std::vector<StatusOr<domain::DomainEvent>>* decoded = nullptr) {
+  // Folds `b->events` into `b->feed` and `b->cases`. On a failure, says
+  // why in `b->failure` and forgets every kept state.
+  //
+  // A payload at its type's current schema version (every payload but
+  // those written before an upgrade) is folded from simdjson's parse of its
+  // text, without building a document (the same state: see
+  // domain::Evolve); a document is built only for an older one (to upcast
+  // it) and for the few event types the feed keeps the payload of.
+  void Fold(FoldedBatch* b) {
     if (feed_) b->feed.assign(b->events.size(), FeedInput{});
     // The cases this batch touches, taken out of the cache while it folds.
     struct Work {
@@ -475,11 +483,18 @@ class Folder {
           w = work.emplace(e.stream_id, Work{std::move(*before), c}).first;
         }
       }
-      StatusOr<domain::DomainEvent> d = Status::OK();
+      // The payload: parsed by simdjson (`root`), or decoded into `d`.
+      simdjson::dom::element root;
+      std::optional<domain::DomainEvent> d;
       if (s.ok()) {
-        d = decoded != nullptr ? std::move((*decoded)[i])
-                               : service::ToDomainEvent(catalog_, e);
-        s = d.status();
+        const uint32_t current = catalog_.CurrentVersion(e.type);
+        if (current == 0 || current != e.schema_version ||
+            parser_.parse(e.payload).get(root) != simdjson::SUCCESS) {
+          StatusOr<domain::DomainEvent> decoded =
+              service::ToDomainEvent(catalog_, e);
+          s = decoded.status();
+          if (s.ok()) d = std::move(*decoded);
+        }
       }
       if (!s.ok()) {
         // Never skip: stop here, say where and why.
@@ -493,13 +508,34 @@ class Folder {
       Entry& en = w->second.entry;
       FoldedCase& c = *w->second.out;
       const bool was_out = feed_ && OptedOutOfLearning(en.state);
-      en.state = domain::Evolve(std::move(en.state), *d);
+      if (d) {
+        en.state = domain::Evolve(std::move(en.state), *d);
+      } else {
+        en.state =
+            domain::Evolve(std::move(en.state),
+                           service::ToEventHeader(e, e.schema_version), root);
+      }
       c.version = en.state.version;
       c.last_position = e.position.value();
       if (!feed_) continue;
+      // The payload as a document, for the types the feed keeps it of.
+      const bool keep = e.type == "ReviewCompleted" || e.type == "CaseClosed" ||
+                        e.type == "LearningScreened" ||
+                        e.type == "EventAmended" ||
+                        e.type == "LearningRecorded";
+      if (!d && keep) {
+        d.emplace();
+        static_cast<domain::EventHeader&>(*d) =
+            service::ToEventHeader(e, e.schema_version);
+        d->payload = service::ParseStoredJson(e.payload);
+      }
       FeedInput& in = b->feed[i];
       in.was_out = was_out;
-      CollectIdentifiers(d->payload, &c.ids);
+      if (d) {
+        CollectIdentifiers(d->payload, &c.ids);
+      } else {
+        CollectParsedIdentifiers(root, &c.ids);
+      }
       in.out = OptedOutOfLearning(en.state);
       if (e.type == "ConcernReported" || (in.out && !in.was_out)) {
         in.has_report = true;
@@ -509,6 +545,7 @@ class Folder {
         in.categories = en.state.categories;
         in.urgent = en.state.urgent;
       }
+      if (!keep) continue;
       if (e.type == "LearningScreened" &&
           d->payload.value("decision", "") == "approved_for_sharing") {
         auto l = en.learning.find(d->payload.value("learning_id", ""));
@@ -519,10 +556,7 @@ class Folder {
         in.batch_ids = c.ids;
       }
       Track(&en, *d);
-      if (e.type == "ReviewCompleted" || e.type == "CaseClosed" ||
-          e.type == "LearningScreened" || e.type == "EventAmended") {
-        in.payload = std::move(d->payload);
-      }
+      if (e.type != "LearningRecorded") in.payload = std::move(d->payload);
     }
     for (auto& [id, w] : work) {
       Json doc = domain::ToJson(id, w.entry.state);
@@ -591,6 +625,7 @@ class Folder {
   const domain::EventCatalog& catalog_;
   const bool feed_;
   std::unordered_map<std::string, Entry> cache_;
+  simdjson::dom::parser parser_;  // reused: its buffers grow once
 };
 
 // A bounded hand-off between two threads. Close() abandons it: blocked and
@@ -649,7 +684,7 @@ class FoldAhead {
         reader_([this] { Read(); }),
         fold_thread_([this] { Fold(); }) {}
   ~FoldAhead() {
-    decoded_.Close();
+    read_.Close();
     folded_.Close();
     reader_.join();
     fold_thread_.join();
@@ -666,45 +701,31 @@ class FoldAhead {
  private:
   static constexpr size_t kAhead = 4;  // batches ahead, at most, per stage
 
-  struct Decoded {
-    std::vector<RecordedEvent> events;
-    std::vector<StatusOr<domain::DomainEvent>> decoded;
-  };
-
   void Read() {
     uint64_t pos = 0;
     for (;;) {
       auto events = store_.ReadAll(GlobalPosition(pos), kBatch);
       if (!events.ok()) {
-        decoded_.Push(events.status());
+        read_.Push(events.status());
         return;
       }
-      Decoded d;
-      d.events = std::move(*events);
-      d.decoded.reserve(d.events.size());
-      for (const RecordedEvent& e : d.events) {
-        d.decoded.push_back(service::IsCaseStream(e.stream_id)
-                                ? service::ToDomainEvent(catalog_, e)
-                                : StatusOr<domain::DomainEvent>(
-                                      Status::NotFound("not a case")));
-      }
-      const bool end = d.events.empty();
-      if (!end) pos = d.events.back().position.value();
-      if (!decoded_.Push(std::move(d)) || end) return;
+      const bool end = events->empty();
+      if (!end) pos = events->back().position.value();
+      if (!read_.Push(std::move(*events)) || end) return;
     }
   }
 
   void Fold() {
     for (;;) {
-      std::optional<StatusOr<Decoded>> d = decoded_.Pop();
-      if (!d) return;
-      if (!d->ok()) {
-        folded_.Push(d->status());
+      std::optional<StatusOr<std::vector<RecordedEvent>>> events = read_.Pop();
+      if (!events) return;
+      if (!events->ok()) {
+        folded_.Push(events->status());
         return;
       }
       FoldedBatch b;
-      b.events = std::move((*d)->events);
-      folder_.Fold(&b, &(*d)->decoded);
+      b.events = std::move(**events);
+      folder_.Fold(&b);
       const bool end = b.events.empty() || !b.failure.empty();
       if (!folded_.Push(std::move(b)) || end) return;
     }
@@ -713,7 +734,7 @@ class FoldAhead {
   const EventStore& store_;
   const domain::EventCatalog& catalog_;
   Folder folder_;  // the fold thread's only
-  Handoff<StatusOr<Decoded>> decoded_{kAhead};
+  Handoff<StatusOr<std::vector<RecordedEvent>>> read_{kAhead};
   Handoff<StatusOr<FoldedBatch>> folded_{kAhead};
   std::thread reader_;  // last: they start once the rest exists
   std::thread fold_thread_;
@@ -1608,8 +1629,12 @@ class ReadModelsImpl final : public ReadModels {
                      rocksdb::ColumnFamilyHandle* stats_cf,
                      std::map<std::string, uint64_t>* stats, Emit emit) {
     const Json& p = in.payload;
-    const std::string month = Month(e.recorded_at);
-    Json base = {{"case", CasePseudonym(e.stream_id)}, {"month", month}};
+    // A record's common fields. Built only for an event that yields a
+    // record (a quarter of them): most events yield none.
+    auto base = [&] {
+      return Json{{"case", CasePseudonym(e.stream_id)},
+                  {"month", Month(e.recorded_at)}};
+    };
     // A value of the stats column family as this batch leaves it: from
     // the batch's own map, else read into it (0 if absent).
     auto load = [&](const std::string& k) -> StatusOr<uint64_t*> {
@@ -1653,7 +1678,7 @@ class ReadModelsImpl final : public ReadModels {
       // Out of the feed from now on; consumers are told to drop what they
       // hold of the case, and it leaves the counts.
       if (!in.was_out) {
-        Json r = base;
+        Json r = base();
         r["kind"] = "case_withdrawn";
         emit(std::move(r));
         RETURN_IF_ERROR(bump_report(-1));
@@ -1661,20 +1686,20 @@ class ReadModelsImpl final : public ReadModels {
       return Status::OK();
     }
     if (e.type == "ConcernReported") {
-      Json r = base;
+      Json r = base();
       r["kind"] = "case_reported";
       r.update(ReportedFields(in));
       emit(std::move(r));
       RETURN_IF_ERROR(bump_report(1));
     } else if (e.type == "ReviewCompleted" &&
                p.value("kind", "") == "with_person") {
-      Json r = base;
+      Json r = base();
       r["kind"] = "outcomes_reviewed";
       r["outcomes_achieved"] = p.value("outcomes_achieved", "");
       r["feels_safer"] = p.value("feels_safer", "");
       emit(std::move(r));
     } else if (e.type == "CaseClosed") {
-      Json r = base;
+      Json r = base();
       r["kind"] = "case_closed";
       r["reason"] = p.value("reason", "");
       r["outcome_review"] = p.contains("outcome_review_id");
@@ -1693,7 +1718,7 @@ class ReadModelsImpl final : public ReadModels {
           CommittedIdentifiers(stats_cf, CasePseudonym(e.stream_id)));
       ids.names.insert(in.batch_ids.names.begin(), in.batch_ids.names.end());
       ids.exact.insert(in.batch_ids.exact.begin(), in.batch_ids.exact.end());
-      Json r = base;
+      Json r = base();
       r["kind"] = "learning_shared";
       r["what_went_well"] = Scrub(learning.value("what_went_well", ""), ids);
       r["what_must_change"] =
@@ -1721,7 +1746,7 @@ class ReadModelsImpl final : public ReadModels {
       for (uint64_t seq = *shared; seq != 0;) {
         ASSIGN_OR_RETURN(uint64_t * withdrawn, load(WithdrawnKey(seq)));
         *withdrawn = 1;
-        Json r = base;
+        Json r = base();
         r["kind"] = "learning_withdrawn";
         r["of_seq"] = seq;
         emit(std::move(r));

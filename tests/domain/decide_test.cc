@@ -69,11 +69,8 @@ class DecideTest : public ::testing::Test {
     auto events = Try(name, std::move(body), actor);
     if (!events.ok()) return events.status();
     for (const NewEvent& e : *events) {
-      DomainEvent d{"ev-" + std::to_string(state_.version + 1),
-                    e.type,
-                    e.schema_version,
-                    actor,
-                    kNow,
+      DomainEvent d{{"ev-" + std::to_string(state_.version + 1), e.type,
+                     e.schema_version, actor, kNow},
                     e.payload};
       stored_[d.event_id] = d;
       last_ = d;

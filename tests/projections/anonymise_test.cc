@@ -4,7 +4,9 @@
 #include "projections/src/anonymise.h"
 
 #include <gtest/gtest.h>
+#include <simdjson.h>
 
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -116,14 +118,69 @@ TEST(AnonymiseTest, CollectsNamesDescriptionsAndContactsAnywhere) {
       {"organisation_name", "Harbour Trust"},
       {"description", "not a person's: no person_ref beside it"},
       {"witness", {{"preferred_name", "Kay"}}}};
-  Identifiers ids;
-  CollectIdentifiers(payload, &ids);
-  EXPECT_EQ(ids.names, (std::set<std::string>{"Kay", "Zed Example",
-                                              "posts as QuinceyB_77"}));
-  EXPECT_EQ(ids.exact,
-            (std::set<std::string>{"zed@example.org", "07700 900123",
-                                   "1 Long Road, Townsville, ZZ1 1ZZ",
-                                   "1 Long Road", "Townsville", "ZZ1 1ZZ"}));
+  // From the document, and from simdjson's parse of its text (a fold's
+  // way): the same.
+  simdjson::dom::parser parser;
+  const std::string text = payload.dump();
+  for (bool parsed : {false, true}) {
+    Identifiers ids;
+    if (parsed) {
+      CollectParsedIdentifiers(parser.parse(text).value(), &ids);
+    } else {
+      CollectIdentifiers(payload, &ids);
+    }
+    EXPECT_EQ(ids.names, (std::set<std::string>{"Kay", "Zed Example",
+                                                "posts as QuinceyB_77"}));
+    EXPECT_EQ(ids.exact,
+              (std::set<std::string>{"zed@example.org", "07700 900123",
+                                     "1 Long Road, Townsville, ZZ1 1ZZ",
+                                     "1 Long Road", "Townsville", "ZZ1 1ZZ"}));
+  }
+}
+
+// Random payloads: both ways collect the same identifiers; a key given
+// twice is collected with both values from the parse (more to scrub).
+TEST(AnonymiseTest, ParsedPayloadsGiveTheSameIdentifiers) {
+  std::mt19937 rng(7);
+  auto pick = [&rng](size_t n) {
+    return std::uniform_int_distribution<size_t>(0, n - 1)(rng);
+  };
+  const std::vector<std::string> keys = {
+      "name",  "first_name", "organisation_name", "description",     "email",
+      "phone", "address",    "person_ref",        "people_involved", "notes"};
+  const std::vector<std::string> values = {
+      "Ann Lee", "a@b.example",           "01632 960000", "2 High St, Oldtown",
+      "x",       "  padded ,  parts , ab"};
+  std::function<Json(int)> make = [&](int depth) -> Json {
+    if (depth > 2 || pick(3) == 0) {
+      return pick(4) == 0 ? Json(7) : Json(values[pick(values.size())]);
+    }
+    if (pick(3) == 0) {
+      Json a = Json::array();
+      for (size_t i = 0, n = pick(4); i < n; ++i) a.push_back(make(depth + 1));
+      return a;
+    }
+    Json o = Json::object();
+    for (size_t i = 0, n = pick(5); i < n; ++i) {
+      o[keys[pick(keys.size())]] = make(depth + 1);
+    }
+    return o;
+  };
+  simdjson::dom::parser parser;
+  for (int i = 0; i < 5000; ++i) {
+    const Json payload = make(0);
+    Identifiers a;
+    Identifiers b;
+    CollectIdentifiers(payload, &a);
+    CollectParsedIdentifiers(parser.parse(payload.dump()).value(), &b);
+    ASSERT_EQ(a.names, b.names) << payload.dump();
+    ASSERT_EQ(a.exact, b.exact) << payload.dump();
+  }
+  Identifiers twice;
+  CollectParsedIdentifiers(
+      parser.parse(std::string(R"({"name":"One","name":"Two"})")).value(),
+      &twice);
+  EXPECT_EQ(twice.names, (std::set<std::string>{"One", "Two"}));
 }
 
 }  // namespace

@@ -1,31 +1,40 @@
 #include "caseledger/domain/case.h"
 
+#include "engine/domain/src/payload_view.h"
+
 namespace caseledger::domain {
 namespace {
 
 using Json = nlohmann::json;
 
-std::string Str(const Json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+using internal::NlohmannView;
+using internal::SimdjsonView;
+
+// Evolve() and its helpers are written once over a payload view (see
+// payload_view.h): V is NlohmannView or SimdjsonView.
+
+template <typename V>
+std::string Str(const V& j, std::string_view key) {
+  return std::string(j[key].str());
 }
 
-bool Bool(const Json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_boolean() && it->get<bool>();
+template <typename V>
+bool Bool(const V& j, std::string_view key) {
+  return j[key].is_true();
 }
 
-Timestamp Time(const Json& j, const char* key) {
-  auto t = ParseTimestamp(Str(j, key));
+template <typename V>
+Timestamp Time(const V& j, std::string_view key) {
+  auto t = ParseTimestamp(j[key].str());
   return t.ok() ? *t : Timestamp(0);
 }
 
-void AddBarred(CaseState& s, const Json& payload) {
-  if (auto ids = payload.find("conflicted_actor_ids");
-      ids != payload.end() && ids->is_array()) {
-    for (const auto& id : *ids) {
-      if (id.is_string()) s.barred_actor_ids.insert(id.get<std::string>());
-    }
+template <typename V>
+void AddBarred(CaseState& s, const V& payload) {
+  if (V ids = payload["conflicted_actor_ids"]; ids.is_array()) {
+    ids.each([&](const V& id) {
+      if (id.is_string()) s.barred_actor_ids.emplace(id.str());
+    });
   }
 }
 
@@ -33,43 +42,51 @@ void AddBarred(CaseState& s, const Json& payload) {
 // system's users is barred from the case (a named lead, or anyone alleged
 // to have caused harm). Bars only accumulate: a corrected report that names
 // a user bars them; one that stops naming them does not lift a bar.
-void ApplyPeople(CaseState& s, const Json& people) {
-  for (const auto& person : people) {
+template <typename V>
+void ApplyPeople(CaseState& s, const V& people) {
+  people.each([&](const V& person) {
     s.person_refs.insert(Str(person, "person_ref"));
-    const std::string actor_id = Str(person, "actor_id");
+    const std::string_view actor_id = person["actor_id"].str();
     bool named_lead = Bool(person, "is_dsl") || Bool(person, "is_alt_dsl");
     if (Bool(person, "is_dsl")) {
       s.dsl_named = true;
       if (actor_id.empty()) s.all_dsls_barred = true;
     }
     bool alleged = false;
-    for (const auto& role : person.value("roles", Json::array())) {
-      if (role == "person_alleged_to_cause_harm") alleged = true;
-    }
+    person["roles"].each([&](const V& role) {
+      if (role.is_string() && role.str() == "person_alleged_to_cause_harm") {
+        alleged = true;
+      }
+    });
     // A user of the system who is a subject of the concern is barred from
     // it: a named lead, or anyone alleged to have caused harm.
     if (!actor_id.empty() && (named_lead || alleged)) {
-      s.barred_actor_ids.insert(actor_id);
+      s.barred_actor_ids.emplace(actor_id);
     }
-  }
+  });
 }
 
-void ApplyConcernReported(CaseState& s, const DomainEvent& e) {
-  const Json& p = e.payload;
+template <typename V>
+void SetCategories(CaseState& s, const V& categories) {
+  s.categories.clear();
+  categories.each([&](const V& c) {
+    if (c.is_string()) s.categories.emplace_back(c.str());
+  });
+}
+
+template <typename V>
+void ApplyConcernReported(CaseState& s, const EventHeader& e, const V& p) {
   s.stage = Stage::kReported;
   s.reporter_actor_id = e.actor.id;
   s.reported_at = e.recorded_at;
   s.kind = Str(p, "kind");
   s.setting = Str(p, "setting");
-  s.categories.clear();
-  for (const auto& c : p.value("categories", Json::array())) {
-    if (c.is_string()) s.categories.push_back(c.get<std::string>());
-  }
+  SetCategories(s, p["categories"]);
   s.immediate_risk = Bool(p, "immediate_risk");
-  s.urgent = Str(p, "priority") == "urgent";
+  s.urgent = p["priority"].str() == "urgent";
   s.under_18_involved = Bool(p, "under_18_involved");
   s.acknowledgement_due_at = Time(p, "acknowledgement_due_at");
-  ApplyPeople(s, p.value("people_involved", Json::array()));
+  ApplyPeople(s, p["people_involved"]);
 }
 
 }  // namespace
@@ -198,17 +215,15 @@ namespace {
 //   - consent not sought without not_sought_detail,
 //   - a risk assessment that considered the least restrictive option
 //     without describing it.
+template <typename V>
 std::optional<std::string> MissingRationale(const std::string& type,
-                                            const Json& p) {
-  auto absent = [&p](const char* field) {
-    return !p.contains(field) || !p[field].is_string() ||
-           p[field].get<std::string>().empty();
-  };
+                                            const V& p) {
+  auto absent = [&p](const char* field) { return p[field].str().empty(); };
   if (type == "CaseClosed" && absent("reason_detail")) return "reason_detail";
   if (type == "LeadReassigned" && absent("reason_detail")) {
     return "reason_detail";
   }
-  if (type == "ConsentRecorded" && Str(p, "decision") == "not_sought" &&
+  if (type == "ConsentRecorded" && p["decision"].str() == "not_sought" &&
       absent("not_sought_detail")) {
     return "not_sought_detail";
   }
@@ -220,15 +235,13 @@ std::optional<std::string> MissingRationale(const std::string& type,
   return std::nullopt;
 }
 
-}  // namespace
-
-CaseState Evolve(CaseState s, const DomainEvent& e) {
-  const Json& p = e.payload;
+template <typename V>
+CaseState EvolveWith(CaseState s, const EventHeader& e, const V& p) {
   s.version += 1;
   s.events[e.event_id] = {e.type, e.schema_version};
   const std::string& t = e.type;
   if (t == "ConcernReported") {
-    ApplyConcernReported(s, e);
+    ApplyConcernReported(s, e, p);
   } else if (t == "LeadAssigned" || t == "LeadReassigned") {
     s.lead_actor_id = Str(p, "lead_actor_id");
     s.lead_role = ParseRole(Str(p, "role"));
@@ -240,9 +253,8 @@ CaseState Evolve(CaseState s, const DomainEvent& e) {
     s.stage = s.triage_route == "safeguarding_case" ? Stage::kOpen
                                                     : Stage::kTriagedOut;
   } else if (t == "DesiredOutcomesRecorded") {
-    for (const auto& o : p.value("outcomes", Json::array())) {
-      s.outcome_ids.insert(Str(o, "outcome_id"));
-    }
+    p["outcomes"].each(
+        [&](const V& o) { s.outcome_ids.insert(Str(o, "outcome_id")); });
   } else if (t == "ConsentRecorded") {
     s.consents.push_back(ConsentEntry{Str(p, "consent_id"),
                                       Str(p, "person_ref"), Str(p, "purpose"),
@@ -253,10 +265,10 @@ CaseState Evolve(CaseState s, const DomainEvent& e) {
     s.share_ids.insert(Str(p, "share_id"));
   } else if (t == "SafetyPlanAgreed") {
     s.plan_ids.insert(Str(p, "plan_id"));
-    for (const auto& a : p.value("actions", Json::array())) {
+    p["actions"].each([&](const V& a) {
       s.actions.emplace(Str(a, "action_id"), false);
       s.action_due[Str(a, "action_id")] = Str(a, "due_date");
-    }
+    });
   } else if (t == "EscalationRaised") {
     s.escalations[Str(p, "escalation_id")] =
         EscalationState{Str(p, "target"), Str(p, "urgency"),
@@ -273,12 +285,12 @@ CaseState Evolve(CaseState s, const DomainEvent& e) {
     ReviewState& r = s.reviews[Str(p, "review_id")];
     r.kind = Str(p, "kind");
     r.completed = true;
-    if (r.kind == "with_person" && p.contains("outcomes_achieved")) {
+    if (r.kind == "with_person" && p.has("outcomes_achieved")) {
       s.outcomes_achieved = Str(p, "outcomes_achieved");
     }
   } else if (t == "CaseClosed") {
     s.stage = Stage::kClosed;
-    s.closed_without_outcome_review = !p.contains("outcome_review_id");
+    s.closed_without_outcome_review = !p.has("outcome_review_id");
     s.closure_reason = Str(p, "reason");
     s.times_closed += 1;
   } else if (t == "CaseReopened") {
@@ -305,46 +317,47 @@ CaseState Evolve(CaseState s, const DomainEvent& e) {
     s.reaudit_ids.insert(Str(p, "reaudit_id"));
     ReauditState& r = s.reaudits[Str(p, "reaudit_id")];
     r.due_date = Str(p, "due_date");
-    for (const auto& f : p.value("finding_ids", Json::array())) {
-      if (f.is_string()) r.finding_ids.insert(f.get<std::string>());
-    }
+    p["finding_ids"].each([&](const V& f) {
+      if (f.is_string()) r.finding_ids.emplace(f.str());
+    });
   } else if (t == "CaseSampledForAudit") {
     s.sample_ids.insert(Str(p, "sample_id"));
   }
   if (t == "EventAmended") {
     // An amendment that supplies a missing explanation answers for it.
     const std::string amended = Str(p, "amends_event_id");
-    const Json& fixed = p.value("corrected_fields", Json::object());
+    const V fixed = p["corrected_fields"];
     std::erase_if(s.unexplained_decisions, [&](const UnexplainedDecision& d) {
-      return d.event_id == amended && fixed.is_object() &&
-             fixed.contains(d.missing);
+      return d.event_id == amended && fixed.has(d.missing);
     });
   } else if (auto missing = MissingRationale(t, p)) {
     s.unexplained_decisions.push_back({e.event_id, t, *missing});
   }
-  if (t == "EventAmended" && Str(p, "amends_event_type") == "ConcernReported") {
+  if (t == "EventAmended" &&
+      p["amends_event_type"].str() == "ConcernReported") {
     // Corrections apply: the case shows the corrected report.
-    const Json& fixed = p.value("corrected_fields", Json::object());
-    if (fixed.contains("setting") && fixed["setting"].is_string()) {
-      s.setting = fixed["setting"].get<std::string>();
-    }
-    if (fixed.contains("kind") && fixed["kind"].is_string()) {
-      s.kind = fixed["kind"].get<std::string>();
-    }
-    if (fixed.contains("categories") && fixed["categories"].is_array()) {
-      s.categories.clear();
-      for (const auto& c : fixed["categories"]) {
-        if (c.is_string()) s.categories.push_back(c.get<std::string>());
-      }
-    }
-    if (fixed.contains("people_involved") &&
-        fixed["people_involved"].is_array()) {
+    const V fixed = p["corrected_fields"];
+    if (fixed["setting"].is_string()) s.setting = Str(fixed, "setting");
+    if (fixed["kind"].is_string()) s.kind = Str(fixed, "kind");
+    if (fixed["categories"].is_array()) SetCategories(s, fixed["categories"]);
+    if (fixed["people_involved"].is_array()) {
       ApplyPeople(s, fixed["people_involved"]);
     }
   }
   // ParticipationAgreed, CapacityAssessed, PersonInformedOfReport,
   // RiskAssessed, LearningScreened change no rule-bearing state.
   return s;
+}
+
+}  // namespace
+
+CaseState Evolve(CaseState s, const DomainEvent& e) {
+  return EvolveWith(std::move(s), e, NlohmannView(&e.payload));
+}
+
+CaseState Evolve(CaseState s, const EventHeader& e,
+                 const simdjson::dom::element& payload) {
+  return EvolveWith(std::move(s), e, SimdjsonView(payload));
 }
 
 }  // namespace caseledger::domain

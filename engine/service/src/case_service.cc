@@ -72,15 +72,20 @@ StatusOr<domain::DomainEvent> ToDomainEvent(const domain::EventCatalog& catalog,
   ASSIGN_OR_RETURN(
       payload, catalog.Upcast(e.type, e.schema_version, std::move(payload)));
   domain::DomainEvent d;
-  d.event_id = e.event_id.ToString();
-  d.type = e.type;
-  d.schema_version = catalog.CurrentVersion(e.type);
-  d.actor = domain::Actor{
-      e.actor.id,
-      domain::ParseRole(e.actor.role).value_or(domain::Role::kReporter)};
-  d.recorded_at = e.recorded_at;
+  static_cast<domain::EventHeader&>(d) =
+      ToEventHeader(e, catalog.CurrentVersion(e.type));
   d.payload = std::move(payload);
   return d;
+}
+
+domain::EventHeader ToEventHeader(const RecordedEvent& e,
+                                  uint32_t schema_version) {
+  return domain::EventHeader{
+      e.event_id.ToString(), e.type, schema_version,
+      domain::Actor{
+          e.actor.id,
+          domain::ParseRole(e.actor.role).value_or(domain::Role::kReporter)},
+      e.recorded_at};
 }
 
 StatusOr<domain::CaseState> LoadCase(const EventStore& store,

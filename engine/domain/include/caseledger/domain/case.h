@@ -12,6 +12,10 @@
 #include "caseledger/domain/policy.h"
 #include "caseledger/types.h"
 
+namespace simdjson::dom {
+class element;
+}  // namespace simdjson::dom
+
 namespace caseledger::domain {
 
 enum class Stage {
@@ -25,14 +29,18 @@ enum class Stage {
 };
 std::string_view StageName(Stage stage);
 
-// A domain event as evolve() reads it: the envelope fields it needs and the
-// payload already upcast to the current schema version.
-struct DomainEvent {
+// The envelope fields of an event that evolve() reads.
+struct EventHeader {
   std::string event_id;
   std::string type;
   uint32_t schema_version = 1;
   Actor actor;
   Timestamp recorded_at;
+};
+
+// A domain event as evolve() reads it: its envelope and the payload already
+// upcast to the current schema version.
+struct DomainEvent : EventHeader {
   nlohmann::json payload;
 };
 
@@ -154,5 +162,12 @@ nlohmann::json ToJson(const std::string& case_id, const CaseState& state);
 // Applies one event. Events come from the log, which decide() wrote, so
 // evolve() trusts them; it never fails.
 CaseState Evolve(CaseState state, const DomainEvent& event);
+
+// The same, with the payload read from simdjson's parse of its stored text
+// (at the current schema version) instead of a document built from it: the
+// same state as Evolve(state, event) with that text parsed into
+// event.payload. A rebuild folds this way.
+CaseState Evolve(CaseState state, const EventHeader& event,
+                 const simdjson::dom::element& payload);
 
 }  // namespace caseledger::domain

@@ -69,6 +69,12 @@ nlohmann::json ParseStoredJson(std::string_view text);
 StatusOr<domain::DomainEvent> ToDomainEvent(const domain::EventCatalog& catalog,
                                             const RecordedEvent& e);
 
+// The envelope of a stored event as the domain reads it, with the payload
+// at `schema_version` (ToDomainEvent's, or a fold's that reads the stored
+// payload as it is because it is at the current version).
+domain::EventHeader ToEventHeader(const RecordedEvent& e,
+                                  uint32_t schema_version);
+
 // Visits the case's events from version `from` through `through` (0: to
 // the end), in order, as the domain reads them. Stops at the first event
 // that cannot be decoded, or the first non-OK status `visit` returns, and
