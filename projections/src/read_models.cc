@@ -30,12 +30,16 @@
 
 #include "caseledger/service/case_service.h"
 #include "projections/src/anonymise.h"
+#include "projections/src/case_document.h"
 
 namespace caseledger::projections {
 namespace {
 
+using internal::CaseDocument;
 using internal::CollectIdentifiers;
 using internal::Identifiers;
+using internal::IndexKeys;
+using internal::IndexPrefix;
 using internal::RedactIdentifiers;
 using internal::Scrub;
 
@@ -245,122 +249,6 @@ Status FromRocks(const rocksdb::Status& s, const std::string& what) {
   return Status::IOError(what + ": " + s.ToString());
 }
 
-// Index entries: tag \0 value \0 case_id. Tags: a (all), s (stage), l (lead),
-// u (urgency), c (category), r (reporter).
-std::string IndexPrefix(char tag, const std::string& value) {
-  std::string k(1, tag);
-  k.push_back('\0');
-  if (tag != 'a') {
-    k += value;
-    k.push_back('\0');
-  }
-  return k;
-}
-
-// doc[key] if it is there, else null (which iterates as empty); no copy.
-const Json& Member(const Json& doc, const char* key) {
-  static const Json kNull;
-  auto it = doc.find(key);
-  return it != doc.end() ? *it : kNull;
-}
-
-std::set<std::string> IndexKeys(const Json& doc) {
-  std::set<std::string> keys;
-  if (doc.is_null()) return keys;
-  const std::string id = doc.value("case_id", "");
-  keys.insert(IndexPrefix('a', "") + id);
-  keys.insert(IndexPrefix('s', doc.value("stage", "")) + id);
-  keys.insert(
-      IndexPrefix('u', doc.value("urgent", false) ? "urgent" : "standard") +
-      id);
-  keys.insert(IndexPrefix('r', doc.value("reporter_actor_id", "")) + id);
-  std::string lead = doc.value("lead_actor_id", "");
-  if (!lead.empty()) keys.insert(IndexPrefix('l', lead) + id);
-  for (const auto& c : Member(doc, "categories")) {
-    if (c.is_string()) keys.insert(IndexPrefix('c', c.get<std::string>()) + id);
-  }
-  // Governance: what is due, ordered by when (timestamps and dates in one
-  // fixed format sort as they compare).
-  const std::string stage = doc.value("stage", "");
-  keys.insert(IndexPrefix('m', doc.value("reported_at", "").substr(0, 7)) + id);
-  if (!doc.contains("acknowledged_at") && stage != "closed") {
-    keys.insert(IndexPrefix('k', doc.value("acknowledgement_due_at", "")) + id);
-  }
-  const Json& reviews = Member(doc, "reviews");
-  const Json& escalations = Member(doc, "escalations");
-  const Json& actions = Member(doc, "actions");
-  if (stage != "closed") {
-    for (const auto& [rid, r] : reviews.items()) {
-      if (!r.value("completed", false)) {
-        keys.insert(IndexPrefix('v', r.value("due_date", "") + "|" + rid) + id);
-      }
-    }
-  }
-  for (const auto& [eid, e] : escalations.items()) {
-    if (!e.value("acknowledged", false)) {
-      keys.insert(
-          IndexPrefix('e', e.value("acknowledgement_due_at", "") + "|" + eid) +
-          id);
-    }
-  }
-  for (const auto& oid : Member(doc, "overrides")) {
-    if (oid.is_string())
-      keys.insert(IndexPrefix('o', oid.get<std::string>()) + id);
-  }
-  if (stage == "closed" && doc.value("closed_without_outcome_review", false)) {
-    keys.insert(IndexPrefix('w', "") + id);
-  }
-  // Counts by setting and outcome (closure reason, outcomes achieved).
-  keys.insert(IndexPrefix('g', doc.value("setting", "")) + id);
-  if (stage == "closed" && !doc.value("closure_reason", "").empty()) {
-    keys.insert(IndexPrefix('z', doc.value("closure_reason", "")) + id);
-  }
-  if (!doc.value("outcomes_achieved", "").empty()) {
-    keys.insert(IndexPrefix('y', doc.value("outcomes_achieved", "")) + id);
-  }
-  // Acknowledgement against its deadline: minutes taken (zero-padded, so
-  // the index is sorted by them) and, when late, a breach.
-  if (doc.contains("acknowledged_at")) {
-    auto reported = ParseTimestamp(doc.value("reported_at", ""));
-    auto acked = ParseTimestamp(doc.value("acknowledged_at", ""));
-    if (reported.ok() && acked.ok()) {
-      int64_t minutes =
-          std::max<int64_t>(0, (acked->value() - reported->value()) / 60000000);
-      char padded[24];
-      std::snprintf(padded, sizeof(padded), "%012lld",
-                    static_cast<long long>(minutes));
-      keys.insert(IndexPrefix('h', padded) + id);
-    }
-    const std::string due = doc.value("acknowledgement_due_at", "");
-    const std::string at = doc.value("acknowledged_at", "");
-    if (!due.empty() && at > due) {
-      keys.insert(IndexPrefix('b', due + "|" + at) + id);
-    }
-  }
-  // Re-audits not yet done, by due date.
-  const Json& reaudits = Member(doc, "reaudits");
-  for (const auto& [rid, r] : reaudits.items()) {
-    if (!r.value("done", false)) {
-      keys.insert(IndexPrefix('x', r.value("due_date", "") + "|" + rid) + id);
-    }
-  }
-  // Decisions recorded without their rationale.
-  for (const auto& d : Member(doc, "decisions_without_rationale")) {
-    keys.insert(
-        IndexPrefix('n', d.value("type", "") + "|" + d.value("event_id", "")) +
-        id);
-  }
-  const Json& due = Member(doc, "action_due");
-  for (const auto& [aid, done] : actions.items()) {
-    if (!done.is_boolean() || done.get<bool>()) continue;
-    std::string d = due.contains(aid) && due[aid].is_string()
-                        ? due[aid].get<std::string>()
-                        : "";
-    keys.insert(IndexPrefix('t', d + "|" + aid) + id);
-  }
-  return keys;
-}
-
 // tag \0 value \0 case id -> (value, case id).
 std::pair<std::string, std::string> SplitIndexKey(const std::string& key) {
   size_t first = key.find('\0');
@@ -559,10 +447,8 @@ class Folder {
       if (e.type != "LearningRecorded") in.payload = std::move(d->payload);
     }
     for (auto& [id, w] : work) {
-      Json doc = domain::ToJson(id, w.entry.state);
-      doc["last_position"] = w.out->last_position;
-      w.out->keys = IndexKeys(doc);
-      w.out->doc = doc.dump();
+      w.out->keys = IndexKeys(id, w.entry.state);
+      w.out->doc = CaseDocument(id, w.entry.state, w.out->last_position);
       if (cache_.size() >= kStateCacheEntries) cache_.clear();
       cache_[id] = std::move(w.entry);
     }

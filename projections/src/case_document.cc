@@ -1,0 +1,426 @@
+#include "projections/src/case_document.h"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <optional>
+
+namespace caseledger::projections::internal {
+
+std::string IndexPrefix(char tag, const std::string& value) {
+  std::string k(1, tag);
+  k.push_back('\0');
+  if (tag != 'a') {
+    k += value;
+    k.push_back('\0');
+  }
+  return k;
+}
+
+namespace {
+
+using Json = nlohmann::json;
+using domain::CaseState;
+
+// doc[key] if it is there, else null (which iterates as empty); no copy.
+const Json& Member(const Json& doc, const char* key) {
+  static const Json kNull;
+  auto it = doc.find(key);
+  return it != doc.end() ? *it : kNull;
+}
+
+}  // namespace
+
+std::set<std::string> IndexKeys(const Json& doc) {
+  std::set<std::string> keys;
+  if (doc.is_null()) return keys;
+  const std::string id = doc.value("case_id", "");
+  keys.insert(IndexPrefix('a', "") + id);
+  keys.insert(IndexPrefix('s', doc.value("stage", "")) + id);
+  keys.insert(
+      IndexPrefix('u', doc.value("urgent", false) ? "urgent" : "standard") +
+      id);
+  keys.insert(IndexPrefix('r', doc.value("reporter_actor_id", "")) + id);
+  std::string lead = doc.value("lead_actor_id", "");
+  if (!lead.empty()) keys.insert(IndexPrefix('l', lead) + id);
+  for (const auto& c : Member(doc, "categories")) {
+    if (c.is_string()) keys.insert(IndexPrefix('c', c.get<std::string>()) + id);
+  }
+  // Governance: what is due, ordered by when (timestamps and dates in one
+  // fixed format sort as they compare).
+  const std::string stage = doc.value("stage", "");
+  keys.insert(IndexPrefix('m', doc.value("reported_at", "").substr(0, 7)) + id);
+  if (!doc.contains("acknowledged_at") && stage != "closed") {
+    keys.insert(IndexPrefix('k', doc.value("acknowledgement_due_at", "")) + id);
+  }
+  const Json& reviews = Member(doc, "reviews");
+  const Json& escalations = Member(doc, "escalations");
+  const Json& actions = Member(doc, "actions");
+  if (stage != "closed") {
+    for (const auto& [rid, r] : reviews.items()) {
+      if (!r.value("completed", false)) {
+        keys.insert(IndexPrefix('v', r.value("due_date", "") + "|" + rid) + id);
+      }
+    }
+  }
+  for (const auto& [eid, e] : escalations.items()) {
+    if (!e.value("acknowledged", false)) {
+      keys.insert(
+          IndexPrefix('e', e.value("acknowledgement_due_at", "") + "|" + eid) +
+          id);
+    }
+  }
+  for (const auto& oid : Member(doc, "overrides")) {
+    if (oid.is_string())
+      keys.insert(IndexPrefix('o', oid.get<std::string>()) + id);
+  }
+  if (stage == "closed" && doc.value("closed_without_outcome_review", false)) {
+    keys.insert(IndexPrefix('w', "") + id);
+  }
+  // Counts by setting and outcome (closure reason, outcomes achieved).
+  keys.insert(IndexPrefix('g', doc.value("setting", "")) + id);
+  if (stage == "closed" && !doc.value("closure_reason", "").empty()) {
+    keys.insert(IndexPrefix('z', doc.value("closure_reason", "")) + id);
+  }
+  if (!doc.value("outcomes_achieved", "").empty()) {
+    keys.insert(IndexPrefix('y', doc.value("outcomes_achieved", "")) + id);
+  }
+  // Acknowledgement against its deadline: minutes taken (zero-padded, so
+  // the index is sorted by them) and, when late, a breach.
+  if (doc.contains("acknowledged_at")) {
+    auto reported = ParseTimestamp(doc.value("reported_at", ""));
+    auto acked = ParseTimestamp(doc.value("acknowledged_at", ""));
+    if (reported.ok() && acked.ok()) {
+      int64_t minutes =
+          std::max<int64_t>(0, (acked->value() - reported->value()) / 60000000);
+      char padded[24];
+      std::snprintf(padded, sizeof(padded), "%012lld",
+                    static_cast<long long>(minutes));
+      keys.insert(IndexPrefix('h', padded) + id);
+    }
+    const std::string due = doc.value("acknowledgement_due_at", "");
+    const std::string at = doc.value("acknowledged_at", "");
+    if (!due.empty() && at > due) {
+      keys.insert(IndexPrefix('b', due + "|" + at) + id);
+    }
+  }
+  // Re-audits not yet done, by due date.
+  const Json& reaudits = Member(doc, "reaudits");
+  for (const auto& [rid, r] : reaudits.items()) {
+    if (!r.value("done", false)) {
+      keys.insert(IndexPrefix('x', r.value("due_date", "") + "|" + rid) + id);
+    }
+  }
+  // Decisions recorded without their rationale.
+  for (const auto& d : Member(doc, "decisions_without_rationale")) {
+    keys.insert(
+        IndexPrefix('n', d.value("type", "") + "|" + d.value("event_id", "")) +
+        id);
+  }
+  const Json& due = Member(doc, "action_due");
+  for (const auto& [aid, done] : actions.items()) {
+    if (!done.is_boolean() || done.get<bool>()) continue;
+    std::string d = due.contains(aid) && due[aid].is_string()
+                        ? due[aid].get<std::string>()
+                        : "";
+    keys.insert(IndexPrefix('t', d + "|" + aid) + id);
+  }
+  return keys;
+}
+
+namespace {
+
+// Writes JSON as nlohmann's dump() does (no indent, UTF-8 kept as is).
+// Gives up (ok() false) on a string that is not valid UTF-8, where dump()
+// throws: the caller then lets dump() say so.
+class Writer {
+ public:
+  bool ok() const { return ok_; }
+  std::string Take() { return std::move(out_); }
+
+  void Raw(std::string_view s) { out_ += s; }
+  void Key(std::string_view k) {
+    String(k);
+    out_ += ':';
+    first_ = true;  // the value follows without a comma
+  }
+  void String(std::string_view s) {
+    Comma();
+    if (!simdjson::validate_utf8(s.data(), s.size())) ok_ = false;
+    out_ += '"';
+    size_t from = 0;
+    for (size_t i = 0; i < s.size(); ++i) {
+      const unsigned char c = static_cast<unsigned char>(s[i]);
+      if (c >= 0x20 && c != '"' && c != '\\') continue;
+      out_.append(s.data() + from, i - from);
+      from = i + 1;
+      switch (c) {
+        case '"':
+          out_ += "\\\"";
+          break;
+        case '\\':
+          out_ += "\\\\";
+          break;
+        case '\b':
+          out_ += "\\b";
+          break;
+        case '\f':
+          out_ += "\\f";
+          break;
+        case '\n':
+          out_ += "\\n";
+          break;
+        case '\r':
+          out_ += "\\r";
+          break;
+        case '\t':
+          out_ += "\\t";
+          break;
+        default: {
+          char u[8];
+          std::snprintf(u, sizeof(u), "\\u%04x", c);
+          out_ += u;
+        }
+      }
+    }
+    out_.append(s.data() + from, s.size() - from);
+    out_ += '"';
+    first_ = false;
+  }
+  void Number(uint64_t n) {
+    Comma();
+    out_ += std::to_string(n);
+    first_ = false;
+  }
+  void Bool(bool b) {
+    Comma();
+    out_ += b ? "true" : "false";
+    first_ = false;
+  }
+  void Open(char c) {
+    Comma();
+    out_ += c;
+    first_ = true;
+  }
+  void Close(char c) {
+    out_ += c;
+    first_ = false;
+  }
+  // A member: key and value.
+  void Str(std::string_view key, std::string_view value) {
+    Key(key);
+    String(value);
+  }
+  void Flag(std::string_view key, bool value) {
+    Key(key);
+    Bool(value);
+  }
+  void Num(std::string_view key, uint64_t value) {
+    Key(key);
+    Number(value);
+  }
+  template <typename Collection>
+  void Strings(std::string_view key, const Collection& strings) {
+    Key(key);
+    Open('[');
+    for (const auto& s : strings) String(s);
+    Close(']');
+  }
+  // An object from a map (in its order, which is nlohmann's), each value
+  // written by `value`.
+  template <typename Map, typename Value>
+  void Object(std::string_view key, const Map& map, Value value) {
+    Key(key);
+    Open('{');
+    for (const auto& [k, v] : map) {
+      Key(k);
+      value(v);
+    }
+    Close('}');
+  }
+
+ private:
+  void Comma() {
+    if (!first_) out_ += ',';
+    first_ = false;
+  }
+
+  std::string out_;
+  bool first_ = true;
+  bool ok_ = true;
+};
+
+}  // namespace
+
+// Keys in the order nlohmann keeps them (sorted); the test compares with
+// nlohmann's dump of domain::ToJson for many states.
+std::string CaseDocument(const std::string& id, const CaseState& s,
+                         uint64_t last_position) {
+  Writer w;
+  w.Open('{');
+  if (s.acknowledged_at) {
+    w.Str("acknowledged_at", FormatTimestamp(*s.acknowledged_at));
+  }
+  w.Str("acknowledgement_due_at", FormatTimestamp(s.acknowledgement_due_at));
+  w.Object("action_due", s.action_due,
+           [&](const std::string& due) { w.String(due); });
+  w.Object("actions", s.actions, [&](bool done) { w.Bool(done); });
+  w.Flag("all_dsls_barred", s.all_dsls_barred);
+  w.Strings("audit_findings", s.finding_ids);
+  w.Strings("barred_actor_ids", s.barred_actor_ids);
+  w.Str("case_id", id);
+  w.Strings("categories", s.categories);
+  w.Flag("closed_without_outcome_review", s.closed_without_outcome_review);
+  w.Str("closure_reason", s.closure_reason);
+  w.Key("consents");
+  w.Open('[');
+  for (const auto& c : s.consents) {
+    w.Open('{');
+    w.Str("consent_id", c.consent_id);
+    w.Str("decision", c.decision);
+    w.Str("person_ref", c.person_ref);
+    w.Str("purpose", c.purpose);
+    w.Num("recorded_at_version", c.version);
+    w.Close('}');
+  }
+  w.Close(']');
+  w.Key("decisions_without_rationale");
+  w.Open('[');
+  for (const auto& d : s.unexplained_decisions) {
+    w.Open('{');
+    w.Str("event_id", d.event_id);
+    w.Str("missing", d.missing);
+    w.Str("type", d.type);
+    w.Close('}');
+  }
+  w.Close(']');
+  w.Object("escalations", s.escalations, [&](const auto& e) {
+    w.Open('{');
+    w.Flag("acknowledged", e.acknowledged);
+    w.Str("acknowledgement_due_at", FormatTimestamp(e.acknowledgement_due_at));
+    w.Flag("final_outcome", e.final_outcome);
+    w.Str("target", e.target);
+    w.Str("urgency", e.urgency);
+    w.Close('}');
+  });
+  w.Flag("immediate_risk", s.immediate_risk);
+  w.Str("kind", s.kind);
+  w.Num("last_position", last_position);
+  w.Str("lead_actor_id", s.lead_actor_id.value_or(""));
+  w.Str("lead_role",
+        s.lead_role ? domain::RoleName(*s.lead_role) : std::string_view());
+  w.Strings("learning", s.learning_ids);
+  w.Str("outcomes_achieved", s.outcomes_achieved);
+  w.Strings("overrides", s.override_ids);
+  w.Object("reaudits", s.reaudits, [&](const auto& r) {
+    w.Open('{');
+    w.Flag("done", r.done);
+    w.Str("due_date", r.due_date);
+    w.Strings("finding_ids", r.finding_ids);
+    w.Close('}');
+  });
+  w.Str("reported_at", FormatTimestamp(s.reported_at));
+  w.Str("reporter_actor_id", s.reporter_actor_id);
+  w.Object("reviews", s.reviews, [&](const auto& r) {
+    w.Open('{');
+    w.Flag("completed", r.completed);
+    w.Str("due_date", r.due_date);
+    w.Str("kind", r.kind);
+    w.Close('}');
+  });
+  w.Strings("safety_plans", s.plan_ids);
+  w.Str("setting", s.setting);
+  w.Str("stage", domain::StageName(s.stage));
+  w.Num("times_closed", s.times_closed);
+  w.Num("times_reopened", s.times_reopened);
+  w.Str("triage_route", s.triage_route);
+  w.Flag("under_18_involved", s.under_18_involved);
+  w.Flag("urgent", s.urgent);
+  w.Num("version", s.version);
+  w.Close('}');
+  if (w.ok()) return w.Take();
+  Json doc = domain::ToJson(id, s);
+  doc["last_position"] = last_position;
+  return doc.dump();  // throws, as it always has, on text that is not UTF-8
+}
+
+std::set<std::string> IndexKeys(const std::string& id, const CaseState& s) {
+  std::set<std::string> keys;
+  const std::string stage(domain::StageName(s.stage));
+  const bool closed = s.stage == domain::Stage::kClosed;
+  const std::string reported_at = FormatTimestamp(s.reported_at);
+  const std::string ack_due = FormatTimestamp(s.acknowledgement_due_at);
+  keys.insert(IndexPrefix('a', "") + id);
+  keys.insert(IndexPrefix('s', stage) + id);
+  keys.insert(IndexPrefix('u', s.urgent ? "urgent" : "standard") + id);
+  keys.insert(IndexPrefix('r', s.reporter_actor_id) + id);
+  if (s.lead_actor_id && !s.lead_actor_id->empty()) {
+    keys.insert(IndexPrefix('l', *s.lead_actor_id) + id);
+  }
+  for (const auto& c : s.categories) keys.insert(IndexPrefix('c', c) + id);
+  keys.insert(IndexPrefix('m', reported_at.substr(0, 7)) + id);
+  if (!s.acknowledged_at && !closed) {
+    keys.insert(IndexPrefix('k', ack_due) + id);
+  }
+  if (!closed) {
+    for (const auto& [rid, r] : s.reviews) {
+      if (!r.completed) {
+        keys.insert(IndexPrefix('v', r.due_date + "|" + rid) + id);
+      }
+    }
+  }
+  for (const auto& [eid, e] : s.escalations) {
+    if (!e.acknowledged) {
+      keys.insert(IndexPrefix('e', FormatTimestamp(e.acknowledgement_due_at) +
+                                       "|" + eid) +
+                  id);
+    }
+  }
+  for (const auto& oid : s.override_ids)
+    keys.insert(IndexPrefix('o', oid) + id);
+  if (closed && s.closed_without_outcome_review) {
+    keys.insert(IndexPrefix('w', "") + id);
+  }
+  keys.insert(IndexPrefix('g', s.setting) + id);
+  if (closed && !s.closure_reason.empty()) {
+    keys.insert(IndexPrefix('z', s.closure_reason) + id);
+  }
+  if (!s.outcomes_achieved.empty()) {
+    keys.insert(IndexPrefix('y', s.outcomes_achieved) + id);
+  }
+  if (s.acknowledged_at) {
+    // Through the text, as the document holds them.
+    const std::string at = FormatTimestamp(*s.acknowledged_at);
+    auto reported = ParseTimestamp(reported_at);
+    auto acked = ParseTimestamp(at);
+    if (reported.ok() && acked.ok()) {
+      int64_t minutes =
+          std::max<int64_t>(0, (acked->value() - reported->value()) / 60000000);
+      char padded[24];
+      std::snprintf(padded, sizeof(padded), "%012lld",
+                    static_cast<long long>(minutes));
+      keys.insert(IndexPrefix('h', padded) + id);
+    }
+    if (!ack_due.empty() && at > ack_due) {
+      keys.insert(IndexPrefix('b', ack_due + "|" + at) + id);
+    }
+  }
+  for (const auto& [rid, r] : s.reaudits) {
+    if (!r.done) keys.insert(IndexPrefix('x', r.due_date + "|" + rid) + id);
+  }
+  for (const auto& d : s.unexplained_decisions) {
+    keys.insert(IndexPrefix('n', d.type + "|" + d.event_id) + id);
+  }
+  for (const auto& [aid, done] : s.actions) {
+    if (done) continue;
+    auto due = s.action_due.find(aid);
+    keys.insert(
+        IndexPrefix(
+            't', (due != s.action_due.end() ? due->second : "") + "|" + aid) +
+        id);
+  }
+  return keys;
+}
+
+}  // namespace caseledger::projections::internal

@@ -1,0 +1,173 @@
+// A case's document and index entries made straight from its state must be
+// what the way through nlohmann's document makes, byte for byte: the read
+// models store them, and a rebuild must reproduce what was stored.
+#include "projections/src/case_document.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "caseledger/service/case_service.h"
+#include "caseledger/service/seed.h"
+#include "tests/support/test_support.h"
+
+namespace caseledger::projections::internal {
+namespace {
+
+using Json = nlohmann::json;
+using domain::CaseState;
+
+// What the read models stored before: ToJson, last_position, dump().
+std::string ByDocument(const std::string& id, const CaseState& s,
+                       uint64_t last_position) {
+  Json doc = domain::ToJson(id, s);
+  doc["last_position"] = last_position;
+  return doc.dump();
+}
+
+void ExpectSameBothWays(const std::string& id, const CaseState& s,
+                        uint64_t last_position) {
+  const std::string want = ByDocument(id, s, last_position);
+  ASSERT_EQ(CaseDocument(id, s, last_position), want);
+  EXPECT_EQ(IndexKeys(id, s), IndexKeys(Json::parse(want))) << want;
+}
+
+class RandomState {
+ public:
+  explicit RandomState(uint32_t seed) : rng_(seed) {}
+
+  size_t Pick(size_t n) {
+    return std::uniform_int_distribution<size_t>(0, n - 1)(rng_);
+  }
+  // Ids and text, with what must be escaped, non-ASCII letters, and the
+  // empty string.
+  std::string Text() {
+    static const std::vector<std::string> kTexts = {
+        "",        "a-1",         "a-2",          "2026-01-31",
+        "urgent",  "quote\"d",    "back\\slash",  "new\nline",
+        "tab\t",   "bell\x07",    "nul",          std::string("\0x", 2),
+        "del\x7f", "caf\xc3\xa9", "\xe2\x82\xac", "\x1f\x01\b\f\r",
+        "zzz",     "closed"};
+    return kTexts[Pick(kTexts.size())];
+  }
+  Timestamp Time() {
+    // Around now, at the epoch, before it, and at microsecond precision.
+    static const std::vector<int64_t> kBases = {
+        1'764'000'000'000'000, 0, -86'400'000'001, 1'800'000'000'123'456};
+    return Timestamp(kBases[Pick(kBases.size())] +
+                     static_cast<int64_t>(Pick(5'000'000'000)));
+  }
+
+  CaseState Make() {
+    CaseState s;
+    s.version = Pick(1000);
+    s.stage = static_cast<domain::Stage>(Pick(6));
+    s.reporter_actor_id = Text();
+    s.reported_at = Time();
+    s.kind = Text();
+    s.setting = Text();
+    for (size_t i = 0, n = Pick(4); i < n; ++i) s.categories.push_back(Text());
+    s.immediate_risk = Pick(2);
+    s.urgent = Pick(2);
+    s.under_18_involved = Pick(2);
+    s.all_dsls_barred = Pick(2);
+    for (size_t i = 0, n = Pick(3); i < n; ++i)
+      s.barred_actor_ids.insert(Text());
+    if (Pick(3)) s.lead_actor_id = Text();
+    if (Pick(3)) s.lead_role = static_cast<domain::Role>(Pick(6));
+    s.triage_route = Text();
+    s.acknowledgement_due_at = Time();
+    if (Pick(2)) s.acknowledged_at = Time();
+    for (size_t i = 0, n = Pick(4); i < n; ++i) {
+      s.consents.push_back({Text(), Text(), Text(), Text(), Pick(50)});
+    }
+    for (size_t i = 0, n = Pick(3); i < n; ++i) s.override_ids.insert(Text());
+    for (size_t i = 0, n = Pick(3); i < n; ++i) {
+      s.escalations[Text()] = {Text(), Text(), Time(), bool(Pick(2)),
+                               bool(Pick(2))};
+    }
+    for (size_t i = 0, n = Pick(3); i < n; ++i) {
+      s.reviews[Text()] = {Text(), Text(), bool(Pick(2))};
+    }
+    for (size_t i = 0, n = Pick(4); i < n; ++i) {
+      const std::string a = Text();
+      s.actions[a] = Pick(2);
+      if (Pick(3)) s.action_due[Pick(4) ? a : Text()] = Text();
+    }
+    for (size_t i = 0, n = Pick(3); i < n; ++i) s.plan_ids.insert(Text());
+    for (size_t i = 0, n = Pick(3); i < n; ++i) s.learning_ids.insert(Text());
+    for (size_t i = 0, n = Pick(3); i < n; ++i) s.finding_ids.insert(Text());
+    for (size_t i = 0, n = Pick(3); i < n; ++i) {
+      domain::ReauditState& r = s.reaudits[Text()];
+      r.due_date = Text();
+      for (size_t j = 0, m = Pick(3); j < m; ++j) r.finding_ids.insert(Text());
+      r.done = Pick(2);
+    }
+    for (size_t i = 0, n = Pick(3); i < n; ++i) {
+      s.unexplained_decisions.push_back({Text(), Text(), Text()});
+    }
+    s.closure_reason = Text();
+    s.outcomes_achieved = Text();
+    s.closed_without_outcome_review = Pick(2);
+    s.times_closed = static_cast<uint32_t>(Pick(4));
+    s.times_reopened = static_cast<uint32_t>(Pick(4));
+    return s;
+  }
+
+ private:
+  std::mt19937 rng_;
+};
+
+TEST(CaseDocumentTest, RandomStatesWriteWhatTheDocumentDumps) {
+  RandomState r(5);
+  for (int i = 0; i < 20000; ++i) {
+    const CaseState s = r.Make();
+    ExpectSameBothWays(r.Text(), s, r.Pick(1u << 30));
+    if (HasFatalFailure()) return;
+  }
+  // Empty: every collection empty, every optional absent.
+  ExpectSameBothWays("c", CaseState{}, 0);
+  ExpectSameBothWays("c", CaseState{}, UINT64_MAX);
+}
+
+// Text that is not UTF-8 cannot be written as JSON: dump() throws, and so
+// does the document (as it always has), never writing it as it is.
+TEST(CaseDocumentTest, TextThatIsNotUtf8ThrowsAsDumpDoes) {
+  CaseState s;
+  s.setting = "bad \xc3";
+  EXPECT_THROW(ByDocument("c", s, 1), nlohmann::json::type_error);
+  EXPECT_THROW(CaseDocument("c", s, 1), nlohmann::json::type_error);
+}
+
+// Every case the seed generator makes, as folded from its stored events.
+TEST(CaseDocumentTest, SeededCasesWriteWhatTheDocumentDumps) {
+  testing::TempDir dir;
+  Options o;
+  o.sync = false;
+  auto store = testing::OpenStore(dir.path(), o);
+  auto catalog = domain::EventCatalog::Load();
+  ASSERT_OK(catalog);
+  service::SeedOptions so;
+  so.cases = 60;
+  ASSERT_OK(service::SeedCases(*store, *catalog, domain::DomainConfig{}, so));
+  auto events = store->ReadAll(GlobalPosition(0), 1u << 20);
+  ASSERT_OK(events);
+  std::set<std::string> cases;
+  for (const RecordedEvent& e : *events) {
+    if (service::IsCaseStream(e.stream_id)) cases.insert(e.stream_id);
+  }
+  ASSERT_GE(cases.size(), 60u);
+  size_t keys = 0;
+  for (const std::string& id : cases) {
+    auto s = service::LoadCase(*store, **catalog, id);
+    ASSERT_OK(s);
+    ExpectSameBothWays(id, *s, s->version * 7);
+    keys += IndexKeys(id, *s).size();
+  }
+  EXPECT_GT(keys, cases.size() * 5);
+}
+
+}  // namespace
+}  // namespace caseledger::projections::internal
