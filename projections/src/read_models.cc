@@ -626,6 +626,90 @@ class FoldAhead {
   std::thread fold_thread_;
 };
 
+// A rebuild's writer: writes each batch the rebuild prepares on a thread of
+// its own, in order, while the next one is prepared, and frees what the
+// batch was made from there too. Without the WAL: the rebuild flushes its
+// generation before swapping it in, and a crash before that leaves a
+// generation that is never used (the next rebuild drops it). Stops writing
+// at the first failure and reports it.
+class BatchWriter {
+ public:
+  explicit BatchWriter(rocksdb::DB* db) : db_(db), thread_([this] { Run(); }) {}
+  ~BatchWriter() {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      closed_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  BatchWriter(const BatchWriter&) = delete;
+  BatchWriter& operator=(const BatchWriter&) = delete;
+
+  // Queues `wb` (waiting while a few are queued already); the first
+  // failure, if any.
+  Status Write(rocksdb::WriteBatch wb, FoldedBatch made_from) {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [&] { return q_.size() < kAhead || !failed_.ok(); });
+    if (!failed_.ok()) return failed_;
+    q_.push_back(Item{std::move(wb), std::move(made_from)});
+    lk.unlock();
+    cv_.notify_all();
+    return Status::OK();
+  }
+
+  // Waits until every queued batch is written (so a read sees them); the
+  // first failure, if any.
+  Status Drain() {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [&] { return (q_.empty() && !busy_) || !failed_.ok(); });
+    return failed_;
+  }
+
+ private:
+  static constexpr size_t kAhead = 4;
+  struct Item {
+    rocksdb::WriteBatch wb;
+    FoldedBatch made_from;
+  };
+
+  void Run() {
+    rocksdb::WriteOptions options;
+    options.disableWAL = true;
+    for (;;) {
+      std::optional<Item> item;
+      bool write = false;
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [&] { return closed_ || !q_.empty(); });
+        if (q_.empty()) return;
+        item.emplace(std::move(q_.front()));
+        q_.pop_front();
+        busy_ = true;
+        write = failed_.ok();
+      }
+      rocksdb::Status ws =
+          write ? db_->Write(options, &item->wb) : rocksdb::Status::OK();
+      item.reset();
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        busy_ = false;
+        if (!ws.ok() && failed_.ok()) failed_ = FromRocks(ws, "applying");
+      }
+      cv_.notify_all();
+    }
+  }
+
+  rocksdb::DB* const db_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item> q_;   // guarded by mu_
+  bool busy_ = false;    // writing one; guarded by mu_
+  bool closed_ = false;  // guarded by mu_
+  Status failed_;        // guarded by mu_
+  std::thread thread_;   // last: it starts once the rest exists
+};
+
 class ReadModelsImpl final : public ReadModels {
  public:
   ReadModelsImpl(const EventStore& store,
@@ -838,16 +922,37 @@ class ReadModelsImpl final : public ReadModels {
     committed_ = Committed{};
     rebuild_feed_seq_ = 0;
     uint64_t pos = 0;
-    {
-      // Three threads: one reads and decodes the log, one folds, a few
-      // batches ahead, while this one applies.
+    Status built = [&]() -> Status {
+      // Four threads: one reads the log, one folds, a few batches ahead,
+      // this one prepares each batch's writes, and one writes them.
       FoldAhead ahead(store_, *catalog_, !key_.empty());
-      for (;;) {
-        ASSIGN_OR_RETURN(FoldedBatch batch, ahead.Next());
-        if (batch.events.empty()) break;
-        RETURN_IF_ERROR(Apply(batch, next));
-        pos = batch.events.back().position.value();
+      BatchWriter writer(db_.get());
+      writer_ = &writer;
+      Status s = [&]() -> Status {
+        for (;;) {
+          ASSIGN_OR_RETURN(FoldedBatch batch, ahead.Next());
+          if (batch.events.empty()) return writer.Drain();
+          pos = batch.events.back().position.value();
+          RETURN_IF_ERROR(Apply(batch, next));
+        }
+      }();
+      writer_ = nullptr;
+      return s;
+    }();
+    if (built.ok()) {
+      // Written without the WAL: on disk before it is swapped in.
+      std::vector<rocksdb::ColumnFamilyHandle*> cfs = {
+          db_->DefaultColumnFamily()};  // its checkpoint and feed sequence
+      for (const std::string& name : GenerationCfs(next)) {
+        cfs.push_back(handles_.at(name));
       }
+      built = FromRocks(db_->Flush(rocksdb::FlushOptions(), cfs),
+                        "flushing the rebuilt read models");
+    }
+    if (!built.ok()) {
+      keys_.clear();
+      committed_ = Committed{};
+      return built;
     }
     // The swap: one write moves the pointer to the new generation.
     RETURN_IF_ERROR(FromRocks(
@@ -1384,6 +1489,7 @@ class ReadModelsImpl final : public ReadModels {
       if (k != keys_.end() && k->second.version + 1 == c.first_version) {
         before = std::move(k->second.keys);
       } else if (c.first_version != 1) {
+        RETURN_IF_ERROR(DrainWrites());
         std::string value;
         rocksdb::Status gs =
             db_->Get(rocksdb::ReadOptions(), state_cf, id, &value);
@@ -1419,14 +1525,18 @@ class ReadModelsImpl final : public ReadModels {
     if (seq != feed_seq) wb.Put(FeedSeqKey(gen), Be64(seq));
     wb.Put(CheckpointKey(gen), Be64(last));
     // Not synced: after a machine crash the batch and its checkpoint are
-    // lost together and re-derived from the log.
-    if (rocksdb::Status ws = db_->Write(rocksdb::WriteOptions(), &wb);
-        !ws.ok()) {
-      committed_ = Committed{};
-      keys_.clear();
-      return FromRocks(ws, "applying");
+    // lost together and re-derived from the log. (A rebuild's writer writes
+    // its batches; a failure there fails the rebuild.)
+    if (writer_ == nullptr) {
+      if (rocksdb::Status ws = db_->Write(rocksdb::WriteOptions(), &wb);
+          !ws.ok()) {
+        committed_ = Committed{};
+        keys_.clear();
+        return FromRocks(ws, "applying");
+      }
     }
-    // What the batch wrote is now what is stored.
+    // What the batch wrote is now what is stored (or, in a rebuild, what
+    // will be once its writer has written it: reads wait for that).
     feed_seq = seq;
     for (auto& [id, c] : b.cases) {
       if (keys_.size() >= kStateCacheEntries) keys_.clear();
@@ -1445,6 +1555,7 @@ class ReadModelsImpl final : public ReadModels {
       std::lock_guard<std::mutex> lk(health_mu_);
       progress_cv_.notify_all();
     }
+    if (writer_ != nullptr) return writer_->Write(std::move(wb), std::move(b));
     return Status::OK();
   }
 
@@ -1474,6 +1585,7 @@ class ReadModelsImpl final : public ReadModels {
     if (auto it = committed_.ids.find(pseudonym); it != committed_.ids.end()) {
       return it->second;
     }
+    RETURN_IF_ERROR(DrainWrites());
     return ReadIdentifiers(cf, pseudonym);
   }
   // `is_new`: the case has nothing stored yet.
@@ -1530,6 +1642,7 @@ class ReadModelsImpl final : public ReadModels {
             c != committed_.counters.end()) {
           it = stats->emplace(k, c->second).first;
         } else {
+          RETURN_IF_ERROR(DrainWrites());
           std::string v;
           rocksdb::Status gs =
               db_->Get(rocksdb::ReadOptions(), stats_cf, k, &v);
@@ -1709,6 +1822,12 @@ class ReadModelsImpl final : public ReadModels {
   std::shared_ptr<rocksdb::Cache> block_cache_ =
       rocksdb::NewLRUCache(kBlockCacheBytes);
   std::unordered_map<std::string, std::string> pseudonyms_;  // case -> HMAC
+  // A rebuild's writer, while it runs: the applying thread's batches go to
+  // it, and the applying thread's reads of the read models wait for it.
+  BatchWriter* writer_ = nullptr;
+  Status DrainWrites() {
+    return writer_ != nullptr ? writer_->Drain() : Status::OK();
+  }
   // Applier only: values of the stats column family of one generation as
   // last written (so a batch reads a counter or a case's identifiers from
   // memory, not RocksDB). Bounded: cleared when full.

@@ -30,7 +30,8 @@ std::string WorkerPath() {
 
 // Starts the worker; returns its pid and the read end of its stdout.
 std::pair<pid_t, int> Spawn(const std::string& store_dir,
-                            const std::string& models_dir) {
+                            const std::string& models_dir,
+                            const char* mode = nullptr) {
   int fds[2];
   EXPECT_EQ(pipe(fds), 0);
   pid_t pid = fork();
@@ -40,7 +41,7 @@ std::pair<pid_t, int> Spawn(const std::string& store_dir,
     close(fds[1]);
     const std::string child = WorkerPath();
     execl(child.c_str(), child.c_str(), store_dir.c_str(), models_dir.c_str(),
-          static_cast<char*>(nullptr));
+          mode, static_cast<char*>(nullptr));
     _exit(127);
   }
   close(fds[1]);
@@ -66,21 +67,25 @@ bool WaitFor(int fd, const std::string& word, std::string* out) {
   return true;
 }
 
+// A log at `path` with `cases` seeded cases.
+void Seed(const std::string& path,
+          std::shared_ptr<const domain::EventCatalog> catalog, size_t cases) {
+  Options o;
+  o.sync = false;
+  auto store = testing::OpenStore(path, o);
+  service::SeedOptions so;
+  so.cases = cases;
+  ASSERT_OK(service::SeedCases(*store, catalog, domain::DomainConfig{}, so));
+  ASSERT_OK(store->Close());
+}
+
 TEST(ProjectionCrashTest,
      AKilledCatchUpResumesToExactlyTheUninterruptedModels) {
   testing::TempDir dir;
   const std::string log = dir.path() + "/log";
   auto catalog = domain::EventCatalog::Load();
   ASSERT_OK(catalog);
-  {
-    Options o;
-    o.sync = false;
-    auto store = testing::OpenStore(log, o);
-    service::SeedOptions so;
-    so.cases = 500;
-    ASSERT_OK(service::SeedCases(*store, *catalog, domain::DomainConfig{}, so));
-    ASSERT_OK(store->Close());
-  }
+  ASSERT_NO_FATAL_FAILURE(Seed(log, *catalog, 500));
 
   // The reference: a worker that runs to the end, timed from ready to done.
   std::string out;
@@ -142,6 +147,78 @@ TEST(ProjectionCrashTest,
   // The kills landed inside the catch-up, not only before or after it.
   std::cout << "killed between checkpoints " << killed_midway << " time(s)\n";
   EXPECT_GE(killed_midway, 3);
+}
+
+// A rebuild writes its generation without the WAL and flushes it before
+// swapping it in. Killed during a rebuild, or just after it swapped the new
+// generation in, the models must read exactly as the uninterrupted ones,
+// checkpoint included: the old generation if the swap had not happened, the
+// whole new one if it had.
+TEST(ProjectionCrashTest, AKilledRebuildLeavesOneWholeGeneration) {
+  testing::TempDir dir;
+  const std::string log = dir.path() + "/log";
+  auto catalog = domain::EventCatalog::Load();
+  ASSERT_OK(catalog);
+  ASSERT_NO_FATAL_FAILURE(Seed(log, *catalog, 300));
+  Options ro;
+  ro.read_only = true;
+  ro.create_if_missing = false;
+  auto store = testing::OpenStore(log, ro);
+  std::vector<std::pair<std::string, std::string>> expected;
+  {
+    auto reference =
+        ReadModels::Open(dir.path() + "/reference", *store, *catalog, nullptr,
+                         "crash-test-key-0123456");
+    ASSERT_OK(reference);
+    ASSERT_OK((*reference)->CatchUp());
+    auto dump = (*reference)->Dump();
+    ASSERT_OK(dump);
+    expected = std::move(*dump);
+  }
+
+  // How long a rebuild takes, killed only once it has swapped.
+  std::string out;
+  auto [ref_pid, ref_fd] = Spawn(log, dir.path() + "/timed", "rebuild");
+  ASSERT_TRUE(WaitFor(ref_fd, "ready\n", &out)) << out;
+  auto started = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WaitFor(ref_fd, "rebuilt\n", &out)) << out;
+  const auto span = std::chrono::duration_cast<std::chrono::microseconds>(
+                        std::chrono::steady_clock::now() - started)
+                        .count();
+  kill(ref_pid, SIGKILL);
+  int status = 0;
+  waitpid(ref_pid, &status, 0);
+  close(ref_fd);
+
+  // That run, killed just after its swap, and runs killed at random
+  // moments of the rebuild.
+  std::mt19937 rng(20261205);
+  std::vector<std::string> runs = {dir.path() + "/timed"};
+  for (int run = 0; run < 6; ++run) {
+    const std::string models = dir.path() + "/killed-" + std::to_string(run);
+    std::string said;
+    auto [pid, fd] = Spawn(log, models, "rebuild");
+    ASSERT_TRUE(WaitFor(fd, "ready\n", &said)) << said;
+    std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int64_t>(
+        rng() % static_cast<uint64_t>(span * 11 / 10 + 1))));
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    close(fd);
+    runs.push_back(models);
+  }
+  // Both generations were whole, to the end of the log: whichever is
+  // current reads as the reference without catching up.
+  const uint64_t end = store->committed_position().value();
+  for (const std::string& models : runs) {
+    auto resumed = ReadModels::Open(models, *store, *catalog, nullptr,
+                                    "crash-test-key-0123456");
+    ASSERT_OK(resumed);
+    EXPECT_EQ((*resumed)->Health().position, end) << models;
+    auto got = (*resumed)->Dump();
+    ASSERT_OK(got);
+    ASSERT_EQ(got->size(), expected.size()) << models;
+    EXPECT_TRUE(*got == expected) << models;
+  }
 }
 
 }  // namespace

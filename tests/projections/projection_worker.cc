@@ -1,6 +1,9 @@
-// Child process of the projection crash test: opens the read models over a
+// Child process of the projection crash tests: opens the read models over a
 // store and catches them up, writing "ready\n" once open and "done\n" once
-// caught up. The parent kills it with SIGKILL somewhere in between.
+// caught up. The parent kills it with SIGKILL somewhere in between. With
+// "rebuild" after the directories: catches up, writes "ready\n", rebuilds,
+// writes "rebuilt\n" and waits to be killed (so nothing is flushed at a
+// clean close).
 #include <unistd.h>
 
 #include <cstdio>
@@ -20,8 +23,10 @@ void Say(const char* line) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: projection_worker STORE_DIR MODELS_DIR\n");
+  const bool rebuild = argc == 4 && std::string(argv[3]) == "rebuild";
+  if (argc != 3 && !rebuild) {
+    std::fprintf(stderr,
+                 "usage: projection_worker STORE_DIR MODELS_DIR [rebuild]\n");
     return 2;
   }
   Options options;
@@ -42,12 +47,22 @@ int main(int argc, char** argv) {
                  models.status().ToString().c_str());
     return 1;
   }
-  Say("ready\n");
+  if (!rebuild) Say("ready\n");
   s = (*models)->CatchUp();
   if (!s.ok()) {
     std::fprintf(stderr, "catch up: %s\n", s.ToString().c_str());
     return 1;
   }
-  Say("done\n");
-  return 0;
+  if (!rebuild) {
+    Say("done\n");
+    return 0;
+  }
+  Say("ready\n");
+  s = (*models)->Rebuild();
+  if (!s.ok()) {
+    std::fprintf(stderr, "rebuild: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  Say("rebuilt\n");
+  for (;;) pause();
 }
