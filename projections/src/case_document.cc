@@ -1,10 +1,10 @@
 #include "projections/src/case_document.h"
 
-#include <simdjson.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <optional>
+
+#include "projections/src/json_writer.h"
 
 namespace caseledger::projections::internal {
 
@@ -24,7 +24,7 @@ using Json = nlohmann::json;
 using domain::CaseState;
 
 // doc[key] if it is there, else null (which iterates as empty); no copy.
-const Json& Member(const Json& doc, const char* key) {
+const Json& MemberOf(const Json& doc, const char* key) {
   static const Json kNull;
   auto it = doc.find(key);
   return it != doc.end() ? *it : kNull;
@@ -44,7 +44,7 @@ std::set<std::string> IndexKeys(const Json& doc) {
   keys.insert(IndexPrefix('r', doc.value("reporter_actor_id", "")) + id);
   std::string lead = doc.value("lead_actor_id", "");
   if (!lead.empty()) keys.insert(IndexPrefix('l', lead) + id);
-  for (const auto& c : Member(doc, "categories")) {
+  for (const auto& c : MemberOf(doc, "categories")) {
     if (c.is_string()) keys.insert(IndexPrefix('c', c.get<std::string>()) + id);
   }
   // Governance: what is due, ordered by when (timestamps and dates in one
@@ -54,9 +54,9 @@ std::set<std::string> IndexKeys(const Json& doc) {
   if (!doc.contains("acknowledged_at") && stage != "closed") {
     keys.insert(IndexPrefix('k', doc.value("acknowledgement_due_at", "")) + id);
   }
-  const Json& reviews = Member(doc, "reviews");
-  const Json& escalations = Member(doc, "escalations");
-  const Json& actions = Member(doc, "actions");
+  const Json& reviews = MemberOf(doc, "reviews");
+  const Json& escalations = MemberOf(doc, "escalations");
+  const Json& actions = MemberOf(doc, "actions");
   if (stage != "closed") {
     for (const auto& [rid, r] : reviews.items()) {
       if (!r.value("completed", false)) {
@@ -71,7 +71,7 @@ std::set<std::string> IndexKeys(const Json& doc) {
           id);
     }
   }
-  for (const auto& oid : Member(doc, "overrides")) {
+  for (const auto& oid : MemberOf(doc, "overrides")) {
     if (oid.is_string())
       keys.insert(IndexPrefix('o', oid.get<std::string>()) + id);
   }
@@ -106,19 +106,19 @@ std::set<std::string> IndexKeys(const Json& doc) {
     }
   }
   // Re-audits not yet done, by due date.
-  const Json& reaudits = Member(doc, "reaudits");
+  const Json& reaudits = MemberOf(doc, "reaudits");
   for (const auto& [rid, r] : reaudits.items()) {
     if (!r.value("done", false)) {
       keys.insert(IndexPrefix('x', r.value("due_date", "") + "|" + rid) + id);
     }
   }
   // Decisions recorded without their rationale.
-  for (const auto& d : Member(doc, "decisions_without_rationale")) {
+  for (const auto& d : MemberOf(doc, "decisions_without_rationale")) {
     keys.insert(
         IndexPrefix('n', d.value("type", "") + "|" + d.value("event_id", "")) +
         id);
   }
-  const Json& due = Member(doc, "action_due");
+  const Json& due = MemberOf(doc, "action_due");
   for (const auto& [aid, done] : actions.items()) {
     if (!done.is_boolean() || done.get<bool>()) continue;
     std::string d = due.contains(aid) && due[aid].is_string()
@@ -128,130 +128,6 @@ std::set<std::string> IndexKeys(const Json& doc) {
   }
   return keys;
 }
-
-namespace {
-
-// Writes JSON as nlohmann's dump() does (no indent, UTF-8 kept as is).
-// Gives up (ok() false) on a string that is not valid UTF-8, where dump()
-// throws: the caller then lets dump() say so.
-class Writer {
- public:
-  bool ok() const { return ok_; }
-  std::string Take() { return std::move(out_); }
-
-  void Raw(std::string_view s) { out_ += s; }
-  void Key(std::string_view k) {
-    String(k);
-    out_ += ':';
-    first_ = true;  // the value follows without a comma
-  }
-  void String(std::string_view s) {
-    Comma();
-    if (!simdjson::validate_utf8(s.data(), s.size())) ok_ = false;
-    out_ += '"';
-    size_t from = 0;
-    for (size_t i = 0; i < s.size(); ++i) {
-      const unsigned char c = static_cast<unsigned char>(s[i]);
-      if (c >= 0x20 && c != '"' && c != '\\') continue;
-      out_.append(s.data() + from, i - from);
-      from = i + 1;
-      switch (c) {
-        case '"':
-          out_ += "\\\"";
-          break;
-        case '\\':
-          out_ += "\\\\";
-          break;
-        case '\b':
-          out_ += "\\b";
-          break;
-        case '\f':
-          out_ += "\\f";
-          break;
-        case '\n':
-          out_ += "\\n";
-          break;
-        case '\r':
-          out_ += "\\r";
-          break;
-        case '\t':
-          out_ += "\\t";
-          break;
-        default: {
-          char u[8];
-          std::snprintf(u, sizeof(u), "\\u%04x", c);
-          out_ += u;
-        }
-      }
-    }
-    out_.append(s.data() + from, s.size() - from);
-    out_ += '"';
-    first_ = false;
-  }
-  void Number(uint64_t n) {
-    Comma();
-    out_ += std::to_string(n);
-    first_ = false;
-  }
-  void Bool(bool b) {
-    Comma();
-    out_ += b ? "true" : "false";
-    first_ = false;
-  }
-  void Open(char c) {
-    Comma();
-    out_ += c;
-    first_ = true;
-  }
-  void Close(char c) {
-    out_ += c;
-    first_ = false;
-  }
-  // A member: key and value.
-  void Str(std::string_view key, std::string_view value) {
-    Key(key);
-    String(value);
-  }
-  void Flag(std::string_view key, bool value) {
-    Key(key);
-    Bool(value);
-  }
-  void Num(std::string_view key, uint64_t value) {
-    Key(key);
-    Number(value);
-  }
-  template <typename Collection>
-  void Strings(std::string_view key, const Collection& strings) {
-    Key(key);
-    Open('[');
-    for (const auto& s : strings) String(s);
-    Close(']');
-  }
-  // An object from a map (in its order, which is nlohmann's), each value
-  // written by `value`.
-  template <typename Map, typename Value>
-  void Object(std::string_view key, const Map& map, Value value) {
-    Key(key);
-    Open('{');
-    for (const auto& [k, v] : map) {
-      Key(k);
-      value(v);
-    }
-    Close('}');
-  }
-
- private:
-  void Comma() {
-    if (!first_) out_ += ',';
-    first_ = false;
-  }
-
-  std::string out_;
-  bool first_ = true;
-  bool ok_ = true;
-};
-
-}  // namespace
 
 // Keys in the order nlohmann keeps them (sorted); the test compares with
 // nlohmann's dump of domain::ToJson for many states.
@@ -339,10 +215,7 @@ std::string CaseDocument(const std::string& id, const CaseState& s,
   w.Flag("urgent", s.urgent);
   w.Num("version", s.version);
   w.Close('}');
-  if (w.ok()) return w.Take();
-  Json doc = domain::ToJson(id, s);
-  doc["last_position"] = last_position;
-  return doc.dump();  // throws, as it always has, on text that is not UTF-8
+  return w.Take();
 }
 
 std::set<std::string> IndexKeys(const std::string& id, const CaseState& s) {

@@ -31,6 +31,7 @@
 #include "caseledger/service/case_service.h"
 #include "projections/src/anonymise.h"
 #include "projections/src/case_document.h"
+#include "projections/src/json_writer.h"
 
 namespace caseledger::projections {
 namespace {
@@ -40,6 +41,8 @@ using internal::CollectIdentifiers;
 using internal::Identifiers;
 using internal::IndexKeys;
 using internal::IndexPrefix;
+using internal::Member;
+using internal::RecordText;
 using internal::RedactIdentifiers;
 using internal::Scrub;
 
@@ -196,21 +199,26 @@ std::string NextMonth(const std::string& month) {
 // same month say the same; otherwise those fields read "suppressed".
 constexpr uint64_t kMinClassSize = 5;
 
-// What a case_reported record says of a case besides its pseudonym and
-// month.
 // The counter of a case_reported record's equivalence class.
+std::string ClassKey(const std::string& month, const std::string& kind,
+                     const std::string& setting,
+                     std::vector<std::string> categories, bool urgent) {
+  std::sort(categories.begin(), categories.end());
+  std::string key =
+      std::string("class") + '\0' + month + '\0' + kind + '|' + setting + '|';
+  for (const auto& c : categories) key += c + ',';
+  key += urgent ? "|urgent" : "|standard";
+  return key;
+}
+// The same, from a stored record's fields.
 std::string ClassKey(const std::string& month, const Json& fields) {
   std::vector<std::string> categories;
   for (const auto& c : fields.value("categories", Json::array())) {
     if (c.is_string()) categories.push_back(c.get<std::string>());
   }
-  std::sort(categories.begin(), categories.end());
-  std::string key = std::string("class") + '\0' + month + '\0' +
-                    fields.value("concern_kind", "") + '|' +
-                    fields.value("setting", "") + '|';
-  for (const auto& c : categories) key += c + ',';
-  key += fields.value("urgent", false) ? "|urgent" : "|standard";
-  return key;
+  return ClassKey(month, fields.value("concern_kind", ""),
+                  fields.value("setting", ""), std::move(categories),
+                  fields.value("urgent", false));
 }
 
 // Whether anyone in the case has refused or withdrawn consent to its use in
@@ -304,11 +312,16 @@ struct FeedInput {
   Identifiers batch_ids;
 };
 
-Json ReportedFields(const FeedInput& in) {
-  return {{"concern_kind", in.kind},
-          {"setting", in.setting},
-          {"categories", in.categories},
-          {"urgent", in.urgent}};
+// A case_reported record's fields (what it says of the case besides its
+// pseudonym and month), and the key of its equivalence class's counter.
+void AddReportedFields(const FeedInput& in, std::vector<Member>* r) {
+  r->push_back(Member::Str("concern_kind", in.kind));
+  r->push_back(Member::Str("setting", in.setting));
+  r->push_back(Member::Strs("categories", in.categories));
+  r->push_back(Member::Flag("urgent", in.urgent));
+}
+std::string ClassKey(const std::string& month, const FeedInput& in) {
+  return ClassKey(month, in.kind, in.setting, in.categories, in.urgent);
 }
 
 // One case as a batch leaves it.
@@ -1465,10 +1478,10 @@ class ReadModelsImpl final : public ReadModels {
       for (size_t i = 0; i < b.events.size(); ++i) {
         const RecordedEvent& e = b.events[i];
         if (!service::IsCaseStream(e.stream_id)) continue;
-        RETURN_IF_ERROR(
-            FeedRecords(e, b.feed[i], stats_cf, &stats, [&](Json r) {
-              r["seq"] = ++seq;
-              wb.Put(feed_cf, Be64(seq), r.dump());
+        RETURN_IF_ERROR(FeedRecords(
+            e, b.feed[i], stats_cf, &stats, [&](std::vector<Member> r) {
+              r.push_back(Member::Num("seq", ++seq));
+              wb.Put(feed_cf, Be64(seq), RecordText(std::move(r)));
               return seq;
             }));
       }
@@ -1629,9 +1642,16 @@ class ReadModelsImpl final : public ReadModels {
     const Json& p = in.payload;
     // A record's common fields. Built only for an event that yields a
     // record (a quarter of them): most events yield none.
-    auto base = [&] {
-      return Json{{"case", CasePseudonym(e.stream_id)},
-                  {"month", Month(e.recorded_at)}};
+    const std::string* pseudonym = nullptr;
+    std::string month;
+    auto base = [&](std::string_view kind) {
+      if (pseudonym == nullptr) {
+        pseudonym = &CasePseudonym(e.stream_id);
+        month = Month(e.recorded_at);
+      }
+      return std::vector<Member>{Member::Str("case", *pseudonym),
+                                 Member::Str("month", month),
+                                 Member::Str("kind", kind)};
     };
     // A value of the stats column family as this batch leaves it: from
     // the batch's own map, else read into it (0 if absent).
@@ -1670,38 +1690,37 @@ class ReadModelsImpl final : public ReadModels {
       }
       RETURN_IF_ERROR(bump(
           std::string("setting") + '\0' + reported + '\0' + in.setting, delta));
-      RETURN_IF_ERROR(bump(ClassKey(reported, ReportedFields(in)), delta));
+      RETURN_IF_ERROR(bump(ClassKey(reported, in), delta));
       return bump(std::string("month") + '\0' + reported, delta);
     };
     if (in.out) {
       // Out of the feed from now on; consumers are told to drop what they
       // hold of the case, and it leaves the counts.
       if (!in.was_out) {
-        Json r = base();
-        r["kind"] = "case_withdrawn";
-        emit(std::move(r));
+        emit(base("case_withdrawn"));
         RETURN_IF_ERROR(bump_report(-1));
       }
       return Status::OK();
     }
     if (e.type == "ConcernReported") {
-      Json r = base();
-      r["kind"] = "case_reported";
-      r.update(ReportedFields(in));
+      std::vector<Member> r = base("case_reported");
+      AddReportedFields(in, &r);
       emit(std::move(r));
       RETURN_IF_ERROR(bump_report(1));
     } else if (e.type == "ReviewCompleted" &&
                p.value("kind", "") == "with_person") {
-      Json r = base();
-      r["kind"] = "outcomes_reviewed";
-      r["outcomes_achieved"] = p.value("outcomes_achieved", "");
-      r["feels_safer"] = p.value("feels_safer", "");
+      const std::string achieved = p.value("outcomes_achieved", "");
+      const std::string safer = p.value("feels_safer", "");
+      std::vector<Member> r = base("outcomes_reviewed");
+      r.push_back(Member::Str("outcomes_achieved", achieved));
+      r.push_back(Member::Str("feels_safer", safer));
       emit(std::move(r));
     } else if (e.type == "CaseClosed") {
-      Json r = base();
-      r["kind"] = "case_closed";
-      r["reason"] = p.value("reason", "");
-      r["outcome_review"] = p.contains("outcome_review_id");
+      const std::string reason = p.value("reason", "");
+      std::vector<Member> r = base("case_closed");
+      r.push_back(Member::Str("reason", reason));
+      r.push_back(
+          Member::Flag("outcome_review", p.contains("outcome_review_id")));
       emit(std::move(r));
     } else if (e.type == "LearningScreened" &&
                p.value("decision", "") == "approved_for_sharing") {
@@ -1717,14 +1736,19 @@ class ReadModelsImpl final : public ReadModels {
           CommittedIdentifiers(stats_cf, CasePseudonym(e.stream_id)));
       ids.names.insert(in.batch_ids.names.begin(), in.batch_ids.names.end());
       ids.exact.insert(in.batch_ids.exact.begin(), in.batch_ids.exact.end());
-      Json r = base();
-      r["kind"] = "learning_shared";
-      r["what_went_well"] = Scrub(learning.value("what_went_well", ""), ids);
-      r["what_must_change"] =
+      const std::string went_well =
+          Scrub(learning.value("what_went_well", ""), ids);
+      const std::string must_change =
           Scrub(learning.value("what_must_change", ""), ids);
-      r["themes"] = learning.value("themes", Json::array());
-      r["settings"] = learning.value("settings", Json::array());
-      r["share_in"] = learning.value("share_in", Json::array());
+      const Json themes = learning.value("themes", Json::array());
+      const Json settings = learning.value("settings", Json::array());
+      const Json share_in = learning.value("share_in", Json::array());
+      std::vector<Member> r = base("learning_shared");
+      r.push_back(Member::Str("what_went_well", went_well));
+      r.push_back(Member::Str("what_must_change", must_change));
+      r.push_back(Member::Any("themes", themes));
+      r.push_back(Member::Any("settings", settings));
+      r.push_back(Member::Any("share_in", share_in));
       const uint64_t shared_seq = emit(std::move(r));
       // Approved again while shared already: both records carry the text,
       // so a later correction must withdraw both. Each links to the one
@@ -1745,9 +1769,8 @@ class ReadModelsImpl final : public ReadModels {
       for (uint64_t seq = *shared; seq != 0;) {
         ASSIGN_OR_RETURN(uint64_t * withdrawn, load(WithdrawnKey(seq)));
         *withdrawn = 1;
-        Json r = base();
-        r["kind"] = "learning_withdrawn";
-        r["of_seq"] = seq;
+        std::vector<Member> r = base("learning_withdrawn");
+        r.push_back(Member::Num("of_seq", seq));
         emit(std::move(r));
         ASSIGN_OR_RETURN(uint64_t * previous, load(PreviousKey(seq)));
         seq = *previous;

@@ -5,12 +5,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "caseledger/service/case_service.h"
 #include "caseledger/service/seed.h"
+#include "projections/src/json_writer.h"
 #include "tests/support/test_support.h"
 
 namespace caseledger::projections::internal {
@@ -130,6 +132,64 @@ TEST(CaseDocumentTest, RandomStatesWriteWhatTheDocumentDumps) {
   // Empty: every collection empty, every optional absent.
   ExpectSameBothWays("c", CaseState{}, 0);
   ExpectSameBothWays("c", CaseState{}, UINT64_MAX);
+}
+
+// Feed records: any members, in any order, written as nlohmann dumps the
+// object they make; learning text escaped, any JSON value kept as it is.
+TEST(CaseDocumentTest, RecordsWriteWhatTheDocumentDumps) {
+  RandomState r(11);
+  const std::vector<std::string> keys = {
+      "case",       "month",   "kind",   "seq",
+      "categories", "setting", "urgent", "what_went_well",
+      "themes",     "of_seq",  "reason", "outcome_review"};
+  const std::vector<Json> anys = {Json::array(), Json{"a", "b\n"},
+                                  Json{{"k", 1}, {"j", {true, nullptr}}},
+                                  Json(-3.5), Json(nullptr)};
+  for (int i = 0; i < 20000; ++i) {
+    std::vector<std::string> texts;  // the members' text lives here
+    std::vector<std::vector<std::string>> lists;
+    texts.reserve(keys.size());
+    lists.reserve(keys.size());
+    std::vector<Member> members;
+    Json want = Json::object();
+    for (const std::string& key : keys) {
+      if (r.Pick(3) == 0) continue;
+      switch (r.Pick(5)) {
+        case 0:
+          texts.push_back(r.Text());
+          members.push_back(Member::Str(key, texts.back()));
+          want[key] = texts.back();
+          break;
+        case 1: {
+          const bool b = r.Pick(2);
+          members.push_back(Member::Flag(key, b));
+          want[key] = b;
+          break;
+        }
+        case 2: {
+          const uint64_t n = r.Pick(1u << 20) * r.Pick(1u << 20);
+          members.push_back(Member::Num(key, n));
+          want[key] = n;
+          break;
+        }
+        case 3:
+          lists.emplace_back();
+          for (size_t j = 0, m = r.Pick(4); j < m; ++j) {
+            lists.back().push_back(r.Text());
+          }
+          members.push_back(Member::Strs(key, lists.back()));
+          want[key] = lists.back();
+          break;
+        default: {
+          const Json& any = anys[r.Pick(anys.size())];
+          members.push_back(Member::Any(key, any));
+          want[key] = any;
+        }
+      }
+    }
+    std::shuffle(members.begin(), members.end(), std::mt19937(i));
+    ASSERT_EQ(RecordText(members), want.dump());
+  }
 }
 
 // Text that is not UTF-8 cannot be written as JSON: dump() throws, and so
