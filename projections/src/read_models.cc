@@ -4,6 +4,7 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/sst_file_writer.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 #include <rocksdb/write_buffer_manager.h>
@@ -18,6 +19,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -363,7 +365,7 @@ class Folder {
   // domain::Evolve); a document is built only for an older one (to upcast
   // it) and for the few event types the feed keeps the payload of.
   void Fold(FoldedBatch* b) {
-    if (feed_) b->feed.assign(b->events.size(), FeedInput{});
+    if (feed_) b->feed.resize(b->events.size());
     // The cases this batch touches, taken out of the cache while it folds.
     struct Work {
       Entry entry;
@@ -412,9 +414,8 @@ class Folder {
       if (d) {
         en.state = domain::Evolve(std::move(en.state), *d);
       } else {
-        en.state =
-            domain::Evolve(std::move(en.state),
-                           service::ToEventHeader(e, e.schema_version), root);
+        domain::EvolveInPlace(
+            en.state, service::ToEventHeader(e, e.schema_version), root);
       }
       c.version = en.state.version;
       c.last_position = e.position.value();
@@ -645,9 +646,25 @@ class FoldAhead {
 // generation before swapping it in, and a crash before that leaves a
 // generation that is never used (the next rebuild drops it). Stops writing
 // at the first failure and reports it.
+//
+// The index entries (two thirds of a rebuild's writes; nothing reads them
+// until the swap) skip the memtable: they are gathered, sorted, written
+// into table files and ingested, a few hundred thousand at a time.
 class BatchWriter {
  public:
-  explicit BatchWriter(rocksdb::DB* db) : db_(db), thread_([this] { Run(); }) {}
+  // Index operations: key -> put (else delete).
+  using IndexOps = std::vector<std::pair<std::string, bool>>;
+
+  // Gathers up to `index_chunk` index operations before it writes them.
+  BatchWriter(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* index_cf,
+              rocksdb::Options index_options, std::string file_prefix,
+              size_t index_chunk)
+      : db_(db),
+        index_cf_(index_cf),
+        index_options_(std::move(index_options)),
+        file_prefix_(std::move(file_prefix)),
+        index_chunk_(index_chunk),
+        thread_([this] { Run(); }) {}
   ~BatchWriter() {
     {
       std::lock_guard<std::mutex> lk(mu_);
@@ -659,16 +676,11 @@ class BatchWriter {
   BatchWriter(const BatchWriter&) = delete;
   BatchWriter& operator=(const BatchWriter&) = delete;
 
-  // Queues `wb` (waiting while a few are queued already); the first
-  // failure, if any.
-  Status Write(rocksdb::WriteBatch wb, FoldedBatch made_from) {
-    std::unique_lock<std::mutex> lk(mu_);
-    cv_.wait(lk, [&] { return q_.size() < kAhead || !failed_.ok(); });
-    if (!failed_.ok()) return failed_;
-    q_.push_back(Item{std::move(wb), std::move(made_from)});
-    lk.unlock();
-    cv_.notify_all();
-    return Status::OK();
+  // Queues `wb` and `index` (in key order), waiting while a few are queued
+  // already; the first failure, if any.
+  Status Write(rocksdb::WriteBatch wb, IndexOps index, FoldedBatch made_from) {
+    return Queue(
+        Item{std::move(wb), std::move(index), std::move(made_from), false});
   }
 
   // Waits until every queued batch is written (so a read sees them); the
@@ -679,12 +691,33 @@ class BatchWriter {
     return failed_;
   }
 
+  // Writes everything queued, index entries included; the first failure,
+  // if any.
+  Status Finish() {
+    Item last;
+    last.finish = true;
+    RETURN_IF_ERROR(Queue(std::move(last)));
+    return Drain();
+  }
+
  private:
   static constexpr size_t kAhead = 4;
   struct Item {
     rocksdb::WriteBatch wb;
+    IndexOps index;
     FoldedBatch made_from;
+    bool finish = false;
   };
+
+  Status Queue(Item item) {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [&] { return q_.size() < kAhead || !failed_.ok(); });
+    if (!failed_.ok()) return failed_;
+    q_.push_back(std::move(item));
+    lk.unlock();
+    cv_.notify_all();
+    return Status::OK();
+  }
 
   void Run() {
     rocksdb::WriteOptions options;
@@ -701,25 +734,67 @@ class BatchWriter {
         busy_ = true;
         write = failed_.ok();
       }
-      rocksdb::Status ws =
-          write ? db_->Write(options, &item->wb) : rocksdb::Status::OK();
+      Status s;
+      if (write) {
+        s = FromRocks(db_->Write(options, &item->wb), "applying");
+        for (auto& op : item->index) index_.push_back(std::move(op));
+        if (s.ok() && (index_.size() >= index_chunk_ ||
+                       (item->finish && !index_.empty()))) {
+          s = WriteIndex();
+        }
+      }
       item.reset();
       {
         std::lock_guard<std::mutex> lk(mu_);
         busy_ = false;
-        if (!ws.ok() && failed_.ok()) failed_ = FromRocks(ws, "applying");
+        if (!s.ok() && failed_.ok()) failed_ = s;
       }
       cv_.notify_all();
     }
   }
 
+  // Writes the gathered index operations into a table file, the last of
+  // each key's operations (they come in batch order), and ingests it: later
+  // files hide earlier ones, a delete included.
+  Status WriteIndex() {
+    std::stable_sort(
+        index_.begin(), index_.end(),
+        [](const auto& a, const auto& b) { return a.first < b.first; });
+    const std::string path = file_prefix_ + std::to_string(++files_) + ".sst";
+    rocksdb::SstFileWriter file(rocksdb::EnvOptions(), index_options_,
+                                index_cf_);
+    RETURN_IF_ERROR(FromRocks(file.Open(path), "writing index entries"));
+    for (size_t i = 0; i < index_.size(); ++i) {
+      if (i + 1 < index_.size() && index_[i + 1].first == index_[i].first) {
+        continue;  // a later operation on the same key wins
+      }
+      const auto& [key, put] = index_[i];
+      RETURN_IF_ERROR(FromRocks(put ? file.Put(key, "") : file.Delete(key),
+                                "writing index entries"));
+    }
+    index_.clear();
+    RETURN_IF_ERROR(FromRocks(file.Finish(), "writing index entries"));
+    rocksdb::IngestExternalFileOptions ingest;
+    ingest.move_files = true;
+    Status s = FromRocks(db_->IngestExternalFile(index_cf_, {path}, ingest),
+                         "ingesting index entries");
+    std::remove(path.c_str());  // moved in (or, on a failure, not used)
+    return s;
+  }
+
   rocksdb::DB* const db_;
+  rocksdb::ColumnFamilyHandle* const index_cf_;
+  const rocksdb::Options index_options_;
+  const std::string file_prefix_;
+  const size_t index_chunk_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Item> q_;   // guarded by mu_
   bool busy_ = false;    // writing one; guarded by mu_
   bool closed_ = false;  // guarded by mu_
   Status failed_;        // guarded by mu_
+  IndexOps index_;       // the writer thread's only
+  uint64_t files_ = 0;   // the writer thread's only
   std::thread thread_;   // last: it starts once the rest exists
 };
 
@@ -779,6 +854,7 @@ class ReadModelsImpl final : public ReadModels {
   }
 
   Status Init(const std::string& dir) {
+    dir_ = dir;
     rocksdb::DBOptions dbo;
     dbo.create_if_missing = true;
     dbo.create_missing_column_families = true;
@@ -824,7 +900,7 @@ class ReadModelsImpl final : public ReadModels {
             "read models were built in shape {} (now {}): rebuilding from "
             "the log",
             s.ok() ? value : std::string("1"), kShape);
-        RETURN_IF_ERROR(Rebuild());
+        RETURN_IF_ERROR(Rebuild(RebuildOptions{}));
       }
       RETURN_IF_ERROR(FromRocks(
           db_->Put(rocksdb::WriteOptions(), kShapeKey, kShape), "shape"));
@@ -926,9 +1002,10 @@ class ReadModelsImpl final : public ReadModels {
     return page;
   }
 
-  Status Rebuild() override {
+  Status Rebuild(const RebuildOptions& options) override {
     const uint64_t next = generation_ + 1;
     RETURN_IF_ERROR(DropGeneration(next));  // leftovers of a failed rebuild
+    RemoveIndexFiles(next);
     RETURN_IF_ERROR(EnsureGeneration(next, /*make_current=*/false));
     folder_.Clear();
     keys_.clear();
@@ -939,12 +1016,15 @@ class ReadModelsImpl final : public ReadModels {
       // Four threads: one reads the log, one folds, a few batches ahead,
       // this one prepares each batch's writes, and one writes them.
       FoldAhead ahead(store_, *catalog_, !key_.empty());
-      BatchWriter writer(db_.get());
+      BatchWriter writer(db_.get(), handles_.at(IndexCf(next)),
+                         rocksdb::Options(db_->GetDBOptions(), CfOptions()),
+                         IndexFilePrefix(next),
+                         std::max<size_t>(1, options.index_entries_per_file));
       writer_ = &writer;
       Status s = [&]() -> Status {
         for (;;) {
           ASSIGN_OR_RETURN(FoldedBatch batch, ahead.Next());
-          if (batch.events.empty()) return writer.Drain();
+          if (batch.events.empty()) return writer.Finish();
           pos = batch.events.back().position.value();
           RETURN_IF_ERROR(Apply(batch, next));
         }
@@ -1525,8 +1605,11 @@ class ReadModelsImpl final : public ReadModels {
                                        &stats_writes, &ids_written));
       }
     }
-    for (const auto& [k, put] : index_writes) {
-      if (put) {
+    BatchWriter::IndexOps index_ops;  // a rebuild's, for its writer
+    for (auto& [k, put] : index_writes) {
+      if (writer_ != nullptr) {
+        index_ops.emplace_back(k, put);
+      } else if (put) {
         wb.Put(index_cf, k, "");
       } else {
         wb.Delete(index_cf, k);
@@ -1568,7 +1651,9 @@ class ReadModelsImpl final : public ReadModels {
       std::lock_guard<std::mutex> lk(health_mu_);
       progress_cv_.notify_all();
     }
-    if (writer_ != nullptr) return writer_->Write(std::move(wb), std::move(b));
+    if (writer_ != nullptr) {
+      return writer_->Write(std::move(wb), std::move(index_ops), std::move(b));
+    }
     return Status::OK();
   }
 
@@ -1821,6 +1906,7 @@ class ReadModelsImpl final : public ReadModels {
   const EventStore& store_;
   std::shared_ptr<const domain::EventCatalog> catalog_;
   std::shared_ptr<spdlog::logger> logger_;
+  std::string dir_;
   std::unique_ptr<rocksdb::DB> db_;
   std::map<std::string, rocksdb::ColumnFamilyHandle*> handles_;
   mutable std::shared_mutex gen_mu_;  // guards the current generation's CFs
@@ -1845,6 +1931,23 @@ class ReadModelsImpl final : public ReadModels {
   std::shared_ptr<rocksdb::Cache> block_cache_ =
       rocksdb::NewLRUCache(kBlockCacheBytes);
   std::unordered_map<std::string, std::string> pseudonyms_;  // case -> HMAC
+  // A rebuild's index table files, before they are ingested: the directory
+  // and the start of their names.
+  std::string IndexFilePrefix(uint64_t gen) const {
+    return dir_ + "/rebuild-index-" + std::to_string(gen) + "-";
+  }
+  // Those a failed rebuild of `gen` may have left.
+  void RemoveIndexFiles(uint64_t gen) const {
+    const std::string prefix =
+        std::filesystem::path(IndexFilePrefix(gen)).filename().string();
+    std::error_code ec;
+    for (const auto& f : std::filesystem::directory_iterator(dir_, ec)) {
+      if (f.path().filename().string().rfind(prefix, 0) == 0) {
+        std::filesystem::remove(f.path(), ec);
+      }
+    }
+  }
+
   // A rebuild's writer, while it runs: the applying thread's batches go to
   // it, and the applying thread's reads of the read models wait for it.
   BatchWriter* writer_ = nullptr;

@@ -150,7 +150,7 @@ bool FoldBoth(CaseState* by_document, CaseState* by_parse,
   static_cast<EventHeader&>(d) = header;
   d.payload = Json::parse(text);
   *by_document = Evolve(std::move(*by_document), d);
-  *by_parse = Evolve(std::move(*by_parse), header, root);
+  EvolveInPlace(*by_parse, header, root);
   return true;
 }
 

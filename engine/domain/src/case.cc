@@ -236,7 +236,7 @@ std::optional<std::string> MissingRationale(const std::string& type,
 }
 
 template <typename V>
-CaseState EvolveWith(CaseState s, const EventHeader& e, const V& p) {
+void EvolveWith(CaseState& s, const EventHeader& e, const V& p) {
   s.version += 1;
   s.events[e.event_id] = {e.type, e.schema_version};
   const std::string& t = e.type;
@@ -346,18 +346,18 @@ CaseState EvolveWith(CaseState s, const EventHeader& e, const V& p) {
   }
   // ParticipationAgreed, CapacityAssessed, PersonInformedOfReport,
   // RiskAssessed, LearningScreened change no rule-bearing state.
-  return s;
 }
 
 }  // namespace
 
 CaseState Evolve(CaseState s, const DomainEvent& e) {
-  return EvolveWith(std::move(s), e, NlohmannView(&e.payload));
+  EvolveWith(s, e, NlohmannView(&e.payload));
+  return s;
 }
 
-CaseState Evolve(CaseState s, const EventHeader& e,
-                 const simdjson::dom::element& payload) {
-  return EvolveWith(std::move(s), e, SimdjsonView(payload));
+void EvolveInPlace(CaseState& s, const EventHeader& e,
+                   const simdjson::dom::element& payload) {
+  EvolveWith(s, e, SimdjsonView(payload));
 }
 
 }  // namespace caseledger::domain

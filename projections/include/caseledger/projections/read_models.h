@@ -80,6 +80,13 @@ struct SummaryOptions {
   std::string released_before;
 };
 
+// How a rebuild trades memory for files.
+struct RebuildOptions {
+  // Index entries gathered in memory (about 100 bytes each) before they are
+  // written into a table file and ingested.
+  size_t index_entries_per_file = 250000;
+};
+
 class ReadModels {
  public:
   // Opens (creating) the read-model store in `dir`. `store` and `catalog`
@@ -156,7 +163,8 @@ class ReadModels {
 
   // Rebuilds every read model from position 0 into fresh column families,
   // then swaps them in and drops the old ones. The runner must be stopped.
-  virtual Status Rebuild() = 0;
+  virtual Status Rebuild(const RebuildOptions& options) = 0;
+  Status Rebuild() { return Rebuild(RebuildOptions{}); }
 
   // Every key and value of the current read models, in order (tests compare
   // a rebuild with incremental building byte for byte).

@@ -163,11 +163,11 @@ nlohmann::json ToJson(const std::string& case_id, const CaseState& state);
 // evolve() trusts them; it never fails.
 CaseState Evolve(CaseState state, const DomainEvent& event);
 
-// The same, with the payload read from simdjson's parse of its stored text
-// (at the current schema version) instead of a document built from it: the
-// same state as Evolve(state, event) with that text parsed into
-// event.payload. A rebuild folds this way.
-CaseState Evolve(CaseState state, const EventHeader& event,
-                 const simdjson::dom::element& payload);
+// The same, in place, with the payload read from simdjson's parse of its
+// stored text (at the current schema version) instead of a document built
+// from it: `state` becomes what Evolve(state, event) returns with that text
+// parsed into event.payload. The read models fold this way.
+void EvolveInPlace(CaseState& state, const EventHeader& event,
+                   const simdjson::dom::element& payload);
 
 }  // namespace caseledger::domain
