@@ -34,6 +34,7 @@
 #include "projections/src/anonymise.h"
 #include "projections/src/case_document.h"
 #include "projections/src/json_writer.h"
+#include "projections/src/key_filter.h"
 
 namespace caseledger::projections {
 namespace {
@@ -43,6 +44,7 @@ using internal::CollectIdentifiers;
 using internal::Identifiers;
 using internal::IndexKeys;
 using internal::IndexPrefix;
+using internal::KeyFilter;
 using internal::Member;
 using internal::RecordText;
 using internal::RedactIdentifiers;
@@ -1006,6 +1008,7 @@ class ReadModelsImpl final : public ReadModels {
     const uint64_t next = generation_ + 1;
     RETURN_IF_ERROR(DropGeneration(next));  // leftovers of a failed rebuild
     RemoveIndexFiles(next);
+    written_.Clear();
     RETURN_IF_ERROR(EnsureGeneration(next, /*make_current=*/false));
     folder_.Clear();
     keys_.clear();
@@ -1617,7 +1620,10 @@ class ReadModelsImpl final : public ReadModels {
     }
     const uint64_t last = b.events.back().position.value();
     for (const auto& [k, n] : stats) stats_writes.emplace(k, Be64(n));
-    for (const auto& [k, v] : stats_writes) wb.Put(stats_cf, k, v);
+    for (const auto& [k, v] : stats_writes) {
+      wb.Put(stats_cf, k, v);
+      if (writer_ != nullptr) written_.Add(k);
+    }
     if (seq != feed_seq) wb.Put(FeedSeqKey(gen), Be64(seq));
     wb.Put(CheckpointKey(gen), Be64(last));
     // Not synced: after a machine crash the batch and its checkpoint are
@@ -1683,6 +1689,7 @@ class ReadModelsImpl final : public ReadModels {
     if (auto it = committed_.ids.find(pseudonym); it != committed_.ids.end()) {
       return it->second;
     }
+    if (!MayHaveWritten(IdentifiersKey(pseudonym))) return Identifiers{};
     RETURN_IF_ERROR(DrainWrites());
     return ReadIdentifiers(cf, pseudonym);
   }
@@ -1746,6 +1753,8 @@ class ReadModelsImpl final : public ReadModels {
         if (auto c = committed_.counters.find(k);
             c != committed_.counters.end()) {
           it = stats->emplace(k, c->second).first;
+        } else if (!MayHaveWritten(k)) {
+          it = stats->emplace(k, 0).first;
         } else {
           RETURN_IF_ERROR(DrainWrites());
           std::string v;
@@ -1839,8 +1848,9 @@ class ReadModelsImpl final : public ReadModels {
       // so a later correction must withdraw both. Each links to the one
       // before it.
       ASSIGN_OR_RETURN(uint64_t * shared, load(SharedKey(learning_event_id)));
-      ASSIGN_OR_RETURN(uint64_t * previous, load(PreviousKey(shared_seq)));
-      *previous = *shared;
+      // (A record's sequence number is new, so its entries are too: set,
+      // not read.)
+      (*stats)[PreviousKey(shared_seq)] = *shared;
       *shared = shared_seq;
     } else if (e.type == "EventAmended" &&
                p.value("amends_event_type", "") == "LearningRecorded") {
@@ -1852,8 +1862,7 @@ class ReadModelsImpl final : public ReadModels {
       ASSIGN_OR_RETURN(uint64_t * shared,
                        load(SharedKey(p.value("amends_event_id", ""))));
       for (uint64_t seq = *shared; seq != 0;) {
-        ASSIGN_OR_RETURN(uint64_t * withdrawn, load(WithdrawnKey(seq)));
-        *withdrawn = 1;
+        (*stats)[WithdrawnKey(seq)] = 1;
         std::vector<Member> r = base("learning_withdrawn");
         r.push_back(Member::Num("of_seq", seq));
         emit(std::move(r));
@@ -1946,6 +1955,14 @@ class ReadModelsImpl final : public ReadModels {
         std::filesystem::remove(f.path(), ec);
       }
     }
+  }
+
+  // The keys a rebuild has written into its (new, so at first empty)
+  // stats column family: a key it has not written is not there, so the
+  // rebuild need not read it (or wait for its writer to read it).
+  KeyFilter written_;
+  bool MayHaveWritten(const std::string& key) const {
+    return writer_ == nullptr || written_.MayContain(key);
   }
 
   // A rebuild's writer, while it runs: the applying thread's batches go to

@@ -13,6 +13,7 @@
 #include "caseledger/service/case_service.h"
 #include "caseledger/service/seed.h"
 #include "projections/src/json_writer.h"
+#include "projections/src/key_filter.h"
 #include "tests/support/test_support.h"
 
 namespace caseledger::projections::internal {
@@ -227,6 +228,26 @@ TEST(CaseDocumentTest, SeededCasesWriteWhatTheDocumentDumps) {
     keys += IndexKeys(id, *s).size();
   }
   EXPECT_GT(keys, cases.size() * 5);
+}
+
+// A rebuild skips reading a key the filter says it never wrote: every key
+// added must be "maybe"; most others "no".
+TEST(KeyFilterTest, EveryKeyAddedIsMaybeAndFewOthersAre) {
+  KeyFilter f;
+  EXPECT_FALSE(f.MayContain("anything"));
+  for (int i = 0; i < 300000; ++i) f.Add("class\0" + std::to_string(i));
+  for (int i = 0; i < 300000; ++i) {
+    ASSERT_TRUE(f.MayContain("class\0" + std::to_string(i))) << i;
+  }
+  int maybe = 0;
+  for (int i = 300000; i < 400000; ++i) {
+    maybe += f.MayContain("class\0" + std::to_string(i)) ? 1 : 0;
+  }
+  EXPECT_LT(maybe, 1000);  // under 1%
+  f.Clear();
+  EXPECT_FALSE(
+      f.MayContain("class\0"
+                   "1"));
 }
 
 }  // namespace
