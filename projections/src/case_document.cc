@@ -21,6 +21,12 @@ std::string IndexPrefix(char tag, const std::string& value) {
 namespace {
 
 using Json = nlohmann::json;
+
+std::vector<std::string> Sorted(std::vector<std::string> keys) {
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  return keys;
+}
 using domain::CaseState;
 
 // doc[key] if it is there, else null (which iterates as empty); no copy.
@@ -32,27 +38,30 @@ const Json& MemberOf(const Json& doc, const char* key) {
 
 }  // namespace
 
-std::set<std::string> IndexKeys(const Json& doc) {
-  std::set<std::string> keys;
+std::vector<std::string> IndexKeys(const Json& doc) {
+  std::vector<std::string> keys;
   if (doc.is_null()) return keys;
   const std::string id = doc.value("case_id", "");
-  keys.insert(IndexPrefix('a', "") + id);
-  keys.insert(IndexPrefix('s', doc.value("stage", "")) + id);
-  keys.insert(
+  keys.push_back(IndexPrefix('a', "") + id);
+  keys.push_back(IndexPrefix('s', doc.value("stage", "")) + id);
+  keys.push_back(
       IndexPrefix('u', doc.value("urgent", false) ? "urgent" : "standard") +
       id);
-  keys.insert(IndexPrefix('r', doc.value("reporter_actor_id", "")) + id);
+  keys.push_back(IndexPrefix('r', doc.value("reporter_actor_id", "")) + id);
   std::string lead = doc.value("lead_actor_id", "");
-  if (!lead.empty()) keys.insert(IndexPrefix('l', lead) + id);
+  if (!lead.empty()) keys.push_back(IndexPrefix('l', lead) + id);
   for (const auto& c : MemberOf(doc, "categories")) {
-    if (c.is_string()) keys.insert(IndexPrefix('c', c.get<std::string>()) + id);
+    if (c.is_string())
+      keys.push_back(IndexPrefix('c', c.get<std::string>()) + id);
   }
   // Governance: what is due, ordered by when (timestamps and dates in one
   // fixed format sort as they compare).
   const std::string stage = doc.value("stage", "");
-  keys.insert(IndexPrefix('m', doc.value("reported_at", "").substr(0, 7)) + id);
+  keys.push_back(IndexPrefix('m', doc.value("reported_at", "").substr(0, 7)) +
+                 id);
   if (!doc.contains("acknowledged_at") && stage != "closed") {
-    keys.insert(IndexPrefix('k', doc.value("acknowledgement_due_at", "")) + id);
+    keys.push_back(IndexPrefix('k', doc.value("acknowledgement_due_at", "")) +
+                   id);
   }
   const Json& reviews = MemberOf(doc, "reviews");
   const Json& escalations = MemberOf(doc, "escalations");
@@ -60,31 +69,32 @@ std::set<std::string> IndexKeys(const Json& doc) {
   if (stage != "closed") {
     for (const auto& [rid, r] : reviews.items()) {
       if (!r.value("completed", false)) {
-        keys.insert(IndexPrefix('v', r.value("due_date", "") + "|" + rid) + id);
+        keys.push_back(IndexPrefix('v', r.value("due_date", "") + "|" + rid) +
+                       id);
       }
     }
   }
   for (const auto& [eid, e] : escalations.items()) {
     if (!e.value("acknowledged", false)) {
-      keys.insert(
+      keys.push_back(
           IndexPrefix('e', e.value("acknowledgement_due_at", "") + "|" + eid) +
           id);
     }
   }
   for (const auto& oid : MemberOf(doc, "overrides")) {
     if (oid.is_string())
-      keys.insert(IndexPrefix('o', oid.get<std::string>()) + id);
+      keys.push_back(IndexPrefix('o', oid.get<std::string>()) + id);
   }
   if (stage == "closed" && doc.value("closed_without_outcome_review", false)) {
-    keys.insert(IndexPrefix('w', "") + id);
+    keys.push_back(IndexPrefix('w', "") + id);
   }
   // Counts by setting and outcome (closure reason, outcomes achieved).
-  keys.insert(IndexPrefix('g', doc.value("setting", "")) + id);
+  keys.push_back(IndexPrefix('g', doc.value("setting", "")) + id);
   if (stage == "closed" && !doc.value("closure_reason", "").empty()) {
-    keys.insert(IndexPrefix('z', doc.value("closure_reason", "")) + id);
+    keys.push_back(IndexPrefix('z', doc.value("closure_reason", "")) + id);
   }
   if (!doc.value("outcomes_achieved", "").empty()) {
-    keys.insert(IndexPrefix('y', doc.value("outcomes_achieved", "")) + id);
+    keys.push_back(IndexPrefix('y', doc.value("outcomes_achieved", "")) + id);
   }
   // Acknowledgement against its deadline: minutes taken (zero-padded, so
   // the index is sorted by them) and, when late, a breach.
@@ -97,24 +107,25 @@ std::set<std::string> IndexKeys(const Json& doc) {
       char padded[24];
       std::snprintf(padded, sizeof(padded), "%012lld",
                     static_cast<long long>(minutes));
-      keys.insert(IndexPrefix('h', padded) + id);
+      keys.push_back(IndexPrefix('h', padded) + id);
     }
     const std::string due = doc.value("acknowledgement_due_at", "");
     const std::string at = doc.value("acknowledged_at", "");
     if (!due.empty() && at > due) {
-      keys.insert(IndexPrefix('b', due + "|" + at) + id);
+      keys.push_back(IndexPrefix('b', due + "|" + at) + id);
     }
   }
   // Re-audits not yet done, by due date.
   const Json& reaudits = MemberOf(doc, "reaudits");
   for (const auto& [rid, r] : reaudits.items()) {
     if (!r.value("done", false)) {
-      keys.insert(IndexPrefix('x', r.value("due_date", "") + "|" + rid) + id);
+      keys.push_back(IndexPrefix('x', r.value("due_date", "") + "|" + rid) +
+                     id);
     }
   }
   // Decisions recorded without their rationale.
   for (const auto& d : MemberOf(doc, "decisions_without_rationale")) {
-    keys.insert(
+    keys.push_back(
         IndexPrefix('n', d.value("type", "") + "|" + d.value("event_id", "")) +
         id);
   }
@@ -124,9 +135,9 @@ std::set<std::string> IndexKeys(const Json& doc) {
     std::string d = due.contains(aid) && due[aid].is_string()
                         ? due[aid].get<std::string>()
                         : "";
-    keys.insert(IndexPrefix('t', d + "|" + aid) + id);
+    keys.push_back(IndexPrefix('t', d + "|" + aid) + id);
   }
-  return keys;
+  return Sorted(std::move(keys));
 }
 
 // Keys in the order nlohmann keeps them (sorted); the test compares with
@@ -218,49 +229,50 @@ std::string CaseDocument(const std::string& id, const CaseState& s,
   return w.Take();
 }
 
-std::set<std::string> IndexKeys(const std::string& id, const CaseState& s) {
-  std::set<std::string> keys;
+std::vector<std::string> IndexKeys(const std::string& id, const CaseState& s) {
+  std::vector<std::string> keys;
   const std::string stage(domain::StageName(s.stage));
   const bool closed = s.stage == domain::Stage::kClosed;
   const std::string reported_at = FormatTimestamp(s.reported_at);
   const std::string ack_due = FormatTimestamp(s.acknowledgement_due_at);
-  keys.insert(IndexPrefix('a', "") + id);
-  keys.insert(IndexPrefix('s', stage) + id);
-  keys.insert(IndexPrefix('u', s.urgent ? "urgent" : "standard") + id);
-  keys.insert(IndexPrefix('r', s.reporter_actor_id) + id);
+  keys.push_back(IndexPrefix('a', "") + id);
+  keys.push_back(IndexPrefix('s', stage) + id);
+  keys.push_back(IndexPrefix('u', s.urgent ? "urgent" : "standard") + id);
+  keys.push_back(IndexPrefix('r', s.reporter_actor_id) + id);
   if (s.lead_actor_id && !s.lead_actor_id->empty()) {
-    keys.insert(IndexPrefix('l', *s.lead_actor_id) + id);
+    keys.push_back(IndexPrefix('l', *s.lead_actor_id) + id);
   }
-  for (const auto& c : s.categories) keys.insert(IndexPrefix('c', c) + id);
-  keys.insert(IndexPrefix('m', reported_at.substr(0, 7)) + id);
+  for (const auto& c : s.categories) keys.push_back(IndexPrefix('c', c) + id);
+  keys.push_back(IndexPrefix('m', reported_at.substr(0, 7)) + id);
   if (!s.acknowledged_at && !closed) {
-    keys.insert(IndexPrefix('k', ack_due) + id);
+    keys.push_back(IndexPrefix('k', ack_due) + id);
   }
   if (!closed) {
     for (const auto& [rid, r] : s.reviews) {
       if (!r.completed) {
-        keys.insert(IndexPrefix('v', r.due_date + "|" + rid) + id);
+        keys.push_back(IndexPrefix('v', r.due_date + "|" + rid) + id);
       }
     }
   }
   for (const auto& [eid, e] : s.escalations) {
     if (!e.acknowledged) {
-      keys.insert(IndexPrefix('e', FormatTimestamp(e.acknowledgement_due_at) +
-                                       "|" + eid) +
-                  id);
+      keys.push_back(
+          IndexPrefix('e',
+                      FormatTimestamp(e.acknowledgement_due_at) + "|" + eid) +
+          id);
     }
   }
   for (const auto& oid : s.override_ids)
-    keys.insert(IndexPrefix('o', oid) + id);
+    keys.push_back(IndexPrefix('o', oid) + id);
   if (closed && s.closed_without_outcome_review) {
-    keys.insert(IndexPrefix('w', "") + id);
+    keys.push_back(IndexPrefix('w', "") + id);
   }
-  keys.insert(IndexPrefix('g', s.setting) + id);
+  keys.push_back(IndexPrefix('g', s.setting) + id);
   if (closed && !s.closure_reason.empty()) {
-    keys.insert(IndexPrefix('z', s.closure_reason) + id);
+    keys.push_back(IndexPrefix('z', s.closure_reason) + id);
   }
   if (!s.outcomes_achieved.empty()) {
-    keys.insert(IndexPrefix('y', s.outcomes_achieved) + id);
+    keys.push_back(IndexPrefix('y', s.outcomes_achieved) + id);
   }
   if (s.acknowledged_at) {
     // Through the text, as the document holds them.
@@ -273,27 +285,27 @@ std::set<std::string> IndexKeys(const std::string& id, const CaseState& s) {
       char padded[24];
       std::snprintf(padded, sizeof(padded), "%012lld",
                     static_cast<long long>(minutes));
-      keys.insert(IndexPrefix('h', padded) + id);
+      keys.push_back(IndexPrefix('h', padded) + id);
     }
     if (!ack_due.empty() && at > ack_due) {
-      keys.insert(IndexPrefix('b', ack_due + "|" + at) + id);
+      keys.push_back(IndexPrefix('b', ack_due + "|" + at) + id);
     }
   }
   for (const auto& [rid, r] : s.reaudits) {
-    if (!r.done) keys.insert(IndexPrefix('x', r.due_date + "|" + rid) + id);
+    if (!r.done) keys.push_back(IndexPrefix('x', r.due_date + "|" + rid) + id);
   }
   for (const auto& d : s.unexplained_decisions) {
-    keys.insert(IndexPrefix('n', d.type + "|" + d.event_id) + id);
+    keys.push_back(IndexPrefix('n', d.type + "|" + d.event_id) + id);
   }
   for (const auto& [aid, done] : s.actions) {
     if (done) continue;
     auto due = s.action_due.find(aid);
-    keys.insert(
+    keys.push_back(
         IndexPrefix(
             't', (due != s.action_due.end() ? due->second : "") + "|" + aid) +
         id);
   }
-  return keys;
+  return Sorted(std::move(keys));
 }
 
 }  // namespace caseledger::projections::internal

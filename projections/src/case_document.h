@@ -5,8 +5,8 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
-#include <set>
 #include <string>
+#include <vector>
 
 #include "caseledger/domain/case.h"
 
@@ -28,11 +28,11 @@ std::string CaseDocument(const std::string& case_id,
                          const domain::CaseState& state,
                          uint64_t last_position);
 
-// The index entries of a case (tag \0 value \0 case id; see read_models.cc):
-// from its stored document, or from its state, the same set for the same
+// The index entries of a case (tag \0 value \0 case id), sorted, each
+// once: from its stored document, or from its state, the same for the same
 // case.
-std::set<std::string> IndexKeys(const nlohmann::json& doc);
-std::set<std::string> IndexKeys(const std::string& case_id,
-                                const domain::CaseState& state);
+std::vector<std::string> IndexKeys(const nlohmann::json& doc);
+std::vector<std::string> IndexKeys(const std::string& case_id,
+                                   const domain::CaseState& state);
 
 }  // namespace caseledger::projections::internal
