@@ -739,7 +739,10 @@ class BatchWriter {
       Status s;
       if (write) {
         s = FromRocks(db_->Write(options, &item->wb), "applying");
-        for (auto& op : item->index) index_.push_back(std::move(op));
+        if (!item->index.empty()) {
+          for (auto& op : item->index) index_.push_back(std::move(op));
+          runs_.push_back(index_.size());
+        }
         if (s.ok() && (index_.size() >= index_chunk_ ||
                        (item->finish && !index_.empty()))) {
           s = WriteIndex();
@@ -759,9 +762,25 @@ class BatchWriter {
   // each key's operations (they come in batch order), and ingests it: later
   // files hide earlier ones, a delete included.
   Status WriteIndex() {
-    std::stable_sort(
-        index_.begin(), index_.end(),
-        [](const auto& a, const auto& b) { return a.first < b.first; });
+    // Merged (each batch's in the order written): runs of equal keys keep
+    // the batches' order.
+    auto by_key = [](const auto& a, const auto& b) {
+      return a.first < b.first;
+    };
+    for (auto run = runs_.begin(); run != runs_.end(); ++run) {
+      std::sort(index_.begin() + (run == runs_.begin() ? 0 : *(run - 1)),
+                index_.begin() + *run, by_key);
+    }
+    for (size_t width = 1; width < runs_.size(); width *= 2) {
+      for (size_t i = 0; i + width < runs_.size(); i += 2 * width) {
+        const size_t from = i == 0 ? 0 : runs_[i - 1];
+        const size_t mid = runs_[i + width - 1];
+        const size_t to = runs_[std::min(i + 2 * width, runs_.size()) - 1];
+        std::inplace_merge(index_.begin() + from, index_.begin() + mid,
+                           index_.begin() + to, by_key);
+      }
+    }
+    runs_.clear();
     const std::string path = file_prefix_ + std::to_string(++files_) + ".sst";
     rocksdb::SstFileWriter file(rocksdb::EnvOptions(), index_options_,
                                 index_cf_);
@@ -791,13 +810,14 @@ class BatchWriter {
   const size_t index_chunk_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Item> q_;   // guarded by mu_
-  bool busy_ = false;    // writing one; guarded by mu_
-  bool closed_ = false;  // guarded by mu_
-  Status failed_;        // guarded by mu_
-  IndexOps index_;       // the writer thread's only
-  uint64_t files_ = 0;   // the writer thread's only
-  std::thread thread_;   // last: it starts once the rest exists
+  std::deque<Item> q_;        // guarded by mu_
+  bool busy_ = false;         // writing one; guarded by mu_
+  bool closed_ = false;       // guarded by mu_
+  Status failed_;             // guarded by mu_
+  IndexOps index_;            // the writer thread's only
+  std::vector<size_t> runs_;  // where each batch's operations end in index_
+  uint64_t files_ = 0;        // the writer thread's only
+  std::thread thread_;        // last: it starts once the rest exists
 };
 
 class ReadModelsImpl final : public ReadModels {
@@ -1615,8 +1635,9 @@ class ReadModelsImpl final : public ReadModels {
                                        &stats_writes, &ids_written));
       }
     }
-    // (Each key once: an index key ends with its case's id.)
-    std::sort(index_writes.begin(), index_writes.end());
+    // (Each key once: an index key ends with its case's id. A rebuild's
+    // writer sorts them itself, with those of other batches.)
+    if (writer_ == nullptr) std::sort(index_writes.begin(), index_writes.end());
     BatchWriter::IndexOps index_ops;  // a rebuild's, for its writer
     for (auto& [k, put] : index_writes) {
       if (writer_ != nullptr) {
