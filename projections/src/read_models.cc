@@ -179,7 +179,11 @@ std::string ConsumerPseudonym(const HmacSha256& key, std::string_view consumer,
   return Pseudonym(key, message);
 }
 
-std::string Month(Timestamp t) { return FormatTimestamp(t).substr(0, 7); }
+std::string Month(Timestamp t) {
+  std::string month = FormatTimestamp(t);
+  month.resize(7);
+  return month;
+}
 
 // "YYYY-MM" -> the month after it; "" if `month` is not of that form.
 std::string NextMonth(const std::string& month) {
@@ -369,8 +373,11 @@ class Folder {
   void Fold(FoldedBatch* b) {
     if (feed_) b->feed.resize(b->events.size());
     // The cases this batch touches, taken out of the cache while it folds.
+    // Kept states are folded where they are kept; the bound is kept between
+    // batches (a batch may pass it by its own cases).
+    if (cache_.size() >= kStateCacheEntries) cache_.clear();
     struct Work {
-      Entry entry;
+      Entry* entry;
       FoldedCase* out;
     };
     std::map<std::string, Work> work;
@@ -380,12 +387,12 @@ class Folder {
       auto w = work.find(e.stream_id);
       Status s = Status::OK();
       if (w == work.end()) {
-        StatusOr<Entry> before = Before(e);
+        StatusOr<Entry*> before = Before(e);
         s = before.status();
         if (s.ok()) {
           FoldedCase* c = &b->cases[e.stream_id];
           c->first_version = e.version.value();
-          w = work.emplace(e.stream_id, Work{std::move(*before), c}).first;
+          w = work.emplace(e.stream_id, Work{*before, c}).first;
         }
       }
       // The payload: parsed by simdjson (`root`), or decoded into `d`.
@@ -410,7 +417,7 @@ class Folder {
         cache_.clear();
         return;
       }
-      Entry& en = w->second.entry;
+      Entry& en = *w->second.entry;
       FoldedCase& c = *w->second.out;
       const bool was_out = feed_ && OptedOutOfLearning(en.state);
       if (d) {
@@ -463,10 +470,8 @@ class Folder {
       if (e.type != "LearningRecorded") in.payload = std::move(d->payload);
     }
     for (auto& [id, w] : work) {
-      w.out->keys = IndexKeys(id, w.entry.state);
-      w.out->doc = CaseDocument(id, w.entry.state, w.out->last_position);
-      if (cache_.size() >= kStateCacheEntries) cache_.clear();
-      cache_[id] = std::move(w.entry);
+      w.out->keys = IndexKeys(id, w.entry->state);
+      w.out->doc = CaseDocument(id, w.entry->state, w.out->last_position);
     }
   }
 
@@ -485,25 +490,26 @@ class Folder {
     std::map<std::string, Learning> learning;
   };
 
-  // The case as it stood before `e`: kept, new, or folded from the log.
-  StatusOr<Entry> Before(const RecordedEvent& e) {
+  // The case as it stood before `e`, kept: as kept already, new, or folded
+  // from the log. (Pointers to kept entries stay valid until the cache is
+  // cleared: between batches, or on a failure.)
+  StatusOr<Entry*> Before(const RecordedEvent& e) {
     auto it = cache_.find(e.stream_id);
     if (it != cache_.end() &&
         it->second.state.version + 1 == e.version.value()) {
-      Entry en = std::move(it->second);
-      cache_.erase(it);
-      return en;
+      return &it->second;
     }
     Entry en;
-    if (e.version.value() == 1) return en;
-    RETURN_IF_ERROR(service::ForEachDomainEvent(
-        store_, catalog_, e.stream_id, 1, e.version.value() - 1,
-        [&](const domain::DomainEvent& d) {
-          en.state = domain::Evolve(std::move(en.state), d);
-          if (feed_) Track(&en, d);
-          return Status::OK();
-        }));
-    return en;
+    if (e.version.value() > 1) {
+      RETURN_IF_ERROR(service::ForEachDomainEvent(
+          store_, catalog_, e.stream_id, 1, e.version.value() - 1,
+          [&](const domain::DomainEvent& d) {
+            en.state = domain::Evolve(std::move(en.state), d);
+            if (feed_) Track(&en, d);
+            return Status::OK();
+          }));
+    }
+    return &cache_.insert_or_assign(e.stream_id, std::move(en)).first->second;
   }
 
   // Keeps learning text and its corrections, for the screening that shares
@@ -1575,7 +1581,7 @@ class ReadModelsImpl final : public ReadModels {
       committed_ = Committed{};
       committed_.generation = gen;
     }
-    std::map<std::string, uint64_t> stats;  // counters touched this batch
+    std::unordered_map<std::string, uint64_t> stats;  // touched this batch
     rocksdb::WriteBatch wb;
     if (!key_.empty()) {
       for (size_t i = 0; i < b.events.size(); ++i) {
@@ -1760,7 +1766,8 @@ class ReadModelsImpl final : public ReadModels {
   template <typename Emit>
   Status FeedRecords(const RecordedEvent& e, const FeedInput& in,
                      rocksdb::ColumnFamilyHandle* stats_cf,
-                     std::map<std::string, uint64_t>* stats, Emit emit) {
+                     std::unordered_map<std::string, uint64_t>* stats,
+                     Emit emit) {
     const Json& p = in.payload;
     // A record's common fields. Built only for an event that yields a
     // record (a quarter of them): most events yield none.
