@@ -309,8 +309,19 @@ struct FeedInput {
   std::string setting;
   std::vector<std::string> categories;
   bool urgent = false;
-  // The payload, for the event types the feed reads it of; null otherwise.
-  Json payload;
+  // What the feed reads of the payload, by event type (a member absent or
+  // not a string reads as ""): ReviewCompleted's kind, outcomes achieved
+  // and whether the person feels safer; CaseClosed's reason and whether
+  // it names an outcome review; LearningScreened's decision;
+  // EventAmended's amended event and its type.
+  std::string review_kind;
+  std::string outcomes_achieved;
+  std::string feels_safer;
+  std::string reason;
+  bool outcome_review = false;
+  std::string decision;
+  std::string amends_event_type;
+  std::string amends_event_id;
   // Approved learning: the text as recorded, with the corrections made
   // before the screening (null: none found); the id of its LearningRecorded
   // event; and the identifiers this batch's events of the case held up to
@@ -330,6 +341,32 @@ void AddReportedFields(const FeedInput& in, std::vector<Member>* r) {
 }
 std::string ClassKey(const std::string& month, const FeedInput& in) {
   return ClassKey(month, in.kind, in.setting, in.categories, in.urgent);
+}
+
+// A string member of a payload, from its document or from simdjson's parse
+// of it: "" if it is absent or not a string; a key given twice reads as its
+// last value (as nlohmann's parser keeps it).
+std::string StringMember(const Json& p, const char* key) {
+  auto it = p.find(key);
+  return it != p.end() && it->is_string() ? it->get<std::string>() : "";
+}
+std::optional<simdjson::dom::element> MemberOf(const simdjson::dom::element& p,
+                                               std::string_view key) {
+  std::optional<simdjson::dom::element> found;
+  if (!p.is_object()) return found;
+  const simdjson::dom::object object(p);
+  for (auto [k, v] : object) {
+    if (k == key) found = v;
+  }
+  return found;
+}
+std::string StringMember(const simdjson::dom::element& p, const char* key) {
+  auto v = MemberOf(p, key);
+  return v && v->is_string() ? std::string(std::string_view(*v)) : "";
+}
+bool HasMember(const Json& p, const char* key) { return p.contains(key); }
+bool HasMember(const simdjson::dom::element& p, const char* key) {
+  return MemberOf(p, key).has_value();
 }
 
 // One case as a batch leaves it.
@@ -429,17 +466,6 @@ class Folder {
       c.version = en.state.version;
       c.last_position = e.position.value();
       if (!feed_) continue;
-      // The payload as a document, for the types the feed keeps it of.
-      const bool keep = e.type == "ReviewCompleted" || e.type == "CaseClosed" ||
-                        e.type == "LearningScreened" ||
-                        e.type == "EventAmended" ||
-                        e.type == "LearningRecorded";
-      if (!d && keep) {
-        d.emplace();
-        static_cast<domain::EventHeader&>(*d) =
-            service::ToEventHeader(e, e.schema_version);
-        d->payload = service::ParseStoredJson(e.payload);
-      }
       FeedInput& in = b->feed[i];
       in.was_out = was_out;
       if (d) {
@@ -456,18 +482,47 @@ class Folder {
         in.categories = en.state.categories;
         in.urgent = en.state.urgent;
       }
-      if (!keep) continue;
-      if (e.type == "LearningScreened" &&
-          d->payload.value("decision", "") == "approved_for_sharing") {
-        auto l = en.learning.find(d->payload.value("learning_id", ""));
-        if (l != en.learning.end()) {
-          in.learning = l->second.text;
-          in.learning_event_id = l->second.event_id;
+      // What the feed reads of the payload, from whichever was made of it.
+      auto str = [&](const char* key) {
+        return d ? StringMember(d->payload, key) : StringMember(root, key);
+      };
+      // Learning text is kept as a document (the feed shares it as it
+      // was recorded and corrected): built for a LearningRecorded event, and
+      // for an amendment of one.
+      bool track = e.type == "LearningRecorded";
+      if (e.type == "ReviewCompleted") {
+        in.review_kind = str("kind");
+        in.outcomes_achieved = str("outcomes_achieved");
+        in.feels_safer = str("feels_safer");
+      } else if (e.type == "CaseClosed") {
+        in.reason = str("reason");
+        in.outcome_review = d ? HasMember(d->payload, "outcome_review_id")
+                              : HasMember(root, "outcome_review_id");
+      } else if (e.type == "LearningScreened") {
+        in.decision = str("decision");
+        if (in.decision == "approved_for_sharing") {
+          auto l = en.learning.find(str("learning_id"));
+          if (l != en.learning.end()) {
+            in.learning = l->second.text;
+            in.learning_event_id = l->second.event_id;
+          }
+          in.batch_ids = c.ids;
         }
-        in.batch_ids = c.ids;
+      } else if (e.type == "EventAmended") {
+        in.amends_event_type = str("amends_event_type");
+        in.amends_event_id = str("amends_event_id");
+        for (const auto& [lid, l] : en.learning) {
+          track = track || l.event_id == in.amends_event_id;
+        }
+      }
+      if (!track) continue;
+      if (!d) {
+        d.emplace();
+        static_cast<domain::EventHeader&>(*d) =
+            service::ToEventHeader(e, e.schema_version);
+        d->payload = service::ParseStoredJson(e.payload);
       }
       Track(&en, *d);
-      if (e.type != "LearningRecorded") in.payload = std::move(d->payload);
     }
     for (auto& [id, w] : work) {
       w.out->keys = IndexKeys(id, w.entry->state);
@@ -1768,7 +1823,6 @@ class ReadModelsImpl final : public ReadModels {
                      rocksdb::ColumnFamilyHandle* stats_cf,
                      std::unordered_map<std::string, uint64_t>* stats,
                      Emit emit) {
-    const Json& p = in.payload;
     // A record's common fields. Built only for an event that yields a
     // record (a quarter of them): most events yield none.
     const std::string* pseudonym = nullptr;
@@ -1838,23 +1892,18 @@ class ReadModelsImpl final : public ReadModels {
       AddReportedFields(in, &r);
       emit(std::move(r));
       RETURN_IF_ERROR(bump_report(1));
-    } else if (e.type == "ReviewCompleted" &&
-               p.value("kind", "") == "with_person") {
-      const std::string achieved = p.value("outcomes_achieved", "");
-      const std::string safer = p.value("feels_safer", "");
+    } else if (e.type == "ReviewCompleted" && in.review_kind == "with_person") {
       std::vector<Member> r = base("outcomes_reviewed");
-      r.push_back(Member::Str("outcomes_achieved", achieved));
-      r.push_back(Member::Str("feels_safer", safer));
+      r.push_back(Member::Str("outcomes_achieved", in.outcomes_achieved));
+      r.push_back(Member::Str("feels_safer", in.feels_safer));
       emit(std::move(r));
     } else if (e.type == "CaseClosed") {
-      const std::string reason = p.value("reason", "");
       std::vector<Member> r = base("case_closed");
-      r.push_back(Member::Str("reason", reason));
-      r.push_back(
-          Member::Flag("outcome_review", p.contains("outcome_review_id")));
+      r.push_back(Member::Str("reason", in.reason));
+      r.push_back(Member::Flag("outcome_review", in.outcome_review));
       emit(std::move(r));
     } else if (e.type == "LearningScreened" &&
-               p.value("decision", "") == "approved_for_sharing") {
+               in.decision == "approved_for_sharing") {
       // The learning text, from its LearningRecorded event (with the
       // corrections made before the screening: the reviewer approved the
       // corrected text), scrubbed of every identifier the case holds: those
@@ -1890,14 +1939,13 @@ class ReadModelsImpl final : public ReadModels {
       (*stats)[PreviousKey(shared_seq)] = *shared;
       *shared = shared_seq;
     } else if (e.type == "EventAmended" &&
-               p.value("amends_event_type", "") == "LearningRecorded") {
+               in.amends_event_type == "LearningRecorded") {
       // Learning corrected after it was shared: what consumers hold may be
       // just what the correction took out. The shared text is withdrawn
       // (its record reads "[withdrawn]" from now on, and a
       // learning_withdrawn record tells consumers to drop their copy); the
       // corrected text is shared only once a reviewer approves it again.
-      ASSIGN_OR_RETURN(uint64_t * shared,
-                       load(SharedKey(p.value("amends_event_id", ""))));
+      ASSIGN_OR_RETURN(uint64_t * shared, load(SharedKey(in.amends_event_id)));
       for (uint64_t seq = *shared; seq != 0;) {
         (*stats)[WithdrawnKey(seq)] = 1;
         std::vector<Member> r = base("learning_withdrawn");
