@@ -26,7 +26,8 @@ struct Identifiers {
 // `*out`: values under name-like keys, a person's description (how to
 // recognise them, e.g. a screen name), and contact details.
 void CollectIdentifiers(const nlohmann::json& j, Identifiers* out);
-// The same, from simdjson's parse of a payload's text.
+// The same, from simdjson's parse of a payload's text (a key given twice
+// gives both its values, where the document keeps only the last).
 void CollectParsedIdentifiers(const simdjson::dom::element& j,
                               Identifiers* out);
 
