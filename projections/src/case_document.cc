@@ -20,125 +20,15 @@ std::string IndexPrefix(char tag, const std::string& value) {
 
 namespace {
 
-using Json = nlohmann::json;
+using domain::CaseState;
 
 std::vector<std::string> Sorted(std::vector<std::string> keys) {
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   return keys;
 }
-using domain::CaseState;
-
-// doc[key] if it is there, else null (which iterates as empty); no copy.
-const Json& MemberOf(const Json& doc, const char* key) {
-  static const Json kNull;
-  auto it = doc.find(key);
-  return it != doc.end() ? *it : kNull;
-}
 
 }  // namespace
-
-std::vector<std::string> IndexKeys(const Json& doc) {
-  std::vector<std::string> keys;
-  if (doc.is_null()) return keys;
-  const std::string id = doc.value("case_id", "");
-  keys.push_back(IndexPrefix('a', "") + id);
-  keys.push_back(IndexPrefix('s', doc.value("stage", "")) + id);
-  keys.push_back(
-      IndexPrefix('u', doc.value("urgent", false) ? "urgent" : "standard") +
-      id);
-  keys.push_back(IndexPrefix('r', doc.value("reporter_actor_id", "")) + id);
-  std::string lead = doc.value("lead_actor_id", "");
-  if (!lead.empty()) keys.push_back(IndexPrefix('l', lead) + id);
-  for (const auto& c : MemberOf(doc, "categories")) {
-    if (c.is_string())
-      keys.push_back(IndexPrefix('c', c.get<std::string>()) + id);
-  }
-  // Governance: what is due, ordered by when (timestamps and dates in one
-  // fixed format sort as they compare).
-  const std::string stage = doc.value("stage", "");
-  keys.push_back(IndexPrefix('m', doc.value("reported_at", "").substr(0, 7)) +
-                 id);
-  if (!doc.contains("acknowledged_at") && stage != "closed") {
-    keys.push_back(IndexPrefix('k', doc.value("acknowledgement_due_at", "")) +
-                   id);
-  }
-  const Json& reviews = MemberOf(doc, "reviews");
-  const Json& escalations = MemberOf(doc, "escalations");
-  const Json& actions = MemberOf(doc, "actions");
-  if (stage != "closed") {
-    for (const auto& [rid, r] : reviews.items()) {
-      if (!r.value("completed", false)) {
-        keys.push_back(IndexPrefix('v', r.value("due_date", "") + "|" + rid) +
-                       id);
-      }
-    }
-  }
-  for (const auto& [eid, e] : escalations.items()) {
-    if (!e.value("acknowledged", false)) {
-      keys.push_back(
-          IndexPrefix('e', e.value("acknowledgement_due_at", "") + "|" + eid) +
-          id);
-    }
-  }
-  for (const auto& oid : MemberOf(doc, "overrides")) {
-    if (oid.is_string())
-      keys.push_back(IndexPrefix('o', oid.get<std::string>()) + id);
-  }
-  if (stage == "closed" && doc.value("closed_without_outcome_review", false)) {
-    keys.push_back(IndexPrefix('w', "") + id);
-  }
-  // Counts by setting and outcome (closure reason, outcomes achieved).
-  keys.push_back(IndexPrefix('g', doc.value("setting", "")) + id);
-  if (stage == "closed" && !doc.value("closure_reason", "").empty()) {
-    keys.push_back(IndexPrefix('z', doc.value("closure_reason", "")) + id);
-  }
-  if (!doc.value("outcomes_achieved", "").empty()) {
-    keys.push_back(IndexPrefix('y', doc.value("outcomes_achieved", "")) + id);
-  }
-  // Acknowledgement against its deadline: minutes taken (zero-padded, so
-  // the index is sorted by them) and, when late, a breach.
-  if (doc.contains("acknowledged_at")) {
-    auto reported = ParseTimestamp(doc.value("reported_at", ""));
-    auto acked = ParseTimestamp(doc.value("acknowledged_at", ""));
-    if (reported.ok() && acked.ok()) {
-      int64_t minutes =
-          std::max<int64_t>(0, (acked->value() - reported->value()) / 60000000);
-      char padded[24];
-      std::snprintf(padded, sizeof(padded), "%012lld",
-                    static_cast<long long>(minutes));
-      keys.push_back(IndexPrefix('h', padded) + id);
-    }
-    const std::string due = doc.value("acknowledgement_due_at", "");
-    const std::string at = doc.value("acknowledged_at", "");
-    if (!due.empty() && at > due) {
-      keys.push_back(IndexPrefix('b', due + "|" + at) + id);
-    }
-  }
-  // Re-audits not yet done, by due date.
-  const Json& reaudits = MemberOf(doc, "reaudits");
-  for (const auto& [rid, r] : reaudits.items()) {
-    if (!r.value("done", false)) {
-      keys.push_back(IndexPrefix('x', r.value("due_date", "") + "|" + rid) +
-                     id);
-    }
-  }
-  // Decisions recorded without their rationale.
-  for (const auto& d : MemberOf(doc, "decisions_without_rationale")) {
-    keys.push_back(
-        IndexPrefix('n', d.value("type", "") + "|" + d.value("event_id", "")) +
-        id);
-  }
-  const Json& due = MemberOf(doc, "action_due");
-  for (const auto& [aid, done] : actions.items()) {
-    if (!done.is_boolean() || done.get<bool>()) continue;
-    std::string d = due.contains(aid) && due[aid].is_string()
-                        ? due[aid].get<std::string>()
-                        : "";
-    keys.push_back(IndexPrefix('t', d + "|" + aid) + id);
-  }
-  return Sorted(std::move(keys));
-}
 
 // Keys in the order nlohmann keeps them (sorted); the test compares with
 // nlohmann's dump of domain::ToJson for many states.

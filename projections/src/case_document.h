@@ -29,9 +29,7 @@ std::string CaseDocument(const std::string& case_id,
                          uint64_t last_position);
 
 // The index entries of a case (tag \0 value \0 case id), sorted, each
-// once: from its stored document, or from its state, the same for the same
-// case.
-std::vector<std::string> IndexKeys(const nlohmann::json& doc);
+// once.
 std::vector<std::string> IndexKeys(const std::string& case_id,
                                    const domain::CaseState& state);
 

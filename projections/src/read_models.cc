@@ -376,7 +376,11 @@ struct FoldedCase {
   uint64_t last_position = 0;     // of its last event in the batch
   std::string doc;                // its document (JSON) after the batch
   std::vector<std::string> keys;  // the document's index keys, sorted
-  Identifiers ids;                // the identifiers this batch's events hold
+  // The index keys it had before the batch (of its state before the
+  // batch's first event of it: what the read models hold), sorted; none
+  // for a new case.
+  std::vector<std::string> keys_before;
+  Identifiers ids;  // the identifiers this batch's events hold
 };
 
 // A batch of the log, folded. An empty batch: the end of the log.
@@ -429,6 +433,9 @@ class Folder {
         if (s.ok()) {
           FoldedCase* c = &b->cases[e.stream_id];
           c->first_version = e.version.value();
+          if (c->first_version != 1) {
+            c->keys_before = IndexKeys(e.stream_id, (*before)->state);
+          }
           w = work.emplace(e.stream_id, Work{*before, c}).first;
         }
       }
@@ -1092,7 +1099,6 @@ class ReadModelsImpl final : public ReadModels {
     written_.Clear();
     RETURN_IF_ERROR(EnsureGeneration(next, /*make_current=*/false));
     folder_.Clear();
-    keys_.clear();
     committed_ = Committed{};
     rebuild_feed_seq_ = 0;
     uint64_t pos = 0;
@@ -1127,7 +1133,6 @@ class ReadModelsImpl final : public ReadModels {
                         "flushing the rebuilt read models");
     }
     if (!built.ok()) {
-      keys_.clear();
       committed_ = Committed{};
       return built;
     }
@@ -1147,7 +1152,6 @@ class ReadModelsImpl final : public ReadModels {
     }
     position_.store(pos);
     folder_.Clear();
-    keys_.clear();
     committed_ = Committed{};
     logger_->info("read models rebuilt to position {} (generation {})", pos,
                   next);
@@ -1660,24 +1664,8 @@ class ReadModelsImpl final : public ReadModels {
     std::map<std::string, std::string> stats_writes;
     std::map<std::string, Identifiers> ids_written;  // by pseudonym
     for (const auto& [id, c] : b.cases) {
-      // The case's index keys before this batch: as last written, or read
-      // from its stored document; a new case has none (nothing to read).
-      std::vector<std::string> before;
-      auto k = keys_.find(id);
-      if (k != keys_.end() && k->second.version + 1 == c.first_version) {
-        before = std::move(k->second.keys);
-      } else if (c.first_version != 1) {
-        RETURN_IF_ERROR(DrainWrites());
-        std::string value;
-        rocksdb::Status gs =
-            db_->Get(rocksdb::ReadOptions(), state_cf, id, &value);
-        if (gs.ok()) {
-          before = IndexKeys(service::ParseStoredJson(value));
-        } else if (!gs.IsNotFound()) {
-          return FromRocks(gs, "reading case " + id);
-        }
-      }
       // Both sorted: one walk finds what went and what came.
+      const std::vector<std::string>& before = c.keys_before;
       for (auto was = before.cbegin(), is = c.keys.cbegin();
            was != before.end() || is != c.keys.end();) {
         if (is == c.keys.end() || (was != before.end() && *was < *is)) {
@@ -1724,17 +1712,12 @@ class ReadModelsImpl final : public ReadModels {
       if (rocksdb::Status ws = db_->Write(rocksdb::WriteOptions(), &wb);
           !ws.ok()) {
         committed_ = Committed{};
-        keys_.clear();
         return FromRocks(ws, "applying");
       }
     }
     // What the batch wrote is now what is stored (or, in a rebuild, what
     // will be once its writer has written it: reads wait for that).
     feed_seq = seq;
-    for (auto& [id, c] : b.cases) {
-      if (keys_.size() >= kStateCacheEntries) keys_.clear();
-      keys_[id] = Written{c.version, std::move(c.keys)};
-    }
     if (committed_.counters.size() + stats.size() > kCommittedEntries) {
       committed_.counters.clear();
     }
@@ -2014,14 +1997,8 @@ class ReadModelsImpl final : public ReadModels {
   uint64_t feed_seq_ = 0;  // last feed sequence (applier only)
   uint64_t rebuild_feed_seq_ = 0;
   // Applier only: the folding stage of the runner and CatchUp (a rebuild
-  // folds with one of its own), and each case's version and index keys as
-  // last written (bounded).
+  // folds with one of its own).
   Folder folder_{store_, *catalog_, !key_.empty()};
-  struct Written {
-    uint64_t version = 0;
-    std::vector<std::string> keys;  // sorted
-  };
-  std::unordered_map<std::string, Written> keys_;
   std::shared_ptr<rocksdb::Cache> block_cache_ =
       rocksdb::NewLRUCache(kBlockCacheBytes);
   std::unordered_map<std::string, std::string> pseudonyms_;  // case -> HMAC
