@@ -288,12 +288,13 @@ bool EventId::IsNil() const {
 }
 
 std::string EventId::ToString() const {
-  std::string out;
-  out.reserve(36);
+  // Written in place (a folding pass formats one per event).
+  std::string out(36, '-');
+  char* p = out.data();
   for (size_t i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
-    out.push_back(kHex[bytes_[i] >> 4]);
-    out.push_back(kHex[bytes_[i] & 0xF]);
+    if (i == 4 || i == 6 || i == 8 || i == 10) ++p;
+    *p++ = kHex[bytes_[i] >> 4];
+    *p++ = kHex[bytes_[i] & 0xF];
   }
   return out;
 }

@@ -5,8 +5,11 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <array>
+#include <charconv>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -21,75 +24,87 @@ namespace caseledger::projections::internal {
 // throws.
 class Writer {
  public:
-  std::string Take() { return std::move(out_); }
+  std::string Take() {
+    out_.resize(len_);
+    len_ = 0;
+    return std::move(out_);
+  }
 
   void Key(std::string_view k) {
     String(k);
-    out_ += ':';
+    Put(':');
     first_ = true;  // the value follows without a comma
   }
   void String(std::string_view s) {
     Comma();
-    if (!simdjson::validate_utf8(s.data(), s.size())) {
+    if (!Ascii(s) && !simdjson::validate_utf8(s.data(), s.size())) {
       (void)nlohmann::json(std::string(s)).dump();  // throws type_error 316
     }
-    out_ += '"';
-    size_t from = 0;
-    for (size_t i = 0; i < s.size(); ++i) {
+    const size_t plain = Plain(s);
+    // Most strings need no escape: written in one step.
+    char* p = Room(plain + 2);
+    *p = '"';
+    if (plain != 0) std::memcpy(p + 1, s.data(), plain);
+    len_ += plain + 1;
+    // The rest, with runs that need no escape copied whole.
+    size_t from = plain;
+    for (size_t i = plain; i < s.size(); ++i) {
       const unsigned char c = static_cast<unsigned char>(s[i]);
-      if (c >= 0x20 && c != '"' && c != '\\') continue;
-      out_.append(s.data() + from, i - from);
+      if (!kEscaped[c]) continue;
+      Put(s.substr(from, i - from));
       from = i + 1;
       switch (c) {
         case '"':
-          out_ += "\\\"";
+          Put("\\\"");
           break;
         case '\\':
-          out_ += "\\\\";
+          Put("\\\\");
           break;
         case '\b':
-          out_ += "\\b";
+          Put("\\b");
           break;
         case '\f':
-          out_ += "\\f";
+          Put("\\f");
           break;
         case '\n':
-          out_ += "\\n";
+          Put("\\n");
           break;
         case '\r':
-          out_ += "\\r";
+          Put("\\r");
           break;
         case '\t':
-          out_ += "\\t";
+          Put("\\t");
           break;
         default: {
           char u[8];
           std::snprintf(u, sizeof(u), "\\u%04x", c);
-          out_ += u;
+          Put(std::string_view(u, 6));
         }
       }
     }
-    out_.append(s.data() + from, s.size() - from);
-    out_ += '"';
+    Put(s.substr(from));
+    Put('"');
     first_ = false;
   }
   void Number(uint64_t n) {
     Comma();
-    out_ += std::to_string(n);
+    char digits[24];
+    const auto end = std::to_chars(digits, digits + sizeof(digits), n).ptr;
+    Put(std::string_view(digits, static_cast<size_t>(end - digits)));
     first_ = false;
   }
   void Bool(bool b) {
     Comma();
-    out_ += b ? "true" : "false";
+    Put(b ? std::string_view("true") : std::string_view("false"));
     first_ = false;
   }
   void Open(char c) {
     Comma();
-    out_ += c;
+    Put(c);
     first_ = true;
   }
   void Close(char c) {
-    out_ += c;
+    Put(c);
     first_ = false;
   }
   // A member: key and value.
@@ -109,7 +124,7 @@ class Writer {
   void Any(std::string_view key, const nlohmann::json& value) {
     Key(key);
     Comma();
-    out_ += value.dump();
+    Put(value.dump());
     first_ = false;
   }
   template <typename Collection>
@@ -134,11 +149,70 @@ class Writer {
 
  private:
   void Comma() {
-    if (!first_) out_ += ',';
+    if (!first_) Put(',');
     first_ = false;
   }
 
+  // Whether every byte is ASCII (so the text is UTF-8), eight at a time.
+  static bool Ascii(std::string_view s) {
+    uint64_t any = 0;
+    size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+      uint64_t w;
+      std::memcpy(&w, s.data() + i, 8);
+      any |= w;
+    }
+    for (; i < s.size(); ++i) any |= static_cast<unsigned char>(s[i]);
+    return (any & 0x8080808080808080ull) == 0;
+  }
+  // How many bytes of `s` from its start need no escape, eight at a time
+  // (a byte below 0x20, '"' or '\\' needs one).
+  static size_t Plain(std::string_view s) {
+    constexpr uint64_t kOnes = 0x0101010101010101ull;
+    constexpr uint64_t kHigh = 0x8080808080808080ull;
+    auto zero_byte = [](uint64_t v) { return (v - kOnes) & ~v & kHigh; };
+    size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+      uint64_t w;
+      std::memcpy(&w, s.data() + i, 8);
+      // (A byte with its top bit set is never below 0x20.)
+      if ((((w - kOnes * 0x20) & ~w & kHigh) | zero_byte(w ^ (kOnes * '"')) |
+           zero_byte(w ^ (kOnes * '\\'))) != 0) {
+        break;
+      }
+    }
+    while (i < s.size() && !kEscaped[static_cast<unsigned char>(s[i])]) ++i;
+    return i;
+  }
+  // The bytes dump() escapes: control characters, '"' and '\\'.
+  static constexpr auto kEscaped = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0; c < 0x20; ++c) t[c] = true;
+    t['"'] = true;
+    t['\\'] = true;
+    return t;
+  }();
+
+  // Room for `n` more bytes at the end of what is written (out_ is the
+  // buffer, written up to len_; it grows by doubling).
+  char* Room(size_t n) {
+    if (len_ + n > out_.size()) {
+      out_.resize(std::max<size_t>(2 * out_.size(), len_ + n + 256));
+    }
+    return out_.data() + len_;
+  }
+  void Put(char c) {
+    *Room(1) = c;
+    ++len_;
+  }
+  void Put(std::string_view s) {
+    if (s.empty()) return;  // (its data may be null)
+    std::memcpy(Room(s.size()), s.data(), s.size());
+    len_ += s.size();
+  }
+
   std::string out_;
+  size_t len_ = 0;
   bool first_ = true;
 };
 

@@ -216,8 +216,7 @@ namespace {
 //   - a risk assessment that considered the least restrictive option
 //     without describing it.
 template <typename V>
-std::optional<std::string> MissingRationale(const std::string& type,
-                                            const V& p) {
+std::optional<std::string> MissingRationale(std::string_view type, const V& p) {
   auto absent = [&p](const char* field) { return p[field].str().empty(); };
   if (type == "CaseClosed" && absent("reason_detail")) return "reason_detail";
   if (type == "LeadReassigned" && absent("reason_detail")) {
@@ -239,7 +238,8 @@ template <typename V>
 void EvolveWith(CaseState& s, const EventHeader& e, const V& p) {
   s.version += 1;
   s.events[e.event_id] = {e.type, e.schema_version};
-  const std::string& t = e.type;
+  // (A view: each comparison below checks the length first.)
+  const std::string_view t = e.type;
   if (t == "ConcernReported") {
     ApplyConcernReported(s, e, p);
   } else if (t == "LeadAssigned" || t == "LeadReassigned") {
@@ -331,7 +331,7 @@ void EvolveWith(CaseState& s, const EventHeader& e, const V& p) {
       return d.event_id == amended && fixed.has(d.missing);
     });
   } else if (auto missing = MissingRationale(t, p)) {
-    s.unexplained_decisions.push_back({e.event_id, t, *missing});
+    s.unexplained_decisions.push_back({e.event_id, e.type, *missing});
   }
   if (t == "EventAmended" &&
       p["amends_event_type"].str() == "ConcernReported") {
