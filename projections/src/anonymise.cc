@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "projections/src/json_writer.h"
+
 namespace caseledger::projections::internal {
 namespace {
 
@@ -190,6 +192,15 @@ std::string Scrub(std::string text, const Identifiers& ids) {
     text = std::regex_replace(text, kMonthDay, "[redacted]");
   }
   return RedactIdentifiers(std::move(text), ids);
+}
+
+std::string IdentifiersText(const Identifiers& ids) {
+  Writer w;  // members in nlohmann's (sorted) order
+  w.Open('{');
+  w.Strings("exact", ids.exact);
+  w.Strings("names", ids.names);
+  w.Close('}');
+  return w.Take();
 }
 
 }  // namespace caseledger::projections::internal

@@ -31,6 +31,11 @@ void CollectIdentifiers(const nlohmann::json& j, Identifiers* out);
 void CollectParsedIdentifiers(const simdjson::dom::element& j,
                               Identifiers* out);
 
+// How a case's identifiers are stored: as nlohmann's dump() of
+// {"names": [...], "exact": [...]} writes it, without building a document.
+// Throws what dump() throws for text that is not UTF-8.
+std::string IdentifiersText(const Identifiers& ids);
+
 // Replaces every whole-word, case-insensitive (ASCII) occurrence of `word`
 // in `*text` with "[redacted]", leftmost first, matches not overlapping. A
 // word's edge that is a letter or digit (or part of a multi-byte UTF-8

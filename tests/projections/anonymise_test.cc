@@ -183,5 +183,37 @@ TEST(AnonymiseTest, ParsedPayloadsGiveTheSameIdentifiers) {
   EXPECT_EQ(twice.names, (std::set<std::string>{"One", "Two"}));
 }
 
+// A case's identifiers are stored as nlohmann wrote them before they were
+// written directly: the same text for any sets (escapes, control
+// characters, multi-byte characters, empty sets), and text that is not
+// UTF-8 throws as dump() does.
+TEST(AnonymiseTest, IdentifiersTextIsWhatNlohmannDumps) {
+  std::mt19937 rng(11);
+  const std::vector<std::string> parts = {
+      "Ann",  "Lee", "\"quoted\"",  "back\\slash",  std::string("nul\0x", 5),
+      "\x01", "\t",  "caf\xc3\xa9", "\xe2\x82\xac", "a@b.example",
+      ""};
+  auto pick = [&rng](size_t n) {
+    return std::uniform_int_distribution<size_t>(0, n - 1)(rng);
+  };
+  for (int i = 0; i < 20000; ++i) {
+    Identifiers ids;
+    for (auto* set : {&ids.names, &ids.exact}) {
+      for (size_t k = 0, n = pick(5); k < n; ++k) {
+        std::string v;
+        for (size_t w = 0, m = 1 + pick(3); w < m; ++w) {
+          v += parts[pick(parts.size())];
+        }
+        set->insert(v);
+      }
+    }
+    ASSERT_EQ(IdentifiersText(ids),
+              Json({{"names", ids.names}, {"exact", ids.exact}}).dump());
+  }
+  Identifiers bad;
+  bad.names.insert("\xff");
+  EXPECT_THROW((void)IdentifiersText(bad), Json::type_error);
+}
+
 }  // namespace
 }  // namespace caseledger::projections::internal

@@ -85,6 +85,10 @@ struct RebuildOptions {
   // Index entries gathered in memory (about 100 bytes each) before they are
   // written into a table file and ingested.
   size_t index_entries_per_file = 250000;
+  // Learning statistics kept in memory (counters, about 100 bytes each,
+  // and cases' identifiers, a few hundred) before they are written into a
+  // table file and ingested.
+  size_t stats_entries_in_memory = 250000;
 };
 
 class ReadModels {
