@@ -33,6 +33,7 @@
 #include "caseledger/service/case_service.h"
 #include "projections/src/anonymise.h"
 #include "projections/src/case_document.h"
+#include "projections/src/index_chunk.h"
 #include "projections/src/json_writer.h"
 #include "projections/src/key_filter.h"
 
@@ -42,6 +43,7 @@ namespace {
 using internal::CaseDocument;
 using internal::CollectIdentifiers;
 using internal::Identifiers;
+using internal::IndexChunk;
 using internal::IndexKeys;
 using internal::IndexPrefix;
 using internal::KeyFilter;
@@ -719,14 +721,13 @@ class FoldAhead {
 // at the first failure and reports it.
 //
 // The index entries (two thirds of a rebuild's writes; nothing reads them
-// until the swap) skip the memtable: they are gathered, sorted, written
-// into table files and ingested, a few hundred thousand at a time. So do
-// the learning statistics, which the rebuild keeps in memory and hands
-// over now and then (WriteStats).
+// until the swap) skip the memtable: they are gathered, a few hundred
+// thousand at a time, and a thread of their own sorts them, writes them
+// into a table file and ingests it (the batches' writes go on meanwhile).
+// So do the learning statistics, which the rebuild keeps in memory and
+// hands over now and then (WriteStats).
 class BatchWriter {
  public:
-  // Index operations: key -> put (else delete).
-  using IndexOps = std::vector<std::pair<std::string, bool>>;
   // Entries to put: key -> value, each key once.
   using Entries = std::vector<std::pair<std::string, std::string>>;
 
@@ -740,22 +741,26 @@ class BatchWriter {
         stats_cf_(stats_cf),
         table_options_(std::move(table_options)),
         file_prefix_(std::move(file_prefix)),
-        index_chunk_(index_chunk),
-        thread_([this] { Run(); }) {}
+        index_chunk_(std::clamp<size_t>(index_chunk, 1, IndexChunk::kMaxOps)),
+        thread_([this] { Run(); }),
+        index_thread_([this] { RunIndex(); }) {}
   ~BatchWriter() {
+    chunks_.Close();
     {
       std::lock_guard<std::mutex> lk(mu_);
       closed_ = true;
     }
     cv_.notify_all();
     thread_.join();
+    index_thread_.join();
   }
   BatchWriter(const BatchWriter&) = delete;
   BatchWriter& operator=(const BatchWriter&) = delete;
 
-  // Queues `wb` and `index` (in key order), waiting while a few are queued
-  // already; the first failure, if any.
-  Status Write(rocksdb::WriteBatch wb, IndexOps index, FoldedBatch made_from) {
+  // Queues `wb` and `index`, waiting while a few are queued already; the
+  // first failure, if any.
+  Status Write(rocksdb::WriteBatch wb, IndexChunk index,
+               FoldedBatch made_from) {
     Item item;
     item.wb = std::move(wb);
     item.index = std::move(index);
@@ -786,14 +791,18 @@ class BatchWriter {
     Item last;
     last.finish = true;
     RETURN_IF_ERROR(Queue(std::move(last)));
-    return Drain();
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [&] {
+      return (q_.empty() && !busy_ && index_done_) || !failed_.ok();
+    });
+    return failed_;
   }
 
  private:
   static constexpr size_t kAhead = 4;
   struct Item {
     rocksdb::WriteBatch wb;
-    IndexOps index;
+    IndexChunk index;
     FoldedBatch made_from;
     Entries stats;
     bool finish = false;
@@ -809,9 +818,18 @@ class BatchWriter {
     return Status::OK();
   }
 
+  void Fail(const Status& s) {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (failed_.ok()) failed_ = s;
+    }
+    cv_.notify_all();
+  }
+
   void Run() {
     rocksdb::WriteOptions options;
     options.disableWAL = true;
+    IndexChunk chunk;  // gathering
     for (;;) {
       std::optional<Item> item;
       bool write = false;
@@ -829,13 +847,17 @@ class BatchWriter {
         s = WriteStatsFile(item->stats);
       } else if (write) {
         s = FromRocks(db_->Write(options, &item->wb), "applying");
-        if (!item->index.empty()) {
-          for (auto& op : item->index) index_.push_back(std::move(op));
-          runs_.push_back(index_.size());
+        chunk.Append(item->index);
+        // Handed over when full, and at the end (then an empty chunk says
+        // there are no more).
+        if (s.ok() && (chunk.size() >= index_chunk_ || item->finish)) {
+          if (!chunk.empty() && !chunks_.Push(std::move(chunk))) {
+            s = Status::Unavailable("the index writer stopped");
+          }
+          chunk = IndexChunk();
         }
-        if (s.ok() && (index_.size() >= index_chunk_ ||
-                       (item->finish && !index_.empty()))) {
-          s = WriteIndex();
+        if (s.ok() && item->finish && !chunks_.Push(IndexChunk())) {
+          s = Status::Unavailable("the index writer stopped");
         }
       }
       item.reset();
@@ -848,45 +870,36 @@ class BatchWriter {
     }
   }
 
-  // Writes the gathered index operations into a table file, the last of
-  // each key's operations (they come in batch order), and ingests it: later
-  // files hide earlier ones, a delete included.
-  Status WriteIndex() {
-    // Merged (each batch's in the order written): runs of equal keys keep
-    // the batches' order.
-    auto by_key = [](const auto& a, const auto& b) {
-      return a.first < b.first;
-    };
-    for (auto run = runs_.begin(); run != runs_.end(); ++run) {
-      std::sort(index_.begin() + (run == runs_.begin() ? 0 : *(run - 1)),
-                index_.begin() + *run, by_key);
-    }
-    for (size_t width = 1; width < runs_.size(); width *= 2) {
-      for (size_t i = 0; i + width < runs_.size(); i += 2 * width) {
-        const size_t from = i == 0 ? 0 : runs_[i - 1];
-        const size_t mid = runs_[i + width - 1];
-        const size_t to = runs_[std::min(i + 2 * width, runs_.size()) - 1];
-        std::inplace_merge(index_.begin() + from, index_.begin() + mid,
-                           index_.begin() + to, by_key);
+  // The index thread: writes each chunk handed over into a table file, the
+  // last of each key's operations, and ingests it: later files hide earlier
+  // ones, a delete included. An empty chunk: the last.
+  void RunIndex() {
+    for (;;) {
+      std::optional<IndexChunk> chunk = chunks_.Pop();
+      if (!chunk) return;  // abandoned
+      if (chunk->empty()) {
+        {
+          std::lock_guard<std::mutex> lk(mu_);
+          index_done_ = true;
+        }
+        cv_.notify_all();
+        return;
+      }
+      Status s =
+          IngestFile(index_cf_, "index entries",
+                     [&](rocksdb::SstFileWriter& file) -> rocksdb::Status {
+                       rocksdb::Status ws;
+                       chunk->ForEachLast([&](std::string_view key, bool put) {
+                         ws = put ? file.Put(key, "") : file.Delete(key);
+                         return ws.ok();
+                       });
+                       return ws;
+                     });
+      if (!s.ok()) {
+        Fail(s);
+        return;
       }
     }
-    runs_.clear();
-    Status s = IngestFile(
-        index_cf_, "index entries",
-        [this](rocksdb::SstFileWriter& file) -> rocksdb::Status {
-          for (size_t i = 0; i < index_.size(); ++i) {
-            if (i + 1 < index_.size() &&
-                index_[i + 1].first == index_[i].first) {
-              continue;  // a later operation on the same key wins
-            }
-            const auto& [key, put] = index_[i];
-            rocksdb::Status ws = put ? file.Put(key, "") : file.Delete(key);
-            if (!ws.ok()) return ws;
-          }
-          return rocksdb::Status::OK();
-        });
-    index_.clear();
-    return s;
   }
 
   Status WriteStatsFile(const Entries& stats) {
@@ -930,14 +943,17 @@ class BatchWriter {
   const size_t index_chunk_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Item> q_;        // guarded by mu_
-  bool busy_ = false;         // writing one; guarded by mu_
-  bool closed_ = false;       // guarded by mu_
-  Status failed_;             // guarded by mu_
-  IndexOps index_;            // the writer thread's only
-  std::vector<size_t> runs_;  // where each batch's operations end in index_
-  uint64_t files_ = 0;        // the writer thread's only
-  std::thread thread_;        // last: it starts once the rest exists
+  std::deque<Item> q_;              // guarded by mu_
+  bool busy_ = false;               // writing one; guarded by mu_
+  bool closed_ = false;             // guarded by mu_
+  bool index_done_ = false;         // the last chunk is in; guarded by mu_
+  Status failed_;                   // guarded by mu_
+  std::atomic<uint64_t> files_{0};  // table files written (both threads)
+  // Full chunks of index operations, from the writer thread to the index
+  // thread: one waits while the one before is written.
+  Handoff<IndexChunk> chunks_{1};
+  std::thread thread_;  // last: they start once the rest exists
+  std::thread index_thread_;
 };
 
 class ReadModelsImpl final : public ReadModels {
@@ -1716,8 +1732,10 @@ class ReadModelsImpl final : public ReadModels {
     // where keys in random order each search the skip list from its top
     // (RocksDB's write fell from 29% to 17% of a rebuild's applying thread,
     // perf, together with the counters kept below).
-    std::vector<std::pair<std::string, bool>> index_writes;  // put, else
-                                                             // delete
+    // (Keys of the batch's cases.)
+    std::vector<std::pair<std::string_view, bool>> index_writes;  // put,
+                                                                  // else
+                                                                  // delete
     std::map<std::string, std::string> stats_writes;
     std::map<std::string, Identifiers> ids_written;  // by pseudonym
     for (const auto& [id, c] : b.cases) {
@@ -1744,10 +1762,10 @@ class ReadModelsImpl final : public ReadModels {
     // (Each key once: an index key ends with its case's id. A rebuild's
     // writer sorts them itself, with those of other batches.)
     if (writer_ == nullptr) std::sort(index_writes.begin(), index_writes.end());
-    BatchWriter::IndexOps index_ops;  // a rebuild's, for its writer
-    for (auto& [k, put] : index_writes) {
+    IndexChunk index_ops;  // a rebuild's, for its writer
+    for (const auto& [k, put] : index_writes) {
       if (writer_ != nullptr) {
-        index_ops.emplace_back(std::move(k), put);
+        index_ops.Add(k, put);
       } else if (put) {
         wb.Put(index_cf, k, "");
       } else {

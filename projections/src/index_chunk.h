@@ -1,0 +1,97 @@
+// Index operations gathered for a table file, and sorted for it. Internal to
+// projections (a rebuild's writer uses it; tests check it).
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace caseledger::projections::internal {
+
+// Operations on index keys, in the order they came: each puts a key or
+// deletes it. A table file holds one entry per key, in key order, so the
+// operations are sorted by key, and the last on each key is the one that
+// counts.
+class IndexChunk {
+ public:
+  // At most this many operations (their order is kept in 32 bits).
+  static constexpr size_t kMaxOps = size_t{1} << 30;
+
+  void Add(std::string_view key, bool put) {
+    Op op{};
+    for (size_t i = 0; i < key.size() && i < kHead; ++i) {
+      op.head[i / 8] |= uint64_t{static_cast<unsigned char>(key[i])}
+                        << (56 - 8 * (i % 8));
+    }
+    op.offset = keys_.size();
+    op.put = put ? 1 : 0;
+    op.size = static_cast<uint32_t>(key.size());
+    op.seq = static_cast<uint32_t>(ops_.size());
+    keys_.append(key);
+    ops_.push_back(op);
+  }
+  // Adds `other`'s operations after these.
+  void Append(const IndexChunk& other) {
+    const uint64_t base = keys_.size();
+    for (Op op : other.ops_) {
+      op.offset += base;
+      op.seq = static_cast<uint32_t>(ops_.size());
+      ops_.push_back(op);
+    }
+    keys_.append(other.keys_);
+  }
+  size_t size() const { return ops_.size(); }
+  bool empty() const { return ops_.empty(); }
+  void Clear() {
+    ops_.clear();
+    keys_.clear();
+  }
+
+  // Sorts the operations by key (a key's in the order they came), then
+  // calls f(key, put) for the last operation on each key, in key order,
+  // while f returns true.
+  template <typename F>
+  void ForEachLast(F f) {
+    std::sort(ops_.begin(), ops_.end(), [this](const Op& a, const Op& b) {
+      if (a.head != b.head) return a.head < b.head;
+      if (!SameKey(a, b)) return KeyOf(a) < KeyOf(b);
+      return a.seq < b.seq;
+    });
+    for (size_t i = 0; i < ops_.size(); ++i) {
+      if (i + 1 < ops_.size() && SameKey(ops_[i], ops_[i + 1])) continue;
+      if (!f(KeyOf(ops_[i]), ops_[i].put != 0)) return;
+    }
+  }
+
+ private:
+  // An operation: its key (in keys_), whether it puts it, and when it came.
+  // Compared first by the key's first kHead bytes, held here (big-endian,
+  // so compared as integers they order as the bytes do; padded with zeros,
+  // so keys equal there are compared whole). Nearly every index key differs
+  // there (most are shorter): a comparison seldom reads the keys' bytes,
+  // spread over megabytes (reading them was most of a rebuild's sorting).
+  static constexpr size_t kHead = 40;
+  struct Op {
+    std::array<uint64_t, kHead / 8> head;
+    uint64_t offset : 40;  // in keys_
+    uint64_t put : 1;
+    uint32_t size;
+    uint32_t seq;
+  };
+  std::string_view KeyOf(const Op& op) const {
+    return std::string_view(keys_).substr(op.offset, op.size);
+  }
+  bool SameKey(const Op& a, const Op& b) const {
+    return a.head == b.head && a.size == b.size &&
+           (a.size <= kHead || KeyOf(a) == KeyOf(b));
+  }
+
+  std::vector<Op> ops_;
+  std::string keys_;
+};
+
+}  // namespace caseledger::projections::internal
