@@ -33,9 +33,9 @@
 #include "caseledger/service/case_service.h"
 #include "projections/src/anonymise.h"
 #include "projections/src/case_document.h"
-#include "projections/src/index_chunk.h"
 #include "projections/src/json_writer.h"
 #include "projections/src/key_filter.h"
+#include "projections/src/table_chunk.h"
 
 namespace caseledger::projections {
 namespace {
@@ -43,7 +43,6 @@ namespace {
 using internal::CaseDocument;
 using internal::CollectIdentifiers;
 using internal::Identifiers;
-using internal::IndexChunk;
 using internal::IndexKeys;
 using internal::IndexPrefix;
 using internal::KeyFilter;
@@ -51,6 +50,7 @@ using internal::Member;
 using internal::RecordText;
 using internal::RedactIdentifiers;
 using internal::Scrub;
+using internal::TableChunk;
 
 using Json = nlohmann::json;
 
@@ -728,20 +728,21 @@ class FoldAhead {
 // hands over now and then (WriteStats).
 class BatchWriter {
  public:
-  // Entries to put: key -> value, each key once.
-  using Entries = std::vector<std::pair<std::string, std::string>>;
-
   // Gathers up to `index_chunk` index operations before it writes them.
+  // Once the last batch is written, starts flushing `memtables` (the column
+  // families batches write), while the last table files are written.
   BatchWriter(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* index_cf,
               rocksdb::ColumnFamilyHandle* stats_cf,
+              std::vector<rocksdb::ColumnFamilyHandle*> memtables,
               rocksdb::Options table_options, std::string file_prefix,
               size_t index_chunk)
       : db_(db),
         index_cf_(index_cf),
         stats_cf_(stats_cf),
+        memtables_(std::move(memtables)),
         table_options_(std::move(table_options)),
         file_prefix_(std::move(file_prefix)),
-        index_chunk_(std::clamp<size_t>(index_chunk, 1, IndexChunk::kMaxOps)),
+        index_chunk_(std::clamp<size_t>(index_chunk, 1, TableChunk::kMaxOps)),
         thread_([this] { Run(); }),
         index_thread_([this] { RunIndex(); }) {}
   ~BatchWriter() {
@@ -759,7 +760,7 @@ class BatchWriter {
 
   // Queues `wb` and `index`, waiting while a few are queued already; the
   // first failure, if any.
-  Status Write(rocksdb::WriteBatch wb, IndexChunk index,
+  Status Write(rocksdb::WriteBatch wb, TableChunk index,
                FoldedBatch made_from) {
     Item item;
     item.wb = std::move(wb);
@@ -768,10 +769,9 @@ class BatchWriter {
     return Queue(std::move(item));
   }
 
-  // Queues entries of the stats column family to put (after every batch
-  // queued before them), in key order: written into a table file and
-  // ingested.
-  Status WriteStats(Entries stats) {
+  // Queues operations on the stats column family (after every batch queued
+  // before them): written into a table file and ingested.
+  Status WriteStats(TableChunk stats) {
     Item item;
     item.stats = std::move(stats);
     return Queue(std::move(item));
@@ -802,9 +802,9 @@ class BatchWriter {
   static constexpr size_t kAhead = 4;
   struct Item {
     rocksdb::WriteBatch wb;
-    IndexChunk index;
+    TableChunk index;
     FoldedBatch made_from;
-    Entries stats;
+    TableChunk stats;
     bool finish = false;
   };
 
@@ -829,7 +829,7 @@ class BatchWriter {
   void Run() {
     rocksdb::WriteOptions options;
     options.disableWAL = true;
-    IndexChunk chunk;  // gathering
+    TableChunk chunk;  // gathering
     for (;;) {
       std::optional<Item> item;
       bool write = false;
@@ -844,9 +844,16 @@ class BatchWriter {
       }
       Status s;
       if (write && !item->stats.empty()) {
-        s = WriteStatsFile(item->stats);
+        s = IngestChunk(stats_cf_, "learning statistics", item->stats);
       } else if (write) {
         s = FromRocks(db_->Write(options, &item->wb), "applying");
+        if (s.ok() && item->finish) {
+          // The last batch is in: the memtables start to flush now, not
+          // after the last table files are in.
+          rocksdb::FlushOptions flush;
+          flush.wait = false;
+          s = FromRocks(db_->Flush(flush, memtables_), "flushing");
+        }
         chunk.Append(item->index);
         // Handed over when full, and at the end (then an empty chunk says
         // there are no more).
@@ -854,9 +861,9 @@ class BatchWriter {
           if (!chunk.empty() && !chunks_.Push(std::move(chunk))) {
             s = Status::Unavailable("the index writer stopped");
           }
-          chunk = IndexChunk();
+          chunk = TableChunk();
         }
-        if (s.ok() && item->finish && !chunks_.Push(IndexChunk())) {
+        if (s.ok() && item->finish && !chunks_.Push(TableChunk())) {
           s = Status::Unavailable("the index writer stopped");
         }
       }
@@ -875,7 +882,7 @@ class BatchWriter {
   // ones, a delete included. An empty chunk: the last.
   void RunIndex() {
     for (;;) {
-      std::optional<IndexChunk> chunk = chunks_.Pop();
+      std::optional<TableChunk> chunk = chunks_.Pop();
       if (!chunk) return;  // abandoned
       if (chunk->empty()) {
         {
@@ -885,16 +892,7 @@ class BatchWriter {
         cv_.notify_all();
         return;
       }
-      Status s =
-          IngestFile(index_cf_, "index entries",
-                     [&](rocksdb::SstFileWriter& file) -> rocksdb::Status {
-                       rocksdb::Status ws;
-                       chunk->ForEachLast([&](std::string_view key, bool put) {
-                         ws = put ? file.Put(key, "") : file.Delete(key);
-                         return ws.ok();
-                       });
-                       return ws;
-                     });
+      Status s = IngestChunk(index_cf_, "index entries", *chunk);
       if (!s.ok()) {
         Fail(s);
         return;
@@ -902,26 +900,19 @@ class BatchWriter {
     }
   }
 
-  Status WriteStatsFile(const Entries& stats) {
-    return IngestFile(stats_cf_, "learning statistics",
-                      [&](rocksdb::SstFileWriter& file) -> rocksdb::Status {
-                        for (const auto& [key, value] : stats) {
-                          rocksdb::Status ws = file.Put(key, value);
-                          if (!ws.ok()) return ws;
-                        }
-                        return rocksdb::Status::OK();
-                      });
-  }
-
-  // Writes a table file of `cf` (fill() adds its entries, in key order)
-  // and ingests it: it hides what the column family held of its keys.
-  template <typename Fill>
-  Status IngestFile(rocksdb::ColumnFamilyHandle* cf, const std::string& what,
-                    Fill fill) {
+  // Writes a table file of `cf`, the last of the chunk's operations on each
+  // key, and ingests it: it hides what the column family held of its keys.
+  Status IngestChunk(rocksdb::ColumnFamilyHandle* cf, const std::string& what,
+                     TableChunk& chunk) {
     const std::string path = file_prefix_ + std::to_string(++files_) + ".sst";
     rocksdb::SstFileWriter file(rocksdb::EnvOptions(), table_options_, cf);
     RETURN_IF_ERROR(FromRocks(file.Open(path), "writing " + what));
-    rocksdb::Status ws = fill(file);
+    rocksdb::Status ws;
+    chunk.ForEachLast(
+        [&](std::string_view key, bool put, std::string_view value) {
+          ws = put ? file.Put(key, value) : file.Delete(key);
+          return ws.ok();
+        });
     if (ws.ok()) ws = file.Finish();
     if (!ws.ok()) {
       std::remove(path.c_str());
@@ -938,6 +929,7 @@ class BatchWriter {
   rocksdb::DB* const db_;
   rocksdb::ColumnFamilyHandle* const index_cf_;
   rocksdb::ColumnFamilyHandle* const stats_cf_;
+  const std::vector<rocksdb::ColumnFamilyHandle*> memtables_;
   const rocksdb::Options table_options_;
   const std::string file_prefix_;
   const size_t index_chunk_;
@@ -951,7 +943,7 @@ class BatchWriter {
   std::atomic<uint64_t> files_{0};  // table files written (both threads)
   // Full chunks of index operations, from the writer thread to the index
   // thread: one waits while the one before is written.
-  Handoff<IndexChunk> chunks_{1};
+  Handoff<TableChunk> chunks_{1};
   std::thread thread_;  // last: they start once the rest exists
   std::thread index_thread_;
 };
@@ -1176,6 +1168,8 @@ class ReadModelsImpl final : public ReadModels {
       FoldAhead ahead(store_, *catalog_, !key_.empty());
       BatchWriter writer(db_.get(), handles_.at(IndexCf(next)),
                          handles_.at(StatsCf(next)),
+                         {handles_.at(StateCf(next)), handles_.at(FeedCf(next)),
+                          db_->DefaultColumnFamily()},
                          rocksdb::Options(db_->GetDBOptions(), CfOptions()),
                          TableFilePrefix(next),
                          std::max<size_t>(1, options.index_entries_per_file));
@@ -1185,7 +1179,7 @@ class ReadModelsImpl final : public ReadModels {
         for (;;) {
           ASSIGN_OR_RETURN(FoldedBatch batch, ahead.Next());
           if (batch.events.empty()) {
-            RETURN_IF_ERROR(WriteStats());
+            RETURN_IF_ERROR(WriteStats(/*last=*/true));
             return writer.Finish();
           }
           pos = batch.events.back().position.value();
@@ -1762,7 +1756,7 @@ class ReadModelsImpl final : public ReadModels {
     // (Each key once: an index key ends with its case's id. A rebuild's
     // writer sorts them itself, with those of other batches.)
     if (writer_ == nullptr) std::sort(index_writes.begin(), index_writes.end());
-    IndexChunk index_ops;  // a rebuild's, for its writer
+    TableChunk index_ops;  // a rebuild's, for its writer
     for (const auto& [k, put] : index_writes) {
       if (writer_ != nullptr) {
         index_ops.Add(k, put);
@@ -1831,26 +1825,21 @@ class ReadModelsImpl final : public ReadModels {
   // as they last changed), so the result is the same. Written this way,
   // not through the memtable: the counters' keys come in no order (a
   // case's identifiers go under its pseudonym), and inserting each into
-  // the memtable's skip list was a tenth of a rebuild's time.
-  Status WriteStats() {
-    BatchWriter::Entries entries;
-    entries.reserve(committed_.counters.size() + committed_.texts.size());
-    for (const auto& [k, n] : committed_.counters) {
-      entries.emplace_back(k, Be64(n));
-    }
-    for (auto& [k, text] : committed_.texts) {
-      entries.emplace_back(k, std::move(text));
+  // the memtable's skip list was a tenth of a rebuild's time. `last`: the
+  // rebuild reads nothing after it (so it need not remember what it wrote).
+  Status WriteStats(bool last = false) {
+    TableChunk chunk;
+    for (const auto& [k, n] : committed_.counters) chunk.Add(k, true, Be64(n));
+    for (const auto& [k, text] : committed_.texts) chunk.Add(k, true, text);
+    if (!last) {
+      for (const auto& [k, n] : committed_.counters) written_.Add(k);
+      for (const auto& [k, text] : committed_.texts) written_.Add(k);
     }
     committed_.counters.clear();
     committed_.ids.clear();
     committed_.texts.clear();
-    if (entries.empty()) return Status::OK();
-    // Sorted here: the last time, this thread has nothing else to do while
-    // the writer writes the last index entries.
-    std::sort(entries.begin(), entries.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
-    for (const auto& [k, v] : entries) written_.Add(k);
-    return writer_->WriteStats(std::move(entries));
+    if (chunk.empty()) return Status::OK();
+    return writer_->WriteStats(std::move(chunk));
   }
 
   // Every identifier a case has held, under its pseudonym (so the feed can

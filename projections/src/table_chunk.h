@@ -1,4 +1,4 @@
-// Index operations gathered for a table file, and sorted for it. Internal to
+// Operations gathered for a table file, and sorted for it. Internal to
 // projections (a rebuild's writer uses it; tests check it).
 #pragma once
 
@@ -12,16 +12,16 @@
 
 namespace caseledger::projections::internal {
 
-// Operations on index keys, in the order they came: each puts a key or
-// deletes it. A table file holds one entry per key, in key order, so the
-// operations are sorted by key, and the last on each key is the one that
-// counts.
-class IndexChunk {
+// Operations on keys, in the order they came: each puts a key (with a
+// value) or deletes it. A table file holds one entry per key, in key order,
+// so the operations are sorted by key, and the last on each key is the one
+// that counts.
+class TableChunk {
  public:
   // At most this many operations (their order is kept in 32 bits).
   static constexpr size_t kMaxOps = size_t{1} << 30;
 
-  void Add(std::string_view key, bool put) {
+  void Add(std::string_view key, bool put, std::string_view value = {}) {
     Op op{};
     for (size_t i = 0; i < key.size() && i < kHead; ++i) {
       op.head[i / 8] |= uint64_t{static_cast<unsigned char>(key[i])}
@@ -31,29 +31,36 @@ class IndexChunk {
     op.put = put ? 1 : 0;
     op.size = static_cast<uint32_t>(key.size());
     op.seq = static_cast<uint32_t>(ops_.size());
+    op.value_offset = values_.size();
+    op.value_size = value.size();
     keys_.append(key);
+    values_.append(value);
     ops_.push_back(op);
   }
   // Adds `other`'s operations after these.
-  void Append(const IndexChunk& other) {
+  void Append(const TableChunk& other) {
     const uint64_t base = keys_.size();
+    const uint64_t value_base = values_.size();
     for (Op op : other.ops_) {
       op.offset += base;
+      op.value_offset += value_base;
       op.seq = static_cast<uint32_t>(ops_.size());
       ops_.push_back(op);
     }
     keys_.append(other.keys_);
+    values_.append(other.values_);
   }
   size_t size() const { return ops_.size(); }
   bool empty() const { return ops_.empty(); }
   void Clear() {
     ops_.clear();
     keys_.clear();
+    values_.clear();
   }
 
   // Sorts the operations by key (a key's in the order they came), then
-  // calls f(key, put) for the last operation on each key, in key order,
-  // while f returns true.
+  // calls f(key, put, value) for the last operation on each key, in key
+  // order, while f returns true.
   template <typename F>
   void ForEachLast(F f) {
     std::sort(ops_.begin(), ops_.end(), [this](const Op& a, const Op& b) {
@@ -63,12 +70,18 @@ class IndexChunk {
     });
     for (size_t i = 0; i < ops_.size(); ++i) {
       if (i + 1 < ops_.size() && SameKey(ops_[i], ops_[i + 1])) continue;
-      if (!f(KeyOf(ops_[i]), ops_[i].put != 0)) return;
+      const Op& op = ops_[i];
+      if (!f(KeyOf(op), op.put != 0,
+             std::string_view(values_).substr(op.value_offset,
+                                              op.value_size))) {
+        return;
+      }
     }
   }
 
  private:
-  // An operation: its key (in keys_), whether it puts it, and when it came.
+  // An operation: its key (in keys_), whether it puts it (and its value, in
+  // values_), and when it came.
   // Compared first by the key's first kHead bytes, held here (big-endian,
   // so compared as integers they order as the bytes do; padded with zeros,
   // so keys equal there are compared whole). Nearly every index key differs
@@ -81,6 +94,8 @@ class IndexChunk {
     uint64_t put : 1;
     uint32_t size;
     uint32_t seq;
+    uint64_t value_offset;
+    uint64_t value_size;
   };
   std::string_view KeyOf(const Op& op) const {
     return std::string_view(keys_).substr(op.offset, op.size);
@@ -92,6 +107,7 @@ class IndexChunk {
 
   std::vector<Op> ops_;
   std::string keys_;
+  std::string values_;
 };
 
 }  // namespace caseledger::projections::internal

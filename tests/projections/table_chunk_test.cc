@@ -1,7 +1,7 @@
-// The index operations a rebuild gathers for a table file: sorted by key,
-// the last operation on each key kept, as a plain ordered map of the same
-// operations says.
-#include "projections/src/index_chunk.h"
+// The operations a rebuild gathers for a table file: sorted by key, the
+// last operation on each key kept (with its value), as a plain ordered map
+// of the same operations says.
+#include "projections/src/table_chunk.h"
 
 #include <gtest/gtest.h>
 
@@ -14,10 +14,13 @@
 namespace caseledger::projections::internal {
 namespace {
 
-std::vector<std::pair<std::string, bool>> Last(IndexChunk& chunk) {
-  std::vector<std::pair<std::string, bool>> out;
-  chunk.ForEachLast([&](std::string_view key, bool put) {
-    out.emplace_back(std::string(key), put);
+// key -> put (else delete) and value.
+using Ops = std::vector<std::pair<std::string, std::pair<bool, std::string>>>;
+
+Ops Last(TableChunk& chunk) {
+  Ops out;
+  chunk.ForEachLast([&](std::string_view key, bool put, std::string_view v) {
+    out.emplace_back(std::string(key), std::make_pair(put, std::string(v)));
     return true;
   });
   return out;
@@ -26,7 +29,7 @@ std::vector<std::pair<std::string, bool>> Last(IndexChunk& chunk) {
 // Keys that share long beginnings (past the 40 bytes compared as integers),
 // differ only in length or in a zero byte, or are empty; each operated on
 // several times, in chunks appended to one another.
-TEST(IndexChunkTest, KeepsTheLastOperationOnEachKeyInKeyOrder) {
+TEST(TableChunkTest, KeepsTheLastOperationOnEachKeyInKeyOrder) {
   std::mt19937 rng(5);
   auto pick = [&rng](size_t n) {
     return std::uniform_int_distribution<size_t>(0, n - 1)(rng);
@@ -44,32 +47,32 @@ TEST(IndexChunkTest, KeepsTheLastOperationOnEachKeyInKeyOrder) {
   const std::vector<std::string> ends = {
       "", "1", "2", std::string(1, '\0'), "case-000001", "case-000002", "\x80"};
   for (int round = 0; round < 200; ++round) {
-    IndexChunk chunk;
-    std::map<std::string, bool> expected;
+    TableChunk chunk;
+    std::map<std::string, std::pair<bool, std::string>> expected;
     for (int part = 0, parts = 1 + static_cast<int>(pick(3)); part < parts;
          ++part) {
-      IndexChunk more;
+      TableChunk more;
       for (size_t i = 0, n = pick(300); i < n; ++i) {
         const std::string key = starts[pick(starts.size())] +
                                 ends[pick(ends.size())] +
                                 ends[pick(ends.size())];
         const bool put = pick(2) == 0;
-        more.Add(key, put);
-        expected[key] = put;
+        const std::string value = put ? std::to_string(pick(1000)) : "";
+        more.Add(key, put, value);
+        expected[key] = {put, value};
       }
       chunk.Append(more);
     }
-    const std::vector<std::pair<std::string, bool>> want(expected.begin(),
-                                                         expected.end());
+    const Ops want(expected.begin(), expected.end());
     ASSERT_EQ(Last(chunk), want) << "round " << round;
   }
 }
 
-TEST(IndexChunkTest, StopsWhenTold) {
-  IndexChunk chunk;
+TEST(TableChunkTest, StopsWhenTold) {
+  TableChunk chunk;
   for (const char* k : {"c", "a", "b"}) chunk.Add(k, true);
   std::vector<std::string> seen;
-  chunk.ForEachLast([&](std::string_view key, bool) {
+  chunk.ForEachLast([&](std::string_view key, bool, std::string_view) {
     seen.emplace_back(key);
     return seen.size() < 2;
   });
