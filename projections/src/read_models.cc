@@ -861,7 +861,7 @@ class BatchWriter {
           if (!chunk.empty() && !chunks_.Push(std::move(chunk))) {
             s = Status::Unavailable("the index writer stopped");
           }
-          chunk = TableChunk();
+          chunk = Spare();
         }
         if (s.ok() && item->finish && !chunks_.Push(TableChunk())) {
           s = Status::Unavailable("the index writer stopped");
@@ -875,6 +875,16 @@ class BatchWriter {
       }
       cv_.notify_all();
     }
+  }
+
+  // An empty chunk to gather into: the last one written, emptied, if the
+  // index thread is done with it (its buffers are as large as a chunk
+  // needs: growing new ones again faulted in fresh pages every time).
+  TableChunk Spare() {
+    std::lock_guard<std::mutex> lk(mu_);
+    TableChunk chunk = std::move(spare_);
+    spare_ = TableChunk();
+    return chunk;
   }
 
   // The index thread: writes each chunk handed over into a table file, the
@@ -897,6 +907,9 @@ class BatchWriter {
         Fail(s);
         return;
       }
+      chunk->Clear();
+      std::lock_guard<std::mutex> lk(mu_);
+      spare_ = std::move(*chunk);
     }
   }
 
@@ -939,6 +952,7 @@ class BatchWriter {
   bool busy_ = false;               // writing one; guarded by mu_
   bool closed_ = false;             // guarded by mu_
   bool index_done_ = false;         // the last chunk is in; guarded by mu_
+  TableChunk spare_;                // guarded by mu_
   Status failed_;                   // guarded by mu_
   std::atomic<uint64_t> files_{0};  // table files written (both threads)
   // Full chunks of index operations, from the writer thread to the index
@@ -1830,7 +1844,13 @@ class ReadModelsImpl final : public ReadModels {
   Status WriteStats(bool last = false) {
     TableChunk chunk;
     for (const auto& [k, n] : committed_.counters) chunk.Add(k, true, Be64(n));
-    for (const auto& [k, text] : committed_.texts) chunk.Add(k, true, text);
+    for (const auto& [k, text] : committed_.texts) {
+      if (chunk.value_bytes() + text.size() > TableChunk::kMaxValueBytes) {
+        RETURN_IF_ERROR(writer_->WriteStats(std::move(chunk)));
+        chunk = TableChunk();
+      }
+      chunk.Add(k, true, text);
+    }
     if (!last) {
       for (const auto& [k, n] : committed_.counters) written_.Add(k);
       for (const auto& [k, text] : committed_.texts) written_.Add(k);

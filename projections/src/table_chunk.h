@@ -18,8 +18,10 @@ namespace caseledger::projections::internal {
 // that counts.
 class TableChunk {
  public:
-  // At most this many operations (their order is kept in 32 bits).
+  // At most this many operations (their order is kept in 32 bits), and
+  // values of at most this many bytes in all.
   static constexpr size_t kMaxOps = size_t{1} << 30;
+  static constexpr size_t kMaxValueBytes = (size_t{1} << 32) - 1;
 
   void Add(std::string_view key, bool put, std::string_view value = {}) {
     Op op{};
@@ -31,8 +33,8 @@ class TableChunk {
     op.put = put ? 1 : 0;
     op.size = static_cast<uint32_t>(key.size());
     op.seq = static_cast<uint32_t>(ops_.size());
-    op.value_offset = values_.size();
-    op.value_size = value.size();
+    op.value_offset = static_cast<uint32_t>(values_.size());
+    op.value_size = static_cast<uint32_t>(value.size());
     keys_.append(key);
     values_.append(value);
     ops_.push_back(op);
@@ -40,7 +42,7 @@ class TableChunk {
   // Adds `other`'s operations after these.
   void Append(const TableChunk& other) {
     const uint64_t base = keys_.size();
-    const uint64_t value_base = values_.size();
+    const uint32_t value_base = static_cast<uint32_t>(values_.size());
     for (Op op : other.ops_) {
       op.offset += base;
       op.value_offset += value_base;
@@ -51,6 +53,7 @@ class TableChunk {
     values_.append(other.values_);
   }
   size_t size() const { return ops_.size(); }
+  size_t value_bytes() const { return values_.size(); }
   bool empty() const { return ops_.empty(); }
   void Clear() {
     ops_.clear();
@@ -68,10 +71,24 @@ class TableChunk {
       if (!SameKey(a, b)) return KeyOf(a) < KeyOf(b);
       return a.seq < b.seq;
     });
+    char head[kHead];
     for (size_t i = 0; i < ops_.size(); ++i) {
       if (i + 1 < ops_.size() && SameKey(ops_[i], ops_[i + 1])) continue;
       const Op& op = ops_[i];
-      if (!f(KeyOf(op), op.put != 0,
+      // A key that fits its head is read from there: its bytes in keys_,
+      // in sorted order, would each be a cache miss.
+      std::string_view key;
+      if (op.size <= kHead) {
+        for (size_t w = 0; w < op.head.size(); ++w) {
+          for (size_t b = 0; b < 8; ++b) {
+            head[8 * w + b] = static_cast<char>(op.head[w] >> (56 - 8 * b));
+          }
+        }
+        key = std::string_view(head, op.size);
+      } else {
+        key = KeyOf(op);
+      }
+      if (!f(key, op.put != 0,
              std::string_view(values_).substr(op.value_offset,
                                               op.value_size))) {
         return;
@@ -94,9 +111,10 @@ class TableChunk {
     uint64_t put : 1;
     uint32_t size;
     uint32_t seq;
-    uint64_t value_offset;
-    uint64_t value_size;
+    uint32_t value_offset;  // in values_ (under 4 GB: see Add)
+    uint32_t value_size;
   };
+  static_assert(sizeof(Op) == 64);
   std::string_view KeyOf(const Op& op) const {
     return std::string_view(keys_).substr(op.offset, op.size);
   }

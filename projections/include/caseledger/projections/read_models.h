@@ -83,8 +83,9 @@ struct SummaryOptions {
 // How a rebuild trades memory for files.
 struct RebuildOptions {
   // Index entries gathered in memory (about 100 bytes each) before they are
-  // written into a table file and ingested.
-  size_t index_entries_per_file = 250000;
+  // written into a table file and ingested (by a thread of their own, while
+  // the next are gathered: up to three such chunks are in memory at once).
+  size_t index_entries_per_file = 125000;
   // Learning statistics kept in memory (counters, about 100 bytes each,
   // and cases' identifiers, a few hundred) before they are written into a
   // table file and ingested.
