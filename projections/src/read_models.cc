@@ -1721,7 +1721,11 @@ class ReadModelsImpl final : public ReadModels {
       committed_ = Committed{};
       committed_.generation = gen;
     }
-    std::unordered_map<std::string, uint64_t> stats;  // touched this batch
+    // The counters this batch touched, as it leaves them. (A rebuild writes
+    // none per batch: it counts straight into what it keeps.)
+    std::unordered_map<std::string, uint64_t> touched;
+    std::unordered_map<std::string, uint64_t>& stats =
+        writer_ != nullptr ? committed_.counters : touched;
     rocksdb::WriteBatch wb;
     if (!key_.empty()) {
       for (size_t i = 0; i < b.events.size(); ++i) {
@@ -1804,11 +1808,12 @@ class ReadModelsImpl final : public ReadModels {
     // What the batch wrote is now what is stored (or, in a rebuild, what
     // will be once its writer has written it: reads wait for that).
     feed_seq = seq;
-    if (writer_ == nullptr &&
-        committed_.counters.size() + stats.size() > kCommittedEntries) {
-      committed_.counters.clear();
+    if (writer_ == nullptr) {
+      if (committed_.counters.size() + stats.size() > kCommittedEntries) {
+        committed_.counters.clear();
+      }
+      for (const auto& [k, n] : stats) committed_.counters[k] = n;
     }
-    for (const auto& [k, n] : stats) committed_.counters[k] = n;
     if (committed_.ids.size() + ids_written.size() > kStateCacheEntries) {
       committed_.ids.clear();
     }

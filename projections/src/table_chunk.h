@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +19,9 @@ namespace caseledger::projections::internal {
 // so the operations are sorted by key, and the last on each key is the one
 // that counts.
 class TableChunk {
+  static_assert(std::endian::native == std::endian::little,
+                "heads are made big-endian by swapping bytes");
+
  public:
   // At most this many operations (their order is kept in 32 bits), and
   // values of at most this many bytes in all.
@@ -25,9 +30,12 @@ class TableChunk {
 
   void Add(std::string_view key, bool put, std::string_view value = {}) {
     Op op{};
-    for (size_t i = 0; i < key.size() && i < kHead; ++i) {
-      op.head[i / 8] |= uint64_t{static_cast<unsigned char>(key[i])}
-                        << (56 - 8 * (i % 8));
+    char head[kHead] = {};
+    std::memcpy(head, key.data(), std::min(key.size(), kHead));
+    for (size_t w = 0; w < op.head.size(); ++w) {
+      uint64_t v;
+      std::memcpy(&v, head + 8 * w, 8);
+      op.head[w] = __builtin_bswap64(v);  // big-endian: ordered as bytes
     }
     op.offset = keys_.size();
     op.put = put ? 1 : 0;
@@ -80,9 +88,8 @@ class TableChunk {
       std::string_view key;
       if (op.size <= kHead) {
         for (size_t w = 0; w < op.head.size(); ++w) {
-          for (size_t b = 0; b < 8; ++b) {
-            head[8 * w + b] = static_cast<char>(op.head[w] >> (56 - 8 * b));
-          }
+          const uint64_t v = __builtin_bswap64(op.head[w]);
+          std::memcpy(head + 8 * w, &v, 8);
         }
         key = std::string_view(head, op.size);
       } else {
