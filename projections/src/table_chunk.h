@@ -60,6 +60,13 @@ class TableChunk {
     keys_.append(other.keys_);
     values_.append(other.values_);
   }
+  // Room for `ops` more operations and their keys' and values' bytes, so
+  // that adding them copies nothing again (and faults in no page twice).
+  void Reserve(size_t ops, size_t key_bytes, size_t value_bytes) {
+    ops_.reserve(ops_.size() + ops);
+    keys_.reserve(keys_.size() + key_bytes);
+    values_.reserve(values_.size() + value_bytes);
+  }
   size_t size() const { return ops_.size(); }
   size_t value_bytes() const { return values_.size(); }
   bool empty() const { return ops_.empty(); }
