@@ -1791,7 +1791,16 @@ class ReadModelsImpl final : public ReadModels {
       for (const auto& [k, n] : stats) stats_writes.emplace(k, Be64(n));
       for (const auto& [k, v] : stats_writes) wb.Put(stats_cf, k, v);
     } else {
-      for (auto& [k, v] : stats_writes) committed_.texts[k] = std::move(v);
+      // Into the table chunk they will be written from, at once (the last
+      // of a key's operations counts); remembered by where they are.
+      for (const auto& [k, v] : stats_writes) {
+        if (committed_.texts_chunk.value_bytes() + v.size() >
+            TableChunk::kMaxValueBytes) {
+          RETURN_IF_ERROR(WriteStats());
+        }
+        committed_.texts[k] = committed_.texts_chunk.size();
+        committed_.texts_chunk.Add(k, true, v);
+      }
     }
     if (seq != feed_seq) wb.Put(FeedSeqKey(gen), Be64(seq));
     wb.Put(CheckpointKey(gen), Be64(last));
@@ -1828,7 +1837,7 @@ class ReadModelsImpl final : public ReadModels {
     if (writer_ != nullptr) {
       RETURN_IF_ERROR(
           writer_->Write(std::move(wb), std::move(index_ops), std::move(b)));
-      if (committed_.counters.size() + committed_.texts.size() >=
+      if (committed_.counters.size() + committed_.texts_chunk.size() >=
           stats_in_memory_) {
         return WriteStats();
       }
@@ -1847,31 +1856,18 @@ class ReadModelsImpl final : public ReadModels {
   // the memtable's skip list was a tenth of a rebuild's time. `last`: the
   // rebuild reads nothing after it (so it need not remember what it wrote).
   Status WriteStats(bool last = false) {
-    TableChunk chunk;
-    {
-      size_t key_bytes = 0, value_bytes = 8 * committed_.counters.size();
-      for (const auto& [k, n] : committed_.counters) key_bytes += k.size();
-      for (const auto& [k, text] : committed_.texts) {
-        key_bytes += k.size();
-        value_bytes += text.size();
-      }
-      // (Sized first: growing it, at the end of a rebuild, took half again
-      // as long.)
-      chunk.Reserve(committed_.counters.size() + committed_.texts.size(),
-                    key_bytes,
-                    std::min(value_bytes, TableChunk::kMaxValueBytes));
-    }
+    TableChunk chunk = std::move(committed_.texts_chunk);
+    committed_.texts_chunk = TableChunk();
+    // (Sized first: growing it, at the end of a rebuild, took half again as
+    // long.)
+    size_t key_bytes = 0;
+    for (const auto& [k, n] : committed_.counters) key_bytes += k.size();
+    chunk.Reserve(committed_.counters.size(), key_bytes,
+                  8 * committed_.counters.size());
     for (const auto& [k, n] : committed_.counters) chunk.Add(k, true, Be64(n));
-    for (const auto& [k, text] : committed_.texts) {
-      if (chunk.value_bytes() + text.size() > TableChunk::kMaxValueBytes) {
-        RETURN_IF_ERROR(writer_->WriteStats(std::move(chunk)));
-        chunk = TableChunk();
-      }
-      chunk.Add(k, true, text);
-    }
     if (!last) {
       for (const auto& [k, n] : committed_.counters) written_.Add(k);
-      for (const auto& [k, text] : committed_.texts) written_.Add(k);
+      for (const auto& [k, at] : committed_.texts) written_.Add(k);
     }
     committed_.counters.clear();
     committed_.ids.clear();
@@ -1912,7 +1908,8 @@ class ReadModelsImpl final : public ReadModels {
     }
     if (auto it = committed_.texts.find(IdentifiersKey(pseudonym));
         it != committed_.texts.end()) {
-      return IdentifiersFromText(it->second);
+      return IdentifiersFromText(
+          std::string(committed_.texts_chunk.ValueOf(it->second)));
     }
     if (!MayHaveWritten(IdentifiersKey(pseudonym))) return Identifiers{};
     RETURN_IF_ERROR(DrainWrites());
@@ -2200,9 +2197,10 @@ class ReadModelsImpl final : public ReadModels {
     uint64_t generation = 0;  // 0: none
     std::unordered_map<std::string, uint64_t> counters;
     std::unordered_map<std::string, Identifiers> ids;  // by pseudonym
-    // A rebuild's, instead of `ids`: identifiers entries as they last
-    // changed (key -> value), to write (see WriteStats).
-    std::unordered_map<std::string, std::string> texts;
+    // A rebuild's, instead of `ids`: identifiers entries as they changed,
+    // to write (see WriteStats), and where each key's last is among them.
+    TableChunk texts_chunk;
+    std::unordered_map<std::string, size_t> texts;
   };
   Committed committed_;
   std::atomic<uint64_t> position_{0};

@@ -69,6 +69,12 @@ class TableChunk {
   }
   size_t size() const { return ops_.size(); }
   size_t value_bytes() const { return values_.size(); }
+  // The value of the operation added `index`-th (before ForEachLast sorts
+  // them).
+  std::string_view ValueOf(size_t index) const {
+    return std::string_view(values_).substr(ops_[index].value_offset,
+                                            ops_[index].value_size);
+  }
   bool empty() const { return ops_.empty(); }
   void Clear() {
     ops_.clear();
