@@ -290,13 +290,16 @@ bool EventId::IsNil() const {
 std::string EventId::ToString() const {
   // Written in place (a folding pass formats one per event).
   std::string out(36, '-');
-  char* p = out.data();
-  for (size_t i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) ++p;
-    *p++ = kHex[bytes_[i] >> 4];
-    *p++ = kHex[bytes_[i] & 0xF];
-  }
+  FormatTo(out.data());
   return out;
+}
+
+void EventId::FormatTo(char* out) const {
+  for (size_t i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) *out++ = '-';
+    *out++ = kHex[bytes_[i] >> 4];
+    *out++ = kHex[bytes_[i] & 0xF];
+  }
 }
 
 std::string HashToHex(const Hash& h) {

@@ -470,8 +470,8 @@ class Folder {
       if (d) {
         en.state = domain::Evolve(std::move(en.state), *d);
       } else {
-        domain::EvolveInPlace(
-            en.state, service::ToEventHeader(e, e.schema_version), root);
+        service::ToEventHeader(e, e.schema_version, &header_);
+        domain::EvolveInPlace(en.state, header_, root);
       }
       c.version = en.state.version;
       c.last_position = e.position.value();
@@ -599,6 +599,7 @@ class Folder {
   const bool feed_;
   std::unordered_map<std::string, Entry> cache_;
   simdjson::dom::parser parser_;  // reused: its buffers grow once
+  domain::EventHeader header_;    // reused: the event folded now
 };
 
 // A bounded hand-off between two threads. Close() abandons it: blocked and

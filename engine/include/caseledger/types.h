@@ -62,6 +62,8 @@ class EventId {
 
   bool IsNil() const;
   std::string ToString() const;
+  // The same 36 characters, written at `out` (no allocation).
+  void FormatTo(char* out) const;
   const std::array<uint8_t, 16>& bytes() const { return bytes_; }
   auto operator<=>(const EventId&) const = default;
 

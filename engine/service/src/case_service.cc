@@ -80,12 +80,21 @@ StatusOr<domain::DomainEvent> ToDomainEvent(const domain::EventCatalog& catalog,
 
 domain::EventHeader ToEventHeader(const RecordedEvent& e,
                                   uint32_t schema_version) {
-  return domain::EventHeader{
-      e.event_id.ToString(), e.type, schema_version,
-      domain::Actor{
-          e.actor.id,
-          domain::ParseRole(e.actor.role).value_or(domain::Role::kReporter)},
-      e.recorded_at};
+  domain::EventHeader h;
+  ToEventHeader(e, schema_version, &h);
+  return h;
+}
+
+void ToEventHeader(const RecordedEvent& e, uint32_t schema_version,
+                   domain::EventHeader* out) {
+  out->event_id.resize(36);
+  e.event_id.FormatTo(out->event_id.data());
+  out->type.assign(e.type);
+  out->schema_version = schema_version;
+  out->actor.id.assign(e.actor.id);
+  out->actor.role =
+      domain::ParseRole(e.actor.role).value_or(domain::Role::kReporter);
+  out->recorded_at = e.recorded_at;
 }
 
 StatusOr<domain::CaseState> LoadCase(const EventStore& store,

@@ -74,6 +74,10 @@ StatusOr<domain::DomainEvent> ToDomainEvent(const domain::EventCatalog& catalog,
 // payload as it is because it is at the current version).
 domain::EventHeader ToEventHeader(const RecordedEvent& e,
                                   uint32_t schema_version);
+// The same, into `*out`, reusing its strings' buffers (a fold that reads
+// every event keeps one header).
+void ToEventHeader(const RecordedEvent& e, uint32_t schema_version,
+                   domain::EventHeader* out);
 
 // Visits the case's events from version `from` through `through` (0: to
 // the end), in order, as the domain reads them. Stops at the first event
