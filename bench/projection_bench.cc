@@ -134,8 +134,8 @@ void BM_RebuildAgainstCeiling(benchmark::State& state) {
     rebuild_s += r;
   }
   std::sort(ratios.begin(), ratios.end());
-  const double events = static_cast<double>(f.events) *
-                        static_cast<double>(state.iterations());
+  const double events =
+      static_cast<double>(f.events) * static_cast<double>(state.iterations());
   state.counters["ceiling_ev_s"] = events / ceiling_s;
   state.counters["rebuild_ev_s"] = events / rebuild_s;
   state.counters["ratio_median"] = ratios[ratios.size() / 2];

@@ -50,9 +50,7 @@ std::string CaseDocument(const std::string& id, const CaseState& s,
   w.Strings("categories", s.categories);
   w.Flag("closed_without_outcome_review", s.closed_without_outcome_review);
   w.Str("closure_reason", s.closure_reason);
-  w.Key("consents");
-  w.Open('[');
-  for (const auto& c : s.consents) {
+  w.Array("consents", s.consents, [&](const auto& c) {
     w.Open('{');
     w.Str("consent_id", c.consent_id);
     w.Str("decision", c.decision);
@@ -60,18 +58,15 @@ std::string CaseDocument(const std::string& id, const CaseState& s,
     w.Str("purpose", c.purpose);
     w.Num("recorded_at_version", c.version);
     w.Close('}');
-  }
-  w.Close(']');
-  w.Key("decisions_without_rationale");
-  w.Open('[');
-  for (const auto& d : s.unexplained_decisions) {
-    w.Open('{');
-    w.Str("event_id", d.event_id);
-    w.Str("missing", d.missing);
-    w.Str("type", d.type);
-    w.Close('}');
-  }
-  w.Close(']');
+  });
+  w.Array("decisions_without_rationale", s.unexplained_decisions,
+          [&](const auto& d) {
+            w.Open('{');
+            w.Str("event_id", d.event_id);
+            w.Str("missing", d.missing);
+            w.Str("type", d.type);
+            w.Close('}');
+          });
   w.Object("escalations", s.escalations, [&](const auto& e) {
     w.Open('{');
     w.Flag("acknowledged", e.acknowledged);

@@ -127,12 +127,18 @@ class Writer {
     Put(value.dump());
     first_ = false;
   }
-  template <typename Collection>
-  void Strings(std::string_view key, const Collection& strings) {
+  // An array from a collection (in its order), each element written by
+  // `value`.
+  template <typename Collection, typename Value>
+  void Array(std::string_view key, const Collection& items, Value value) {
     Key(key);
     Open('[');
-    for (const auto& s : strings) String(s);
+    for (const auto& item : items) value(item);
     Close(']');
+  }
+  template <typename Collection>
+  void Strings(std::string_view key, const Collection& strings) {
+    Array(key, strings, [this](std::string_view s) { String(s); });
   }
   // An object from a map (in its order, which is nlohmann's), each value
   // written by `value`.

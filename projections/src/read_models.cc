@@ -1189,7 +1189,8 @@ class ReadModelsImpl final : public ReadModels {
                          TableFilePrefix(next),
                          std::max<size_t>(1, options.index_entries_per_file));
       writer_ = &writer;
-      stats_in_memory_ = std::max<size_t>(1, options.stats_entries_in_memory);
+      stats_in_memory_ = std::clamp<size_t>(options.stats_entries_in_memory, 1,
+                                            TableChunk::kMaxOps);
       Status s = [&]() -> Status {
         for (;;) {
           ASSIGN_OR_RETURN(FoldedBatch batch, ahead.Next());
@@ -1745,10 +1746,9 @@ class ReadModelsImpl final : public ReadModels {
     // where keys in random order each search the skip list from its top
     // (RocksDB's write fell from 29% to 17% of a rebuild's applying thread,
     // perf, together with the counters kept below).
-    // (Keys of the batch's cases.)
-    std::vector<std::pair<std::string_view, bool>> index_writes;  // put,
-                                                                  // else
-                                                                  // delete
+    //
+    // Index keys (views of the batch's cases' keys): put, else delete.
+    std::vector<std::pair<std::string_view, bool>> index_writes;
     std::map<std::string, std::string> stats_writes;
     std::map<std::string, Identifiers> ids_written;  // by pseudonym
     for (const auto& [id, c] : b.cases) {
@@ -1767,9 +1767,9 @@ class ReadModelsImpl final : public ReadModels {
       }
       wb.Put(state_cf, id, c.doc);
       if (!c.ids.names.empty() || !c.ids.exact.empty()) {
-        RETURN_IF_ERROR(AddIdentifiers(stats_cf, CasePseudonym(id),
-                                       c.first_version == 1, c.ids,
-                                       &stats_writes, &ids_written));
+        RETURN_IF_ERROR(AddIdentifiers(
+            stats_cf, CasePseudonym(id), c.first_version == 1, c.ids,
+            &stats_writes, writer_ == nullptr ? &ids_written : nullptr));
       }
     }
     // (Each key once: an index key ends with its case's id. A rebuild's
@@ -1823,11 +1823,9 @@ class ReadModelsImpl final : public ReadModels {
         committed_.counters.clear();
       }
       for (const auto& [k, n] : stats) committed_.counters[k] = n;
-    }
-    if (committed_.ids.size() + ids_written.size() > kStateCacheEntries) {
-      committed_.ids.clear();
-    }
-    if (writer_ == nullptr) {
+      if (committed_.ids.size() + ids_written.size() > kStateCacheEntries) {
+        committed_.ids.clear();
+      }
       for (auto& [k, ids] : ids_written) committed_.ids[k] = std::move(ids);
     }
     if (gen == generation_) {
@@ -1871,7 +1869,6 @@ class ReadModelsImpl final : public ReadModels {
       for (const auto& [k, at] : committed_.texts) written_.Add(k);
     }
     committed_.counters.clear();
-    committed_.ids.clear();
     committed_.texts.clear();
     if (chunk.empty()) return Status::OK();
     return writer_->WriteStats(std::move(chunk));
@@ -1917,8 +1914,8 @@ class ReadModelsImpl final : public ReadModels {
     return ReadIdentifiers(cf, pseudonym);
   }
   // `is_new`: the case has nothing stored yet. Puts the case's identifiers
-  // into `*writes` (key -> value) if they changed, and into `*written` in
-  // any case.
+  // into `*writes` (key -> value) if they changed, and into `*written` (if
+  // given) in any case.
   Status AddIdentifiers(rocksdb::ColumnFamilyHandle* cf,
                         const std::string& pseudonym, bool is_new,
                         const Identifiers& added,
@@ -1934,7 +1931,7 @@ class ReadModelsImpl final : public ReadModels {
     if (ids.names.size() + ids.exact.size() != before) {
       (*writes)[IdentifiersKey(pseudonym)] = IdentifiersText(ids);
     }
-    (*written)[pseudonym] = std::move(ids);
+    if (written != nullptr) (*written)[pseudonym] = std::move(ids);
     return Status::OK();
   }
 
