@@ -24,16 +24,48 @@ namespace caseledger::projections::internal {
 // throws.
 class Writer {
  public:
+  // A member name known when compiled, checked then to need no escape
+  // (printable ASCII, neither '"' nor '\\'): written as one copy.
+  class Name {
+   public:
+    template <size_t N>
+    consteval Name(const char (&s)[N]) : text_(s), size_(N - 1) {
+      for (size_t i = 0; i + 1 < N; ++i) {
+        const unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+          throw "a member name that needs escaping: use KeyText";
+        }
+      }
+    }
+    std::string_view view() const { return {text_, size_}; }
+
+   private:
+    const char* text_;
+    size_t size_;
+  };
+
   std::string Take() {
     out_.resize(len_);
     len_ = 0;
     return std::move(out_);
   }
 
-  void Key(std::string_view k) {
+  void Key(Name k) {
+    Comma();
+    const std::string_view v = k.view();
+    char* p = Room(v.size() + 3);
+    p[0] = '"';
+    std::memcpy(p + 1, v.data(), v.size());
+    p[v.size() + 1] = '"';
+    p[v.size() + 2] = ':';
+    len_ += v.size() + 3;
+    first_ = true;  // the value follows without a comma
+  }
+  // A member name known only when run (escaped as it needs).
+  void KeyText(std::string_view k) {
     String(k);
     Put(':');
-    first_ = true;  // the value follows without a comma
+    first_ = true;
   }
   void String(std::string_view s) {
     Comma();
@@ -108,21 +140,20 @@ class Writer {
     first_ = false;
   }
   // A member: key and value.
-  void Str(std::string_view key, std::string_view value) {
+  void Str(Name key, std::string_view value) {
     Key(key);
     String(value);
   }
-  void Flag(std::string_view key, bool value) {
+  void Flag(Name key, bool value) {
     Key(key);
     Bool(value);
   }
-  void Num(std::string_view key, uint64_t value) {
+  void Num(Name key, uint64_t value) {
     Key(key);
     Number(value);
   }
   // Any value, as dump() writes it.
-  void Any(std::string_view key, const nlohmann::json& value) {
-    Key(key);
+  void Dumped(const nlohmann::json& value) {
     Comma();
     Put(value.dump());
     first_ = false;
@@ -130,24 +161,31 @@ class Writer {
   // An array from a collection (in its order), each element written by
   // `value`.
   template <typename Collection, typename Value>
-  void Array(std::string_view key, const Collection& items, Value value) {
+  void Array(Name key, const Collection& items, Value value) {
     Key(key);
     Open('[');
     for (const auto& item : items) value(item);
     Close(']');
   }
   template <typename Collection>
-  void Strings(std::string_view key, const Collection& strings) {
-    Array(key, strings, [this](std::string_view s) { String(s); });
+  void Strings(Name key, const Collection& strings) {
+    Key(key);
+    StringArray(strings);
+  }
+  template <typename Collection>
+  void StringArray(const Collection& strings) {
+    Open('[');
+    for (const auto& s : strings) String(s);
+    Close(']');
   }
   // An object from a map (in its order, which is nlohmann's), each value
   // written by `value`.
   template <typename Map, typename Value>
-  void Object(std::string_view key, const Map& map, Value value) {
+  void Object(Name key, const Map& map, Value value) {
     Key(key);
     Open('{');
     for (const auto& [k, v] : map) {
-      Key(k);
+      KeyText(k);
       value(v);
     }
     Close('}');
@@ -259,21 +297,22 @@ inline std::string RecordText(std::vector<Member> members) {
   Writer w;
   w.Open('{');
   for (const Member& m : members) {
+    w.KeyText(m.key);
     switch (m.type) {
       case Member::Type::kString:
-        w.Str(m.key, m.string);
+        w.String(m.string);
         break;
       case Member::Type::kBool:
-        w.Flag(m.key, m.flag);
+        w.Bool(m.flag);
         break;
       case Member::Type::kNumber:
-        w.Num(m.key, m.number);
+        w.Number(m.number);
         break;
       case Member::Type::kStrings:
-        w.Strings(m.key, *m.strings);
+        w.StringArray(*m.strings);
         break;
       case Member::Type::kAny:
-        w.Any(m.key, *m.any);
+        w.Dumped(*m.any);
         break;
     }
   }

@@ -88,7 +88,9 @@ class TableChunk {
   template <typename F>
   void ForEachLast(F f) {
     std::sort(ops_.begin(), ops_.end(), [this](const Op& a, const Op& b) {
-      if (a.head != b.head) return a.head < b.head;
+      for (size_t w = 0; w < kHead / 8; ++w) {
+        if (a.head[w] != b.head[w]) return a.head[w] < b.head[w];
+      }
       if (!SameKey(a, b)) return KeyOf(a) < KeyOf(b);
       return a.seq < b.seq;
     });
