@@ -68,6 +68,8 @@ constexpr size_t kStateCacheEntries = 10000;
 constexpr size_t kMemtableBudget = 64u << 20;
 constexpr size_t kBlockCacheBytes = 32u << 20;
 constexpr size_t kBatch = 1000;
+// A rebuild's index table files (which overlap) merged in one compaction.
+constexpr int kRebuildIndexFilesAtOnce = 32;
 // Counters of the learning statistics kept in memory (a few dozen bytes
 // each).
 constexpr size_t kCommittedEntries = 100000;
@@ -701,7 +703,12 @@ class FoldAhead {
       b.events = std::move(**events);
       folder_.Fold(&b);
       const bool end = b.events.empty() || !b.failure.empty();
-      if (!folded_.Push(std::move(b)) || end) return;
+      if (!folded_.Push(std::move(b)) || end) {
+        // The kept states are freed here, while the consumer finishes,
+        // rather than by the destructor after it.
+        folder_.Clear();
+        return;
+      }
     }
   }
 
@@ -735,13 +742,14 @@ class BatchWriter {
   BatchWriter(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* index_cf,
               rocksdb::ColumnFamilyHandle* stats_cf,
               std::vector<rocksdb::ColumnFamilyHandle*> memtables,
-              rocksdb::Options table_options, std::string file_prefix,
-              size_t index_chunk)
+              rocksdb::Options index_options, rocksdb::Options stats_options,
+              std::string file_prefix, size_t index_chunk)
       : db_(db),
         index_cf_(index_cf),
         stats_cf_(stats_cf),
         memtables_(std::move(memtables)),
-        table_options_(std::move(table_options)),
+        index_options_(std::move(index_options)),
+        stats_options_(std::move(stats_options)),
         file_prefix_(std::move(file_prefix)),
         index_chunk_(std::clamp<size_t>(index_chunk, 1, TableChunk::kMaxOps)),
         thread_([this] { Run(); }),
@@ -845,7 +853,8 @@ class BatchWriter {
       }
       Status s;
       if (write && !item->stats.empty()) {
-        s = IngestChunk(stats_cf_, "learning statistics", item->stats);
+        s = IngestChunk(stats_cf_, stats_options_, "learning statistics",
+                        item->stats);
       } else if (write) {
         s = FromRocks(db_->Write(options, &item->wb), "applying");
         if (s.ok() && item->finish) {
@@ -903,7 +912,8 @@ class BatchWriter {
         cv_.notify_all();
         return;
       }
-      Status s = IngestChunk(index_cf_, "index entries", *chunk);
+      Status s =
+          IngestChunk(index_cf_, index_options_, "index entries", *chunk);
       if (!s.ok()) {
         Fail(s);
         return;
@@ -916,10 +926,11 @@ class BatchWriter {
 
   // Writes a table file of `cf`, the last of the chunk's operations on each
   // key, and ingests it: it hides what the column family held of its keys.
-  Status IngestChunk(rocksdb::ColumnFamilyHandle* cf, const std::string& what,
+  Status IngestChunk(rocksdb::ColumnFamilyHandle* cf,
+                     const rocksdb::Options& options, const std::string& what,
                      TableChunk& chunk) {
     const std::string path = file_prefix_ + std::to_string(++files_) + ".sst";
-    rocksdb::SstFileWriter file(rocksdb::EnvOptions(), table_options_, cf);
+    rocksdb::SstFileWriter file(rocksdb::EnvOptions(), options, cf);
     RETURN_IF_ERROR(FromRocks(file.Open(path), "writing " + what));
     rocksdb::Status ws;
     chunk.ForEachLast(
@@ -944,7 +955,8 @@ class BatchWriter {
   rocksdb::ColumnFamilyHandle* const index_cf_;
   rocksdb::ColumnFamilyHandle* const stats_cf_;
   const std::vector<rocksdb::ColumnFamilyHandle*> memtables_;
-  const rocksdb::Options table_options_;
+  const rocksdb::Options index_options_;  // of its table files
+  const rocksdb::Options stats_options_;
   const std::string file_prefix_;
   const size_t index_chunk_;
   std::mutex mu_;
@@ -990,32 +1002,53 @@ class ReadModelsImpl final : public ReadModels {
   // block cache, and one budget for every column family's memtables (a
   // catch-up over millions of events would otherwise grow each to its own
   // 64 MiB, twice over).
-  rocksdb::ColumnFamilyOptions CfOptions() const {
+  //
+  // By column family (`name`): the index and the feed are only ever
+  // scanned, so they carry no Bloom filters (a filter answers point reads
+  // only, and building one cost every flush, compaction and table file).
+  // Data is compressed (LZ4) where it lives, in the last level; a flush
+  // (level 0, soon compacted) is written as it is, so a rebuild no longer
+  // compresses its documents and feed records twice.
+  rocksdb::ColumnFamilyOptions CfOptions(std::string_view name) const {
+    const bool scanned_only =
+        name.starts_with("case_index_g") || name.starts_with("learning_feed_g");
     rocksdb::ColumnFamilyOptions cf;
     rocksdb::BlockBasedTableOptions t;
     t.block_cache = block_cache_;
     t.cache_index_and_filter_blocks = true;
-    t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10, false));
-    // Partitioned, so a large table's filter is cached in small pieces
-    // (engine/src/event_store_impl.cc, CfOptions, says why).
+    if (!scanned_only) {
+      t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10, false));
+      t.partition_filters = true;
+      // A Bloom filter over each memtable's keys too: many point reads here
+      // miss (a feed record's withdrawn mark, a case not stored yet), and a
+      // miss would otherwise search the memtable's skip list. (Measured
+      // only together with other changes, bench/RESULTS.md.)
+      cf.memtable_prefix_bloom_size_ratio = 0.05;
+      cf.memtable_whole_key_filtering = true;
+    }
+    // Partitioned, so a large table's index and filter are cached in small
+    // pieces (engine/src/event_store_impl.cc, CfOptions, says why).
     t.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
-    t.partition_filters = true;
     t.metadata_block_size = 4096;
     t.cache_index_and_filter_blocks_with_high_priority = true;
     t.pin_top_level_index_and_filter = true;
     t.format_version = 5;
     cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
-    // A Bloom filter over each memtable's keys too: many point reads here
-    // miss (a feed record's withdrawn mark, a case not stored yet), and a
-    // miss would otherwise search the memtable's skip list. (Measured only
-    // together with other changes, bench/RESULTS.md.)
-    cf.memtable_prefix_bloom_size_ratio = 0.05;
-    cf.memtable_whole_key_filtering = true;
     cf.write_buffer_size = 16u << 20;
     cf.max_write_buffer_number = 2;
-    cf.compression = rocksdb::kLZ4Compression;
+    cf.compression = rocksdb::kNoCompression;
+    cf.bottommost_compression = rocksdb::kLZ4Compression;
     cf.level_compaction_dynamic_level_bytes = true;
     return cf;
+  }
+
+  // The options of a rebuild's index table files: uncompressed, as a
+  // flush is (the files overlap, so they are compacted together: they
+  // are compressed then).
+  rocksdb::Options IndexFileOptions(uint64_t gen) const {
+    rocksdb::Options o(db_->GetDBOptions(), CfOptions(IndexCf(gen)));
+    o.bottommost_compression = rocksdb::kNoCompression;
+    return o;
   }
 
   Status Init(const std::string& dir) {
@@ -1030,7 +1063,7 @@ class ReadModelsImpl final : public ReadModels {
     rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(dbo, dir, &names);
     if (!ls.ok()) names = {rocksdb::kDefaultColumnFamilyName};
     std::vector<rocksdb::ColumnFamilyDescriptor> descs;
-    for (const auto& n : names) descs.emplace_back(n, CfOptions());
+    for (const auto& n : names) descs.emplace_back(n, CfOptions(n));
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;
     RETURN_IF_ERROR(
@@ -1177,17 +1210,34 @@ class ReadModelsImpl final : public ReadModels {
     committed_ = Committed{};
     rebuild_feed_seq_ = 0;
     uint64_t pos = 0;
+    // The index's table files all span its whole key range, so each lands
+    // in level 0. Compacted as they came (four at a time, each time with
+    // everything merged before), two thirds of a million events' entries
+    // were merged twice; they are merged once instead, after the swap (in
+    // the background, IndexCompactsAsUsual), or a few dozen files at a time
+    // in a longer log, so level 0 stays bounded.
+    rocksdb::ColumnFamilyHandle* const index_cf = handles_.at(IndexCf(next));
+    RETURN_IF_ERROR(FromRocks(
+        db_->SetOptions(index_cf,
+                        {{"level0_file_num_compaction_trigger",
+                          std::to_string(kRebuildIndexFilesAtOnce)},
+                         {"level0_slowdown_writes_trigger",
+                          std::to_string(2 * kRebuildIndexFilesAtOnce)},
+                         {"level0_stop_writes_trigger",
+                          std::to_string(3 * kRebuildIndexFilesAtOnce)}}),
+        "setting the index's compactions for a rebuild"));
     Status built = [&]() -> Status {
       // Four threads: one reads the log, one folds, a few batches ahead,
       // this one prepares each batch's writes, and one writes them.
       FoldAhead ahead(store_, *catalog_, !key_.empty());
-      BatchWriter writer(db_.get(), handles_.at(IndexCf(next)),
-                         handles_.at(StatsCf(next)),
-                         {handles_.at(StateCf(next)), handles_.at(FeedCf(next)),
-                          db_->DefaultColumnFamily()},
-                         rocksdb::Options(db_->GetDBOptions(), CfOptions()),
-                         TableFilePrefix(next),
-                         std::max<size_t>(1, options.index_entries_per_file));
+      BatchWriter writer(
+          db_.get(), index_cf, handles_.at(StatsCf(next)),
+          {handles_.at(StateCf(next)), handles_.at(FeedCf(next)),
+           db_->DefaultColumnFamily()},
+          IndexFileOptions(next),
+          rocksdb::Options(db_->GetDBOptions(), CfOptions(StatsCf(next))),
+          TableFilePrefix(next),
+          std::max<size_t>(1, options.index_entries_per_file));
       writer_ = &writer;
       stats_in_memory_ = std::clamp<size_t>(options.stats_entries_in_memory, 1,
                                             TableChunk::kMaxOps);
@@ -1238,7 +1288,27 @@ class ReadModelsImpl final : public ReadModels {
     committed_ = Committed{};
     logger_->info("read models rebuilt to position {} (generation {})", pos,
                   next);
+    if (Status s = IndexCompactsAsUsual(index_cf); !s.ok()) {
+      // Swapped in all the same: it compacts as usual once reopened.
+      logger_->warn("{}", s.ToString());
+    }
     return DropGeneration(old);
+  }
+
+  // Lets a rebuilt index compact as usual again: what a rebuild left in
+  // level 0 is merged in the background.
+  Status IndexCompactsAsUsual(rocksdb::ColumnFamilyHandle* index_cf) {
+    const rocksdb::ColumnFamilyOptions usual = CfOptions(IndexCf(0));
+    return FromRocks(
+        db_->SetOptions(
+            index_cf,
+            {{"level0_file_num_compaction_trigger",
+              std::to_string(usual.level0_file_num_compaction_trigger)},
+             {"level0_slowdown_writes_trigger",
+              std::to_string(usual.level0_slowdown_writes_trigger)},
+             {"level0_stop_writes_trigger",
+              std::to_string(usual.level0_stop_writes_trigger)}}),
+        "setting the index's compactions back");
   }
 
   StatusOr<std::vector<std::pair<std::string, std::string>>> Dump()
@@ -1665,13 +1735,25 @@ class ReadModelsImpl final : public ReadModels {
     return true;
   }
 
+  // Creates (and drops) a generation's column families in one call each:
+  // RocksDB rewrites and verifies its OPTIONS file once per call (the eight
+  // calls of a rebuild were 5% of its instructions over 100,000 events).
   Status EnsureGeneration(uint64_t gen, bool make_current = true) {
+    std::vector<std::string> missing;
     for (const std::string& name : GenerationCfs(gen)) {
-      if (handles_.count(name)) continue;
-      rocksdb::ColumnFamilyHandle* h = nullptr;
-      RETURN_IF_ERROR(FromRocks(db_->CreateColumnFamily(CfOptions(), name, &h),
-                                "creating " + name));
-      handles_[name] = h;
+      if (!handles_.count(name)) missing.push_back(name);
+    }
+    if (!missing.empty()) {
+      std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+      for (const std::string& name : missing) {
+        descs.emplace_back(name, CfOptions(name));
+      }
+      std::vector<rocksdb::ColumnFamilyHandle*> made;
+      const rocksdb::Status s = db_->CreateColumnFamilies(descs, &made);
+      // Those made before a failure are kept, so a retry or the next
+      // rebuild's DropGeneration finds them.
+      for (rocksdb::ColumnFamilyHandle* h : made) handles_[h->GetName()] = h;
+      RETURN_IF_ERROR(FromRocks(s, "creating read-model column families"));
     }
     if (make_current) {
       std::unique_lock<std::shared_mutex> lk(gen_mu_);
@@ -1684,13 +1766,18 @@ class ReadModelsImpl final : public ReadModels {
   }
 
   Status DropGeneration(uint64_t gen) {
+    std::vector<rocksdb::ColumnFamilyHandle*> drop;
     for (const std::string& name : GenerationCfs(gen)) {
       auto it = handles_.find(name);
-      if (it == handles_.end()) continue;
-      RETURN_IF_ERROR(
-          FromRocks(db_->DropColumnFamily(it->second), "dropping " + name));
-      (void)db_->DestroyColumnFamilyHandle(it->second);
-      handles_.erase(it);
+      if (it != handles_.end()) drop.push_back(it->second);
+    }
+    if (!drop.empty()) {
+      RETURN_IF_ERROR(FromRocks(db_->DropColumnFamilies(drop),
+                                "dropping read-model column families"));
+      for (rocksdb::ColumnFamilyHandle* h : drop) {
+        handles_.erase(h->GetName());
+        (void)db_->DestroyColumnFamilyHandle(h);
+      }
     }
     (void)db_->Delete(rocksdb::WriteOptions(), CheckpointKey(gen));
     (void)db_->Delete(rocksdb::WriteOptions(), FeedSeqKey(gen));
