@@ -375,15 +375,17 @@ bool HasMember(const simdjson::dom::element& p, const char* key) {
 
 // One case as a batch leaves it.
 struct FoldedCase {
-  uint64_t first_version = 0;     // of its first event in the batch
-  uint64_t version = 0;           // after the batch
-  uint64_t last_position = 0;     // of its last event in the batch
-  std::string doc;                // its document (JSON) after the batch
-  std::vector<std::string> keys;  // the document's index keys, sorted
-  // The index keys it had before the batch (of its state before the
-  // batch's first event of it: what the read models hold), sorted; none
-  // for a new case.
-  std::vector<std::string> keys_before;
+  uint64_t first_version = 0;  // of its first event in the batch
+  uint64_t version = 0;        // after the batch
+  uint64_t last_position = 0;  // of its last event in the batch
+  std::string doc;             // its document (JSON) after the batch
+  // The document's index keys, sorted; and those it had before the batch
+  // (of its state before the batch's first event of it: what the read
+  // models hold), none for a new case. Shared with the folder, which keeps
+  // a case's keys with its state: the keys after one batch are the keys
+  // before its next.
+  std::shared_ptr<const std::vector<std::string>> keys;
+  std::shared_ptr<const std::vector<std::string>> keys_before;
   Identifiers ids;  // the identifiers this batch's events hold
 };
 
@@ -438,7 +440,12 @@ class Folder {
           FoldedCase* c = &b->cases[e.stream_id];
           c->first_version = e.version.value();
           if (c->first_version != 1) {
-            c->keys_before = IndexKeys(e.stream_id, (*before)->state);
+            Entry& en = **before;
+            if (!en.keys) {
+              en.keys = std::make_shared<const std::vector<std::string>>(
+                  IndexKeys(e.stream_id, en.state));
+            }
+            c->keys_before = std::move(en.keys);
           }
           w = work.emplace(e.stream_id, Work{*before, c}).first;
         }
@@ -537,7 +544,9 @@ class Folder {
       Track(&en, *d);
     }
     for (auto& [id, w] : work) {
-      w.out->keys = IndexKeys(id, w.entry->state);
+      w.entry->keys = std::make_shared<const std::vector<std::string>>(
+          IndexKeys(id, w.entry->state));
+      w.out->keys = w.entry->keys;
       w.out->doc = CaseDocument(id, w.entry->state, w.out->last_position);
     }
   }
@@ -555,6 +564,8 @@ class Folder {
     // By learning id: the latest LearningRecorded of each (kept only when
     // the feed is on).
     std::map<std::string, Learning> learning;
+    // The index keys of `state`, once folded into a batch (null before).
+    std::shared_ptr<const std::vector<std::string>> keys;
   };
 
   // The case as it stood before `e`, kept: as kept already, new, or folded
@@ -1840,10 +1851,13 @@ class ReadModelsImpl final : public ReadModels {
     std::map<std::string, Identifiers> ids_written;  // by pseudonym
     for (const auto& [id, c] : b.cases) {
       // Both sorted: one walk finds what went and what came.
-      const std::vector<std::string>& before = c.keys_before;
-      for (auto was = before.cbegin(), is = c.keys.cbegin();
-           was != before.end() || is != c.keys.end();) {
-        if (is == c.keys.end() || (was != before.end() && *was < *is)) {
+      static const std::vector<std::string> kNone;
+      const std::vector<std::string>& before =
+          c.keys_before ? *c.keys_before : kNone;
+      const std::vector<std::string>& after = *c.keys;
+      for (auto was = before.cbegin(), is = after.cbegin();
+           was != before.end() || is != after.end();) {
+        if (is == after.end() || (was != before.end() && *was < *is)) {
           index_writes.emplace_back(*was++, false);
         } else if (was == before.end() || *is < *was) {
           index_writes.emplace_back(*is++, true);
