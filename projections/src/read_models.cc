@@ -612,7 +612,10 @@ class Folder {
   const bool feed_;
   std::unordered_map<std::string, Entry> cache_;
   simdjson::dom::parser parser_;  // reused: its buffers grow once
-  domain::EventHeader header_;    // reused: the event folded now
+  // The store leaves this much room after each payload it reads
+  // (engine/src/record.cc), so the parser reads it in place.
+  static_assert(simdjson::SIMDJSON_PADDING <= 64);
+  domain::EventHeader header_;  // reused: the event folded now
 };
 
 // A bounded hand-off between two threads. Close() abandons it: blocked and
@@ -1877,6 +1880,11 @@ class ReadModelsImpl final : public ReadModels {
     // writer sorts them itself, with those of other batches.)
     if (writer_ == nullptr) std::sort(index_writes.begin(), index_writes.end());
     TableChunk index_ops;  // a rebuild's, for its writer
+    if (writer_ != nullptr) {
+      size_t key_bytes = 0;
+      for (const auto& [k, put] : index_writes) key_bytes += k.size();
+      index_ops.Reserve(index_writes.size(), key_bytes, 0);
+    }
     for (const auto& [k, put] : index_writes) {
       if (writer_ != nullptr) {
         index_ops.Add(k, put);
