@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <initializer_list>
 #include <optional>
+#include <string_view>
 
 #include "projections/src/json_writer.h"
 
@@ -116,49 +118,52 @@ std::string CaseDocument(const std::string& id, const CaseState& s,
 
 std::vector<std::string> IndexKeys(const std::string& id, const CaseState& s) {
   std::vector<std::string> keys;
-  const std::string stage(domain::StageName(s.stage));
+  keys.reserve(16);
+  // IndexPrefix(tag, the parts joined) + id, built in one string.
+  const auto add = [&](char tag,
+                       std::initializer_list<std::string_view> parts) {
+    size_t size = 3 + id.size();
+    for (std::string_view p : parts) size += p.size();
+    std::string k;
+    k.reserve(size);
+    k.push_back(tag);
+    k.push_back('\0');
+    if (tag != 'a') {
+      for (std::string_view p : parts) k.append(p);
+      k.push_back('\0');
+    }
+    k.append(id);
+    keys.push_back(std::move(k));
+  };
+  const std::string_view stage = domain::StageName(s.stage);
   const bool closed = s.stage == domain::Stage::kClosed;
   const std::string reported_at = FormatTimestamp(s.reported_at);
   const std::string ack_due = FormatTimestamp(s.acknowledgement_due_at);
-  keys.push_back(IndexPrefix('a', "") + id);
-  keys.push_back(IndexPrefix('s', stage) + id);
-  keys.push_back(IndexPrefix('u', s.urgent ? "urgent" : "standard") + id);
-  keys.push_back(IndexPrefix('r', s.reporter_actor_id) + id);
+  add('a', {});
+  add('s', {stage});
+  add('u', {s.urgent ? "urgent" : "standard"});
+  add('r', {s.reporter_actor_id});
   if (s.lead_actor_id && !s.lead_actor_id->empty()) {
-    keys.push_back(IndexPrefix('l', *s.lead_actor_id) + id);
+    add('l', {*s.lead_actor_id});
   }
-  for (const auto& c : s.categories) keys.push_back(IndexPrefix('c', c) + id);
-  keys.push_back(IndexPrefix('m', reported_at.substr(0, 7)) + id);
-  if (!s.acknowledged_at && !closed) {
-    keys.push_back(IndexPrefix('k', ack_due) + id);
-  }
+  for (const auto& c : s.categories) add('c', {c});
+  add('m', {std::string_view(reported_at).substr(0, 7)});
+  if (!s.acknowledged_at && !closed) add('k', {ack_due});
   if (!closed) {
     for (const auto& [rid, r] : s.reviews) {
-      if (!r.completed) {
-        keys.push_back(IndexPrefix('v', r.due_date + "|" + rid) + id);
-      }
+      if (!r.completed) add('v', {r.due_date, "|", rid});
     }
   }
   for (const auto& [eid, e] : s.escalations) {
     if (!e.acknowledged) {
-      keys.push_back(
-          IndexPrefix('e',
-                      FormatTimestamp(e.acknowledgement_due_at) + "|" + eid) +
-          id);
+      add('e', {FormatTimestamp(e.acknowledgement_due_at), "|", eid});
     }
   }
-  for (const auto& oid : s.override_ids)
-    keys.push_back(IndexPrefix('o', oid) + id);
-  if (closed && s.closed_without_outcome_review) {
-    keys.push_back(IndexPrefix('w', "") + id);
-  }
-  keys.push_back(IndexPrefix('g', s.setting) + id);
-  if (closed && !s.closure_reason.empty()) {
-    keys.push_back(IndexPrefix('z', s.closure_reason) + id);
-  }
-  if (!s.outcomes_achieved.empty()) {
-    keys.push_back(IndexPrefix('y', s.outcomes_achieved) + id);
-  }
+  for (const auto& oid : s.override_ids) add('o', {oid});
+  if (closed && s.closed_without_outcome_review) add('w', {});
+  add('g', {s.setting});
+  if (closed && !s.closure_reason.empty()) add('z', {s.closure_reason});
+  if (!s.outcomes_achieved.empty()) add('y', {s.outcomes_achieved});
   if (s.acknowledged_at) {
     // Through the text, as the document holds them.
     const std::string at = FormatTimestamp(*s.acknowledged_at);
@@ -170,25 +175,22 @@ std::vector<std::string> IndexKeys(const std::string& id, const CaseState& s) {
       char padded[24];
       std::snprintf(padded, sizeof(padded), "%012lld",
                     static_cast<long long>(minutes));
-      keys.push_back(IndexPrefix('h', padded) + id);
+      add('h', {padded});
     }
-    if (!ack_due.empty() && at > ack_due) {
-      keys.push_back(IndexPrefix('b', ack_due + "|" + at) + id);
-    }
+    if (!ack_due.empty() && at > ack_due) add('b', {ack_due, "|", at});
   }
   for (const auto& [rid, r] : s.reaudits) {
-    if (!r.done) keys.push_back(IndexPrefix('x', r.due_date + "|" + rid) + id);
+    if (!r.done) add('x', {r.due_date, "|", rid});
   }
   for (const auto& d : s.unexplained_decisions) {
-    keys.push_back(IndexPrefix('n', d.type + "|" + d.event_id) + id);
+    add('n', {d.type, "|", d.event_id});
   }
   for (const auto& [aid, done] : s.actions) {
     if (done) continue;
     auto due = s.action_due.find(aid);
-    keys.push_back(
-        IndexPrefix(
-            't', (due != s.action_due.end() ? due->second : "") + "|" + aid) +
-        id);
+    add('t', {due != s.action_due.end() ? std::string_view(due->second)
+                                        : std::string_view(),
+              "|", aid});
   }
   return Sorted(std::move(keys));
 }
