@@ -110,6 +110,36 @@ void BM_ParseOnlyCeiling(benchmark::State& state) {
   state.counters["events"] = static_cast<double>(f.events);
 }
 
+// The ceiling's parsing alone, for reference: the payloads of the log's
+// first 100,000 events held in memory, each parsed with nlohmann/json. (The
+// ceiling above also reads them from the log, as any rebuild must; this
+// says how its time splits, and the payloads' mean size.)
+void BM_NlohmannParseInMemory(benchmark::State& state) {
+  Fixture& f = F();
+  std::vector<std::string> payloads;
+  uint64_t after = 0, bytes = 0;
+  while (payloads.size() < 100000) {
+    auto page = f.store->ReadAll(GlobalPosition(after), 1000);
+    if (!page.ok() || page->empty()) break;
+    for (auto& e : *page) {
+      bytes += e.payload.size();
+      payloads.push_back(std::move(e.payload));
+    }
+    after = page->back().position.value();
+  }
+  for (auto _ : state) {
+    uint64_t n = 0;
+    for (const auto& p : payloads) n += nlohmann::json::parse(p).size();
+    benchmark::DoNotOptimize(n);
+  }
+  state.SetItemsProcessed(state.iterations() *
+                          static_cast<int64_t>(payloads.size()));
+  state.counters["mean_payload_bytes"] =
+      payloads.empty()
+          ? 0.0
+          : static_cast<double>(bytes) / static_cast<double>(payloads.size());
+}
+
 // The rebuild against the ceiling, alternated: each iteration times a pass
 // of the ceiling, then a rebuild, and takes their ratio (the rebuild's
 // events/s over the ceiling's). This machine's speed drifts by a fifth
@@ -262,6 +292,10 @@ void BM_ProjectionLag(benchmark::State& state) {
 BENCHMARK(BM_ParseOnlyCeiling)
     ->Unit(benchmark::kMillisecond)
     ->Iterations(3)
+    ->UseRealTime();
+BENCHMARK(BM_NlohmannParseInMemory)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(5)
     ->UseRealTime();
 BENCHMARK(BM_RebuildReadModels)
     ->Unit(benchmark::kMillisecond)
