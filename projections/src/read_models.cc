@@ -792,6 +792,17 @@ class BatchWriter {
     return Queue(std::move(item));
   }
 
+  // An empty chunk for a batch's index operations (Write): one handed in
+  // before, emptied, so its buffers are reused rather than allocated and
+  // faulted in again for every batch.
+  TableChunk BatchChunk() {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (batch_chunks_.empty()) return TableChunk();
+    TableChunk chunk = std::move(batch_chunks_.back());
+    batch_chunks_.pop_back();
+    return chunk;
+  }
+
   // Queues operations on the stats column family (after every batch queued
   // before them): written into a table file and ingested.
   Status WriteStats(TableChunk stats) {
@@ -879,6 +890,13 @@ class BatchWriter {
           s = FromRocks(db_->Flush(flush, memtables_), "flushing");
         }
         chunk.Append(item->index);
+        item->index.Clear();
+        {
+          std::lock_guard<std::mutex> lk(mu_);
+          if (batch_chunks_.size() < kAhead + 1) {
+            batch_chunks_.push_back(std::move(item->index));
+          }
+        }
         // Handed over when full, and at the end (then an empty chunk says
         // there are no more).
         if (s.ok() && (chunk.size() >= index_chunk_ || item->finish)) {
@@ -975,13 +993,14 @@ class BatchWriter {
   const size_t index_chunk_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Item> q_;              // guarded by mu_
-  bool busy_ = false;               // writing one; guarded by mu_
-  bool closed_ = false;             // guarded by mu_
-  bool index_done_ = false;         // the last chunk is in; guarded by mu_
-  TableChunk spare_;                // guarded by mu_
-  Status failed_;                   // guarded by mu_
-  std::atomic<uint64_t> files_{0};  // table files written (both threads)
+  std::deque<Item> q_;       // guarded by mu_
+  bool busy_ = false;        // writing one; guarded by mu_
+  bool closed_ = false;      // guarded by mu_
+  bool index_done_ = false;  // the last chunk is in; guarded by mu_
+  TableChunk spare_;         // guarded by mu_
+  std::vector<TableChunk> batch_chunks_;  // emptied; guarded by mu_
+  Status failed_;                         // guarded by mu_
+  std::atomic<uint64_t> files_{0};        // table files written (both threads)
   // Full chunks of index operations, from the writer thread to the index
   // thread: one waits while the one before is written.
   Handoff<TableChunk> chunks_{1};
@@ -1879,7 +1898,9 @@ class ReadModelsImpl final : public ReadModels {
     // (Each key once: an index key ends with its case's id. A rebuild's
     // writer sorts them itself, with those of other batches.)
     if (writer_ == nullptr) std::sort(index_writes.begin(), index_writes.end());
-    TableChunk index_ops;  // a rebuild's, for its writer
+    // A rebuild's, for its writer.
+    TableChunk index_ops =
+        writer_ != nullptr ? writer_->BatchChunk() : TableChunk();
     if (writer_ != nullptr) {
       size_t key_bytes = 0;
       for (const auto& [k, put] : index_writes) key_bytes += k.size();
