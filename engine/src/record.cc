@@ -125,8 +125,8 @@ RecordedEvent ToRecordedEvent(const EventView& v) {
   e.correlation_id = std::string(v.correlation_id);
   e.causation_id = std::string(v.causation_id);
   // With room after the text for the padding simdjson reads past its end
-  // (simdjson::SIMDJSON_PADDING, 64 bytes), so the projections parse it where it is:
-  // a payload without that room is copied into a padded buffer first.
+  // (simdjson::SIMDJSON_PADDING, 64 bytes), so the projections parse it where
+  // it is: a payload without that room is copied into a padded buffer first.
   e.payload.reserve(v.payload.size() + 64);
   e.payload.assign(v.payload);
   e.case_hash = v.case_hash;

@@ -10,17 +10,25 @@
 
 namespace caseledger::projections::internal {
 
-std::string IndexPrefix(char tag, const std::string& value) {
-  std::string k(1, tag);
+namespace {
+
+// An index key's layout in one place: tag \0, then the parts joined and \0
+// (not for 'a', the tag of every case), then `id`; built in one string.
+std::string IndexKey(char tag, std::initializer_list<std::string_view> parts,
+                     std::string_view id) {
+  size_t size = 3 + id.size();
+  for (std::string_view p : parts) size += p.size();
+  std::string k;
+  k.reserve(size);
+  k.push_back(tag);
   k.push_back('\0');
   if (tag != 'a') {
-    k += value;
+    for (std::string_view p : parts) k.append(p);
     k.push_back('\0');
   }
+  k.append(id);
   return k;
 }
-
-namespace {
 
 using domain::CaseState;
 
@@ -31,6 +39,10 @@ std::vector<std::string> Sorted(std::vector<std::string> keys) {
 }
 
 }  // namespace
+
+std::string IndexPrefix(char tag, const std::string& value) {
+  return IndexKey(tag, {value}, {});
+}
 
 // Keys in the order nlohmann keeps them (sorted); the test compares with
 // nlohmann's dump of domain::ToJson for many states.
@@ -119,21 +131,9 @@ std::string CaseDocument(const std::string& id, const CaseState& s,
 std::vector<std::string> IndexKeys(const std::string& id, const CaseState& s) {
   std::vector<std::string> keys;
   keys.reserve(16);
-  // IndexPrefix(tag, the parts joined) + id, built in one string.
   const auto add = [&](char tag,
                        std::initializer_list<std::string_view> parts) {
-    size_t size = 3 + id.size();
-    for (std::string_view p : parts) size += p.size();
-    std::string k;
-    k.reserve(size);
-    k.push_back(tag);
-    k.push_back('\0');
-    if (tag != 'a') {
-      for (std::string_view p : parts) k.append(p);
-      k.push_back('\0');
-    }
-    k.append(id);
-    keys.push_back(std::move(k));
+    keys.push_back(IndexKey(tag, parts, id));
   };
   const std::string_view stage = domain::StageName(s.stage);
   const bool closed = s.stage == domain::Stage::kClosed;

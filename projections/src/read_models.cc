@@ -68,7 +68,8 @@ constexpr size_t kStateCacheEntries = 10000;
 constexpr size_t kMemtableBudget = 64u << 20;
 constexpr size_t kBlockCacheBytes = 32u << 20;
 constexpr size_t kBatch = 1000;
-// A rebuild's index table files (which overlap) merged in one compaction.
+// A rebuild's index table files (which overlap) gathered in level 0 before
+// they are merged: a rebuild of a million events writes nine.
 constexpr int kRebuildIndexFilesAtOnce = 32;
 // Counters of the learning statistics kept in memory (a few dozen bytes
 // each).
@@ -1247,18 +1248,12 @@ class ReadModelsImpl final : public ReadModels {
     // in level 0. Compacted as they came (four at a time, each time with
     // everything merged before), two thirds of a million events' entries
     // were merged twice; they are merged once instead, after the swap (in
-    // the background, IndexCompactsAsUsual), or a few dozen files at a time
+    // the background, once the triggers are set back), or a few dozen at a time
     // in a longer log, so level 0 stays bounded.
     rocksdb::ColumnFamilyHandle* const index_cf = handles_.at(IndexCf(next));
-    RETURN_IF_ERROR(FromRocks(
-        db_->SetOptions(index_cf,
-                        {{"level0_file_num_compaction_trigger",
-                          std::to_string(kRebuildIndexFilesAtOnce)},
-                         {"level0_slowdown_writes_trigger",
-                          std::to_string(2 * kRebuildIndexFilesAtOnce)},
-                         {"level0_stop_writes_trigger",
-                          std::to_string(3 * kRebuildIndexFilesAtOnce)}}),
-        "setting the index's compactions for a rebuild"));
+    RETURN_IF_ERROR(SetLevel0Triggers(index_cf, kRebuildIndexFilesAtOnce,
+                                      2 * kRebuildIndexFilesAtOnce,
+                                      3 * kRebuildIndexFilesAtOnce));
     Status built = [&]() -> Status {
       // Four threads: one reads the log, one folds, a few batches ahead,
       // this one prepares each batch's writes, and one writes them.
@@ -1321,27 +1316,30 @@ class ReadModelsImpl final : public ReadModels {
     committed_ = Committed{};
     logger_->info("read models rebuilt to position {} (generation {})", pos,
                   next);
-    if (Status s = IndexCompactsAsUsual(index_cf); !s.ok()) {
+    const rocksdb::ColumnFamilyOptions usual = CfOptions(IndexCf(next));
+    if (Status s = SetLevel0Triggers(index_cf,
+                                     usual.level0_file_num_compaction_trigger,
+                                     usual.level0_slowdown_writes_trigger,
+                                     usual.level0_stop_writes_trigger);
+        !s.ok()) {
       // Swapped in all the same: it compacts as usual once reopened.
       logger_->warn("{}", s.ToString());
     }
     return DropGeneration(old);
   }
 
-  // Lets a rebuilt index compact as usual again: what a rebuild left in
-  // level 0 is merged in the background.
-  Status IndexCompactsAsUsual(rocksdb::ColumnFamilyHandle* index_cf) {
-    const rocksdb::ColumnFamilyOptions usual = CfOptions(IndexCf(0));
+  // How many level-0 files start a compaction of `cf`, slow its writes and
+  // stop them. A rebuild raises them for its index and sets them back after
+  // the swap: what it left in level 0 is then merged in the background.
+  Status SetLevel0Triggers(rocksdb::ColumnFamilyHandle* cf, int compaction,
+                           int slowdown, int stop) {
     return FromRocks(
         db_->SetOptions(
-            index_cf,
-            {{"level0_file_num_compaction_trigger",
-              std::to_string(usual.level0_file_num_compaction_trigger)},
-             {"level0_slowdown_writes_trigger",
-              std::to_string(usual.level0_slowdown_writes_trigger)},
-             {"level0_stop_writes_trigger",
-              std::to_string(usual.level0_stop_writes_trigger)}}),
-        "setting the index's compactions back");
+            cf,
+            {{"level0_file_num_compaction_trigger", std::to_string(compaction)},
+             {"level0_slowdown_writes_trigger", std::to_string(slowdown)},
+             {"level0_stop_writes_trigger", std::to_string(stop)}}),
+        "setting " + cf->GetName() + "'s level-0 triggers");
   }
 
   StatusOr<std::vector<std::pair<std::string, std::string>>> Dump()
@@ -1898,10 +1896,9 @@ class ReadModelsImpl final : public ReadModels {
     // (Each key once: an index key ends with its case's id. A rebuild's
     // writer sorts them itself, with those of other batches.)
     if (writer_ == nullptr) std::sort(index_writes.begin(), index_writes.end());
-    // A rebuild's, for its writer.
-    TableChunk index_ops =
-        writer_ != nullptr ? writer_->BatchChunk() : TableChunk();
+    TableChunk index_ops;  // a rebuild's, for its writer
     if (writer_ != nullptr) {
+      index_ops = writer_->BatchChunk();
       size_t key_bytes = 0;
       for (const auto& [k, put] : index_writes) key_bytes += k.size();
       index_ops.Reserve(index_writes.size(), key_bytes, 0);
