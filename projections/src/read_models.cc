@@ -749,8 +749,27 @@ class FoldAhead {
 // into a table file and ingests it (the batches' writes go on meanwhile).
 // So do the learning statistics, which the rebuild keeps in memory and
 // hands over now and then (WriteStats).
+//
+// The documents and the feed's records skip the memtable too: the writer
+// writes them into table files as they come, in key order (a feed record's
+// key is its sequence number; cases mostly come in the order of their ids,
+// which are ordered by time), so the files do not overlap and each is
+// ingested into the last level, where nothing merges it again. Inserting
+// them into the memtable, flushing it and compacting what it flushed was a
+// tenth of a rebuild's work. A document that comes out of order (a case
+// whose events span batches, written again) is gathered aside and written
+// into a table file of its own, ingested after what it hides.
 class BatchWriter {
  public:
+  // A column family written in table files: where, with which options,
+  // what (in errors), and how many bytes of values go into one file.
+  struct Target {
+    rocksdb::ColumnFamilyHandle* cf = nullptr;
+    rocksdb::Options options;
+    std::string what;
+    size_t bytes_per_file = 0;
+  };
+
   // Gathers up to `index_chunk` index operations before it writes them.
   // Once the last batch is written, starts flushing `memtables` (the column
   // families batches write), while the last table files are written.
@@ -758,7 +777,8 @@ class BatchWriter {
               rocksdb::ColumnFamilyHandle* stats_cf,
               std::vector<rocksdb::ColumnFamilyHandle*> memtables,
               rocksdb::Options index_options, rocksdb::Options stats_options,
-              std::string file_prefix, size_t index_chunk)
+              std::string file_prefix, size_t index_chunk, Target documents,
+              Target feed)
       : db_(db),
         index_cf_(index_cf),
         stats_cf_(stats_cf),
@@ -767,6 +787,8 @@ class BatchWriter {
         stats_options_(std::move(stats_options)),
         file_prefix_(std::move(file_prefix)),
         index_chunk_(std::clamp<size_t>(index_chunk, 1, TableChunk::kMaxOps)),
+        documents_(std::move(documents)),
+        feed_(std::move(feed)),
         thread_([this] { Run(); }),
         index_thread_([this] { RunIndex(); }) {}
   ~BatchWriter() {
@@ -782,13 +804,16 @@ class BatchWriter {
   BatchWriter(const BatchWriter&) = delete;
   BatchWriter& operator=(const BatchWriter&) = delete;
 
-  // Queues `wb` and `index`, waiting while a few are queued already; the
-  // first failure, if any.
+  // Queues `wb`, `index`, the feed records `feed` (by sequence number,
+  // ascending) and the documents of `made_from`, waiting while a few are
+  // queued already; the first failure, if any.
   Status Write(rocksdb::WriteBatch wb, TableChunk index,
+               std::vector<std::pair<uint64_t, std::string>> feed,
                FoldedBatch made_from) {
     Item item;
     item.wb = std::move(wb);
     item.index = std::move(index);
+    item.feed = std::move(feed);
     item.made_from = std::move(made_from);
     return Queue(std::move(item));
   }
@@ -838,6 +863,7 @@ class BatchWriter {
   struct Item {
     rocksdb::WriteBatch wb;
     TableChunk index;
+    std::vector<std::pair<uint64_t, std::string>> feed;
     FoldedBatch made_from;
     TableChunk stats;
     bool finish = false;
@@ -883,6 +909,9 @@ class BatchWriter {
                         item->stats);
       } else if (write) {
         s = FromRocks(db_->Write(options, &item->wb), "applying");
+        if (s.ok()) s = WriteFeed(item->feed);
+        if (s.ok()) s = WriteDocuments(item->made_from);
+        if (s.ok() && item->finish) s = FinishTables();
         if (s.ok() && item->finish) {
           // The last batch is in: the memtables start to flush now, not
           // after the last table files are in.
@@ -957,6 +986,97 @@ class BatchWriter {
     }
   }
 
+  // A table file written as its keys come, each greater than every key
+  // before it (in this file and the ones before), and ingested once it
+  // holds its target's bytes, or at the end. (Writer thread only.)
+  struct Ascending {
+    explicit Ascending(const Target* t) : target(t) {}
+    const Target* target;
+    std::unique_ptr<rocksdb::SstFileWriter> file;  // open, or null
+    std::string path;
+    size_t bytes = 0;  // in the open file
+    std::string last;  // the greatest key put
+    bool any = false;  // whether a key was put
+    bool Ascends(std::string_view key) const { return !any || key > last; }
+  };
+
+  Status Put(Ascending& a, std::string_view key, std::string_view value) {
+    if (!a.file) {
+      a.path = file_prefix_ + std::to_string(++files_) + ".sst";
+      a.file = std::make_unique<rocksdb::SstFileWriter>(
+          rocksdb::EnvOptions(), a.target->options, a.target->cf);
+      RETURN_IF_ERROR(
+          FromRocks(a.file->Open(a.path), "writing " + a.target->what));
+    }
+    RETURN_IF_ERROR(
+        FromRocks(a.file->Put(key, value), "writing " + a.target->what));
+    a.last.assign(key);
+    a.any = true;
+    a.bytes += key.size() + value.size();
+    if (a.bytes >= a.target->bytes_per_file) return Ingest(a);
+    return Status::OK();
+  }
+
+  // Finishes the open file, if any, and ingests it.
+  Status Ingest(Ascending& a) {
+    if (!a.file) return Status::OK();
+    std::unique_ptr<rocksdb::SstFileWriter> file = std::move(a.file);
+    a.bytes = 0;
+    Status s = FromRocks(file->Finish(), "writing " + a.target->what);
+    if (s.ok()) {
+      rocksdb::IngestExternalFileOptions ingest;
+      ingest.move_files = true;
+      s = FromRocks(db_->IngestExternalFile(a.target->cf, {a.path}, ingest),
+                    "ingesting " + a.target->what);
+    }
+    std::remove(a.path.c_str());  // moved in (or, on a failure, not used)
+    return s;
+  }
+
+  Status WriteFeed(const std::vector<std::pair<uint64_t, std::string>>& feed) {
+    for (const auto& [seq, text] : feed) {
+      const std::string key = Be64(seq);
+      if (!feed_file_.Ascends(key)) {
+        return Status::FailedPrecondition("feed record " + std::to_string(seq) +
+                                          " comes after a later one");
+      }
+      RETURN_IF_ERROR(Put(feed_file_, key, text));
+    }
+    return Status::OK();
+  }
+
+  // A batch's documents: in order, or aside (out of order).
+  Status WriteDocuments(const FoldedBatch& b) {
+    for (const auto& [id, c] : b.cases) {
+      if (documents_file_.Ascends(id)) {
+        RETURN_IF_ERROR(Put(documents_file_, id, c.doc));
+        continue;
+      }
+      aside_.Add(id, true, c.doc);
+      if (aside_.value_bytes() >= documents_.bytes_per_file) {
+        RETURN_IF_ERROR(WriteAside());
+      }
+    }
+    return Status::OK();
+  }
+
+  // The documents gathered aside, in a table file ingested after every
+  // document written before them (so that they hide those of their keys).
+  Status WriteAside() {
+    if (aside_.empty()) return Status::OK();
+    RETURN_IF_ERROR(Ingest(documents_file_));
+    RETURN_IF_ERROR(IngestChunk(documents_.cf, documents_.options,
+                                documents_.what, aside_));
+    aside_.Clear();
+    return Status::OK();
+  }
+
+  Status FinishTables() {
+    RETURN_IF_ERROR(WriteAside());
+    RETURN_IF_ERROR(Ingest(documents_file_));
+    return Ingest(feed_file_);
+  }
+
   // Writes a table file of `cf`, the last of the chunk's operations on each
   // key, and ingests it: it hides what the column family held of its keys.
   Status IngestChunk(rocksdb::ColumnFamilyHandle* cf,
@@ -992,6 +1112,12 @@ class BatchWriter {
   const rocksdb::Options stats_options_;
   const std::string file_prefix_;
   const size_t index_chunk_;
+  const Target documents_;
+  const Target feed_;
+  // The writer thread's.
+  Ascending documents_file_{&documents_};
+  Ascending feed_file_{&feed_};
+  TableChunk aside_;  // documents out of order
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Item> q_;       // guarded by mu_
@@ -1260,12 +1386,18 @@ class ReadModelsImpl final : public ReadModels {
       FoldAhead ahead(store_, *catalog_, !key_.empty());
       BatchWriter writer(
           db_.get(), index_cf, handles_.at(StatsCf(next)),
-          {handles_.at(StateCf(next)), handles_.at(FeedCf(next)),
-           db_->DefaultColumnFamily()},
-          IndexFileOptions(next),
+          {db_->DefaultColumnFamily()}, IndexFileOptions(next),
           rocksdb::Options(db_->GetDBOptions(), CfOptions(StatsCf(next))),
           TableFilePrefix(next),
-          std::max<size_t>(1, options.index_entries_per_file));
+          std::max<size_t>(1, options.index_entries_per_file),
+          BatchWriter::Target{
+              handles_.at(StateCf(next)),
+              rocksdb::Options(db_->GetDBOptions(), CfOptions(StateCf(next))),
+              "case documents", std::max<size_t>(1, options.bytes_per_file)},
+          BatchWriter::Target{
+              handles_.at(FeedCf(next)),
+              rocksdb::Options(db_->GetDBOptions(), CfOptions(FeedCf(next))),
+              "feed records", std::max<size_t>(1, options.bytes_per_file)});
       writer_ = &writer;
       stats_in_memory_ = std::clamp<size_t>(options.stats_entries_in_memory, 1,
                                             TableChunk::kMaxOps);
@@ -1847,6 +1979,8 @@ class ReadModelsImpl final : public ReadModels {
     std::unordered_map<std::string, uint64_t>& stats =
         writer_ != nullptr ? committed_.counters : touched;
     rocksdb::WriteBatch wb;
+    // A rebuild's feed records, for its writer.
+    std::vector<std::pair<uint64_t, std::string>> feed_records;
     if (!key_.empty()) {
       for (size_t i = 0; i < b.events.size(); ++i) {
         const RecordedEvent& e = b.events[i];
@@ -1854,7 +1988,11 @@ class ReadModelsImpl final : public ReadModels {
         RETURN_IF_ERROR(FeedRecords(
             e, b.feed[i], stats_cf, &stats, [&](std::vector<Member> r) {
               r.push_back(Member::Num("seq", ++seq));
-              wb.Put(feed_cf, Be64(seq), RecordText(std::move(r)));
+              if (writer_ != nullptr) {
+                feed_records.emplace_back(seq, RecordText(std::move(r)));
+              } else {
+                wb.Put(feed_cf, Be64(seq), RecordText(std::move(r)));
+              }
               return seq;
             }));
       }
@@ -1886,7 +2024,8 @@ class ReadModelsImpl final : public ReadModels {
           ++is;
         }
       }
-      wb.Put(state_cf, id, c.doc);
+      // (A rebuild's writer takes the documents from the batch.)
+      if (writer_ == nullptr) wb.Put(state_cf, id, c.doc);
       if (!c.ids.names.empty() || !c.ids.exact.empty()) {
         RETURN_IF_ERROR(AddIdentifiers(
             stats_cf, CasePseudonym(id), c.first_version == 1, c.ids,
@@ -1961,8 +2100,8 @@ class ReadModelsImpl final : public ReadModels {
       progress_cv_.notify_all();
     }
     if (writer_ != nullptr) {
-      RETURN_IF_ERROR(
-          writer_->Write(std::move(wb), std::move(index_ops), std::move(b)));
+      RETURN_IF_ERROR(writer_->Write(std::move(wb), std::move(index_ops),
+                                     std::move(feed_records), std::move(b)));
       if (committed_.counters.size() + committed_.texts_chunk.size() >=
           stats_in_memory_) {
         return WriteStats();

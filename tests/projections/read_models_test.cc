@@ -6,6 +6,7 @@
 #include <map>
 #include <regex>
 #include <set>
+#include <utility>
 
 #include "caseledger/service/case_service.h"
 #include "caseledger/service/seed.h"
@@ -172,23 +173,29 @@ TEST_F(ReadModelsTest, ARebuildIsByteForByteWhatIncrementalBuildingMade) {
 // of entries (a case whose events span batches has entries deleted in a
 // later file than the one that put them), and keeps the learning statistics
 // in memory up to a bound, then writes them into a table file too (and at
-// its end). Bounds down to one entry (files that each hide earlier ones,
-// statistics read back from files by the batches after) give the same
-// bytes as building incrementally.
+// its end). Its documents and feed records go into table files of a
+// bounded size as they come (a case written again in a later batch comes
+// out of order, and its document goes into a file of its own that must
+// hide the one before). Bounds down to one entry (files that each hide
+// earlier ones, statistics read back from files by the batches after) give
+// the same bytes as building incrementally.
 TEST_F(ReadModelsTest, ARebuildInSmallTableFilesIsByteForByteTheSame) {
   Seed(200);  // about 2,500 events: cases span the 1,000-event batches
   auto models = OpenModels("test-pseudonym-key-0123456789");
   ASSERT_OK(models->CatchUp());
   auto incremental = models->Dump();
   ASSERT_OK(incremental);
-  for (size_t bound : {1000000, 97, 1}) {
+  for (auto [bound, bytes] :
+       {std::pair<size_t, size_t>{1000000, 1u << 26}, {97, 20000}, {1, 1}}) {
     RebuildOptions options;
     options.index_entries_per_file = bound;
     options.stats_entries_in_memory = bound;
+    options.bytes_per_file = bytes;
     ASSERT_OK(models->Rebuild(options));
     auto rebuilt = models->Dump();
     ASSERT_OK(rebuilt);
-    EXPECT_TRUE(*incremental == *rebuilt) << "bound " << bound;
+    EXPECT_TRUE(*incremental == *rebuilt)
+        << "bound " << bound << ", bytes " << bytes;
   }
 }
 

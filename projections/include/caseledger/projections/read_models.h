@@ -86,6 +86,9 @@ struct RebuildOptions {
   // written into a table file and ingested (by a thread of their own, while
   // the next are gathered: up to three such chunks are in memory at once).
   size_t index_entries_per_file = 125000;
+  // Bytes of case documents, and of feed records, in one table file (they
+  // are written into it as they come, not kept in memory).
+  size_t bytes_per_file = 64u << 20;
   // Learning statistics kept in memory (counters, about 100 bytes each,
   // and cases' identifiers, a few hundred) before they are written into a
   // table file and ingested.
