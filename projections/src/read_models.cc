@@ -16,6 +16,7 @@
 #include <array>
 #include <atomic>
 #include <cctype>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -1458,6 +1459,31 @@ class ReadModelsImpl final : public ReadModels {
       logger_->warn("{}", s.ToString());
     }
     return DropGeneration(old);
+  }
+
+  Status WaitForCompactions(std::chrono::milliseconds timeout) override {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      uint64_t busy = 0, n = 0;
+      for (const char* p :
+           {"rocksdb.num-running-compactions", "rocksdb.num-running-flushes"}) {
+        if (db_->GetIntProperty(p, &n)) busy += n;
+      }
+      {
+        std::shared_lock<std::shared_mutex> lk(gen_mu_);
+        for (auto* cf : {state_cf_, index_cf_, feed_cf_, stats_cf_}) {
+          for (const char* p : {"rocksdb.compaction-pending",
+                                "rocksdb.mem-table-flush-pending"}) {
+            if (db_->GetIntProperty(cf, p, &n)) busy += n;
+          }
+        }
+      }
+      if (busy == 0) return Status::OK();
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return Status::Unavailable("read-model compactions still running");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
   }
 
   // How many level-0 files start a compaction of `cf`, slow its writes and

@@ -173,6 +173,10 @@ class ReadModels {
   // then swaps them in and drops the old ones. The runner must be stopped.
   virtual Status Rebuild(const RebuildOptions& options) = 0;
   Status Rebuild() { return Rebuild(RebuildOptions{}); }
+  // Waits, up to `timeout`, until RocksDB has no flush or compaction of the
+  // read models pending or running: what a rebuild left to merge in the
+  // background (its index files) is merged then. kUnavailable on timeout.
+  virtual Status WaitForCompactions(std::chrono::milliseconds timeout) = 0;
 
   // Every key and value of the current read models, in order (tests compare
   // a rebuild with incremental building byte for byte).
