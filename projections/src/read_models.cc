@@ -302,11 +302,10 @@ std::string Sha256Hex(const std::string& in) {
 // stage (ReadModelsImpl::Apply), which reads and writes the read models in
 // log order on one thread.
 
-// What the learning feed reads of one case event, taken when the event is
-// folded (so the applying stage needs neither the case's state nor the log).
-struct FeedInput {
-  bool was_out = false;  // the case was out of learning before the event
-  bool out = false;      // and is after it
+// What the learning feed reads of one case event besides whether the case
+// is out of learning (FeedInput), by event type: most events need nothing
+// of it.
+struct FeedDetail {
   // The case's reported fields after the event, kept when the feed counts
   // the report (the event reports the case, or takes it out of learning).
   bool has_report = false;
@@ -337,15 +336,35 @@ struct FeedInput {
   Identifiers batch_ids;
 };
 
+// What the learning feed reads of one case event, taken when the event is
+// folded (so the applying stage needs neither the case's state nor the log).
+// Small: a batch holds one per event. (With the detail inline, making and
+// freeing a batch's thousand of them, in pages faulted in afresh for each
+// batch, was a tenth of the folding.)
+struct FeedInput {
+  bool was_out = false;  // the case was out of learning before the event
+  bool out = false;      // and is after it
+  std::unique_ptr<FeedDetail> detail;  // null: none
+
+  const FeedDetail& Detail() const {
+    static const FeedDetail kNone;
+    return detail ? *detail : kNone;
+  }
+  FeedDetail& MakeDetail() {
+    if (!detail) detail = std::make_unique<FeedDetail>();
+    return *detail;
+  }
+};
+
 // A case_reported record's fields (what it says of the case besides its
 // pseudonym and month), and the key of its equivalence class's counter.
-void AddReportedFields(const FeedInput& in, std::vector<Member>* r) {
+void AddReportedFields(const FeedDetail& in, std::vector<Member>* r) {
   r->push_back(Member::Str("concern_kind", in.kind));
   r->push_back(Member::Str("setting", in.setting));
   r->push_back(Member::Strs("categories", in.categories));
   r->push_back(Member::Flag("urgent", in.urgent));
 }
-std::string ClassKey(const std::string& month, const FeedInput& in) {
+std::string ClassKey(const std::string& month, const FeedDetail& in) {
   return ClassKey(month, in.kind, in.setting, in.categories, in.urgent);
 }
 
@@ -487,15 +506,16 @@ class Folder {
       c.version = en.state.version;
       c.last_position = e.position.value();
       if (!feed_) continue;
-      FeedInput& in = b->feed[i];
-      in.was_out = was_out;
+      FeedInput& input = b->feed[i];
+      input.was_out = was_out;
       if (d) {
         CollectIdentifiers(d->payload, &c.ids);
       } else {
         CollectParsedIdentifiers(root, &c.ids);
       }
-      in.out = OptedOutOfLearning(en.state);
-      if (type == "ConcernReported" || (in.out && !in.was_out)) {
+      input.out = OptedOutOfLearning(en.state);
+      if (type == "ConcernReported" || (input.out && !input.was_out)) {
+        FeedDetail& in = input.MakeDetail();
         in.has_report = true;
         in.reported_at = en.state.reported_at;
         in.kind = en.state.kind;
@@ -512,14 +532,17 @@ class Folder {
       // for an amendment of one.
       bool track = type == "LearningRecorded";
       if (type == "ReviewCompleted") {
+        FeedDetail& in = input.MakeDetail();
         in.review_kind = str("kind");
         in.outcomes_achieved = str("outcomes_achieved");
         in.feels_safer = str("feels_safer");
       } else if (type == "CaseClosed") {
+        FeedDetail& in = input.MakeDetail();
         in.reason = str("reason");
         in.outcome_review = d ? HasMember(d->payload, "outcome_review_id")
                               : HasMember(root, "outcome_review_id");
       } else if (type == "LearningScreened") {
+        FeedDetail& in = input.MakeDetail();
         in.decision = str("decision");
         if (in.decision == "approved_for_sharing") {
           auto l = en.learning.find(str("learning_id"));
@@ -530,6 +553,7 @@ class Folder {
           in.batch_ids = c.ids;
         }
       } else if (type == "EventAmended") {
+        FeedDetail& in = input.MakeDetail();
         in.amends_event_type = str("amends_event_type");
         in.amends_event_id = str("amends_event_id");
         for (const auto& [lid, l] : en.learning) {
@@ -2241,11 +2265,12 @@ class ReadModelsImpl final : public ReadModels {
   // months, plus screened learning text: nothing is copied from a payload
   // wholesale, so no personal field can leak by being overlooked.
   template <typename Emit>
-  Status FeedRecords(const RecordedEvent& e, const FeedInput& in,
+  Status FeedRecords(const RecordedEvent& e, const FeedInput& input,
                      rocksdb::ColumnFamilyHandle* stats_cf,
                      std::unordered_map<std::string, uint64_t>* stats,
                      Emit emit) {
     const std::string_view type = e.type;  // compared by length first
+    const FeedDetail& in = input.Detail();
     // A record's common fields. Built only for an event that yields a
     // record (a quarter of them): most events yield none.
     const std::string* pseudonym = nullptr;
@@ -2301,10 +2326,10 @@ class ReadModelsImpl final : public ReadModels {
       RETURN_IF_ERROR(bump(ClassKey(reported, in), delta));
       return bump(std::string("month") + '\0' + reported, delta);
     };
-    if (in.out) {
+    if (input.out) {
       // Out of the feed from now on; consumers are told to drop what they
       // hold of the case, and it leaves the counts.
-      if (!in.was_out) {
+      if (!input.was_out) {
         emit(base("case_withdrawn"));
         RETURN_IF_ERROR(bump_report(-1));
       }
