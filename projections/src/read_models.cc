@@ -19,12 +19,14 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <queue>
 #include <set>
 #include <shared_mutex>
 #include <sstream>
@@ -69,9 +71,6 @@ constexpr size_t kStateCacheEntries = 10000;
 constexpr size_t kMemtableBudget = 64u << 20;
 constexpr size_t kBlockCacheBytes = 32u << 20;
 constexpr size_t kBatch = 1000;
-// A rebuild's index table files (which overlap) gathered in level 0 before
-// they are merged: a rebuild of a million events writes nine.
-constexpr int kRebuildIndexFilesAtOnce = 32;
 // Counters of the learning statistics kept in memory (a few dozen bytes
 // each).
 constexpr size_t kCommittedEntries = 100000;
@@ -802,8 +801,8 @@ class BatchWriter {
               rocksdb::ColumnFamilyHandle* stats_cf,
               std::vector<rocksdb::ColumnFamilyHandle*> memtables,
               rocksdb::Options index_options, rocksdb::Options stats_options,
-              std::string file_prefix, size_t index_chunk, Target documents,
-              Target feed)
+              std::string file_prefix, size_t index_chunk, size_t max_runs,
+              Target documents, Target feed)
       : db_(db),
         index_cf_(index_cf),
         stats_cf_(stats_cf),
@@ -812,6 +811,7 @@ class BatchWriter {
         stats_options_(std::move(stats_options)),
         file_prefix_(std::move(file_prefix)),
         index_chunk_(std::clamp<size_t>(index_chunk, 1, TableChunk::kMaxOps)),
+        max_runs_(std::max<size_t>(max_runs, 2)),
         documents_(std::move(documents)),
         feed_(std::move(feed)),
         thread_([this] { Run(); }),
@@ -825,6 +825,7 @@ class BatchWriter {
     cv_.notify_all();
     thread_.join();
     index_thread_.join();
+    RemoveRuns();  // those of a rebuild that failed
   }
   BatchWriter(const BatchWriter&) = delete;
   BatchWriter& operator=(const BatchWriter&) = delete;
@@ -984,13 +985,18 @@ class BatchWriter {
     return chunk;
   }
 
-  // The index thread: writes each chunk handed over into a table file, the
-  // last of each key's operations, and ingests it: later files hide earlier
-  // ones, a delete included. An empty chunk: the last.
+  // The index thread: writes each chunk handed over, sorted (the last of
+  // each key's operations), into a run file of its own; an empty chunk, the
+  // last, has it merge the runs (MergeRuns).
   void RunIndex() {
     for (;;) {
       std::optional<TableChunk> chunk = chunks_.Pop();
       if (!chunk) return;  // abandoned
+      Status s = chunk->empty() ? MergeRuns() : WriteRun(*chunk);
+      if (!s.ok()) {
+        Fail(s);
+        return;
+      }
       if (chunk->empty()) {
         {
           std::lock_guard<std::mutex> lk(mu_);
@@ -999,16 +1005,256 @@ class BatchWriter {
         cv_.notify_all();
         return;
       }
-      Status s =
-          IngestChunk(index_cf_, index_options_, "index entries", *chunk);
-      if (!s.ok()) {
-        Fail(s);
-        return;
-      }
       chunk->Clear();
       std::lock_guard<std::mutex> lk(mu_);
       spare_ = std::move(*chunk);
     }
+  }
+
+  // A sorted run of index operations, in a file of the rebuild's own: each
+  // record is the key's length (4 bytes, little-endian), the key, and 1 if
+  // it puts the key, 0 if it deletes it. Records from `split` on hold the
+  // keys from split_key_ on.
+  struct IndexRun {
+    std::string path;
+    uint64_t split = 0;
+    uint64_t size = 0;
+  };
+
+  // Writes a run's records (buffered).
+  class RunWriter {
+   public:
+    explicit RunWriter(const std::string& path)
+        : buffer_(1u << 20), f_(std::fopen(path.c_str(), "wb"), &std::fclose) {
+      if (f_) std::setvbuf(f_.get(), buffer_.data(), _IOFBF, buffer_.size());
+    }
+    bool ok() const { return f_ != nullptr; }
+    bool Add(std::string_view key, bool put) {
+      const uint32_t len = static_cast<uint32_t>(key.size());
+      char head[4];
+      std::memcpy(head, &len, 4);
+      const char op = put ? 1 : 0;
+      size_ += 5 + key.size();
+      return std::fwrite(head, 1, 4, f_.get()) == 4 &&
+             std::fwrite(key.data(), 1, key.size(), f_.get()) == key.size() &&
+             std::fwrite(&op, 1, 1, f_.get()) == 1;
+    }
+    uint64_t size() const { return size_; }
+    bool Close() {
+      bool ok = std::fflush(f_.get()) == 0 && std::ferror(f_.get()) == 0;
+      return std::fclose(f_.release()) == 0 && ok;
+    }
+
+   private:
+    std::vector<char> buffer_;
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> f_;
+    uint64_t size_ = 0;
+  };
+
+  Status WriteRun(TableChunk& chunk) {
+    // Bounded: the runs are merged into one now and then.
+    if (runs_.size() >= max_runs_) RETURN_IF_ERROR(MergeIntoRun());
+    IndexRun run;
+    run.path = file_prefix_ + std::to_string(++files_) + ".run";
+    runs_.push_back(run);  // (so that a failure removes it)
+    RunWriter out(run.path);
+    if (!out.ok()) return Status::IOError("creating " + run.path);
+    // The first run's middle key splits every run in two, for the two
+    // threads of the last merge.
+    const size_t half = chunk.size() / 2;
+    size_t n = 0;
+    bool split = false, ok = true;
+    chunk.ForEachLast([&](std::string_view key, bool put, std::string_view) {
+      if (split_key_.empty() && n >= half) split_key_.assign(key);
+      if (!split && !split_key_.empty() && key >= split_key_) {
+        run.split = out.size();
+        split = true;
+      }
+      ++n;
+      ok = out.Add(key, put);
+      return ok;
+    });
+    run.size = out.size();
+    if (!split) run.split = run.size;
+    if (!out.Close() || !ok) return Status::IOError("writing " + run.path);
+    runs_.back() = run;
+    return Status::OK();
+  }
+
+  // Reads one run's records in [from, to).
+  class RunCursor {
+   public:
+    RunCursor(const IndexRun& run, uint64_t from, uint64_t to, size_t index)
+        : left_(to - from),
+          index_(index),
+          f_(std::fopen(run.path.c_str(), "rb"), &std::fclose) {
+      if (!f_ || std::fseek(f_.get(), static_cast<long>(from), SEEK_SET) != 0) {
+        failed_ = true;
+        left_ = 0;
+        return;
+      }
+      buffer_.resize(64u << 10);
+      std::setvbuf(f_.get(), buffer_.data(), _IOFBF, buffer_.size());
+    }
+    // The next record: false at the end of its range (or on a failure).
+    bool Next() {
+      if (left_ == 0) return false;
+      char head[4];
+      uint32_t len = 0;
+      if (std::fread(head, 1, 4, f_.get()) != 4) return Failed();
+      std::memcpy(&len, head, 4);
+      if (left_ < 5 + uint64_t{len}) return Failed();
+      key_.resize(len);
+      char op = 0;
+      if (std::fread(key_.data(), 1, len, f_.get()) != len ||
+          std::fread(&op, 1, 1, f_.get()) != 1) {
+        return Failed();
+      }
+      put_ = op != 0;
+      left_ -= 5 + uint64_t{len};
+      return true;
+    }
+    const std::string& key() const { return key_; }
+    bool put() const { return put_; }
+    size_t index() const { return index_; }  // later runs hide earlier ones
+    bool failed() const { return failed_; }
+
+   private:
+    bool Failed() {
+      failed_ = true;
+      left_ = 0;
+      return false;
+    }
+    uint64_t left_;
+    size_t index_;
+    std::vector<char> buffer_;
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> f_;
+    std::string key_;
+    bool put_ = false;
+    bool failed_ = false;
+  };
+
+  // Calls put(key) for each key the runs leave put, in order: the runs'
+  // records in the first part of each (before the split) or the second, the
+  // last operation on each key counting. (A key whose last operation
+  // deletes it is left out: a rebuild starts from nothing.)
+  template <typename Put>
+  Status MergeRange(bool second, Put put) {
+    std::vector<std::unique_ptr<RunCursor>> cursors;
+    for (size_t i = 0; i < runs_.size(); ++i) {
+      const IndexRun& r = runs_[i];
+      cursors.push_back(std::make_unique<RunCursor>(
+          r, second ? r.split : 0, second ? r.size : r.split, i));
+      if (cursors.back()->failed()) {
+        return Status::IOError("reading " + r.path);
+      }
+    }
+    // Smallest key first; of equal keys, the latest run's first.
+    auto later = [](const RunCursor* a, const RunCursor* b) {
+      const int c = a->key().compare(b->key());
+      return c != 0 ? c > 0 : a->index() < b->index();
+    };
+    std::priority_queue<RunCursor*, std::vector<RunCursor*>, decltype(later)>
+        heap(later);
+    for (auto& c : cursors) {
+      if (c->Next()) heap.push(c.get());
+    }
+    std::string key;
+    while (!heap.empty()) {
+      RunCursor* top = heap.top();
+      heap.pop();
+      key = top->key();
+      const bool puts = top->put();
+      if (top->Next()) heap.push(top);
+      while (!heap.empty() && heap.top()->key() == key) {
+        RunCursor* same = heap.top();
+        heap.pop();
+        if (same->Next()) heap.push(same);
+      }
+      if (puts) RETURN_IF_ERROR(put(key));
+    }
+    for (auto& c : cursors) {
+      if (c->failed()) return Status::IOError("reading index runs");
+    }
+    return Status::OK();
+  }
+
+  // One half of the merge into a table file of the index (its path in
+  // `*path`, left empty if no key is put).
+  Status MergeIntoTable(bool second, std::string* path) {
+    rocksdb::SstFileWriter file(rocksdb::EnvOptions(), index_options_,
+                                index_cf_);
+    bool open = false;
+    auto put = [&](const std::string& key) -> Status {
+      if (!open) {
+        *path = file_prefix_ + std::to_string(++files_) + ".sst";
+        rocksdb::Status os = file.Open(*path);
+        if (!os.ok()) return FromRocks(os, "writing index entries");
+        open = true;
+      }
+      return FromRocks(file.Put(key, ""), "writing index entries");
+    };
+    RETURN_IF_ERROR(MergeRange(second, put));
+    if (open) {
+      RETURN_IF_ERROR(FromRocks(file.Finish(), "writing index entries"));
+    }
+    return Status::OK();
+  }
+
+  // Merges the runs so far into one (a long log would otherwise hold a
+  // file open per run for each half of the last merge).
+  Status MergeIntoRun() {
+    IndexRun run;
+    run.path = file_prefix_ + std::to_string(++files_) + ".run";
+    RunWriter out(run.path);
+    if (!out.ok()) return Status::IOError("creating " + run.path);
+    RETURN_IF_ERROR(MergeRange(false, [&](const std::string& key) {
+      return out.Add(key, true) ? Status::OK()
+                                : Status::IOError("writing " + run.path);
+    }));
+    run.split = out.size();
+    RETURN_IF_ERROR(MergeRange(true, [&](const std::string& key) {
+      return out.Add(key, true) ? Status::OK()
+                                : Status::IOError("writing " + run.path);
+    }));
+    run.size = out.size();
+    if (!out.Close()) return Status::IOError("writing " + run.path);
+    RemoveRuns();
+    runs_.push_back(run);
+    return Status::OK();
+  }
+
+  // The runs (each sorted, each spanning the whole key range) merged into
+  // table files that do not overlap, on two threads (one key range each),
+  // and ingested into the last level: nothing merges them again.
+  // (Ingested as they came, the runs' files overlapped in level 0, and
+  // RocksDB merged them after the swap on one thread: 0.3-0.5 s on a
+  // million events.)
+  Status MergeRuns() {
+    std::string first, second;
+    Status other;
+    std::thread helper([&] { other = MergeIntoTable(true, &second); });
+    Status s = MergeIntoTable(false, &first);
+    helper.join();
+    if (s.ok()) s = other;
+    std::vector<std::string> paths;
+    for (const std::string* p : {&first, &second}) {
+      if (!p->empty()) paths.push_back(*p);
+    }
+    if (s.ok() && !paths.empty()) {
+      rocksdb::IngestExternalFileOptions ingest;
+      ingest.move_files = true;
+      s = FromRocks(db_->IngestExternalFile(index_cf_, paths, ingest),
+                    "ingesting index entries");
+    }
+    for (const std::string& p : paths) std::remove(p.c_str());
+    RemoveRuns();
+    return s;
+  }
+
+  void RemoveRuns() {
+    for (const IndexRun& r : runs_) std::remove(r.path.c_str());
+    runs_.clear();
   }
 
   // A table file written as its keys come, each greater than every key
@@ -1134,9 +1380,13 @@ class BatchWriter {
   rocksdb::ColumnFamilyHandle* const stats_cf_;
   const std::vector<rocksdb::ColumnFamilyHandle*> memtables_;
   const rocksdb::Options index_options_;  // of its table files
+  // The index thread's: the runs written, and the key that splits them.
+  std::vector<IndexRun> runs_;
+  std::string split_key_;
   const rocksdb::Options stats_options_;
   const std::string file_prefix_;
   const size_t index_chunk_;
+  const size_t max_runs_;  // runs kept apart before they are merged into one
   const Target documents_;
   const Target feed_;
   // The writer thread's.
@@ -1225,15 +1475,6 @@ class ReadModelsImpl final : public ReadModels {
     cf.bottommost_compression = rocksdb::kLZ4Compression;
     cf.level_compaction_dynamic_level_bytes = true;
     return cf;
-  }
-
-  // The options of a rebuild's index table files: uncompressed, as a
-  // flush is (the files overlap, so they are compacted together: they
-  // are compressed then).
-  rocksdb::Options IndexFileOptions(uint64_t gen) const {
-    rocksdb::Options o(db_->GetDBOptions(), CfOptions(IndexCf(gen)));
-    o.bottommost_compression = rocksdb::kNoCompression;
-    return o;
   }
 
   Status Init(const std::string& dir) {
@@ -1395,26 +1636,19 @@ class ReadModelsImpl final : public ReadModels {
     committed_ = Committed{};
     rebuild_feed_seq_ = 0;
     uint64_t pos = 0;
-    // The index's table files all span its whole key range, so each lands
-    // in level 0. Compacted as they came (four at a time, each time with
-    // everything merged before), two thirds of a million events' entries
-    // were merged twice; they are merged once instead, after the swap (in
-    // the background, once the triggers are set back), or a few dozen at a time
-    // in a longer log, so level 0 stays bounded.
     rocksdb::ColumnFamilyHandle* const index_cf = handles_.at(IndexCf(next));
-    RETURN_IF_ERROR(SetLevel0Triggers(index_cf, kRebuildIndexFilesAtOnce,
-                                      2 * kRebuildIndexFilesAtOnce,
-                                      3 * kRebuildIndexFilesAtOnce));
     Status built = [&]() -> Status {
       // Four threads: one reads the log, one folds, a few batches ahead,
       // this one prepares each batch's writes, and one writes them.
       FoldAhead ahead(store_, *catalog_, !key_.empty());
       BatchWriter writer(
           db_.get(), index_cf, handles_.at(StatsCf(next)),
-          {db_->DefaultColumnFamily()}, IndexFileOptions(next),
+          {db_->DefaultColumnFamily()},
+          rocksdb::Options(db_->GetDBOptions(), CfOptions(IndexCf(next))),
           rocksdb::Options(db_->GetDBOptions(), CfOptions(StatsCf(next))),
           TableFilePrefix(next),
           std::max<size_t>(1, options.index_entries_per_file),
+          options.index_runs_at_once,
           BatchWriter::Target{
               handles_.at(StateCf(next)),
               rocksdb::Options(db_->GetDBOptions(), CfOptions(StateCf(next))),
@@ -1473,15 +1707,6 @@ class ReadModelsImpl final : public ReadModels {
     committed_ = Committed{};
     logger_->info("read models rebuilt to position {} (generation {})", pos,
                   next);
-    const rocksdb::ColumnFamilyOptions usual = CfOptions(IndexCf(next));
-    if (Status s = SetLevel0Triggers(index_cf,
-                                     usual.level0_file_num_compaction_trigger,
-                                     usual.level0_slowdown_writes_trigger,
-                                     usual.level0_stop_writes_trigger);
-        !s.ok()) {
-      // Swapped in all the same: it compacts as usual once reopened.
-      logger_->warn("{}", s.ToString());
-    }
     return DropGeneration(old);
   }
 
@@ -1508,20 +1733,6 @@ class ReadModelsImpl final : public ReadModels {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-  }
-
-  // How many level-0 files start a compaction of `cf`, slow its writes and
-  // stop them. A rebuild raises them for its index and sets them back after
-  // the swap: what it left in level 0 is then merged in the background.
-  Status SetLevel0Triggers(rocksdb::ColumnFamilyHandle* cf, int compaction,
-                           int slowdown, int stop) {
-    return FromRocks(
-        db_->SetOptions(
-            cf,
-            {{"level0_file_num_compaction_trigger", std::to_string(compaction)},
-             {"level0_slowdown_writes_trigger", std::to_string(slowdown)},
-             {"level0_stop_writes_trigger", std::to_string(stop)}}),
-        "setting " + cf->GetName() + "'s level-0 triggers");
   }
 
   StatusOr<std::vector<std::pair<std::string, std::string>>> Dump()

@@ -171,9 +171,11 @@ TEST_F(ReadModelsTest, ARebuildIsByteForByteWhatIncrementalBuildingMade) {
   EXPECT_EQ(*again, *rebuilt);
 }
 
-// A rebuild writes its index entries into table files of a bounded number
-// of entries (a case whose events span batches has entries deleted in a
-// later file than the one that put them), and keeps the learning statistics
+// A rebuild sorts its index entries into runs of a bounded number of
+// entries (a case whose events span batches has entries deleted in a later
+// run than the one that put them), merges the runs into one when they are
+// more than a bound, and at its end merges them into the index (on two
+// threads, each a range of keys), and keeps the learning statistics
 // in memory up to a bound, then writes them into a table file too (and at
 // its end). Its documents and feed records go into table files of a
 // bounded size as they come (a case written again in a later batch comes
@@ -191,6 +193,7 @@ TEST_F(ReadModelsTest, ARebuildInSmallTableFilesIsByteForByteTheSame) {
        {std::pair<size_t, size_t>{1000000, 1u << 26}, {97, 20000}, {1, 1}}) {
     RebuildOptions options;
     options.index_entries_per_file = bound;
+    options.index_runs_at_once = 2;  // runs merged into one along the way
     options.stats_entries_in_memory = bound;
     options.bytes_per_file = bytes;
     ASSERT_OK(models->Rebuild(options));
@@ -201,13 +204,12 @@ TEST_F(ReadModelsTest, ARebuildInSmallTableFilesIsByteForByteTheSame) {
   }
 }
 
-// A rebuild leaves its index files (which overlap) in level 0 and, at the
-// swap, sets the index's level-0 trigger back, so that RocksDB merges them
-// in the background. Once WaitForCompactions returns they are merged into
-// the last level, and read as incremental building left them. (On a store
-// this small the merge is over before a close could abandon it; on the 1M
-// store, closing without the wait abandons it, RocksDB's LOG says.)
-TEST_F(ReadModelsTest, WaitingForCompactionsLeavesTheRebuiltIndexMerged) {
+// A rebuild merges its index runs itself, before the swap, into table
+// files that do not overlap, ingested into the last level: level 0 holds
+// none of them, so RocksDB has nothing of the index left to merge, and
+// once WaitForCompactions returns nothing else is pending either. The
+// index reads as incremental building left it.
+TEST_F(ReadModelsTest, ARebuildLeavesItsIndexMergedInTheLastLevel) {
   Seed(400);  // about 5,000 events: five batches, an index file each
   auto models = OpenModels();
   ASSERT_OK(models->CatchUp());

@@ -83,9 +83,13 @@ struct SummaryOptions {
 // How a rebuild trades memory for files.
 struct RebuildOptions {
   // Index entries gathered in memory (about 100 bytes each) before they are
-  // written into a table file and ingested (by a thread of their own, while
+  // sorted into a run file of their own (by a thread of their own, while
   // the next are gathered: up to three such chunks are in memory at once).
+  // The runs are merged into the index at the end, on two threads.
   size_t index_entries_per_file = 125000;
+  // Runs kept apart, at most, before they are merged into one (the last
+  // merge holds each run's file open twice). At least 2.
+  size_t index_runs_at_once = 32;
   // Bytes of case documents, and of feed records, in one table file (they
   // are written into it as they come, not kept in memory).
   size_t bytes_per_file = 64u << 20;
