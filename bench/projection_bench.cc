@@ -147,9 +147,10 @@ void BM_NlohmannParseInMemory(benchmark::State& state) {
 // minutes, so a ceiling measured minutes away from the rebuild it is
 // compared with would be a different machine's; the pairs give the median
 // ratio, and the lowest and highest. Two ratios: to the swap (when the
-// rebuilt models are in use: Rebuild() returns), and to the end of the
-// merge it leaves RocksDB to do in the background (its index files), which
-// is waited for before the next ceiling pass, so it never runs beside one.
+// rebuilt models are in use: Rebuild() returns), and to the end of any
+// compaction it leaves RocksDB to do in the background (before beee500, the
+// merge of its index files; now none), which is waited for before the next
+// ceiling pass, so it never runs beside one.
 void BM_RebuildAgainstCeiling(benchmark::State& state) {
   Fixture& f = F();
   using Clock = std::chrono::steady_clock;

@@ -197,9 +197,9 @@ int RunRebuild(const std::string& data, bool verbose) {
             << secs << " s ("
             << static_cast<uint64_t>(events / std::max(secs, 1e-9))
             << " events/s)\n";
-  // What the rebuild left to merge in the background (its index files) is
-  // merged before the command ends, so the store it leaves is compacted
-  // (closing would abandon the merge, for the next open to start again).
+  // Any flush or compaction still running ends before the command does, so
+  // the store it leaves is settled (closing would abandon a compaction, for
+  // the next open to start again).
   start = std::chrono::steady_clock::now();
   s = (*models)->WaitForCompactions(std::chrono::minutes(30));
   if (!s.ok()) return Fail("waiting for compactions", s);

@@ -769,10 +769,11 @@ class FoldAhead {
 //
 // The index entries (two thirds of a rebuild's writes; nothing reads them
 // until the swap) skip the memtable: they are gathered, a few hundred
-// thousand at a time, and a thread of their own sorts them, writes them
-// into a table file and ingests it (the batches' writes go on meanwhile).
-// So do the learning statistics, which the rebuild keeps in memory and
-// hands over now and then (WriteStats).
+// thousand at a time, and a thread of their own sorts them into a run file
+// (the batches' writes go on meanwhile); at the end the runs are merged
+// into the index (MergeRuns). The learning statistics, which the rebuild
+// keeps in memory and hands over now and then (WriteStats), are written
+// into table files and ingested.
 //
 // The documents and the feed's records skip the memtable too: the writer
 // writes them into table files as they come, in key order (a feed record's
@@ -1241,13 +1242,11 @@ class BatchWriter {
     for (const std::string* p : {&first, &second}) {
       if (!p->empty()) paths.push_back(*p);
     }
-    if (s.ok() && !paths.empty()) {
-      rocksdb::IngestExternalFileOptions ingest;
-      ingest.move_files = true;
-      s = FromRocks(db_->IngestExternalFile(index_cf_, paths, ingest),
-                    "ingesting index entries");
+    if (s.ok()) {
+      s = IngestFiles(index_cf_, paths, "index entries");
+    } else {
+      for (const std::string& p : paths) std::remove(p.c_str());
     }
-    for (const std::string& p : paths) std::remove(p.c_str());
     RemoveRuns();
     return s;
   }
@@ -1293,15 +1292,12 @@ class BatchWriter {
     if (!a.file) return Status::OK();
     std::unique_ptr<rocksdb::SstFileWriter> file = std::move(a.file);
     a.bytes = 0;
-    Status s = FromRocks(file->Finish(), "writing " + a.target->what);
-    if (s.ok()) {
-      rocksdb::IngestExternalFileOptions ingest;
-      ingest.move_files = true;
-      s = FromRocks(db_->IngestExternalFile(a.target->cf, {a.path}, ingest),
-                    "ingesting " + a.target->what);
+    if (Status s = FromRocks(file->Finish(), "writing " + a.target->what);
+        !s.ok()) {
+      std::remove(a.path.c_str());
+      return s;
     }
-    std::remove(a.path.c_str());  // moved in (or, on a failure, not used)
-    return s;
+    return IngestFiles(a.target->cf, {a.path}, a.target->what);
   }
 
   Status WriteFeed(const std::vector<std::pair<uint64_t, std::string>>& feed) {
@@ -1367,11 +1363,21 @@ class BatchWriter {
       std::remove(path.c_str());
       return FromRocks(ws, "writing " + what);
     }
+    return IngestFiles(cf, {path}, what);
+  }
+
+  // Ingests the table files at `paths` into `cf` (moved in, so they hide
+  // what it held of their keys), then removes them (what was moved in is
+  // linked there; on a failure, nothing is used).
+  Status IngestFiles(rocksdb::ColumnFamilyHandle* cf,
+                     const std::vector<std::string>& paths,
+                     const std::string& what) {
+    if (paths.empty()) return Status::OK();
     rocksdb::IngestExternalFileOptions ingest;
     ingest.move_files = true;
-    Status s = FromRocks(db_->IngestExternalFile(cf, {path}, ingest),
+    Status s = FromRocks(db_->IngestExternalFile(cf, paths, ingest),
                          "ingesting " + what);
-    std::remove(path.c_str());  // moved in (or, on a failure, not used)
+    for (const std::string& p : paths) std::remove(p.c_str());
     return s;
   }
 

@@ -178,8 +178,8 @@ class ReadModels {
   virtual Status Rebuild(const RebuildOptions& options) = 0;
   Status Rebuild() { return Rebuild(RebuildOptions{}); }
   // Waits, up to `timeout`, until RocksDB has no flush or compaction of the
-  // read models pending or running: what a rebuild left to merge in the
-  // background (its index files) is merged then. kUnavailable on timeout.
+  // read models pending or running (a rebuild merges what it writes itself
+  // and leaves little or nothing). kUnavailable on timeout.
   virtual Status WaitForCompactions(std::chrono::milliseconds timeout) = 0;
 
   // Every key and value of the current read models, in order (tests compare
