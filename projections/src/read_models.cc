@@ -812,6 +812,7 @@ class BatchWriter {
         stats_options_(std::move(stats_options)),
         file_prefix_(std::move(file_prefix)),
         index_chunk_(std::clamp<size_t>(index_chunk, 1, TableChunk::kMaxOps)),
+        sample_every_(std::max<size_t>(1, index_chunk_ / kRunSamples)),
         max_runs_(std::max<size_t>(max_runs, 2)),
         documents_(std::move(documents)),
         feed_(std::move(feed)),
@@ -872,12 +873,19 @@ class BatchWriter {
     return failed_;
   }
 
-  // Writes everything queued, index entries included; the first failure,
-  // if any.
-  Status Finish() {
+  // No batch comes after those queued: once they are written, the last
+  // table files are written and the index's runs merged, while statistics
+  // (WriteStats) may still come (making the last of them takes a while,
+  // and the merge need not wait for it).
+  Status EndBatches() {
     Item last;
     last.finish = true;
-    RETURN_IF_ERROR(Queue(std::move(last)));
+    return Queue(std::move(last));
+  }
+
+  // Writes everything queued, index entries included (after EndBatches);
+  // the first failure, if any.
+  Status Finish() {
     std::unique_lock<std::mutex> lk(mu_);
     cv_.wait(lk, [&] {
       return (q_.empty() && !busy_ && index_done_) || !failed_.ok();
@@ -1014,19 +1022,29 @@ class BatchWriter {
 
   // A sorted run of index operations, in a file of the rebuild's own: each
   // record is the key's length (4 bytes, little-endian), the key, and 1 if
-  // it puts the key, 0 if it deletes it. Records from `split` on hold the
-  // keys from split_key_ on.
+  // it puts the key, 0 if it deletes it. Some of its records' keys and
+  // offsets are kept (every sample_every_-th: a chunk's run is sampled about
+  // kRunSamples times), to split the runs where the last merge's two
+  // threads get as many records each (SplitRuns).
+  static constexpr size_t kRunSamples = 128;
   struct IndexRun {
     std::string path;
-    uint64_t split = 0;
     uint64_t size = 0;
+    std::vector<std::pair<std::string, uint64_t>> samples;  // key, offset
+  };
+  // Where a merge reads each run: [from, to).
+  struct RunRange {
+    uint64_t from = 0;
+    uint64_t to = 0;
   };
 
-  // Writes a run's records (buffered).
+  // Writes a run's records (buffered), and samples them.
   class RunWriter {
    public:
-    explicit RunWriter(const std::string& path)
-        : buffer_(1u << 20), f_(std::fopen(path.c_str(), "wb"), &std::fclose) {
+    RunWriter(const std::string& path, uint64_t sample_every)
+        : sample_every_(sample_every),
+          buffer_(1u << 20),
+          f_(std::fopen(path.c_str(), "wb"), &std::fclose) {
       if (f_) std::setvbuf(f_.get(), buffer_.data(), _IOFBF, buffer_.size());
     }
     bool ok() const { return f_ != nullptr; }
@@ -1035,21 +1053,28 @@ class BatchWriter {
       char head[4];
       std::memcpy(head, &len, 4);
       const char op = put ? 1 : 0;
+      if (records_++ % sample_every_ == 0) samples_.emplace_back(key, size_);
       size_ += 5 + key.size();
       return std::fwrite(head, 1, 4, f_.get()) == 4 &&
              std::fwrite(key.data(), 1, key.size(), f_.get()) == key.size() &&
              std::fwrite(&op, 1, 1, f_.get()) == 1;
     }
     uint64_t size() const { return size_; }
-    bool Close() {
+    // Closes the file; what was written, in `*run`.
+    bool Close(IndexRun* run) {
+      run->size = size_;
+      run->samples = std::move(samples_);
       bool ok = std::fflush(f_.get()) == 0 && std::ferror(f_.get()) == 0;
       return std::fclose(f_.release()) == 0 && ok;
     }
 
    private:
+    const uint64_t sample_every_;
     std::vector<char> buffer_;
     std::unique_ptr<std::FILE, int (*)(std::FILE*)> f_;
     uint64_t size_ = 0;
+    uint64_t records_ = 0;
+    std::vector<std::pair<std::string, uint64_t>> samples_;
   };
 
   Status WriteRun(TableChunk& chunk) {
@@ -1058,27 +1083,15 @@ class BatchWriter {
     IndexRun run;
     run.path = file_prefix_ + std::to_string(++files_) + ".run";
     runs_.push_back(run);  // (so that a failure removes it)
-    RunWriter out(run.path);
+    RunWriter out(run.path, sample_every_);
     if (!out.ok()) return Status::IOError("creating " + run.path);
-    // The first run's middle key splits every run in two, for the two
-    // threads of the last merge.
-    const size_t half = chunk.size() / 2;
-    size_t n = 0;
-    bool split = false, ok = true;
+    bool ok = true;
     chunk.ForEachLast([&](std::string_view key, bool put, std::string_view) {
-      if (split_key_.empty() && n >= half) split_key_.assign(key);
-      if (!split && !split_key_.empty() && key >= split_key_) {
-        run.split = out.size();
-        split = true;
-      }
-      ++n;
       ok = out.Add(key, put);
       return ok;
     });
-    run.size = out.size();
-    if (!split) run.split = run.size;
-    if (!out.Close() || !ok) return Status::IOError("writing " + run.path);
-    runs_.back() = run;
+    if (!out.Close(&run) || !ok) return Status::IOError("writing " + run.path);
+    runs_.back() = std::move(run);
     return Status::OK();
   }
 
@@ -1136,16 +1149,16 @@ class BatchWriter {
   };
 
   // Calls put(key) for each key the runs leave put, in order: the runs'
-  // records in the first part of each (before the split) or the second, the
-  // last operation on each key counting. (A key whose last operation
-  // deletes it is left out: a rebuild starts from nothing.)
+  // records in `ranges` (one per run), the last operation on each key
+  // counting. (A key whose last operation deletes it is left out: a rebuild
+  // starts from nothing.)
   template <typename Put>
-  Status MergeRange(bool second, Put put) {
+  Status MergeRange(const std::vector<RunRange>& ranges, Put put) {
     std::vector<std::unique_ptr<RunCursor>> cursors;
     for (size_t i = 0; i < runs_.size(); ++i) {
       const IndexRun& r = runs_[i];
-      cursors.push_back(std::make_unique<RunCursor>(
-          r, second ? r.split : 0, second ? r.size : r.split, i));
+      cursors.push_back(
+          std::make_unique<RunCursor>(r, ranges[i].from, ranges[i].to, i));
       if (cursors.back()->failed()) {
         return Status::IOError("reading " + r.path);
       }
@@ -1180,9 +1193,10 @@ class BatchWriter {
     return Status::OK();
   }
 
-  // One half of the merge into a table file of the index (its path in
+  // The merge of `ranges` into a table file of the index (its path in
   // `*path`, left empty if no key is put).
-  Status MergeIntoTable(bool second, std::string* path) {
+  Status MergeIntoTable(const std::vector<RunRange>& ranges,
+                        std::string* path) {
     rocksdb::SstFileWriter file(rocksdb::EnvOptions(), index_options_,
                                 index_cf_);
     bool open = false;
@@ -1195,7 +1209,7 @@ class BatchWriter {
       }
       return FromRocks(file.Put(key, ""), "writing index entries");
     };
-    RETURN_IF_ERROR(MergeRange(second, put));
+    RETURN_IF_ERROR(MergeRange(ranges, put));
     if (open) {
       RETURN_IF_ERROR(FromRocks(file.Finish(), "writing index entries"));
     }
@@ -1207,22 +1221,56 @@ class BatchWriter {
   Status MergeIntoRun() {
     IndexRun run;
     run.path = file_prefix_ + std::to_string(++files_) + ".run";
-    RunWriter out(run.path);
+    RunWriter out(run.path, sample_every_);
     if (!out.ok()) return Status::IOError("creating " + run.path);
-    RETURN_IF_ERROR(MergeRange(false, [&](const std::string& key) {
+    std::vector<RunRange> whole;
+    for (const IndexRun& r : runs_) whole.push_back(RunRange{0, r.size});
+    RETURN_IF_ERROR(MergeRange(whole, [&](const std::string& key) {
       return out.Add(key, true) ? Status::OK()
                                 : Status::IOError("writing " + run.path);
     }));
-    run.split = out.size();
-    RETURN_IF_ERROR(MergeRange(true, [&](const std::string& key) {
-      return out.Add(key, true) ? Status::OK()
-                                : Status::IOError("writing " + run.path);
-    }));
-    run.size = out.size();
-    if (!out.Close()) return Status::IOError("writing " + run.path);
+    if (!out.Close(&run)) return Status::IOError("writing " + run.path);
     RemoveRuns();
-    runs_.push_back(run);
+    runs_.push_back(std::move(run));
     return Status::OK();
+  }
+
+  // Where each run's keys from the median of all their records' keys
+  // begin (by the samples: within sample_every_ records of the median),
+  // so that the two halves of the last merge take as long: the first
+  // half is each run's records before its split, the second the rest.
+  // (The first run's middle key, used before, left one thread twice the
+  // other's work.)
+  StatusOr<std::vector<uint64_t>> SplitRuns() {
+    std::vector<std::string_view> keys;
+    for (const IndexRun& r : runs_) {
+      for (const auto& [key, offset] : r.samples) keys.push_back(key);
+    }
+    std::vector<uint64_t> splits;
+    if (keys.empty()) {  // no records at all
+      splits.assign(runs_.size(), 0);
+      return splits;
+    }
+    auto mid = keys.begin() + static_cast<std::ptrdiff_t>(keys.size() / 2);
+    std::nth_element(keys.begin(), mid, keys.end());
+    const std::string split_key(*mid);
+    for (size_t i = 0; i < runs_.size(); ++i) {
+      const IndexRun& r = runs_[i];
+      // From the last sample before the key, the records up to the first
+      // at or after it.
+      auto after =
+          std::lower_bound(r.samples.begin(), r.samples.end(), split_key,
+                           [](const auto& sample, const std::string& k) {
+                             return sample.first < k;
+                           });
+      uint64_t at = after == r.samples.begin() ? 0 : std::prev(after)->second;
+      const uint64_t to = after == r.samples.end() ? r.size : after->second;
+      RunCursor c(r, at, to, i);
+      while (c.Next() && c.key() < split_key) at += 5 + c.key().size();
+      if (c.failed()) return Status::IOError("reading " + r.path);
+      splits.push_back(at);
+    }
+    return splits;
   }
 
   // The runs (each sorted, each spanning the whole key range) merged into
@@ -1233,11 +1281,20 @@ class BatchWriter {
   // million events.)
   Status MergeRuns() {
     std::string first, second;
-    Status other;
-    std::thread helper([&] { other = MergeIntoTable(true, &second); });
-    Status s = MergeIntoTable(false, &first);
-    helper.join();
-    if (s.ok()) s = other;
+    StatusOr<std::vector<uint64_t>> splits = SplitRuns();
+    Status s = splits.status();
+    if (s.ok()) {
+      std::vector<RunRange> low, high;
+      for (size_t i = 0; i < runs_.size(); ++i) {
+        low.push_back(RunRange{0, (*splits)[i]});
+        high.push_back(RunRange{(*splits)[i], runs_[i].size});
+      }
+      Status other;
+      std::thread helper([&] { other = MergeIntoTable(high, &second); });
+      s = MergeIntoTable(low, &first);
+      helper.join();
+      if (s.ok()) s = other;
+    }
     std::vector<std::string> paths;
     for (const std::string* p : {&first, &second}) {
       if (!p->empty()) paths.push_back(*p);
@@ -1386,12 +1443,11 @@ class BatchWriter {
   rocksdb::ColumnFamilyHandle* const stats_cf_;
   const std::vector<rocksdb::ColumnFamilyHandle*> memtables_;
   const rocksdb::Options index_options_;  // of its table files
-  // The index thread's: the runs written, and the key that splits them.
-  std::vector<IndexRun> runs_;
-  std::string split_key_;
+  std::vector<IndexRun> runs_;  // the index thread's: the runs written
   const rocksdb::Options stats_options_;
   const std::string file_prefix_;
   const size_t index_chunk_;
+  const uint64_t sample_every_;  // a run's records per sample
   const size_t max_runs_;  // runs kept apart before they are merged into one
   const Target documents_;
   const Target feed_;
@@ -1670,6 +1726,7 @@ class ReadModelsImpl final : public ReadModels {
         for (;;) {
           ASSIGN_OR_RETURN(FoldedBatch batch, ahead.Next());
           if (batch.events.empty()) {
+            RETURN_IF_ERROR(writer.EndBatches());
             RETURN_IF_ERROR(WriteStats(/*last=*/true));
             return writer.Finish();
           }
