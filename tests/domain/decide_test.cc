@@ -6,6 +6,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <tuple>
+#include <vector>
 
 namespace caseledger::domain {
 namespace {
@@ -548,6 +550,43 @@ TEST_F(DecideTest, AnAmendmentMustLeaveAValidEvent) {
   amend["amends_event_id"] = report_id;
   amend["amends_event_type"] = "CaseTriaged";
   ExpectField(Try("amend", amend, kDsl).status(), "/amends_event_type");
+  amend["amends_event_type"] = "ConcernReported";
+  amend["amends_schema_version"] = 2;
+  ExpectField(Try("amend", amend, kDsl).status(), "/amends_schema_version");
+}
+
+TEST(CaseEventsTest, FindsEachEventByItsIdWithItsTypeAndVersion) {
+  CaseEvents events;
+  events.Add("ev-1", "ConcernReported", 1);
+  events.Add("ev-2", "LeadAssigned", 1);
+  events.Add("ev-3", "RiskAssessed", 2);
+  events.Add("ev-4", "LeadAssigned", 1);
+  EXPECT_EQ(events.size(), 4u);
+  for (const auto& [id, type, version] :
+       std::vector<std::tuple<std::string, std::string, uint32_t>>{
+           {"ev-1", "ConcernReported", 1},
+           {"ev-2", "LeadAssigned", 1},
+           {"ev-3", "RiskAssessed", 2},
+           {"ev-4", "LeadAssigned", 1}}) {
+    auto found = events.Find(id);
+    ASSERT_TRUE(found.has_value()) << id;
+    EXPECT_EQ(found->type, type) << id;
+    EXPECT_EQ(found->schema_version, version) << id;
+  }
+  // Only a whole id is found.
+  EXPECT_FALSE(events.Find("ev-").has_value());
+  EXPECT_FALSE(events.Find("ev-10").has_value());
+  EXPECT_FALSE(events.Find("").has_value());
+  // An id added again reads as its latest.
+  events.Add("ev-1", "EventAmended", 1);
+  EXPECT_EQ(events.Find("ev-1")->type, "EventAmended");
+  // Built alike, equal; else not.
+  CaseEvents a, b;
+  a.Add("ev-1", "ConcernReported", 1);
+  b.Add("ev-1", "ConcernReported", 1);
+  EXPECT_TRUE(a == b);
+  b.Add("ev-2", "CaseTriaged", 1);
+  EXPECT_FALSE(a == b);
 }
 
 TEST_F(DecideTest, ReferencesMustExistInTheCase) {

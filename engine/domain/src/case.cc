@@ -109,6 +109,36 @@ std::string_view StageName(Stage stage) {
   return "unknown";
 }
 
+void CaseEvents::Add(std::string_view event_id, std::string_view type,
+                     uint32_t schema_version) {
+  Entry e;
+  e.id_offset = static_cast<uint32_t>(ids_.size());
+  e.id_size = static_cast<uint32_t>(event_id.size());
+  // A case has a few types, the latest mostly seen again.
+  e.type = static_cast<uint32_t>(types_.size());
+  for (size_t i = types_.size(); i-- > 0;) {
+    if (types_[i] == type) {
+      e.type = static_cast<uint32_t>(i);
+      break;
+    }
+  }
+  if (e.type == types_.size()) types_.emplace_back(type);
+  e.schema_version = schema_version;
+  ids_.append(event_id);
+  entries_.push_back(e);
+}
+
+std::optional<CaseEvents::Found> CaseEvents::Find(
+    std::string_view event_id) const {
+  for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) {
+    if (it->id_size == event_id.size() &&
+        std::string_view(ids_).substr(it->id_offset, it->id_size) == event_id) {
+      return Found{types_[it->type], it->schema_version};
+    }
+  }
+  return std::nullopt;
+}
+
 bool CaseState::IsBarred(const Actor& actor) const {
   if (barred_actor_ids.count(actor.id)) return true;
   return all_dsls_barred && actor.role == Role::kDsl;
@@ -237,7 +267,7 @@ std::optional<std::string> MissingRationale(std::string_view type, const V& p) {
 template <typename V>
 void EvolveWith(CaseState& s, const EventHeader& e, const V& p) {
   s.version += 1;
-  s.events[e.event_id] = {e.type, e.schema_version};
+  s.events.Add(e.event_id, e.type, e.schema_version);
   // (A view: each comparison below checks the length first.)
   const std::string_view t = e.type;
   if (t == "ConcernReported") {

@@ -85,8 +85,8 @@ Status Unused(const std::set<std::string>& ids, Ctx& c, const char* field) {
 
 Status EventOfType(Ctx& c, const std::string& pointer, const std::string& id,
                    const char* type) {
-  auto it = c.state.events.find(id);
-  if (it == c.state.events.end() || it->second.first != type) {
+  auto found = c.state.events.Find(id);
+  if (!found || found->type != type) {
     return Missing(pointer, "no " + std::string(type) + " event '" + id +
                                 "' in this case");
   }
@@ -425,7 +425,7 @@ Status CheckReopen(Ctx& c) {
     return Status::FailedPrecondition("only a closed case can be reopened");
   }
   if (Has(c.payload, "new_information_event_id") &&
-      !c.state.events.count(Str(c.payload, "new_information_event_id"))) {
+      !c.state.events.Find(Str(c.payload, "new_information_event_id"))) {
     return Missing("/new_information_event_id", "no such event in this case");
   }
   return Status::OK();
@@ -433,20 +433,21 @@ Status CheckReopen(Ctx& c) {
 
 Status CheckAmend(Ctx& c) {
   std::string id = Str(c.payload, "amends_event_id");
-  auto it = c.state.events.find(id);
-  if (it == c.state.events.end()) {
+  auto found = c.state.events.Find(id);
+  if (!found) {
     return Missing("/amends_event_id", "no such event in this case");
   }
-  if (it->second.first != Str(c.payload, "amends_event_type")) {
-    return Missing("/amends_event_type", "the event is a " + it->second.first);
+  if (found->type != Str(c.payload, "amends_event_type")) {
+    return Missing("/amends_event_type",
+                   "the event is a " + std::string(found->type));
   }
-  if (it->second.second !=
+  if (found->schema_version !=
       c.payload.at("amends_schema_version").get<uint32_t>()) {
-    return Missing(
-        "/amends_schema_version",
-        "the event was stored as version " + std::to_string(it->second.second));
+    return Missing("/amends_schema_version",
+                   "the event was stored as version " +
+                       std::to_string(found->schema_version));
   }
-  if (it->second.first == "EventAmended") {
+  if (found->type == "EventAmended") {
     return Missing("/amends_event_id",
                    "amend the original event, not an amendment");
   }

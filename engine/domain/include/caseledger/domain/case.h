@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "caseledger/domain/policy.h"
@@ -91,6 +92,41 @@ struct UnexplainedDecision {
   bool operator==(const UnexplainedDecision&) const = default;
 };
 
+// The events a case holds, for the commands that name one (an amendment
+// names the event it amends, with its type and schema version as stored; a
+// reopening may name the event that brought new information): each event's
+// id, type and schema version, in the order folded. Flat: a fold adds one
+// per event, and a map node with two strings of its own per event made
+// three allocations per event, to make and to free (a rebuild folds a
+// million events).
+class CaseEvents {
+ public:
+  struct Found {
+    std::string_view type;
+    uint32_t schema_version = 0;
+  };
+  void Add(std::string_view event_id, std::string_view type,
+           uint32_t schema_version);
+  // The event with this id, if any (the latest added, were one added twice).
+  std::optional<Found> Find(std::string_view event_id) const;
+  size_t size() const { return entries_.size(); }
+
+  bool operator==(const CaseEvents&) const = default;
+
+ private:
+  struct Entry {
+    uint32_t id_offset = 0;  // in ids_
+    uint32_t id_size = 0;
+    uint32_t type = 0;  // in types_
+    uint32_t schema_version = 0;
+
+    bool operator==(const Entry&) const = default;
+  };
+  std::string ids_;                 // every id, one after another
+  std::vector<std::string> types_;  // each type once, as first seen
+  std::vector<Entry> entries_;
+};
+
 struct CaseState {
   uint64_t version = 0;
   Stage stage = Stage::kNone;
@@ -133,8 +169,7 @@ struct CaseState {
   std::string outcomes_achieved;  // of the last review with the person
   std::set<std::string> sample_ids;
   std::set<std::string> outcome_ids;
-  // event id -> (type, schema version as stored), for amendments.
-  std::map<std::string, std::pair<std::string, uint32_t>> events;
+  CaseEvents events;
   // The last closure had no outcome review (a reason was recorded instead).
   bool closed_without_outcome_review = false;
   uint32_t times_closed = 0;
