@@ -597,22 +597,28 @@ class Folder {
   // from the log. (Pointers to kept entries stay valid until the cache is
   // cleared: between batches, or on a failure.)
   StatusOr<Entry*> Before(const RecordedEvent& e) {
-    auto it = cache_.find(e.stream_id);
-    if (it != cache_.end() &&
-        it->second.state.version + 1 == e.version.value()) {
-      return &it->second;
+    // (Made where it is kept: a state is large, and moving one in was a
+    // twentieth of the folding.)
+    auto [it, added] = cache_.try_emplace(e.stream_id);
+    Entry& en = it->second;
+    if (!added) {
+      if (en.state.version + 1 == e.version.value()) return &en;
+      en = Entry();  // not the state just before `e`: folded again
     }
-    Entry en;
     if (e.version.value() > 1) {
-      RETURN_IF_ERROR(service::ForEachDomainEvent(
+      Status s = service::ForEachDomainEvent(
           store_, catalog_, e.stream_id, 1, e.version.value() - 1,
           [&](const domain::DomainEvent& d) {
             en.state = domain::Evolve(std::move(en.state), d);
             if (feed_) Track(&en, d);
             return Status::OK();
-          }));
+          });
+      if (!s.ok()) {
+        cache_.erase(it);
+        return s;
+      }
     }
-    return &cache_.insert_or_assign(e.stream_id, std::move(en)).first->second;
+    return &en;
   }
 
   // Keeps learning text and its corrections, for the screening that shares

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "caseledger/domain/case.h"
+
 namespace caseledger::domain {
 namespace {
 
@@ -66,6 +68,15 @@ TEST_F(CatalogTest, KnowsEveryEventTypeAndItsCurrentVersion) {
   EXPECT_EQ(catalog_->CurrentVersion("ConcernReported"), 1u);
   EXPECT_FALSE(catalog_->Knows("common"));
   EXPECT_EQ(catalog_->CurrentVersion("NoSuchEvent"), 0u);
+}
+
+// A case keeps one shared name of each of these types for all its events
+// (CaseEvents): a type left out would work, but copied into every case.
+TEST_F(CatalogTest, CasesShareTheNameOfEveryEventType) {
+  for (const std::string& type : catalog_->Types()) {
+    EXPECT_TRUE(CaseEvents::Shared(type)) << type;
+  }
+  EXPECT_FALSE(CaseEvents::Shared("NotAnEventType"));
 }
 
 TEST_F(CatalogTest, EveryExampleIsJudgedAsItsExpectationSays) {

@@ -580,6 +580,15 @@ TEST(CaseEventsTest, FindsEachEventByItsIdWithItsTypeAndVersion) {
   // An id added again reads as its latest.
   events.Add("ev-1", "EventAmended", 1);
   EXPECT_EQ(events.Find("ev-1")->type, "EventAmended");
+  // A type no case shares is kept by the case.
+  events.Add("ev-5", "SomethingNew", 3);
+  events.Add("ev-6", "SomethingElse", 1);
+  events.Add("ev-7", "SomethingNew", 4);
+  EXPECT_EQ(events.Find("ev-5")->type, "SomethingNew");
+  EXPECT_EQ(events.Find("ev-6")->type, "SomethingElse");
+  EXPECT_EQ(events.Find("ev-7")->type, "SomethingNew");
+  EXPECT_EQ(events.Find("ev-7")->schema_version, 4u);
+  EXPECT_EQ(events.Find("ev-4")->type, "LeadAssigned");
   // Built alike, equal; else not.
   CaseEvents a, b;
   a.Add("ev-1", "ConcernReported", 1);

@@ -1,5 +1,7 @@
 #include "caseledger/domain/case.h"
 
+#include <array>
+
 #include "engine/domain/src/payload_view.h"
 
 namespace caseledger::domain {
@@ -109,21 +111,80 @@ std::string_view StageName(Stage stage) {
   return "unknown";
 }
 
+namespace {
+
+// The event types of cases, named once for all of them (a case copying the
+// name of each type it holds was most of the cost of keeping its events).
+// A type missing here still works (the case keeps its name); a test checks
+// that every type of the catalog is here.
+constexpr std::array<std::string_view, 28> kSharedTypes = {
+    "ActionAssigned",
+    "ActionCompleted",
+    "AuditFindingRecorded",
+    "CapacityAssessed",
+    "CaseClosed",
+    "CaseReopened",
+    "CaseSampledForAudit",
+    "CaseTriaged",
+    "ConcernReported",
+    "ConsentOverridden",
+    "ConsentRecorded",
+    "DesiredOutcomesRecorded",
+    "EscalationAcknowledged",
+    "EscalationOutcomeRecorded",
+    "EscalationRaised",
+    "EventAmended",
+    "InformationShared",
+    "LeadAssigned",
+    "LeadReassigned",
+    "LearningRecorded",
+    "LearningScreened",
+    "ParticipationAgreed",
+    "PersonInformedOfReport",
+    "ReauditScheduled",
+    "ReviewCompleted",
+    "ReviewScheduled",
+    "RiskAssessed",
+    "SafetyPlanAgreed",
+};
+
+// `type`'s index in kSharedTypes, or kSharedTypes.size().
+uint32_t SharedIndex(std::string_view type) {
+  for (size_t i = 0; i < kSharedTypes.size(); ++i) {
+    if (kSharedTypes[i].size() == type.size() && kSharedTypes[i] == type) {
+      return static_cast<uint32_t>(i);
+    }
+  }
+  return static_cast<uint32_t>(kSharedTypes.size());
+}
+
+}  // namespace
+
+const uint32_t CaseEvents::kShared = static_cast<uint32_t>(kSharedTypes.size());
+
+bool CaseEvents::Shared(std::string_view type) {
+  return SharedIndex(type) < kShared;
+}
+
 void CaseEvents::Add(std::string_view event_id, std::string_view type,
                      uint32_t schema_version) {
   Entry e;
   e.id_offset = static_cast<uint32_t>(ids_.size());
   e.id_size = static_cast<uint32_t>(event_id.size());
-  // A case has a few types, the latest mostly seen again.
-  e.type = static_cast<uint32_t>(types_.size());
-  for (size_t i = types_.size(); i-- > 0;) {
-    if (types_[i] == type) {
-      e.type = static_cast<uint32_t>(i);
-      break;
-    }
+  e.type = SharedIndex(type);
+  if (e.type == kShared) {
+    size_t i = 0;
+    while (i < types_.size() && types_[i] != type) ++i;
+    if (i == types_.size()) types_.emplace_back(type);
+    e.type = kShared + static_cast<uint32_t>(i);
   }
-  if (e.type == types_.size()) types_.emplace_back(type);
   e.schema_version = schema_version;
+  if (entries_.empty()) {
+    // Room for a case's first events at once (a dozen is typical), rather
+    // than growing by doubling from one.
+    ids_.reserve(16 * event_id.size());
+    entries_.reserve(16);
+  }
   ids_.append(event_id);
   entries_.push_back(e);
 }
@@ -133,7 +194,10 @@ std::optional<CaseEvents::Found> CaseEvents::Find(
   for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) {
     if (it->id_size == event_id.size() &&
         std::string_view(ids_).substr(it->id_offset, it->id_size) == event_id) {
-      return Found{types_[it->type], it->schema_version};
+      return Found{it->type < kShared
+                       ? kSharedTypes[it->type]
+                       : std::string_view(types_[it->type - kShared]),
+                   it->schema_version};
     }
   }
   return std::nullopt;

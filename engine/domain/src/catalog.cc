@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <stdexcept>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <valijson/adapters/nlohmann_json_adapter.hpp>
 #include <valijson/schema.hpp>
@@ -77,6 +79,15 @@ struct EventCatalog::Impl {
   std::map<Key, std::unique_ptr<valijson::Schema>> schemas;
   std::map<Key, std::vector<std::string>> personal;
   std::map<std::string, uint32_t, std::less<>> current;
+  // The same, hashed: a rebuild asks for each event's current version.
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  std::unordered_map<std::string, uint32_t, Hash, std::equal_to<>>
+      current_by_type;
   internal::UpcasterMap upcasters;  // (type, from version) -> next
 
   // Resolves "file#/definitions/x" or "#/definitions/x" within `file`.
@@ -235,6 +246,9 @@ StatusOr<std::shared_ptr<const EventCatalog>> EventCatalog::Load() {
       }
     }
   }
+  for (const auto& [type, v] : impl->current) {
+    impl->current_by_type.emplace(type, v);
+  }
   return std::shared_ptr<const EventCatalog>(new EventCatalog(std::move(impl)));
 }
 
@@ -258,12 +272,12 @@ std::vector<std::string> EventCatalog::Vocabulary(std::string_view name) const {
 }
 
 bool EventCatalog::Knows(std::string_view type) const {
-  return impl_->current.find(type) != impl_->current.end();
+  return impl_->current_by_type.find(type) != impl_->current_by_type.end();
 }
 
 uint32_t EventCatalog::CurrentVersion(std::string_view type) const {
-  auto it = impl_->current.find(type);
-  return it == impl_->current.end() ? 0 : it->second;
+  auto it = impl_->current_by_type.find(type);
+  return it == impl_->current_by_type.end() ? 0 : it->second;
 }
 
 Status EventCatalog::Validate(std::string_view type, uint32_t version,
