@@ -44,6 +44,11 @@ class Writer {
     size_t size_;
   };
 
+  Writer() = default;
+  // With room for `bytes` at once (what is written grows by doubling, from
+  // a few hundred bytes, otherwise).
+  explicit Writer(size_t bytes) { out_.resize(bytes); }
+
   std::string Take() {
     out_.resize(len_);
     len_ = 0;

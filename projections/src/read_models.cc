@@ -774,7 +774,8 @@ class FoldAhead {
 // at the first failure and reports it.
 //
 // The index entries (two thirds of a rebuild's writes; nothing reads them
-// until the swap) skip the memtable: they are gathered, a few hundred
+// until the swap) skip the memtable: they are gathered (by the thread that
+// prepares the batches, straight into the chunk handed on), a few hundred
 // thousand at a time, and a thread of their own sorts them into a run file
 // (the batches' writes go on meanwhile); at the end the runs are merged
 // into the index (MergeRuns). The learning statistics, which the rebuild
@@ -838,29 +839,27 @@ class BatchWriter {
   BatchWriter(const BatchWriter&) = delete;
   BatchWriter& operator=(const BatchWriter&) = delete;
 
-  // Queues `wb`, `index`, the feed records `feed` (by sequence number,
-  // ascending) and the documents of `made_from`, waiting while a few are
-  // queued already; the first failure, if any.
-  Status Write(rocksdb::WriteBatch wb, TableChunk index,
+  // Where the thread that prepares the batches adds each batch's index
+  // operations, before its Write (which hands them to the index thread
+  // once there are enough for a run). That thread's only.
+  TableChunk& IndexOps() { return gathering_; }
+
+  // Queues `wb`, the feed records `feed` (by sequence number, ascending)
+  // and the documents of `made_from`, waiting while a few are queued
+  // already; the first failure, if any. (Called by the thread that
+  // prepares the batches.)
+  Status Write(rocksdb::WriteBatch wb,
                std::vector<std::pair<uint64_t, std::string>> feed,
                FoldedBatch made_from) {
     Item item;
     item.wb = std::move(wb);
-    item.index = std::move(index);
+    if (gathering_.size() >= index_chunk_) {
+      item.index = std::move(gathering_);
+      gathering_ = Spare();
+    }
     item.feed = std::move(feed);
     item.made_from = std::move(made_from);
     return Queue(std::move(item));
-  }
-
-  // An empty chunk for a batch's index operations (Write): one handed in
-  // before, emptied, so its buffers are reused rather than allocated and
-  // faulted in again for every batch.
-  TableChunk BatchChunk() {
-    std::lock_guard<std::mutex> lk(mu_);
-    if (batch_chunks_.empty()) return TableChunk();
-    TableChunk chunk = std::move(batch_chunks_.back());
-    batch_chunks_.pop_back();
-    return chunk;
   }
 
   // Queues operations on the stats column family (after every batch queued
@@ -885,6 +884,7 @@ class BatchWriter {
   // and the merge need not wait for it).
   Status EndBatches() {
     Item last;
+    last.index = std::move(gathering_);
     last.finish = true;
     return Queue(std::move(last));
   }
@@ -931,7 +931,6 @@ class BatchWriter {
   void Run() {
     rocksdb::WriteOptions options;
     options.disableWAL = true;
-    TableChunk chunk;  // gathering
     for (;;) {
       std::optional<Item> item;
       bool write = false;
@@ -960,21 +959,11 @@ class BatchWriter {
           flush.wait = false;
           s = FromRocks(db_->Flush(flush, memtables_), "flushing");
         }
-        chunk.Append(item->index);
-        item->index.Clear();
-        {
-          std::lock_guard<std::mutex> lk(mu_);
-          if (batch_chunks_.size() < kAhead + 1) {
-            batch_chunks_.push_back(std::move(item->index));
-          }
-        }
-        // Handed over when full, and at the end (then an empty chunk says
-        // there are no more).
-        if (s.ok() && (chunk.size() >= index_chunk_ || item->finish)) {
-          if (!chunk.empty() && !chunks_.Push(std::move(chunk))) {
-            s = Status::Unavailable("the index writer stopped");
-          }
-          chunk = Spare();
+        // A full chunk of index operations, and the last (then an empty
+        // chunk says there are no more), to the index thread.
+        if (s.ok() && !item->index.empty() &&
+            !chunks_.Push(std::move(item->index))) {
+          s = Status::Unavailable("the index writer stopped");
         }
         if (s.ok() && item->finish && !chunks_.Push(TableChunk())) {
           s = Status::Unavailable("the index writer stopped");
@@ -993,6 +982,7 @@ class BatchWriter {
   // An empty chunk to gather into: the last one written, emptied, if the
   // index thread is done with it (its buffers are as large as a chunk
   // needs: growing new ones again faulted in fresh pages every time).
+  // (Called by the thread that prepares the batches.)
   TableChunk Spare() {
     std::lock_guard<std::mutex> lk(mu_);
     TableChunk chunk = std::move(spare_);
@@ -1468,9 +1458,10 @@ class BatchWriter {
   bool closed_ = false;      // guarded by mu_
   bool index_done_ = false;  // the last chunk is in; guarded by mu_
   TableChunk spare_;         // guarded by mu_
-  std::vector<TableChunk> batch_chunks_;  // emptied; guarded by mu_
-  Status failed_;                         // guarded by mu_
-  std::atomic<uint64_t> files_{0};        // table files written (both threads)
+  // Index operations gathered for the next run (the preparing thread's).
+  TableChunk gathering_;
+  Status failed_;                   // guarded by mu_
+  std::atomic<uint64_t> files_{0};  // table files written (both threads)
   // Full chunks of index operations, from the writer thread to the index
   // thread: one waits while the one before is written.
   Handoff<TableChunk> chunks_{1};
@@ -2365,16 +2356,9 @@ class ReadModelsImpl final : public ReadModels {
     // (Each key once: an index key ends with its case's id. A rebuild's
     // writer sorts them itself, with those of other batches.)
     if (writer_ == nullptr) std::sort(index_writes.begin(), index_writes.end());
-    TableChunk index_ops;  // a rebuild's, for its writer
-    if (writer_ != nullptr) {
-      index_ops = writer_->BatchChunk();
-      size_t key_bytes = 0;
-      for (const auto& [k, put] : index_writes) key_bytes += k.size();
-      index_ops.Reserve(index_writes.size(), key_bytes, 0);
-    }
     for (const auto& [k, put] : index_writes) {
       if (writer_ != nullptr) {
-        index_ops.Add(k, put);
+        writer_->IndexOps().Add(k, put);
       } else if (put) {
         wb.Put(index_cf, k, "");
       } else {
@@ -2430,8 +2414,8 @@ class ReadModelsImpl final : public ReadModels {
       progress_cv_.notify_all();
     }
     if (writer_ != nullptr) {
-      RETURN_IF_ERROR(writer_->Write(std::move(wb), std::move(index_ops),
-                                     std::move(feed_records), std::move(b)));
+      RETURN_IF_ERROR(
+          writer_->Write(std::move(wb), std::move(feed_records), std::move(b)));
       if (committed_.counters.size() + committed_.texts_chunk.size() >=
           stats_in_memory_) {
         return WriteStats();

@@ -47,19 +47,6 @@ class TableChunk {
     values_.append(value);
     ops_.push_back(op);
   }
-  // Adds `other`'s operations after these.
-  void Append(const TableChunk& other) {
-    const uint64_t base = keys_.size();
-    const uint32_t value_base = static_cast<uint32_t>(values_.size());
-    for (Op op : other.ops_) {
-      op.offset += base;
-      op.value_offset += value_base;
-      op.seq = static_cast<uint32_t>(ops_.size());
-      ops_.push_back(op);
-    }
-    keys_.append(other.keys_);
-    values_.append(other.values_);
-  }
   // Room for `ops` more operations and their keys' and values' bytes, so
   // that adding them copies nothing again (and faults in no page twice).
   void Reserve(size_t ops, size_t key_bytes, size_t value_bytes) {
