@@ -265,10 +265,11 @@ class Writer {
   bool first_ = true;
 };
 
-// One member of an object (a feed record): a key and its value.
+// One member of an object (a feed record): a key (known when compiled, so
+// written without an escape check) and its value.
 struct Member {
   enum class Type { kString, kBool, kNumber, kStrings, kAny };
-  std::string_view key;
+  Writer::Name key;
   Type type = Type::kString;
   std::string_view string;
   bool flag = false;
@@ -276,19 +277,17 @@ struct Member {
   const std::vector<std::string>* strings = nullptr;
   const nlohmann::json* any = nullptr;
 
-  static Member Str(std::string_view k, std::string_view v) {
+  static Member Str(Writer::Name k, std::string_view v) {
     return {k, Type::kString, v};
   }
-  static Member Flag(std::string_view k, bool v) {
-    return {k, Type::kBool, {}, v};
-  }
-  static Member Num(std::string_view k, uint64_t v) {
+  static Member Flag(Writer::Name k, bool v) { return {k, Type::kBool, {}, v}; }
+  static Member Num(Writer::Name k, uint64_t v) {
     return {k, Type::kNumber, {}, false, v};
   }
-  static Member Strs(std::string_view k, const std::vector<std::string>& v) {
+  static Member Strs(Writer::Name k, const std::vector<std::string>& v) {
     return {k, Type::kStrings, {}, false, 0, &v};
   }
-  static Member Any(std::string_view k, const nlohmann::json& v) {
+  static Member Any(Writer::Name k, const nlohmann::json& v) {
     return {k, Type::kAny, {}, false, 0, nullptr, &v};
   }
 };
@@ -298,11 +297,13 @@ struct Member {
 // learning feed writes a record for a quarter of all events.)
 inline std::string RecordText(std::vector<Member> members) {
   std::sort(members.begin(), members.end(),
-            [](const Member& a, const Member& b) { return a.key < b.key; });
+            [](const Member& a, const Member& b) {
+              return a.key.view() < b.key.view();
+            });
   Writer w;
   w.Open('{');
   for (const Member& m : members) {
-    w.KeyText(m.key);
+    w.Key(m.key);
     switch (m.type) {
       case Member::Type::kString:
         w.String(m.string);

@@ -252,7 +252,7 @@ TEST(CaseDocumentTest, RandomStatesWriteWhatTheDocumentDumps) {
 // object they make; learning text escaped, any JSON value kept as it is.
 TEST(CaseDocumentTest, RecordsWriteWhatTheDocumentDumps) {
   RandomState r(11);
-  const std::vector<std::string> keys = {
+  const std::vector<Writer::Name> keys = {
       "case",       "month",   "kind",   "seq",
       "categories", "setting", "urgent", "what_went_well",
       "themes",     "of_seq",  "reason", "outcome_review"};
@@ -266,24 +266,25 @@ TEST(CaseDocumentTest, RecordsWriteWhatTheDocumentDumps) {
     lists.reserve(keys.size());
     std::vector<Member> members;
     Json want = Json::object();
-    for (const std::string& key : keys) {
+    for (const Writer::Name key : keys) {
       if (r.Pick(3) == 0) continue;
+      const std::string name(key.view());
       switch (r.Pick(5)) {
         case 0:
           texts.push_back(r.Text());
           members.push_back(Member::Str(key, texts.back()));
-          want[key] = texts.back();
+          want[name] = texts.back();
           break;
         case 1: {
           const bool b = r.Pick(2);
           members.push_back(Member::Flag(key, b));
-          want[key] = b;
+          want[name] = b;
           break;
         }
         case 2: {
           const uint64_t n = r.Pick(1u << 20) * r.Pick(1u << 20);
           members.push_back(Member::Num(key, n));
-          want[key] = n;
+          want[name] = n;
           break;
         }
         case 3:
@@ -292,12 +293,12 @@ TEST(CaseDocumentTest, RecordsWriteWhatTheDocumentDumps) {
             lists.back().push_back(r.Text());
           }
           members.push_back(Member::Strs(key, lists.back()));
-          want[key] = lists.back();
+          want[name] = lists.back();
           break;
         default: {
           const Json& any = anys[r.Pick(anys.size())];
           members.push_back(Member::Any(key, any));
-          want[key] = any;
+          want[name] = any;
         }
       }
     }
