@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <string_view>
@@ -87,20 +88,31 @@ void CollectParsedIdentifiers(const simdjson::dom::element& j,
                               Identifiers* out) {
   if (j.is_object()) {
     const simdjson::dom::object object(j);
-    bool person = false;
-    for (auto [k, v] : object) person = person || k == "person_ref";
+    // Whether the object describes a person: asked only of an object with
+    // a description (the one key that depends on it).
+    std::optional<bool> person;
     // A key given twice: nlohmann keeps its last value only; both are
     // collected here (more to scrub, never less).
     for (auto [k, v] : object) {
       if (v.is_string()) {
-        CollectString(k, std::string_view(v), person, out);
-      } else {
+        // Every key CollectString keeps ends in one of these (a payload's
+        // strings are mostly under others: skipped at once).
+        const char last = k.empty() ? '\0' : k.back();
+        if (last != 'e' && last != 'n' && last != 'l' && last != 's') continue;
+        if (k == "description" && !person) {
+          person = false;
+          for (auto [pk, pv] : object) *person = *person || pk == "person_ref";
+        }
+        CollectString(k, std::string_view(v), person.value_or(false), out);
+      } else if (v.is_object() || v.is_array()) {
         CollectParsedIdentifiers(v, out);
       }
     }
   } else if (j.is_array()) {
     const simdjson::dom::array array(j);
-    for (simdjson::dom::element v : array) CollectParsedIdentifiers(v, out);
+    for (simdjson::dom::element v : array) {
+      if (v.is_object() || v.is_array()) CollectParsedIdentifiers(v, out);
+    }
   }
 }
 
