@@ -13,35 +13,32 @@ namespace caseledger::projections::internal {
 namespace {
 
 // An index key's layout in one place: tag \0, then the parts joined and \0
-// (not for 'a', the tag of every case), then `id`; built in one string.
-std::string IndexKey(char tag, std::initializer_list<std::string_view> parts,
-                     std::string_view id) {
-  size_t size = 3 + id.size();
-  for (std::string_view p : parts) size += p.size();
-  std::string k;
-  k.reserve(size);
-  k.push_back(tag);
-  k.push_back('\0');
+// (not for 'a', the tag of every case), then `id`; appended to `out`.
+void AppendIndexKey(char tag, std::initializer_list<std::string_view> parts,
+                    std::string_view id, std::string* out) {
+  out->push_back(tag);
+  out->push_back('\0');
   if (tag != 'a') {
-    for (std::string_view p : parts) k.append(p);
-    k.push_back('\0');
+    for (std::string_view p : parts) out->append(p);
+    out->push_back('\0');
   }
-  k.append(id);
-  return k;
+  out->append(id);
 }
 
 using domain::CaseState;
 
-std::vector<std::string> Sorted(std::vector<std::string> keys) {
-  std::sort(keys.begin(), keys.end());
-  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-  return keys;
-}
-
 }  // namespace
 
 std::string IndexPrefix(char tag, const std::string& value) {
-  return IndexKey(tag, {value}, {});
+  std::string k;
+  AppendIndexKey(tag, {value}, {}, &k);
+  return k;
+}
+
+std::vector<std::string> IndexKeySet::ToVector() const {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < size(); ++i) out.emplace_back((*this)[i]);
+  return out;
 }
 
 // Keys in the order nlohmann keeps them (sorted); the test compares with
@@ -128,12 +125,19 @@ std::string CaseDocument(const std::string& id, const CaseState& s,
   return w.Take();
 }
 
-std::vector<std::string> IndexKeys(const std::string& id, const CaseState& s) {
-  std::vector<std::string> keys;
-  keys.reserve(16);
+IndexKeySet IndexKeys(const std::string& id, const CaseState& s) {
+  // The keys as they come, then sorted: made in buffers of this thread's,
+  // reused.
+  thread_local std::string raw;
+  thread_local std::vector<std::pair<uint32_t, uint32_t>> spans;  // in raw
+  raw.clear();
+  spans.clear();
   const auto add = [&](char tag,
                        std::initializer_list<std::string_view> parts) {
-    keys.push_back(IndexKey(tag, parts, id));
+    const size_t from = raw.size();
+    AppendIndexKey(tag, parts, id, &raw);
+    spans.emplace_back(static_cast<uint32_t>(from),
+                       static_cast<uint32_t>(raw.size() - from));
   };
   const std::string_view stage = domain::StageName(s.stage);
   const bool closed = s.stage == domain::Stage::kClosed;
@@ -192,7 +196,20 @@ std::vector<std::string> IndexKeys(const std::string& id, const CaseState& s) {
                                         : std::string_view(),
               "|", aid});
   }
-  return Sorted(std::move(keys));
+  const auto key = [](const std::pair<uint32_t, uint32_t>& span) {
+    return std::string_view(raw).substr(span.first, span.second);
+  };
+  std::sort(spans.begin(), spans.end(),
+            [&](const auto& a, const auto& b) { return key(a) < key(b); });
+  IndexKeySet set;
+  set.bytes_.reserve(raw.size());
+  set.ends_.reserve(spans.size());
+  for (size_t i = 0; i < spans.size(); ++i) {
+    if (i > 0 && key(spans[i]) == key(spans[i - 1])) continue;  // each once
+    set.bytes_.append(key(spans[i]));
+    set.ends_.push_back(static_cast<uint32_t>(set.bytes_.size()));
+  }
+  return set;
 }
 
 }  // namespace caseledger::projections::internal

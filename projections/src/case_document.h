@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "caseledger/domain/case.h"
@@ -28,9 +29,27 @@ std::string CaseDocument(const std::string& case_id,
                          const domain::CaseState& state,
                          uint64_t last_position);
 
+// Index keys, sorted, each once, in one buffer (a rebuild makes a set for
+// every case it folds: a string each was a dozen allocations a case, to
+// make and to free).
+class IndexKeySet {
+ public:
+  size_t size() const { return ends_.size(); }
+  std::string_view operator[](size_t i) const {
+    const uint32_t from = i == 0 ? 0 : ends_[i - 1];
+    return std::string_view(bytes_).substr(from, ends_[i] - from);
+  }
+  std::vector<std::string> ToVector() const;
+
+ private:
+  friend IndexKeySet IndexKeys(const std::string&, const domain::CaseState&);
+  std::string bytes_;           // the keys, one after another
+  std::vector<uint32_t> ends_;  // where each ends in bytes_
+};
+
 // The index entries of a case (tag \0 value \0 case id), sorted, each
 // once.
-std::vector<std::string> IndexKeys(const std::string& case_id,
-                                   const domain::CaseState& state);
+IndexKeySet IndexKeys(const std::string& case_id,
+                      const domain::CaseState& state);
 
 }  // namespace caseledger::projections::internal

@@ -47,6 +47,7 @@ using internal::CaseDocument;
 using internal::CollectIdentifiers;
 using internal::Identifiers;
 using internal::IndexKeys;
+using internal::IndexKeySet;
 using internal::IndexPrefix;
 using internal::KeyFilter;
 using internal::Member;
@@ -404,8 +405,8 @@ struct FoldedCase {
   // models hold), none for a new case. Shared with the folder, which keeps
   // a case's keys with its state: the keys after one batch are the keys
   // before its next.
-  std::shared_ptr<const std::vector<std::string>> keys;
-  std::shared_ptr<const std::vector<std::string>> keys_before;
+  std::shared_ptr<const IndexKeySet> keys;
+  std::shared_ptr<const IndexKeySet> keys_before;
   Identifiers ids;  // the identifiers this batch's events hold
 };
 
@@ -462,7 +463,7 @@ class Folder {
           if (c->first_version != 1) {
             Entry& en = **before;
             if (!en.keys) {
-              en.keys = std::make_shared<const std::vector<std::string>>(
+              en.keys = std::make_shared<const IndexKeySet>(
                   IndexKeys(e.stream_id, en.state));
             }
             c->keys_before = std::move(en.keys);
@@ -569,8 +570,8 @@ class Folder {
       Track(&en, *d);
     }
     for (auto& [id, w] : work) {
-      w.entry->keys = std::make_shared<const std::vector<std::string>>(
-          IndexKeys(id, w.entry->state));
+      w.entry->keys =
+          std::make_shared<const IndexKeySet>(IndexKeys(id, w.entry->state));
       w.out->keys = w.entry->keys;
       w.out->doc = CaseDocument(id, w.entry->state, w.out->last_position);
     }
@@ -590,7 +591,7 @@ class Folder {
     // the feed is on).
     std::map<std::string, Learning> learning;
     // The index keys of `state`, once folded into a batch (null before).
-    std::shared_ptr<const std::vector<std::string>> keys;
+    std::shared_ptr<const IndexKeySet> keys;
   };
 
   // The case as it stood before `e`, kept: as kept already, new, or folded
@@ -2330,16 +2331,15 @@ class ReadModelsImpl final : public ReadModels {
     std::map<std::string, Identifiers> ids_written;  // by pseudonym
     for (const auto& [id, c] : b.cases) {
       // Both sorted: one walk finds what went and what came.
-      static const std::vector<std::string> kNone;
-      const std::vector<std::string>& before =
-          c.keys_before ? *c.keys_before : kNone;
-      const std::vector<std::string>& after = *c.keys;
-      for (auto was = before.cbegin(), is = after.cbegin();
-           was != before.end() || is != after.end();) {
-        if (is == after.end() || (was != before.end() && *was < *is)) {
-          index_writes.emplace_back(*was++, false);
-        } else if (was == before.end() || *is < *was) {
-          index_writes.emplace_back(*is++, true);
+      static const IndexKeySet kNone;
+      const IndexKeySet& before = c.keys_before ? *c.keys_before : kNone;
+      const IndexKeySet& after = *c.keys;
+      for (size_t was = 0, is = 0; was < before.size() || is < after.size();) {
+        if (is == after.size() ||
+            (was < before.size() && before[was] < after[is])) {
+          index_writes.emplace_back(before[was++], false);
+        } else if (was == before.size() || after[is] < before[was]) {
+          index_writes.emplace_back(after[is++], true);
         } else {
           ++was;
           ++is;
@@ -2550,7 +2550,27 @@ class ReadModelsImpl final : public ReadModels {
     };
     // A value of the stats column family as this batch leaves it: from
     // the batch's own map, else read into it (0 if absent).
+    auto stored = [&](const std::string& k) -> StatusOr<uint64_t> {
+      RETURN_IF_ERROR(DrainWrites());
+      std::string v;
+      rocksdb::Status gs = db_->Get(rocksdb::ReadOptions(), stats_cf, k, &v);
+      if (!gs.ok() && !gs.IsNotFound()) return FromRocks(gs, "reading stats");
+      return gs.ok() ? FromBe64(v) : 0;
+    };
     auto load = [&](const std::string& k) -> StatusOr<uint64_t*> {
+      if (stats == &committed_.counters) {
+        // A rebuild's own map is what it keeps: one lookup.
+        auto [it, added] = stats->try_emplace(k, 0);
+        if (added && MayHaveWritten(k)) {
+          StatusOr<uint64_t> n = stored(k);
+          if (!n.ok()) {
+            stats->erase(it);
+            return n.status();
+          }
+          it->second = *n;
+        }
+        return &it->second;
+      }
       auto it = stats->find(k);
       if (it == stats->end()) {
         if (auto c = committed_.counters.find(k);
@@ -2559,14 +2579,8 @@ class ReadModelsImpl final : public ReadModels {
         } else if (!MayHaveWritten(k)) {
           it = stats->emplace(k, 0).first;
         } else {
-          RETURN_IF_ERROR(DrainWrites());
-          std::string v;
-          rocksdb::Status gs =
-              db_->Get(rocksdb::ReadOptions(), stats_cf, k, &v);
-          if (!gs.ok() && !gs.IsNotFound()) {
-            return FromRocks(gs, "reading stats");
-          }
-          it = stats->emplace(k, gs.ok() ? FromBe64(v) : 0).first;
+          ASSIGN_OR_RETURN(uint64_t n, stored(k));
+          it = stats->emplace(k, n).first;
         }
       }
       return &it->second;
