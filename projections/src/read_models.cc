@@ -1052,9 +1052,12 @@ class BatchWriter {
       const char op = put ? 1 : 0;
       if (records_++ % sample_every_ == 0) samples_.emplace_back(key, size_);
       size_ += 5 + key.size();
-      return std::fwrite(head, 1, 4, f_.get()) == 4 &&
-             std::fwrite(key.data(), 1, key.size(), f_.get()) == key.size() &&
-             std::fwrite(&op, 1, 1, f_.get()) == 1;
+      // (Unlocked: the file is this thread's only; locking it for each of
+      // a run's millions of writes was a sixth of the index thread.)
+      return fwrite_unlocked(head, 1, 4, f_.get()) == 4 &&
+             fwrite_unlocked(key.data(), 1, key.size(), f_.get()) ==
+                 key.size() &&
+             fwrite_unlocked(&op, 1, 1, f_.get()) == 1;
     }
     uint64_t size() const { return size_; }
     // Closes the file; what was written, in `*run`.
@@ -1112,13 +1115,14 @@ class BatchWriter {
       if (left_ == 0) return false;
       char head[4];
       uint32_t len = 0;
-      if (std::fread(head, 1, 4, f_.get()) != 4) return Failed();
+      // (Unlocked, as the writer's: the file is this thread's only.)
+      if (fread_unlocked(head, 1, 4, f_.get()) != 4) return Failed();
       std::memcpy(&len, head, 4);
       if (left_ < 5 + uint64_t{len}) return Failed();
       key_.resize(len);
       char op = 0;
-      if (std::fread(key_.data(), 1, len, f_.get()) != len ||
-          std::fread(&op, 1, 1, f_.get()) != 1) {
+      if (fread_unlocked(key_.data(), 1, len, f_.get()) != len ||
+          fread_unlocked(&op, 1, 1, f_.get()) != 1) {
         return Failed();
       }
       put_ = op != 0;
