@@ -1020,9 +1020,10 @@ class BatchWriter {
   // A sorted run of index operations, in a file of the rebuild's own: each
   // record is the key's length (4 bytes, little-endian), the key, and 1 if
   // it puts the key, 0 if it deletes it. Some of its records' keys and
-  // offsets are kept (every sample_every_-th: a chunk's run is sampled about
-  // kRunSamples times), to split the runs where the last merge's two
-  // threads get as many records each (SplitRuns).
+  // offsets are kept (every sample_every_-th: a chunk's run is sampled at
+  // most about kRunSamples times, fewer when it held a key more than once),
+  // to split the runs where the last merge's two threads get about as many
+  // records each (SplitRuns).
   static constexpr size_t kRunSamples = 128;
   struct IndexRun {
     std::string path;
@@ -1052,8 +1053,9 @@ class BatchWriter {
       const char op = put ? 1 : 0;
       if (records_++ % sample_every_ == 0) samples_.emplace_back(key, size_);
       size_ += 5 + key.size();
-      // (Unlocked: the file is this thread's only; locking it for each of
-      // a run's millions of writes was a sixth of the index thread.)
+      // (glibc's unlocked calls: the file is this thread's only; locking it
+      // for each of a run's millions of writes was a sixth of the index
+      // thread.)
       return fwrite_unlocked(head, 1, 4, f_.get()) == 4 &&
              fwrite_unlocked(key.data(), 1, key.size(), f_.get()) ==
                  key.size() &&
@@ -1236,10 +1238,11 @@ class BatchWriter {
     return Status::OK();
   }
 
-  // Where each run's keys from the median of all their records' keys
-  // begin (by the samples: within sample_every_ records of the median),
-  // so that the two halves of the last merge take as long: the first
-  // half is each run's records before its split, the second the rest.
+  // Where each run's keys from the median of its samples' keys begin (the
+  // median of all records' keys to within sample_every_ records a run; each
+  // split itself is exact), so that the two halves of the last merge take
+  // about as long: the first half is each run's records before its split,
+  // the second the rest.
   // (The first run's middle key, used before, left one thread twice the
   // other's work.)
   StatusOr<std::vector<uint64_t>> SplitRuns() {
@@ -2552,8 +2555,8 @@ class ReadModelsImpl final : public ReadModels {
                                  Member::Str("month", month),
                                  Member::Str("kind", kind)};
     };
-    // A value of the stats column family as this batch leaves it: from
-    // the batch's own map, else read into it (0 if absent).
+    // A value of the stats column family as stored (0 if absent), once
+    // the writes queued before are in.
     auto stored = [&](const std::string& k) -> StatusOr<uint64_t> {
       RETURN_IF_ERROR(DrainWrites());
       std::string v;
@@ -2561,6 +2564,8 @@ class ReadModelsImpl final : public ReadModels {
       if (!gs.ok() && !gs.IsNotFound()) return FromRocks(gs, "reading stats");
       return gs.ok() ? FromBe64(v) : 0;
     };
+    // A value of the stats column family as this batch leaves it: from
+    // the batch's own map, else read into it (0 if absent).
     auto load = [&](const std::string& k) -> StatusOr<uint64_t*> {
       if (stats == &committed_.counters) {
         // A rebuild's own map is what it keeps: one lookup.
