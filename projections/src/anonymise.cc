@@ -46,6 +46,14 @@ std::string AsciiLower(std::string_view s) {
 
 namespace {
 
+// Whether CollectString may keep a string under `key`: every key it keeps
+// ends in one of these letters (a payload's strings are mostly under
+// others, skipped at once).
+bool MayIdentify(std::string_view key) {
+  const char last = key.empty() ? '\0' : key.back();
+  return last == 'e' || last == 'n' || last == 'l' || last == 's';
+}
+
 // One string of a payload, under `key`, in an object that describes a
 // person (has a person_ref) or not.
 void CollectString(std::string_view key, std::string_view text, bool person,
@@ -95,10 +103,7 @@ void CollectParsedIdentifiers(const simdjson::dom::element& j,
     // collected here (more to scrub, never less).
     for (auto [k, v] : object) {
       if (v.is_string()) {
-        // Every key CollectString keeps ends in one of these (a payload's
-        // strings are mostly under others: skipped at once).
-        const char last = k.empty() ? '\0' : k.back();
-        if (last != 'e' && last != 'n' && last != 'l' && last != 's') continue;
+        if (!MayIdentify(k)) continue;
         if (k == "description" && !person) {
           person = false;
           for (auto [pk, pv] : object) *person = *person || pk == "person_ref";

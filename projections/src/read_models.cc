@@ -2555,31 +2555,9 @@ class ReadModelsImpl final : public ReadModels {
                                  Member::Str("month", month),
                                  Member::Str("kind", kind)};
     };
-    // A value of the stats column family as stored (0 if absent), once
-    // the writes queued before are in.
-    auto stored = [&](const std::string& k) -> StatusOr<uint64_t> {
-      RETURN_IF_ERROR(DrainWrites());
-      std::string v;
-      rocksdb::Status gs = db_->Get(rocksdb::ReadOptions(), stats_cf, k, &v);
-      if (!gs.ok() && !gs.IsNotFound()) return FromRocks(gs, "reading stats");
-      return gs.ok() ? FromBe64(v) : 0;
-    };
     // A value of the stats column family as this batch leaves it: from
     // the batch's own map, else read into it (0 if absent).
     auto load = [&](const std::string& k) -> StatusOr<uint64_t*> {
-      if (stats == &committed_.counters) {
-        // A rebuild's own map is what it keeps: one lookup.
-        auto [it, added] = stats->try_emplace(k, 0);
-        if (added && MayHaveWritten(k)) {
-          StatusOr<uint64_t> n = stored(k);
-          if (!n.ok()) {
-            stats->erase(it);
-            return n.status();
-          }
-          it->second = *n;
-        }
-        return &it->second;
-      }
       auto it = stats->find(k);
       if (it == stats->end()) {
         if (auto c = committed_.counters.find(k);
@@ -2588,8 +2566,14 @@ class ReadModelsImpl final : public ReadModels {
         } else if (!MayHaveWritten(k)) {
           it = stats->emplace(k, 0).first;
         } else {
-          ASSIGN_OR_RETURN(uint64_t n, stored(k));
-          it = stats->emplace(k, n).first;
+          RETURN_IF_ERROR(DrainWrites());
+          std::string v;
+          rocksdb::Status gs =
+              db_->Get(rocksdb::ReadOptions(), stats_cf, k, &v);
+          if (!gs.ok() && !gs.IsNotFound()) {
+            return FromRocks(gs, "reading stats");
+          }
+          it = stats->emplace(k, gs.ok() ? FromBe64(v) : 0).first;
         }
       }
       return &it->second;

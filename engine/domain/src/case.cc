@@ -1,7 +1,8 @@
 #include "caseledger/domain/case.h"
 
-#include <array>
+#include <vector>
 
+#include "engine/domain/src/event_types.h"
 #include "engine/domain/src/payload_view.h"
 
 namespace caseledger::domain {
@@ -115,68 +116,41 @@ namespace {
 
 // The event types of cases, named once for all of them (a case copying the
 // name of each type it holds was most of the cost of keeping its events).
-// A type missing here still works (the case keeps its name); a test checks
-// that every type of the catalog is here.
-constexpr std::array<std::string_view, 28> kSharedTypes = {
-    "ActionAssigned",
-    "ActionCompleted",
-    "AuditFindingRecorded",
-    "CapacityAssessed",
-    "CaseClosed",
-    "CaseReopened",
-    "CaseSampledForAudit",
-    "CaseTriaged",
-    "ConcernReported",
-    "ConsentOverridden",
-    "ConsentRecorded",
-    "DesiredOutcomesRecorded",
-    "EscalationAcknowledged",
-    "EscalationOutcomeRecorded",
-    "EscalationRaised",
-    "EventAmended",
-    "InformationShared",
-    "LeadAssigned",
-    "LeadReassigned",
-    "LearningRecorded",
-    "LearningScreened",
-    "ParticipationAgreed",
-    "PersonInformedOfReport",
-    "ReauditScheduled",
-    "ReviewCompleted",
-    "ReviewScheduled",
-    "RiskAssessed",
-    "SafetyPlanAgreed",
-};
+// A type missing there still works (the case keeps its name); a test checks
+// that every type of the catalog is there.
+const std::vector<std::string_view>& SharedTypes() {
+  return internal::CaseEventTypes();
+}
 
-// `type`'s index in kSharedTypes, or kSharedTypes.size().
+// `type`'s index in SharedTypes(), or its size.
 uint32_t SharedIndex(std::string_view type) {
-  for (size_t i = 0; i < kSharedTypes.size(); ++i) {
-    if (kSharedTypes[i].size() == type.size() && kSharedTypes[i] == type) {
+  const std::vector<std::string_view>& shared = SharedTypes();
+  for (size_t i = 0; i < shared.size(); ++i) {
+    if (shared[i].size() == type.size() && shared[i] == type) {
       return static_cast<uint32_t>(i);
     }
   }
-  return static_cast<uint32_t>(kSharedTypes.size());
+  return static_cast<uint32_t>(shared.size());
 }
 
 }  // namespace
 
-const uint32_t CaseEvents::kShared = static_cast<uint32_t>(kSharedTypes.size());
-
 bool CaseEvents::Shared(std::string_view type) {
-  return SharedIndex(type) < kShared;
+  return SharedIndex(type) < SharedTypes().size();
 }
 
 void CaseEvents::Add(std::string_view event_id, std::string_view type,
                      uint32_t schema_version) {
+  const uint32_t shared = static_cast<uint32_t>(SharedTypes().size());
   Entry e;
   e.id_offset = static_cast<uint32_t>(ids_.size());
   e.id_size = static_cast<uint32_t>(event_id.size());
   e.type = SharedIndex(type);
-  if (e.type == kShared) {
+  if (e.type == shared) {
     size_t i = 0;
     while (i < types_.size() && types_[i] != type) ++i;
     if (i == types_.size()) types_.emplace_back(type);
-    e.type = kShared + static_cast<uint32_t>(i);
+    e.type = shared + static_cast<uint32_t>(i);
   }
   e.schema_version = schema_version;
   if (entries_.empty()) {
@@ -191,12 +165,13 @@ void CaseEvents::Add(std::string_view event_id, std::string_view type,
 
 std::optional<CaseEvents::Found> CaseEvents::Find(
     std::string_view event_id) const {
+  const std::vector<std::string_view>& shared = SharedTypes();
   for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) {
     if (it->id_size == event_id.size() &&
         std::string_view(ids_).substr(it->id_offset, it->id_size) == event_id) {
-      return Found{it->type < kShared
-                       ? kSharedTypes[it->type]
-                       : std::string_view(types_[it->type - kShared]),
+      return Found{it->type < shared.size()
+                       ? shared[it->type]
+                       : std::string_view(types_[it->type - shared.size()]),
                    it->schema_version};
     }
   }

@@ -2,6 +2,8 @@
 
 #include <ctime>
 #include <set>
+#include <string_view>
+#include <vector>
 
 namespace caseledger::domain {
 namespace {
@@ -606,6 +608,19 @@ const Spec* FindSpec(std::string_view name) {
 }
 
 }  // namespace
+
+namespace internal {
+
+const std::vector<std::string_view>& CaseEventTypes() {
+  static const std::vector<std::string_view> kTypes = [] {
+    std::vector<std::string_view> types;
+    for (const Spec& s : Specs()) types.emplace_back(s.event_type);
+    return types;
+  }();
+  return kTypes;
+}
+
+}  // namespace internal
 
 std::string EventTypeOf(std::string_view command) {
   const Spec* s = FindSpec(command);

@@ -111,7 +111,7 @@ class CaseEvents {
   std::optional<Found> Find(std::string_view event_id) const;
   size_t size() const { return entries_.size(); }
   // Whether `type` is one of the event types every case shares one copy of
-  // (each type the catalog knows; any other is kept by the case).
+  // (the events of decide()'s commands; any other is kept by the case).
   static bool Shared(std::string_view type);
 
   bool operator==(const CaseEvents&) const = default;
@@ -120,12 +120,13 @@ class CaseEvents {
   struct Entry {
     uint32_t id_offset = 0;  // in ids_
     uint32_t id_size = 0;
-    uint32_t type = 0;  // a shared type's index, else kShared + in types_
+    // A shared type's index; else the shared types' count plus its index
+    // in types_.
+    uint32_t type = 0;
     uint32_t schema_version = 0;
 
     bool operator==(const Entry&) const = default;
   };
-  static const uint32_t kShared;    // how many types are shared
   std::string ids_;                 // every id, one after another
   std::vector<std::string> types_;  // each other type once, as first seen
   std::vector<Entry> entries_;
