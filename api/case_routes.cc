@@ -380,18 +380,19 @@ class Routes {
       }
       respond(std::move(resp));
     };
-    d_.workers.Post([this, case_id = std::move(case_id),
-                     command = std::move(command), body = std::move(*body),
-                     actor = *actor, options,
-                     answer = std::move(answer)]() mutable {
-      d_.service.ExecuteAsync(
-          std::move(case_id), std::move(command), std::move(body),
-          std::move(actor), std::move(options),
-          [this](std::function<void()> work) {
-            d_.workers.Post(std::move(work));
-          },
-          std::move(answer));
-    });
+    d_.workers.Post(
+        [this, case_id = std::move(case_id), command = std::move(command),
+         body = std::move(*body), actor = *actor, options,
+         answer = std::move(answer), request_id = req.request_id]() mutable {
+          d_.service.ExecuteAsync(
+              std::move(case_id), std::move(command), std::move(body),
+              std::move(actor), std::move(options),
+              [this, request_id](std::function<void()> work) {
+                d_.workers.Post(std::move(work), request_id);
+              },
+              std::move(answer));
+        },
+        req.request_id);
   }
 
   // Loads the case and checks that the actor may make `read` of it. A
@@ -767,7 +768,7 @@ class Routes {
       // Take it into account now, not at the next request.
       (void)d_.tokens.Refresh();
       respond(JsonResponse(200, {{"revoked", *revoked}}));
-    });
+    }, req.request_id);
   }
 
   // POST /v1/admin/backups (no body, or {}): a consistent copy of the store
@@ -798,7 +799,8 @@ class Routes {
           }
           d_.logger->info("backup by {}: {}", by, made->dump());
           respond(JsonResponse(201, *made));
-        });
+        },
+        req.request_id);
   }
 
   // GET /v1/learning/summary: counts with small numbers suppressed.

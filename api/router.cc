@@ -1,5 +1,8 @@
 #include "api/router.h"
 
+#include <spdlog/spdlog.h>
+
+#include <atomic>
 #include <future>
 #include <nlohmann/json.hpp>
 
@@ -14,6 +17,19 @@ HttpResponse Problem(int status, std::string_view title,
                          {"title", title},
                          {"status", status},
                          {"detail", detail}};
+  r.body = body.dump();
+  return r;
+}
+
+HttpResponse InternalError(const std::string& request_id) {
+  HttpResponse r = Problem(
+      500, "Internal Server Error",
+      "the request failed inside the server; nothing was written for it "
+      "unless its answer says so. Quote request id " +
+          (request_id.empty() ? std::string("-") : request_id) +
+          " to the operator");
+  nlohmann::json body = nlohmann::json::parse(r.body);
+  body["request_id"] = request_id;
   r.body = body.dump();
   return r;
 }
@@ -112,7 +128,66 @@ bool Router::Match(const Route& r, const std::vector<std::string>& path,
   return true;
 }
 
+namespace {
+
+// The one answer to a request, shared by every copy of the Respond a handler
+// holds: the first call answers, later calls are ignored, and if the last
+// copy goes without a call (the handler threw, or the work that held it was
+// dropped) it answers 500 itself.
+class Reply {
+ public:
+  Reply(Router::Respond respond, std::string request_id,
+        std::shared_ptr<spdlog::logger> logger)
+      : respond_(std::move(respond)),
+        request_id_(std::move(request_id)),
+        logger_(std::move(logger)) {}
+  Reply(const Reply&) = delete;
+  Reply& operator=(const Reply&) = delete;
+
+  ~Reply() {
+    if (answered_.load(std::memory_order_acquire)) return;
+    Log("the handler ended without answering (see any exception logged "
+        "before); answered 500");
+    Send(InternalError(request_id_));
+  }
+
+  void Send(HttpResponse r) {
+    if (answered_.exchange(true, std::memory_order_acq_rel)) return;
+    try {
+      respond_(std::move(r));
+    } catch (const std::exception& e) {
+      Log(std::string("writing the answer failed: ") + e.what());
+    } catch (...) {
+      Log("writing the answer failed");
+    }
+  }
+
+  bool answered() const { return answered_.load(std::memory_order_acquire); }
+
+  void Log(const std::string& what) const noexcept {
+    try {
+      (logger_ ? *logger_ : *spdlog::default_logger_raw())
+          .error("request {}: {}",
+                 request_id_.empty() ? std::string("-") : request_id_, what);
+    } catch (...) {
+    }
+  }
+
+  const std::string& request_id() const { return request_id_; }
+
+ private:
+  Router::Respond respond_;
+  const std::string request_id_;
+  const std::shared_ptr<spdlog::logger> logger_;
+  std::atomic<bool> answered_{false};
+};
+
+}  // namespace
+
 void Router::Dispatch(const HttpRequest& request, Respond respond) const {
+  auto reply = std::make_shared<Reply>(std::move(respond), request.request_id,
+                                       logger_);
+  Respond once = [reply](HttpResponse r) { reply->Send(std::move(r)); };
   std::vector<std::string> path = SplitPath(request.target);
   std::string allow;
   for (const Route& r : routes_) {
@@ -125,16 +200,16 @@ void Router::Dispatch(const HttpRequest& request, Respond respond) const {
     }
     try {
       if (r.async_handler) {
-        r.async_handler(request, params, std::move(respond));
+        r.async_handler(request, params, once);
       } else {
-        respond(r.handler(request, params));
+        once(r.handler(request, params));
       }
-    } catch (const std::exception&) {
-      // An async handler that threw has already taken `respond`.
-      if (respond) {
-        respond(Problem(500, "Internal Server Error",
-                        "the request failed inside the server"));
-      }
+    } catch (const std::exception& e) {
+      reply->Log(std::string("the handler threw: ") + e.what());
+      reply->Send(InternalError(reply->request_id()));
+    } catch (...) {
+      reply->Log("the handler threw a non-standard exception");
+      reply->Send(InternalError(reply->request_id()));
     }
     return;
   }
@@ -142,10 +217,10 @@ void Router::Dispatch(const HttpRequest& request, Respond respond) const {
     HttpResponse resp = Problem(405, "Method Not Allowed",
                                 request.method + " is not allowed here");
     resp.headers.emplace_back("Allow", allow);
-    respond(std::move(resp));
+    once(std::move(resp));
     return;
   }
-  respond(Problem(404, "Not Found", "no route for this path"));
+  once(Problem(404, "Not Found", "no route for this path"));
 }
 
 HttpResponse Router::Handle(const HttpRequest& request) const {

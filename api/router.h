@@ -15,6 +15,10 @@
 #include <utility>
 #include <vector>
 
+namespace spdlog {
+class logger;
+}
+
 namespace caseledger::api {
 
 struct HttpRequest {
@@ -22,6 +26,10 @@ struct HttpRequest {
   std::string target;  // path and query, e.g. "/v1/cases?limit=10"
   std::map<std::string, std::string> headers;  // names in lower case
   std::string body;
+  // Names this request in the server's log and in its answer (X-Request-Id):
+  // the client's own X-Request-Id when it is a plain token, otherwise one the
+  // server makes. Empty in tests that do not set it.
+  std::string request_id;
 };
 
 // A response body written in parts as they become available (Server-Sent
@@ -48,6 +56,11 @@ struct HttpResponse {
 HttpResponse Problem(int status, std::string_view title,
                      std::string_view detail);
 
+// The 500 answer to a request that failed inside the server: says nothing of
+// why (that is in the server's log), and names the request so that an
+// operator can find it there.
+HttpResponse InternalError(const std::string& request_id);
+
 // Values of the {name} segments of the matched route.
 using PathParams = std::map<std::string, std::string>;
 
@@ -68,15 +81,25 @@ class Router {
   void Add(std::string method, std::string pattern, Handler handler);
   void AddAsync(std::string method, std::string pattern, AsyncHandler handler);
 
-  // Routes the request; `respond` gets the answer, now (synchronous
-  // handlers, errors) or later (asynchronous handlers).
+  // Routes the request; `respond` gets the answer exactly once, now
+  // (synchronous handlers, errors) or later (asynchronous handlers), from
+  // any thread. Finds the route: 404 when no pattern matches the path, 405
+  // with Allow when one matches under another method.
+  //
+  // No handler can leave a request unanswered or end the process: an
+  // exception thrown by a handler, or a handler's Respond dropped without
+  // being called (an exception on a worker thread destroys the work that
+  // held it), answers 500 problem+json naming the request id, and is logged
+  // with it. A second call of a Respond is ignored.
   void Dispatch(const HttpRequest& request, Respond respond) const;
 
   // Dispatch for callers that can wait (tests): blocks until answered.
-  // Finds the route: 404 when no pattern matches the path, 405 with Allow
-  // when one matches under another method. A handler's exception becomes a
-  // 500 problem (logged by the caller with its request id).
   HttpResponse Handle(const HttpRequest& request) const;
+
+  // Where handler failures are logged (the default logger until set).
+  void SetLogger(std::shared_ptr<spdlog::logger> logger) {
+    logger_ = std::move(logger);
+  }
 
   // The route template that answered (or "unmatched"), for logs and metrics.
   std::string RouteOf(const HttpRequest& request) const;
@@ -105,6 +128,7 @@ class Router {
                     PathParams* params);
   std::vector<Route> routes_;
   std::function<std::string(const HttpRequest&)> identify_;
+  std::shared_ptr<spdlog::logger> logger_;
 };
 
 // The query of a target, percent-decoded: "/a?x=1&y=%20" -> {x:"1", y:" "}.

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -16,6 +17,8 @@
 #include <boost/beast/ssl.hpp>
 #include <mutex>
 #include <optional>
+#include <random>
+#include <set>
 #include <thread>
 #include <type_traits>
 #include <unordered_map>
@@ -30,6 +33,103 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 class ServerImpl;
+
+bool IsTokenChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' ||
+         c == '_' || c == '.' || c == ':';
+}
+
+// The client's X-Request-Id when it is a plain token of at most 64
+// characters (so it cannot forge log lines), otherwise 16 random hex digits.
+std::string RequestId(const std::string& offered) {
+  if (!offered.empty() && offered.size() <= 64 &&
+      std::all_of(offered.begin(), offered.end(), IsTokenChar)) {
+    return offered;
+  }
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx",
+                static_cast<unsigned long long>(random()));
+  return buf;
+}
+
+std::string Lower(std::string_view in) {
+  std::string out(in);
+  for (auto& c : out) c = static_cast<char>(std::tolower(c));
+  return out;
+}
+
+// Header fields that name one thing: a request that repeats one is ambiguous
+// (which key, which version, whose token?) and is refused, not guessed at.
+bool IsSingleton(const std::string& name) {
+  static const std::set<std::string> kSingletons = {
+      "authorization",    "content-type",  "content-encoding",
+      "idempotency-key",  "if-match",      "last-event-id",
+      "x-correlation-id", "x-request-id",  "transfer-encoding",
+      "host"};
+  return kSingletons.count(name) > 0;
+}
+
+// The answer to a request whose head could not be read (`ec` from Beast's
+// parser): 413, 431 or 400.
+HttpResponse ReadError(beast::error_code ec, const ServerOptions& options) {
+  if (ec == http::error::body_limit) {
+    return Problem(413, "Content Too Large",
+                   "the request body exceeds " +
+                       std::to_string(options.max_body_bytes) + " bytes");
+  }
+  if (ec == http::error::header_limit) {
+    return Problem(431, "Request Header Fields Too Large",
+                   "the request headers are too large");
+  }
+  return Problem(400, "Bad Request", ec.message());
+}
+
+// A parsed request as the router sees it, or the answer that refuses it
+// before any handler runs. `out->request_id` is set either way.
+std::optional<HttpResponse> ToRequest(
+    const http::request<http::string_body>& req, HttpRequest* out) {
+  out->method = std::string(req.method_string());
+  out->target = std::string(req.target());
+  std::optional<std::string> repeated;
+  for (const auto& field : req) {
+    std::string name = Lower(field.name_string());
+    auto [it, added] = out->headers.emplace(name, std::string(field.value()));
+    if (!added && IsSingleton(name) && !repeated) repeated = name;
+  }
+  auto header = [&](const char* name) {
+    auto it = out->headers.find(name);
+    return it == out->headers.end() ? std::string() : it->second;
+  };
+  out->request_id = RequestId(repeated ? "" : header("x-request-id"));
+  if (repeated) {
+    HttpResponse r = Problem(400, "Bad Request",
+                             "the header " + *repeated +
+                                 " may appear once; this request repeats it");
+    return r;
+  }
+  // RFC 9112 6.1: a transfer coding the server does not understand is 501.
+  // Beast removes the chunked framing; any other coding (gzip, ...) would
+  // leave the body encoded, so it is refused rather than read as plain.
+  if (req.find(http::field::transfer_encoding) != req.end()) {
+    std::string te = Lower(header("transfer-encoding"));
+    te.erase(std::remove_if(te.begin(), te.end(),
+                            [](char c) { return c == ' ' || c == '\t'; }),
+             te.end());
+    if (te != "chunked") {
+      return Problem(501, "Not Implemented",
+                     "the only transfer coding accepted is chunked");
+    }
+  }
+  // RFC 9110 8.4: a content coding the server does not apply is 415.
+  std::string ce = Lower(header("content-encoding"));
+  if (!ce.empty() && ce != "identity") {
+    return Problem(415, "Unsupported Media Type",
+                   "request bodies are accepted without content coding");
+  }
+  out->body = req.body();
+  return std::nullopt;
+}
 
 // What the server needs of a session of either kind.
 class SessionBase {
@@ -87,6 +187,7 @@ class Session : public SessionBase,
   std::chrono::steady_clock::time_point started_;
   std::string route_;
   std::string actor_ = "-";  // for the request log
+  std::string request_id_;   // of the request being answered
 };
 
 class ServerImpl final : public Server {
@@ -176,9 +277,25 @@ class ServerImpl final : public Server {
                 : static_cast<int>(
                       std::max(1u, std::thread::hardware_concurrency()));
     std::vector<std::thread> threads;
-    for (int i = 1; i < n; ++i) threads.emplace_back([this] { ioc_.run(); });
-    ioc_.run();
+    for (int i = 1; i < n; ++i) threads.emplace_back([this] { RunIo(); });
+    RunIo();
     for (auto& t : threads) t.join();
+  }
+
+  // Runs the I/O loop until it is stopped. An exception out of a completion
+  // handler ends that handler's session (its shared state is released), not
+  // the thread or the process: it is logged and the loop resumes.
+  void RunIo() {
+    for (;;) {
+      try {
+        ioc_.run();
+        return;
+      } catch (const std::exception& e) {
+        logger_->error("an I/O handler threw: {}", e.what());
+      } catch (...) {
+        logger_->error("an I/O handler threw a non-standard exception");
+      }
+    }
   }
 
   void Shutdown() override {
@@ -362,45 +479,30 @@ void Session<kTls>::OnRead(beast::error_code ec, size_t) {
     return DoClose();
   }
   started_ = std::chrono::steady_clock::now();
-  if (ec == http::error::body_limit) {
-    route_ = "unmatched";
-    busy_ = true;
-    return Send(Problem(413, "Content Too Large",
-                        "the request body exceeds " +
-                            std::to_string(server_.options().max_body_bytes) +
-                            " bytes"),
-                false);
-  }
-  if (ec == http::error::header_limit) {
-    route_ = "unmatched";
-    busy_ = true;
-    return Send(Problem(431, "Request Header Fields Too Large",
-                        "the request headers are too large"),
-                false);
-  }
-  if (ec && &ec.category() !=
-                &http::make_error_code(http::error::bad_method).category()) {
+  request_id_ = RequestId("");
+  if (ec && ec != http::error::body_limit && ec != http::error::header_limit &&
+      &ec.category() !=
+          &http::make_error_code(http::error::bad_method).category()) {
     // Not a malformed request but a connection gone (reset, a TLS stream
     // cut short, ...): nothing to answer, nothing to count.
     return DoClose();
   }
   if (ec) {
-    // A malformed request: answer 400 if the socket is still usable.
+    // A malformed request (413, 431, 400): answer if the socket is still
+    // usable, then close (the rest of the stream cannot be trusted).
     route_ = "unmatched";
     busy_ = true;
-    return Send(Problem(400, "Bad Request", ec.message()), false);
+    return Send(ReadError(ec, server_.options()), false);
   }
   busy_ = true;
   auto& req = parser_->get();
   HttpRequest request;
-  request.method = std::string(req.method_string());
-  request.target = std::string(req.target());
-  for (const auto& field : req) {
-    std::string name(field.name_string());
-    for (auto& c : name) c = static_cast<char>(std::tolower(c));
-    request.headers[name] = std::string(field.value());
+  std::optional<HttpResponse> refused = ToRequest(req, &request);
+  request_id_ = request.request_id;
+  if (refused) {
+    route_ = "unmatched";
+    return Send(std::move(*refused), false);
   }
-  request.body = std::move(req.body());
   const bool keep_alive = req.keep_alive();
   route_ = server_.router().RouteOf(request);
   actor_ = server_.router().Identify(request);
@@ -424,6 +526,7 @@ void Session<kTls>::Send(HttpResponse r, bool keep_alive) {
   response_->set(http::field::server, "caseledger");
   response_->set(http::field::content_type, r.content_type);
   for (auto& [k, v] : r.headers) response_->set(k, v);
+  response_->set("X-Request-Id", request_id_);
   response_->body() = std::move(r.body);
   response_->keep_alive(keep_alive);
   response_->prepare_payload();
@@ -433,10 +536,11 @@ void Session<kTls>::Send(HttpResponse r, bool keep_alive) {
   if (!reject_) {
     server_.metrics().Record(route_, status, elapsed);
     // One line per request; never the body, a query string or any header.
-    server_.logger().info("{} {} {} {}us actor={}",
+    server_.logger().info("{} {} {} {}us actor={} id={}",
                           parser_ ? std::string(parser_->get().method_string())
                                   : std::string("-"),
-                          route_, status, elapsed.count(), actor_);
+                          route_, status, elapsed.count(), actor_,
+                          request_id_.empty() ? "-" : request_id_);
   }
   http::async_write(
       stream_, *response_,
@@ -462,6 +566,7 @@ void Session<kTls>::StartStream(HttpResponse r) {
   stream_head_->set(http::field::server, "caseledger");
   stream_head_->set(http::field::content_type, r.content_type);
   for (auto& [k, v] : r.headers) stream_head_->set(k, v);
+  stream_head_->set("X-Request-Id", request_id_);
   stream_head_->chunked(true);
   stream_head_->keep_alive(false);
   body_stream_ = std::move(r.stream);
@@ -469,9 +574,9 @@ void Session<kTls>::StartStream(HttpResponse r) {
   auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - started_);
   server_.metrics().Record(route_, r.status, elapsed);
-  server_.logger().info("{} {} {} stream actor={}",
+  server_.logger().info("{} {} {} stream actor={} id={}",
                         std::string(parser_->get().method_string()), route_,
-                        r.status, actor_);
+                        r.status, actor_, request_id_);
   Tcp().expires_after(server_.options().read_timeout);
   http::async_write_header(
       stream_, *stream_writer_,
@@ -534,6 +639,31 @@ void Session<kTls>::DoClose() {
 }
 
 }  // namespace
+
+HttpResponse AnswerRaw(std::string_view raw, const Router& router,
+                       const ServerOptions& options) {
+  http::request_parser<http::string_body> parser;
+  parser.body_limit(options.max_body_bytes);
+  parser.header_limit(static_cast<uint32_t>(options.max_header_bytes));
+  parser.eager(true);
+  beast::error_code ec;
+  size_t used = 0;
+  while (!ec && !parser.is_done() && used < raw.size()) {
+    used += parser.put(net::buffer(raw.data() + used, raw.size() - used), ec);
+    if (ec == http::error::need_more) {
+      ec = {};
+      break;
+    }
+  }
+  if (!ec && !parser.is_done()) {
+    parser.put_eof(ec);
+    if (!ec && !parser.is_done()) ec = http::error::partial_message;
+  }
+  if (ec) return ReadError(ec, options);
+  HttpRequest request;
+  if (auto refused = ToRequest(parser.get(), &request)) return *refused;
+  return router.Handle(request);
+}
 
 StatusOr<std::unique_ptr<Server>> Server::Create(
     const ServerOptions& options, const Router& router, HttpMetrics& metrics,

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "api/metrics.h"
 #include "api/router.h"
@@ -36,6 +37,13 @@ struct ServerOptions {
   std::string tls_certificate_file;
   std::string tls_private_key_file;
 };
+
+// The answer the server gives to one raw HTTP/1.1 request (head and body as
+// a client sent them), with no socket: the same parsing, limits and checks
+// as a connection, then `router`. For tests and fuzzing; a malformed request
+// gets the 4xx a connection would.
+HttpResponse AnswerRaw(std::string_view raw, const Router& router,
+                       const ServerOptions& options);
 
 class Server {
  public:

@@ -1,8 +1,11 @@
 #include "api/worker_pool.h"
 
+#include <spdlog/spdlog.h>
+
 namespace caseledger::api {
 
-WorkerPool::WorkerPool(size_t threads) {
+WorkerPool::WorkerPool(size_t threads, std::shared_ptr<spdlog::logger> logger)
+    : logger_(std::move(logger)) {
   for (size_t i = 0; i < std::max<size_t>(1, threads); ++i) {
     threads_.emplace_back([this] { Loop(); });
   }
@@ -10,16 +13,40 @@ WorkerPool::WorkerPool(size_t threads) {
 
 WorkerPool::~WorkerPool() { Stop(); }
 
-void WorkerPool::Post(std::function<void()> work) {
+void WorkerPool::Post(std::function<void()> work, std::string request_id) {
+  Task task{std::move(work), std::move(request_id)};
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (!stopping_) {
-      queue_.push_back(std::move(work));
+      queue_.push_back(std::move(task));
       cv_.notify_one();
       return;
     }
   }
-  work();
+  Run(task);
+}
+
+void WorkerPool::Run(Task& task) noexcept {
+  const char* what = nullptr;
+  std::string text;
+  try {
+    task.work();
+  } catch (const std::exception& e) {
+    text = e.what();
+    what = text.c_str();
+  } catch (...) {
+    what = "a non-standard exception";
+  }
+  if (what == nullptr) return;
+  try {
+    (logger_ ? *logger_ : *spdlog::default_logger_raw())
+        .error("request {}: a worker's task threw: {}",
+               task.request_id.empty() ? "-" : task.request_id, what);
+    // Destroying the task (and any Respond it holds) happens here, inside
+    // the guard: its 500 answer is sent now.
+    task.work = nullptr;
+  } catch (...) {
+  }
 }
 
 void WorkerPool::Stop() {
@@ -34,15 +61,15 @@ void WorkerPool::Stop() {
 
 void WorkerPool::Loop() {
   for (;;) {
-    std::function<void()> work;
+    Task task;
     {
       std::unique_lock<std::mutex> lk(mu_);
       cv_.wait(lk, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;
-      work = std::move(queue_.front());
+      task = std::move(queue_.front());
       queue_.pop_front();
     }
-    work();
+    Run(task);
   }
 }
 

@@ -405,9 +405,10 @@ int RunServe(const caseledger::api::ServeConfig& config, bool demo) {
   if (!models.ok()) return Fail("opening the read models", models.status());
   (*models)->Start();
   // Commands wait for an fsync; they run here, never on the I/O threads.
-  caseledger::api::WorkerPool workers(config.workers);
+  caseledger::api::WorkerPool workers(config.workers, logger);
   caseledger::api::HttpMetrics metrics;
   caseledger::api::Router router;
+  router.SetLogger(logger);
   caseledger::api::AddOperationalRoutes(router, *store, metrics, models->get());
   caseledger::api::CaseRouteDeps deps{*store,  service,       tokens,
                                       workers, models->get(), logger};

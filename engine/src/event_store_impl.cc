@@ -722,7 +722,7 @@ void EventStoreImpl::ProcessGroup(std::vector<Request>& requests) {
   std::vector<StatusOr<AppendResult>> results;
   results.reserve(requests.size());
   if (!write_failure_.ok()) {
-    for (auto& r : requests) r.done(write_failure_);
+    for (auto& r : requests) Complete(r, write_failure_);
     return;
   }
 
@@ -784,7 +784,19 @@ void EventStoreImpl::ProcessGroup(std::vector<Request>& requests) {
     }
   }
   for (size_t i = 0; i < requests.size(); ++i) {
-    requests[i].done(std::move(results[i]));
+    Complete(requests[i], std::move(results[i]));
+  }
+}
+
+void EventStoreImpl::Complete(Request& r, StatusOr<AppendResult> result) {
+  // The writer thread serves every appender: a callback that throws must
+  // not end it (nor the process).
+  try {
+    r.done(std::move(result));
+  } catch (const std::exception& e) {
+    logger_->error("an append's callback threw: {}", e.what());
+  } catch (...) {
+    logger_->error("an append's callback threw a non-standard exception");
   }
 }
 

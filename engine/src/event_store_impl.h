@@ -105,6 +105,9 @@ class EventStoreImpl final : public EventStore {
     size_t bytes = 0;
   };
 
+  // Runs r.done on the writer thread; an exception it throws is logged.
+  void Complete(Request& r, StatusOr<AppendResult> result);
+
   // An event written by an earlier request of the group being built.
   struct PendingEvent {
     size_t value_index;  // into Group::values

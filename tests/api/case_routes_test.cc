@@ -409,6 +409,32 @@ TEST_F(CaseRoutesTest, BadBodiesAreProblemsThatNameTheFieldAndWriteNothing) {
   EXPECT_EQ(store_->committed_position().value(), before);
 }
 
+// These two bodies once ended the process (the domain read "kind" before
+// the schema check and threw on a worker thread): each is now a 400 that
+// names the field, writes nothing, and the server serves on.
+TEST_F(CaseRoutesTest, ABodyOfTheWrongShapeCannotTakeTheServerDown) {
+  Report();
+  Ok(Command("dsl", "assign-lead",
+             {{"lead_actor_id", "user:dsl-1"},
+              {"role", "dsl"},
+              {"reason", "initial_assignment"}}));
+  const uint64_t before = store_->committed_position().value();
+  for (int round = 0; round < 3; ++round) {
+    auto schedule = Command("dsl", "schedule-review", {{"kind", 1}});
+    EXPECT_EQ(schedule.result_int(), 400) << schedule.body();
+    EXPECT_EQ(Body(schedule)["pointer"], "/kind") << schedule.body();
+    auto complete =
+        Command("reviewer", "complete-review", {{"kind", {{"a", 1}}}});
+    EXPECT_EQ(complete.result_int(), 400) << complete.body();
+    EXPECT_EQ(schedule[boost::beast::http::field::content_type],
+              "application/problem+json");
+  }
+  EXPECT_EQ(store_->committed_position().value(), before);
+  auto health = client_->Send(http_verb::get, "/healthz", "", {});
+  EXPECT_EQ(health.result_int(), 200);
+  EXPECT_EQ(Get("dsl", "/v1/cases/" + case_).result_int(), 200);
+}
+
 TEST_F(CaseRoutesTest, TheDslNamedInAConcernIsBarredFromIt) {
   Json report = ReportBody();
   report["people_involved"][1]["is_dsl"] = true;

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <thread>
 
 namespace caseledger::api {
 namespace {
@@ -70,6 +72,55 @@ TEST_F(RouterTest, HandlerExceptionIsA500ThatRevealsNothing) {
   HttpResponse r = router_.Handle(Req("GET", "/boom"));
   EXPECT_EQ(r.status, 500);
   EXPECT_EQ(r.body.find("secret"), std::string::npos);
+}
+
+// An asynchronous handler can fail after it has taken the Respond: by
+// throwing, or by dropping it (its work thrown away on another thread).
+// Either way the request is answered, once, with a 500 naming its id.
+TEST(RouterFailureTest, EveryRequestIsAnsweredExactlyOnce) {
+  Router router;
+  router.AddAsync("GET", "/throws",
+                  [](const HttpRequest&, const PathParams&, Router::Respond) {
+                    throw std::logic_error("after taking respond");
+                  });
+  router.AddAsync("GET", "/drops",
+                  [](const HttpRequest&, const PathParams&,
+                     Router::Respond respond) {
+                    std::thread([r = std::move(respond)] {}).join();
+                  });
+  router.AddAsync("GET", "/twice",
+                  [](const HttpRequest&, const PathParams&,
+                     Router::Respond respond) {
+                    respond(Problem(409, "Conflict", "first"));
+                    respond(Problem(200, "OK", "second"));
+                  });
+  router.Add("GET", "/int", [](const HttpRequest&, const PathParams&)
+                                -> HttpResponse { throw 7; });
+  for (const char* target : {"/throws", "/drops", "/int"}) {
+    HttpRequest req = Req("GET", target);
+    req.request_id = "req-42";
+    int answers = 0;
+    HttpResponse last;
+    router.Dispatch(req, [&](HttpResponse r) {
+      ++answers;
+      last = std::move(r);
+    });
+    EXPECT_EQ(answers, 1) << target;
+    EXPECT_EQ(last.status, 500) << target;
+    auto body = nlohmann::json::parse(last.body);
+    EXPECT_EQ(body["request_id"], "req-42") << target;
+    EXPECT_NE(body["detail"].get<std::string>().find("req-42"),
+              std::string::npos);
+    EXPECT_EQ(last.body.find("after taking"), std::string::npos);
+  }
+  int answers = 0;
+  int status = 0;
+  router.Dispatch(Req("GET", "/twice"), [&](HttpResponse r) {
+    ++answers;
+    status = r.status;
+  });
+  EXPECT_EQ(answers, 1);
+  EXPECT_EQ(status, 409);
 }
 
 TEST(SplitPathTest, DropsEmptySegmentsAndQuery) {

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "api/handlers.h"
+#include "api/worker_pool.h"
 #include "tests/support/test_support.h"
 
 namespace caseledger::api {
@@ -92,6 +93,93 @@ class ServerTest : public ::testing::Test {
   std::thread thread_;
   net::io_context ioc_;
 };
+
+// A request sent as raw bytes: the whole path a connection takes (Beast's
+// parser, the limits, the header checks, the router) without a socket.
+HttpResponse Raw(const Router& router, const std::string& raw) {
+  ServerOptions so;
+  so.max_body_bytes = 1024;
+  return AnswerRaw(raw, router, so);
+}
+
+TEST_F(ServerTest, AmbiguousOrEncodedRequestsAreRefusedBeforeAnyHandler) {
+  int reached = 0;
+  router_.Add("POST", "/echo",
+              [&reached](const HttpRequest& req, const PathParams&) {
+                ++reached;
+                HttpResponse r;
+                r.body = req.body;
+                return r;
+              });
+  const std::string head = "POST /echo HTTP/1.1\r\nHost: x\r\n";
+  // The baseline: a chunked body is read.
+  HttpResponse ok = Raw(router_, head +
+                                     "Transfer-Encoding: chunked\r\n\r\n"
+                                     "2\r\n{}\r\n0\r\n\r\n");
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.body, "{}");
+  EXPECT_EQ(reached, 1);
+  // RFC 9112: a transfer coding the server does not apply is 501, not a
+  // body read as if it were plain.
+  HttpResponse gz = Raw(router_, head +
+                                     "Transfer-Encoding: gzip, chunked\r\n\r\n"
+                                     "2\r\n{}\r\n0\r\n\r\n");
+  EXPECT_EQ(gz.status, 501) << gz.body;
+  EXPECT_EQ(gz.content_type, "application/problem+json");
+  HttpResponse ce = Raw(router_, head +
+                                     "Content-Encoding: gzip\r\n"
+                                     "Content-Length: 2\r\n\r\n{}");
+  EXPECT_EQ(ce.status, 415) << ce.body;
+  // One key, one version, one token: a repeated header is ambiguous.
+  for (const char* name :
+       {"Idempotency-Key", "If-Match", "Authorization", "Content-Type"}) {
+    std::string twice = head + name + ": \"1\"\r\n" + name +
+                        ": \"2\"\r\nContent-Length: 2\r\n\r\n{}";
+    HttpResponse r = Raw(router_, twice);
+    EXPECT_EQ(r.status, 400) << name << ": " << r.body;
+    std::string lower = name;
+    for (char& c : lower) c = static_cast<char>(std::tolower(c));
+    EXPECT_NE(r.body.find(lower), std::string::npos) << r.body;
+  }
+  // Headers that may be repeated still are.
+  HttpResponse accept = Raw(router_, head +
+                                         "Accept: a/b\r\nAccept: c/d\r\n"
+                                         "Content-Length: 2\r\n\r\n{}");
+  EXPECT_EQ(accept.status, 200);
+  EXPECT_EQ(reached, 2);
+  // Malformed and oversized requests get their 4xx, not a crash.
+  EXPECT_EQ(Raw(router_, "GARBAGE\r\n\r\n").status, 400);
+  EXPECT_EQ(Raw(router_, head + "Content-Length: 5000\r\n\r\n").status, 413);
+  EXPECT_EQ(Raw(router_, head + "Content-Length: 10\r\n\r\n{}").status, 400);
+}
+
+TEST_F(ServerTest, AHandlerThatThrowsOnAnotherThreadIsA500AndServingGoesOn) {
+  WorkerPool workers(1);
+  router_.AddAsync("GET", "/throws-later",
+                   [&workers](const HttpRequest&, const PathParams&,
+                              Router::Respond respond) {
+                     workers.Post([respond = std::move(respond)] {
+                       throw std::runtime_error("secret detail");
+                     });
+                   });
+  tcp::socket s = Connect();
+  http::request<http::string_body> req{http::verb::get, "/throws-later", 11};
+  req.set(http::field::host, "localhost");
+  req.set("X-Request-Id", "client-req-7");
+  http::write(s, req);
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  http::read(s, buffer, res);
+  EXPECT_EQ(res.result_int(), 500);
+  EXPECT_EQ(res["X-Request-Id"], "client-req-7");
+  EXPECT_EQ(res.body().find("secret"), std::string::npos);
+  EXPECT_EQ(nlohmann::json::parse(res.body())["request_id"], "client-req-7");
+  // The same connection, and the server, serve on.
+  auto again = Send(s, http::verb::get, "/healthz");
+  EXPECT_EQ(again.result_int(), 200);
+  EXPECT_EQ(again["X-Request-Id"].size(), 16u);  // one the server made
+  workers.Stop();
+}
 
 TEST_F(ServerTest, HealthAndReadinessAnswerJson) {
   auto h = Get("/healthz");

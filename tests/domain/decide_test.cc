@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <tuple>
 #include <vector>
 
@@ -671,6 +672,108 @@ TEST_F(DecideTest, AReporterSeesOnlyWhatTheyReportedAndTheBarredSeeNothing) {
   EXPECT_TRUE(CanReadCase(state_, kAltDsl, Read::kCaseHistory));
   EXPECT_TRUE(CanReadCase(state_, kReviewer, Read::kCaseReplay));
   EXPECT_FALSE(CanReadCase(state_, kIntegration, Read::kCaseState));
+}
+
+// Every command, on an open case and on a closed one, by each deciding
+// role, with each field of a valid body (to three levels down) replaced by a
+// value of every other JSON type: decide() answers with a Status and never
+// throws (an exception here ends the server). {"kind": 1} on schedule-review
+// once read the payload before its schema check and threw type_error 302.
+TEST_F(DecideTest, NoBodyOfAnyShapeMakesDecideThrow) {
+  const std::vector<std::pair<std::string, std::string>> commands = {
+      {"assign-lead", "LeadAssigned"},
+      {"reassign-lead", "LeadReassigned"},
+      {"triage", "CaseTriaged"},
+      {"record-outcomes", "DesiredOutcomesRecorded"},
+      {"agree-participation", "ParticipationAgreed"},
+      {"assess-capacity", "CapacityAssessed"},
+      {"record-consent", "ConsentRecorded"},
+      {"override-consent", "ConsentOverridden"},
+      {"share-information", "InformationShared"},
+      {"inform-person", "PersonInformedOfReport"},
+      {"assess-risk", "RiskAssessed.v2"},
+      {"agree-safety-plan", "SafetyPlanAgreed"},
+      {"raise-escalation", "EscalationRaised"},
+      {"acknowledge-escalation", "EscalationAcknowledged"},
+      {"record-escalation-outcome", "EscalationOutcomeRecorded"},
+      {"schedule-review", "ReviewScheduled"},
+      {"complete-review", "ReviewCompleted"},
+      {"close", "CaseClosed"},
+      {"reopen", "CaseReopened"},
+      {"amend", "EventAmended"},
+      {"record-learning", "LearningRecorded"},
+      {"screen-learning", "LearningScreened"},
+      {"assign-action", "ActionAssigned"},
+      {"complete-action", "ActionCompleted"},
+      {"sample-for-audit", "CaseSampledForAudit"},
+      {"record-audit-finding", "AuditFindingRecorded"},
+      {"schedule-reaudit", "ReauditScheduled"},
+      {"report", "ConcernReported"},
+  };
+  const std::vector<Json> others = {
+      Json(1),          Json(-1.5),          Json("x"),
+      Json(true),       Json(nullptr),       Json::array({1}),
+      Json::object({{"a", 1}}), Json::array(), Json::object()};
+  // Every body: the valid one, then each value at each path replaced.
+  auto variants = [&](const Json& valid) {
+    std::vector<Json> out{valid, Json::object(), Json::array(), Json(1)};
+    std::function<void(const Json::json_pointer&, const Json&, int)> walk =
+        [&](const Json::json_pointer& at, const Json& v, int depth) {
+          if (depth > 3) return;
+          if (v.is_object()) {
+            for (const auto& [k, child] : v.items()) {
+              walk(at / k, child, depth + 1);
+            }
+          } else if (v.is_array()) {
+            for (size_t i = 0; i < v.size() && i < 2; ++i) {
+              walk(at / i, v[i], depth + 1);
+            }
+          }
+          if (at.empty()) return;
+          for (const Json& o : others) {
+            Json b = valid;
+            b[at] = o;
+            out.push_back(std::move(b));
+          }
+          Json without = valid;
+          Json& parent = without[at.parent_pointer()];
+          if (parent.is_array()) {
+            parent.erase(std::stoul(at.back()));
+          } else {
+            parent.erase(at.back());
+          }
+          out.push_back(std::move(without));
+        };
+    walk(Json::json_pointer(), valid, 0);
+    return out;
+  };
+  OpenCase();
+  const CaseState open = state_;
+  Json close = {{"reason", "person_declined_further_involvement"},
+                {"no_review_reason", "person_declined_review"},
+                {"feedback_to_reporter_given", false}};
+  ASSERT_TRUE(Run("close", close, kDsl).ok());
+  const CaseState closed = state_;
+  size_t tried = 0;
+  for (const auto& [command, example] : commands) {
+    ASSERT_FALSE(EventTypeOf(command).empty()) << command;
+    Json valid = Example(example);
+    if (command == "report") {
+      valid.erase("priority");
+      valid.erase("acknowledgement_due_at");
+    }
+    for (const CaseState* s : {&open, &closed}) {
+      state_ = *s;
+      for (const Actor* actor : {&kDsl, &kReviewer, &kReporter}) {
+        for (const Json& body : variants(valid)) {
+          ++tried;
+          EXPECT_NO_THROW((void)Try(command, body, *actor))
+              << command << " by " << actor->id << ": " << body.dump();
+        }
+      }
+    }
+  }
+  EXPECT_GT(tried, 5000u);
 }
 
 TEST(PolicyTest, RolesRoundTripByName) {

@@ -600,6 +600,12 @@ const std::vector<Spec>& Specs() {
   return kSpecs;
 }
 
+Status ClosedCase() {
+  return Status::FailedPrecondition(
+      "the case is closed: it takes only reopen, amendments, learning and "
+      "audit");
+}
+
 const Spec* FindSpec(std::string_view name) {
   for (const Spec& s : Specs()) {
     if (name == s.name) return &s;
@@ -653,16 +659,8 @@ StatusOr<std::vector<NewEvent>> Decide(const CaseState& state,
       return Status::PermissionDenied(
           "you are barred from this case (conflict of interest)");
     }
-    // Reviews on a closed case are governance reviews (audit) only.
-    const bool closed_review = (command.name == "schedule-review" ||
-                                command.name == "complete-review") &&
-                               command.body.is_object() &&
-                               command.body.value("kind", "") != "governance";
-    if (state.stage == Stage::kClosed &&
-        (!spec->allowed_when_closed || closed_review)) {
-      return Status::FailedPrecondition(
-          "the case is closed: it takes only reopen, amendments, learning "
-          "and audit");
+    if (state.stage == Stage::kClosed && !spec->allowed_when_closed) {
+      return ClosedCase();
     }
     if (spec->needs_lead && !state.lead_actor_id) {
       return Status::FailedPrecondition(
@@ -678,6 +676,14 @@ StatusOr<std::vector<NewEvent>> Decide(const CaseState& state,
   if (spec->prepare) RETURN_IF_ERROR(spec->prepare(ctx));
   const uint32_t version = catalog.CurrentVersion(spec->event_type);
   RETURN_IF_ERROR(catalog.Validate(spec->event_type, version, payload));
+  // Nothing below reads the payload before the schema has accepted it.
+  // Reviews on a closed case are governance reviews (audit) only.
+  if (state.stage == Stage::kClosed &&
+      (command.name == "schedule-review" ||
+       command.name == "complete-review") &&
+      Str(payload, "kind") != "governance") {
+    return ClosedCase();
+  }
   if (spec->check) RETURN_IF_ERROR(spec->check(ctx));
   std::vector<NewEvent> out;
   out.push_back(NewEvent{spec->event_type, version, std::move(payload)});

@@ -110,7 +110,8 @@ class EventStore {
   //
   // The callback runs on the writer thread once the batch is durable (see
   // Options::sync) or rejected; it must not block or call back into
-  // Append synchronously. Validation errors may run it on the caller's thread
+  // Append synchronously. An exception it throws is logged and goes no
+  // further. Validation errors may run it on the caller's thread
   // before AppendAsync returns.
   virtual void AppendAsync(std::string stream_id, ExpectedVersion expected,
                            std::vector<ProposedEvent> events,
