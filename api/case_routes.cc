@@ -348,6 +348,11 @@ class Routes {
                                                     '\n' + body->dump());
     }
     options.correlation_id = Header(req, "x-correlation-id").substr(0, 128);
+    options.deadline =
+        (req.received == std::chrono::steady_clock::time_point{}
+             ? std::chrono::steady_clock::now()
+             : req.received) +
+        d_.command_budget;
     const bool created = command == "report";
     // Deciding reads the case: do it on a worker thread. The durable append
     // then joins the store's group commit without holding the worker, and

@@ -38,6 +38,10 @@ struct CaseRouteDeps {
   // Takes a backup of the store (POST /v1/admin/backups) and says where and
   // up to which position; null: the route answers 503.
   std::function<StatusOr<nlohmann::json>()> backup = nullptr;
+  // A command not handed to the store within this long of its request
+  // being read is refused with 503 and writes nothing (a request's time
+  // budget: work queued behind slow requests is shed, not piled up).
+  std::chrono::milliseconds command_budget{10000};
   // An idle learning stream sends a comment this often.
   std::chrono::milliseconds stream_heartbeat{15000};
 };

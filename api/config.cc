@@ -185,6 +185,9 @@ Status ApplyConfigText(const std::string& text, ServeConfig* c) {
     RETURN_IF_ERROR(
         r.Integer("max_connections", 1, 100000, &c->server.max_connections));
     RETURN_IF_ERROR(r.Integer("max_json_depth", 2, 512, &c->max_json_depth));
+    uint64_t budget_ms = static_cast<uint64_t>(c->command_budget.count());
+    RETURN_IF_ERROR(r.Integer("command_budget_ms", 100, 600000, &budget_ms));
+    c->command_budget = std::chrono::milliseconds(budget_ms);
     RETURN_IF_ERROR(
         ApplySeconds(r, "read_timeout_seconds", 1, &c->server.read_timeout));
     RETURN_IF_ERROR(r.NoOthers());

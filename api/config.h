@@ -6,6 +6,7 @@
 // the variable), never a silent default.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <string>
 
@@ -21,6 +22,9 @@ struct ServeConfig {
   ServerOptions server;         // listen address, threads, limits, TLS
   size_t workers = 4;           // threads that run commands (durable appends)
   size_t max_json_depth = 32;   // deeper request bodies: 400
+  // A command not handed to the store within this long of being read is
+  // refused with 503, writing nothing.
+  std::chrono::milliseconds command_budget{10000};
   // The learning feed's pseudonym key: a file holding it (empty: the
   // CASELEDGER_PSEUDONYM_KEY variable, else <data>/pseudonym.key, made on
   // first use). Never in the config file itself.

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -30,6 +31,9 @@ struct HttpRequest {
   // the client's own X-Request-Id when it is a plain token, otherwise one the
   // server makes. Empty in tests that do not set it.
   std::string request_id;
+  // When the server had read the whole request (its time budget counts
+  // from here); the epoch when not set (tests): now.
+  std::chrono::steady_clock::time_point received{};
 };
 
 // A response body written in parts as they become available (Server-Sent

@@ -498,6 +498,7 @@ void Session<kTls>::OnRead(beast::error_code ec, size_t) {
   auto& req = parser_->get();
   HttpRequest request;
   std::optional<HttpResponse> refused = ToRequest(req, &request);
+  request.received = started_;
   request_id_ = request.request_id;
   if (refused) {
     route_ = "unmatched";

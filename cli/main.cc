@@ -413,6 +413,7 @@ int RunServe(const caseledger::api::ServeConfig& config, bool demo) {
   caseledger::api::CaseRouteDeps deps{*store,  service,       tokens,
                                       workers, models->get(), logger};
   deps.max_json_depth = config.max_json_depth;
+  deps.command_budget = config.command_budget;
   deps.summary = config.summary;
   deps.feed_release_delay_months = config.feed_release_delay_months;
   const std::string backup_root = BackupRoot(data, config.backup_dir);

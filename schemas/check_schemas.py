@@ -6,7 +6,8 @@ Usage: python3 schemas/check_schemas.py   (exit 0 when everything passes)
 - every file parses as JSON;
 - every schema is a valid draft-07 schema and every "$ref" resolves;
 - house rules: $schema/$id/title/description, "additionalProperties": false
-  on every object with properties, explicit "required", lower_snake_case
+  on every object with properties, maxItems on every array and maxLength on
+  every string that is not an enum, explicit "required", lower_snake_case
   field names and enum values, x-personal repeated at every property whose
   $ref target is personal, free text always x-personal or x-shareable
   (organisation names excepted), never both annotations;
@@ -110,6 +111,14 @@ def walk(schema, where, path, is_property=False, declaring=True):
             or resolved.get("x-personal") or resolved.get("x-shareable")
         if not marked and resolved_name not in FREE_TEXT_OK_REFS:
             fail(f"{where}{path}: free text neither x-personal nor x-shareable")
+    # Bounded input: validation cost stays linear in the body only when every
+    # array has maxItems and every string that is not a code has maxLength.
+    if declaring and "$ref" not in schema:
+        if schema.get("type") == "array" and "maxItems" not in schema:
+            fail(f"{where}{path}: array without maxItems")
+        if schema.get("type") == "string" and "enum" not in schema \
+                and "const" not in schema and "maxLength" not in schema:
+            fail(f"{where}{path}: string without maxLength")
     if "enum" in schema:
         for v in schema["enum"]:
             if not (isinstance(v, str) and SNAKE.match(v)):

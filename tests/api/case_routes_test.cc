@@ -435,6 +435,28 @@ TEST_F(CaseRoutesTest, ABodyOfTheWrongShapeCannotTakeTheServerDown) {
   EXPECT_EQ(Get("dsl", "/v1/cases/" + case_).result_int(), 200);
 }
 
+// A report with 8,000 duplicate categories once took 32 s to refuse; it is
+// refused at maxItems. A command whose time budget has run out before it
+// reaches the store is 503 and writes nothing.
+TEST_F(CaseRoutesTest, HostileBodiesAndSpentBudgetsWriteNothing) {
+  const uint64_t before = store_->committed_position().value();
+  Json report = ReportBody();
+  report["categories"] = Json::array();
+  for (int i = 0; i < 8000; ++i) {
+    report["categories"].push_back(ReportBody()["categories"][0]);
+  }
+  auto dup = Post("reporter", "/v1/cases", report);
+  EXPECT_EQ(dup.result_int(), 400) << dup.body();
+  EXPECT_EQ(Body(dup)["pointer"], "/categories");
+  deps_->command_budget = std::chrono::milliseconds(0);
+  auto late = Post("reporter", "/v1/cases", ReportBody());
+  EXPECT_EQ(late.result_int(), 503) << late.body();
+  EXPECT_EQ(late["Retry-After"], "5");
+  EXPECT_EQ(store_->committed_position().value(), before);
+  deps_->command_budget = std::chrono::seconds(10);
+  Report();
+}
+
 TEST_F(CaseRoutesTest, TheDslNamedInAConcernIsBarredFromIt) {
   Json report = ReportBody();
   report["people_involved"][1]["is_dsl"] = true;

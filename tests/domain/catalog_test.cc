@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "caseledger/domain/case.h"
@@ -34,6 +35,88 @@ class CatalogTest : public ::testing::Test {
   static std::shared_ptr<const EventCatalog> catalog_;
 };
 std::shared_ptr<const EventCatalog> CatalogTest::catalog_;
+
+// Every array has maxItems and every string that is not a code has
+// maxLength: without them a body's validation cost is not bounded by its
+// size (uniqueItems compares every pair; patterns run on any length).
+TEST_F(CatalogTest, EveryArrayAndEveryStringHasALimit) {
+  size_t arrays = 0, strings = 0;
+  std::function<void(const Json&, const std::string&)> walk =
+      [&](const Json& node, const std::string& where) {
+        if (node.is_array()) {
+          for (size_t i = 0; i < node.size(); ++i) {
+            walk(node[i], where + "/" + std::to_string(i));
+          }
+          return;
+        }
+        if (!node.is_object()) return;
+        if (node.value("type", "") == "array") {
+          ++arrays;
+          EXPECT_TRUE(node.contains("maxItems")) << where;
+        }
+        if (node.value("type", "") == "string" && !node.contains("enum") &&
+            !node.contains("const")) {
+          ++strings;
+          EXPECT_TRUE(node.contains("maxLength")) << where;
+        }
+        for (const auto& [key, child] : node.items()) {
+          walk(child, where + "/" + key);
+        }
+      };
+  for (const auto& entry : fs::directory_iterator(kSchemas / "events")) {
+    walk(ReadJson(entry.path()), entry.path().filename().string());
+  }
+  EXPECT_GT(arrays, 25u);
+  EXPECT_GT(strings, 10u);
+}
+
+// What once took 32 s (8,000 duplicate items: valijson compares every pair)
+// or could overflow the stack (a pattern run on a long string) is rejected
+// at the limit, naming the field. Fifty thousand items would take hours if
+// the check were still quadratic.
+TEST_F(CatalogTest, HostileSizesAreRejectedAtTheirLimitNamingTheField) {
+  const Json valid = ReadJson(kSchemas / "examples" / "ConcernReported" /
+                              "valid-1.json");
+  ASSERT_TRUE(catalog_->Validate("ConcernReported", 1, valid).ok());
+  Json dup = valid;
+  dup["categories"] = Json::array();
+  for (int i = 0; i < 50000; ++i) {
+    dup["categories"].push_back(valid["categories"][0]);
+  }
+  Status s = catalog_->Validate("ConcernReported", 1, dup);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.field().value_or("<none>"), "/categories") << s.ToString();
+
+  Json people = valid;
+  for (int i = 0; i < 20000; ++i) {
+    people["people_involved"].push_back(valid["people_involved"][0]);
+  }
+  s = catalog_->Validate("ConcernReported", 1, people);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.field().value_or("<none>"), "/people_involved") << s.ToString();
+
+  // A timestamp with half a million digits of fraction, and an id as long.
+  Json when = valid;
+  when["occurred_at"] = "2026-03-01T10:00:00." + std::string(500000, '7') + "Z";
+  s = catalog_->Validate("ConcernReported", 1, when);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.field().value_or("<none>"), "/occurred_at") << s.ToString();
+  Json text = valid;
+  text["people_involved"][0]["person_ref"] = std::string(500000, 'a');
+  s = catalog_->Validate("ConcernReported", 1, text);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.field().value_or("<none>"), "/people_involved/0/person_ref")
+      << s.ToString();
+  // Cutting the copy down never splits a character: a long text of
+  // four-byte characters is still refused for its length.
+  Json wide = valid;
+  std::string emoji;
+  for (int i = 0; i < 30000; ++i) emoji += "\xF0\x9F\x98\x80";
+  wide["facts"] = emoji;
+  s = catalog_->Validate("ConcernReported", 1, wide);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.field().value_or("<none>"), "/facts") << s.ToString();
+}
 
 TEST_F(CatalogTest, KnowsEveryEventTypeAndItsCurrentVersion) {
   for (const char* type : {"ConcernReported",

@@ -78,6 +78,17 @@ TEST_F(CaseServiceTest, ARejectedCommandWritesNothing) {
   EXPECT_EQ(store_->committed_position().value(), 1u);
 }
 
+TEST_F(CaseServiceTest, ACommandPastItsTimeBudgetIsRefusedAndWritesNothing) {
+  ASSERT_OK(service_->Execute("case-1", "report", Report(), kReporter));
+  CommandOptions o;
+  o.deadline = std::chrono::steady_clock::now() - std::chrono::milliseconds(1);
+  auto r = service_->Execute("case-1", "assign-lead", Lead(), kDsl, o);
+  EXPECT_TRUE(r.status().IsUnavailable()) << r.status().ToString();
+  EXPECT_EQ(store_->committed_position().value(), 1u);
+  o.deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  EXPECT_OK(service_->Execute("case-1", "assign-lead", Lead(), kDsl, o));
+}
+
 TEST_F(CaseServiceTest, APinnedVersionThatMovedOnIsAConflict) {
   ASSERT_OK(service_->Execute("case-1", "report", Report(), kReporter));
   CommandOptions o;

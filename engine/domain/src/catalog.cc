@@ -92,6 +92,10 @@ struct EventCatalog::Impl {
     return nullptr;
   }
   internal::UpcasterMap upcasters;  // (type, from version) -> next
+  // The largest maxItems and maxLength of any schema: a payload cut down to
+  // one more than these still fails every limit the whole one fails.
+  size_t max_items = 0;
+  size_t max_length = 0;
 
   // Resolves "file#/definitions/x" or "#/definitions/x" within `file`.
   const Json* Resolve(const std::string& file, const std::string& ref,
@@ -161,7 +165,7 @@ Json ForValidation(Json node) {
       "[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|"
       "(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|[12][0-9]))";
   static const std::string kTime =
-      "([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]+)?"
+      "([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]{1,9})?"
       "([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])";
   if (node.is_array()) {
     for (auto& item : node) item = ForValidation(std::move(item));
@@ -178,12 +182,68 @@ Json ForValidation(Json node) {
   if (pattern.empty()) return node;
   node.erase("format");
   if (node.contains("pattern")) {
+    // valijson checks allOf before maxLength: the length comes first inside
+    // it, so no expression runs on a string longer than its limit.
     if (!node.contains("allOf")) node["allOf"] = Json::array();
+    if (node.contains("maxLength")) {
+      node["allOf"].push_back(Json{{"maxLength", node["maxLength"]}});
+    }
     node["allOf"].push_back(Json{{"pattern", pattern}});
   } else {
     node["pattern"] = pattern;
   }
   return node;
+}
+
+// The largest "maxItems" and "maxLength" anywhere in `node`.
+void CollectLimits(const Json& node, size_t* max_items, size_t* max_length) {
+  if (node.is_array()) {
+    for (const auto& item : node) CollectLimits(item, max_items, max_length);
+    return;
+  }
+  if (!node.is_object()) return;
+  for (const auto& [key, value] : node.items()) {
+    if (value.is_number_unsigned()) {
+      if (key == "maxItems") {
+        *max_items = std::max(*max_items, value.get<size_t>());
+      }
+      if (key == "maxLength") {
+        *max_length = std::max(*max_length, value.get<size_t>());
+      }
+    }
+    CollectLimits(value, max_items, max_length);
+  }
+}
+
+// `payload` with every array cut to `items` elements and every string to
+// `length` code points (UTF-8), for the second, error-collecting pass.
+Json CutDown(const Json& payload, size_t items, size_t length) {
+  if (payload.is_array()) {
+    Json out = Json::array();
+    for (size_t i = 0; i < payload.size() && i < items; ++i) {
+      out.push_back(CutDown(payload[i], items, length));
+    }
+    return out;
+  }
+  if (payload.is_object()) {
+    Json out = Json::object();
+    for (const auto& [key, value] : payload.items()) {
+      out[key] = CutDown(value, items, length);
+    }
+    return out;
+  }
+  if (payload.is_string()) {
+    const std::string& text = payload.get_ref<const std::string&>();
+    size_t points = 0;
+    for (size_t i = 0; i < text.size(); ++i) {
+      // A byte that does not continue a sequence starts a code point.
+      if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80 &&
+          points++ == length) {
+        return Json(text.substr(0, i));
+      }
+    }
+  }
+  return payload;
 }
 
 }  // namespace
@@ -228,6 +288,7 @@ StatusOr<std::shared_ptr<const EventCatalog>> EventCatalog::Load() {
     } catch (const std::exception& e) {
       return Status::InvalidArgument("schema " + name + ": " + e.what());
     }
+    CollectLimits(doc, &impl->max_items, &impl->max_length);
     Key key{type, version};
     impl->schemas.emplace(key, std::move(schema));
     std::set<std::string> personal;
@@ -238,6 +299,10 @@ StatusOr<std::shared_ptr<const EventCatalog>> EventCatalog::Load() {
     current = std::max(current, version);
   }
 
+  if (auto common = impl->files.find("common.v1.json");
+      common != impl->files.end()) {
+    CollectLimits(common->second, &impl->max_items, &impl->max_length);
+  }
   // Every version above 1 needs an upcaster from the one before it.
   impl->upcasters = internal::Upcasters();
   for (const auto& [type, current] : impl->current) {
@@ -297,17 +362,37 @@ Status EventCatalog::Validate(std::string_view type, uint32_t version,
   // expressions of the schemas' patterns (compiling them afresh for each
   // event was most of a command's CPU time). Not shared: the cache is not
   // thread-safe.
+  //
+  // Validation costs time linear in the payload, whatever a client sends.
+  // The first pass stops at the first constraint that fails, and valijson
+  // checks an array's maxItems before its uniqueItems (quadratic) and a
+  // string's maxLength before its pattern, so neither runs on more than
+  // its limit allows. A payload that fails is checked again to say where,
+  // a pass that checks every constraint: on a copy cut down to one element
+  // and one character past the largest limit of any schema, which fails
+  // every limit the whole payload fails and bounds the rest.
   thread_local valijson::Validator validator;
-  valijson::ValidationResults results;
-  valijson::adapters::NlohmannJsonAdapter target(payload);
   bool ok = false;
   try {
-    ok = validator.validate(*it->second, target, &results);
+    valijson::adapters::NlohmannJsonAdapter target(payload);
+    ok = validator.validate(*it->second, target, nullptr);
   } catch (const std::exception& e) {
     return Status::InvalidField("",
                                 std::string("cannot validate: ") + e.what());
   }
   if (ok) return Status::OK();
+  valijson::ValidationResults results;
+  try {
+    const Json cut =
+        CutDown(payload, impl_->max_items + 1, impl_->max_length + 1);
+    valijson::adapters::NlohmannJsonAdapter target(cut);
+    if (validator.validate(*it->second, target, &results)) {
+      return Status::InvalidField("", "the payload does not match its schema");
+    }
+  } catch (const std::exception& e) {
+    return Status::InvalidField("",
+                                std::string("cannot validate: ") + e.what());
+  }
   // The most specific error: the deepest context (valijson also reports each
   // enclosing object that failed because of it).
   valijson::ValidationResults::Error error, best;

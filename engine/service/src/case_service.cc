@@ -184,6 +184,19 @@ StatusOr<std::optional<CommandResult>> CaseService::FindRetry(
   return std::optional<CommandResult>(std::move(r));
 }
 
+namespace {
+
+Status WithinBudget(const CommandOptions& options) {
+  if (options.deadline && std::chrono::steady_clock::now() > *options.deadline) {
+    return Status::Unavailable(
+        "the request ran past its time budget before it could be written; "
+        "nothing was written: retry it");
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
 StatusOr<CaseService::Prepared> CaseService::Prepare(
     const std::string& case_id, const std::string& command, const Json& body,
     const domain::Actor& actor, const CommandOptions& options) const {
@@ -194,6 +207,7 @@ StatusOr<CaseService::Prepared> CaseService::Prepare(
         "a case id is at most 120 characters and does not start with "
         "'access:' or 'sys.'");
   }
+  RETURN_IF_ERROR(WithinBudget(options));
   Prepared p;
   ASSIGN_OR_RETURN(domain::CaseState state, Load(case_id));
   // Barred before anything else is said about the case (even its version,
@@ -229,6 +243,7 @@ StatusOr<CaseService::Prepared> CaseService::Prepare(
   };
   ASSIGN_OR_RETURN(std::vector<domain::NewEvent> decided,
                    domain::Decide(state, cmd, *catalog_, config_, lookup));
+  RETURN_IF_ERROR(WithinBudget(options));
   for (size_t i = 0; i < decided.size(); ++i) {
     ProposedEvent e;
     if (i == 0 && options.event_id) e.event_id = *options.event_id;

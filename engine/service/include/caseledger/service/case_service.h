@@ -8,6 +8,7 @@
 // caller pinned a version).
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -45,6 +46,11 @@ struct CommandOptions {
   // id differs from the stored event's is kAlreadyExists: the id was reused
   // by a different request (the API puts a digest of the request here).
   std::string causation_id;
+  // The request's time budget: a command not yet handed to the store by
+  // then (it waited for a worker, or loading and deciding took too long) is
+  // refused with kUnavailable and writes nothing. Once handed over, an
+  // append is not abandoned: it is durable or refused as the store says.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
 };
 
 struct CommandResult {
