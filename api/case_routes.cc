@@ -271,6 +271,21 @@ class Routes {
     return std::move(*body);
   }
 
+  // For routes that take no parameters: no body, or {}; otherwise answers
+  // 400 (or 415) and returns false.
+  bool NoParameters(const HttpRequest& req, const char* what,
+                    const Router::Respond& respond) {
+    if (req.body.empty()) return true;
+    auto body = ReadBody(req, respond);
+    if (!body) return false;
+    if (!body->is_object() || !body->empty()) {
+      respond(Problem(400, "Bad Request",
+                      std::string(what) + " takes no parameters"));
+      return false;
+    }
+    return true;
+  }
+
   // The month before which learning is released now ("" : everything).
   std::string ReleasedNow() const {
     return ReleasedBefore(d_.clock(), d_.feed_release_delay_months);
@@ -780,15 +795,7 @@ class Routes {
   // in the configured backup directory.
   void CreateBackup(const HttpRequest& req, Router::Respond respond) {
     auto actor = AuthorizeAdmin(req, respond);
-    if (!actor) return;
-    if (!req.body.empty()) {
-      auto body = ReadBody(req, respond);
-      if (!body) return;
-      if (!body->is_object() || !body->empty()) {
-        respond(Problem(400, "Bad Request", "a backup takes no parameters"));
-        return;
-      }
-    }
+    if (!actor || !NoParameters(req, "a backup", respond)) return;
     if (!d_.backup) {
       respond(Problem(503, "Service Unavailable",
                       "backups are not configured on this server"));
@@ -804,6 +811,29 @@ class Routes {
           }
           d_.logger->info("backup by {}: {}", by, made->dump());
           respond(JsonResponse(201, *made));
+        },
+        req.request_id);
+  }
+
+  // POST /v1/admin/store/resume (no body, or {}): appends again after a
+  // failed write, now rather than at the store's next own try. 200 with the
+  // log position when appends may go on; otherwise the failure (507 while
+  // the disk is still full).
+  void ResumeStore(const HttpRequest& req, Router::Respond respond) {
+    auto actor = AuthorizeAdmin(req, respond);
+    if (!actor || !NoParameters(req, "resuming", respond)) return;
+    // Resuming flushes RocksDB's memtables: not on an I/O thread.
+    d_.workers.Post(
+        [this, by = actor->id, respond = std::move(respond)]() mutable {
+          Status s = d_.store.Resume();
+          d_.logger->info("store resume by {}: {}", by, s.ToString());
+          if (!s.ok()) {
+            respond(ProblemFromStatus(s));
+            return;
+          }
+          respond(JsonResponse(
+              200, {{"writable", true},
+                    {"log_position", d_.store.committed_position().value()}}));
         },
         req.request_id);
   }
@@ -991,6 +1021,15 @@ HttpResponse ProblemFromStatus(const Status& s, bool pinned) {
       r.headers.emplace_back("Retry-After", "5");
       return r;
     }
+    case StatusCode::kNoSpace: {
+      // RFC 4918 11.5; the store resumes by itself once space is freed.
+      HttpResponse r = Problem(
+          507, "Insufficient Storage",
+          "the server's storage is full: nothing was written. It resumes by "
+          "itself once an operator frees space; retry later");
+      r.headers.emplace_back("Retry-After", "30");
+      return r;
+    }
     case StatusCode::kIOError:
     case StatusCode::kCorruption:
       // Storage detail stays in the server's log, not in the answer.
@@ -1051,6 +1090,7 @@ void AddCaseRoutes(Router& router, CaseRouteDeps& deps) {
   collection("POST", "/v1/cases", &Routes::Report);
   collection("POST", "/v1/admin/tokens/revoke", &Routes::RevokeToken);
   collection("POST", "/v1/admin/backups", &Routes::CreateBackup);
+  collection("POST", "/v1/admin/store/resume", &Routes::ResumeStore);
   router.AddAsync("POST", "/v1/cases/{id}/commands/{command}",
                   [routes](const HttpRequest& req, const PathParams& p,
                            Router::Respond respond) {

@@ -73,6 +73,19 @@ void AddOperationalRoutes(Router& router, const EventStore& store,
               "counter");
         Gauge(&r.body, "caseledger_store_write_microseconds_total",
               "Writer time inside RocksDB writes.", s.write_micros, "counter");
+        const Status health = store.Health();
+        Gauge(&r.body, "caseledger_store_writable",
+              "1 while the store accepts appends, 0 while it refuses them.",
+              health.ok() ? 1 : 0);
+        Gauge(&r.body, "caseledger_store_disk_full",
+              "1 while appends are refused because the disk is full.",
+              health.IsNoSpace() ? 1 : 0);
+        Gauge(&r.body, "caseledger_store_write_failures_total",
+              "Writes that failed (each refuses appends until recovery).",
+              s.write_failures, "counter");
+        Gauge(&r.body, "caseledger_store_recoveries_total",
+              "Times the store accepted appends again after a failed write.",
+              s.recoveries, "counter");
         if (models) {
           projections::ProjectionHealth h = models->Health();
           Gauge(&r.body, "caseledger_projection_position",

@@ -16,6 +16,8 @@
 #include <limits>
 #include <set>
 
+#include "caseledger/storage_log.h"
+
 namespace caseledger {
 
 Status EventStore::Open(const Options& options, const std::string& path,
@@ -63,6 +65,7 @@ Status FromRocks(const rocksdb::Status& s, std::string_view context) {
   std::string msg = std::string(context) + ": " + s.ToString();
   if (s.IsCorruption()) return Status::Corruption(std::move(msg));
   if (s.IsNotFound()) return Status::NotFound(std::move(msg));
+  if (s.IsNoSpace()) return Status::NoSpace(std::move(msg));
   return Status::IOError(std::move(msg));
 }
 
@@ -237,6 +240,11 @@ Status EventStoreImpl::Init() {
   dbo.write_buffer_manager =
       std::make_shared<rocksdb::WriteBufferManager>(options_.memtable_bytes);
   if (env_ != nullptr) dbo.env = env_;
+  // No LOG file on the data volume (storage_log.h says why).
+  dbo.info_log = RocksLogger(logger_);
+  // The store recovers from a failed write itself (Recover: it must read
+  // its head again), so RocksDB's own retries must not race it.
+  dbo.listeners.push_back(ManualErrorRecovery());
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descs = {
       {rocksdb::kDefaultColumnFamilyName, CfOptions(cache, false, 4u << 20)},
@@ -271,19 +279,7 @@ Status EventStoreImpl::Init() {
   streams_cf_ = handles_[4];
   meta_cf_ = handles_[5];
 
-  // The log's head: its last record, found by one seek, not a scan.
-  {
-    std::unique_ptr<rocksdb::Iterator> it(
-        db_->NewIterator(rocksdb::ReadOptions(), log_cf_));
-    it->SeekToLast();
-    if (!it->status().ok()) return FromRocks(it->status(), "reading log head");
-    if (it->Valid()) {
-      EventView v;
-      RETURN_IF_ERROR(DecodeRecord(ToView(it->value()), &v));
-      last_position_ = v.position;
-      last_log_hash_ = v.log_hash;
-    }
-  }
+  RETURN_IF_ERROR(ReadStoredHead(&last_position_, &last_log_hash_));
 
   std::string value;
   rs = db_->Get(rocksdb::ReadOptions(), meta_cf_, kMetaFormatKey, &value);
@@ -339,6 +335,23 @@ Status EventStoreImpl::Init() {
       pthread_setname_np(pthread_self(), "cl-writer");
       WriterLoop();
     });
+  }
+  return Status::OK();
+}
+
+Status EventStoreImpl::ReadStoredHead(uint64_t* position, Hash* hash) const {
+  // The log's last record, found by one seek, not a scan.
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), log_cf_));
+  it->SeekToLast();
+  if (!it->status().ok()) return FromRocks(it->status(), "reading log head");
+  *position = 0;
+  *hash = Hash{};
+  if (it->Valid()) {
+    EventView v;
+    RETURN_IF_ERROR(DecodeRecord(ToView(it->value()), &v));
+    *position = v.position;
+    *hash = v.log_hash;
   }
   return Status::OK();
 }
@@ -516,10 +529,27 @@ void EventStoreImpl::WriterLoop() {
     std::vector<Request> group;
     {
       std::unique_lock<std::mutex> lk(queue_mu_);
-      queue_cv_.wait(lk, [this] {
+      auto ready = [this] {
         return !writing_ && backups_waiting_ == 0 &&
                (stop_writer_ || !queue_.empty());
-      });
+      };
+      // Wakes each second too: after a failed write (which a blocking
+      // Append may have met on its own thread) it sees whether the store
+      // can resume, so readiness comes back without waiting for an append.
+      if (!queue_cv_.wait_for(lk, std::chrono::seconds(1), ready)) {
+        if (!write_failed_.load(std::memory_order_acquire) || writing_ ||
+            backups_waiting_ > 0) {
+          continue;
+        }
+        writing_ = true;
+        lk.unlock();
+        MaybeRecover();
+        lk.lock();
+        writing_ = false;
+        lk.unlock();
+        queue_cv_.notify_all();
+        continue;
+      }
       if (queue_.empty()) return;  // stopping, and everything is drained
       writing_ = true;
       size_t bytes = 0;
@@ -551,25 +581,14 @@ StatusOr<GlobalPosition> EventStoreImpl::Backup(const std::string& dir) {
   }
   // Take the writer state, so that no group is written while the checkpoint
   // is taken and the copy ends exactly at last_position_. Appends queue.
-  {
-    std::unique_lock<std::mutex> lk(queue_mu_);
-    if (stop_writer_) return Status::Unavailable("the event store is closing");
-    ++backups_waiting_;
-    queue_cv_.wait(lk, [this] { return !writing_; });
-    --backups_waiting_;
-    writing_ = true;
-  }
+  if (!AcquireWriter()) return Status::Unavailable("the event store is closing");
   const uint64_t position = last_position_;
   rocksdb::Checkpoint* raw = nullptr;
   rocksdb::Status rs = rocksdb::Checkpoint::Create(db_.get(), &raw);
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
   // 0: flush the memtables first, so the copy needs no WAL replay.
   if (rs.ok()) rs = checkpoint->CreateCheckpoint(dir, /*log_size_for_flush=*/0);
-  {
-    std::lock_guard<std::mutex> lk(queue_mu_);
-    writing_ = false;
-  }
-  queue_cv_.notify_all();
+  ReleaseWriter();
   if (!rs.ok()) return FromRocks(rs, "backing up to " + dir);
   logger_->info("backed up to {} at position {}", dir, position);
   return GlobalPosition(position);
@@ -718,9 +737,122 @@ StatusOr<AppendResult> EventStoreImpl::Decide(Request& r, Group& g) {
   return result;
 }
 
+void EventStoreImpl::SetFailure(Status failure) {
+  if (write_failure_.ok() && !failure.ok()) {
+    recovery_delay_ = std::chrono::seconds(1);
+    last_recovery_try_ = std::chrono::steady_clock::now();
+  }
+  write_failure_ = std::move(failure);
+  write_failed_.store(!write_failure_.ok(), std::memory_order_release);
+  std::lock_guard<std::mutex> lk(failure_mu_);
+  failure_report_ = write_failure_;
+}
+
+void EventStoreImpl::MaybeRecover() {
+  // A full disk clears when space is freed; other failures (an fsync error
+  // may have lost written pages) wait for a reopen.
+  if (write_failure_.ok() || !write_failure_.IsNoSpace()) return;
+  // Tried after 1 s, then 2 s, then every 4 s: soon after space is freed,
+  // without a line in the log each second while the disk stays full.
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_recovery_try_ < recovery_delay_) return;
+  last_recovery_try_ = now;
+  Status s = Recover();
+  if (!s.ok()) {
+    recovery_delay_ = std::min<std::chrono::steady_clock::duration>(
+        recovery_delay_ * 2, std::chrono::seconds(4));
+    logger_->debug("the store cannot resume yet: {}", s.ToString());
+  }
+}
+
+Status EventStoreImpl::Recover() {
+  if (write_failure_.ok()) return Status::OK();
+  rocksdb::Status rs = db_->Resume();
+  if (rs.ok()) {
+    // Every memtable to a table file: the write-ahead log the failed write
+    // touched is then obsolete, and can never be replayed after a crash.
+    rocksdb::FlushOptions fo;
+    fo.wait = true;
+    fo.allow_write_stall = true;
+    rs = db_->Flush(fo, handles_);
+  }
+  if (!rs.ok()) {
+    Status s = FromRocks(rs, "resuming the store");
+    // Still full, or failing: keep refusing, with the current reason.
+    if (s.IsNoSpace() || write_failure_.IsNoSpace()) {
+      SetFailure(Status::NoSpace(
+          "the disk is full: appends are refused until space is freed (" +
+          s.message() + ")"));
+    }
+    return s;
+  }
+  // The head as stored: the failed batch is wholly there or not at all.
+  uint64_t position = 0;
+  Hash hash{};
+  RETURN_IF_ERROR(ReadStoredHead(&position, &hash));
+  if (position < last_position_) {
+    return Status::Corruption(
+        "after resuming, the log ends at position " +
+        std::to_string(position) + " but position " +
+        std::to_string(last_position_) + " was acknowledged");
+  }
+  if (position != last_position_) {
+    // The failed write reached the log after all: its clients were told it
+    // failed (a retry with its Idempotency-Key finds it). Heads cached
+    // before it are stale.
+    logger_->warn(
+        "the failed write is in the log after all (positions {} to {})",
+        last_position_ + 1, position);
+    stream_cache_.Clear();
+    last_position_ = position;
+    last_log_hash_ = hash;
+    {
+      std::lock_guard<std::mutex> lk(commit_mu_);
+      committed_head_ = LogHead{GlobalPosition(position), hash};
+      committed_.store(position, std::memory_order_release);
+    }
+    commit_cv_.notify_all();
+  }
+  logger_->warn("the store accepts appends again (log at position {})",
+                position);
+  SetFailure(Status::OK());
+  stats_.recoveries.fetch_add(1, std::memory_order_relaxed);
+  return Status::OK();
+}
+
+bool EventStoreImpl::AcquireWriter() {
+  std::unique_lock<std::mutex> lk(queue_mu_);
+  if (stop_writer_) return false;
+  ++backups_waiting_;
+  queue_cv_.wait(lk, [this] { return !writing_; });
+  --backups_waiting_;
+  writing_ = true;
+  return true;
+}
+
+void EventStoreImpl::ReleaseWriter() {
+  {
+    std::lock_guard<std::mutex> lk(queue_mu_);
+    writing_ = false;
+  }
+  queue_cv_.notify_all();
+}
+
+Status EventStoreImpl::Resume() {
+  RETURN_IF_ERROR(CheckOpen());
+  if (options_.read_only) {
+    return Status::FailedPrecondition("the store is open read-only");
+  }
+  if (!AcquireWriter()) return Status::Unavailable("the event store is closing");
+  Status s = Recover();
+  ReleaseWriter();
+  return s;
+}
+
 void EventStoreImpl::ProcessGroup(std::vector<Request>& requests) {
   std::vector<StatusOr<AppendResult>> results;
   results.reserve(requests.size());
+  MaybeRecover();
   if (!write_failure_.ok()) {
     for (auto& r : requests) Complete(r, write_failure_);
     return;
@@ -750,11 +882,15 @@ void EventStoreImpl::ProcessGroup(std::vector<Request>& requests) {
     stats_.write_micros.fetch_add(micros_since(t1), std::memory_order_relaxed);
     if (!rs.ok()) {
       // Fail closed: the batch is atomic, so either all of it or none of it
-      // is in the WAL, but we cannot tell which until the store is reopened
-      // and recovered. Refuse every further append until then.
-      write_failure_ = FromRocks(
-          rs, "writing events (the store refuses appends until reopened)");
-      write_failed_.store(true, std::memory_order_release);
+      // is in the WAL, but we cannot tell which until the store recovers
+      // (Recover). Refuse every further append until then.
+      stats_.write_failures.fetch_add(1, std::memory_order_relaxed);
+      SetFailure(FromRocks(
+          rs, rs.IsNoSpace()
+                  ? "writing events (the disk is full: appends are refused "
+                    "until space is freed)"
+                  : "writing events (appends are refused until the store "
+                    "is reopened)"));
       logger_->error("{}", write_failure_.ToString());
       for (auto& r : results) {
         if (r.ok()) r = write_failure_;
@@ -806,9 +942,8 @@ Status EventStoreImpl::Health() const {
     return Status::FailedPrecondition("the store is open read-only");
   }
   if (write_failed_.load(std::memory_order_acquire)) {
-    return Status::IOError(
-        "a write failed; the store refuses appends until "
-        "it is reopened");
+    std::lock_guard<std::mutex> lk(failure_mu_);
+    return failure_report_;
   }
   return Status::OK();
 }
@@ -824,6 +959,8 @@ StoreStats EventStoreImpl::stats() const {
   s.groups_committed = stats_.groups_committed.load(std::memory_order_relaxed);
   s.decide_micros = stats_.decide_micros.load(std::memory_order_relaxed);
   s.write_micros = stats_.write_micros.load(std::memory_order_relaxed);
+  s.write_failures = stats_.write_failures.load(std::memory_order_relaxed);
+  s.recoveries = stats_.recoveries.load(std::memory_order_relaxed);
   return s;
 }
 

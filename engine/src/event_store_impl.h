@@ -40,6 +40,10 @@ class StreamHeadCache {
   explicit StreamHeadCache(size_t capacity) : capacity_(capacity) {}
   const StreamHead* Find(const std::string& id);
   void Put(const std::string& id, const StreamHead& head);
+  void Clear() {
+    order_.clear();
+    map_.clear();
+  }
 
  private:
   using Entry = std::pair<std::string, StreamHead>;
@@ -90,6 +94,7 @@ class EventStoreImpl final : public EventStore {
   Status Close() override;
   StoreStats stats() const override;
   Status Health() const override;
+  Status Resume() override;
 
   // Waits until a commit past `after` or closing; true if there is news.
   bool WaitForCommitAfter(uint64_t after,
@@ -116,11 +121,24 @@ class EventStoreImpl final : public EventStore {
   struct Group;
 
   Status ValidateRequest(const Request& r) const;
+  // Takes and gives back the writer state (no group is written meanwhile);
+  // false if the store is closing.
+  bool AcquireWriter();
+  void ReleaseWriter();
   // A validated request, without its callback.
   StatusOr<Request> MakeRequest(std::string stream_id, ExpectedVersion expected,
                                 std::vector<ProposedEvent> events) const;
   void WriterLoop();
   void ProcessGroup(std::vector<Request>& requests);
+  // With the writer state held: the store after a failed write, brought
+  // back (RocksDB resumed, its memtables flushed so that the write-ahead
+  // log the failed write touched is retired, the head read again from what
+  // is stored). OK when appends may go on.
+  Status Recover();
+  // With the writer state held: Recover() if the failure is a full disk and
+  // the last try was long enough ago.
+  void MaybeRecover();
+  void SetFailure(Status failure);
   StatusOr<AppendResult> Decide(Request& r, Group& g);
   StatusOr<StreamHead> LoadStreamHead(const std::string& stream_id);
   StatusOr<std::optional<AppendResult>> CheckDuplicates(const Request& r,
@@ -130,6 +148,9 @@ class EventStoreImpl final : public EventStore {
   StatusOr<VerifyReport> VerifyStream(const std::string& stream_id) const;
   StatusOr<VerifyReport> VerifyLog() const;
   Status CheckOpen() const;
+  // The position and log hash of the log's last stored record (0 and zeros
+  // for an empty log).
+  Status ReadStoredHead(uint64_t* position, Hash* hash) const;
 
   const Options options_;
   const std::string path_;
@@ -156,7 +177,8 @@ class EventStoreImpl final : public EventStore {
   // True while a thread (the writer, or a blocking Append on its own
   // thread) owns the writer state below and is processing a group.
   bool writing_ = false;  // guarded by queue_mu_
-  // Backups waiting for the writer state: no new group starts meanwhile.
+  // Backups and resumes waiting for the writer state (AcquireWriter): no new
+  // group starts meanwhile.
   int backups_waiting_ = 0;  // guarded by queue_mu_
   std::thread writer_;
 
@@ -165,15 +187,21 @@ class EventStoreImpl final : public EventStore {
   uint64_t last_position_ = 0;
   Hash last_log_hash_{};
   StreamHeadCache stream_cache_;
-  // Set after a failed write: the store refuses appends until reopened.
+  // Set after a failed write: the store refuses appends until it recovers
+  // (by itself from a full disk, see MaybeRecover; on Resume(); or when
+  // reopened).
   Status write_failure_;
+  std::chrono::steady_clock::time_point last_recovery_try_{};
+  std::chrono::steady_clock::duration recovery_delay_ = std::chrono::seconds(1);
   std::atomic<bool> write_failed_{false};  // mirrors !write_failure_.ok()
+  mutable std::mutex failure_mu_;
+  Status failure_report_;  // a copy of write_failure_ for Health()
 
   // Counters behind stats(); written by the writer only.
   struct AtomicStats {
     std::atomic<uint64_t> appends_committed{0}, events_committed{0},
         appends_deduplicated{0}, appends_rejected{0}, groups_committed{0},
-        decide_micros{0}, write_micros{0};
+        decide_micros{0}, write_micros{0}, write_failures{0}, recoveries{0};
   };
   AtomicStats stats_;
 

@@ -24,6 +24,8 @@ std::string_view StatusCodeName(StatusCode code) {
       return "IOError";
     case StatusCode::kCorruption:
       return "Corruption";
+    case StatusCode::kNoSpace:
+      return "NoSpace";
   }
   return "Unknown";
 }

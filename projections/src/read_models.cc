@@ -34,6 +34,7 @@
 #include <unordered_map>
 
 #include "caseledger/service/case_service.h"
+#include "caseledger/storage_log.h"
 #include "projections/src/anonymise.h"
 #include "projections/src/case_document.h"
 #include "projections/src/json_writer.h"
@@ -268,6 +269,7 @@ uint64_t FromBe64(const std::string& s) {
 Status FromRocks(const rocksdb::Status& s, const std::string& what) {
   if (s.ok()) return Status::OK();
   if (s.IsCorruption()) return Status::Corruption(what + ": " + s.ToString());
+  if (s.IsNoSpace()) return Status::NoSpace(what + ": " + s.ToString());
   return Status::IOError(what + ": " + s.ToString());
 }
 
@@ -1552,6 +1554,10 @@ class ReadModelsImpl final : public ReadModels {
     dbo.write_buffer_manager =
         std::make_shared<rocksdb::WriteBufferManager>(kMemtableBudget);
     dbo.max_background_jobs = 2;
+    // No LOG file on the data volume, and recovery from a full disk is the
+    // runner's (caseledger/storage_log.h says why).
+    dbo.info_log = RocksLogger(logger_);
+    dbo.listeners.push_back(ManualErrorRecovery());
     std::vector<std::string> names;
     rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(dbo, dir, &names);
     if (!ls.ok()) names = {rocksdb::kDefaultColumnFamilyName};
@@ -2708,12 +2714,43 @@ class ReadModelsImpl final : public ReadModels {
       b.events = std::move(*batch);
       folder_.Fold(&b);
       if (Status st = Apply(b, generation_); !st.ok()) {
+        if (st.IsNoSpace() && b.failure.empty()) {
+          // Nothing of the batch was written: wait for room, then fold it
+          // again from the checkpoint.
+          if (!WaitForSpace(st)) return;
+          sub = store_.Subscribe(GlobalPosition(position_.load()));
+          continue;
+        }
         // Stopped and unhealthy, never silently: a fold failure says so
         // itself; anything else (a storage failure) is said here.
         if (Health().healthy) (void)Fail("applying: " + st.ToString());
         return;
       }
     }
+  }
+
+  // After a batch failed for want of space: unhealthy (saying so) until
+  // RocksDB resumes, tried each second. The folder forgets the states it
+  // folded for the batch that was not written. False if stopped meanwhile.
+  bool WaitForSpace(const Status& failure) {
+    logger_->error("read models: the disk is full ({}); waiting for space",
+                   failure.ToString());
+    {
+      std::lock_guard<std::mutex> lk(health_mu_);
+      error_ = "the disk is full: the read models wait for space";
+    }
+    folder_.Clear();
+    while (!stop_.load()) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      rocksdb::Status rs = db_->Resume();
+      if (!rs.ok()) continue;
+      logger_->warn("read models: space again; applying from position {}",
+                    position_.load());
+      std::lock_guard<std::mutex> lk(health_mu_);
+      error_.clear();
+      return true;
+    }
+    return false;
   }
 
   const EventStore& store_;

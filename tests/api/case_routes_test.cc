@@ -16,6 +16,8 @@
 #include "api/handlers.h"
 #include "api/server.h"
 #include "caseledger/projections/read_models.h"
+#include "engine/src/event_store_impl.h"
+#include "tests/support/faulty_disk_env.h"
 #include "tests/support/http_client.h"
 #include "tests/support/test_support.h"
 
@@ -38,7 +40,8 @@ class CaseRoutesTest : public ::testing::Test {
   void SetUp() override {
     Options o;
     o.sync = false;
-    store_ = testing::OpenStore(dir_.path(), o);
+    // On a disk a test can fill up (until then, the real one).
+    ASSERT_TRUE(internal::OpenWithEnv(o, dir_.path(), &disk_, &store_).ok());
     auto catalog = domain::EventCatalog::Load();
     ASSERT_TRUE(catalog.ok());
     service_ = std::make_unique<service::CaseService>(*store_, *catalog,
@@ -90,6 +93,7 @@ class CaseRoutesTest : public ::testing::Test {
     client_ = std::make_unique<testing::HttpClient>(server_->port());
   }
   void TearDown() override {
+    disk_.full = false;
     server_->Shutdown();
     if (thread_.joinable()) thread_.join();
     workers_->Stop();
@@ -112,6 +116,13 @@ class CaseRoutesTest : public ::testing::Test {
       std::map<std::string, std::string> h = {}) {
     return Post(who, "/v1/cases/" + case_ + "/commands/" + command, body, h);
   }
+  std::string Metric(const std::string& name) {
+    std::string text = client_->Send(http_verb::get, "/metrics").body();
+    size_t at = text.find("\n" + name + " ");
+    if (at == std::string::npos) return "<missing>";
+    size_t start = at + name.size() + 2;
+    return text.substr(start, text.find('\n', start) - start);
+  }
   static Json Body(const testing::HttpClient::Response& r) {
     return Json::parse(r.body(), nullptr, false);
   }
@@ -128,6 +139,7 @@ class CaseRoutesTest : public ::testing::Test {
 
   std::ostringstream log_;  // the server's log lines
   testing::TempDir dir_;
+  testing::FaultyDiskEnv disk_;
   std::unique_ptr<EventStore> store_;
   std::unique_ptr<service::CaseService> service_;
   std::map<std::string, std::string> token_;
@@ -1004,6 +1016,7 @@ TEST_F(CaseRoutesTest, TheAuthorisationMatrix) {
       {"GET /v1/learning/stream", {"dsl", "alt", "reviewer", "integration"}},
       {"POST /v1/admin/tokens/revoke", {"admin"}},
       {"POST /v1/admin/backups", {"admin"}},
+      {"POST /v1/admin/store/resume", {"admin"}},
       {"GET /healthz", {}},
       {"GET /readyz", {}},
       {"GET /metrics", {}},
@@ -1030,6 +1043,7 @@ TEST_F(CaseRoutesTest, TheAuthorisationMatrix) {
       if (method == "POST") {
         Json body = target == "/v1/cases"           ? ReportBody()
                     : target == "/v1/admin/backups" ? Json::object()
+                    : target == "/v1/admin/store/resume" ? Json::object()
                     : target == "/v1/admin/tokens/revoke"
                         ? Json{{"actor_id", "user:matrix-leaver"}}
                         : Json{{"learning_id", "matrix-" + role},
@@ -1068,6 +1082,71 @@ TEST(QueryParamsTest, DecodesPairs) {
   EXPECT_TRUE(QueryParams("/x").empty());
 }
 
+// The disk fills up and is then given room again: the server stays up,
+// refuses writes with 507 (writing nothing), serves what needs no write,
+// says it is not ready and why (/readyz, /metrics), and once space is freed
+// takes writes again without a restart, losing nothing it acknowledged.
+TEST_F(CaseRoutesTest, AFullDiskFailsClosedAndResumesWhenSpaceIsFreed) {
+  Report();
+  const std::string case_id = case_;
+  Ok(Get("dsl", "/v1/cases/" + case_id));
+  EXPECT_EQ(Metric("caseledger_store_writable"), "1");
+  const uint64_t before = store_->committed_position().value();
+
+  disk_.full = true;
+  for (int i = 0; i < 3; ++i) {
+    auto refused =
+        Post("reporter", "/v1/cases", ReportBody());
+    EXPECT_EQ(refused.result_int(), 507) << refused.body();
+    EXPECT_EQ(refused[boost::beast::http::field::content_type],
+              "application/problem+json");
+    EXPECT_EQ(refused["Retry-After"], "30");
+  }
+  EXPECT_EQ(store_->committed_position().value(), before);
+  // The process is up; it says it is not ready, and why.
+  EXPECT_EQ(client_->Send(http_verb::get, "/healthz").result_int(), 200);
+  auto ready = client_->Send(http_verb::get, "/readyz");
+  EXPECT_EQ(ready.result_int(), 503);
+  EXPECT_NE(ready.body().find("disk is full"), std::string::npos)
+      << ready.body();
+  EXPECT_EQ(Metric("caseledger_store_writable"), "0");
+  EXPECT_EQ(Metric("caseledger_store_disk_full"), "1");
+  // Reads that need no write go on; a read of a case's contents must be
+  // recorded on its access log first, so it is refused like a write.
+  EXPECT_EQ(Get("dsl", "/v1/governance/overview")
+                .result_int(),
+            200);
+  EXPECT_EQ(Get("dsl", "/v1/cases/" + case_id + "/verify")
+                .result_int(),
+            200);
+  EXPECT_EQ(Get("dsl", "/v1/cases/" + case_id).result_int(),
+            507);
+  // An admin's resume says the disk is still full.
+  auto resume = Post("admin", "/v1/admin/store/resume", Json::object());
+  EXPECT_EQ(resume.result_int(), 507) << resume.body();
+
+  // Room again: ready within seconds, without a restart or a call.
+  disk_.full = false;
+  bool back = false;
+  for (int i = 0; i < 100 && !back; ++i) {
+    back = client_->Send(http_verb::get, "/readyz").result_int() == 200;
+    if (!back) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(back);
+  EXPECT_EQ(Metric("caseledger_store_writable"), "1");
+  EXPECT_EQ(Metric("caseledger_store_recoveries_total"), "1");
+  auto again =
+      Post("reporter", "/v1/cases", ReportBody());
+  EXPECT_EQ(again.result_int(), 201) << again.body();
+  EXPECT_EQ(Get("dsl", "/v1/cases/" + case_id).result_int(),
+            200);
+  auto ok = Post("admin", "/v1/admin/store/resume", Json::object());
+  EXPECT_EQ(ok.result_int(), 200) << ok.body();
+  auto report = store_->Verify(std::nullopt);
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok);
+}
+
 TEST_F(CaseRoutesTest, ProblemMappingIsOneTable) {
   EXPECT_EQ(ProblemFromStatus(Status::InvalidArgument("x")).status, 400);
   EXPECT_EQ(ProblemFromStatus(Status::NotFound("x")).status, 404);
@@ -1080,6 +1159,11 @@ TEST_F(CaseRoutesTest, ProblemMappingIsOneTable) {
   EXPECT_EQ(ProblemFromStatus(Status::PermissionDenied("x")).status, 403);
   EXPECT_EQ(ProblemFromStatus(Status::FailedPrecondition("x")).status, 409);
   EXPECT_EQ(ProblemFromStatus(Status::Unavailable("x")).status, 503);
+  HttpResponse full = ProblemFromStatus(Status::NoSpace("/secret/path: x"));
+  EXPECT_EQ(full.status, 507);
+  EXPECT_EQ(full.body.find("secret"), std::string::npos);
+  ASSERT_EQ(full.headers.size(), 1u);
+  EXPECT_EQ(full.headers[0].first, "Retry-After");
   HttpResponse io = ProblemFromStatus(Status::IOError("/secret/path: disk"));
   EXPECT_EQ(io.status, 500);
   EXPECT_EQ(io.body.find("secret"), std::string::npos);

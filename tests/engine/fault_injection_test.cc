@@ -1,12 +1,19 @@
 // Storage failures fail closed: when a write to the write-ahead log fails
-// (disk full, I/O error), the caller is told, nothing partial is written,
-// and the store refuses every further append until it is reopened.
+// (an I/O error, a full disk), the caller is told, nothing partial is
+// written, and the store refuses every further append until it recovers: by
+// itself once a full disk has room again, on Resume() or a reopen after an
+// I/O error. Reads go on throughout.
 #include <rocksdb/env.h>
 
 #include <atomic>
+#include <filesystem>
+#include <functional>
+#include <chrono>
+#include <thread>
 
 #include "caseledger/event_store.h"
 #include "engine/src/event_store_impl.h"
+#include "tests/support/faulty_disk_env.h"
 #include "tests/support/test_support.h"
 
 namespace caseledger {
@@ -14,76 +21,16 @@ namespace {
 
 using testing::MakeEvent;
 
-// Fails appends and syncs of WAL files (*.log) while `fail` is set.
-class FailingWalEnv : public rocksdb::EnvWrapper {
- public:
-  FailingWalEnv() : rocksdb::EnvWrapper(rocksdb::Env::Default()) {}
-  const char* Name() const override { return "FailingWalEnv"; }
-
-  std::atomic<bool> fail{false};
-
-  rocksdb::Status NewWritableFile(
-      const std::string& fname, std::unique_ptr<rocksdb::WritableFile>* result,
-      const rocksdb::EnvOptions& options) override {
-    rocksdb::Status s = target()->NewWritableFile(fname, result, options);
-    if (s.ok() && fname.size() > 4 &&
-        fname.compare(fname.size() - 4, 4, ".log") == 0) {
-      *result = std::make_unique<File>(std::move(*result), &fail);
-    }
-    return s;
-  }
-  rocksdb::Status ReopenWritableFile(
-      const std::string& fname, std::unique_ptr<rocksdb::WritableFile>* result,
-      const rocksdb::EnvOptions& options) override {
-    rocksdb::Status s = target()->ReopenWritableFile(fname, result, options);
-    if (s.ok() && fname.size() > 4 &&
-        fname.compare(fname.size() - 4, 4, ".log") == 0) {
-      *result = std::make_unique<File>(std::move(*result), &fail);
-    }
-    return s;
-  }
-
- private:
-  class File : public rocksdb::WritableFileWrapper {
-   public:
-    File(std::unique_ptr<rocksdb::WritableFile> base, std::atomic<bool>* fail)
-        : rocksdb::WritableFileWrapper(base.get()),
-          base_(std::move(base)),
-          fail_(fail) {}
-    rocksdb::Status Append(const rocksdb::Slice& data) override {
-      if (*fail_) return rocksdb::Status::NoSpace("injected: disk full");
-      return rocksdb::WritableFileWrapper::Append(data);
-    }
-    rocksdb::Status Append(const rocksdb::Slice& data,
-                           const rocksdb::DataVerificationInfo& info) override {
-      if (*fail_) return rocksdb::Status::NoSpace("injected: disk full");
-      return rocksdb::WritableFileWrapper::Append(data, info);
-    }
-    rocksdb::Status Sync() override {
-      if (*fail_) return rocksdb::Status::IOError("injected: fsync failed");
-      return rocksdb::WritableFileWrapper::Sync();
-    }
-    rocksdb::Status Fsync() override {
-      if (*fail_) return rocksdb::Status::IOError("injected: fsync failed");
-      return rocksdb::WritableFileWrapper::Fsync();
-    }
-
-   private:
-    std::unique_ptr<rocksdb::WritableFile> base_;
-    std::atomic<bool>* fail_;
-  };
-};
-
 TEST(FaultInjectionTest, FailedWriteIsReportedAndTheStoreFailsClosed) {
   testing::TempDir dir;
-  FailingWalEnv env;
+  testing::FaultyDiskEnv env;
   std::unique_ptr<EventStore> store;
   ASSERT_OK(internal::OpenWithEnv(Options(), dir.path(), &env, &store));
   ASSERT_OK(store->Append("case-1", ExpectedVersion::NoStream(),
                           {MakeEvent("A"), MakeEvent("B")}));
   const LogHead before = store->Head();
 
-  env.fail = true;
+  env.wal_io_error = true;
   auto failed =
       store->Append("case-1", ExpectedVersion::Exact(StreamVersion(2)),
                     {MakeEvent("C"), MakeEvent("D"), MakeEvent("E")});
@@ -97,10 +44,13 @@ TEST(FaultInjectionTest, FailedWriteIsReportedAndTheStoreFailsClosed) {
   ASSERT_OK(events);
   EXPECT_EQ(events->size(), 2u);
 
-  // Fail closed: even with the disk healthy again, no append until reopen.
-  env.fail = false;
+  // Fail closed: even with the disk healthy again, an I/O error (which may
+  // have lost written pages) is not resumed from by itself.
+  env.wal_io_error = false;
   auto after = store->Append("case-2", ExpectedVersion::Any(), {MakeEvent()});
   EXPECT_TRUE(after.status().IsIOError()) << after.status().ToString();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_TRUE(store->Health().IsIOError());
   (void)store->Close();  // may report the storage error again
   store.reset();
 
@@ -115,6 +65,111 @@ TEST(FaultInjectionTest, FailedWriteIsReportedAndTheStoreFailsClosed) {
   EXPECT_OK(store->Health());
   ASSERT_OK(store->Append("case-2", ExpectedVersion::Any(), {MakeEvent()}));
   EXPECT_EQ(store->Head().position.value(), head + 1);
+}
+
+bool WaitFor(const std::function<bool()>& done) {
+  for (int i = 0; i < 200; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return done();
+}
+
+// The disk fills up under a running store: appends are refused with
+// kNoSpace and write nothing, reads go on, the store stays up (RocksDB's
+// own log is not a file on the full disk), and once there is room again it
+// resumes by itself, without a reopen, losing nothing acknowledged.
+TEST(FaultInjectionTest, AFullDiskRefusesAppendsUntilSpaceIsFreed) {
+  testing::TempDir dir;
+  testing::FaultyDiskEnv env;
+  std::unique_ptr<EventStore> store;
+  ASSERT_OK(internal::OpenWithEnv(Options(), dir.path(), &env, &store));
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_OK(store->Append("case-" + std::to_string(i % 3),
+                            ExpectedVersion::Any(), {MakeEvent()}));
+  }
+  EXPECT_OK(store->Health());
+
+  env.full = true;
+  for (int i = 0; i < 5; ++i) {
+    auto refused =
+        store->Append("case-9", ExpectedVersion::Any(), {MakeEvent()});
+    ASSERT_FALSE(refused.ok());
+    EXPECT_TRUE(refused.status().IsNoSpace()) << refused.status().ToString();
+  }
+  EXPECT_TRUE(store->Health().IsNoSpace()) << store->Health().ToString();
+  EXPECT_EQ(store->committed_position().value(), 20u);
+  // Reads go on.
+  auto all = store->ReadAll(GlobalPosition(0), 100);
+  ASSERT_OK(all);
+  EXPECT_EQ(all->size(), 20u);
+  auto stream = store->ReadStream("case-1", StreamVersion(1),
+                                  Direction::kForward, 100);
+  ASSERT_OK(stream);
+  EXPECT_EQ(stream->size(), 7u);
+  // Still full: an operator's resume says so, and changes nothing.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  EXPECT_TRUE(store->Resume().IsNoSpace());
+  EXPECT_TRUE(store->Health().IsNoSpace());
+  EXPECT_GE(store->stats().write_failures, 1u);
+
+  // Space is freed: the store resumes by itself, with no append to prompt
+  // it.
+  env.full = false;
+  EXPECT_TRUE(WaitFor([&] { return store->Health().ok(); }))
+      << store->Health().ToString();
+  EXPECT_EQ(store->stats().recoveries, 1u);
+  auto appended =
+      store->Append("case-9", ExpectedVersion::Any(), {MakeEvent()});
+  ASSERT_OK(appended);
+  EXPECT_EQ(appended->last_position.value(), 21u);
+  auto report = store->Verify(std::nullopt);
+  ASSERT_OK(report);
+  EXPECT_TRUE(report->ok) << report->first_broken->reason;
+  ASSERT_OK(store->Close());
+  store.reset();
+
+  // Reopened: everything acknowledged, nothing refused.
+  store = testing::OpenStore(dir.path());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->Head().position.value(), 21u);
+  report = store->Verify(std::nullopt);
+  ASSERT_OK(report);
+  EXPECT_TRUE(report->ok);
+  // The data directory holds no RocksDB LOG file to write to a full disk.
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/LOG"));
+}
+
+// An I/O error on the write-ahead log (not a full disk) may have lost
+// pages already written: RocksDB treats it as fatal, so an operator's
+// Resume() says why it cannot, and the store stays closed to appends until
+// it is reopened.
+TEST(FaultInjectionTest, AnIOErrorIsNotResumedFromWithoutAReopen) {
+  testing::TempDir dir;
+  testing::FaultyDiskEnv env;
+  std::unique_ptr<EventStore> store;
+  ASSERT_OK(internal::OpenWithEnv(Options(), dir.path(), &env, &store));
+  ASSERT_OK(store->Append("case-1", ExpectedVersion::Any(), {MakeEvent()}));
+  env.wal_io_error = true;
+  EXPECT_TRUE(store->Append("case-1", ExpectedVersion::Any(), {MakeEvent()})
+                  .status()
+                  .IsIOError());
+  env.wal_io_error = false;
+  Status resumed = store->Resume();
+  EXPECT_TRUE(resumed.IsIOError()) << resumed.ToString();
+  EXPECT_TRUE(store->Health().IsIOError());
+  EXPECT_TRUE(store->Append("case-1", ExpectedVersion::Any(), {MakeEvent()})
+                  .status()
+                  .IsIOError());
+  EXPECT_EQ(store->stats().recoveries, 0u);
+  (void)store->Close();
+  store.reset();
+  store = testing::OpenStore(dir.path());
+  ASSERT_NE(store, nullptr);
+  EXPECT_OK(store->Resume());  // nothing to resume from: OK
+  auto after = store->Append("case-1", ExpectedVersion::Any(), {MakeEvent()});
+  ASSERT_OK(after);
+  EXPECT_EQ(after->last_position.value(), 2u);
 }
 
 }  // namespace

@@ -77,6 +77,8 @@ struct StoreStats {
   uint64_t groups_committed = 0;      // synced WriteBatches (one fsync each)
   uint64_t decide_micros = 0;         // writer time spent building batches
   uint64_t write_micros = 0;          // writer time inside RocksDB Write
+  uint64_t write_failures = 0;        // writes that failed (store refused)
+  uint64_t recoveries = 0;            // times appends resumed after one
 };
 
 class EventStore {
@@ -170,9 +172,24 @@ class EventStore {
   virtual StoreStats stats() const = 0;
 
   // OK while the store accepts appends. kFailedPrecondition when opened
-  // read-only, kIOError after a failed write (reopen to recover),
-  // kUnavailable once closing.
+  // read-only, kUnavailable once closing, and after a failed write the
+  // failure, with its cause: kNoSpace (the disk is full) or kIOError.
+  // While failed, appends are refused with that status and write nothing;
+  // reads go on.
   virtual Status Health() const = 0;
+
+  // Recovers from a failed write without reopening: RocksDB resumes, its
+  // memtables are flushed (retiring the write-ahead log the failed write
+  // touched) and the log's head is read again from what is stored, so an
+  // append that failed is either wholly there or never will be, and every
+  // acknowledged one is. OK if appends may go on (also when nothing had
+  // failed); otherwise why not (the disk is still full, ...). A store whose
+  // disk filled up recovers by itself within a second or two of space being
+  // freed (this call only hastens it). An I/O error on the write-ahead log
+  // (an fsync error may have lost pages already written) is not recovered
+  // from: RocksDB holds it fatal, and only a reopen (a restart, which
+  // replays what is durable) brings appends back.
+  virtual Status Resume() = 0;
 
   // Waits for appends in flight, stops the writer and flushes. Idempotent;
   // the destructor calls it. Later calls return kUnavailable.

@@ -22,9 +22,11 @@
 //   kFailedPrecondition  the operation is not allowed in the current state
 //                        (e.g. a store opened read-only, an inconsistent head).
 //   kUnavailable         the store is closing or closed; nothing was written.
-//   kIOError             the storage layer failed (disk full, fsync error).
+//   kIOError             the storage layer failed (an fsync or I/O error).
 //                        Nothing partial was written; the store refuses
-//                        further appends until it is reopened (fail closed).
+//                        further appends until it recovers (fail closed).
+//   kNoSpace             the storage is full. As kIOError, and the store
+//                        resumes by itself once space is freed.
 //   kCorruption          stored bytes do not decode or do not match their
 //                        hashes.
 #pragma once
@@ -49,6 +51,7 @@ enum class StatusCode : uint8_t {
   kUnavailable,
   kIOError,
   kCorruption,
+  kNoSpace,
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -97,6 +100,9 @@ class [[nodiscard]] Status {
   static Status Corruption(std::string msg) {
     return Status(StatusCode::kCorruption, std::move(msg));
   }
+  static Status NoSpace(std::string msg) {
+    return Status(StatusCode::kNoSpace, std::move(msg));
+  }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }
@@ -121,6 +127,7 @@ class [[nodiscard]] Status {
   bool IsUnavailable() const { return code_ == StatusCode::kUnavailable; }
   bool IsIOError() const { return code_ == StatusCode::kIOError; }
   bool IsCorruption() const { return code_ == StatusCode::kCorruption; }
+  bool IsNoSpace() const { return code_ == StatusCode::kNoSpace; }
 
   // "OK" or "<CodeName>: <message>".
   std::string ToString() const;
