@@ -39,6 +39,7 @@
 #include "projections/src/case_document.h"
 #include "projections/src/json_writer.h"
 #include "projections/src/key_filter.h"
+#include "projections/src/open_with_env.h"
 #include "projections/src/table_chunk.h"
 
 namespace caseledger::projections {
@@ -1546,9 +1547,10 @@ class ReadModelsImpl final : public ReadModels {
     return cf;
   }
 
-  Status Init(const std::string& dir) {
+  Status Init(const std::string& dir, rocksdb::Env* env = nullptr) {
     dir_ = dir;
     rocksdb::DBOptions dbo;
+    if (env != nullptr) dbo.env = env;
     dbo.create_if_missing = true;
     dbo.create_missing_column_families = true;
     dbo.write_buffer_manager =
@@ -2845,18 +2847,28 @@ bool BarredFrom(const Json& doc, const domain::Actor& actor) {
          actor.role == domain::Role::kDsl;
 }
 
-StatusOr<std::unique_ptr<ReadModels>> ReadModels::Open(
+StatusOr<std::unique_ptr<ReadModels>> internal::OpenWithEnv(
     const std::string& dir, const EventStore& store,
     std::shared_ptr<const domain::EventCatalog> catalog,
-    std::shared_ptr<spdlog::logger> logger, std::string pseudonym_key) {
+    std::shared_ptr<spdlog::logger> logger, std::string pseudonym_key,
+    rocksdb::Env* env) {
   if (!pseudonym_key.empty() && pseudonym_key.size() < 16) {
     return Status::InvalidArgument(
         "the pseudonym key must be at least 16 bytes");
   }
   auto impl = std::make_unique<ReadModelsImpl>(
       store, std::move(catalog), std::move(logger), std::move(pseudonym_key));
-  RETURN_IF_ERROR(impl->Init(dir));
+  RETURN_IF_ERROR(impl->Init(dir, env));
   return std::unique_ptr<ReadModels>(std::move(impl));
+}
+
+StatusOr<std::unique_ptr<ReadModels>> ReadModels::Open(
+    const std::string& dir, const EventStore& store,
+    std::shared_ptr<const domain::EventCatalog> catalog,
+    std::shared_ptr<spdlog::logger> logger, std::string pseudonym_key) {
+  return internal::OpenWithEnv(dir, store, std::move(catalog),
+                               std::move(logger), std::move(pseudonym_key),
+                               nullptr);
 }
 
 }  // namespace caseledger::projections
