@@ -11,6 +11,10 @@ PACKAGES=(
   libcli11-dev libssl-dev libsimdjson-dev libjemalloc-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # fuzzing (scripts/fuzz.sh): clang and its libFuzzer and sanitizer runtimes
+  clang libclang-rt-14-dev
+  # scripts/full_disk_check.sh talks to the server as a client would
+  curl python3
 )
 
 # valijson (JSON Schema validation) is header-only. Debian's libvalijson-dev

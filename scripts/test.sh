@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test: first the Release
-# build (which also builds the benchmarks, so they cannot rot), then the whole
-# suite again under AddressSanitizer and UndefinedBehaviorSanitizer.
-# Set CASELEDGER_SKIP_SANITIZE=1 to skip the second pass locally.
+# build (which also builds the benchmarks, so they cannot rot) with the
+# full-disk check and a short crash loop on it, then the whole suite again
+# under AddressSanitizer and UndefinedBehaviorSanitizer, then the fuzz
+# targets (seeds replayed, 30 s each). Set CASELEDGER_SKIP_SANITIZE=1 or
+# CASELEDGER_SKIP_FUZZ=1 to skip those passes locally.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -16,7 +18,15 @@ run_suite() {
 }
 
 run_suite release
+echo "== the server on a disk that fills up (release)"
+scripts/full_disk_check.sh build/release
+echo "== crash loop: SIGKILL under load, acknowledgements checked (release)"
+python3 scripts/crash_loop.py --cycles 10 --bin build/release/cli/caseledger
 if [ "${CASELEDGER_SKIP_SANITIZE:-0}" != "1" ]; then
   run_suite sanitize
+fi
+if [ "${CASELEDGER_SKIP_FUZZ:-0}" != "1" ]; then
+  echo "== fuzz: every target replays its seeds, then fuzzes 30 s"
+  scripts/fuzz.sh --seconds 30
 fi
 echo "== all tests passed"

@@ -704,7 +704,6 @@ class FoldAhead {
   FoldAhead(const EventStore& store, const domain::EventCatalog& catalog,
             bool feed)
       : store_(store),
-        catalog_(catalog),
         folder_(store, catalog, feed),
         reader_([this] { Read(); }),
         fold_thread_([this] { Fold(); }) {}
@@ -762,7 +761,6 @@ class FoldAhead {
   }
 
   const EventStore& store_;
-  const domain::EventCatalog& catalog_;
   Folder folder_;  // the fold thread's only
   Handoff<StatusOr<std::vector<RecordedEvent>>> read_{kAhead};
   Handoff<StatusOr<FoldedBatch>> folded_{kAhead};

@@ -8,6 +8,7 @@
 
 #include "caseledger/service/case_service.h"
 #include "caseledger/service/seed.h"
+#include "tests/support/json_same.h"
 #include "tests/support/test_support.h"
 
 namespace caseledger::service {
@@ -15,36 +16,14 @@ namespace {
 
 using Json = nlohmann::json;
 
-// Equal, with every value of the same JSON type (nlohmann's == says 1u and
-// 1 are equal; a fold reading get<int64_t>() may not).
-bool Same(const Json& a, const Json& b) {
-  if (a.type() != b.type()) return false;
-  if (a.is_object()) {
-    if (a.size() != b.size()) return false;
-    for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib) {
-      if (ia.key() != ib.key() || !Same(*ia, *ib)) return false;
-    }
-    return true;
-  }
-  if (a.is_array()) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i) {
-      if (!Same(a[i], b[i])) return false;
-    }
-    return true;
-  }
-  if (a.is_number_float()) {
-    return a.dump() == b.dump();  // -0.0 and 0.0 compare equal otherwise
-  }
-  return a == b;
-}
+using testing::SameJson;
 
 void ExpectSame(const std::string& text) {
   const Json want = Json::parse(text, nullptr, false);
   const Json got = ParseStoredJson(text);
   EXPECT_EQ(got.is_discarded(), want.is_discarded()) << text;
   if (!want.is_discarded() && !got.is_discarded()) {
-    EXPECT_TRUE(Same(got, want))
+    EXPECT_TRUE(SameJson(got, want))
         << text << "\n got " << got.dump() << "\nwant " << want.dump();
   }
 }

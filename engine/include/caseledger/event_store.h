@@ -196,6 +196,18 @@ class EventStore {
   virtual Status Close() = 0;
 };
 
+// Restores a backup (a directory EventStore::Backup made) as the store in
+// `dir`, which must not exist or be empty: the backup's files are copied
+// into a new directory beside `dir` and synced, the copy is opened
+// read-only and verified whole (every hash and index link), and only then
+// renamed to `dir`. A backup that does not verify is refused (kCorruption,
+// naming the first broken link) and nothing is left behind. Returns the
+// position the restored log ends at. The read models are not in a backup:
+// a server started on `dir` rebuilds them from the log.
+StatusOr<GlobalPosition> RestoreBackup(const std::string& backup,
+                                       const std::string& dir,
+                                       const Options& options = {});
+
 // Visits the events of a stream in version order, from `from` through
 // `through` (inclusive; 0 means to the end), reading them in pages. Stops at
 // the first non-OK status `visit` returns, and returns it.
