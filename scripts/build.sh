@@ -7,6 +7,8 @@ preset="${1:?usage: scripts/build.sh PRESET [TARGET...]}"
 shift
 # Two cores here and in CI: one job per core.
 jobs="${CASELEDGER_JOBS:-$(nproc)}"
+# ccache hits across checkouts in other folders (CI builds a fresh clone).
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
 if [ ! -f "build/$preset/build.ninja" ]; then
   cmake --preset "$preset" >/dev/null
 fi

@@ -5,6 +5,7 @@
 #   - writes are refused with 507 problem+json, /readyz turns 503 and says
 #     why, /metrics shows caseledger_store_writable 0;
 #   - once space is freed the server takes writes again without a restart;
+#   - started on a disk already full, it does the same;
 #   - every acknowledged report is there after a restart, and verify passes.
 # Needs root (to mount the tmpfs); without it, says so and exits 0.
 #   scripts/full_disk_check.sh [BUILD_DIR]     (default build/release)
@@ -57,6 +58,16 @@ report() {  # prints the HTTP status; appends the case id of a 201 to acked
   echo "$code"
 }
 : >"$work/acked"
+# Once space is freed: ready within 10 s, and a report is accepted.
+ready_and_writing() {
+  local back=""
+  for _ in $(seq 1 50); do
+    if [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/readyz")" = 200 ]; then back=1; break; fi
+    sleep 0.2
+  done
+  [ -n "$back" ] || fail "/readyz did not come back once space was freed ($1)"
+  [ "$(report)" = 201 ] || fail "a report once space was freed was refused ($1)"
+}
 
 # A new store, then tokens for a reporter and a DSL (with the server
 # stopped, as the README says).
@@ -95,19 +106,29 @@ echo "full_disk_check: disk full: writes 507, /readyz 503, reads served, process
 
 # Free space: the store resumes by itself.
 rm -f "$mnt"/filler*
-back=""
-for _ in $(seq 1 50); do
-  if [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/readyz")" = 200 ]; then back=1; break; fi
-  sleep 0.2
-done
-[ -n "$back" ] || fail "/readyz did not come back after space was freed"
-[ "$(report)" = 201 ] || fail "a report after space was freed was refused"
+ready_and_writing "after the disk filled"
 curl -s "$base/metrics" | grep -q '^caseledger_store_writable 1$' || fail "/metrics still shows the store unwritable"
 echo "full_disk_check: space freed: ready again and writing, without a restart"
 
 # Restart: every acknowledged report is there, and the log verifies.
 kill -TERM "$pid"; wait "$pid" || true; pid=""
 "$bin" verify --data "$data" >"$work/verify" 2>&1 || { cat "$work/verify" >&2; fail "verify"; }
+
+# Start on a disk that is already full: up, reads served, writes 507, not
+# ready; then space, and it takes writes without a restart.
+dd if=/dev/zero of="$mnt/filler" bs=1M 2>/dev/null || true
+start
+code="$(report)"
+[ "$code" = 507 ] || fail "a report on a server started on a full disk answered $code"
+ready="$(curl -s -w ' %{http_code}' "$base/readyz")"
+grep -q ' 503$' <<<"$ready" || fail "/readyz of a server started on a full disk: $ready"
+gov="$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $dsl" "$base/v1/governance/overview")"
+[ "$gov" = 200 ] || fail "a read on a server started on a full disk answered $gov"
+echo "full_disk_check: started on a full disk: up, reads served, writes 507, /readyz 503"
+rm -f "$mnt"/filler*
+ready_and_writing "started on a full disk"
+echo "full_disk_check: space freed: ready and writing, without a restart"
+kill -TERM "$pid"; wait "$pid" || true; pid=""
 start
 missing=0
 while read -r id; do

@@ -227,7 +227,7 @@ EventStoreImpl::~EventStoreImpl() {
 
 Status EventStoreImpl::Init() {
   auto cache = rocksdb::NewLRUCache(options_.block_cache_bytes);
-  rocksdb::DBOptions dbo;
+  rocksdb::DBOptions& dbo = dbo_;
   dbo.create_if_missing = options_.create_if_missing;
   dbo.create_missing_column_families = options_.create_if_missing;
   // Bounds the WAL: column families written rarely are flushed so that old
@@ -246,7 +246,7 @@ Status EventStoreImpl::Init() {
   // its head again), so RocksDB's own retries must not race it.
   dbo.listeners.push_back(ManualErrorRecovery());
 
-  std::vector<rocksdb::ColumnFamilyDescriptor> descs = {
+  descs_ = {
       {rocksdb::kDefaultColumnFamilyName, CfOptions(cache, false, 4u << 20)},
       {kLogCf, SequentialCfOptions(cache, false, 64u << 20)},
       {kStreamIndexCf, CfOptions(cache, false, 16u << 20)},
@@ -254,12 +254,15 @@ Status EventStoreImpl::Init() {
       {kStreamsCf, CfOptions(cache, true, 16u << 20)},
       {kMetaCf, CfOptions(cache, true, 1u << 20)},
   };
-  rocksdb::DB* raw = nullptr;
-  rocksdb::Status rs;
-  if (options_.read_only) {
-    rs = rocksdb::DB::OpenForReadOnly(dbo, path_, descs, &handles_, &raw);
-  } else {
-    rs = rocksdb::DB::Open(dbo, path_, descs, &handles_, &raw);
+  rocksdb::Status rs = OpenDb(options_.read_only);
+  std::string full_disk;
+  if (!options_.read_only && rs.IsNoSpace()) {
+    // A writable open writes (a new MANIFEST, a new WAL): on a full disk it
+    // fails. Serve reads from a read-only open, which writes nothing, and
+    // take appends once there is room (Recover reopens).
+    full_disk = rs.ToString();
+    rs = OpenDb(true);
+    if (rs.ok()) read_only_for_space_ = true;
   }
   if (!rs.ok()) {
     std::string text = rs.ToString();
@@ -272,12 +275,6 @@ Status EventStoreImpl::Init() {
     }
     return FromRocks(rs, "opening " + path_);
   }
-  db_.reset(raw);
-  log_cf_ = handles_[1];
-  stream_index_cf_ = handles_[2];
-  event_ids_cf_ = handles_[3];
-  streams_cf_ = handles_[4];
-  meta_cf_ = handles_[5];
 
   RETURN_IF_ERROR(ReadStoredHead(&last_position_, &last_log_hash_));
 
@@ -287,7 +284,7 @@ Status EventStoreImpl::Init() {
     if (last_position_ != 0) {
       return Status::Corruption("store holds events but no format marker");
     }
-    if (!options_.read_only) {
+    if (!options_.read_only && !read_only_for_space_) {
       std::string v;
       PutBe32(&v, kStoreFormatVersion);
       rocksdb::WriteOptions wo;
@@ -330,6 +327,13 @@ Status EventStoreImpl::Init() {
   committed_.store(last_position_, std::memory_order_release);
   logger_->info("opened event store {} at position {}{}", path_, last_position_,
                 options_.read_only ? " (read-only)" : "");
+  if (read_only_for_space_) {
+    SetFailure(Status::NoSpace(
+        "the disk was full when the store opened: reads are served, appends "
+        "are refused until space is freed (" +
+        full_disk + ")"));
+    logger_->error("{}", write_failure_.ToString());
+  }
   if (!options_.read_only) {
     writer_ = std::thread([this] {
       pthread_setname_np(pthread_self(), "cl-writer");
@@ -337,6 +341,37 @@ Status EventStoreImpl::Init() {
     });
   }
   return Status::OK();
+}
+
+rocksdb::Status EventStoreImpl::OpenDb(bool read_only) {
+  rocksdb::DB* raw = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::Status rs =
+      read_only
+          ? rocksdb::DB::OpenForReadOnly(dbo_, path_, descs_, &handles, &raw)
+          : rocksdb::DB::Open(dbo_, path_, descs_, &handles, &raw);
+  if (!rs.ok()) return rs;
+  db_.reset(raw);
+  handles_ = std::move(handles);
+  log_cf_ = handles_[1];
+  stream_index_cf_ = handles_[2];
+  event_ids_cf_ = handles_[3];
+  streams_cf_ = handles_[4];
+  meta_cf_ = handles_[5];
+  return rs;
+}
+
+rocksdb::Status EventStoreImpl::CloseDb() {
+  rocksdb::Status result;
+  for (auto* h : handles_) {
+    rocksdb::Status rs = db_->DestroyColumnFamilyHandle(h);
+    if (!rs.ok() && result.ok()) result = rs;
+  }
+  handles_.clear();
+  rocksdb::Status rs = db_->Close();
+  if (!rs.ok() && result.ok()) result = rs;
+  db_.reset();
+  return result;
 }
 
 Status EventStoreImpl::ReadStoredHead(uint64_t* position, Hash* hash) const {
@@ -371,21 +406,16 @@ Status EventStoreImpl::Close() {
   commit_cv_.notify_all();  // wake subscribers and waiters
 
   Status result;
+  std::unique_lock<std::shared_mutex> db_lock(db_mu_);  // readers finish
   if (db_) {
-    if (!options_.read_only) {
+    if (!options_.read_only && !read_only_for_space_) {
       // Flush so that the next open has no WAL to replay.
       rocksdb::FlushOptions fo;
       rocksdb::Status rs = db_->Flush(fo, handles_);
       if (!rs.ok()) result = FromRocks(rs, "flushing at close");
     }
-    for (auto* h : handles_) {
-      rocksdb::Status rs = db_->DestroyColumnFamilyHandle(h);
-      if (!rs.ok() && result.ok()) result = FromRocks(rs, "closing");
-    }
-    handles_.clear();
-    rocksdb::Status rs = db_->Close();
+    rocksdb::Status rs = CloseDb();
     if (!rs.ok() && result.ok()) result = FromRocks(rs, "closing");
-    db_.reset();
   }
   return result;
 }
@@ -767,6 +797,28 @@ void EventStoreImpl::MaybeRecover() {
 
 Status EventStoreImpl::Recover() {
   if (write_failure_.ok()) return Status::OK();
+  if (read_only_for_space_) {
+    // Opened read-only on a full disk: open writable now, or go on
+    // reading. Readers wait the few milliseconds the swap takes.
+    std::unique_lock<std::shared_mutex> lk(db_mu_);
+    rocksdb::Status closed = CloseDb();
+    if (!closed.ok()) logger_->warn("closing the read-only store: {}",
+                                    closed.ToString());
+    rocksdb::Status rs = OpenDb(false);
+    if (!rs.ok()) {
+      rocksdb::Status back = OpenDb(true);
+      if (!back.ok()) {
+        logger_->error("the store cannot be reopened, even read-only: {}",
+                       back.ToString());
+      }
+      Status s = FromRocks(rs, "opening the store writable");
+      SetFailure(Status::NoSpace(
+          "the disk is full: appends are refused until space is freed (" +
+          s.message() + ")"));
+      return s;
+    }
+    read_only_for_space_ = false;
+  }
   rocksdb::Status rs = db_->Resume();
   if (rs.ok()) {
     // Every memtable to a table file: the write-ahead log the failed write
@@ -1008,6 +1060,8 @@ StatusOr<std::vector<RecordedEvent>> EventStoreImpl::ReadStream(
     std::string_view stream_id, StreamVersion from, Direction direction,
     size_t limit) const {
   RETURN_IF_ERROR(CheckOpen());
+  std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+  if (!db_) return Status::Unavailable("the event store is reopening");
   RETURN_IF_ERROR(ValidateStreamId(stream_id));
   const uint64_t committed = committed_.load(std::memory_order_acquire);
   std::string lower = StreamIndexKey(stream_id, 0);
@@ -1061,6 +1115,8 @@ StatusOr<std::vector<RecordedEvent>> EventStoreImpl::ReadStream(
 StatusOr<std::vector<RecordedEvent>> EventStoreImpl::ReadAll(
     GlobalPosition after, size_t limit) const {
   RETURN_IF_ERROR(CheckOpen());
+  std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+  if (!db_) return Status::Unavailable("the event store is reopening");
   const uint64_t committed = committed_.load(std::memory_order_acquire);
   std::vector<RecordedEvent> out;
   if (after.value() >= committed || limit == 0) return out;
@@ -1092,6 +1148,8 @@ StatusOr<std::vector<RecordedEvent>> EventStoreImpl::ReadAll(
 
 StatusOr<RecordedEvent> EventStoreImpl::ReadEvent(const EventId& id) const {
   RETURN_IF_ERROR(CheckOpen());
+  std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+  if (!db_) return Status::Unavailable("the event store is reopening");
   std::string pos;
   rocksdb::Status rs =
       db_->Get(rocksdb::ReadOptions(), event_ids_cf_, EventIdKey(id), &pos);
@@ -1110,6 +1168,8 @@ StatusOr<RecordedEvent> EventStoreImpl::ReadEvent(const EventId& id) const {
 StatusOr<StreamVersion> EventStoreImpl::GetStreamVersion(
     std::string_view stream_id) const {
   RETURN_IF_ERROR(CheckOpen());
+  std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+  if (!db_) return Status::Unavailable("the event store is reopening");
   RETURN_IF_ERROR(ValidateStreamId(stream_id));
   // The case's head entry, written in the same batch as its events: one
   // point read (the authentication path asks on every request that follows
@@ -1136,6 +1196,8 @@ StatusOr<StreamVersion> EventStoreImpl::GetStreamVersion(
 StatusOr<VerifyReport> EventStoreImpl::Verify(
     std::optional<std::string> stream_id) const {
   RETURN_IF_ERROR(CheckOpen());
+  std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+  if (!db_) return Status::Unavailable("the event store is reopening");
   if (stream_id) {
     RETURN_IF_ERROR(ValidateStreamId(*stream_id));
     return VerifyStream(*stream_id);

@@ -23,6 +23,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -148,6 +149,10 @@ class EventStoreImpl final : public EventStore {
   StatusOr<VerifyReport> VerifyStream(const std::string& stream_id) const;
   StatusOr<VerifyReport> VerifyLog() const;
   Status CheckOpen() const;
+  // Opens the database (db_, handles_ and the column families), or closes
+  // it; under db_mu_ held exclusively once readers may be about.
+  rocksdb::Status OpenDb(bool read_only);
+  rocksdb::Status CloseDb();
   // The position and log hash of the log's last stored record (0 and zeros
   // for an empty log).
   Status ReadStoredHead(uint64_t* position, Hash* hash) const;
@@ -157,8 +162,17 @@ class EventStoreImpl final : public EventStore {
   rocksdb::Env* const env_;  // null: RocksDB's default
   std::shared_ptr<spdlog::logger> logger_;
 
+  // The open database. Readers hold db_mu_ shared while they use it; it
+  // is replaced only under db_mu_ held exclusively, and with the writer
+  // state held (Recover, after a read-only open on a full disk).
+  mutable std::shared_mutex db_mu_;
+  rocksdb::DBOptions dbo_;
+  std::vector<rocksdb::ColumnFamilyDescriptor> descs_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  // Opened read-only because the disk was full: appends wait for Recover
+  // to open it writable.
+  bool read_only_for_space_ = false;
   rocksdb::ColumnFamilyHandle* log_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* stream_index_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* event_ids_cf_ = nullptr;

@@ -1497,8 +1497,9 @@ class ReadModelsImpl final : public ReadModels {
 
   ~ReadModelsImpl() override {
     Stop();
+    if (!db_) return;
     for (auto& [name, h] : handles_) (void)db_->DestroyColumnFamilyHandle(h);
-    if (db_) (void)db_->Close();
+    (void)db_->Close();
   }
 
   // The read models' memory is bounded, whatever the size of the log: one
@@ -1547,7 +1548,7 @@ class ReadModelsImpl final : public ReadModels {
 
   Status Init(const std::string& dir, rocksdb::Env* env = nullptr) {
     dir_ = dir;
-    rocksdb::DBOptions dbo;
+    rocksdb::DBOptions& dbo = dbo_;
     if (env != nullptr) dbo.env = env;
     dbo.create_if_missing = true;
     dbo.create_missing_column_families = true;
@@ -1563,13 +1564,17 @@ class ReadModelsImpl final : public ReadModels {
     if (!ls.ok()) names = {rocksdb::kDefaultColumnFamilyName};
     std::vector<rocksdb::ColumnFamilyDescriptor> descs;
     for (const auto& n : names) descs.emplace_back(n, CfOptions(n));
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    RETURN_IF_ERROR(
-        FromRocks(rocksdb::DB::Open(dbo, dir, descs, &handles, &raw),
-                  "opening read models at " + dir));
-    db_.reset(raw);
-    for (size_t i = 0; i < names.size(); ++i) handles_[names[i]] = handles[i];
+    rocksdb::Status opened = OpenDb(names, /*read_only=*/false);
+    if (opened.IsNoSpace()) {
+      // The disk is full: serve the models as they are from a read-only
+      // open (which writes nothing); the runner opens them writable once
+      // there is room (ReopenWritable).
+      if (OpenDb(names, /*read_only=*/true).ok()) {
+        read_only_for_space_ = true;
+        opened = rocksdb::Status::OK();
+      }
+    }
+    RETURN_IF_ERROR(FromRocks(opened, "opening read models at " + dir));
 
     std::string value;
     rocksdb::Status s =
@@ -1591,6 +1596,14 @@ class ReadModelsImpl final : public ReadModels {
     if (s.ok()) feed_seq_ = FromBe64(value);
     s = db_->Get(rocksdb::ReadOptions(), kShapeKey, &value);
     if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading the shape");
+    if (read_only_for_space_) {
+      logger_->error(
+          "read models: the disk is full; serving them as they are until "
+          "there is room to apply the log");
+      std::lock_guard<std::mutex> lk(health_mu_);
+      error_ = kDiskFull;
+      return Status::OK();
+    }
     if (!s.ok() || value != kShape) {
       if (position_.load() > 0) {
         logger_->warn(
@@ -2698,7 +2711,66 @@ class ReadModelsImpl final : public ReadModels {
     return std::string("previous") + '\0' + Be64(seq);
   }
 
+  // Opens the database (db_ and every column family in handles_).
+  rocksdb::Status OpenDb(const std::vector<std::string>& names,
+                         bool read_only) {
+    std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+    for (const auto& n : names) descs.emplace_back(n, CfOptions(n));
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Status s =
+        read_only
+            ? rocksdb::DB::OpenForReadOnly(dbo_, dir_, descs, &handles, &raw)
+            : rocksdb::DB::Open(dbo_, dir_, descs, &handles, &raw);
+    if (!s.ok()) return s;
+    db_.reset(raw);
+    handles_.clear();
+    for (size_t i = 0; i < names.size(); ++i) handles_[names[i]] = handles[i];
+    return s;
+  }
+
+  // Opened read-only on a full disk: tries each second to open the models
+  // writable, with readers held off (gen_mu_) while the database is
+  // replaced. False if stopped first.
+  bool ReopenWritable() {
+    std::vector<std::string> names;
+    for (const auto& [name, h] : handles_) names.push_back(name);
+    while (!stop_.load()) {
+      {
+        std::unique_lock<std::shared_mutex> lk(gen_mu_);
+        for (auto& [name, h] : handles_) {
+          (void)db_->DestroyColumnFamilyHandle(h);
+        }
+        handles_.clear();
+        (void)db_->Close();
+        db_.reset();
+        rocksdb::Status s = OpenDb(names, /*read_only=*/false);
+        if (s.ok()) read_only_for_space_ = false;
+        if (!s.ok()) s = OpenDb(names, /*read_only=*/true);
+        if (s.ok()) {
+          state_cf_ = handles_.at(StateCf(generation_));
+          index_cf_ = handles_.at(IndexCf(generation_));
+          feed_cf_ = handles_.at(FeedCf(generation_));
+          stats_cf_ = handles_.at(StatsCf(generation_));
+        } else {
+          logger_->error("read models: cannot reopen, even read-only: {}",
+                         s.ToString());
+        }
+      }
+      if (!read_only_for_space_) {
+        logger_->warn("read models: space again; applying from position {}",
+                      position_.load());
+        std::lock_guard<std::mutex> lk(health_mu_);
+        error_.clear();
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+    return false;
+  }
+
   void Run() {
+    if (read_only_for_space_ && !ReopenWritable()) return;
     auto sub = store_.Subscribe(GlobalPosition(position_.load()));
     while (!stop_.load()) {
       auto batch = sub->Next(kBatch, std::chrono::milliseconds(100));
@@ -2737,7 +2809,7 @@ class ReadModelsImpl final : public ReadModels {
                    failure.ToString());
     {
       std::lock_guard<std::mutex> lk(health_mu_);
-      error_ = "the disk is full: the read models wait for space";
+      error_ = kDiskFull;
     }
     folder_.Clear();
     while (!stop_.load()) {
@@ -2759,7 +2831,14 @@ class ReadModelsImpl final : public ReadModels {
   std::string dir_;
   std::unique_ptr<rocksdb::DB> db_;
   std::map<std::string, rocksdb::ColumnFamilyHandle*> handles_;
-  mutable std::shared_mutex gen_mu_;  // guards the current generation's CFs
+  // Guards the current generation's CFs, and db_ itself while a full-disk
+  // start's read-only open is replaced (ReopenWritable).
+  mutable std::shared_mutex gen_mu_;
+  rocksdb::DBOptions dbo_;
+  // Opened read-only because the disk was full (runner and Init only).
+  bool read_only_for_space_ = false;
+  static constexpr char kDiskFull[] =
+      "the disk is full: the read models wait for space";
   uint64_t generation_ = 1;
   rocksdb::ColumnFamilyHandle* state_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* index_cf_ = nullptr;

@@ -140,6 +140,66 @@ TEST(FaultInjectionTest, AFullDiskRefusesAppendsUntilSpaceIsFreed) {
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/LOG"));
 }
 
+// Opened on a disk that is already full, the store serves reads from a
+// read-only open (a writable one must write a new MANIFEST and WAL),
+// refuses appends with kNoSpace, and once there is room opens writable by
+// itself and takes appends, without a restart.
+TEST(FaultInjectionTest, AStoreOpenedOnAFullDiskServesReadsAndResumes) {
+  testing::TempDir dir;
+  testing::FaultyDiskEnv env;
+  {
+    std::unique_ptr<EventStore> store;
+    ASSERT_OK(internal::OpenWithEnv(Options(), dir.path(), &env, &store));
+    for (int i = 0; i < 10; ++i) {
+      ASSERT_OK(store->Append("case-1", ExpectedVersion::Any(), {MakeEvent()}));
+    }
+  }
+  env.full = true;
+  std::unique_ptr<EventStore> store;
+  ASSERT_OK(internal::OpenWithEnv(Options(), dir.path(), &env, &store));
+  EXPECT_TRUE(store->Health().IsNoSpace()) << store->Health().ToString();
+  EXPECT_EQ(store->committed_position().value(), 10u);
+  auto events = store->ReadStream("case-1", StreamVersion(1),
+                                  Direction::kForward, 100);
+  ASSERT_OK(events);
+  EXPECT_EQ(events->size(), 10u);
+  auto refused = store->Append("case-1", ExpectedVersion::Any(), {MakeEvent()});
+  EXPECT_TRUE(refused.status().IsNoSpace()) << refused.status().ToString();
+  // Readers go on while the store tries, and fails, to open writable.
+  std::atomic<bool> stop{false};
+  std::atomic<int> reads{0};
+  std::thread reader([&] {
+    while (!stop.load()) {
+      auto r = store->ReadAll(GlobalPosition(0), 100);
+      ASSERT_OK(r);
+      ASSERT_GE(r->size(), 10u);
+      ++reads;
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_TRUE(store->Health().IsNoSpace());
+  env.full = false;
+  EXPECT_TRUE(WaitFor([&] { return store->Health().ok(); }))
+      << store->Health().ToString();
+  auto appended =
+      store->Append("case-1", ExpectedVersion::Exact(StreamVersion(10)),
+                    {MakeEvent()});
+  ASSERT_OK(appended);
+  EXPECT_EQ(appended->last_position.value(), 11u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  stop.store(true);
+  reader.join();
+  EXPECT_GT(reads.load(), 0);
+  auto report = store->Verify(std::nullopt);
+  ASSERT_OK(report);
+  EXPECT_TRUE(report->ok);
+  ASSERT_OK(store->Close());
+  store.reset();
+  store = testing::OpenStore(dir.path());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->Head().position.value(), 11u);
+}
+
 // An I/O error on the write-ahead log (not a full disk) may have lost
 // pages already written: RocksDB treats it as fatal, so an operator's
 // Resume() says why it cannot, and the store stays closed to appends until

@@ -18,6 +18,7 @@
 #include "caseledger/projections/read_models.h"
 #include "caseledger/service/seed.h"
 #include "projections/src/open_with_env.h"
+#include "tests/support/faulty_disk_env.h"
 #include "tests/support/power_cut_env.h"
 #include "tests/support/test_support.h"
 
@@ -309,6 +310,57 @@ TEST(ProjectionCrashTest, APowerCutLeavesCheckpointAndModelsInStep) {
   }
   std::cout << lost << " unsynced bytes lost in all\n";
   EXPECT_GT(lost, 0u);  // the cuts lost something: they were not idle
+}
+
+// Opened on a disk that is already full, the read models are served as
+// they are (a read-only open), say they wait for space, and once there is
+// room open writable by themselves and catch up.
+TEST(ProjectionCrashTest, ModelsOpenedOnAFullDiskWaitForSpaceThenCatchUp) {
+  testing::TempDir dir;
+  const std::string log = dir.path() + "/log";
+  const std::string half_log = dir.path() + "/half-log";
+  auto catalog = domain::EventCatalog::Load();
+  ASSERT_OK(catalog);
+  ASSERT_NO_FATAL_FAILURE(Seed(log, *catalog, 40));
+  std::filesystem::copy(log, half_log);
+  ASSERT_NO_FATAL_FAILURE(Seed(log, *catalog, 40, "more-"));
+  Options ro;
+  ro.read_only = true;
+  ro.create_if_missing = false;
+  auto half = testing::OpenStore(half_log, ro);
+  auto store = testing::OpenStore(log, ro);
+  const std::string models = dir.path() + "/models";
+  testing::FaultyDiskEnv env;
+  {
+    auto first = internal::OpenWithEnv(models, *half, *catalog, nullptr,
+                                       "crash-test-key-0123456", &env);
+    ASSERT_OK(first);
+    ASSERT_OK((*first)->CatchUp());
+  }
+  const uint64_t middle = half->committed_position().value();
+  env.full = true;
+  auto opened = internal::OpenWithEnv(models, *store, *catalog, nullptr,
+                                      "crash-test-key-0123456", &env);
+  ASSERT_OK(opened);
+  ReadModels& m = **opened;
+  EXPECT_FALSE(m.Health().healthy);
+  EXPECT_NE(m.Health().error.find("disk is full"), std::string::npos);
+  EXPECT_EQ(m.Health().position, middle);
+  auto before = m.Dump();
+  ASSERT_OK(before);
+  EXPECT_FALSE(before->empty());
+  m.Start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_FALSE(m.Health().healthy);
+  ASSERT_OK(m.Dump());  // reads go on while it tries
+  env.full = false;
+  const uint64_t end = store->committed_position().value();
+  for (int i = 0; i < 200 && m.Health().position < end; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(m.Health().healthy) << m.Health().error;
+  EXPECT_EQ(m.Health().position, end);
+  m.Stop();
 }
 
 }  // namespace
