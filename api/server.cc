@@ -527,7 +527,7 @@ void Session<kTls>::Send(HttpResponse r, bool keep_alive) {
   response_->set(http::field::server, "caseledger");
   response_->set(http::field::content_type, r.content_type);
   for (auto& [k, v] : r.headers) response_->set(k, v);
-  response_->set("X-Request-Id", request_id_);
+  if (!request_id_.empty()) response_->set("X-Request-Id", request_id_);
   response_->body() = std::move(r.body);
   response_->keep_alive(keep_alive);
   response_->prepare_payload();

@@ -1775,9 +1775,14 @@ class ReadModelsImpl final : public ReadModels {
       committed_ = Committed{};
       return built;
     }
-    // The swap: one write moves the pointer to the new generation.
+    // The swap: one write moves the pointer to the new generation. Synced:
+    // dropping the old generation below is durable at once (RocksDB syncs
+    // its MANIFEST), so a pointer still in an unsynced WAL could be lost to
+    // a power cut while the generation it kept pointing at is gone.
+    rocksdb::WriteOptions swap;
+    swap.sync = true;
     RETURN_IF_ERROR(FromRocks(
-        db_->Put(rocksdb::WriteOptions(), kGenerationKey, std::to_string(next)),
+        db_->Put(swap, kGenerationKey, std::to_string(next)),
         "swapping generations"));
     const uint64_t old = generation_;
     {
