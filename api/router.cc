@@ -24,8 +24,9 @@ HttpResponse Problem(int status, std::string_view title,
 HttpResponse InternalError(const std::string& request_id) {
   HttpResponse r = Problem(
       500, "Internal Server Error",
-      "the request failed inside the server; nothing was written for it "
-      "unless its answer says so. Quote request id " +
+      "the request failed inside the server; what it asked for may or may "
+      "not have been written: retry with the same Idempotency-Key, or quote "
+      "request id " +
           (request_id.empty() ? std::string("-") : request_id) +
           " to the operator");
   nlohmann::json body = nlohmann::json::parse(r.body);

@@ -85,10 +85,11 @@ HttpResponse ReadError(beast::error_code ec, const ServerOptions& options) {
   return Problem(400, "Bad Request", ec.message());
 }
 
-// A parsed request as the router sees it, or the answer that refuses it
-// before any handler runs. `out->request_id` is set either way.
-std::optional<HttpResponse> ToRequest(
-    const http::request<http::string_body>& req, HttpRequest* out) {
+// A parsed request as the router sees it (its body moved out of `req`), or
+// the answer that refuses it before any handler runs. `out->request_id` is
+// set either way.
+std::optional<HttpResponse> ToRequest(http::request<http::string_body>& req,
+                                      HttpRequest* out) {
   out->method = std::string(req.method_string());
   out->target = std::string(req.target());
   std::optional<std::string> repeated;
@@ -127,7 +128,7 @@ std::optional<HttpResponse> ToRequest(
     return Problem(415, "Unsupported Media Type",
                    "request bodies are accepted without content coding");
   }
-  out->body = req.body();
+  out->body = std::move(req.body());
   return std::nullopt;
 }
 
@@ -366,13 +367,19 @@ class ServerImpl final : public Server {
           logger_->warn("accept: {}", ec.message());
         }
       } else {
-        bool full = SessionCount() >= options_.max_connections;
-        if (tls_) {
-          StartSession(std::make_shared<Session<true>>(std::move(socket), *this,
-                                                       full, *tls_));
-        } else {
-          StartSession(
-              std::make_shared<Session<false>>(std::move(socket), *this, full));
+        // A session that cannot be made (TLS state, memory) costs that
+        // connection only: the next accept is armed whatever happens.
+        try {
+          bool full = SessionCount() >= options_.max_connections;
+          if (tls_) {
+            StartSession(std::make_shared<Session<true>>(std::move(socket),
+                                                         *this, full, *tls_));
+          } else {
+            StartSession(std::make_shared<Session<false>>(std::move(socket),
+                                                          *this, full));
+          }
+        } catch (const std::exception& e) {
+          logger_->error("starting a session: {}", e.what());
         }
       }
       if (!stopping_) DoAccept();

@@ -119,6 +119,12 @@ def walk(schema, where, path, is_property=False, declaring=True):
         if schema.get("type") == "string" and "enum" not in schema \
                 and "const" not in schema and "maxLength" not in schema:
             fail(f"{where}{path}: string without maxLength")
+        # std::regex recurses once per character an unbounded repetition
+        # matches: a pattern repeats only a bounded number of times.
+        outside_classes = re.sub(r"\[(?:\\.|[^\]])*\]", "",
+                                 schema.get("pattern", ""))
+        if re.search(r"(?<!\\)[+*]", outside_classes):
+            fail(f"{where}{path}: pattern with an unbounded repetition")
     if "enum" in schema:
         for v in schema["enum"]:
             if not (isinstance(v, str) and SNAKE.match(v)):

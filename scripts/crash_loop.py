@@ -66,7 +66,7 @@ class Server:
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--data", self.data, "--listen",
              f"127.0.0.1:{self.port}"],
-            stdout=subprocess.PIPE, stderr=self.log, text=True)
+            stdout=subprocess.DEVNULL, stderr=self.log, text=True)
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError("the server exited on start; see its log")
@@ -218,6 +218,8 @@ def main():
         if status in (200, 201):
             retried += 1
             acked[key] = json.loads(body)["case_id"]
+        else:
+            failures.append(f"final retry of {key} answered {status}")
     keys = list(acked)
     if len(keys) > args.final_sample:
         keys = rng.sample(keys, args.final_sample) + list(new_acked)

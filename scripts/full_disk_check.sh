@@ -136,6 +136,7 @@ while read -r id; do
   [ "$code" = 200 ] || { echo "missing: $id ($code)" >&2; missing=$((missing + 1)); }
 done <"$work/acked"
 [ "$missing" = 0 ] || fail "$missing acknowledged reports are missing"
-echo "full_disk_check: restarted: all $(wc -l <"$work/acked") acknowledged reports present, verify passes"
 kill -TERM "$pid"; wait "$pid" || true; pid=""
+"$bin" verify --data "$data" >"$work/verify" 2>&1 || { cat "$work/verify" >&2; fail "verify at the end"; }
+echo "full_disk_check: restarted: all $(wc -l <"$work/acked") acknowledged reports present, verify passes"
 echo "full_disk_check: passed"

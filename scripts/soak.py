@@ -63,12 +63,24 @@ class Client:
 
 
 def proc_sample(pid):
+    """Resident MiB, open files other than RocksDB's table files, table
+    files open (RocksDB keeps every table file of a growing store open, so
+    they grow with it), threads."""
     with open(f"/proc/{pid}/status") as f:
         status = f.read()
     rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) // 1024
     threads = int(re.search(r"Threads:\s+(\d+)", status).group(1))
-    fds = len(os.listdir(f"/proc/{pid}/fd"))
-    return rss, fds, threads
+    fds = tables = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.endswith(".sst"):
+            tables += 1
+        else:
+            fds += 1
+    return rss, fds, tables, threads
 
 
 def main():
@@ -191,11 +203,12 @@ def main():
             lat, errors = window["lat"], window["errors"]
             overview = window["overview"]
             window["lat"], window["errors"], window["overview"] = [], 0, []
-        rss, fds, nthreads = proc_sample(proc.pid)
+        rss, fds, tables, nthreads = proc_sample(proc.pid)
         lat.sort()
         sample = {
             "t": round(args.minutes * 60 - (end - time.monotonic())),
-            "rss_mib": rss, "open_files": fds, "threads": nthreads,
+            "rss_mib": rss, "open_files": fds, "table_files_open": tables,
+            "threads": nthreads,
             "requests_per_s": round(len(lat) / args.every, 1),
             "errors": errors,
             "p50_ms": round(lat[len(lat) // 2] * 1000, 2) if lat else None,

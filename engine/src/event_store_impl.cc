@@ -363,6 +363,7 @@ rocksdb::Status EventStoreImpl::OpenDb(bool read_only) {
 
 rocksdb::Status EventStoreImpl::CloseDb() {
   rocksdb::Status result;
+  if (!db_) return result;
   for (auto* h : handles_) {
     rocksdb::Status rs = db_->DestroyColumnFamilyHandle(h);
     if (!rs.ok() && result.ok()) result = rs;
@@ -612,6 +613,12 @@ StatusOr<GlobalPosition> EventStoreImpl::Backup(const std::string& dir) {
   // Take the writer state, so that no group is written while the checkpoint
   // is taken and the copy ends exactly at last_position_. Appends queue.
   if (!AcquireWriter()) return Status::Unavailable("the event store is closing");
+  if (!db_ || read_only_for_space_) {
+    ReleaseWriter();
+    return Status::FailedPrecondition(
+        "the store is open read-only (the disk was full): no backup until it "
+        "accepts appends again");
+  }
   const uint64_t position = last_position_;
   rocksdb::Checkpoint* raw = nullptr;
   rocksdb::Status rs = rocksdb::Checkpoint::Create(db_.get(), &raw);
@@ -806,6 +813,8 @@ Status EventStoreImpl::Recover() {
                                     closed.ToString());
     rocksdb::Status rs = OpenDb(false);
     if (!rs.ok()) {
+      // Readers answer "reopening" while db_ is null; the next try opens
+      // it again.
       rocksdb::Status back = OpenDb(true);
       if (!back.ok()) {
         logger_->error("the store cannot be reopened, even read-only: {}",
@@ -818,7 +827,20 @@ Status EventStoreImpl::Recover() {
       return s;
     }
     read_only_for_space_ = false;
+    // A store first made on this disk may not have its format marker yet
+    // (a read-only open cannot write it).
+    std::string marker;
+    rs = db_->Get(rocksdb::ReadOptions(), meta_cf_, kMetaFormatKey, &marker);
+    if (rs.IsNotFound() && last_position_ == 0) {
+      std::string v;
+      PutBe32(&v, kStoreFormatVersion);
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      rs = db_->Put(wo, meta_cf_, kMetaFormatKey, v);
+    }
+    if (!rs.ok()) return FromRocks(rs, "writing format marker");
   }
+  if (!db_) return Status::Unavailable("the event store is reopening");
   rocksdb::Status rs = db_->Resume();
   if (rs.ok()) {
     // Every memtable to a table file: the write-ahead log the failed write
@@ -843,10 +865,15 @@ Status EventStoreImpl::Recover() {
   Hash hash{};
   RETURN_IF_ERROR(ReadStoredHead(&position, &hash));
   if (position < last_position_) {
-    return Status::Corruption(
+    // Never resumed from by itself: the failure becomes this, for an
+    // operator to see (Health, /readyz) and act on.
+    Status lost = Status::Corruption(
         "after resuming, the log ends at position " +
         std::to_string(position) + " but position " +
         std::to_string(last_position_) + " was acknowledged");
+    SetFailure(lost);
+    logger_->error("{}", lost.ToString());
+    return lost;
   }
   if (position != last_position_) {
     // The failed write reached the log after all: its clients were told it

@@ -1594,9 +1594,8 @@ class ReadModelsImpl final : public ReadModels {
     if (s.ok()) position_.store(FromBe64(value));
     s = db_->Get(rocksdb::ReadOptions(), FeedSeqKey(generation_), &value);
     if (s.ok()) feed_seq_ = FromBe64(value);
-    s = db_->Get(rocksdb::ReadOptions(), kShapeKey, &value);
-    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading the shape");
     if (read_only_for_space_) {
+      // The shape is checked once they open writable (ReopenWritable).
       logger_->error(
           "read models: the disk is full; serving them as they are until "
           "there is room to apply the log");
@@ -1604,6 +1603,14 @@ class ReadModelsImpl final : public ReadModels {
       error_ = kDiskFull;
       return Status::OK();
     }
+    return CheckShape();
+  }
+
+  // Models built in an older shape are rebuilt from the log.
+  Status CheckShape() {
+    std::string value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), kShapeKey, &value);
+    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading the shape");
     if (!s.ok() || value != kShape) {
       if (position_.load() > 0) {
         logger_->warn(
@@ -2743,26 +2750,35 @@ class ReadModelsImpl final : public ReadModels {
     while (!stop_.load()) {
       {
         std::unique_lock<std::shared_mutex> lk(gen_mu_);
-        for (auto& [name, h] : handles_) {
-          (void)db_->DestroyColumnFamilyHandle(h);
+        if (db_) {
+          for (auto& [name, h] : handles_) {
+            (void)db_->DestroyColumnFamilyHandle(h);
+          }
+          handles_.clear();
+          (void)db_->Close();
+          db_.reset();
         }
-        handles_.clear();
-        (void)db_->Close();
-        db_.reset();
         rocksdb::Status s = OpenDb(names, /*read_only=*/false);
         if (s.ok()) read_only_for_space_ = false;
-        if (!s.ok()) s = OpenDb(names, /*read_only=*/true);
-        if (s.ok()) {
-          state_cf_ = handles_.at(StateCf(generation_));
-          index_cf_ = handles_.at(IndexCf(generation_));
-          feed_cf_ = handles_.at(FeedCf(generation_));
-          stats_cf_ = handles_.at(StatsCf(generation_));
-        } else {
+        // Readers never find no database: read-only again, retried (with
+        // them held off) for as long as that fails.
+        while (!s.ok() && !(s = OpenDb(names, /*read_only=*/true)).ok() &&
+               !stop_.load()) {
           logger_->error("read models: cannot reopen, even read-only: {}",
                          s.ToString());
+          std::this_thread::sleep_for(std::chrono::seconds(1));
         }
+        if (!s.ok()) return false;  // stopped, with no database
+        state_cf_ = handles_.at(StateCf(generation_));
+        index_cf_ = handles_.at(IndexCf(generation_));
+        feed_cf_ = handles_.at(FeedCf(generation_));
+        stats_cf_ = handles_.at(StatsCf(generation_));
       }
       if (!read_only_for_space_) {
+        if (Status shape = CheckShape(); !shape.ok()) {
+          (void)Fail("checking the read models' shape: " + shape.ToString());
+          return false;
+        }
         logger_->warn("read models: space again; applying from position {}",
                       position_.load());
         std::lock_guard<std::mutex> lk(health_mu_);

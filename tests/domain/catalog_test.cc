@@ -59,6 +59,22 @@ TEST_F(CatalogTest, EveryArrayAndEveryStringHasALimit) {
           ++strings;
           EXPECT_TRUE(node.contains("maxLength")) << where;
         }
+        // std::regex recurses once per character an unbounded repetition
+        // matches: every repetition in a pattern is bounded.
+        const std::string pattern = node.value("pattern", "");
+        bool in_class = false;
+        for (size_t i = 0; i < pattern.size(); ++i) {
+          const char c = pattern[i];
+          if (c == '\\') {
+            ++i;  // an escaped character
+          } else if (c == '[') {
+            in_class = true;
+          } else if (c == ']') {
+            in_class = false;
+          } else if (!in_class && (c == '+' || c == '*')) {
+            ADD_FAILURE() << where << ": unbounded repetition in " << pattern;
+          }
+        }
         for (const auto& [key, child] : node.items()) {
           walk(child, where + "/" + key);
         }
@@ -107,6 +123,13 @@ TEST_F(CatalogTest, HostileSizesAreRejectedAtTheirLimitNamingTheField) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.field().value_or("<none>"), "/people_involved/0/person_ref")
       << s.ToString();
+  // An e-mail address as long as the largest text (the second pass runs
+  // every pattern on the cut-down copy).
+  Json mail = valid;
+  mail["people_involved"][0]["contact"] = {
+      {"email", std::string(30000, 'a') + "@" + std::string(30000, 'b')}};
+  s = catalog_->Validate("ConcernReported", 1, mail);
+  ASSERT_FALSE(s.ok());
   // Cutting the copy down never splits a character: a long text of
   // four-byte characters is still refused for its length.
   Json wide = valid;
