@@ -285,12 +285,7 @@ Status EventStoreImpl::Init() {
       return Status::Corruption("store holds events but no format marker");
     }
     if (!options_.read_only && !read_only_for_space_) {
-      std::string v;
-      PutBe32(&v, kStoreFormatVersion);
-      rocksdb::WriteOptions wo;
-      wo.sync = true;
-      rs = db_->Put(wo, meta_cf_, kMetaFormatKey, v);
-      if (!rs.ok()) return FromRocks(rs, "writing format marker");
+      RETURN_IF_ERROR(WriteFormatMarker());
     }
   } else if (!rs.ok()) {
     return FromRocks(rs, "reading format marker");
@@ -341,6 +336,15 @@ Status EventStoreImpl::Init() {
     });
   }
   return Status::OK();
+}
+
+Status EventStoreImpl::WriteFormatMarker() {
+  std::string v;
+  PutBe32(&v, kStoreFormatVersion);
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  rocksdb::Status rs = db_->Put(wo, meta_cf_, kMetaFormatKey, v);
+  return rs.ok() ? Status::OK() : FromRocks(rs, "writing format marker");
 }
 
 rocksdb::Status EventStoreImpl::OpenDb(bool read_only) {
@@ -832,13 +836,10 @@ Status EventStoreImpl::Recover() {
     std::string marker;
     rs = db_->Get(rocksdb::ReadOptions(), meta_cf_, kMetaFormatKey, &marker);
     if (rs.IsNotFound() && last_position_ == 0) {
-      std::string v;
-      PutBe32(&v, kStoreFormatVersion);
-      rocksdb::WriteOptions wo;
-      wo.sync = true;
-      rs = db_->Put(wo, meta_cf_, kMetaFormatKey, v);
+      RETURN_IF_ERROR(WriteFormatMarker());
+    } else if (!rs.ok()) {
+      return FromRocks(rs, "reading format marker");
     }
-    if (!rs.ok()) return FromRocks(rs, "writing format marker");
   }
   if (!db_) return Status::Unavailable("the event store is reopening");
   rocksdb::Status rs = db_->Resume();

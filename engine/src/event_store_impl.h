@@ -153,6 +153,8 @@ class EventStoreImpl final : public EventStore {
   // it; under db_mu_ held exclusively once readers may be about.
   rocksdb::Status OpenDb(bool read_only);
   rocksdb::Status CloseDb();
+  // Marks a new store with the format this build writes (synced).
+  Status WriteFormatMarker();
   // The position and log hash of the log's last stored record (0 and zeros
   // for an empty log).
   Status ReadStoredHead(uint64_t* position, Hash* hash) const;
