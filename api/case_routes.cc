@@ -363,11 +363,10 @@ class Routes {
                                                     '\n' + body->dump());
     }
     options.correlation_id = Header(req, "x-correlation-id").substr(0, 128);
-    options.deadline =
-        (req.received == std::chrono::steady_clock::time_point{}
-             ? std::chrono::steady_clock::now()
-             : req.received) +
-        d_.command_budget;
+    options.deadline = (req.received == std::chrono::steady_clock::time_point{}
+                            ? std::chrono::steady_clock::now()
+                            : req.received) +
+                       d_.command_budget;
     const bool created = command == "report";
     // Deciding reads the case: do it on a worker thread. The durable append
     // then joins the store's group commit without holding the worker, and
@@ -777,18 +776,19 @@ class Routes {
     std::string token = has_token ? (*body)["token"].get<std::string>() : "";
     std::string actor_id =
         has_actor ? (*body)["actor_id"].get<std::string>() : "";
-    d_.workers.Post([this, token = std::move(token),
-                     actor_id = std::move(actor_id), by = actor->id,
-                     respond = std::move(respond)]() mutable {
-      auto revoked = RevokeTokens(d_.store, token, actor_id, by);
-      if (!revoked.ok()) {
-        respond(ProblemFromStatus(revoked.status()));
-        return;
-      }
-      // Take it into account now, not at the next request.
-      (void)d_.tokens.Refresh();
-      respond(JsonResponse(200, {{"revoked", *revoked}}));
-    }, req.request_id);
+    d_.workers.Post(
+        [this, token = std::move(token), actor_id = std::move(actor_id),
+         by = actor->id, respond = std::move(respond)]() mutable {
+          auto revoked = RevokeTokens(d_.store, token, actor_id, by);
+          if (!revoked.ok()) {
+            respond(ProblemFromStatus(revoked.status()));
+            return;
+          }
+          // Take it into account now, not at the next request.
+          (void)d_.tokens.Refresh();
+          respond(JsonResponse(200, {{"revoked", *revoked}}));
+        },
+        req.request_id);
   }
 
   // POST /v1/admin/backups (no body, or {}): a consistent copy of the store

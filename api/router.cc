@@ -186,8 +186,8 @@ class Reply {
 }  // namespace
 
 void Router::Dispatch(const HttpRequest& request, Respond respond) const {
-  auto reply = std::make_shared<Reply>(std::move(respond), request.request_id,
-                                       logger_);
+  auto reply =
+      std::make_shared<Reply>(std::move(respond), request.request_id, logger_);
   Respond once = [reply](HttpResponse r) { reply->Send(std::move(r)); };
   std::vector<std::string> path = SplitPath(request.target);
   std::string allow;

@@ -35,8 +35,8 @@ using tcp = net::ip::tcp;
 class ServerImpl;
 
 bool IsTokenChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' ||
-         c == '_' || c == '.' || c == ':';
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ||
+         c == '.' || c == ':';
 }
 
 // The client's X-Request-Id when it is a plain token of at most 64
@@ -63,10 +63,11 @@ std::string Lower(std::string_view in) {
 // (which key, which version, whose token?) and is refused, not guessed at.
 bool IsSingleton(const std::string& name) {
   static const std::set<std::string> kSingletons = {
-      "authorization",    "content-type",  "content-encoding",
-      "idempotency-key",  "if-match",      "last-event-id",
-      "x-correlation-id", "x-request-id",  "transfer-encoding",
-      "host"};
+      "authorization",     "content-type",
+      "content-encoding",  "idempotency-key",
+      "if-match",          "last-event-id",
+      "x-correlation-id",  "x-request-id",
+      "transfer-encoding", "host"};
   return kSingletons.count(name) > 0;
 }
 

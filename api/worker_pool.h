@@ -48,7 +48,7 @@ class WorkerPool {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Task> queue_;  // guarded by mu_
-  bool stopping_ = false;                    // guarded by mu_
+  bool stopping_ = false;   // guarded by mu_
   std::vector<std::thread> threads_;
 };
 

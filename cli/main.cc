@@ -305,8 +305,7 @@ int RunBackup(const std::string& data, const std::string& to,
   });
 }
 
-int RunRestore(const std::string& from, const std::string& data,
-               bool verbose) {
+int RunRestore(const std::string& from, const std::string& data, bool verbose) {
   Options options;
   options.logger = MakeLogger("caseledger", verbose);
   auto restored = caseledger::RestoreBackup(from, data, options);

@@ -22,7 +22,6 @@ import http.client
 import json
 import os
 import random
-import re
 import shutil
 import signal
 import statistics
@@ -32,6 +31,8 @@ import tempfile
 import threading
 import time
 import uuid
+
+from first_token import serve_new_store
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -120,15 +121,7 @@ def main():
     failures = []
 
     # A new store: its first DSL token is printed once.
-    server.proc = subprocess.Popen(
-        [args.bin, "serve", "--data", data, "--listen", f"127.0.0.1:{port}"],
-        stdout=subprocess.PIPE, stderr=log, text=True)
-    token = None
-    for line in server.proc.stdout:
-        m = re.search(r"dsl\s+\(actor dsl-1\):\s+(\S+)", line)
-        if m:
-            token = m.group(1)
-            break
+    server.proc, token = serve_new_store(args.bin, data, port, log)
     if not token:
         print("crash_loop: no first token printed", file=sys.stderr)
         return 1

@@ -28,6 +28,8 @@ import tempfile
 import threading
 import time
 
+from first_token import serve_new_store
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -103,15 +105,7 @@ def main():
     data = os.path.join(work, "data")
     port = 20000 + os.getpid() % 20000
     log = open(os.path.join(work, "server.log"), "w")
-    proc = subprocess.Popen(
-        [args.bin, "serve", "--data", data, "--listen", f"127.0.0.1:{port}"],
-        stdout=subprocess.PIPE, stderr=log, text=True)
-    token = None
-    for line in proc.stdout:
-        m = re.search(r"dsl\s+\(actor dsl-1\):\s+(\S+)", line)
-        if m:
-            token = m.group(1)
-            break
+    proc, token = serve_new_store(args.bin, data, port, log)
     if not token:
         print("soak: no first token printed", file=sys.stderr)
         return 1

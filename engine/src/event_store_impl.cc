@@ -616,7 +616,8 @@ StatusOr<GlobalPosition> EventStoreImpl::Backup(const std::string& dir) {
   }
   // Take the writer state, so that no group is written while the checkpoint
   // is taken and the copy ends exactly at last_position_. Appends queue.
-  if (!AcquireWriter()) return Status::Unavailable("the event store is closing");
+  if (!AcquireWriter())
+    return Status::Unavailable("the event store is closing");
   if (!db_ || read_only_for_space_) {
     ReleaseWriter();
     return Status::FailedPrecondition(
@@ -813,8 +814,8 @@ Status EventStoreImpl::Recover() {
     // reading. Readers wait the few milliseconds the swap takes.
     std::unique_lock<std::shared_mutex> lk(db_mu_);
     rocksdb::Status closed = CloseDb();
-    if (!closed.ok()) logger_->warn("closing the read-only store: {}",
-                                    closed.ToString());
+    if (!closed.ok())
+      logger_->warn("closing the read-only store: {}", closed.ToString());
     rocksdb::Status rs = OpenDb(false);
     if (!rs.ok()) {
       // Readers answer "reopening" while db_ is null; the next try opens
@@ -869,9 +870,9 @@ Status EventStoreImpl::Recover() {
     // Never resumed from by itself: the failure becomes this, for an
     // operator to see (Health, /readyz) and act on.
     Status lost = Status::Corruption(
-        "after resuming, the log ends at position " +
-        std::to_string(position) + " but position " +
-        std::to_string(last_position_) + " was acknowledged");
+        "after resuming, the log ends at position " + std::to_string(position) +
+        " but position " + std::to_string(last_position_) +
+        " was acknowledged");
     SetFailure(lost);
     logger_->error("{}", lost.ToString());
     return lost;
@@ -923,7 +924,8 @@ Status EventStoreImpl::Resume() {
   if (options_.read_only) {
     return Status::FailedPrecondition("the store is open read-only");
   }
-  if (!AcquireWriter()) return Status::Unavailable("the event store is closing");
+  if (!AcquireWriter())
+    return Status::Unavailable("the event store is closing");
   Status s = Recover();
   ReleaseWriter();
   return s;

@@ -24,8 +24,9 @@ Status SyncPath(const fs::path& path) {
 Status CopyTree(const fs::path& from, const fs::path& to) {
   std::error_code ec;
   fs::create_directories(to, ec);
-  if (ec) return Status::IOError("cannot create " + to.string() + ": " +
-                                 ec.message());
+  if (ec)
+    return Status::IOError("cannot create " + to.string() + ": " +
+                           ec.message());
   for (const auto& entry : fs::directory_iterator(from, ec)) {
     const fs::path target = to / entry.path().filename();
     if (entry.is_directory()) {
@@ -40,8 +41,9 @@ Status CopyTree(const fs::path& from, const fs::path& to) {
     }
     RETURN_IF_ERROR(SyncPath(target));
   }
-  if (ec) return Status::IOError("cannot read " + from.string() + ": " +
-                                 ec.message());
+  if (ec)
+    return Status::IOError("cannot read " + from.string() + ": " +
+                           ec.message());
   return SyncPath(to);
 }
 
@@ -65,9 +67,9 @@ StatusOr<GlobalPosition> RestoreBackup(const std::string& backup,
         " is not empty: restore into a new directory (move the old store "
         "aside first; a restore never overwrites one)");
   }
-  const fs::path staging = target.parent_path() /
-                           ("." + target.filename().string() + ".restoring-" +
-                            std::to_string(::getpid()));
+  const fs::path staging =
+      target.parent_path() / ("." + target.filename().string() + ".restoring-" +
+                              std::to_string(::getpid()));
   fs::remove_all(staging, ec);
   auto cleanup = [&] { fs::remove_all(staging, ec); };
   Status copied = CopyTree(backup, staging);
@@ -84,9 +86,9 @@ StatusOr<GlobalPosition> RestoreBackup(const std::string& backup,
     Status opened = EventStore::Open(ro, staging.string(), &store);
     if (!opened.ok()) {
       cleanup();
-      return Status::Corruption("the backup at " + backup +
-                                " does not open as a store: " +
-                                opened.ToString());
+      return Status::Corruption(
+          "the backup at " + backup +
+          " does not open as a store: " + opened.ToString());
     }
     auto report = store->Verify(std::nullopt);
     if (!report.ok()) {

@@ -1788,9 +1788,9 @@ class ReadModelsImpl final : public ReadModels {
     // a power cut while the generation it kept pointing at is gone.
     rocksdb::WriteOptions swap;
     swap.sync = true;
-    RETURN_IF_ERROR(FromRocks(
-        db_->Put(swap, kGenerationKey, std::to_string(next)),
-        "swapping generations"));
+    RETURN_IF_ERROR(
+        FromRocks(db_->Put(swap, kGenerationKey, std::to_string(next)),
+                  "swapping generations"));
     const uint64_t old = generation_;
     {
       std::unique_lock<std::shared_mutex> lk(gen_mu_);

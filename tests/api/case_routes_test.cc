@@ -1041,8 +1041,8 @@ TEST_F(CaseRoutesTest, TheAuthorisationMatrix) {
          {"reporter", "dsl", "alt", "reviewer", "integration", "admin"}) {
       testing::HttpClient::Response r;
       if (method == "POST") {
-        Json body = target == "/v1/cases"           ? ReportBody()
-                    : target == "/v1/admin/backups" ? Json::object()
+        Json body = target == "/v1/cases"                ? ReportBody()
+                    : target == "/v1/admin/backups"      ? Json::object()
                     : target == "/v1/admin/store/resume" ? Json::object()
                     : target == "/v1/admin/tokens/revoke"
                         ? Json{{"actor_id", "user:matrix-leaver"}}
@@ -1095,8 +1095,7 @@ TEST_F(CaseRoutesTest, AFullDiskFailsClosedAndResumesWhenSpaceIsFreed) {
 
   disk_.full = true;
   for (int i = 0; i < 3; ++i) {
-    auto refused =
-        Post("reporter", "/v1/cases", ReportBody());
+    auto refused = Post("reporter", "/v1/cases", ReportBody());
     EXPECT_EQ(refused.result_int(), 507) << refused.body();
     EXPECT_EQ(refused[boost::beast::http::field::content_type],
               "application/problem+json");
@@ -1113,14 +1112,9 @@ TEST_F(CaseRoutesTest, AFullDiskFailsClosedAndResumesWhenSpaceIsFreed) {
   EXPECT_EQ(Metric("caseledger_store_disk_full"), "1");
   // Reads that need no write go on; a read of a case's contents must be
   // recorded on its access log first, so it is refused like a write.
-  EXPECT_EQ(Get("dsl", "/v1/governance/overview")
-                .result_int(),
-            200);
-  EXPECT_EQ(Get("dsl", "/v1/cases/" + case_id + "/verify")
-                .result_int(),
-            200);
-  EXPECT_EQ(Get("dsl", "/v1/cases/" + case_id).result_int(),
-            507);
+  EXPECT_EQ(Get("dsl", "/v1/governance/overview").result_int(), 200);
+  EXPECT_EQ(Get("dsl", "/v1/cases/" + case_id + "/verify").result_int(), 200);
+  EXPECT_EQ(Get("dsl", "/v1/cases/" + case_id).result_int(), 507);
   // An admin's resume says the disk is still full.
   auto resume = Post("admin", "/v1/admin/store/resume", Json::object());
   EXPECT_EQ(resume.result_int(), 507) << resume.body();
@@ -1135,11 +1129,9 @@ TEST_F(CaseRoutesTest, AFullDiskFailsClosedAndResumesWhenSpaceIsFreed) {
   EXPECT_TRUE(back);
   EXPECT_EQ(Metric("caseledger_store_writable"), "1");
   EXPECT_EQ(Metric("caseledger_store_recoveries_total"), "1");
-  auto again =
-      Post("reporter", "/v1/cases", ReportBody());
+  auto again = Post("reporter", "/v1/cases", ReportBody());
   EXPECT_EQ(again.result_int(), 201) << again.body();
-  EXPECT_EQ(Get("dsl", "/v1/cases/" + case_id).result_int(),
-            200);
+  EXPECT_EQ(Get("dsl", "/v1/cases/" + case_id).result_int(), 200);
   auto ok = Post("admin", "/v1/admin/store/resume", Json::object());
   EXPECT_EQ(ok.result_int(), 200) << ok.body();
   auto report = store_->Verify(std::nullopt);

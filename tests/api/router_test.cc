@@ -83,19 +83,20 @@ TEST(RouterFailureTest, EveryRequestIsAnsweredExactlyOnce) {
                   [](const HttpRequest&, const PathParams&, Router::Respond) {
                     throw std::logic_error("after taking respond");
                   });
-  router.AddAsync("GET", "/drops",
-                  [](const HttpRequest&, const PathParams&,
-                     Router::Respond respond) {
-                    std::thread([r = std::move(respond)] {}).join();
-                  });
-  router.AddAsync("GET", "/twice",
-                  [](const HttpRequest&, const PathParams&,
-                     Router::Respond respond) {
-                    respond(Problem(409, "Conflict", "first"));
-                    respond(Problem(200, "OK", "second"));
-                  });
-  router.Add("GET", "/int", [](const HttpRequest&, const PathParams&)
-                                -> HttpResponse { throw 7; });
+  router.AddAsync(
+      "GET", "/drops",
+      [](const HttpRequest&, const PathParams&, Router::Respond respond) {
+        std::thread([r = std::move(respond)] {}).join();
+      });
+  router.AddAsync(
+      "GET", "/twice",
+      [](const HttpRequest&, const PathParams&, Router::Respond respond) {
+        respond(Problem(409, "Conflict", "first"));
+        respond(Problem(200, "OK", "second"));
+      });
+  router.Add(
+      "GET", "/int",
+      [](const HttpRequest&, const PathParams&) -> HttpResponse { throw 7; });
   for (const char* target : {"/throws", "/drops", "/int"}) {
     HttpRequest req = Req("GET", target);
     req.request_id = "req-42";

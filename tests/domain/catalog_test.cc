@@ -91,8 +91,8 @@ TEST_F(CatalogTest, EveryArrayAndEveryStringHasALimit) {
 // at the limit, naming the field. Fifty thousand items would take hours if
 // the check were still quadratic.
 TEST_F(CatalogTest, HostileSizesAreRejectedAtTheirLimitNamingTheField) {
-  const Json valid = ReadJson(kSchemas / "examples" / "ConcernReported" /
-                              "valid-1.json");
+  const Json valid =
+      ReadJson(kSchemas / "examples" / "ConcernReported" / "valid-1.json");
   ASSERT_TRUE(catalog_->Validate("ConcernReported", 1, valid).ok());
   Json dup = valid;
   dup["categories"] = Json::array();

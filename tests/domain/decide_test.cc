@@ -710,10 +710,15 @@ TEST_F(DecideTest, NoBodyOfAnyShapeMakesDecideThrow) {
       {"schedule-reaudit", "ReauditScheduled"},
       {"report", "ConcernReported"},
   };
-  const std::vector<Json> others = {
-      Json(1),          Json(-1.5),          Json("x"),
-      Json(true),       Json(nullptr),       Json::array({1}),
-      Json::object({{"a", 1}}), Json::array(), Json::object()};
+  const std::vector<Json> others = {Json(1),
+                                    Json(-1.5),
+                                    Json("x"),
+                                    Json(true),
+                                    Json(nullptr),
+                                    Json::array({1}),
+                                    Json::object({{"a", 1}}),
+                                    Json::array(),
+                                    Json::object()};
   // Every body: the valid one, then each value at each path replaced.
   auto variants = [&](const Json& valid) {
     std::vector<Json> out{valid, Json::object(), Json::array(), Json(1)};

@@ -6,9 +6,9 @@
 #include <rocksdb/env.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <functional>
-#include <chrono>
 #include <thread>
 
 #include "caseledger/event_store.h"
@@ -103,8 +103,8 @@ TEST(FaultInjectionTest, AFullDiskRefusesAppendsUntilSpaceIsFreed) {
   auto all = store->ReadAll(GlobalPosition(0), 100);
   ASSERT_OK(all);
   EXPECT_EQ(all->size(), 20u);
-  auto stream = store->ReadStream("case-1", StreamVersion(1),
-                                  Direction::kForward, 100);
+  auto stream =
+      store->ReadStream("case-1", StreamVersion(1), Direction::kForward, 100);
   ASSERT_OK(stream);
   EXPECT_EQ(stream->size(), 7u);
   // Still full: an operator's resume says so, and changes nothing.
@@ -159,8 +159,8 @@ TEST(FaultInjectionTest, AStoreOpenedOnAFullDiskServesReadsAndResumes) {
   ASSERT_OK(internal::OpenWithEnv(Options(), dir.path(), &env, &store));
   EXPECT_TRUE(store->Health().IsNoSpace()) << store->Health().ToString();
   EXPECT_EQ(store->committed_position().value(), 10u);
-  auto events = store->ReadStream("case-1", StreamVersion(1),
-                                  Direction::kForward, 100);
+  auto events =
+      store->ReadStream("case-1", StreamVersion(1), Direction::kForward, 100);
   ASSERT_OK(events);
   EXPECT_EQ(events->size(), 10u);
   auto refused = store->Append("case-1", ExpectedVersion::Any(), {MakeEvent()});
@@ -181,9 +181,8 @@ TEST(FaultInjectionTest, AStoreOpenedOnAFullDiskServesReadsAndResumes) {
   env.full = false;
   EXPECT_TRUE(WaitFor([&] { return store->Health().ok(); }))
       << store->Health().ToString();
-  auto appended =
-      store->Append("case-1", ExpectedVersion::Exact(StreamVersion(10)),
-                    {MakeEvent()});
+  auto appended = store->Append(
+      "case-1", ExpectedVersion::Exact(StreamVersion(10)), {MakeEvent()});
   ASSERT_OK(appended);
   EXPECT_EQ(appended->last_position.value(), 11u);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));

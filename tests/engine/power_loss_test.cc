@@ -22,9 +22,9 @@ using testing::MakeEvent;
 
 struct Outcome {
   size_t acknowledged = 0;
-  size_t missing = 0;         // acknowledged, not there after the reboot
-  bool verified = false;      // the log's chains and indexes check out
-  uint64_t bytes_lost = 0;    // written but never synced
+  size_t missing = 0;       // acknowledged, not there after the reboot
+  bool verified = false;    // the log's chains and indexes check out
+  uint64_t bytes_lost = 0;  // written but never synced
 };
 
 // Four writers append to their own cases until `cut_after` appends are

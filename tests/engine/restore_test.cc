@@ -57,9 +57,8 @@ TEST(RestoreTest, ARestoreHoldsExactlyWhatWasAcknowledgedBeforeTheBackup) {
   for (auto& w : writers) w.join();
 
   // A restore never overwrites: not onto the live store.
-  EXPECT_TRUE(RestoreBackup(backup, dir.path() + "/live")
-                  .status()
-                  .IsAlreadyExists());
+  EXPECT_TRUE(
+      RestoreBackup(backup, dir.path() + "/live").status().IsAlreadyExists());
   auto restored = RestoreBackup(backup, dir.path() + "/restored/");
   ASSERT_OK(restored);
   EXPECT_EQ(restored->value(), position->value());
@@ -85,8 +84,7 @@ TEST(RestoreTest, ABrokenBackupIsRefusedAndNothingIsLeft) {
     auto store = testing::OpenStore(dir.path() + "/live");
     ASSERT_NE(store, nullptr);
     for (int i = 0; i < 20; ++i) {
-      ASSERT_OK(store->Append("case-1", ExpectedVersion::Any(),
-                              {MakeEvent()}));
+      ASSERT_OK(store->Append("case-1", ExpectedVersion::Any(), {MakeEvent()}));
     }
     ASSERT_OK(store->Backup(dir.path() + "/backup"));
   }
@@ -97,7 +95,8 @@ TEST(RestoreTest, ABrokenBackupIsRefusedAndNothingIsLeft) {
                                                 dir.path() + "/backup", &names)
                     .ok());
     std::vector<rocksdb::ColumnFamilyDescriptor> descs;
-    for (const auto& n : names) descs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    for (const auto& n : names)
+      descs.emplace_back(n, rocksdb::ColumnFamilyOptions());
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;
     ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir.path() + "/backup",
@@ -121,8 +120,8 @@ TEST(RestoreTest, ABrokenBackupIsRefusedAndNothingIsLeft) {
     for (auto* h : handles) (void)db->DestroyColumnFamilyHandle(h);
     (void)db->Close();
   }
-  auto restored = RestoreBackup(dir.path() + "/backup",
-                                dir.path() + "/restored");
+  auto restored =
+      RestoreBackup(dir.path() + "/backup", dir.path() + "/restored");
   ASSERT_FALSE(restored.ok());
   EXPECT_TRUE(restored.status().IsCorruption()) << restored.status().ToString();
   EXPECT_NE(restored.status().message().find("position 7"), std::string::npos)

@@ -17,26 +17,43 @@ using caseledger::Timestamp;
 using caseledger::domain::Actor;
 using caseledger::domain::CaseState;
 using caseledger::domain::Command;
+using caseledger::domain::Decide;
 using caseledger::domain::DomainConfig;
 using caseledger::domain::DomainEvent;
 using caseledger::domain::EventCatalog;
+using caseledger::domain::Evolve;
 using caseledger::domain::NewEvent;
 using caseledger::domain::Role;
-using caseledger::domain::Decide;
-using caseledger::domain::Evolve;
 using Json = nlohmann::json;
 
-const char* const kCommands[] = {
-    "report",          "assign-lead",        "reassign-lead",
-    "triage",          "record-outcomes",    "agree-participation",
-    "assess-capacity", "record-consent",     "override-consent",
-    "share-information", "inform-person",    "assess-risk",
-    "agree-safety-plan", "raise-escalation", "acknowledge-escalation",
-    "record-escalation-outcome", "schedule-review", "complete-review",
-    "close",           "reopen",             "amend",
-    "record-learning", "screen-learning",    "assign-action",
-    "complete-action", "sample-for-audit",   "record-audit-finding",
-    "schedule-reaudit"};
+const char* const kCommands[] = {"report",
+                                 "assign-lead",
+                                 "reassign-lead",
+                                 "triage",
+                                 "record-outcomes",
+                                 "agree-participation",
+                                 "assess-capacity",
+                                 "record-consent",
+                                 "override-consent",
+                                 "share-information",
+                                 "inform-person",
+                                 "assess-risk",
+                                 "agree-safety-plan",
+                                 "raise-escalation",
+                                 "acknowledge-escalation",
+                                 "record-escalation-outcome",
+                                 "schedule-review",
+                                 "complete-review",
+                                 "close",
+                                 "reopen",
+                                 "amend",
+                                 "record-learning",
+                                 "screen-learning",
+                                 "assign-action",
+                                 "complete-action",
+                                 "sample-for-audit",
+                                 "record-audit-finding",
+                                 "schedule-reaudit"};
 constexpr size_t kCommandCount = sizeof(kCommands) / sizeof(kCommands[0]);
 
 const Actor kActors[] = {{"user:dsl-1", Role::kDsl},
@@ -97,7 +114,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint8_t pick = data[0];
   Json body = Json::parse(data + 1, data + size, nullptr, false);
   if (body.is_discarded()) return 0;
-  const CaseState& state = (pick & 0x80) ? world->closed
+  const CaseState& state = (pick & 0x80)   ? world->closed
                            : (pick & 0x40) ? world->open
                                            : world->fresh;
   const Actor& actor = kActors[(pick >> 4) & 0x3];

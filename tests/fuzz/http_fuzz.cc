@@ -86,27 +86,25 @@ Service* Start() {
   Require(s->tokens->Refresh());
   std::ifstream in(std::string(CASELEDGER_SOURCE_DIR) +
                    "/scripts/examples/report.json");
-  auto reported = s->service->Execute(
-      "case-fuzz-1", "report", nlohmann::json::parse(in),
-      {"user:reporter-1", Role::kReporter});
+  auto reported =
+      s->service->Execute("case-fuzz-1", "report", nlohmann::json::parse(in),
+                          {"user:reporter-1", Role::kReporter});
   Require(reported.status());
   s->placeholders["@case@"] = "case-fuzz-1";
   s->workers = std::make_unique<api::WorkerPool>(1);
-  auto models = projections::ReadModels::Open(
-      dir + "/projections", *s->store, *catalog, nullptr,
-      "fuzz-pseudonym-key-0123456789");
+  auto models =
+      projections::ReadModels::Open(dir + "/projections", *s->store, *catalog,
+                                    nullptr, "fuzz-pseudonym-key-0123456789");
   Require(models.status());
   s->models = std::move(*models);
   s->models->Start();
   auto quiet = std::make_shared<spdlog::logger>(
       "fuzz", std::make_shared<spdlog::sinks::null_sink_mt>());
   s->deps = std::make_unique<api::CaseRouteDeps>(api::CaseRouteDeps{
-      *s->store, *s->service, *s->tokens, *s->workers, s->models.get(),
-      quiet});
+      *s->store, *s->service, *s->tokens, *s->workers, s->models.get(), quiet});
   s->deps->feed_release_delay_months = 0;
   s->deps->backup = nullptr;  // no directories made by fuzz input
-  api::AddOperationalRoutes(s->router, *s->store, s->metrics,
-                            s->models.get());
+  api::AddOperationalRoutes(s->router, *s->store, s->metrics, s->models.get());
   api::AddCaseRoutes(s->router, *s->deps);
   s->router.SetLogger(quiet);
   s->options.max_body_bytes = 64u << 10;

@@ -46,8 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   bool all_utf8 = IsUtf8(text);
   for (const auto& n : ids.names) all_utf8 = all_utf8 && IsUtf8(n);
   for (const auto& e : ids.exact) all_utf8 = all_utf8 && IsUtf8(e);
-  const std::string out =
-      caseledger::projections::internal::Scrub(text, ids);
+  const std::string out = caseledger::projections::internal::Scrub(text, ids);
   if (all_utf8 && !IsUtf8(out)) __builtin_trap();
   // No contact detail it was given stands as a whole word (RedactWord's
   // rule: its edges touch no letter, digit, "_" or multi-byte character)
@@ -60,9 +59,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (e.size() < 2 || !word(e.front()) || !word(e.back())) continue;
     for (size_t at = out.find(e); at != std::string::npos;
          at = out.find(e, at + 1)) {
-      const bool whole = (at == 0 || !word(out[at - 1])) &&
-                         (at + e.size() == out.size() ||
-                          !word(out[at + e.size()]));
+      const bool whole =
+          (at == 0 || !word(out[at - 1])) &&
+          (at + e.size() == out.size() || !word(out[at + e.size()]));
       if (whole) __builtin_trap();
     }
   }

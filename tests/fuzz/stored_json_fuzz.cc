@@ -15,6 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   nlohmann::json ours = caseledger::service::ParseStoredJson(text);
   nlohmann::json theirs = nlohmann::json::parse(text, nullptr, false);
   if (ours.is_discarded() != theirs.is_discarded()) __builtin_trap();
-  if (!ours.is_discarded() && !caseledger::testing::SameJson(ours, theirs)) __builtin_trap();
+  if (!ours.is_discarded() && !caseledger::testing::SameJson(ours, theirs))
+    __builtin_trap();
   return 0;
 }

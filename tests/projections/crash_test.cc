@@ -230,7 +230,6 @@ TEST(ProjectionCrashTest, AKilledRebuildLeavesOneWholeGeneration) {
   }
 }
 
-
 // Power loss, not just SIGKILL: the read models on an Env that loses every
 // byte not yet synced (their batches are written without a sync), cut off
 // at random moments of a catch-up and of a rebuild. Each run's models were

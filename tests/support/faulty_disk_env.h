@@ -39,8 +39,8 @@ class FaultyDiskEnv : public rocksdb::EnvWrapper {
  private:
   void Wrap(const std::string& fname,
             std::unique_ptr<rocksdb::WritableFile>* result) {
-    const bool wal = fname.size() > 4 &&
-                     fname.compare(fname.size() - 4, 4, ".log") == 0;
+    const bool wal =
+        fname.size() > 4 && fname.compare(fname.size() - 4, 4, ".log") == 0;
     *result = std::make_unique<File>(std::move(*result), this, wal);
   }
 
@@ -64,9 +64,9 @@ class FaultyDiskEnv : public rocksdb::EnvWrapper {
     rocksdb::Status PositionedAppend(const rocksdb::Slice& data,
                                      uint64_t offset) override {
       rocksdb::Status s = Fault();
-      return s.ok() ? rocksdb::WritableFileWrapper::PositionedAppend(data,
-                                                                     offset)
-                    : s;
+      return s.ok()
+                 ? rocksdb::WritableFileWrapper::PositionedAppend(data, offset)
+                 : s;
     }
     rocksdb::Status Sync() override {
       rocksdb::Status s = Fault();

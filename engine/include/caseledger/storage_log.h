@@ -11,7 +11,7 @@
 namespace rocksdb {
 class EventListener;
 class Logger;
-}
+}  // namespace rocksdb
 namespace spdlog {
 class logger;
 }
@@ -19,8 +19,8 @@ class logger;
 namespace caseledger {
 
 // RocksDB's lines go to `logger` (its errors as warnings, its warnings as
-// information, the rest at debug). Null `logger`: they are dropped. RocksDB formats only the levels
-// `logger` would show.
+// information, the rest at debug). Null `logger`: they are dropped. RocksDB
+// formats only the levels `logger` would show.
 std::shared_ptr<rocksdb::Logger> RocksLogger(
     std::shared_ptr<spdlog::logger> logger);
 

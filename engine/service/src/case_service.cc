@@ -187,7 +187,8 @@ StatusOr<std::optional<CommandResult>> CaseService::FindRetry(
 namespace {
 
 Status WithinBudget(const CommandOptions& options) {
-  if (options.deadline && std::chrono::steady_clock::now() > *options.deadline) {
+  if (options.deadline &&
+      std::chrono::steady_clock::now() > *options.deadline) {
     return Status::Unavailable(
         "the request ran past its time budget before it could be written; "
         "nothing was written: retry it");
