@@ -35,6 +35,45 @@ std::string IndexPrefix(char tag, const std::string& value) {
   return k;
 }
 
+bool OverviewCounterKey(std::string_view index_key, std::string* counter) {
+  if (index_key.size() < 2 || index_key[1] != '\0') return false;
+  const char tag = index_key[0];
+  const std::string_view rest = index_key.substr(2);
+  const std::string_view value = rest.substr(0, rest.find('\0'));
+  std::string_view bucket;
+  switch (tag) {
+    case 's':
+    case 'm':
+    case 'c':
+    case 'g':
+    case 'z':
+    case 'y':
+    case 'h':
+      bucket = value;
+      break;
+    case 'k':
+    case 'e':
+    case 'p':
+    case 'v':
+    case 't':
+    case 'x':
+      bucket = value.substr(0, value.find('|')).substr(0, kDayBytes);
+      break;
+    case 'o':
+    case 'w':
+    case 'n':
+    case 'b':
+      break;
+    default:
+      return false;
+  }
+  counter->assign(kOverviewCounterPrefix);
+  counter->push_back(tag);
+  counter->push_back('\0');
+  counter->append(bucket);
+  return true;
+}
+
 std::vector<std::string> IndexKeySet::ToVector() const {
   std::vector<std::string> out;
   for (size_t i = 0; i < size(); ++i) out.emplace_back((*this)[i]);
@@ -152,6 +191,7 @@ IndexKeySet IndexKeys(const std::string& id, const CaseState& s) {
   }
   for (const auto& c : s.categories) add('c', {c});
   add('m', {std::string_view(reported_at).substr(0, 7)});
+  if (s.stage != domain::Stage::kNone && !closed) add('p', {reported_at});
   if (!s.acknowledged_at && !closed) add('k', {ack_due});
   if (!closed) {
     for (const auto& [rid, r] : s.reviews) {

@@ -19,8 +19,25 @@ namespace caseledger::projections::internal {
 // e (escalation awaiting acknowledgement), o (consent override), w (closed
 // without an outcome review), g (setting), z (closure reason), y (outcomes
 // achieved), h (minutes to acknowledgement), b (acknowledged late),
-// x (re-audit due), n (decision without its rationale), t (action due).
+// x (re-audit due), n (decision without its rationale), t (action due),
+// p (not closed: reported at).
 std::string IndexPrefix(char tag, const std::string& value);
+
+// The governance overview's counters, kept in the stats column family
+// beside the index they count, so the overview costs what the number of
+// distinct values costs, not the number of cases. One counter per index
+// entry's tag and bucket: "ov" \0 tag \0 bucket -> big-endian count of
+// entries. The bucket is the value itself for s, m, c, g, z, y and h; the
+// first kDayBytes of the due or reported time (the part before '|') for k,
+// e, p, v, t and x, so "how many are due before T" is the sum of the days
+// before T's day plus a scan of T's day alone; empty (a count of the tag)
+// for o, w, n and b. Other tags are not counted.
+inline constexpr std::string_view kOverviewCounterPrefix{"ov\0", 3};
+inline constexpr size_t kDayBytes = 10;  // "YYYY-MM-DD"
+
+// Sets `counter` to the key of the counter an index entry adds 1 to (and
+// returns true), or returns false for an entry of a tag not counted.
+bool OverviewCounterKey(std::string_view index_key, std::string* counter);
 
 // The case's document: domain::ToJson(id, state) with "last_position" added,
 // as nlohmann's dump() writes it (keys in order, the same escapes), byte for

@@ -51,8 +51,11 @@ using internal::Identifiers;
 using internal::IndexKeys;
 using internal::IndexKeySet;
 using internal::IndexPrefix;
+using internal::kDayBytes;
 using internal::KeyFilter;
+using internal::kOverviewCounterPrefix;
 using internal::Member;
+using internal::OverviewCounterKey;
 using internal::RecordText;
 using internal::RedactIdentifiers;
 using internal::Scrub;
@@ -66,8 +69,8 @@ constexpr char kGenerationKey[] = "generation";
 // store built under another shape is rebuilt from the log when opened.
 constexpr char kShapeKey[] = "shape";
 // 3: feed safeguards, bars from amendments; 4: shared learning withdrawn
-// when corrected.
-constexpr char kShape[] = "4";
+// when corrected; 5: the overview's counters and the 'p' index tag.
+constexpr char kShape[] = "5";
 // Recently applied cases kept folded in memory (a few KiB each): enough for
 // the cases in flight at once, bounded for stores of any size.
 constexpr size_t kStateCacheEntries = 10000;
@@ -1842,6 +1845,12 @@ class ReadModelsImpl final : public ReadModels {
       std::unique_ptr<rocksdb::Iterator> it(
           db_->NewIterator(rocksdb::ReadOptions(), cf));
       for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        // An overview counter at 0 is the same as none (which of the two a
+        // case's coming and going leaves depends on how batches fell).
+        if (cf == stats_cf_ && it->key().starts_with(kOverviewCounterPrefix) &&
+            FromBe64(it->value().ToString()) == 0) {
+          continue;
+        }
         out.emplace_back(it->key().ToString(), it->value().ToString());
       }
       RETURN_IF_ERROR(FromRocks(it->status(), "dumping"));
@@ -1858,11 +1867,12 @@ class ReadModelsImpl final : public ReadModels {
   }
 
   // Calls visit(value, case id) for each index entry under `tag`, in order,
-  // until it returns false.
+  // from the first whose value is at least `from`, until it returns false.
   template <typename Visit>
-  Status ScanTag(char tag, Visit visit) const {
+  Status ScanTag(char tag, Visit visit, const std::string& from = {}) const {
     std::string prefix(1, tag);
     prefix.push_back('\0');
+    prefix += from;
     std::string upper(1, tag);
     upper.push_back('\x01');
     rocksdb::Slice upper_s(upper);
@@ -1947,103 +1957,140 @@ class ReadModelsImpl final : public ReadModels {
     return Status::OK();
   }
 
-  StatusOr<Json> Overview(Timestamp now) const override {
-    Json out = {{"as_of", FormatTimestamp(now)}};
-    Json by_stage = Json::object();
-    Json by_month = Json::object();
-    {
-      std::shared_lock<std::shared_mutex> lk(gen_mu_);
-      RETURN_IF_ERROR(
-          ScanTag('s', [&](const std::string& stage, const std::string&) {
-            by_stage[stage] = by_stage.value(stage, 0) + 1;
-            return true;
-          }));
-      RETURN_IF_ERROR(
-          ScanTag('m', [&](const std::string& month, const std::string&) {
-            by_month[month] = by_month.value(month, 0) + 1;
-            return true;
-          }));
+  // The overview's counters, by tag: bucket -> count, in bucket order.
+  using Counters =
+      std::map<char, std::vector<std::pair<std::string, uint64_t>>>;
+  Status ReadOverviewCounters(Counters* out) const {
+    const std::string prefix(kOverviewCounterPrefix);
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), stats_cf_));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+         it->Next()) {
+      const std::string_view key = it->key().ToStringView();
+      if (key.size() < prefix.size() + 2) continue;
+      const uint64_t n = FromBe64(it->value().ToString());
+      if (n == 0) continue;
+      (*out)[key[prefix.size()]].emplace_back(
+          std::string(key.substr(prefix.size() + 2)), n);
     }
-    out["cases_by_stage"] = by_stage;
-    out["cases_reported_by_month"] = by_month;
-    // Counts by category, setting and outcome.
+    return FromRocks(it->status(), "reading the overview's counters");
+  }
+
+  // How many entries of a counted tag whose due (or reported) time, the
+  // part of the value before '|', sorts before `bound`: the days before
+  // bound's day from the counters, and bound's own day from the index.
+  StatusOr<uint64_t> CountBefore(const Counters& counters, char tag,
+                                 const std::string& bound) const {
+    const std::string day = bound.substr(0, kDayBytes);
+    uint64_t n = 0;
+    if (auto c = counters.find(tag); c != counters.end()) {
+      for (const auto& [bucket, count] : c->second) {
+        if (!(bucket < day)) break;
+        n += count;
+      }
+    }
+    if (bound.size() <= day.size()) return n;  // none of that day sorts before
+    std::string prefix(1, tag);
+    prefix.push_back('\0');
+    prefix += day;
+    rocksdb::ReadOptions ro;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, index_cf_));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+         it->Next()) {
+      auto [value, id] = SplitIndexKey(it->key().ToString());
+      if (!(value.substr(0, value.find('|')) < bound)) break;  // sorted
+      ++n;
+    }
+    RETURN_IF_ERROR(FromRocks(it->status(), "scanning governance index"));
+    return n;
+  }
+
+  // Costs what the number of distinct counted values (stages, months,
+  // categories, minutes to acknowledgement, due days) costs, and a scan of
+  // today's entries of the time-due views; not the number of cases.
+  StatusOr<Json> Overview(Timestamp now) const override {
+    const std::string now_ts = FormatTimestamp(now);
+    const std::string today = now_ts.substr(0, kDayBytes);
+    Counters counters;
+    std::shared_lock<std::shared_mutex> lk(gen_mu_);
+    RETURN_IF_ERROR(ReadOverviewCounters(&counters));
+    auto of =
+        [&](char tag) -> const std::vector<std::pair<std::string, uint64_t>>& {
+      static const std::vector<std::pair<std::string, uint64_t>> kNone;
+      auto c = counters.find(tag);
+      return c == counters.end() ? kNone : c->second;
+    };
+    auto total = [&](char tag) {
+      uint64_t n = 0;
+      for (const auto& [bucket, count] : of(tag)) n += count;
+      return n;
+    };
+    Json out = {{"as_of", now_ts}};
     for (const auto& [tag, name] : std::vector<std::pair<char, const char*>>{
+             {'s', "cases_by_stage"},
+             {'m', "cases_reported_by_month"},
              {'c', "cases_by_category"},
              {'g', "cases_by_setting"},
              {'z', "closed_cases_by_reason"},
              {'y', "cases_by_outcomes_achieved"}}) {
       Json counts = Json::object();
-      std::shared_lock<std::shared_mutex> lk(gen_mu_);
-      RETURN_IF_ERROR(
-          ScanTag(tag, [&](const std::string& key, const std::string&) {
-            counts[key] = counts.value(key, 0) + 1;
-            return true;
-          }));
-      out[name] = counts;
+      for (const auto& [bucket, count] : of(tag)) counts[bucket] = count;
+      out[name] = std::move(counts);
     }
     // Time from report to acknowledgement: the median, and how many were
     // acknowledged late (the breaches are a view of their own).
     {
-      std::vector<uint64_t> minutes;
-      size_t late = 0;
-      std::shared_lock<std::shared_mutex> lk(gen_mu_);
-      RETURN_IF_ERROR(
-          ScanTag('h', [&](const std::string& m, const std::string&) {
-            minutes.push_back(std::stoull(m));  // sorted: zero-padded
-            return true;
-          }));
-      RETURN_IF_ERROR(ScanTag('b', [&](const std::string&, const std::string&) {
-        ++late;
-        return true;
-      }));
-      Json ack = {{"acknowledged", minutes.size()},
-                  {"acknowledged_late", late}};
-      if (!minutes.empty()) {
-        ack["median_minutes"] = minutes[minutes.size() / 2];
-      }
-      out["acknowledgement"] = ack;
-    }
-    for (const char* view :
-         {"overdue-acknowledgements", "overdue-reviews",
-          "escalations-awaiting-acknowledgement", "consent-overrides",
-          "closed-without-outcome-review", "overdue-actions", "reaudits-due",
-          "decisions-without-rationale", "late-acknowledgements"}) {
-      size_t count = 0, overdue = 0;
-      RETURN_IF_ERROR(VisitView(view, now, [&](Json item) {
-        ++count;
-        overdue += item.value("overdue", false) ? 1 : 0;
-        return true;
-      }));
-      out[view] = {{"count", count}};
-      if (std::string(view) == "escalations-awaiting-acknowledgement" ||
-          std::string(view) == "reaudits-due") {
-        out[view]["overdue"] = overdue;
-      }
-    }
-    // Open cases by age since the report.
-    Json age = {{"under_7_days", 0}, {"7_to_30_days", 0}, {"over_30_days", 0}};
-    for (const char* stage :
-         {"reported", "acknowledged", "open", "triaged_out"}) {
-      CaseFilter f;
-      f.stage = stage;
-      std::string cursor;
-      for (;;) {
-        ASSIGN_OR_RETURN(CasePage page, ListCases(f, cursor, 500));
-        for (const auto& doc : page.cases) {
-          auto reported = ParseTimestamp(doc.value("reported_at", ""));
-          if (!reported.ok()) continue;
-          int64_t days =
-              (now.value() - reported->value()) / (86400LL * 1000000);
-          const char* bucket = days < 7     ? "under_7_days"
-                               : days <= 30 ? "7_to_30_days"
-                                            : "over_30_days";
-          age[bucket] = age[bucket].get<int>() + 1;
+      const uint64_t acknowledged = total('h');
+      Json ack = {{"acknowledged", acknowledged},
+                  {"acknowledged_late", total('b')}};
+      uint64_t seen = 0;
+      for (const auto& [minutes, count] : of('h')) {  // zero-padded: sorted
+        seen += count;
+        if (seen > acknowledged / 2) {
+          ack["median_minutes"] = std::stoull(minutes);
+          break;
         }
-        if (page.next_cursor.empty()) break;
-        cursor = page.next_cursor;
       }
+      out["acknowledgement"] = std::move(ack);
     }
-    out["open_cases_by_age"] = age;
+    // The views' sizes, as VisitView would count them.
+    ASSIGN_OR_RETURN(uint64_t overdue_acks, CountBefore(counters, 'k', now_ts));
+    ASSIGN_OR_RETURN(uint64_t overdue_reviews,
+                     CountBefore(counters, 'v', today));
+    ASSIGN_OR_RETURN(uint64_t overdue_actions,
+                     CountBefore(counters, 't', today));
+    ASSIGN_OR_RETURN(uint64_t escalations_overdue,
+                     CountBefore(counters, 'e', now_ts));
+    ASSIGN_OR_RETURN(uint64_t reaudits_overdue,
+                     CountBefore(counters, 'x', today));
+    out["overdue-acknowledgements"] = {{"count", overdue_acks}};
+    out["overdue-reviews"] = {{"count", overdue_reviews}};
+    out["escalations-awaiting-acknowledgement"] = {
+        {"count", total('e')}, {"overdue", escalations_overdue}};
+    out["consent-overrides"] = {{"count", total('o')}};
+    out["closed-without-outcome-review"] = {{"count", total('w')}};
+    out["overdue-actions"] = {{"count", overdue_actions}};
+    out["reaudits-due"] = {{"count", total('x')},
+                           {"overdue", reaudits_overdue}};
+    out["decisions-without-rationale"] = {{"count", total('n')}};
+    out["late-acknowledgements"] = {{"count", total('b')}};
+    // Cases not closed, by whole days since the report: under 7, 7 to 30,
+    // over 30. Reported at t, days = (now - t) / 1 day, so "under 7" is
+    // t > now - 7 days and "over 30" is t <= now - 31 days.
+    {
+      constexpr int64_t kDay = 86400LL * 1000000;
+      auto at_or_before = [&](int64_t days) {
+        return CountBefore(
+            counters, 'p',
+            FormatTimestamp(Timestamp(now.value() - days * kDay + 1)));
+      };
+      const uint64_t open = total('p');
+      ASSIGN_OR_RETURN(uint64_t week_or_more, at_or_before(7));
+      ASSIGN_OR_RETURN(uint64_t over_30, at_or_before(31));
+      out["open_cases_by_age"] = {{"under_7_days", open - week_or_more},
+                                  {"7_to_30_days", week_or_more - over_30},
+                                  {"over_30_days", over_30}};
+    }
     return out;
   }
 
@@ -2052,11 +2099,14 @@ class ReadModelsImpl final : public ReadModels {
     std::vector<std::string> ids;
     {
       std::shared_lock<std::shared_mutex> lk(gen_mu_);
-      RETURN_IF_ERROR(
-          ScanTag('m', [&](const std::string& m, const std::string& id) {
-            if (m == month) ids.push_back(id);
-            return m <= month;
-          }));
+      RETURN_IF_ERROR(ScanTag(
+          'm',
+          [&](const std::string& m, const std::string& id) {
+            if (m != month) return false;
+            ids.push_back(id);
+            return true;
+          },
+          month));
     }
     // Strata: urgent cases and cases with a consent override are always
     // represented; the rest are drawn in an order fixed by the month and the
@@ -2391,6 +2441,12 @@ class ReadModelsImpl final : public ReadModels {
             &stats_writes, writer_ == nullptr ? &ids_written : nullptr));
       }
     }
+    // The overview's counters follow the index entries they count.
+    std::string counter;
+    for (const auto& [k, put] : index_writes) {
+      if (!OverviewCounterKey(k, &counter)) continue;
+      RETURN_IF_ERROR(BumpCounter(stats_cf, &stats, counter, put ? 1 : -1));
+    }
     // (Each key once: an index key ends with its case's id. A rebuild's
     // writer sorts them itself, with those of other batches.)
     if (writer_ == nullptr) std::sort(index_writes.begin(), index_writes.end());
@@ -2563,6 +2619,40 @@ class ReadModelsImpl final : public ReadModels {
         .first->second;
   }
 
+  // A counter of the stats column family as this batch leaves it: from
+  // the batch's own map `stats`, else read into it (0 if absent).
+  StatusOr<uint64_t*> LoadCounter(
+      rocksdb::ColumnFamilyHandle* stats_cf,
+      std::unordered_map<std::string, uint64_t>* stats, const std::string& k) {
+    auto it = stats->find(k);
+    if (it == stats->end()) {
+      if (auto c = committed_.counters.find(k);
+          c != committed_.counters.end()) {
+        it = stats->emplace(k, c->second).first;
+      } else if (!MayHaveWritten(k)) {
+        it = stats->emplace(k, 0).first;
+      } else {
+        RETURN_IF_ERROR(DrainWrites());
+        std::string v;
+        rocksdb::Status gs = db_->Get(rocksdb::ReadOptions(), stats_cf, k, &v);
+        if (!gs.ok() && !gs.IsNotFound()) {
+          return FromRocks(gs, "reading stats");
+        }
+        it = stats->emplace(k, gs.ok() ? FromBe64(v) : 0).first;
+      }
+    }
+    return &it->second;
+  }
+  // Adds `delta` to a counter (never below 0).
+  Status BumpCounter(rocksdb::ColumnFamilyHandle* stats_cf,
+                     std::unordered_map<std::string, uint64_t>* stats,
+                     const std::string& k, int delta) {
+    ASSIGN_OR_RETURN(uint64_t * n, LoadCounter(stats_cf, stats, k));
+    if (delta < 0 && *n == 0) return Status::OK();
+    *n += static_cast<uint64_t>(static_cast<int64_t>(delta));
+    return Status::OK();
+  }
+
   // The feed records one event yields. Built only from codes, booleans and
   // months, plus screened learning text: nothing is copied from a payload
   // wholesale, so no personal field can leak by being overlooked.
@@ -2586,34 +2676,11 @@ class ReadModelsImpl final : public ReadModels {
                                  Member::Str("month", month),
                                  Member::Str("kind", kind)};
     };
-    // A value of the stats column family as this batch leaves it: from
-    // the batch's own map, else read into it (0 if absent).
-    auto load = [&](const std::string& k) -> StatusOr<uint64_t*> {
-      auto it = stats->find(k);
-      if (it == stats->end()) {
-        if (auto c = committed_.counters.find(k);
-            c != committed_.counters.end()) {
-          it = stats->emplace(k, c->second).first;
-        } else if (!MayHaveWritten(k)) {
-          it = stats->emplace(k, 0).first;
-        } else {
-          RETURN_IF_ERROR(DrainWrites());
-          std::string v;
-          rocksdb::Status gs =
-              db_->Get(rocksdb::ReadOptions(), stats_cf, k, &v);
-          if (!gs.ok() && !gs.IsNotFound()) {
-            return FromRocks(gs, "reading stats");
-          }
-          it = stats->emplace(k, gs.ok() ? FromBe64(v) : 0).first;
-        }
-      }
-      return &it->second;
+    auto load = [&](const std::string& k) {
+      return LoadCounter(stats_cf, stats, k);
     };
-    auto bump = [&](const std::string& k, int delta = 1) -> Status {
-      ASSIGN_OR_RETURN(uint64_t * n, load(k));
-      if (delta < 0 && *n == 0) return Status::OK();
-      *n += static_cast<uint64_t>(static_cast<int64_t>(delta));
-      return Status::OK();
+    auto bump = [&](const std::string& k, int delta = 1) {
+      return BumpCounter(stats_cf, stats, k, delta);
     };
     // Counts are kept per month reported, so a summary can sum released
     // months only.

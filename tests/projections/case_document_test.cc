@@ -52,6 +52,9 @@ std::vector<std::string> KeysOfDocument(const Json& doc) {
   const std::string stage = doc.value("stage", "");
   keys.push_back(IndexPrefix('m', doc.value("reported_at", "").substr(0, 7)) +
                  id);
+  if (stage != "closed" && stage != "none") {
+    keys.push_back(IndexPrefix('p', doc.value("reported_at", "")) + id);
+  }
   if (!doc.contains("acknowledged_at") && stage != "closed") {
     keys.push_back(IndexPrefix('k', doc.value("acknowledgement_due_at", "")) +
                    id);

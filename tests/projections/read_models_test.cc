@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <map>
+#include <random>
 #include <regex>
 #include <set>
 #include <utility>
@@ -920,6 +921,16 @@ class GovernanceTest : public ::testing::Test {
         [this] { return Timestamp(now_.load()); });
   }
   Json Report(bool immediate) { return testing::ReportBody(immediate); }
+  // Consent overridden as o1 to involve the police.
+  static Json PoliceOverride() {
+    return {{"override_id", "o1"},
+            {"person_ref", "person-1"},
+            {"purpose", "involve_police"},
+            {"lawful_basis", "prevention_of_crime"},
+            {"rationale", "A crime."},
+            {"decided_by", {{"actor_id", "user:dsl-1"}, {"role", "dsl"}}},
+            {"person_to_be_informed", true}};
+  }
   void Run(const std::string& id, const std::string& cmd, const Json& body,
            const domain::Actor& a = {"user:dsl-1", domain::Role::kDsl}) {
     auto r = service_->Execute(id, cmd, body, a);
@@ -990,14 +1001,7 @@ TEST_F(GovernanceTest, ReviewsEscalationsOverridesAndClosuresAreListed) {
        {"kind", "with_person"},
        {"due_date", "2026-03-10"},
        {"reason", "first_review"}});
-  Run("c1", "override-consent",
-      {{"override_id", "o1"},
-       {"person_ref", "person-1"},
-       {"purpose", "involve_police"},
-       {"lawful_basis", "prevention_of_crime"},
-       {"rationale", "A crime."},
-       {"decided_by", {{"actor_id", "user:dsl-1"}, {"role", "dsl"}}},
-       {"person_to_be_informed", true}});
+  Run("c1", "override-consent", PoliceOverride());
   Run("c1", "raise-escalation",
       {{"escalation_id", "e1"},
        {"target", "police"},
@@ -1137,6 +1141,173 @@ TEST_F(GovernanceTest, LateAcknowledgementsReauditsUnexplainedDecisionsCounts) {
       reviewer);
   ASSERT_OK(m->CatchUp());
   EXPECT_TRUE((*m->Governance("reaudits-due", mar12, 100))["items"].empty());
+}
+
+// The overview, kept by counters, says what counting the views and the
+// cases one by one says: over cases reported across two months, taken,
+// triaged, reviewed, escalated and closed at random, asked at moments that
+// fall on due days and on the 7- and 31-day edges of the age buckets; and
+// the same again from models rebuilt from the log.
+TEST_F(GovernanceTest, TheOverviewCountsWhatTheViewsAndCasesSay) {
+  std::mt19937 rng(20261206);
+  auto chance = [&](int percent) {
+    return static_cast<int>(rng() % 100) < percent;
+  };
+  const domain::Actor reporter{"user:rep-1", domain::Role::kReporter};
+  const Json lead = {{"lead_actor_id", "user:dsl-1"},
+                     {"role", "dsl"},
+                     {"reason", "initial_assignment"}};
+  const int64_t start = now_.load();
+  std::vector<uint64_t> ack_minutes;
+  for (int i = 0; i < 90; ++i) {
+    const std::string id = "p" + std::to_string(i);
+    now_ = start + static_cast<int64_t>(rng() % (60 * 24)) * kHour +
+           static_cast<int64_t>(rng() % 3600) * 1000000;
+    const int64_t reported = now_.load();
+    Run(id, "report", Report(chance(30)), reporter);
+    if (!chance(70)) continue;
+    now_ += static_cast<int64_t>(rng() % (30 * 60)) * 60 * 1000000;
+    Run(id, "assign-lead", lead);
+    ack_minutes.push_back(
+        static_cast<uint64_t>((now_.load() - reported) / 60000000));
+    if (chance(25)) {
+      Run(id, "close",
+          {{"reason", "person_declined_further_involvement"},
+           {"no_review_reason", "person_declined_review"},
+           {"feedback_to_reporter_given", true}});
+      continue;
+    }
+    if (!chance(70)) continue;
+    Run(id, "triage",
+        {{"route", "safeguarding_case"},
+         {"related_to_activity", true},
+         {"rationale", "In scope."},
+         {"decided_by", {{"actor_id", "user:dsl-1"}, {"role", "dsl"}}}});
+    const std::string due =
+        FormatTimestamp(
+            Timestamp(now_.load() +
+                      static_cast<int64_t>(rng() % (20 * 24)) * kHour))
+            .substr(0, 10);
+    Run(id, "schedule-review",
+        {{"review_id", "r1"},
+         {"kind", "with_person"},
+         {"due_date", due},
+         {"reason", "first_review"}});
+    if (!chance(50)) continue;
+    Run(id, "override-consent", PoliceOverride());
+    Run(id, "raise-escalation",
+        {{"escalation_id", "e1"},
+         {"target", "police"},
+         {"trigger", "new_information"},
+         {"reason", "A crime."},
+         {"urgency", chance(50) ? "urgent" : "standard"},
+         {"basis", {{"kind", "override"}, {"override_id", "o1"}}}});
+  }
+  std::sort(ack_minutes.begin(), ack_minutes.end());
+
+  // What counting one by one says at `now`.
+  auto expected = [&](ReadModels& m, Timestamp now) {
+    Json want = Json::object();
+    std::vector<Json> docs;
+    std::string cursor;
+    for (;;) {
+      auto page = m.ListCases(CaseFilter{}, cursor, 500);
+      EXPECT_TRUE(page.ok());
+      for (auto& d : page->cases) docs.push_back(std::move(d));
+      if (page->next_cursor.empty()) break;
+      cursor = page->next_cursor;
+    }
+    Json by_stage = Json::object(), by_month = Json::object(),
+         by_category = Json::object(), by_setting = Json::object(),
+         by_reason = Json::object();
+    Json age = {{"under_7_days", 0}, {"7_to_30_days", 0}, {"over_30_days", 0}};
+    auto add = [](Json& counts, const std::string& k) {
+      counts[k] = counts.value(k, 0) + 1;
+    };
+    for (const Json& d : docs) {
+      const std::string stage = d["stage"];
+      add(by_stage, stage);
+      add(by_month, d["reported_at"].get<std::string>().substr(0, 7));
+      for (const auto& c : d["categories"]) add(by_category, c);
+      add(by_setting, d["setting"]);
+      if (stage == "closed") add(by_reason, d["closure_reason"]);
+      if (stage == "closed") continue;
+      const int64_t days =
+          (now.value() -
+           ParseTimestamp(d["reported_at"].get<std::string>())->value()) /
+          (86400LL * 1000000);
+      add(age, days < 7     ? "under_7_days"
+               : days <= 30 ? "7_to_30_days"
+                            : "over_30_days");
+    }
+    want["cases_by_stage"] = by_stage;
+    want["cases_reported_by_month"] = by_month;
+    want["cases_by_category"] = by_category;
+    want["cases_by_setting"] = by_setting;
+    want["closed_cases_by_reason"] = by_reason;
+    want["open_cases_by_age"] = age;
+    for (const char* view :
+         {"overdue-acknowledgements", "overdue-reviews",
+          "escalations-awaiting-acknowledgement", "consent-overrides",
+          "closed-without-outcome-review", "overdue-actions", "reaudits-due",
+          "decisions-without-rationale", "late-acknowledgements"}) {
+      auto items = m.Governance(view, now, 1000000);
+      EXPECT_TRUE(items.ok());
+      want[view] = {{"count", (*items)["items"].size()}};
+      if (std::string(view) == "escalations-awaiting-acknowledgement" ||
+          std::string(view) == "reaudits-due") {
+        int overdue = 0;
+        for (const auto& item : (*items)["items"]) {
+          overdue += item.value("overdue", false) ? 1 : 0;
+        }
+        want[view]["overdue"] = overdue;
+      }
+    }
+    want["acknowledgement"] = {
+        {"acknowledged", ack_minutes.size()},
+        {"acknowledged_late",
+         want["late-acknowledgements"]["count"].get<size_t>()}};
+    if (!ack_minutes.empty()) {
+      want["acknowledgement"]["median_minutes"] =
+          ack_minutes[ack_minutes.size() / 2];
+    }
+    return want;
+  };
+  auto check = [&](ReadModels& m) {
+    std::vector<Timestamp> moments;
+    for (int day : {0, 3, 7, 8, 20, 31, 40, 61, 75, 95}) {
+      moments.emplace_back(start + day * 24 * kHour +
+                           static_cast<int64_t>(rng() % (24 * 3600)) * 1000000);
+    }
+    for (Timestamp now : moments) {
+      auto got = m.Overview(now);
+      ASSERT_OK(got);
+      Json want = expected(m, now);
+      for (const auto& [k, v] : want.items()) {
+        EXPECT_EQ((*got)[k], v) << k << " at " << FormatTimestamp(now);
+      }
+      const Json& age = (*got)["open_cases_by_age"];
+      EXPECT_GT(age["under_7_days"].get<int>() +
+                    age["7_to_30_days"].get<int>() +
+                    age["over_30_days"].get<int>(),
+                0);
+    }
+  };
+  auto m = Models();
+  check(*m);
+  // Models built in one pass from the log count the same.
+  auto rebuilt = ReadModels::Open(dir_.path() + "/p2", *store_, catalog_,
+                                  nullptr, "governance-test-key-012345");
+  ASSERT_OK(rebuilt);
+  ASSERT_OK((*rebuilt)->CatchUp());
+  check(**rebuilt);
+  // And rebuilt with small runs and statistics written every few counts.
+  RebuildOptions small;
+  small.index_entries_per_file = 50;
+  small.index_runs_at_once = 2;
+  small.stats_entries_in_memory = 8;
+  ASSERT_OK((*rebuilt)->Rebuild(small));
+  check(**rebuilt);
 }
 
 TEST_F(GovernanceTest, TheAuditSampleIsDeterministicAndStratified) {
