@@ -1,8 +1,7 @@
-// Bearer tokens. A token is 32 random bytes, shown once when issued; the
-// store keeps only its SHA-256, as a TokenIssued event in the system stream
-// "sys.tokens" (so issuing and revoking are themselves on the audited,
-// hash-chained log). The registry folds that stream and follows it, so a
-// token issued while the server runs is honoured at once.
+// Bearer tokens as the server checks them. Tokens are issued and revoked
+// through the service layer (caseledger/service/access.h), as events on the
+// system stream "sys.tokens"; the registry folds that stream and follows
+// it, so a token issued or revoked while the server runs counts at once.
 #pragma once
 
 #include <atomic>
@@ -16,24 +15,12 @@
 
 #include "caseledger/domain/policy.h"
 #include "caseledger/event_store.h"
+#include "caseledger/service/access.h"
 
 namespace caseledger::api {
 
-inline constexpr char kTokenStream[] = "sys.tokens";
-
-// Issues a token for `actor` and records its hash. Returns the token (the
-// only time it exists in clear).
-StatusOr<std::string> IssueToken(EventStore& store, const domain::Actor& actor,
-                                 const std::string& issued_by);
-
-// Revokes tokens: the token `token` (as issued, "clt_..."), or, when
-// `token` is empty, every live token of `actor_id`. Each revocation is a
-// TokenRevoked event in the token stream, all in one append that expects
-// the stream as read (so a token issued meanwhile is not missed silently).
-// Returns how many tokens were revoked; kNotFound when none matched.
-StatusOr<size_t> RevokeTokens(EventStore& store, const std::string& token,
-                              const std::string& actor_id,
-                              const std::string& revoked_by);
+using service::kTokenStream;
+using service::TokenHash;
 
 // Thread-safe.
 class TokenRegistry {
@@ -64,11 +51,5 @@ class TokenRegistry {
   std::atomic<uint64_t> seen_position_{0};  // log position at last refresh
   std::mutex refresh_mu_;
 };
-
-// Hex SHA-256 of a token.
-std::string TokenHash(std::string_view token);
-
-// Hex SHA-256 of any bytes.
-std::string Sha256Hex(std::string_view data);
 
 }  // namespace caseledger::api

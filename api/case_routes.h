@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "api/auth.h"
+#include "api/problem.h"
 #include "api/router.h"
 #include "api/worker_pool.h"
 #include "caseledger/event_store.h"
@@ -48,10 +49,5 @@ struct CaseRouteDeps {
 
 // Registers the routes; `deps` must outlive the router.
 void AddCaseRoutes(Router& router, CaseRouteDeps& deps);
-
-// The one place where an engine or domain status becomes an HTTP answer
-// (RFC 9457 problem+json). `pinned` says the client sent If-Match, which
-// turns a version conflict into 412 rather than 409.
-HttpResponse ProblemFromStatus(const Status& status, bool pinned = false);
 
 }  // namespace caseledger::api

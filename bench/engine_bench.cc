@@ -96,7 +96,7 @@ struct RawDb {
   void AddEvent(rocksdb::WriteBatch* b, const std::string& value) {
     uint64_t pos = ++next;
     std::string pos_value;
-    internal::PutBe64(&pos_value, pos);
+    PutBe64(&pos_value, pos);
     (void)b->Put(cfs[1], internal::LogKey(pos), value);
     (void)b->Put(cfs[2], internal::StreamIndexKey("bench-case", pos),
                  pos_value);

@@ -30,7 +30,9 @@
 #include "caseledger/domain/catalog.h"
 #include "caseledger/event_store.h"
 #include "caseledger/projections/read_models.h"
+#include "caseledger/service/access.h"
 #include "caseledger/service/case_service.h"
+#include "caseledger/service/operations.h"
 #include "caseledger/service/replay.h"
 #include "caseledger/service/seed.h"
 
@@ -86,17 +88,18 @@ int RunVerify(const std::string& data, const std::optional<std::string>& id,
 // On a store with no tokens yet, issues a first admin and DSL token and
 // prints them once, with a working curl example.
 StatusOr<bool> FirstRunTokens(EventStore& store,
+                              const caseledger::domain::EventCatalog& catalog,
                               const caseledger::api::ServerOptions& so) {
-  auto version = store.GetStreamVersion(caseledger::api::kTokenStream);
+  auto version = store.GetStreamVersion(caseledger::service::kTokenStream);
   if (!version.ok()) return version.status();
   if (version->value() != 0) return false;
   using caseledger::domain::Actor;
   using caseledger::domain::Role;
-  auto admin = caseledger::api::IssueToken(
-      store, Actor{"admin-1", Role::kAdmin}, "caseledger-serve");
+  auto admin = caseledger::service::IssueToken(
+      store, catalog, Actor{"admin-1", Role::kAdmin}, "caseledger-serve");
   if (!admin.ok()) return admin.status();
-  auto dsl = caseledger::api::IssueToken(store, Actor{"dsl-1", Role::kDsl},
-                                         "caseledger-serve");
+  auto dsl = caseledger::service::IssueToken(
+      store, catalog, Actor{"dsl-1", Role::kDsl}, "caseledger-serve");
   if (!dsl.ok()) return dsl.status();
   const bool tls = !so.tls_certificate_file.empty();
   std::string host =
@@ -117,59 +120,6 @@ StatusOr<bool> FirstRunTokens(EventStore& store,
   return true;
 }
 
-// The read models live beside the log, in their own RocksDB.
-std::string ProjectionsDir(const std::string& data) {
-  return data + "/projections";
-}
-
-// The key under which cases appear in the learning feed: from
-// CASELEDGER_PSEUDONYM_KEY, or else from <data>/pseudonym.key, created with 32
-// random bytes (mode 0600) on first use. It is configuration, never an event:
-// the hash-chained log (and every projection of it) must not carry it.
-// A configured key file (pseudonym_key_file) must exist and hold one.
-StatusOr<std::string> PseudonymKey(const std::string& data,
-                                   const std::string& key_file = "") {
-  if (const char* env = std::getenv("CASELEDGER_PSEUDONYM_KEY")) {
-    if (std::string(env).size() < 16) {
-      return Status::InvalidArgument(
-          "CASELEDGER_PSEUDONYM_KEY must be at least 16 characters");
-    }
-    return std::string(env);
-  }
-  std::string key;
-  if (!key_file.empty()) {
-    std::ifstream configured(key_file);
-    if (!configured || !std::getline(configured, key) || key.size() < 16) {
-      return Status::InvalidArgument(
-          "pseudonym_key_file " + key_file +
-          " must exist and hold a key of at least 16 characters");
-    }
-    return key;
-  }
-  const std::string path = data + "/pseudonym.key";
-  std::ifstream in(path);
-  if (in && std::getline(in, key) && key.size() >= 16) return key;
-  unsigned char raw[32];
-  if (RAND_bytes(raw, sizeof(raw)) != 1) {
-    return Status::IOError("no random bytes for the pseudonym key");
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  key.clear();
-  for (unsigned char c : raw) {
-    key.push_back(kHex[c >> 4]);
-    key.push_back(kHex[c & 0xF]);
-  }
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
-  if (fd < 0) return Status::IOError("cannot create " + path);
-  std::string line = key + "\n";
-  bool ok = ::write(fd, line.data(), line.size()) ==
-                static_cast<ssize_t>(line.size()) &&
-            ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) return Status::IOError("cannot write " + path);
-  return key;
-}
-
 int RunRebuild(const std::string& data, bool verbose) {
   auto logger = MakeLogger("caseledger", verbose);
   auto catalog = caseledger::domain::EventCatalog::Load();
@@ -181,10 +131,11 @@ int RunRebuild(const std::string& data, bool verbose) {
   std::unique_ptr<EventStore> store;
   Status s = EventStore::Open(options, data, &store);
   if (!s.ok()) return Fail("opening " + data, s);
-  auto key = PseudonymKey(data);
+  auto key = caseledger::service::LoadPseudonymKey(data);
   if (!key.ok()) return Fail("the pseudonym key", key.status());
   auto models = caseledger::projections::ReadModels::Open(
-      ProjectionsDir(data), *store, *catalog, logger, *key);
+      caseledger::service::ProjectionsDir(data), *store, *catalog, logger,
+      *key);
   if (!models.ok()) return Fail("opening the read models", models.status());
   auto start = std::chrono::steady_clock::now();
   s = (*models)->Rebuild();
@@ -235,68 +186,23 @@ int RunTokenCreate(const std::string& data, const std::string& actor_id,
                  "reviewer, integration, admin\n";
     return 2;
   }
+  auto catalog = caseledger::domain::EventCatalog::Load();
+  if (!catalog.ok()) return Fail("loading the event schemas", catalog.status());
   return WithExistingStore(data, verbose, [&](EventStore& store) {
-    auto token = caseledger::api::IssueToken(
-        store, caseledger::domain::Actor{actor_id, *role}, "caseledger-cli");
+    auto token = caseledger::service::IssueToken(
+        store, **catalog, caseledger::domain::Actor{actor_id, *role},
+        "caseledger-cli");
     if (!token.ok()) return Fail("issuing a token", token.status());
     std::cout << *token << "\n";
     return 0;
   });
 }
 
-// A backup of the store at `data` into a new directory under `root`, named
-// by the time and the position it ends at: the engine's consistent copy,
-// plus the pseudonym key file when the key comes from one (so a restored
-// store gives the learning feed the same pseudonyms). A key given in
-// CASELEDGER_PSEUDONYM_KEY is configuration kept elsewhere, not copied.
-StatusOr<nlohmann::json> BackUp(EventStore& store, const std::string& data,
-                                const std::string& key_file,
-                                const std::string& root) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  fs::create_directories(root, ec);
-  if (ec) return Status::IOError("cannot create " + root + ": " + ec.message());
-  const std::string stamp = caseledger::FormatTimestamp(caseledger::NowUtc());
-  std::string name = "caseledger-";
-  for (char c : stamp.substr(0, 19)) {  // YYYY-MM-DDTHH:MM:SS
-    if (c != '-' && c != ':') name.push_back(c);
-  }
-  name += "Z-p" + std::to_string(store.committed_position().value());
-  const std::string dir = root + "/" + name;
-  ASSIGN_OR_RETURN(caseledger::GlobalPosition position, store.Backup(dir));
-  nlohmann::json out = {{"backup", dir}, {"position", position.value()}};
-  std::string key_path = key_file;
-  if (key_path.empty() && !std::getenv("CASELEDGER_PSEUDONYM_KEY")) {
-    key_path = data + "/pseudonym.key";
-  }
-  out["pseudonym_key_copied"] = false;
-  if (!key_path.empty() && fs::exists(key_path, ec)) {
-    const std::string to = dir + "/pseudonym.key";
-    fs::copy_file(key_path, to, ec);
-    if (!ec) {
-      fs::permissions(to, fs::perms::owner_read | fs::perms::owner_write,
-                      fs::perm_options::replace, ec);
-    }
-    if (ec) {
-      return Status::IOError("backup " + dir + " is made, but the pseudonym " +
-                             "key could not be copied: " + ec.message());
-    }
-    out["pseudonym_key_copied"] = true;
-  }
-  return out;
-}
-
-std::string BackupRoot(const std::string& data, const std::string& configured) {
-  if (!configured.empty()) return configured;
-  std::string d = data;
-  while (d.size() > 1 && d.back() == '/') d.pop_back();
-  return d + "-backups";
-}
-
 int RunBackup(const std::string& data, const std::string& to,
               const std::string& key_file, bool verbose) {
   return WithExistingStore(data, verbose, [&](EventStore& store) {
-    auto made = BackUp(store, data, key_file, BackupRoot(data, to));
+    auto made = caseledger::service::BackUp(
+        store, data, key_file, caseledger::service::BackupRoot(data, to));
     if (!made.ok()) return Fail("backing up", made.status());
     std::cout << "backed up " << data << " to "
               << (*made)["backup"].get<std::string>() << " (every event up to "
@@ -325,9 +231,11 @@ int RunTokenRevoke(const std::string& data, const std::string& token,
     std::cerr << "caseledger: token revoke needs --token TOKEN or --actor ID\n";
     return 2;
   }
+  auto catalog = caseledger::domain::EventCatalog::Load();
+  if (!catalog.ok()) return Fail("loading the event schemas", catalog.status());
   return WithExistingStore(data, verbose, [&](EventStore& store) {
-    auto revoked =
-        caseledger::api::RevokeTokens(store, token, actor_id, "caseledger-cli");
+    auto revoked = caseledger::service::RevokeTokens(
+        store, **catalog, token, actor_id, "caseledger-cli");
     if (!revoked.ok()) return Fail("revoking", revoked.status());
     std::cout << "revoked " << *revoked << " token"
               << (*revoked == 1 ? "" : "s") << "\n";
@@ -390,7 +298,7 @@ int RunServe(const caseledger::api::ServeConfig& config, bool demo) {
   caseledger::api::TokenRegistry tokens(*store);
   s = tokens.Refresh();
   if (!s.ok()) return Fail("reading tokens", s);
-  auto first = FirstRunTokens(*store, server_options);
+  auto first = FirstRunTokens(*store, **catalog, server_options);
   if (!first.ok()) return Fail("issuing the first tokens", first.status());
   if (demo && *first) {
     // A new store: a few realistic (fictional) case histories to look at.
@@ -412,10 +320,12 @@ int RunServe(const caseledger::api::ServeConfig& config, bool demo) {
   }
 
   caseledger::service::CaseService service(*store, *catalog, config.domain);
-  auto key = PseudonymKey(data, config.pseudonym_key_file);
+  auto key =
+      caseledger::service::LoadPseudonymKey(data, config.pseudonym_key_file);
   if (!key.ok()) return Fail("the pseudonym key", key.status());
   auto models = caseledger::projections::ReadModels::Open(
-      ProjectionsDir(data), *store, *catalog, logger, *key);
+      caseledger::service::ProjectionsDir(data), *store, *catalog, logger,
+      *key);
   if (!models.ok()) return Fail("opening the read models", models.status());
   (*models)->Start();
   // Commands wait for an fsync; they run here, never on the I/O threads.
@@ -430,9 +340,11 @@ int RunServe(const caseledger::api::ServeConfig& config, bool demo) {
   deps.command_budget = config.command_budget;
   deps.summary = config.summary;
   deps.feed_release_delay_months = config.feed_release_delay_months;
-  const std::string backup_root = BackupRoot(data, config.backup_dir);
+  const std::string backup_root =
+      caseledger::service::BackupRoot(data, config.backup_dir);
   deps.backup = [&store, &data, &config, &backup_root] {
-    return BackUp(*store, data, config.pseudonym_key_file, backup_root);
+    return caseledger::service::BackUp(*store, data, config.pseudonym_key_file,
+                                       backup_root);
   };
   caseledger::api::AddCaseRoutes(router, deps);
 

@@ -35,6 +35,10 @@
 
 namespace caseledger::internal {
 
+inline std::string_view ToView(const rocksdb::Slice& s) {
+  return std::string_view(s.data(), s.size());
+}
+
 // A bounded LRU map from case id to its head. Used only by the writer thread.
 class StreamHeadCache {
  public:

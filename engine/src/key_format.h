@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "caseledger/storage.h"
 #include "caseledger/types.h"
 
 namespace caseledger::internal {
@@ -24,34 +25,6 @@ inline constexpr char kMetaCf[] = "meta";                 // fixed names
 inline constexpr char kMetaFormatKey[] = "format";  // value: be32(version)
 inline constexpr char kMetaHeadKey[] = "head";      // be64(position) | hash(32)
 inline constexpr uint32_t kStoreFormatVersion = 1;
-
-inline void PutBe64(std::string* dst, uint64_t v) {
-  char buf[8];
-  for (int i = 0; i < 8; ++i) {
-    buf[i] = static_cast<char>(static_cast<uint8_t>(v >> (56 - 8 * i)));
-  }
-  dst->append(buf, 8);
-}
-
-inline void PutBe32(std::string* dst, uint32_t v) {
-  char buf[4];
-  for (int i = 0; i < 4; ++i) {
-    buf[i] = static_cast<char>(static_cast<uint8_t>(v >> (24 - 8 * i)));
-  }
-  dst->append(buf, 4);
-}
-
-inline uint64_t GetBe64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
-
-inline uint32_t GetBe32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
 
 // log: be64(position)
 inline std::string LogKey(uint64_t position) {

@@ -1,4 +1,4 @@
-#include "caseledger/storage_log.h"
+#include "caseledger/storage.h"
 
 #include <rocksdb/env.h>
 #include <rocksdb/listener.h>
@@ -9,6 +9,16 @@
 #include <string>
 
 namespace caseledger {
+
+Status FromRocks(const rocksdb::Status& s, std::string_view context) {
+  if (s.ok()) return Status::OK();
+  std::string msg = std::string(context) + ": " + s.ToString();
+  if (s.IsCorruption()) return Status::Corruption(std::move(msg));
+  if (s.IsNotFound()) return Status::NotFound(std::move(msg));
+  if (s.IsNoSpace()) return Status::NoSpace(std::move(msg));
+  return Status::IOError(std::move(msg));
+}
+
 namespace {
 
 class SpdlogRocksLogger final : public rocksdb::Logger {

@@ -1,6 +1,7 @@
 #include "caseledger/types.h"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 
@@ -300,6 +301,25 @@ void EventId::FormatTo(char* out) const {
     *out++ = kHex[bytes_[i] >> 4];
     *out++ = kHex[bytes_[i] & 0xF];
   }
+}
+
+std::string MonthOf(Timestamp t) { return FormatTimestamp(t).substr(0, 7); }
+
+std::string Sha256Hex(std::string_view data) {
+  // Fetched once: EVP_sha256() in a digest call looks the algorithm up in
+  // the provider on every call.
+  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  Hash digest;
+  unsigned int len = 0;
+  if (kSha256 == nullptr ||
+      EVP_Digest(data.data(), data.size(), digest.data(), &len, kSha256,
+                 nullptr) != 1 ||
+      len != digest.size()) {
+    // Only a broken OpenSSL installation gets here; a wrong hash (of a
+    // token, say) would be worse than stopping.
+    std::abort();
+  }
+  return HashToHex(digest);
 }
 
 std::string HashToHex(const Hash& h) {

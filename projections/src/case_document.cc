@@ -13,12 +13,12 @@ namespace caseledger::projections::internal {
 namespace {
 
 // An index key's layout in one place: tag \0, then the parts joined and \0
-// (not for 'a', the tag of every case), then `id`; appended to `out`.
-void AppendIndexKey(char tag, std::initializer_list<std::string_view> parts,
+// (not for IndexTag::kAll, every case's), then `id`; appended to `out`.
+void AppendIndexKey(IndexTag tag, std::initializer_list<std::string_view> parts,
                     std::string_view id, std::string* out) {
-  out->push_back(tag);
+  out->push_back(static_cast<char>(tag));
   out->push_back('\0');
-  if (tag != 'a') {
+  if (tag != IndexTag::kAll) {
     for (std::string_view p : parts) out->append(p);
     out->push_back('\0');
   }
@@ -29,7 +29,7 @@ using domain::CaseState;
 
 }  // namespace
 
-std::string IndexPrefix(char tag, const std::string& value) {
+std::string IndexPrefix(IndexTag tag, const std::string& value) {
   std::string k;
   AppendIndexKey(tag, {value}, {}, &k);
   return k;
@@ -37,38 +37,38 @@ std::string IndexPrefix(char tag, const std::string& value) {
 
 bool OverviewCounterKey(std::string_view index_key, std::string* counter) {
   if (index_key.size() < 2 || index_key[1] != '\0') return false;
-  const char tag = index_key[0];
+  const auto tag = static_cast<IndexTag>(index_key[0]);
   const std::string_view rest = index_key.substr(2);
   const std::string_view value = rest.substr(0, rest.find('\0'));
   std::string_view bucket;
   switch (tag) {
-    case 's':
-    case 'm':
-    case 'c':
-    case 'g':
-    case 'z':
-    case 'y':
-    case 'h':
+    case IndexTag::kStage:
+    case IndexTag::kMonth:
+    case IndexTag::kCategory:
+    case IndexTag::kSetting:
+    case IndexTag::kClosureReason:
+    case IndexTag::kOutcomes:
+    case IndexTag::kAckMinutes:
       bucket = value;
       break;
-    case 'k':
-    case 'e':
-    case 'p':
-    case 'v':
-    case 't':
-    case 'x':
+    case IndexTag::kAckDue:
+    case IndexTag::kEscalationDue:
+    case IndexTag::kOpenSince:
+    case IndexTag::kReviewDue:
+    case IndexTag::kActionDue:
+    case IndexTag::kReauditDue:
       bucket = value.substr(0, value.find('|')).substr(0, kDayBytes);
       break;
-    case 'o':
-    case 'w':
-    case 'n':
-    case 'b':
+    case IndexTag::kOverride:
+    case IndexTag::kClosedWithoutReview:
+    case IndexTag::kUnexplained:
+    case IndexTag::kAckLate:
       break;
     default:
       return false;
   }
   counter->assign(kOverviewCounterPrefix);
-  counter->push_back(tag);
+  counter->push_back(static_cast<char>(tag));
   counter->push_back('\0');
   counter->append(bucket);
   return true;
@@ -171,7 +171,7 @@ IndexKeySet IndexKeys(const std::string& id, const CaseState& s) {
   thread_local std::vector<std::pair<uint32_t, uint32_t>> spans;  // in raw
   raw.clear();
   spans.clear();
-  const auto add = [&](char tag,
+  const auto add = [&](IndexTag tag,
                        std::initializer_list<std::string_view> parts) {
     const size_t from = raw.size();
     AppendIndexKey(tag, parts, id, &raw);
@@ -182,32 +182,37 @@ IndexKeySet IndexKeys(const std::string& id, const CaseState& s) {
   const bool closed = s.stage == domain::Stage::kClosed;
   const std::string reported_at = FormatTimestamp(s.reported_at);
   const std::string ack_due = FormatTimestamp(s.acknowledgement_due_at);
-  add('a', {});
-  add('s', {stage});
-  add('u', {s.urgent ? "urgent" : "standard"});
-  add('r', {s.reporter_actor_id});
+  add(IndexTag::kAll, {});
+  add(IndexTag::kStage, {stage});
+  add(IndexTag::kUrgency, {s.urgent ? "urgent" : "standard"});
+  add(IndexTag::kReporter, {s.reporter_actor_id});
   if (s.lead_actor_id && !s.lead_actor_id->empty()) {
-    add('l', {*s.lead_actor_id});
+    add(IndexTag::kLead, {*s.lead_actor_id});
   }
-  for (const auto& c : s.categories) add('c', {c});
-  add('m', {std::string_view(reported_at).substr(0, 7)});
-  if (s.stage != domain::Stage::kNone && !closed) add('p', {reported_at});
-  if (!s.acknowledged_at && !closed) add('k', {ack_due});
+  for (const auto& c : s.categories) add(IndexTag::kCategory, {c});
+  add(IndexTag::kMonth, {std::string_view(reported_at).substr(0, 7)});
+  if (s.stage != domain::Stage::kNone && !closed)
+    add(IndexTag::kOpenSince, {reported_at});
+  if (!s.acknowledged_at && !closed) add(IndexTag::kAckDue, {ack_due});
   if (!closed) {
     for (const auto& [rid, r] : s.reviews) {
-      if (!r.completed) add('v', {r.due_date, "|", rid});
+      if (!r.completed) add(IndexTag::kReviewDue, {r.due_date, "|", rid});
     }
   }
   for (const auto& [eid, e] : s.escalations) {
     if (!e.acknowledged) {
-      add('e', {FormatTimestamp(e.acknowledgement_due_at), "|", eid});
+      add(IndexTag::kEscalationDue,
+          {FormatTimestamp(e.acknowledgement_due_at), "|", eid});
     }
   }
-  for (const auto& oid : s.override_ids) add('o', {oid});
-  if (closed && s.closed_without_outcome_review) add('w', {});
-  add('g', {s.setting});
-  if (closed && !s.closure_reason.empty()) add('z', {s.closure_reason});
-  if (!s.outcomes_achieved.empty()) add('y', {s.outcomes_achieved});
+  for (const auto& oid : s.override_ids) add(IndexTag::kOverride, {oid});
+  if (closed && s.closed_without_outcome_review)
+    add(IndexTag::kClosedWithoutReview, {});
+  add(IndexTag::kSetting, {s.setting});
+  if (closed && !s.closure_reason.empty())
+    add(IndexTag::kClosureReason, {s.closure_reason});
+  if (!s.outcomes_achieved.empty())
+    add(IndexTag::kOutcomes, {s.outcomes_achieved});
   if (s.acknowledged_at) {
     // Through the text, as the document holds them.
     const std::string at = FormatTimestamp(*s.acknowledged_at);
@@ -219,22 +224,24 @@ IndexKeySet IndexKeys(const std::string& id, const CaseState& s) {
       char padded[24];
       std::snprintf(padded, sizeof(padded), "%012lld",
                     static_cast<long long>(minutes));
-      add('h', {padded});
+      add(IndexTag::kAckMinutes, {padded});
     }
-    if (!ack_due.empty() && at > ack_due) add('b', {ack_due, "|", at});
+    if (!ack_due.empty() && at > ack_due)
+      add(IndexTag::kAckLate, {ack_due, "|", at});
   }
   for (const auto& [rid, r] : s.reaudits) {
-    if (!r.done) add('x', {r.due_date, "|", rid});
+    if (!r.done) add(IndexTag::kReauditDue, {r.due_date, "|", rid});
   }
   for (const auto& d : s.unexplained_decisions) {
-    add('n', {d.type, "|", d.event_id});
+    add(IndexTag::kUnexplained, {d.type, "|", d.event_id});
   }
   for (const auto& [aid, done] : s.actions) {
     if (done) continue;
     auto due = s.action_due.find(aid);
-    add('t', {due != s.action_due.end() ? std::string_view(due->second)
-                                        : std::string_view(),
-              "|", aid});
+    add(IndexTag::kActionDue,
+        {due != s.action_due.end() ? std::string_view(due->second)
+                                   : std::string_view(),
+         "|", aid});
   }
   const auto key = [](const std::pair<uint32_t, uint32_t>& span) {
     return std::string_view(raw).substr(span.first, span.second);

@@ -10,18 +10,13 @@
 #include <vector>
 
 #include "caseledger/domain/case.h"
+#include "projections/src/layout.h"
 
 namespace caseledger::projections::internal {
 
-// The start of an index entry's key: tag \0 value \0 (tag \0 for 'a').
-// Tags: a (every case), s (stage), u (urgency), r (reporter), l (lead),
-// c (category), m (month reported), k (acknowledgement due), v (review due),
-// e (escalation awaiting acknowledgement), o (consent override), w (closed
-// without an outcome review), g (setting), z (closure reason), y (outcomes
-// achieved), h (minutes to acknowledgement), b (acknowledged late),
-// x (re-audit due), n (decision without its rationale), t (action due),
-// p (not closed: reported at).
-std::string IndexPrefix(char tag, const std::string& value);
+// The start of an index entry's key: tag \0 value \0 (tag \0 for
+// IndexTag::kAll).
+std::string IndexPrefix(IndexTag tag, const std::string& value);
 
 // The governance overview's counters, kept in the stats column family
 // beside the index they count, so the overview costs what the number of

@@ -54,7 +54,7 @@ class CaseRoutesTest : public ::testing::Test {
              {"reviewer", {"user:reviewer-1", Role::kReviewer}},
              {"integration", {"svc:feed", Role::kIntegration}},
              {"admin", {"user:admin-1", Role::kAdmin}}}) {
-      auto t = IssueToken(*store_, actor, "test");
+      auto t = service::IssueToken(*store_, service_->catalog(), actor, "test");
       ASSERT_TRUE(t.ok());
       token_[name] = *t;
     }
@@ -567,6 +567,35 @@ TEST_F(CaseRoutesTest, ReviewersReplayACaseStepByStep) {
             403);
 }
 
+// Each access record names the version of the case that was shown, and is
+// a CaseRead event written through the service (validated by its schema).
+TEST_F(CaseRoutesTest, EachAccessRecordNamesTheVersionShown) {
+  Report();
+  Ok(Command("dsl", "assign-lead",
+             {{"lead_actor_id", "user:dsl-1"},
+              {"role", "dsl"},
+              {"reason", "initial_assignment"}}));
+  Ok(Get("dsl", "/v1/cases/" + case_));                         // v2
+  Ok(Get("reviewer", "/v1/cases/" + case_ + "/replay?at=1"));   // v1
+  Ok(Get("reviewer", "/v1/cases/" + case_ + "/replay/steps"));  // to v2
+  auto log = Get("reviewer", "/v1/cases/" + case_ + "/access-log");
+  Ok(log);
+  Json reads = Body(log)["reads"];
+  ASSERT_EQ(reads.size(), 3u);
+  EXPECT_EQ(reads[0]["version"], 2);
+  EXPECT_EQ(reads[1]["version"], 1);
+  EXPECT_EQ(reads[2]["what"], "replay_steps");
+  EXPECT_EQ(reads[2]["version"], 2);
+  auto events = store_->ReadStream(service::AccessStreamOf(case_),
+                                   StreamVersion(1), Direction::kForward, 10);
+  ASSERT_TRUE(events.ok());
+  for (const auto& e : *events) {
+    EXPECT_EQ(e.type, "CaseRead");
+    EXPECT_OK(service_->catalog().Validate(
+        e.type, e.schema_version, service::ParseStoredJson(e.payload)));
+  }
+}
+
 TEST_F(CaseRoutesTest, EveryReadOfACaseIsRecordedInItsAccessLog) {
   Report();
   Ok(Get("dsl", "/v1/cases/" + case_));
@@ -836,11 +865,14 @@ TEST_F(CaseRoutesTest, ARevokedTokenFailsAtOnceAndEndsItsStream) {
 
   // A revocation written to the store by another writer (here: directly)
   // is honoured without a restart too.
-  auto n = RevokeTokens(*store_, "", "user:reviewer-1", "test");
+  auto n = service::RevokeTokens(*store_, service_->catalog(), "",
+                                 "user:reviewer-1", "test");
   ASSERT_TRUE(n.ok()) << n.status().ToString();
   EXPECT_EQ(*n, 1u);
   EXPECT_EQ(Get("reviewer", "/v1/cases/" + case_).result_int(), 401);
-  EXPECT_FALSE(RevokeTokens(*store_, "x", "y", "test").ok());  // one of two
+  EXPECT_FALSE(service::RevokeTokens(*store_, service_->catalog(), "x", "y",
+                                     "test")
+                   .ok());  // one of two
   // Every revocation is an event on the token stream, by its admin.
   auto events = store_->ReadStream(kTokenStream, StreamVersion(1),
                                    Direction::kForward, 100);
@@ -992,8 +1024,9 @@ TEST_F(CaseRoutesTest, AnAdminTakesABackupThatOpensAsAStoreOfItsOwn) {
 TEST_F(CaseRoutesTest, TheAuthorisationMatrix) {
   Report("reporter");  // a case the reporter reported
   // A token for the admin to revoke (admin is the last role walked).
-  ASSERT_TRUE(
-      IssueToken(*store_, {"user:matrix-leaver", Role::kDsl}, "test").ok());
+  ASSERT_TRUE(service::IssueToken(*store_, service_->catalog(),
+                                  {"user:matrix-leaver", Role::kDsl}, "test")
+                  .ok());
   ASSERT_TRUE(
       models_->WaitFor(store_->committed_position(), std::chrono::seconds(5)));
   const std::string month = FormatTimestamp(NowUtc()).substr(0, 7);
@@ -1121,12 +1154,9 @@ TEST_F(CaseRoutesTest, AFullDiskFailsClosedAndResumesWhenSpaceIsFreed) {
 
   // Room again: ready within seconds, without a restart or a call.
   disk_.full = false;
-  bool back = false;
-  for (int i = 0; i < 100 && !back; ++i) {
-    back = client_->Send(http_verb::get, "/readyz").result_int() == 200;
-    if (!back) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  EXPECT_TRUE(back);
+  EXPECT_TRUE(testing::WaitFor([&] {
+    return client_->Send(http_verb::get, "/readyz").result_int() == 200;
+  }));
   EXPECT_EQ(Metric("caseledger_store_writable"), "1");
   EXPECT_EQ(Metric("caseledger_store_recoveries_total"), "1");
   auto again = Post("reporter", "/v1/cases", ReportBody());

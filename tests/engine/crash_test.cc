@@ -24,67 +24,21 @@ struct Ack {
   uint64_t version;
 };
 
-std::string ChildPath() {
-  return (std::filesystem::read_symlink("/proc/self/exe").parent_path() /
-          "crash_appender")
-      .string();
-}
-
 // Runs the child for `run_ms`, kills it, and returns every line it wrote.
 std::vector<Ack> RunAndKill(const std::string& dir, unsigned seed, int run_ms) {
-  int fds[2];
-  EXPECT_EQ(pipe(fds), 0);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], STDOUT_FILENO);
-    close(fds[0]);
-    close(fds[1]);
-    std::string child = ChildPath();
-    std::string s = std::to_string(seed);
-    execl(child.c_str(), child.c_str(), dir.c_str(), s.c_str(),
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(fds[1]);
-  std::string out;
-  char buf[65536];
-  auto read_some = [&](int wait_us) -> bool {
-    fd_set set;
-    FD_ZERO(&set);
-    FD_SET(fds[0], &set);
-    timeval tv{0, wait_us};
-    if (select(fds[0] + 1, &set, nullptr, nullptr, &tv) > 0) {
-      ssize_t n = read(fds[0], buf, sizeof(buf));
-      if (n <= 0) return false;
-      out.append(buf, static_cast<size_t>(n));
-    }
-    return true;
-  };
+  testing::ChildProcess child(testing::ChildProcess::Beside("crash_appender"),
+                              {dir, std::to_string(seed)});
+  EXPECT_TRUE(child.started());
   // Wait (up to 30 s, for slow sanitizer builds) until the child has
   // acknowledged its first append, then let it run `run_ms` more, reading
   // all the while so the pipe never fills and blocks it.
-  auto start = std::chrono::steady_clock::now();
-  while (out.find('\n') == std::string::npos &&
-         std::chrono::steady_clock::now() - start < std::chrono::seconds(30)) {
-    if (!read_some(5000)) break;
-  }
-  auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(run_ms);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (!read_some(5000)) break;
-  }
-  kill(pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
+  child.ReadUntil("\n", std::chrono::seconds(30));
+  child.ReadFor(std::chrono::milliseconds(run_ms));
+  const int status = child.Kill();
   EXPECT_TRUE(WIFSIGNALED(status))
       << "the child exited on its own: status " << status;
-  // Whatever it acknowledged before dying is still in the pipe.
-  for (;;) {
-    ssize_t n = read(fds[0], buf, sizeof(buf));
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  close(fds[0]);
+  // Whatever it acknowledged before dying was read from the pipe.
+  const std::string& out = child.output();
 
   std::vector<Ack> acks;
   std::istringstream in(out);

@@ -188,9 +188,8 @@ TEST_F(EventStoreTest, ABackupHoldsExactlyTheEventsUpToItsPosition) {
       }
     });
   }
-  while (store_->committed_position().value() < 200) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return store_->committed_position().value() >= 200; }));
   const std::string dir = dir_.path() + "-backup";
   auto position = store_->Backup(dir);
   ASSERT_OK(position);

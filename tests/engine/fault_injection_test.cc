@@ -67,13 +67,7 @@ TEST(FaultInjectionTest, FailedWriteIsReportedAndTheStoreFailsClosed) {
   EXPECT_EQ(store->Head().position.value(), head + 1);
 }
 
-bool WaitFor(const std::function<bool()>& done) {
-  for (int i = 0; i < 200; ++i) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return done();
-}
+using testing::WaitFor;
 
 // The disk fills up under a running store: appends are refused with
 // kNoSpace and write nothing, reads go on, the store stays up (RocksDB's

@@ -41,9 +41,8 @@ TEST(RestoreTest, ARestoreHoldsExactlyWhatWasAcknowledgedBeforeTheBackup) {
       }
     });
   }
-  while (store->committed_position().value() < 300) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return store->committed_position().value() >= 300; }));
   const std::string backup = dir.path() + "/backup";
   phase.store(1);
   auto position = store->Backup(backup);

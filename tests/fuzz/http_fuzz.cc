@@ -78,7 +78,8 @@ Service* Start() {
            {"reporter", Role::kReporter},
            {"integration", Role::kIntegration},
            {"admin", Role::kAdmin}}) {
-    auto t = api::IssueToken(*s->store, {"user:" + name + "-1", role}, "fuzz");
+    auto t = service::IssueToken(*s->store, **catalog,
+                                 {"user:" + name + "-1", role}, "fuzz");
     Require(t.status());
     s->placeholders["@" + name + "@"] = *t;
   }

@@ -35,28 +35,35 @@ std::vector<std::string> KeysOfDocument(const Json& doc) {
   std::vector<std::string> keys;
   if (doc.is_null()) return keys;
   const std::string id = doc.value("case_id", "");
-  keys.push_back(IndexPrefix('a', "") + id);
-  keys.push_back(IndexPrefix('s', doc.value("stage", "")) + id);
+  keys.push_back(IndexPrefix(IndexTag::kAll, "") + id);
+  keys.push_back(IndexPrefix(IndexTag::kStage, doc.value("stage", "")) + id);
+  keys.push_back(IndexPrefix(IndexTag::kUrgency, doc.value("urgent", false)
+                                                     ? "urgent"
+                                                     : "standard") +
+                 id);
   keys.push_back(
-      IndexPrefix('u', doc.value("urgent", false) ? "urgent" : "standard") +
+      IndexPrefix(IndexTag::kReporter, doc.value("reporter_actor_id", "")) +
       id);
-  keys.push_back(IndexPrefix('r', doc.value("reporter_actor_id", "")) + id);
   std::string lead = doc.value("lead_actor_id", "");
-  if (!lead.empty()) keys.push_back(IndexPrefix('l', lead) + id);
+  if (!lead.empty()) keys.push_back(IndexPrefix(IndexTag::kLead, lead) + id);
   for (const auto& c : Field(doc, "categories")) {
     if (c.is_string())
-      keys.push_back(IndexPrefix('c', c.get<std::string>()) + id);
+      keys.push_back(IndexPrefix(IndexTag::kCategory, c.get<std::string>()) +
+                     id);
   }
   // Governance: what is due, ordered by when (timestamps and dates in one
   // fixed format sort as they compare).
   const std::string stage = doc.value("stage", "");
-  keys.push_back(IndexPrefix('m', doc.value("reported_at", "").substr(0, 7)) +
-                 id);
+  keys.push_back(
+      IndexPrefix(IndexTag::kMonth, doc.value("reported_at", "").substr(0, 7)) +
+      id);
   if (stage != "closed" && stage != "none") {
-    keys.push_back(IndexPrefix('p', doc.value("reported_at", "")) + id);
+    keys.push_back(
+        IndexPrefix(IndexTag::kOpenSince, doc.value("reported_at", "")) + id);
   }
   if (!doc.contains("acknowledged_at") && stage != "closed") {
-    keys.push_back(IndexPrefix('k', doc.value("acknowledgement_due_at", "")) +
+    keys.push_back(IndexPrefix(IndexTag::kAckDue,
+                               doc.value("acknowledgement_due_at", "")) +
                    id);
   }
   const Json& reviews = Field(doc, "reviews");
@@ -65,7 +72,8 @@ std::vector<std::string> KeysOfDocument(const Json& doc) {
   if (stage != "closed") {
     for (const auto& [rid, r] : reviews.items()) {
       if (!r.value("completed", false)) {
-        keys.push_back(IndexPrefix('v', r.value("due_date", "") + "|" + rid) +
+        keys.push_back(IndexPrefix(IndexTag::kReviewDue,
+                                   r.value("due_date", "") + "|" + rid) +
                        id);
       }
     }
@@ -73,24 +81,31 @@ std::vector<std::string> KeysOfDocument(const Json& doc) {
   for (const auto& [eid, e] : escalations.items()) {
     if (!e.value("acknowledged", false)) {
       keys.push_back(
-          IndexPrefix('e', e.value("acknowledgement_due_at", "") + "|" + eid) +
+          IndexPrefix(IndexTag::kEscalationDue,
+                      e.value("acknowledgement_due_at", "") + "|" + eid) +
           id);
     }
   }
   for (const auto& oid : Field(doc, "overrides")) {
     if (oid.is_string())
-      keys.push_back(IndexPrefix('o', oid.get<std::string>()) + id);
+      keys.push_back(IndexPrefix(IndexTag::kOverride, oid.get<std::string>()) +
+                     id);
   }
   if (stage == "closed" && doc.value("closed_without_outcome_review", false)) {
-    keys.push_back(IndexPrefix('w', "") + id);
+    keys.push_back(IndexPrefix(IndexTag::kClosedWithoutReview, "") + id);
   }
   // Counts by setting and outcome (closure reason, outcomes achieved).
-  keys.push_back(IndexPrefix('g', doc.value("setting", "")) + id);
+  keys.push_back(IndexPrefix(IndexTag::kSetting, doc.value("setting", "")) +
+                 id);
   if (stage == "closed" && !doc.value("closure_reason", "").empty()) {
-    keys.push_back(IndexPrefix('z', doc.value("closure_reason", "")) + id);
+    keys.push_back(
+        IndexPrefix(IndexTag::kClosureReason, doc.value("closure_reason", "")) +
+        id);
   }
   if (!doc.value("outcomes_achieved", "").empty()) {
-    keys.push_back(IndexPrefix('y', doc.value("outcomes_achieved", "")) + id);
+    keys.push_back(
+        IndexPrefix(IndexTag::kOutcomes, doc.value("outcomes_achieved", "")) +
+        id);
   }
   // Acknowledgement against its deadline: minutes taken (zero-padded, so
   // the index is sorted by them) and, when late, a breach.
@@ -103,26 +118,28 @@ std::vector<std::string> KeysOfDocument(const Json& doc) {
       char padded[24];
       std::snprintf(padded, sizeof(padded), "%012lld",
                     static_cast<long long>(minutes));
-      keys.push_back(IndexPrefix('h', padded) + id);
+      keys.push_back(IndexPrefix(IndexTag::kAckMinutes, padded) + id);
     }
     const std::string due = doc.value("acknowledgement_due_at", "");
     const std::string at = doc.value("acknowledged_at", "");
     if (!due.empty() && at > due) {
-      keys.push_back(IndexPrefix('b', due + "|" + at) + id);
+      keys.push_back(IndexPrefix(IndexTag::kAckLate, due + "|" + at) + id);
     }
   }
   // Re-audits not yet done, by due date.
   const Json& reaudits = Field(doc, "reaudits");
   for (const auto& [rid, r] : reaudits.items()) {
     if (!r.value("done", false)) {
-      keys.push_back(IndexPrefix('x', r.value("due_date", "") + "|" + rid) +
+      keys.push_back(IndexPrefix(IndexTag::kReauditDue,
+                                 r.value("due_date", "") + "|" + rid) +
                      id);
     }
   }
   // Decisions recorded without their rationale.
   for (const auto& d : Field(doc, "decisions_without_rationale")) {
     keys.push_back(
-        IndexPrefix('n', d.value("type", "") + "|" + d.value("event_id", "")) +
+        IndexPrefix(IndexTag::kUnexplained,
+                    d.value("type", "") + "|" + d.value("event_id", "")) +
         id);
   }
   const Json& due = Field(doc, "action_due");
@@ -131,7 +148,7 @@ std::vector<std::string> KeysOfDocument(const Json& doc) {
     std::string d = due.contains(aid) && due[aid].is_string()
                         ? due[aid].get<std::string>()
                         : "";
-    keys.push_back(IndexPrefix('t', d + "|" + aid) + id);
+    keys.push_back(IndexPrefix(IndexTag::kActionDue, d + "|" + aid) + id);
   }
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());

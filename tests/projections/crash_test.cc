@@ -25,49 +25,16 @@
 namespace caseledger::projections {
 namespace {
 
-std::string WorkerPath() {
-  return (std::filesystem::read_symlink("/proc/self/exe").parent_path() /
-          "projection_worker")
-      .string();
-}
-
-// Starts the worker; returns its pid and the read end of its stdout.
-std::pair<pid_t, int> Spawn(const std::string& store_dir,
-                            const std::string& models_dir,
-                            const char* mode = nullptr) {
-  int fds[2];
-  EXPECT_EQ(pipe(fds), 0);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], STDOUT_FILENO);
-    close(fds[0]);
-    close(fds[1]);
-    const std::string child = WorkerPath();
-    execl(child.c_str(), child.c_str(), store_dir.c_str(), models_dir.c_str(),
-          mode, static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(fds[1]);
-  return {pid, fds[0]};
-}
-
-// Reads from `fd` until `word` has arrived or 60 s (sanitizer builds) pass.
-bool WaitFor(int fd, const std::string& word, std::string* out) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  char buf[256];
-  while (out->find(word) == std::string::npos) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    fd_set set;
-    FD_ZERO(&set);
-    FD_SET(fd, &set);
-    timeval tv{0, 10000};
-    if (select(fd + 1, &set, nullptr, nullptr, &tv) > 0) {
-      ssize_t n = read(fd, buf, sizeof(buf));
-      if (n <= 0) return false;
-      out->append(buf, static_cast<size_t>(n));
-    }
-  }
-  return true;
+// The projection worker (tests/projections/projection_worker.cc) on the
+// log `store_dir`, building models in `models_dir`; `mode` "rebuild" makes
+// it rebuild them.
+std::unique_ptr<testing::ChildProcess> Spawn(const std::string& store_dir,
+                                             const std::string& models_dir,
+                                             const char* mode = nullptr) {
+  std::vector<std::string> args = {store_dir, models_dir};
+  if (mode != nullptr) args.emplace_back(mode);
+  return std::make_unique<testing::ChildProcess>(
+      testing::ChildProcess::Beside("projection_worker"), args);
 }
 
 // A log at `path` with `cases` seeded cases (more, if it has some, with
@@ -97,15 +64,12 @@ TEST(ProjectionCrashTest,
   ASSERT_NO_FATAL_FAILURE(Seed(log, *catalog, 500));
 
   // The reference: a worker that runs to the end, timed from ready to done.
-  std::string out;
-  auto [ref_pid, ref_fd] = Spawn(log, dir.path() + "/reference");
-  ASSERT_TRUE(WaitFor(ref_fd, "ready\n", &out)) << out;
+  auto ref = Spawn(log, dir.path() + "/reference");
+  ASSERT_TRUE(ref->ReadUntil("ready\n")) << ref->output();
   auto started = std::chrono::steady_clock::now();
-  ASSERT_TRUE(WaitFor(ref_fd, "done\n", &out)) << out;
+  ASSERT_TRUE(ref->ReadUntil("done\n")) << ref->output();
   const auto catch_up = std::chrono::steady_clock::now() - started;
-  close(ref_fd);
-  int status = 0;
-  waitpid(ref_pid, &status, 0);
+  int status = ref->Wait();
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 
   Options ro;
@@ -129,16 +93,13 @@ TEST(ProjectionCrashTest,
   int killed_midway = 0;
   for (int run = 0; run < 20 && killed_midway < 3; ++run) {
     const std::string models = dir.path() + "/killed-" + std::to_string(run);
-    std::string said;
-    auto [pid, fd] = Spawn(log, models);
-    ASSERT_TRUE(WaitFor(fd, "ready\n", &said)) << said;
+    auto worker = Spawn(log, models);
+    ASSERT_TRUE(worker->ReadUntil("ready\n")) << worker->output();
     // Somewhere in the middle 80% of the catch-up.
     std::this_thread::sleep_for(std::chrono::microseconds(
         span / 10 + static_cast<int64_t>(
                         rng() % static_cast<uint64_t>(span * 8 / 10 + 1))));
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-    close(fd);
+    status = worker->Kill();
 
     auto resumed = ReadModels::Open(models, *store, *catalog, nullptr,
                                     "crash-test-key-0123456");
@@ -186,18 +147,14 @@ TEST(ProjectionCrashTest, AKilledRebuildLeavesOneWholeGeneration) {
   }
 
   // How long a rebuild takes, killed only once it has swapped.
-  std::string out;
-  auto [ref_pid, ref_fd] = Spawn(log, dir.path() + "/timed", "rebuild");
-  ASSERT_TRUE(WaitFor(ref_fd, "ready\n", &out)) << out;
+  auto timed = Spawn(log, dir.path() + "/timed", "rebuild");
+  ASSERT_TRUE(timed->ReadUntil("ready\n")) << timed->output();
   auto started = std::chrono::steady_clock::now();
-  ASSERT_TRUE(WaitFor(ref_fd, "rebuilt\n", &out)) << out;
+  ASSERT_TRUE(timed->ReadUntil("rebuilt\n")) << timed->output();
   const auto span = std::chrono::duration_cast<std::chrono::microseconds>(
                         std::chrono::steady_clock::now() - started)
                         .count();
-  kill(ref_pid, SIGKILL);
-  int status = 0;
-  waitpid(ref_pid, &status, 0);
-  close(ref_fd);
+  timed->Kill();
 
   // That run, killed just after its swap, and runs killed at random
   // moments of the rebuild.
@@ -205,14 +162,11 @@ TEST(ProjectionCrashTest, AKilledRebuildLeavesOneWholeGeneration) {
   std::vector<std::string> runs = {dir.path() + "/timed"};
   for (int run = 0; run < 6; ++run) {
     const std::string models = dir.path() + "/killed-" + std::to_string(run);
-    std::string said;
-    auto [pid, fd] = Spawn(log, models, "rebuild");
-    ASSERT_TRUE(WaitFor(fd, "ready\n", &said)) << said;
+    auto worker = Spawn(log, models, "rebuild");
+    ASSERT_TRUE(worker->ReadUntil("ready\n")) << worker->output();
     std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int64_t>(
         rng() % static_cast<uint64_t>(span * 11 / 10 + 1))));
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-    close(fd);
+    worker->Kill();
     runs.push_back(models);
   }
   // Both generations were whole, to the end of the log: whichever is
@@ -365,9 +319,7 @@ TEST(ProjectionCrashTest, ModelsOpenedOnAFullDiskWaitForSpaceThenCatchUp) {
   ASSERT_OK(m.Dump());  // reads go on while it tries
   env.full = false;
   const uint64_t end = store->committed_position().value();
-  for (int i = 0; i < 200 && m.Health().position < end; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  testing::WaitFor([&] { return m.Health().position >= end; });
   EXPECT_TRUE(m.Health().healthy) << m.Health().error;
   EXPECT_EQ(m.Health().position, end);
   m.Stop();

@@ -1,9 +1,111 @@
 #include "tests/support/test_support.h"
 
+#include <signal.h>
+#include <sys/select.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <random>
+#include <thread>
 
 namespace caseledger::testing {
+
+bool WaitFor(const std::function<bool()>& done,
+             std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+ChildProcess::ChildProcess(const std::string& program,
+                           const std::vector<std::string>& args) {
+  int fds[2];
+  if (pipe(fds) != 0) return;
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(program.c_str()));
+  for (const std::string& a : args)
+    argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    execv(program.c_str(), argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  if (pid_ < 0) {
+    close(fds[0]);
+    return;
+  }
+  fd_ = fds[0];
+}
+
+ChildProcess::~ChildProcess() {
+  if (pid_ > 0 && !exited_) Kill();
+  if (fd_ >= 0) close(fd_);
+}
+
+std::string ChildProcess::Beside(const std::string& name) {
+  return (std::filesystem::read_symlink("/proc/self/exe").parent_path() / name)
+      .string();
+}
+
+bool ChildProcess::ReadSome(std::chrono::microseconds wait) {
+  if (fd_ < 0) return false;
+  fd_set set;
+  FD_ZERO(&set);
+  FD_SET(fd_, &set);
+  timeval tv{static_cast<time_t>(wait.count() / 1000000),
+             static_cast<suseconds_t>(wait.count() % 1000000)};
+  if (select(fd_ + 1, &set, nullptr, nullptr, &tv) <= 0) return true;
+  char buf[65536];
+  const ssize_t n = read(fd_, buf, sizeof(buf));
+  if (n <= 0) return false;
+  output_.append(buf, static_cast<size_t>(n));
+  return true;
+}
+
+bool ChildProcess::ReadUntil(const std::string& text,
+                             std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (output_.find(text) == std::string::npos) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    if (!ReadSome(std::chrono::milliseconds(10))) {
+      return output_.find(text) != std::string::npos;
+    }
+  }
+  return true;
+}
+
+void ChildProcess::ReadFor(std::chrono::milliseconds duration) {
+  const auto deadline = std::chrono::steady_clock::now() + duration;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!ReadSome(std::chrono::milliseconds(5))) return;
+  }
+}
+
+int ChildProcess::Kill() {
+  if (pid_ <= 0 || exited_) return 0;
+  kill(pid_, SIGKILL);
+  return Wait();
+}
+
+int ChildProcess::Wait() {
+  if (pid_ <= 0 || exited_) return 0;
+  // Read while it runs, so a full pipe never blocks it.
+  while (ReadSome(std::chrono::milliseconds(10))) {
+  }
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  exited_ = true;
+  return status;
+}
 
 TempDir::TempDir() {
   std::random_device rd;

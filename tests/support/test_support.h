@@ -3,10 +3,14 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/types.h>
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "caseledger/event_store.h"
 
@@ -28,6 +32,58 @@ template <typename T>
 std::string Describe(const StatusOr<T>& s) {
   return s.status().ToString();
 }
+
+// A Status or StatusOr that is OK: EXPECT_THAT(store->Append(...), IsOk()).
+MATCHER(IsOk, "is OK") {
+  if (arg.ok()) return true;
+  *result_listener << Describe(arg);
+  return false;
+}
+
+// Polls `done` every 10 ms until it holds or `timeout` passes (generous:
+// sanitizer builds are slow); whether it held. For waiting on something
+// that will happen; a test that shows something does not happen waits its
+// time out instead.
+bool WaitFor(const std::function<bool()>& done,
+             std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// A helper program run as a child process, its standard output piped back
+// (the crash tests' appender and projection worker). Killed if still
+// running when destroyed.
+class ChildProcess {
+ public:
+  // Starts `program` with `args`; started() says whether it did.
+  ChildProcess(const std::string& program,
+               const std::vector<std::string>& args);
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  // The path of a helper program built beside the running test binary.
+  static std::string Beside(const std::string& name);
+
+  bool started() const { return pid_ > 0; }
+  // Reads what the child writes until `text` has appeared in its output or
+  // `timeout` passes (or it closes its output); whether `text` appeared.
+  bool ReadUntil(const std::string& text,
+                 std::chrono::milliseconds timeout = std::chrono::seconds(60));
+  // Reads what the child writes for `duration` (so the pipe never fills).
+  void ReadFor(std::chrono::milliseconds duration);
+  // SIGKILL, then reads what is left in the pipe; the wait status.
+  int Kill();
+  // Waits for the child to exit, reading all it writes; the wait status.
+  int Wait();
+  // Everything read so far.
+  const std::string& output() const { return output_; }
+
+ private:
+  // Reads once, waiting up to `wait`; false at the end of the output.
+  bool ReadSome(std::chrono::microseconds wait);
+  pid_t pid_ = -1;
+  int fd_ = -1;
+  bool exited_ = false;
+  std::string output_;
+};
 
 // A fresh directory under $TMPDIR, removed with everything in it when the
 // object goes.

@@ -43,6 +43,8 @@ Timestamp NowUtc();
 std::string FormatTimestamp(Timestamp t);
 // Accepts RFC 3339 / ISO 8601 "YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+HH:MM)".
 StatusOr<Timestamp> ParseTimestamp(std::string_view text);
+// "YYYY-MM" of `t` (UTC).
+std::string MonthOf(Timestamp t);
 
 // A stream (case) id: 1 to 128 characters from [A-Za-z0-9._:-].
 // The restriction keeps ids printable, unambiguous in keys, and safe in URLs.
@@ -74,6 +76,9 @@ class EventId {
 // SHA-256 digest.
 using Hash = std::array<uint8_t, 32>;
 std::string HashToHex(const Hash& h);
+// SHA-256 of `data`, in lower-case hex. (OpenSSL's; a process whose OpenSSL
+// cannot hash stops rather than hash wrongly.)
+std::string Sha256Hex(std::string_view data);
 
 struct Actor {
   std::string id;

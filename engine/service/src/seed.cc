@@ -2,7 +2,6 @@
 
 #include <array>
 #include <cstdio>
-#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
@@ -22,16 +21,7 @@ const Actor kDsl{"user:dsl-1", Role::kDsl};
 const Actor kAltDsl{"user:alt-dsl-1", Role::kAltDsl};
 const Actor kReviewer{"user:reviewer-1", Role::kReviewer};
 
-std::string Date(Timestamp t) {
-  std::time_t s = static_cast<std::time_t>(t.value() / 1000000);
-  std::tm tm{};
-  gmtime_r(&s, &tm);
-  char buf[16];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%d", &tm);
-  return buf;
-}
-
-std::string Month(Timestamp t) { return Date(t).substr(0, 7); }
+std::string Date(Timestamp t) { return FormatTimestamp(t).substr(0, 10); }
 
 // One case's life, step by step, on a simulated clock.
 class CaseScript {
@@ -461,10 +451,10 @@ Status CaseScript::Learning() {
 }
 
 Status CaseScript::Audit() {
-  const std::string sample = "sample-" + Month(*clock_);
+  const std::string sample = "sample-" + MonthOf(*clock_);
   RETURN_IF_ERROR(Do("sample-for-audit",
                      {{"sample_id", sample},
-                      {"period", Month(*clock_)},
+                      {"period", MonthOf(*clock_)},
                       {"method", "stratified"}},
                      kReviewer));
   return Do("record-audit-finding",

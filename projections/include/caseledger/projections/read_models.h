@@ -155,17 +155,27 @@ class ReadModels {
   virtual StatusOr<nlohmann::json> Summary(
       const SummaryOptions& options) const = 0;
 
-  // Governance oversight (computed against `now`, so tests can fix it):
-  //   overdue-acknowledgements, overdue-reviews,
-  //   escalations-awaiting-acknowledgement, consent-overrides,
-  //   closed-without-outcome-review, overdue-actions.
-  // kNotFound for another view name. Served from the governance indexes, in
-  // due order.
+  // Governance oversight (computed against `now`, so tests can fix it),
+  // the first `limit` items of one view, in due order, served from the
+  // governance indexes:
+  //   overdue-acknowledgements     reports not taken by a lead, past due
+  //   overdue-reviews              reviews not completed, past their date
+  //   escalations-awaiting-acknowledgement  (each says whether overdue)
+  //   consent-overrides            every override
+  //   closed-without-outcome-review
+  //   overdue-actions              actions not done, past their date
+  //   reaudits-due                 re-audits not done (each: overdue?)
+  //   decisions-without-rationale  decisions recorded by code alone
+  //   late-acknowledgements        reports taken after their deadline
+  // kNotFound for another view name.
   virtual StatusOr<nlohmann::json> Governance(const std::string& view,
                                               Timestamp now,
                                               size_t limit) const = 0;
-  // Counts: cases by stage, by month reported, open cases by age, and the
-  // size of every view above.
+  // Counts: cases by stage, month reported, category, setting, closure
+  // reason and outcomes achieved; cases not closed by age (under 7 days, 7
+  // to 30, over 30); time to acknowledgement (how many, how many late, the
+  // median in minutes); and the size of every view above. Kept as counters:
+  // its cost grows with the number of distinct values, not of cases.
   virtual StatusOr<nlohmann::json> Overview(Timestamp now) const = 0;
   // The month's audit sample (YYYY-MM): deterministic for a month and seed,
   // stratified so that cases with a consent override and urgent cases are

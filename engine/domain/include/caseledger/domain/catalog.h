@@ -21,6 +21,13 @@
 
 namespace caseledger::domain {
 
+// The event types that are not a case's own: access records (CaseRead, on
+// a case's access stream) and bearer tokens (TokenIssued, TokenRevoked, on
+// "sys.tokens"). The service writes them; no command decides them.
+inline bool IsSystemEventType(std::string_view type) {
+  return type == "CaseRead" || type == "TokenIssued" || type == "TokenRevoked";
+}
+
 class EventCatalog {
  public:
   // Parses every embedded schema. Fails (kInvalidArgument, naming the file)

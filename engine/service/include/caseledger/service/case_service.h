@@ -64,10 +64,10 @@ struct CommandResult {
 // JSON this system wrote (stored payloads, read-model documents and
 // records) parsed into the document nlohmann::json::parse(text, nullptr,
 // false) makes (a discarded value when `text` is not JSON), value types
-// included, about 2.5x faster: built from simdjson's parse, with whatever
-// simdjson might read differently (deeper than its limit, an integer beyond
-// 64 bits, a negative zero) parsed by nlohmann instead. Not for requests:
-// their limits are the API's.
+// included, faster (bench/RESULTS.md): built from simdjson's parse, with
+// whatever simdjson might read differently (deeper than its limit, an integer
+// beyond 64 bits, a negative zero) parsed by nlohmann instead. Not for
+// requests: their limits are the API's.
 nlohmann::json ParseStoredJson(std::string_view text);
 
 // One stored event as the domain reads it (payload upcast to the current

@@ -1,0 +1,82 @@
+#include "api/problem.h"
+
+#include <utility>
+
+#include "api/request.h"
+
+namespace caseledger::api {
+
+using Json = nlohmann::json;
+
+HttpResponse JsonResponse(int status, const Json& body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = body.dump();
+  return r;
+}
+
+HttpResponse WithPointer(HttpResponse r, const std::string& pointer) {
+  Json body = Json::parse(r.body);
+  body["pointer"] = pointer;
+  r.body = body.dump();
+  return r;
+}
+
+HttpResponse ProblemFromStatus(const Status& s, ProblemContext context) {
+  const bool pinned = context.pinned;
+  switch (s.code()) {
+    case StatusCode::kOk:
+      return Problem(500, "Internal Server Error", "no error to report");
+    case StatusCode::kInvalidArgument: {
+      HttpResponse r = Problem(400, "Bad Request", s.message());
+      return s.field() ? WithPointer(std::move(r), *s.field()) : r;
+    }
+    case StatusCode::kNotFound:
+      return Problem(404, "Not Found", s.message());
+    case StatusCode::kAlreadyExists:
+      if (context.keyed) {
+        return Problem(422, "Unprocessable Content",
+                       "this Idempotency-Key was used for a different "
+                       "request");
+      }
+      return Problem(409, "Conflict", s.message());
+    case StatusCode::kAborted: {
+      HttpResponse r =
+          Problem(pinned ? 412 : 409,
+                  pinned ? "Precondition Failed" : "Conflict", s.message());
+      if (s.current_version()) {
+        Json body = Json::parse(r.body);
+        body["current_version"] = *s.current_version();
+        r.body = body.dump();
+        r.headers.emplace_back("ETag", Quote(*s.current_version()));
+      }
+      return r;
+    }
+    case StatusCode::kPermissionDenied:
+      return Problem(403, "Forbidden", s.message());
+    case StatusCode::kFailedPrecondition:
+      return Problem(409, "Conflict", s.message());
+    case StatusCode::kUnavailable: {
+      HttpResponse r = Problem(503, "Service Unavailable", s.message());
+      r.headers.emplace_back("Retry-After", "5");
+      return r;
+    }
+    case StatusCode::kNoSpace: {
+      // RFC 4918 11.5; the store resumes by itself once space is freed.
+      HttpResponse r = Problem(
+          507, "Insufficient Storage",
+          "the server's storage is full: nothing was written. It resumes by "
+          "itself once an operator frees space; retry later");
+      r.headers.emplace_back("Retry-After", "30");
+      return r;
+    }
+    case StatusCode::kIOError:
+    case StatusCode::kCorruption:
+      // Storage detail stays in the server's log, not in the answer.
+      return Problem(500, "Internal Server Error",
+                     "the store could not complete the request");
+  }
+  return Problem(500, "Internal Server Error", "unknown error");
+}
+
+}  // namespace caseledger::api

@@ -1,0 +1,292 @@
+#include <algorithm>
+
+#include "projections/src/read_models_impl.h"
+
+namespace caseledger::projections::internal {
+
+template <typename Visit>
+Status ReadModelsImpl::ScanTag(IndexTag tag, Visit visit,
+                               const std::string& from) const {
+  std::string prefix(1, static_cast<char>(tag));
+  prefix.push_back('\0');
+  prefix += from;
+  std::string upper(1, static_cast<char>(tag));
+  upper.push_back('\x01');
+  rocksdb::Slice upper_s(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_s;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, index_cf_));
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
+    auto [value, id] = SplitIndexKey(it->key().ToString());
+    if (!visit(value, id)) break;
+  }
+  return FromRocks(it->status(), "scanning governance index");
+}
+
+StatusOr<Json> ReadModelsImpl::Governance(const std::string& view,
+                                          Timestamp now, size_t limit) const {
+  Json items = Json::array();
+  RETURN_IF_ERROR(VisitView(view, now, [&](Json item) {
+    items.push_back(std::move(item));
+    return items.size() < limit;
+  }));
+  return Json{{"view", view},
+              {"as_of", FormatTimestamp(now)},
+              {"items", std::move(items)}};
+}
+
+Status ReadModelsImpl::VisitView(const std::string& view, Timestamp now,
+                                 const std::function<bool(Json)>& visit) const {
+  const std::string now_ts = FormatTimestamp(now);
+  const std::string today = now_ts.substr(0, 10);
+  // Each view is one index tag. Values are "due|item" (sorted by due),
+  // or for the tags without a due time: the override id; "type|event id";
+  // "due|acknowledged at".
+  enum class Due { kNone, kTime, kDate };
+  struct View {
+    IndexTag tag;
+    bool due_filter;   // only items due before now (the index is sorted)
+    Due due;           // what the part before '|' is
+    const char* item;  // the name of the part after '|'
+  };
+  static const std::map<std::string, View> kViews = {
+      {"overdue-acknowledgements", {IndexTag::kAckDue, true, Due::kTime, ""}},
+      {"overdue-reviews",
+       {IndexTag::kReviewDue, true, Due::kDate, "review_id"}},
+      {"escalations-awaiting-acknowledgement",
+       {IndexTag::kEscalationDue, false, Due::kTime, "escalation_id"}},
+      {"consent-overrides", {IndexTag::kOverride, false, Due::kNone, ""}},
+      {"closed-without-outcome-review",
+       {IndexTag::kClosedWithoutReview, false, Due::kNone, ""}},
+      {"overdue-actions",
+       {IndexTag::kActionDue, true, Due::kDate, "action_id"}},
+      {"reaudits-due",
+       {IndexTag::kReauditDue, false, Due::kDate, "reaudit_id"}},
+      {"decisions-without-rationale",
+       {IndexTag::kUnexplained, false, Due::kNone, "event_id"}},
+      {"late-acknowledgements",
+       {IndexTag::kAckLate, false, Due::kTime, "acknowledged_at"}},
+  };
+  auto v = kViews.find(view);
+  if (v == kViews.end()) return Status::NotFound("no governance view " + view);
+  const View& spec = v->second;
+  std::shared_lock<std::shared_mutex> lk(gen_mu_);
+  RETURN_IF_ERROR(ScanTag(spec.tag, [&](const std::string& value,
+                                        const std::string& id) {
+    std::string head = value, item;
+    if (size_t bar = value.rfind('|'); bar != std::string::npos && *spec.item) {
+      head = value.substr(0, bar);
+      item = value.substr(bar + 1);
+    }
+    const std::string& now_value = spec.due == Due::kDate ? today : now_ts;
+    if (spec.due_filter && !(head < now_value)) return false;  // sorted
+    Json j = {{"case_id", id}};
+    if (*spec.item) j[spec.item] = item;
+    if (spec.tag == IndexTag::kOverride) j["override_id"] = value;
+    if (spec.tag == IndexTag::kUnexplained) j["type"] = head;
+    if (spec.tag == IndexTag::kAckLate) {
+      j["due"] = head;
+    } else if (spec.due != Due::kNone) {
+      j["due"] = head;
+      j["overdue"] = head < now_value;
+    }
+    return visit(std::move(j));
+  }));
+  return Status::OK();
+}
+
+Status ReadModelsImpl::ReadOverviewCounters(Counters* out) const {
+  const std::string prefix(kOverviewCounterPrefix);
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), stats_cf_));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+       it->Next()) {
+    const std::string_view key = it->key().ToStringView();
+    if (key.size() < prefix.size() + 2) continue;
+    const uint64_t n = FromBe64(it->value().ToString());
+    if (n == 0) continue;
+    (*out)[static_cast<IndexTag>(key[prefix.size()])].emplace_back(
+        std::string(key.substr(prefix.size() + 2)), n);
+  }
+  return FromRocks(it->status(), "reading the overview's counters");
+}
+
+StatusOr<uint64_t> ReadModelsImpl::CountBefore(const Counters& counters,
+                                               IndexTag tag,
+                                               const std::string& bound) const {
+  const std::string day = bound.substr(0, kDayBytes);
+  uint64_t n = 0;
+  if (auto c = counters.find(tag); c != counters.end()) {
+    for (const auto& [bucket, count] : c->second) {
+      if (!(bucket < day)) break;
+      n += count;
+    }
+  }
+  if (bound.size() <= day.size()) return n;  // none of that day sorts before
+  std::string prefix(1, static_cast<char>(tag));
+  prefix.push_back('\0');
+  prefix += day;
+  rocksdb::ReadOptions ro;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, index_cf_));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+       it->Next()) {
+    auto [value, id] = SplitIndexKey(it->key().ToString());
+    if (!(value.substr(0, value.find('|')) < bound)) break;  // sorted
+    ++n;
+  }
+  RETURN_IF_ERROR(FromRocks(it->status(), "scanning governance index"));
+  return n;
+}
+
+StatusOr<Json> ReadModelsImpl::Overview(Timestamp now) const {
+  const std::string now_ts = FormatTimestamp(now);
+  const std::string today = now_ts.substr(0, kDayBytes);
+  Counters counters;
+  std::shared_lock<std::shared_mutex> lk(gen_mu_);
+  RETURN_IF_ERROR(ReadOverviewCounters(&counters));
+  auto of = [&](IndexTag tag)
+      -> const std::vector<std::pair<std::string, uint64_t>>& {
+    static const std::vector<std::pair<std::string, uint64_t>> kNone;
+    auto c = counters.find(tag);
+    return c == counters.end() ? kNone : c->second;
+  };
+  auto total = [&](IndexTag tag) {
+    uint64_t n = 0;
+    for (const auto& [bucket, count] : of(tag)) n += count;
+    return n;
+  };
+  Json out = {{"as_of", now_ts}};
+  for (const auto& [tag, name] : std::vector<std::pair<IndexTag, const char*>>{
+           {IndexTag::kStage, "cases_by_stage"},
+           {IndexTag::kMonth, "cases_reported_by_month"},
+           {IndexTag::kCategory, "cases_by_category"},
+           {IndexTag::kSetting, "cases_by_setting"},
+           {IndexTag::kClosureReason, "closed_cases_by_reason"},
+           {IndexTag::kOutcomes, "cases_by_outcomes_achieved"}}) {
+    Json counts = Json::object();
+    for (const auto& [bucket, count] : of(tag)) counts[bucket] = count;
+    out[name] = std::move(counts);
+  }
+  // Time from report to acknowledgement: the median, and how many were
+  // acknowledged late (the breaches are a view of their own).
+  {
+    const uint64_t acknowledged = total(IndexTag::kAckMinutes);
+    Json ack = {{"acknowledged", acknowledged},
+                {"acknowledged_late", total(IndexTag::kAckLate)}};
+    uint64_t seen = 0;
+    for (const auto& [minutes, count] :
+         of(IndexTag::kAckMinutes)) {  // zero-padded: sorted
+      seen += count;
+      if (seen > acknowledged / 2) {
+        ack["median_minutes"] = std::stoull(minutes);
+        break;
+      }
+    }
+    out["acknowledgement"] = std::move(ack);
+  }
+  // The views' sizes, as VisitView would count them.
+  ASSIGN_OR_RETURN(uint64_t overdue_acks,
+                   CountBefore(counters, IndexTag::kAckDue, now_ts));
+  ASSIGN_OR_RETURN(uint64_t overdue_reviews,
+                   CountBefore(counters, IndexTag::kReviewDue, today));
+  ASSIGN_OR_RETURN(uint64_t overdue_actions,
+                   CountBefore(counters, IndexTag::kActionDue, today));
+  ASSIGN_OR_RETURN(uint64_t escalations_overdue,
+                   CountBefore(counters, IndexTag::kEscalationDue, now_ts));
+  ASSIGN_OR_RETURN(uint64_t reaudits_overdue,
+                   CountBefore(counters, IndexTag::kReauditDue, today));
+  out["overdue-acknowledgements"] = {{"count", overdue_acks}};
+  out["overdue-reviews"] = {{"count", overdue_reviews}};
+  out["escalations-awaiting-acknowledgement"] = {
+      {"count", total(IndexTag::kEscalationDue)},
+      {"overdue", escalations_overdue}};
+  out["consent-overrides"] = {{"count", total(IndexTag::kOverride)}};
+  out["closed-without-outcome-review"] = {
+      {"count", total(IndexTag::kClosedWithoutReview)}};
+  out["overdue-actions"] = {{"count", overdue_actions}};
+  out["reaudits-due"] = {{"count", total(IndexTag::kReauditDue)},
+                         {"overdue", reaudits_overdue}};
+  out["decisions-without-rationale"] = {
+      {"count", total(IndexTag::kUnexplained)}};
+  out["late-acknowledgements"] = {{"count", total(IndexTag::kAckLate)}};
+  // Cases not closed, by whole days since the report: under 7, 7 to 30,
+  // over 30. Reported at t, days = (now - t) / 1 day, so "under 7" is
+  // t > now - 7 days and "over 30" is t <= now - 31 days.
+  {
+    constexpr int64_t kDay = 86400LL * 1000000;
+    auto at_or_before = [&](int64_t days) {
+      return CountBefore(
+          counters, IndexTag::kOpenSince,
+          FormatTimestamp(Timestamp(now.value() - days * kDay + 1)));
+    };
+    const uint64_t open = total(IndexTag::kOpenSince);
+    ASSIGN_OR_RETURN(uint64_t week_or_more, at_or_before(7));
+    ASSIGN_OR_RETURN(uint64_t over_30, at_or_before(31));
+    out["open_cases_by_age"] = {{"under_7_days", open - week_or_more},
+                                {"7_to_30_days", week_or_more - over_30},
+                                {"over_30_days", over_30}};
+  }
+  return out;
+}
+
+StatusOr<Json> ReadModelsImpl::AuditSample(const std::string& month,
+                                           size_t size,
+                                           const std::string& seed) const {
+  std::vector<std::string> ids;
+  {
+    std::shared_lock<std::shared_mutex> lk(gen_mu_);
+    RETURN_IF_ERROR(ScanTag(
+        IndexTag::kMonth,
+        [&](const std::string& m, const std::string& id) {
+          if (m != month) return false;
+          ids.push_back(id);
+          return true;
+        },
+        month));
+  }
+  // Strata: urgent cases and cases with a consent override are always
+  // represented; the rest are drawn in an order fixed by the month and the
+  // seed, so the same request gives the same sample.
+  std::vector<std::pair<std::string, std::string>> urgent, overridden, rest;
+  for (const std::string& id : ids) {
+    ASSIGN_OR_RETURN(auto doc, Case(id));
+    if (!doc) continue;
+    if (!doc->value("overrides", Json::array()).empty()) {
+      overridden.emplace_back(Sha256Hex(seed + "|" + month + "|" + id), id);
+    } else if (doc->value("urgent", false)) {
+      urgent.emplace_back(Sha256Hex(seed + "|" + month + "|" + id), id);
+    } else {
+      rest.emplace_back(Sha256Hex(seed + "|" + month + "|" + id), id);
+    }
+  }
+  for (auto* v : {&urgent, &overridden, &rest}) std::sort(v->begin(), v->end());
+  Json picked = Json::array();
+  auto take = [&](std::vector<std::pair<std::string, std::string>>& from,
+                  const char* why, size_t n) {
+    for (size_t i = 0; i < from.size() && i < n && picked.size() < size; ++i) {
+      picked.push_back({{"case_id", from[i].second}, {"stratum", why}});
+    }
+  };
+  // At least one of each special stratum (when there is one), then the
+  // rest in draw order.
+  take(overridden, "consent_override", std::max<size_t>(1, size / 4));
+  take(urgent, "urgent", std::max<size_t>(1, size / 4));
+  std::vector<std::pair<std::string, std::string>> remaining;
+  auto taken = [&](const std::string& id) {
+    for (const auto& p : picked)
+      if (p["case_id"] == id) return true;
+    return false;
+  };
+  for (auto* v : {&overridden, &urgent, &rest}) {
+    for (const auto& e : *v)
+      if (!taken(e.second)) remaining.push_back(e);
+  }
+  std::sort(remaining.begin(), remaining.end());
+  take(remaining, "drawn", size);
+  return Json{{"month", month},
+              {"seed", seed},
+              {"population", ids.size()},
+              {"cases", picked}};
+}
+
+}  // namespace caseledger::projections::internal
