@@ -39,13 +39,13 @@ std::optional<domain::Actor> TokenRegistry::Authenticate(
       header.substr(0, kBearer.size()) != kBearer) {
     return std::nullopt;
   }
-  std::string hash = TokenHash(header.substr(kBearer.size()));
+  std::string hash = service::TokenHash(header.substr(kBearer.size()));
   // Issued or revoked since the last look? Only when the log has moved is
   // the token stream's head read (a point read), and only when that has
   // moved is the stream read.
   const uint64_t committed = store_.committed_position().value();
   if (committed != seen_position_.load()) {
-    auto head = store_.GetStreamVersion(kTokenStream);
+    auto head = store_.GetStreamVersion(service::kTokenStream);
     if (!head.ok()) return std::nullopt;  // fail closed
     if (head->value() != version()) {
       if (!Refresh().ok()) return std::nullopt;

@@ -19,9 +19,6 @@
 
 namespace caseledger::api {
 
-using service::kTokenStream;
-using service::TokenHash;
-
 // Thread-safe.
 class TokenRegistry {
  public:

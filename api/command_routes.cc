@@ -2,7 +2,6 @@
 #include <functional>
 #include <utility>
 
-#include "api/auth.h"
 #include "api/routes.h"
 
 namespace caseledger::api {

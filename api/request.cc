@@ -4,8 +4,6 @@
 #include <array>
 #include <exception>
 
-#include "api/auth.h"
-
 namespace caseledger::api {
 
 using Json = nlohmann::json;

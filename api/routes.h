@@ -47,7 +47,7 @@ class Routes {
   // The month before which learning is released now ("" : everything).
   std::string ReleasedNow() const;
 
-  HttpResponse Forbidden();
+  static HttpResponse Forbidden();
 
   // For the admin routes: authenticates, and answers 403 unless an admin.
   std::optional<Actor> AuthorizeAdmin(const HttpRequest& req,

@@ -874,7 +874,7 @@ TEST_F(CaseRoutesTest, ARevokedTokenFailsAtOnceAndEndsItsStream) {
                                      "test")
                    .ok());  // one of two
   // Every revocation is an event on the token stream, by its admin.
-  auto events = store_->ReadStream(kTokenStream, StreamVersion(1),
+  auto events = store_->ReadStream(service::kTokenStream, StreamVersion(1),
                                    Direction::kForward, 100);
   ASSERT_TRUE(events.ok());
   size_t revocations = 0;

@@ -202,8 +202,7 @@ Status BatchWriter::WriteRun(TableChunk& chunk) {
 }
 
 template <typename PutFn>
-Status BatchWriter::MergeRange(const std::vector<RunRange>& ranges,
-                               PutFn put) {
+Status BatchWriter::MergeRange(const std::vector<RunRange>& ranges, PutFn put) {
   std::vector<std::unique_ptr<RunCursor>> cursors;
   for (size_t i = 0; i < runs_.size(); ++i) {
     const IndexRun& r = runs_[i];
