@@ -3,16 +3,16 @@
 namespace caseledger::api {
 
 Status TokenRegistry::Refresh() {
-  std::lock_guard<std::mutex> one_at_a_time(refresh_mu_);
+  MutexLock one_at_a_time(&refresh_mu_);
   seen_position_.store(store_.committed_position().value());
   uint64_t from;
   {
-    std::shared_lock<std::shared_mutex> lk(mu_);
+    ReaderLock lk(&mu_);
     from = version_ + 1;
   }
   return service::ForEachTokenEvent(
       store_, from, [this](const service::TokenEvent& t) {
-        std::unique_lock<std::shared_mutex> lk(mu_);
+        WriterLock lk(&mu_);
         version_ = t.version;
         if (t.issued) {
           if (t.actor && !t.token_sha256.empty()) {
@@ -26,7 +26,7 @@ Status TokenRegistry::Refresh() {
 
 std::optional<domain::Actor> TokenRegistry::Lookup(
     const std::string& hash) const {
-  std::shared_lock<std::shared_mutex> lk(mu_);
+  ReaderLock lk(&mu_);
   auto it = by_hash_.find(hash);
   if (it == by_hash_.end()) return std::nullopt;
   return it->second;
@@ -57,13 +57,13 @@ std::optional<domain::Actor> TokenRegistry::Authenticate(
 }
 
 uint64_t TokenRegistry::version() const {
-  std::shared_lock<std::shared_mutex> lk(mu_);
+  ReaderLock lk(&mu_);
   return version_;
 }
 
 std::vector<std::string> TokenRegistry::LiveHashes(
     const std::string& actor_id) const {
-  std::shared_lock<std::shared_mutex> lk(mu_);
+  ReaderLock lk(&mu_);
   std::vector<std::string> out;
   for (const auto& [hash, actor] : by_hash_) {
     if (actor.id == actor_id) out.push_back(hash);

@@ -6,15 +6,14 @@
 
 #include <atomic>
 #include <map>
-#include <mutex>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "caseledger/domain/policy.h"
 #include "caseledger/event_store.h"
+#include "caseledger/mutex.h"
 #include "caseledger/service/access.h"
 
 namespace caseledger::api {
@@ -42,11 +41,11 @@ class TokenRegistry {
 
  private:
   const EventStore& store_;
-  mutable std::shared_mutex mu_;
-  std::map<std::string, domain::Actor> by_hash_;  // guarded by mu_
-  uint64_t version_ = 0;                          // guarded by mu_
+  mutable SharedMutex mu_;
+  std::map<std::string, domain::Actor> by_hash_ GUARDED_BY(mu_);
+  uint64_t version_ GUARDED_BY(mu_) = 0;
   std::atomic<uint64_t> seen_position_{0};  // log position at last refresh
-  std::mutex refresh_mu_;
+  Mutex refresh_mu_;                        // one refresh at a time
 };
 
 }  // namespace caseledger::api

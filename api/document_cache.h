@@ -4,12 +4,12 @@
 #include <array>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <utility>
 
 #include "caseledger/domain/case.h"
+#include "caseledger/mutex.h"
 
 namespace caseledger::api {
 
@@ -24,7 +24,7 @@ class DocumentCache {
                                          const domain::CaseState& state) {
     Shard& s = shards_[std::hash<std::string>()(id) % kShards];
     {
-      std::lock_guard<std::mutex> lk(s.mu);
+      MutexLock lk(&s.mu);
       auto it = s.docs.find(id);
       if (it != s.docs.end() && it->second.first == state.version) {
         return it->second.second;
@@ -32,7 +32,7 @@ class DocumentCache {
     }
     auto doc =
         std::make_shared<const std::string>(domain::ToJson(id, state).dump());
-    std::lock_guard<std::mutex> lk(s.mu);
+    MutexLock lk(&s.mu);
     auto it = s.docs.find(id);
     if (it == s.docs.end()) {
       if (s.docs.size() >= kPerShard) s.docs.erase(s.docs.begin());
@@ -47,10 +47,10 @@ class DocumentCache {
   static constexpr size_t kShards = 16;
   static constexpr size_t kPerShard = 128;  // a few KiB each
   struct Shard {
-    std::mutex mu;
+    Mutex mu;
     std::unordered_map<std::string,
                        std::pair<uint64_t, std::shared_ptr<const std::string>>>
-        docs;
+        docs GUARDED_BY(mu);
   };
   std::array<Shard, kShards> shards_;
 };

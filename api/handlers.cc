@@ -105,7 +105,7 @@ void AddOperationalRoutes(Router& router, const EventStore& store,
 void HttpMetrics::Record(const std::string& route, int status,
                          std::chrono::microseconds latency) {
   double secs = static_cast<double>(latency.count()) / 1e6;
-  std::lock_guard<std::mutex> lk(mu_);
+  MutexLock lk(&mu_);
   ++requests_[{route, status}];
   for (size_t i = 0; i < kBuckets.size(); ++i) {
     if (secs <= kBuckets[i]) ++buckets_[i];
@@ -115,7 +115,7 @@ void HttpMetrics::Record(const std::string& route, int status,
 }
 
 void HttpMetrics::Render(std::string* out) const {
-  std::lock_guard<std::mutex> lk(mu_);
+  MutexLock lk(&mu_);
   *out +=
       "# HELP caseledger_http_requests_total HTTP requests by route and "
       "status.\n# TYPE caseledger_http_requests_total counter\n";

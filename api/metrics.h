@@ -6,9 +6,10 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <string>
 #include <utility>
+
+#include "caseledger/mutex.h"
 
 namespace caseledger::api {
 
@@ -24,11 +25,11 @@ class HttpMetrics {
       0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0};
 
  private:
-  mutable std::mutex mu_;
-  std::map<std::pair<std::string, int>, uint64_t> requests_;  // guarded
-  std::array<uint64_t, kBuckets.size()> buckets_{};           // guarded
-  uint64_t count_ = 0;                                        // guarded
-  double sum_seconds_ = 0;                                    // guarded
+  mutable Mutex mu_;
+  std::map<std::pair<std::string, int>, uint64_t> requests_ GUARDED_BY(mu_);
+  std::array<uint64_t, kBuckets.size()> buckets_ GUARDED_BY(mu_){};
+  uint64_t count_ GUARDED_BY(mu_) = 0;
+  double sum_seconds_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace caseledger::api

@@ -15,7 +15,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <mutex>
 #include <optional>
 #include <random>
 #include <set>
@@ -23,6 +22,8 @@
 #include <type_traits>
 #include <unordered_map>
 #include <vector>
+
+#include "caseledger/mutex.h"
 
 namespace caseledger::api {
 namespace {
@@ -321,18 +322,18 @@ class ServerImpl final : public Server {
   bool draining() const { return draining_.load(std::memory_order_acquire); }
 
   void Register(SessionBase* s, std::weak_ptr<SessionBase> w) {
-    std::lock_guard<std::mutex> lk(sessions_mu_);
+    MutexLock lk(&sessions_mu_);
     sessions_[s] = std::move(w);
   }
   void Unregister(SessionBase* s) {
-    std::lock_guard<std::mutex> lk(sessions_mu_);
+    MutexLock lk(&sessions_mu_);
     sessions_.erase(s);
   }
 
  private:
   std::vector<std::shared_ptr<SessionBase>> LiveSessions() {
     std::vector<std::shared_ptr<SessionBase>> out;
-    std::lock_guard<std::mutex> lk(sessions_mu_);
+    MutexLock lk(&sessions_mu_);
     for (auto& [p, w] : sessions_) {
       if (auto s = w.lock()) out.push_back(std::move(s));
     }
@@ -340,7 +341,7 @@ class ServerImpl final : public Server {
   }
 
   size_t SessionCount() {
-    std::lock_guard<std::mutex> lk(sessions_mu_);
+    MutexLock lk(&sessions_mu_);
     return sessions_.size();
   }
 
@@ -399,8 +400,9 @@ class ServerImpl final : public Server {
   std::shared_ptr<spdlog::logger> logger_;
   // Declared before ioc_: sessions still queued in ioc_ unregister from here
   // when ioc_ is destroyed.
-  std::mutex sessions_mu_;
-  std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions_;
+  Mutex sessions_mu_;
+  std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions_
+      GUARDED_BY(sessions_mu_);
   std::optional<net::ssl::context> tls_;
   net::io_context ioc_;
   tcp::acceptor acceptor_;

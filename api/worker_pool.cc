@@ -16,10 +16,10 @@ WorkerPool::~WorkerPool() { Stop(); }
 void WorkerPool::Post(std::function<void()> work, std::string request_id) {
   Task task{std::move(work), std::move(request_id)};
   {
-    std::lock_guard<std::mutex> lk(mu_);
+    MutexLock lk(&mu_);
     if (!stopping_) {
       queue_.push_back(std::move(task));
-      cv_.notify_one();
+      cv_.Signal();
       return;
     }
   }
@@ -51,11 +51,11 @@ void WorkerPool::Run(Task& task) noexcept {
 
 void WorkerPool::Stop() {
   {
-    std::lock_guard<std::mutex> lk(mu_);
+    MutexLock lk(&mu_);
     if (stopping_) return;
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   for (auto& t : threads_) t.join();
 }
 
@@ -63,8 +63,8 @@ void WorkerPool::Loop() {
   for (;;) {
     Task task;
     {
-      std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk, [this] { return stopping_ || !queue_.empty(); });
+      MutexLock lk(&mu_);
+      while (!stopping_ && queue_.empty()) cv_.Wait(&mu_);
       if (queue_.empty()) return;
       task = std::move(queue_.front());
       queue_.pop_front();

@@ -2,13 +2,13 @@
 // an fsync), so that the HTTP I/O threads never do.
 #pragma once
 
-#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
+
+#include "caseledger/mutex.h"
 
 namespace spdlog {
 class logger;
@@ -45,10 +45,10 @@ class WorkerPool {
   };
   void Run(Task& task) noexcept;
   std::shared_ptr<spdlog::logger> logger_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Task> queue_;  // guarded by mu_
-  bool stopping_ = false;   // guarded by mu_
+  Mutex mu_;
+  CondVar cv_;  // waits on mu_
+  std::deque<Task> queue_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 };
 

@@ -3,8 +3,12 @@
 # build (which also builds the benchmarks, so they cannot rot) with the
 # full-disk check and a short crash loop on it, then the whole suite again
 # under AddressSanitizer and UndefinedBehaviorSanitizer, then the fuzz
-# targets (seeds replayed, 30 s each). Set CASELEDGER_SKIP_SANITIZE=1 or
-# CASELEDGER_SKIP_FUZZ=1 to skip those passes locally.
+# then the engine, service and projection suites under ThreadSanitizer (a
+# clang build, which also enforces the GUARDED_BY annotations with
+# -Wthread-safety -Werror on every library and the program), then the fuzz
+# targets (seeds replayed, 30 s each). Set CASELEDGER_SKIP_SANITIZE=1,
+# CASELEDGER_SKIP_TSAN=1 or CASELEDGER_SKIP_FUZZ=1 to skip those passes
+# locally.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -24,6 +28,17 @@ echo "== crash loop: SIGKILL under load, acknowledgements checked (release)"
 python3 scripts/crash_loop.py --cycles 10 --bin build/release/cli/caseledger
 if [ "${CASELEDGER_SKIP_SANITIZE:-0}" != "1" ]; then
   run_suite sanitize
+fi
+if [ "${CASELEDGER_SKIP_TSAN:-0}" != "1" ]; then
+  echo "== build (tsan: clang, -Wthread-safety -Werror)"
+  scripts/build.sh tsan caseledger engine_test service_test projections_test
+  # Debian's RocksDB is not built for ThreadSanitizer: tests/tsan.supp says
+  # what that hides.
+  for suite in engine_test service_test projections_test; do
+    echo "== test (tsan): $suite"
+    TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp halt_on_error=1" \
+      "build/tsan/tests/$suite" --gtest_brief=1
+  done
 fi
 if [ "${CASELEDGER_SKIP_FUZZ:-0}" != "1" ]; then
   echo "== fuzz: every target replays its seeds, then fuzzes 30 s"

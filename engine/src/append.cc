@@ -104,11 +104,11 @@ void EventStoreImpl::AppendAsync(std::string stream_id,
   // Async callers never write on their own thread (they may be I/O threads
   // that must not wait for an fsync): the writer thread takes the request.
   {
-    std::unique_lock<std::mutex> lk(queue_mu_);
+    MutexLock lk(&queue_mu_);
     if (!stop_writer_) {
       queue_.push_back(std::move(*r));
-      lk.unlock();
-      queue_cv_.notify_all();
+      lk.Unlock();
+      queue_cv_.SignalAll();
       return;
     }
   }
@@ -126,7 +126,7 @@ StatusOr<AppendResult> EventStoreImpl::Append(
     promise.set_value(std::move(result));
   };
   {
-    std::unique_lock<std::mutex> lk(queue_mu_);
+    MutexLock lk(&queue_mu_);
     if (stop_writer_) {
       return Status::Unavailable("the event store is closing");
     }
@@ -134,8 +134,8 @@ StatusOr<AppendResult> EventStoreImpl::Append(
       // Someone is writing: join the queue; the writer thread takes it next,
       // together with everything else that waits (group commit).
       queue_.push_back(std::move(*r));
-      lk.unlock();
-      queue_cv_.notify_all();
+      lk.Unlock();
+      queue_cv_.SignalAll();
       return future.get();
     }
     // Nobody is writing: write on this thread, saving the two thread
@@ -147,7 +147,7 @@ StatusOr<AppendResult> EventStoreImpl::Append(
   ProcessGroup(group);
   bool wake = false;
   {
-    std::lock_guard<std::mutex> lk(queue_mu_);
+    MutexLock lk(&queue_mu_);
     writing_ = false;
     // Only if someone waits for the store to be free: the writer thread for
     // what queued meanwhile (or to stop), or a backup. Waking the idle
@@ -155,7 +155,7 @@ StatusOr<AppendResult> EventStoreImpl::Append(
     // switch per append.
     wake = !queue_.empty() || backups_waiting_ > 0 || stop_writer_;
   }
-  if (wake) queue_cv_.notify_all();
+  if (wake) queue_cv_.SignalAll();
   return future.get();
 }
 
@@ -163,26 +163,26 @@ void EventStoreImpl::WriterLoop() {
   for (;;) {
     std::vector<Request> group;
     {
-      std::unique_lock<std::mutex> lk(queue_mu_);
-      auto ready = [this] {
-        return !writing_ && backups_waiting_ == 0 &&
-               (stop_writer_ || !queue_.empty());
-      };
+      MutexLock lk(&queue_mu_);
       // Wakes each second too: after a failed write (which a blocking
       // Append may have met on its own thread) it sees whether the store
       // can resume, so readiness comes back without waiting for an append.
-      if (!queue_cv_.wait_for(lk, std::chrono::seconds(1), ready)) {
+      const auto deadline =
+          std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      while (!WriterReady() && queue_cv_.WaitUntil(&queue_mu_, deadline)) {
+      }
+      if (!WriterReady()) {
         if (!write_failed_.load(std::memory_order_acquire) || writing_ ||
             backups_waiting_ > 0) {
           continue;
         }
         writing_ = true;
-        lk.unlock();
+        lk.Unlock();
         MaybeRecover();
-        lk.lock();
+        lk.Lock();
         writing_ = false;
-        lk.unlock();
-        queue_cv_.notify_all();
+        lk.Unlock();
+        queue_cv_.SignalAll();
         continue;
       }
       if (queue_.empty()) return;  // stopping, and everything is drained
@@ -198,10 +198,10 @@ void EventStoreImpl::WriterLoop() {
     }
     ProcessGroup(group);
     {
-      std::lock_guard<std::mutex> lk(queue_mu_);
+      MutexLock lk(&queue_mu_);
       writing_ = false;
     }
-    queue_cv_.notify_all();  // a backup may be waiting for the writer state
+    queue_cv_.SignalAll();  // a backup may be waiting for the writer state
   }
 }
 
@@ -386,7 +386,7 @@ void EventStoreImpl::SetFailure(Status failure) {
   }
   write_failure_ = std::move(failure);
   write_failed_.store(!write_failure_.ok(), std::memory_order_release);
-  std::lock_guard<std::mutex> lk(failure_mu_);
+  MutexLock lk(&failure_mu_);
   failure_report_ = write_failure_;
 }
 
@@ -412,7 +412,7 @@ Status EventStoreImpl::Recover() {
   if (read_only_for_space_) {
     // Opened read-only on a full disk: open writable now, or go on
     // reading. Readers wait the few milliseconds the swap takes.
-    std::unique_lock<std::shared_mutex> lk(db_mu_);
+    WriterLock lk(&db_mu_);
     rocksdb::Status closed = CloseDb();
     if (!closed.ok())
       logger_->warn("closing the read-only store: {}", closed.ToString());
@@ -488,11 +488,11 @@ Status EventStoreImpl::Recover() {
     last_position_ = position;
     last_log_hash_ = hash;
     {
-      std::lock_guard<std::mutex> lk(commit_mu_);
+      MutexLock lk(&commit_mu_);
       committed_head_ = LogHead{GlobalPosition(position), hash};
       committed_.store(position, std::memory_order_release);
     }
-    commit_cv_.notify_all();
+    commit_cv_.SignalAll();
   }
   logger_->warn("the store accepts appends again (log at position {})",
                 position);
@@ -502,10 +502,10 @@ Status EventStoreImpl::Recover() {
 }
 
 bool EventStoreImpl::AcquireWriter() {
-  std::unique_lock<std::mutex> lk(queue_mu_);
+  MutexLock lk(&queue_mu_);
   if (stop_writer_) return false;
   ++backups_waiting_;
-  queue_cv_.wait(lk, [this] { return !writing_; });
+  while (writing_) queue_cv_.Wait(&queue_mu_);
   --backups_waiting_;
   writing_ = true;
   return true;
@@ -513,10 +513,10 @@ bool EventStoreImpl::AcquireWriter() {
 
 void EventStoreImpl::ReleaseWriter() {
   {
-    std::lock_guard<std::mutex> lk(queue_mu_);
+    MutexLock lk(&queue_mu_);
     writing_ = false;
   }
-  queue_cv_.notify_all();
+  queue_cv_.SignalAll();
 }
 
 Status EventStoreImpl::Resume() {
@@ -582,11 +582,11 @@ void EventStoreImpl::ProcessGroup(std::vector<Request>& requests) {
       last_log_hash_ = g.log_hash;
       for (const auto& [id, head] : g.heads) stream_cache_.Put(id, head);
       {
-        std::lock_guard<std::mutex> lk(commit_mu_);
+        MutexLock lk(&commit_mu_);
         committed_head_ = new_head;
         committed_.store(g.position, std::memory_order_release);
       }
-      commit_cv_.notify_all();
+      commit_cv_.SignalAll();
       stats_.groups_committed.fetch_add(1, std::memory_order_relaxed);
     }
   }
@@ -624,7 +624,7 @@ Status EventStoreImpl::Health() const {
     return Status::FailedPrecondition("the store is open read-only");
   }
   if (write_failed_.load(std::memory_order_acquire)) {
-    std::lock_guard<std::mutex> lk(failure_mu_);
+    MutexLock lk(&failure_mu_);
     return failure_report_;
   }
   return Status::OK();

@@ -250,8 +250,11 @@ Status EventStoreImpl::Init() {
     }
   }
 
-  committed_head_ = LogHead{GlobalPosition(last_position_), last_log_hash_};
-  committed_.store(last_position_, std::memory_order_release);
+  {
+    MutexLock lk(&commit_mu_);
+    committed_head_ = LogHead{GlobalPosition(last_position_), last_log_hash_};
+    committed_.store(last_position_, std::memory_order_release);
+  }
   logger_->info("opened event store {} at position {}{}", path_, last_position_,
                 options_.read_only ? " (read-only)" : "");
   if (read_only_for_space_) {
@@ -329,21 +332,21 @@ Status EventStoreImpl::ReadStoredHead(uint64_t* position, Hash* hash) const {
 }
 
 Status EventStoreImpl::Close() {
-  std::lock_guard<std::mutex> close_lock(close_mu_);
+  MutexLock close_lock(&close_mu_);
   if (closed_) return Status::OK();
   closed_ = true;
   closing_.store(true, std::memory_order_release);
   {
-    std::lock_guard<std::mutex> lk(queue_mu_);
+    MutexLock lk(&queue_mu_);
     stop_writer_ = true;
   }
-  queue_cv_.notify_all();
+  queue_cv_.SignalAll();
   if (writer_.joinable()) writer_.join();  // drains every queued append
-  { std::lock_guard<std::mutex> lk(commit_mu_); }
-  commit_cv_.notify_all();  // wake subscribers and waiters
+  { MutexLock lk(&commit_mu_); }
+  commit_cv_.SignalAll();  // wake subscribers and waiters
 
   Status result;
-  std::unique_lock<std::shared_mutex> db_lock(db_mu_);  // readers finish
+  WriterLock db_lock(&db_mu_);  // readers finish
   if (db_) {
     if (!options_.read_only && !read_only_for_space_) {
       // Flush so that the next open has no WAL to replay.

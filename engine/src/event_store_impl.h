@@ -18,18 +18,16 @@
 #include <rocksdb/db.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <deque>
 #include <list>
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "caseledger/event_store.h"
+#include "caseledger/mutex.h"
 #include "engine/src/key_format.h"
 #include "engine/src/record.h"
 
@@ -128,8 +126,13 @@ class EventStoreImpl final : public EventStore {
   Status ValidateRequest(const Request& r) const;
   // Takes and gives back the writer state (no group is written meanwhile);
   // false if the store is closing.
-  bool AcquireWriter();
-  void ReleaseWriter();
+  bool AcquireWriter() EXCLUDES(queue_mu_);
+  void ReleaseWriter() EXCLUDES(queue_mu_);
+  // The writer thread may take the next group (or stop).
+  bool WriterReady() const REQUIRES(queue_mu_) {
+    return !writing_ && backups_waiting_ == 0 &&
+           (stop_writer_ || !queue_.empty());
+  }
   // A validated request, without its callback.
   StatusOr<Request> MakeRequest(std::string stream_id, ExpectedVersion expected,
                                 std::vector<ProposedEvent> events) const;
@@ -171,7 +174,10 @@ class EventStoreImpl final : public EventStore {
   // The open database. Readers hold db_mu_ shared while they use it; it
   // is replaced only under db_mu_ held exclusively, and with the writer
   // state held (Recover, after a read-only open on a full disk).
-  mutable std::shared_mutex db_mu_;
+  // (db_ and the handles are not annotated GUARDED_BY: the thread that owns
+  // the writer state also uses them without db_mu_, since no swap can
+  // happen while it owns that state.)
+  mutable SharedMutex db_mu_;
   rocksdb::DBOptions dbo_;
   std::vector<rocksdb::ColumnFamilyDescriptor> descs_;
   std::unique_ptr<rocksdb::DB> db_;
@@ -190,16 +196,16 @@ class EventStoreImpl final : public EventStore {
   std::string head_mismatch_;
 
   // The request queue, filled by callers and drained by the writer.
-  std::mutex queue_mu_;
-  std::condition_variable queue_cv_;
-  std::deque<Request> queue_;  // guarded by queue_mu_
-  bool stop_writer_ = false;   // guarded by queue_mu_
+  Mutex queue_mu_;
+  CondVar queue_cv_;  // waits on queue_mu_
+  std::deque<Request> queue_ GUARDED_BY(queue_mu_);
+  bool stop_writer_ GUARDED_BY(queue_mu_) = false;
   // True while a thread (the writer, or a blocking Append on its own
   // thread) owns the writer state below and is processing a group.
-  bool writing_ = false;  // guarded by queue_mu_
+  bool writing_ GUARDED_BY(queue_mu_) = false;
   // Backups and resumes waiting for the writer state (AcquireWriter): no new
   // group starts meanwhile.
-  int backups_waiting_ = 0;  // guarded by queue_mu_
+  int backups_waiting_ GUARDED_BY(queue_mu_) = 0;
   std::thread writer_;
 
   // Writer state, owned by whichever thread has set writing_: the last
@@ -214,8 +220,9 @@ class EventStoreImpl final : public EventStore {
   std::chrono::steady_clock::time_point last_recovery_try_{};
   std::chrono::steady_clock::duration recovery_delay_ = std::chrono::seconds(1);
   std::atomic<bool> write_failed_{false};  // mirrors !write_failure_.ok()
-  mutable std::mutex failure_mu_;
-  Status failure_report_;  // a copy of write_failure_ for Health()
+  mutable Mutex failure_mu_;
+  // A copy of write_failure_ for Health().
+  Status failure_report_ GUARDED_BY(failure_mu_);
 
   // Counters behind stats(); written by the writer only.
   struct AtomicStats {
@@ -228,12 +235,12 @@ class EventStoreImpl final : public EventStore {
   // Published state, read by every thread.
   std::atomic<uint64_t> committed_{0};
   std::atomic<bool> closing_{false};
-  mutable std::mutex commit_mu_;
-  mutable std::condition_variable commit_cv_;
-  LogHead committed_head_;  // guarded by commit_mu_
+  mutable Mutex commit_mu_;
+  mutable CondVar commit_cv_;  // waits on commit_mu_
+  LogHead committed_head_ GUARDED_BY(commit_mu_);
 
-  std::mutex close_mu_;
-  bool closed_ = false;  // guarded by close_mu_
+  Mutex close_mu_;
+  bool closed_ GUARDED_BY(close_mu_) = false;
 };
 
 }  // namespace caseledger::internal

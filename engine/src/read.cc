@@ -48,10 +48,12 @@ class SubscriptionImpl final : public Subscription {
 
 bool EventStoreImpl::WaitForCommitAfter(
     uint64_t after, std::chrono::milliseconds timeout) const {
-  std::unique_lock<std::mutex> lk(commit_mu_);
-  return commit_cv_.wait_for(lk, timeout, [&] {
-    return committed_.load(std::memory_order_acquire) > after || closing();
-  }) && committed_.load(std::memory_order_acquire) > after;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  MutexLock lk(&commit_mu_);
+  while (committed_.load(std::memory_order_acquire) <= after && !closing()) {
+    if (!commit_cv_.WaitUntil(&commit_mu_, deadline)) break;
+  }
+  return committed_.load(std::memory_order_acquire) > after;
 }
 
 bool EventStoreImpl::WaitForPosition(GlobalPosition position,
@@ -61,7 +63,7 @@ bool EventStoreImpl::WaitForPosition(GlobalPosition position,
 }
 
 LogHead EventStoreImpl::Head() const {
-  std::lock_guard<std::mutex> lk(commit_mu_);
+  MutexLock lk(&commit_mu_);
   return committed_head_;
 }
 
@@ -87,7 +89,7 @@ StatusOr<std::vector<RecordedEvent>> EventStoreImpl::ReadStream(
     std::string_view stream_id, StreamVersion from, Direction direction,
     size_t limit) const {
   RETURN_IF_ERROR(CheckOpen());
-  std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+  ReaderLock db_lock(&db_mu_);
   if (!db_) return Status::Unavailable("the event store is reopening");
   RETURN_IF_ERROR(ValidateStreamId(stream_id));
   const uint64_t committed = committed_.load(std::memory_order_acquire);
@@ -142,7 +144,7 @@ StatusOr<std::vector<RecordedEvent>> EventStoreImpl::ReadStream(
 StatusOr<std::vector<RecordedEvent>> EventStoreImpl::ReadAll(
     GlobalPosition after, size_t limit) const {
   RETURN_IF_ERROR(CheckOpen());
-  std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+  ReaderLock db_lock(&db_mu_);
   if (!db_) return Status::Unavailable("the event store is reopening");
   const uint64_t committed = committed_.load(std::memory_order_acquire);
   std::vector<RecordedEvent> out;
@@ -175,7 +177,7 @@ StatusOr<std::vector<RecordedEvent>> EventStoreImpl::ReadAll(
 
 StatusOr<RecordedEvent> EventStoreImpl::ReadEvent(const EventId& id) const {
   RETURN_IF_ERROR(CheckOpen());
-  std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+  ReaderLock db_lock(&db_mu_);
   if (!db_) return Status::Unavailable("the event store is reopening");
   std::string pos;
   rocksdb::Status rs =
@@ -195,7 +197,7 @@ StatusOr<RecordedEvent> EventStoreImpl::ReadEvent(const EventId& id) const {
 StatusOr<StreamVersion> EventStoreImpl::GetStreamVersion(
     std::string_view stream_id) const {
   RETURN_IF_ERROR(CheckOpen());
-  std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+  ReaderLock db_lock(&db_mu_);
   if (!db_) return Status::Unavailable("the event store is reopening");
   RETURN_IF_ERROR(ValidateStreamId(stream_id));
   // The case's head entry, written in the same batch as its events: one

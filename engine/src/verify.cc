@@ -14,7 +14,7 @@ namespace caseledger::internal {
 StatusOr<VerifyReport> EventStoreImpl::Verify(
     std::optional<std::string> stream_id) const {
   RETURN_IF_ERROR(CheckOpen());
-  std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+  ReaderLock db_lock(&db_mu_);
   if (!db_) return Status::Unavailable("the event store is reopening");
   if (stream_id) {
     RETURN_IF_ERROR(ValidateStreamId(*stream_id));

@@ -137,8 +137,8 @@ Status ReadModelsImpl::Apply(FoldedBatch& b, uint64_t gen) {
   }
   if (gen == generation_) {
     position_.store(last);
-    std::lock_guard<std::mutex> lk(health_mu_);
-    progress_cv_.notify_all();
+    MutexLock lk(&health_mu_);
+    progress_cv_.SignalAll();
   }
   if (writer_ != nullptr) {
     RETURN_IF_ERROR(

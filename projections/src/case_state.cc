@@ -6,7 +6,7 @@ namespace internal {
 
 StatusOr<std::optional<Json>> ReadModelsImpl::Case(
     const std::string& case_id) const {
-  std::shared_lock<std::shared_mutex> lk(gen_mu_);
+  ReaderLock lk(&gen_mu_);
   std::string value;
   rocksdb::Status s =
       db_->Get(rocksdb::ReadOptions(), state_cf_, case_id, &value);
@@ -33,7 +33,7 @@ StatusOr<CasePage> ReadModelsImpl::ListCases(const CaseFilter& f,
   rocksdb::Slice upper_s(upper);
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper_s;
-  std::shared_lock<std::shared_mutex> lk(gen_mu_);
+  ReaderLock lk(&gen_mu_);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, index_cf_));
   CasePage page;
   std::string value;
@@ -57,7 +57,7 @@ StatusOr<CasePage> ReadModelsImpl::ListCases(const CaseFilter& f,
 StatusOr<std::vector<std::pair<std::string, std::string>>>
 ReadModelsImpl::Dump() const {
   std::vector<std::pair<std::string, std::string>> out;
-  std::shared_lock<std::shared_mutex> lk(gen_mu_);
+  ReaderLock lk(&gen_mu_);
   for (auto* cf : {state_cf_, index_cf_, feed_cf_, stats_cf_}) {
     std::unique_ptr<rocksdb::Iterator> it(
         db_->NewIterator(rocksdb::ReadOptions(), cf));

@@ -70,7 +70,7 @@ Status ReadModelsImpl::VisitView(const std::string& view, Timestamp now,
   auto v = kViews.find(view);
   if (v == kViews.end()) return Status::NotFound("no governance view " + view);
   const View& spec = v->second;
-  std::shared_lock<std::shared_mutex> lk(gen_mu_);
+  ReaderLock lk(&gen_mu_);
   RETURN_IF_ERROR(ScanTag(spec.tag, [&](const std::string& value,
                                         const std::string& id) {
     std::string head = value, item;
@@ -142,7 +142,7 @@ StatusOr<Json> ReadModelsImpl::Overview(Timestamp now) const {
   const std::string now_ts = FormatTimestamp(now);
   const std::string today = now_ts.substr(0, kDayBytes);
   Counters counters;
-  std::shared_lock<std::shared_mutex> lk(gen_mu_);
+  ReaderLock lk(&gen_mu_);
   RETURN_IF_ERROR(ReadOverviewCounters(&counters));
   auto of = [&](IndexTag tag)
       -> const std::vector<std::pair<std::string, uint64_t>>& {
@@ -234,7 +234,7 @@ StatusOr<Json> ReadModelsImpl::AuditSample(const std::string& month,
                                            const std::string& seed) const {
   std::vector<std::string> ids;
   {
-    std::shared_lock<std::shared_mutex> lk(gen_mu_);
+    ReaderLock lk(&gen_mu_);
     RETURN_IF_ERROR(ScanTag(
         IndexTag::kMonth,
         [&](const std::string& m, const std::string& id) {

@@ -17,7 +17,7 @@ StatusOr<FeedPage> ReadModelsImpl::Feed(uint64_t after_seq, size_t limit,
   page.last_seq = after_seq;
   std::string mark;
   std::unordered_map<std::string, uint64_t> class_sizes;
-  std::shared_lock<std::shared_mutex> lk(gen_mu_);
+  ReaderLock lk(&gen_mu_);
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), feed_cf_));
   for (it->Seek(Be64(after_seq + 1));
@@ -88,7 +88,7 @@ StatusOr<Json> ReadModelsImpl::Summary(const SummaryOptions& o) const {
   std::map<std::pair<std::string, std::string>, uint64_t> sums;
   // (Only these groups' keys: the column family also holds per-case
   // identifiers and k-anonymity classes.)
-  std::shared_lock<std::shared_mutex> lk(gen_mu_);
+  ReaderLock lk(&gen_mu_);
   for (const std::string group : {"category", "setting", "month"}) {
     const std::string prefix = group + '\0';
     std::unique_ptr<rocksdb::Iterator> it(

@@ -11,20 +11,18 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "caseledger/mutex.h"
 #include "caseledger/projections/read_models.h"
 #include "projections/src/anonymise.h"
 #include "projections/src/fold.h"
@@ -235,7 +233,9 @@ class ReadModelsImpl final : public ReadModels {
   std::map<std::string, rocksdb::ColumnFamilyHandle*> handles_;
   // Guards the current generation's CFs, and db_ itself while a full-disk
   // start's read-only open is replaced (ReopenWritable).
-  mutable std::shared_mutex gen_mu_;
+  // (The generation's handles are not annotated GUARDED_BY: the applying
+  // thread, the only one that changes them, reads them without the lock.)
+  mutable SharedMutex gen_mu_;
   rocksdb::DBOptions dbo_;
   // Opened read-only because the disk was full (runner and Init only).
   bool read_only_for_space_ = false;
@@ -297,12 +297,12 @@ class ReadModelsImpl final : public ReadModels {
   };
   Committed committed_;
   std::atomic<uint64_t> position_{0};
-  mutable std::mutex health_mu_;
-  mutable std::condition_variable progress_cv_;
-  std::string error_;  // guarded by health_mu_
-  std::mutex run_mu_;
+  mutable Mutex health_mu_;
+  mutable CondVar progress_cv_;  // waits on health_mu_
+  std::string error_ GUARDED_BY(health_mu_);
+  Mutex run_mu_;
   std::atomic<bool> stop_{false};
-  std::thread runner_;
+  std::thread runner_ GUARDED_BY(run_mu_);
 };
 
 }  // namespace caseledger::projections::internal

@@ -120,7 +120,7 @@ Status ReadModelsImpl::Init(const std::string& dir, rocksdb::Env* env) {
     logger_->error(
         "read models: the disk is full; serving them as they are until "
         "there is room to apply the log");
-    std::lock_guard<std::mutex> lk(health_mu_);
+    MutexLock lk(&health_mu_);
     error_ = kDiskFull;
     return Status::OK();
   }
@@ -146,14 +146,14 @@ Status ReadModelsImpl::CheckShape() {
 }
 
 void ReadModelsImpl::Start() {
-  std::lock_guard<std::mutex> lk(run_mu_);
+  MutexLock lk(&run_mu_);
   if (runner_.joinable()) return;
   stop_.store(false);
   runner_ = std::thread([this] { Run(); });
 }
 
 void ReadModelsImpl::Stop() {
-  std::lock_guard<std::mutex> lk(run_mu_);
+  MutexLock lk(&run_mu_);
   stop_.store(true);
   if (runner_.joinable()) runner_.join();
 }
@@ -175,7 +175,7 @@ ProjectionHealth ReadModelsImpl::Health() const {
   h.position = position_.load();
   uint64_t committed = store_.committed_position().value();
   h.lag = committed > h.position ? committed - h.position : 0;
-  std::lock_guard<std::mutex> lk(health_mu_);
+  MutexLock lk(&health_mu_);
   h.healthy = error_.empty();
   h.error = error_;
   return h;
@@ -183,10 +183,12 @@ ProjectionHealth ReadModelsImpl::Health() const {
 
 bool ReadModelsImpl::WaitFor(GlobalPosition position,
                              std::chrono::milliseconds timeout) const {
-  std::unique_lock<std::mutex> lk(health_mu_);
-  return progress_cv_.wait_for(lk, timeout, [&] {
-    return position_.load() >= position.value() || !error_.empty();
-  }) && position_.load() >= position.value();
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  MutexLock lk(&health_mu_);
+  while (position_.load() < position.value() && error_.empty()) {
+    if (!progress_cv_.WaitUntil(&health_mu_, deadline)) break;
+  }
+  return position_.load() >= position.value();
 }
 
 Status ReadModelsImpl::EnsureGeneration(uint64_t gen, bool make_current) {
@@ -207,7 +209,7 @@ Status ReadModelsImpl::EnsureGeneration(uint64_t gen, bool make_current) {
     RETURN_IF_ERROR(FromRocks(s, "creating read-model column families"));
   }
   if (make_current) {
-    std::unique_lock<std::shared_mutex> lk(gen_mu_);
+    WriterLock lk(&gen_mu_);
     state_cf_ = handles_.at(StateCf(gen));
     index_cf_ = handles_.at(IndexCf(gen));
     feed_cf_ = handles_.at(FeedCf(gen));
@@ -238,10 +240,10 @@ Status ReadModelsImpl::DropGeneration(uint64_t gen) {
 Status ReadModelsImpl::Fail(const std::string& why) {
   logger_->error("projection stopped: {}", why);
   {
-    std::lock_guard<std::mutex> lk(health_mu_);
+    MutexLock lk(&health_mu_);
     error_ = why;
   }
-  progress_cv_.notify_all();
+  progress_cv_.SignalAll();
   return Status::FailedPrecondition(why);
 }
 
@@ -267,7 +269,7 @@ bool ReadModelsImpl::ReopenWritable() {
   for (const auto& [name, h] : handles_) names.push_back(name);
   while (!stop_.load()) {
     {
-      std::unique_lock<std::shared_mutex> lk(gen_mu_);
+      WriterLock lk(&gen_mu_);
       if (db_) {
         for (auto& [name, h] : handles_) {
           (void)db_->DestroyColumnFamilyHandle(h);
@@ -299,7 +301,7 @@ bool ReadModelsImpl::ReopenWritable() {
       }
       logger_->warn("read models: space again; applying from position {}",
                     position_.load());
-      std::lock_guard<std::mutex> lk(health_mu_);
+      MutexLock lk(&health_mu_);
       error_.clear();
       return true;
     }
@@ -315,7 +317,7 @@ void ReadModelsImpl::Run() {
     auto batch = sub->Next(kBatch, std::chrono::milliseconds(100));
     if (!batch.ok()) {
       if (!batch.status().IsUnavailable()) {
-        std::lock_guard<std::mutex> lk(health_mu_);
+        MutexLock lk(&health_mu_);
         error_ = "reading the log: " + batch.status().ToString();
       }
       return;
@@ -344,7 +346,7 @@ bool ReadModelsImpl::WaitForSpace(const Status& failure) {
   logger_->error("read models: the disk is full ({}); waiting for space",
                  failure.ToString());
   {
-    std::lock_guard<std::mutex> lk(health_mu_);
+    MutexLock lk(&health_mu_);
     error_ = kDiskFull;
   }
   folder_.Clear();
@@ -354,7 +356,7 @@ bool ReadModelsImpl::WaitForSpace(const Status& failure) {
     if (!rs.ok()) continue;
     logger_->warn("read models: space again; applying from position {}",
                   position_.load());
-    std::lock_guard<std::mutex> lk(health_mu_);
+    MutexLock lk(&health_mu_);
     error_.clear();
     return true;
   }

@@ -3,10 +3,10 @@
 #include <openssl/rand.h>
 
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "caseledger/mutex.h"
 #include "caseledger/service/case_service.h"
 
 namespace caseledger::service {
@@ -59,20 +59,23 @@ void RecordCaseReads(EventStore& store, const domain::EventCatalog& catalog,
   // One append per case (each its own access stream), answered when the
   // last is durable.
   struct Pending {
-    std::mutex mu;
-    size_t left;
-    Status failure = Status::OK();
+    Mutex mu;
+    size_t left GUARDED_BY(mu);
+    Status failure GUARDED_BY(mu) = Status::OK();
     std::function<void(Status)> done;
   };
   auto pending = std::make_shared<Pending>();
-  pending->left = shown.size();
+  {
+    MutexLock lk(&pending->mu);
+    pending->left = shown.size();
+  }
   pending->done = std::move(done);
   auto finish = [pending](const Status& s) {
-    std::unique_lock<std::mutex> lk(pending->mu);
+    MutexLock lk(&pending->mu);
     if (!s.ok() && pending->failure.ok()) pending->failure = s;
     if (--pending->left > 0) return;
     Status failure = pending->failure;
-    lk.unlock();
+    lk.Unlock();
     pending->done(failure);
   };
   for (CaseShown& c : shown) {

@@ -4,9 +4,10 @@
 #include <functional>
 #include <limits>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <unordered_map>
+
+#include "caseledger/mutex.h"
 
 namespace caseledger::service {
 
@@ -20,7 +21,7 @@ class CaseService::StateCache {
  public:
   std::shared_ptr<const domain::CaseState> Get(const std::string& id) {
     Shard& s = ShardOf(id);
-    std::lock_guard<std::mutex> lk(s.mu);
+    MutexLock lk(&s.mu);
     auto it = s.states.find(id);
     return it == s.states.end() ? nullptr : it->second;
   }
@@ -28,7 +29,7 @@ class CaseService::StateCache {
   void Put(const std::string& id,
            std::shared_ptr<const domain::CaseState> state) {
     Shard& s = ShardOf(id);
-    std::lock_guard<std::mutex> lk(s.mu);
+    MutexLock lk(&s.mu);
     auto it = s.states.find(id);
     if (it != s.states.end()) {
       if (it->second->version < state->version) it->second = std::move(state);
@@ -42,9 +43,9 @@ class CaseService::StateCache {
   static constexpr size_t kShards = 16;
   static constexpr size_t kPerShard = 128;  // a few KiB each
   struct Shard {
-    std::mutex mu;
+    Mutex mu;
     std::unordered_map<std::string, std::shared_ptr<const domain::CaseState>>
-        states;
+        states GUARDED_BY(mu);
   };
   Shard& ShardOf(const std::string& id) {
     return shards_[std::hash<std::string>()(id) % kShards];

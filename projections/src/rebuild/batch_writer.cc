@@ -34,10 +34,10 @@ BatchWriter::BatchWriter(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* index_cf,
 BatchWriter::~BatchWriter() {
   chunks_.Close();
   {
-    std::lock_guard<std::mutex> lk(mu_);
+    MutexLock lk(&mu_);
     closed_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   thread_.join();
   index_thread_.join();
   RemoveRuns();  // those of a rebuild that failed
@@ -64,8 +64,8 @@ Status BatchWriter::WriteStats(TableChunk stats) {
 }
 
 Status BatchWriter::Drain() {
-  std::unique_lock<std::mutex> lk(mu_);
-  cv_.wait(lk, [&] { return (q_.empty() && !busy_) || !failed_.ok(); });
+  MutexLock lk(&mu_);
+  while ((!q_.empty() || busy_) && failed_.ok()) cv_.Wait(&mu_);
   return failed_;
 }
 
@@ -77,29 +77,27 @@ Status BatchWriter::EndBatches() {
 }
 
 Status BatchWriter::Finish() {
-  std::unique_lock<std::mutex> lk(mu_);
-  cv_.wait(lk, [&] {
-    return (q_.empty() && !busy_ && index_done_) || !failed_.ok();
-  });
+  MutexLock lk(&mu_);
+  while ((!q_.empty() || busy_ || !index_done_) && failed_.ok()) cv_.Wait(&mu_);
   return failed_;
 }
 
 Status BatchWriter::Queue(Item item) {
-  std::unique_lock<std::mutex> lk(mu_);
-  cv_.wait(lk, [&] { return q_.size() < kAhead || !failed_.ok(); });
+  MutexLock lk(&mu_);
+  while (q_.size() >= kAhead && failed_.ok()) cv_.Wait(&mu_);
   if (!failed_.ok()) return failed_;
   q_.push_back(std::move(item));
-  lk.unlock();
-  cv_.notify_all();
+  lk.Unlock();
+  cv_.SignalAll();
   return Status::OK();
 }
 
 void BatchWriter::Fail(const Status& s) {
   {
-    std::lock_guard<std::mutex> lk(mu_);
+    MutexLock lk(&mu_);
     if (failed_.ok()) failed_ = s;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 void BatchWriter::Run() {
@@ -109,8 +107,8 @@ void BatchWriter::Run() {
     std::optional<Item> item;
     bool write = false;
     {
-      std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk, [&] { return closed_ || !q_.empty(); });
+      MutexLock lk(&mu_);
+      while (!closed_ && q_.empty()) cv_.Wait(&mu_);
       if (q_.empty()) return;
       item.emplace(std::move(q_.front()));
       q_.pop_front();
@@ -145,16 +143,16 @@ void BatchWriter::Run() {
     }
     item.reset();
     {
-      std::lock_guard<std::mutex> lk(mu_);
+      MutexLock lk(&mu_);
       busy_ = false;
       if (!s.ok() && failed_.ok()) failed_ = s;
     }
-    cv_.notify_all();
+    cv_.SignalAll();
   }
 }
 
 TableChunk BatchWriter::Spare() {
-  std::lock_guard<std::mutex> lk(mu_);
+  MutexLock lk(&mu_);
   TableChunk chunk = std::move(spare_);
   spare_ = TableChunk();
   return chunk;
@@ -171,14 +169,14 @@ void BatchWriter::RunIndex() {
     }
     if (chunk->empty()) {
       {
-        std::lock_guard<std::mutex> lk(mu_);
+        MutexLock lk(&mu_);
         index_done_ = true;
       }
-      cv_.notify_all();
+      cv_.SignalAll();
       return;
     }
     chunk->Clear();
-    std::lock_guard<std::mutex> lk(mu_);
+    MutexLock lk(&mu_);
     spare_ = std::move(*chunk);
   }
 }

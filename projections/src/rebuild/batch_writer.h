@@ -7,16 +7,15 @@
 #include <rocksdb/write_batch.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "caseledger/mutex.h"
 #include "caseledger/status.h"
 #include "projections/src/fold.h"
 #include "projections/src/rebuild/handoff.h"
@@ -341,16 +340,16 @@ class BatchWriter {
   Ascending documents_file_{&documents_};
   Ascending feed_file_{&feed_};
   TableChunk aside_;  // documents out of order
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Item> q_;       // guarded by mu_
-  bool busy_ = false;        // writing one; guarded by mu_
-  bool closed_ = false;      // guarded by mu_
-  bool index_done_ = false;  // the last chunk is in; guarded by mu_
-  TableChunk spare_;         // guarded by mu_
+  Mutex mu_;
+  CondVar cv_;  // waits on mu_
+  std::deque<Item> q_ GUARDED_BY(mu_);
+  bool busy_ GUARDED_BY(mu_) = false;  // writing one
+  bool closed_ GUARDED_BY(mu_) = false;
+  bool index_done_ GUARDED_BY(mu_) = false;  // the last chunk is in
+  TableChunk spare_ GUARDED_BY(mu_);
   // Index operations gathered for the next run (the preparing thread's).
   TableChunk gathering_;
-  Status failed_;                   // guarded by mu_
+  Status failed_ GUARDED_BY(mu_);
   std::atomic<uint64_t> files_{0};  // table files written (both threads)
   // Full chunks of index operations, from the writer thread to the index
   // thread: one waits while the one before is written.

@@ -1,12 +1,12 @@
 // A bounded queue between two threads of a rebuild. Internal.
 #pragma once
 
-#include <condition_variable>
 #include <cstddef>
 #include <deque>
-#include <mutex>
 #include <optional>
 #include <utility>
+
+#include "caseledger/mutex.h"
 
 namespace caseledger::projections::internal {
 
@@ -18,36 +18,36 @@ class Handoff {
   explicit Handoff(size_t capacity) : capacity_(capacity) {}
 
   bool Push(T v) {
-    std::unique_lock<std::mutex> lk(mu_);
-    cv_.wait(lk, [this] { return closed_ || q_.size() < capacity_; });
+    MutexLock lk(&mu_);
+    while (!closed_ && q_.size() >= capacity_) cv_.Wait(&mu_);
     if (closed_) return false;
     q_.push_back(std::move(v));
-    cv_.notify_all();
+    cv_.SignalAll();
     return true;
   }
   std::optional<T> Pop() {
-    std::unique_lock<std::mutex> lk(mu_);
-    cv_.wait(lk, [this] { return closed_ || !q_.empty(); });
+    MutexLock lk(&mu_);
+    while (!closed_ && q_.empty()) cv_.Wait(&mu_);
     if (closed_) return std::nullopt;
     T v = std::move(q_.front());
     q_.pop_front();
-    cv_.notify_all();
+    cv_.SignalAll();
     return v;
   }
   void Close() {
     {
-      std::lock_guard<std::mutex> lk(mu_);
+      MutexLock lk(&mu_);
       closed_ = true;
     }
-    cv_.notify_all();
+    cv_.SignalAll();
   }
 
  private:
   const size_t capacity_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<T> q_;      // guarded by mu_
-  bool closed_ = false;  // guarded by mu_
+  Mutex mu_;
+  CondVar cv_;  // waits on mu_
+  std::deque<T> q_ GUARDED_BY(mu_);
+  bool closed_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace caseledger::projections::internal

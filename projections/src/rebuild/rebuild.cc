@@ -79,7 +79,7 @@ Status ReadModelsImpl::Rebuild(const RebuildOptions& options) {
                 "swapping generations"));
   const uint64_t old = generation_;
   {
-    std::unique_lock<std::shared_mutex> lk(gen_mu_);
+    WriterLock lk(&gen_mu_);
     generation_ = next;
     state_cf_ = handles_.at(StateCf(next));
     index_cf_ = handles_.at(IndexCf(next));
@@ -104,7 +104,7 @@ Status ReadModelsImpl::WaitForCompactions(std::chrono::milliseconds timeout) {
       if (db_->GetIntProperty(p, &n)) busy += n;
     }
     {
-      std::shared_lock<std::shared_mutex> lk(gen_mu_);
+      ReaderLock lk(&gen_mu_);
       for (auto* cf : {state_cf_, index_cf_, feed_cf_, stats_cf_}) {
         for (const char* p : {"rocksdb.compaction-pending",
                               "rocksdb.mem-table-flush-pending"}) {
