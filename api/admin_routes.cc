@@ -6,7 +6,8 @@
 
 namespace caseledger::api {
 
-void Routes::RevokeToken(const HttpRequest& req, Router::Respond respond) {
+void Routes::RevokeToken(const HttpRequest& req,
+                         const Router::Respond& respond) {
   auto actor = AuthorizeAdmin(req, respond);
   if (!actor) return;
   auto body = ReadBody(req, respond);
@@ -26,7 +27,7 @@ void Routes::RevokeToken(const HttpRequest& req, Router::Respond respond) {
       has_actor ? (*body)["actor_id"].get<std::string>() : "";
   d_.workers.Post(
       [this, token = std::move(token), actor_id = std::move(actor_id),
-       by = actor->id, respond = std::move(respond)]() mutable {
+       by = actor->id, respond]() mutable {
         auto revoked = service::RevokeTokens(d_.store, d_.service.catalog(),
                                              token, actor_id, by);
         if (!revoked.ok()) {
@@ -40,7 +41,8 @@ void Routes::RevokeToken(const HttpRequest& req, Router::Respond respond) {
       req.request_id);
 }
 
-void Routes::CreateBackup(const HttpRequest& req, Router::Respond respond) {
+void Routes::CreateBackup(const HttpRequest& req,
+                          const Router::Respond& respond) {
   auto actor = AuthorizeAdmin(req, respond);
   if (!actor || !NoParameters(req, "a backup", respond)) return;
   if (!d_.backup) {
@@ -50,7 +52,7 @@ void Routes::CreateBackup(const HttpRequest& req, Router::Respond respond) {
   }
   // A checkpoint flushes and links files: not on an I/O thread.
   d_.workers.Post(
-      [this, by = actor->id, respond = std::move(respond)]() mutable {
+      [this, by = actor->id, respond]() mutable {
         auto made = d_.backup();
         if (!made.ok()) {
           respond(ProblemFromStatus(made.status()));
@@ -62,12 +64,13 @@ void Routes::CreateBackup(const HttpRequest& req, Router::Respond respond) {
       req.request_id);
 }
 
-void Routes::ResumeStore(const HttpRequest& req, Router::Respond respond) {
+void Routes::ResumeStore(const HttpRequest& req,
+                         const Router::Respond& respond) {
   auto actor = AuthorizeAdmin(req, respond);
   if (!actor || !NoParameters(req, "resuming", respond)) return;
   // Resuming flushes RocksDB's memtables: not on an I/O thread.
   d_.workers.Post(
-      [this, by = actor->id, respond = std::move(respond)]() mutable {
+      [this, by = actor->id, respond]() mutable {
         Status s = d_.store.Resume();
         d_.logger->info("store resume by {}: {}", by, s.ToString());
         if (!s.ok()) {

@@ -41,7 +41,7 @@ bool Routes::NoParameters(const HttpRequest& req, const char* what,
 }
 
 std::string Routes::ReleasedNow() const {
-  return ReleasedBefore(d_.clock(), d_.feed_release_delay_months);
+  return ReleasedBefore(d_.store.Now(), d_.feed_release_delay_months);
 }
 
 HttpResponse Routes::Forbidden() {

@@ -34,7 +34,7 @@ std::shared_ptr<const domain::CaseState> Routes::LoadForRead(
 }
 
 void Routes::GetCase(const HttpRequest& req, const std::string& id,
-                     Router::Respond respond) {
+                     const Router::Respond& respond) {
   auto actor = Authenticate(req, respond);
   if (!actor) return;
   auto state = LoadForRead(id, *actor, Read::kCaseState, respond);
@@ -49,11 +49,11 @@ void Routes::GetCase(const HttpRequest& req, const std::string& id,
   }
   r.headers.emplace_back("ETag", Quote(state->version));
   RecordThenRespond(*actor, service::CaseReadKind::kState,
-                    {{id, state->version}}, std::move(r), std::move(respond));
+                    {{id, state->version}}, std::move(r), respond);
 }
 
 void Routes::GetHistory(const HttpRequest& req, const std::string& id,
-                        Router::Respond respond) {
+                        const Router::Respond& respond) {
   auto actor = Authenticate(req, respond);
   if (!actor) return;
   auto state = LoadForRead(id, *actor, Read::kCaseHistory, respond);
@@ -84,11 +84,11 @@ void Routes::GetHistory(const HttpRequest& req, const std::string& id,
   HttpResponse r = JsonResponse(200, {{"case_id", id}, {"events", events}});
   r.headers.emplace_back("ETag", Quote(state->version));
   RecordThenRespond(*actor, service::CaseReadKind::kHistory,
-                    {{id, state->version}}, std::move(r), std::move(respond));
+                    {{id, state->version}}, std::move(r), respond);
 }
 
 void Routes::GetVerify(const HttpRequest& req, const std::string& id,
-                       Router::Respond respond) {
+                       const Router::Respond& respond) {
   auto actor = Authenticate(req, respond);
   if (!actor) return;
   // Only case streams (not the token or access streams), and not by an
@@ -117,19 +117,20 @@ void Routes::GetVerify(const HttpRequest& req, const std::string& id,
 
 void Routes::RecordThenRespond(const Actor& actor, service::CaseReadKind what,
                                std::vector<service::CaseShown> shown,
-                               HttpResponse response, Router::Respond respond) {
+                               HttpResponse response,
+                               const Router::Respond& respond) {
   // (Shared: the callback is a std::function, which must be copyable.)
   auto answer = std::make_shared<HttpResponse>(std::move(response));
   service::RecordCaseReads(
       d_.store, d_.service.catalog(), actor, what, std::move(shown),
-      [answer, respond = std::move(respond)](const Status& recorded) {
+      [answer, respond](const Status& recorded) {
         respond(recorded.ok() ? std::move(*answer)
                               : ProblemFromStatus(recorded));
       });
 }
 
 void Routes::GetAccessLog(const HttpRequest& req, const std::string& id,
-                          Router::Respond respond) {
+                          const Router::Respond& respond) {
   auto actor = Authenticate(req, respond);
   if (!actor) return;
   auto state = LoadForRead(id, *actor, Read::kCaseAccessLog, respond);
@@ -152,7 +153,7 @@ void Routes::GetAccessLog(const HttpRequest& req, const std::string& id,
 }
 
 void Routes::GetReplay(const HttpRequest& req, const std::string& id,
-                       bool steps, Router::Respond respond) {
+                       bool steps, const Router::Respond& respond) {
   auto actor = Authenticate(req, respond);
   if (!actor) return;
   auto state = LoadForRead(id, *actor, Read::kCaseReplay, respond);
@@ -195,18 +196,17 @@ void Routes::GetReplay(const HttpRequest& req, const std::string& id,
   RecordThenRespond(*actor,
                     steps ? service::CaseReadKind::kReplaySteps
                           : service::CaseReadKind::kReplay,
-                    {{id, shown}}, JsonResponse(200, *body),
-                    std::move(respond));
+                    {{id, shown}}, JsonResponse(200, *body), respond);
 }
 
 void Routes::GetReplayState(const HttpRequest& req, const std::string& id,
-                            Router::Respond respond) {
-  GetReplay(req, id, false, std::move(respond));
+                            const Router::Respond& respond) {
+  GetReplay(req, id, false, respond);
 }
 
 void Routes::GetReplaySteps(const HttpRequest& req, const std::string& id,
-                            Router::Respond respond) {
-  GetReplay(req, id, true, std::move(respond));
+                            const Router::Respond& respond) {
+  GetReplay(req, id, true, respond);
 }
 
 }  // namespace caseledger::api

@@ -19,37 +19,37 @@ void AddCaseRoutes(Router& router, CaseRouteDeps& deps) {
   });
   router.AddAsync("GET", "/v1/governance/overview",
                   [routes](const HttpRequest& req, const PathParams&,
-                           Router::Respond respond) {
-                    routes->GetGovernance(req, "overview", std::move(respond));
+                           const Router::Respond& respond) {
+                    routes->GetGovernance(req, "overview", respond);
                   });
   router.AddAsync("GET", "/v1/governance/sample",
                   [routes](const HttpRequest& req, const PathParams&,
-                           Router::Respond respond) {
-                    routes->GetGovernance(req, "sample", std::move(respond));
+                           const Router::Respond& respond) {
+                    routes->GetGovernance(req, "sample", respond);
                   });
   router.AddAsync("GET", "/v1/governance/{view}",
                   [routes](const HttpRequest& req, const PathParams& p,
-                           Router::Respond respond) {
-                    routes->GetGovernance(req, p.at("view"),
-                                          std::move(respond));
+                           const Router::Respond& respond) {
+                    routes->GetGovernance(req, p.at("view"), respond);
                   });
   // Routes that call one member, on the collection or on one case.
-  using OnCollection = void (Routes::*)(const HttpRequest&, Router::Respond);
-  using OnCase =
-      void (Routes::*)(const HttpRequest&, const std::string&, Router::Respond);
+  using OnCollection =
+      void (Routes::*)(const HttpRequest&, const Router::Respond&);
+  using OnCase = void (Routes::*)(const HttpRequest&, const std::string&,
+                                  const Router::Respond&);
   auto collection = [&](const char* method, const char* pattern,
                         OnCollection fn) {
     router.AddAsync(method, pattern,
                     [routes, fn](const HttpRequest& req, const PathParams&,
-                                 Router::Respond respond) {
-                      ((*routes).*fn)(req, std::move(respond));
+                                 const Router::Respond& respond) {
+                      ((*routes).*fn)(req, respond);
                     });
   };
   auto one_case = [&](const char* pattern, OnCase fn) {
     router.AddAsync("GET", pattern,
                     [routes, fn](const HttpRequest& req, const PathParams& p,
-                                 Router::Respond respond) {
-                      ((*routes).*fn)(req, p.at("id"), std::move(respond));
+                                 const Router::Respond& respond) {
+                      ((*routes).*fn)(req, p.at("id"), respond);
                     });
   };
   collection("GET", "/v1/learning/feed", &Routes::GetFeed);
@@ -62,14 +62,13 @@ void AddCaseRoutes(Router& router, CaseRouteDeps& deps) {
   collection("POST", "/v1/admin/store/resume", &Routes::ResumeStore);
   router.AddAsync("POST", "/v1/cases/{id}/commands/{command}",
                   [routes](const HttpRequest& req, const PathParams& p,
-                           Router::Respond respond) {
+                           const Router::Respond& respond) {
                     if (p.at("command") == "report") {
                       respond(Problem(404, "Not Found",
                                       "report a concern with POST /v1/cases"));
                       return;
                     }
-                    routes->Command(req, p.at("id"), p.at("command"),
-                                    std::move(respond));
+                    routes->Command(req, p.at("id"), p.at("command"), respond);
                   });
   one_case("/v1/cases/{id}", &Routes::GetCase);
   one_case("/v1/cases/{id}/history", &Routes::GetHistory);

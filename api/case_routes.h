@@ -30,7 +30,6 @@ struct CaseRouteDeps {
   const projections::ReadModels* models = nullptr;
   std::shared_ptr<spdlog::logger> logger;
   size_t max_json_depth = 32;
-  std::function<Timestamp()> clock = [] { return NowUtc(); };
   projections::SummaryOptions summary = {};  // small-number suppression
   // Learning records and counts of a month are released this many months
   // after it began (1: once it is over); 0: at once. A record that leaves

@@ -7,7 +7,7 @@
 namespace caseledger::api {
 
 void Routes::Command(const HttpRequest& req, std::string case_id,
-                     std::string command, Router::Respond respond) {
+                     std::string command, const Router::Respond& respond) {
   auto actor = Authenticate(req, respond);
   if (!actor) return;
   if (!domain::MayCommand(actor->role, command)) {
@@ -53,8 +53,8 @@ void Routes::Command(const HttpRequest& req, std::string case_id,
   // Deciding reads the case: do it on a worker thread. The durable append
   // then joins the store's group commit without holding the worker, and
   // the answer is built on a worker once the fsync is done.
-  auto answer = [options, created, respond = std::move(respond)](
-                    StatusOr<service::CommandResult> r) {
+  auto answer = [options, created,
+                 respond](StatusOr<service::CommandResult> r) {
     if (!r.ok()) {
       respond(ProblemFromStatus(
           r.status(), ProblemContext{options.expected_version.has_value(),
@@ -90,9 +90,8 @@ void Routes::Command(const HttpRequest& req, std::string case_id,
       req.request_id);
 }
 
-void Routes::Report(const HttpRequest& req, Router::Respond respond) {
-  Command(req, "case-" + EventId::NewV7().ToString(), "report",
-          std::move(respond));
+void Routes::Report(const HttpRequest& req, const Router::Respond& respond) {
+  Command(req, "case-" + EventId::NewV7().ToString(), "report", respond);
 }
 
 }  // namespace caseledger::api

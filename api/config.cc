@@ -106,7 +106,7 @@ Status ApplyMinutes(ObjectReader& r, const char* key,
 Status ApplySeconds(ObjectReader& r, const char* key, int64_t min,
                     std::chrono::seconds* out) {
   int64_t s = out->count();
-  RETURN_IF_ERROR(r.Integer(key, min, 24 * 3600, &s));
+  RETURN_IF_ERROR(r.Integer(key, min, int64_t{24} * 3600, &s));
   *out = std::chrono::seconds(s);
   return Status::OK();
 }
@@ -126,7 +126,7 @@ bool IsLoopback(const std::string& host) {
 }  // namespace
 
 Status ApplyListen(const std::string& listen, ServerOptions* server) {
-  const Status bad = Status::InvalidArgument(
+  Status bad = Status::InvalidArgument(
       "listen must be HOST:PORT (an IP address and a port), got '" + listen +
       "'");
   size_t colon = listen.rfind(':');

@@ -6,13 +6,13 @@
 namespace caseledger::api {
 
 void Routes::GetGovernance(const HttpRequest& req, const std::string& view,
-                           Router::Respond respond) {
+                           const Router::Respond& respond) {
   auto actor = AuthorizeModelRead(req, Read::kGovernance, respond);
   if (!actor) return;
   auto q = QueryParams(req.target);
   StatusOr<Json> out = Status::OK();
   if (view == "overview") {
-    out = d_.models->Overview(d_.clock());
+    out = d_.models->Overview(d_.store.Now());
   } else if (view == "sample") {
     static const std::regex kMonth(R"(^[0-9]{4}-(0[1-9]|1[0-2])$)");
     if (!q.count("month") || !std::regex_match(q["month"], kMonth)) {
@@ -34,7 +34,7 @@ void Routes::GetGovernance(const HttpRequest& req, const std::string& view,
     out = d_.models->AuditSample(q["month"], size,
                                  q.count("seed") ? q["seed"] : "caseledger");
   } else {
-    out = d_.models->Governance(view, d_.clock(), 500);
+    out = d_.models->Governance(view, d_.store.Now(), 500);
   }
   if (!out.ok()) {
     respond(ProblemFromStatus(out.status()));

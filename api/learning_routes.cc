@@ -79,7 +79,7 @@ std::string ReleasedBefore(Timestamp now, uint64_t delay_months) {
          std::to_string(month_of_year);
 }
 
-void Routes::GetFeed(const HttpRequest& req, Router::Respond respond) {
+void Routes::GetFeed(const HttpRequest& req, const Router::Respond& respond) {
   auto actor = AuthorizeModelRead(req, Read::kLearningFeed, respond);
   if (!actor) return;
   auto q = QueryParams(req.target);
@@ -120,7 +120,8 @@ void Routes::GetFeed(const HttpRequest& req, Router::Respond respond) {
   respond(std::move(r));
 }
 
-void Routes::GetFeedStream(const HttpRequest& req, Router::Respond respond) {
+void Routes::GetFeedStream(const HttpRequest& req,
+                           const Router::Respond& respond) {
   auto actor = AuthorizeModelRead(req, Read::kLearningFeed, respond);
   if (!actor) return;
   auto q = QueryParams(req.target);
@@ -152,7 +153,8 @@ void Routes::GetFeedStream(const HttpRequest& req, Router::Respond respond) {
   respond(std::move(r));
 }
 
-void Routes::GetSummary(const HttpRequest& req, Router::Respond respond) {
+void Routes::GetSummary(const HttpRequest& req,
+                        const Router::Respond& respond) {
   auto actor = AuthorizeModelRead(req, Read::kLearningFeed, respond);
   if (!actor) return;
   projections::SummaryOptions options = d_.summary;

@@ -4,7 +4,7 @@
 
 namespace caseledger::api {
 
-void Routes::ListCases(const HttpRequest& req, Router::Respond respond) {
+void Routes::ListCases(const HttpRequest& req, const Router::Respond& respond) {
   auto actor = AuthorizeModelRead(req, Read::kCaseList, respond);
   if (!actor) return;
   auto q = QueryParams(req.target);
@@ -21,7 +21,7 @@ void Routes::ListCases(const HttpRequest& req, Router::Respond respond) {
       return;
     }
     f.ack_overdue = true;
-    f.now = d_.clock();
+    f.now = d_.store.Now();
   }
   if (actor->role == domain::Role::kReporter) f.reporter = actor->id;
   f.reader = *actor;
@@ -95,7 +95,7 @@ void Routes::ListCases(const HttpRequest& req, Router::Respond respond) {
   }
   // A row of a list is a read of the case too.
   RecordThenRespond(*actor, service::CaseReadKind::kList, std::move(listed),
-                    std::move(r), std::move(respond));
+                    std::move(r), respond);
 }
 
 }  // namespace caseledger::api

@@ -100,14 +100,16 @@ std::map<std::string, std::string> QueryParams(std::string_view target) {
 }
 
 void Router::Add(std::string method, std::string pattern, Handler handler) {
-  Route r{std::move(method), pattern, SplitPath(pattern), std::move(handler),
-          nullptr};
+  auto parts = SplitPath(pattern);
+  Route r{std::move(method), std::move(pattern), std::move(parts),
+          std::move(handler), nullptr};
   routes_.push_back(std::move(r));
 }
 
 void Router::AddAsync(std::string method, std::string pattern,
                       AsyncHandler handler) {
-  Route r{std::move(method), pattern, SplitPath(pattern), nullptr,
+  auto parts = SplitPath(pattern);
+  Route r{std::move(method), std::move(pattern), std::move(parts), nullptr,
           std::move(handler)};
   routes_.push_back(std::move(r));
 }

@@ -60,7 +60,7 @@ class Routes {
 
   // POST /v1/cases and POST /v1/cases/{id}/commands/{command}.
   void Command(const HttpRequest& req, std::string case_id, std::string command,
-               Router::Respond respond);
+               const Router::Respond& respond);
 
   // Loads the case and checks that the actor may make `read` of it. A
   // refusal never says whether the case exists unless the role may know.
@@ -69,51 +69,51 @@ class Routes {
       const Router::Respond& respond);
 
   void GetCase(const HttpRequest& req, const std::string& id,
-               Router::Respond respond);
+               const Router::Respond& respond);
 
   void GetHistory(const HttpRequest& req, const std::string& id,
-                  Router::Respond respond);
+                  const Router::Respond& respond);
 
   void GetVerify(const HttpRequest& req, const std::string& id,
-                 Router::Respond respond);
+                 const Router::Respond& respond);
 
   // GET /v1/cases: a page of case summaries from the read model, filtered
   // by stage, lead, urgency, category, or acknowledgement overdue; a
   // reporter sees only the cases they reported; no one sees a case they are
   // barred from. ?after_position=N waits (up to 2 s) for the read model to
   // include the caller's own write.
-  void ListCases(const HttpRequest& req, Router::Respond respond);
+  void ListCases(const HttpRequest& req, const Router::Respond& respond);
 
   // GET /v1/governance/overview, /v1/governance/{view},
   // /v1/governance/sample?month=YYYY-MM[&size=N&seed=S]. Case ids only, and
   // none the reader is barred from.
   void GetGovernance(const HttpRequest& req, const std::string& view,
-                     Router::Respond respond);
+                     const Router::Respond& respond);
 
   // GET /v1/learning/feed?after=SEQ&limit=N: the anonymised feed.
-  void GetFeed(const HttpRequest& req, Router::Respond respond);
+  void GetFeed(const HttpRequest& req, const Router::Respond& respond);
 
   // GET /v1/learning/stream: the feed as Server-Sent Events, from the
   // record after Last-Event-ID (a reconnecting client's last seen sequence
   // number) or ?after=SEQ, then live as records are added.
-  void GetFeedStream(const HttpRequest& req, Router::Respond respond);
+  void GetFeedStream(const HttpRequest& req, const Router::Respond& respond);
 
   // POST /v1/admin/tokens/revoke {"token": ...} or {"actor_id": ...}:
   // revokes at once, on the log; open streams of the token end.
-  void RevokeToken(const HttpRequest& req, Router::Respond respond);
+  void RevokeToken(const HttpRequest& req, const Router::Respond& respond);
 
   // POST /v1/admin/backups (no body, or {}): a consistent copy of the store
   // in the configured backup directory.
-  void CreateBackup(const HttpRequest& req, Router::Respond respond);
+  void CreateBackup(const HttpRequest& req, const Router::Respond& respond);
 
   // POST /v1/admin/store/resume (no body, or {}): appends again after a
   // failed write, now rather than at the store's next own try. 200 with the
   // log position when appends may go on; otherwise the failure (507 while
   // the disk is still full).
-  void ResumeStore(const HttpRequest& req, Router::Respond respond);
+  void ResumeStore(const HttpRequest& req, const Router::Respond& respond);
 
   // GET /v1/learning/summary: counts with small numbers suppressed.
-  void GetSummary(const HttpRequest& req, Router::Respond respond);
+  void GetSummary(const HttpRequest& req, const Router::Respond& respond);
 
   // Every read of a case's contents is recorded (who, when, what, which
   // version) before the answer goes out: no record, no read. The records
@@ -121,22 +121,22 @@ class Routes {
   // to record answers with the failure instead.
   void RecordThenRespond(const Actor& actor, service::CaseReadKind what,
                          std::vector<service::CaseShown> shown,
-                         HttpResponse response, Router::Respond respond);
+                         HttpResponse response, const Router::Respond& respond);
 
   // GET /v1/cases/{id}/access-log: who read the case, when, what.
   void GetAccessLog(const HttpRequest& req, const std::string& id,
-                    Router::Respond respond);
+                    const Router::Respond& respond);
 
   // GET /v1/cases/{id}/replay?at=VERSION|until=TIME, and .../replay/steps.
   void GetReplay(const HttpRequest& req, const std::string& id, bool steps,
-                 Router::Respond respond);
+                 const Router::Respond& respond);
 
   // POST /v1/cases: the server names the case, an opaque, unguessable id.
-  void Report(const HttpRequest& req, Router::Respond respond);
+  void Report(const HttpRequest& req, const Router::Respond& respond);
   void GetReplayState(const HttpRequest& req, const std::string& id,
-                      Router::Respond respond);
+                      const Router::Respond& respond);
   void GetReplaySteps(const HttpRequest& req, const std::string& id,
-                      Router::Respond respond);
+                      const Router::Respond& respond);
 
  private:
   CaseRouteDeps& d_;

@@ -36,7 +36,7 @@ struct Fixture {
   std::shared_ptr<const domain::EventCatalog> catalog;
   std::unique_ptr<projections::ReadModels> models;
   uint64_t events = 0;
-  std::atomic<int64_t> clock{0};  // the seed's simulated clock
+  SettableClock clock;  // the seed's simulated clock
 
   Fixture() {
     if (!g_store.empty()) {
@@ -58,12 +58,11 @@ struct Fixture {
     }
     service::SeedOptions so;
     so.cases = g_cases;
-    clock.store(so.start.value());
-    so.clock_micros = &clock;
+    so.clock = &clock;
     std::filesystem::create_directories(path);
     Options o;
     o.sync = false;
-    o.clock = [this] { return Timestamp(clock.load()); };
+    o.clock = clock.Function();
     if (!EventStore::Open(o, path + "/log", &store).ok()) std::abort();
     catalog = *domain::EventCatalog::Load();
     auto r = service::SeedCases(*store, catalog, domain::DomainConfig{}, so);

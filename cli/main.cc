@@ -1,15 +1,10 @@
 // caseledger: the one executable. Each subcommand wires what it needs
 // explicitly (config, logger, store, ...) and tears it down in reverse.
-#include <fcntl.h>
-#include <openssl/rand.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <atomic>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -20,13 +15,8 @@
 #include <optional>
 #include <string>
 
-#include "api/auth.h"
-#include "api/case_routes.h"
+#include "api/app.h"
 #include "api/config.h"
-#include "api/handlers.h"
-#include "api/router.h"
-#include "api/server.h"
-#include "api/worker_pool.h"
 #include "caseledger/domain/catalog.h"
 #include "caseledger/event_store.h"
 #include "caseledger/projections/read_models.h"
@@ -85,22 +75,9 @@ int RunVerify(const std::string& data, const std::optional<std::string>& id,
   return 3;
 }
 
-// On a store with no tokens yet, issues a first admin and DSL token and
-// prints them once, with a working curl example.
-StatusOr<bool> FirstRunTokens(EventStore& store,
-                              const caseledger::domain::EventCatalog& catalog,
-                              const caseledger::api::ServerOptions& so) {
-  auto version = store.GetStreamVersion(caseledger::service::kTokenStream);
-  if (!version.ok()) return version.status();
-  if (version->value() != 0) return false;
-  using caseledger::domain::Actor;
-  using caseledger::domain::Role;
-  auto admin = caseledger::service::IssueToken(
-      store, catalog, Actor{"admin-1", Role::kAdmin}, "caseledger-serve");
-  if (!admin.ok()) return admin.status();
-  auto dsl = caseledger::service::IssueToken(
-      store, catalog, Actor{"dsl-1", Role::kDsl}, "caseledger-serve");
-  if (!dsl.ok()) return dsl.status();
+// Shows a new store's first tokens, once, with a working curl example.
+void PrintFirstRun(const caseledger::api::FirstRun& first,
+                   const caseledger::api::ServerOptions& so) {
   const bool tls = !so.tls_certificate_file.empty();
   std::string host =
       so.host.find(':') != std::string::npos ? "[" + so.host + "]" : so.host;
@@ -109,15 +86,19 @@ StatusOr<bool> FirstRunTokens(EventStore& store,
   std::cout
       << "\nA new store: two first tokens (shown once; only their hashes are "
          "kept):\n"
-      << "  admin  (actor admin-1): " << *admin << "\n"
-      << "  dsl    (actor dsl-1):   " << *dsl << "\n\n"
+      << "  admin  (actor admin-1): " << first.admin_token << "\n"
+      << "  dsl    (actor dsl-1):   " << first.dsl_token << "\n\n"
       << "Try:\n  curl -s" << (tls ? "k" : "") << " -H 'Authorization: Bearer "
-      << *dsl << "' -H 'Content-Type: application/json' \\\n"
+      << first.dsl_token << "' -H 'Content-Type: application/json' \\\n"
       << "    -d @scripts/examples/report.json " << base << "/v1/cases\n"
       << "More tokens: caseledger token create --data DIR --actor ID "
-         "--role ROLE (with the server stopped)\n\n"
-      << std::flush;
-  return true;
+         "--role ROLE (with the server stopped)\n\n";
+  if (first.demo) {
+    std::cout << "Seeded " << first.demo->cases << " demo cases ("
+              << first.demo->events
+              << " events), e.g. GET /v1/cases/demo-000001/history\n\n";
+  }
+  std::cout << std::flush;
 }
 
 int RunRebuild(const std::string& data, bool verbose) {
@@ -146,7 +127,8 @@ int RunRebuild(const std::string& data, bool verbose) {
   uint64_t events = (*models)->Health().position;
   std::cout << "rebuilt the case read model to position " << events << " in "
             << secs << " s ("
-            << static_cast<uint64_t>(events / std::max(secs, 1e-9))
+            << static_cast<uint64_t>(static_cast<double>(events) /
+                                     std::max(secs, 1e-9))
             << " events/s)\n";
   // Any flush or compaction still running ends before the command does, so
   // the store it leaves is settled (closing would abandon a compaction, for
@@ -274,94 +256,13 @@ int RunReplay(const std::string& data, const std::string& case_id,
 }
 
 int RunServe(const caseledger::api::ServeConfig& config, bool demo) {
-  // Wiring, in order; torn down in reverse.
-  const std::string& data = config.data;
   auto logger = MakeLogger("caseledger", config.verbose);
-  const caseledger::api::ServerOptions& server_options = config.server;
-
-  auto catalog = caseledger::domain::EventCatalog::Load();
-  if (!catalog.ok()) return Fail("loading the event schemas", catalog.status());
-
-  // The server clock stamps recorded-at; demo seeding replays weeks of
-  // simulated time through it first (0: the real clock).
-  std::atomic<int64_t> simulated_clock{0};
-  Options options;
-  options.logger = logger;
-  options.clock = [&simulated_clock] {
-    int64_t t = simulated_clock.load();
-    return t != 0 ? caseledger::Timestamp(t) : caseledger::NowUtc();
-  };
-  std::unique_ptr<EventStore> store;
-  Status s = EventStore::Open(options, data, &store);
-  if (!s.ok()) return Fail("opening " + data, s);
-
-  caseledger::api::TokenRegistry tokens(*store);
-  s = tokens.Refresh();
-  if (!s.ok()) return Fail("reading tokens", s);
-  auto first = FirstRunTokens(*store, **catalog, server_options);
-  if (!first.ok()) return Fail("issuing the first tokens", first.status());
-  if (demo && *first) {
-    // A new store: a few realistic (fictional) case histories to look at.
-    caseledger::service::SeedOptions so;
-    so.cases = 25;
-    so.case_prefix = "demo-";
-    // Cases that happened over the last three months.
-    so.start = caseledger::Timestamp(caseledger::NowUtc().value() -
-                                     int64_t{90} * 24 * 3600 * 1000000);
-    simulated_clock.store(so.start.value());
-    so.clock_micros = &simulated_clock;
-    auto seeded =
-        caseledger::service::SeedCases(*store, *catalog, config.domain, so);
-    simulated_clock.store(0);
-    if (!seeded.ok()) return Fail("seeding demo cases", seeded.status());
-    std::cout << "Seeded " << seeded->cases << " demo cases (" << seeded->events
-              << " events), e.g. GET /v1/cases/demo-000001/history\n\n"
-              << std::flush;
-  }
-
-  caseledger::service::CaseService service(*store, *catalog, config.domain);
-  auto key =
-      caseledger::service::LoadPseudonymKey(data, config.pseudonym_key_file);
-  if (!key.ok()) return Fail("the pseudonym key", key.status());
-  auto models = caseledger::projections::ReadModels::Open(
-      caseledger::service::ProjectionsDir(data), *store, *catalog, logger,
-      *key);
-  if (!models.ok()) return Fail("opening the read models", models.status());
-  (*models)->Start();
-  // Commands wait for an fsync; they run here, never on the I/O threads.
-  caseledger::api::WorkerPool workers(config.workers, logger);
-  caseledger::api::HttpMetrics metrics;
-  caseledger::api::Router router;
-  router.SetLogger(logger);
-  caseledger::api::AddOperationalRoutes(router, *store, metrics, models->get());
-  caseledger::api::CaseRouteDeps deps{*store,  service,       tokens,
-                                      workers, models->get(), logger};
-  deps.max_json_depth = config.max_json_depth;
-  deps.command_budget = config.command_budget;
-  deps.summary = config.summary;
-  deps.feed_release_delay_months = config.feed_release_delay_months;
-  const std::string backup_root =
-      caseledger::service::BackupRoot(data, config.backup_dir);
-  deps.backup = [&store, &data, &config, &backup_root] {
-    return caseledger::service::BackUp(*store, data, config.pseudonym_key_file,
-                                       backup_root);
-  };
-  caseledger::api::AddCaseRoutes(router, deps);
-
-  auto server =
-      caseledger::api::Server::Create(server_options, router, metrics, logger);
-  if (!server.ok()) return Fail("starting the server", server.status());
-  logger->info("serving {} on {}://{}:{} (log at position {})", data,
-               server_options.tls_certificate_file.empty() ? "http" : "https",
-               server_options.host, (*server)->port(),
-               store->committed_position().value());
-  (*server)->Run(/*handle_signals=*/true);
-  server->reset();
-  workers.Stop();  // finish commands in flight before the store closes
-  (*models)->Stop();
-  models->reset();
-
-  s = store->Close();
+  auto app = caseledger::api::App::Open(config, logger, {.demo = demo});
+  if (!app.ok())
+    return Fail("starting the server on " + config.data, app.status());
+  if ((*app)->first_run()) PrintFirstRun(*(*app)->first_run(), config.server);
+  (*app)->Run();
+  Status s = (*app)->Close();
   if (!s.ok()) return Fail("closing the store", s);
   logger->info("stopped cleanly");
   return 0;
@@ -374,14 +275,12 @@ int RunSeed(const std::string& data, uint64_t cases, uint64_t seed, bool sync,
   if (!catalog.ok()) return Fail("loading the event schemas", catalog.status());
   caseledger::service::SeedOptions so;
   // Events are recorded on the seed's simulated clock, not today's.
-  std::atomic<int64_t> sim_clock{so.start.value()};
-  so.clock_micros = &sim_clock;
+  caseledger::SettableClock clock;
+  so.clock = &clock;
   Options options;
   options.logger = logger;
   options.sync = sync;
-  options.clock = [&sim_clock] {
-    return caseledger::Timestamp(sim_clock.load());
-  };
+  options.clock = clock.Function();
   std::unique_ptr<EventStore> store;
   Status s = EventStore::Open(options, data, &store);
   if (!s.ok()) return Fail("opening " + data, s);
@@ -544,6 +443,7 @@ int main(int argc, char** argv) {
       s = caseledger::api::ApplyConfigFile(*config_file, &config);
     if (s.ok()) {
       s = caseledger::api::ApplyEnvironment(
+          // NOLINTNEXTLINE(concurrency-mt-unsafe): nothing sets it
           [](const char* name) { return std::getenv(name); }, &config);
     }
     if (s.ok() && listen)

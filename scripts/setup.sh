@@ -11,8 +11,9 @@ PACKAGES=(
   libcli11-dev libssl-dev libsimdjson-dev libjemalloc-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
-  # fuzzing (scripts/fuzz.sh): clang and its libFuzzer and sanitizer runtimes
-  clang libclang-rt-14-dev
+  # fuzzing (scripts/fuzz.sh) and the ThreadSanitizer build: clang and its
+  # libFuzzer and sanitizer runtimes; scripts/tidy.sh: clang-tidy
+  clang libclang-rt-14-dev clang-tidy
   # scripts/full_disk_check.sh talks to the server as a client would
   curl python3
 )

@@ -3,12 +3,13 @@
 # build (which also builds the benchmarks, so they cannot rot) with the
 # full-disk check and a short crash loop on it, then the whole suite again
 # under AddressSanitizer and UndefinedBehaviorSanitizer, then the fuzz
-# then the engine, service and projection suites under ThreadSanitizer (a
+# then clang-tidy over the product and the tests (zero findings), then the
+# engine, service and projection suites under ThreadSanitizer (a
 # clang build, which also enforces the GUARDED_BY annotations with
 # -Wthread-safety -Werror on every library and the program), then the fuzz
 # targets (seeds replayed, 30 s each). Set CASELEDGER_SKIP_SANITIZE=1,
-# CASELEDGER_SKIP_TSAN=1 or CASELEDGER_SKIP_FUZZ=1 to skip those passes
-# locally.
+# CASELEDGER_SKIP_TIDY=1, CASELEDGER_SKIP_TSAN=1 or CASELEDGER_SKIP_FUZZ=1 to
+# skip those passes locally.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -28,6 +29,10 @@ echo "== crash loop: SIGKILL under load, acknowledgements checked (release)"
 python3 scripts/crash_loop.py --cycles 10 --bin build/release/cli/caseledger
 if [ "${CASELEDGER_SKIP_SANITIZE:-0}" != "1" ]; then
   run_suite sanitize
+fi
+if [ "${CASELEDGER_SKIP_TIDY:-0}" != "1" ]; then
+  echo "== clang-tidy (.clang-tidy: bugprone, performance, concurrency)"
+  scripts/tidy.sh
 fi
 if [ "${CASELEDGER_SKIP_TSAN:-0}" != "1" ]; then
   echo "== build (tsan: clang, -Wthread-safety -Werror)"

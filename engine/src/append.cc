@@ -342,8 +342,7 @@ StatusOr<AppendResult> EventStoreImpl::Decide(Request& r, Group& g) {
                           r.expected.ToString());
   }
 
-  const int64_t recorded_at =
-      (options_.clock ? options_.clock() : NowUtc()).value();
+  const int64_t recorded_at = Now().value();
   AppendResult result;
   result.first_version = StreamVersion(head.version + 1);
   result.first_position = GlobalPosition(g.position + 1);

@@ -85,6 +85,9 @@ class EventStoreImpl final : public EventStore {
   StatusOr<StreamVersion> GetStreamVersion(
       std::string_view stream_id) const override;
   LogHead Head() const override;
+  Timestamp Now() const override {
+    return options_.clock ? options_.clock() : NowUtc();
+  }
   GlobalPosition committed_position() const override {
     return GlobalPosition(committed_.load(std::memory_order_acquire));
   }

@@ -57,7 +57,7 @@ Hash Sha256Of2(const uint8_t* a, size_t an, const uint8_t* b, size_t bn) {
 void EncodeCanonical(const ProposedEvent& e, const EventId& id,
                      std::string_view stream_id, uint64_t version,
                      uint64_t position, int64_t recorded_at, std::string* dst) {
-  dst->reserve(dst->size() + kFixedHeader + 7 * 4 + stream_id.size() +
+  dst->reserve(dst->size() + kFixedHeader + size_t{7} * 4 + stream_id.size() +
                e.type.size() + e.actor.id.size() + e.actor.role.size() +
                e.correlation_id.size() + e.causation_id.size() +
                e.payload.size() + 2 * kHashSize);

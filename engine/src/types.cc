@@ -168,7 +168,7 @@ StatusOr<Timestamp> ParseTimestamp(std::string_view text) {
         !ReadDigits(text, &i, 2, &om) || oh > 23 || om > 59) {
       return bad();
     }
-    offset_secs = sign * (oh * 3600 + om * 60);
+    offset_secs = sign * (int64_t{oh} * 3600 + int64_t{om} * 60);
   } else {
     return bad();
   }
@@ -180,7 +180,8 @@ StatusOr<Timestamp> ParseTimestamp(std::string_view text) {
                      std::chrono::day(static_cast<unsigned>(day))};
   if (!ymd.ok()) return bad();
   int64_t days = sys_days(ymd).time_since_epoch().count();
-  int64_t secs = days * 86400 + hour * 3600 + min * 60 + sec - offset_secs;
+  int64_t secs = days * 86400 + int64_t{hour} * 3600 + int64_t{min} * 60 + sec -
+                 offset_secs;
   return Timestamp(secs * 1000000 + micros);
 }
 

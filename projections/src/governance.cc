@@ -248,15 +248,17 @@ StatusOr<Json> ReadModelsImpl::AuditSample(const std::string& month,
   // represented; the rest are drawn in an order fixed by the month and the
   // seed, so the same request gives the same sample.
   std::vector<std::pair<std::string, std::string>> urgent, overridden, rest;
+  const std::string prefix = seed + "|" + month + "|";
   for (const std::string& id : ids) {
     ASSIGN_OR_RETURN(auto doc, Case(id));
     if (!doc) continue;
+    std::string rank = Sha256Hex(prefix + id);
     if (!doc->value("overrides", Json::array()).empty()) {
-      overridden.emplace_back(Sha256Hex(seed + "|" + month + "|" + id), id);
+      overridden.emplace_back(std::move(rank), id);
     } else if (doc->value("urgent", false)) {
-      urgent.emplace_back(Sha256Hex(seed + "|" + month + "|" + id), id);
+      urgent.emplace_back(std::move(rank), id);
     } else {
-      rest.emplace_back(Sha256Hex(seed + "|" + month + "|" + id), id);
+      rest.emplace_back(std::move(rank), id);
     }
   }
   for (auto* v : {&urgent, &overridden, &rest}) std::sort(v->begin(), v->end());

@@ -227,8 +227,12 @@ Status ReadModelsImpl::FeedRecords(
   auto bump_report = [&](int delta) -> Status {
     const std::string reported = MonthOf(in.reported_at);
     for (const auto& c : in.categories) {
-      RETURN_IF_ERROR(
-          bump(std::string("category") + '\0' + reported + '\0' + c, delta));
+      RETURN_IF_ERROR(bump(std::string("category")
+                               .append(1, '\0')
+                               .append(reported)
+                               .append(1, '\0')
+                               .append(c),
+                           delta));
     }
     RETURN_IF_ERROR(bump(
         std::string("setting") + '\0' + reported + '\0' + in.setting, delta));

@@ -85,8 +85,6 @@ Status ReadModelsImpl::Init(const std::string& dir, rocksdb::Env* env) {
   std::vector<std::string> names;
   rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(dbo, dir, &names);
   if (!ls.ok()) names = {rocksdb::kDefaultColumnFamilyName};
-  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
-  for (const auto& n : names) descs.emplace_back(n, CfOptions(n));
   rocksdb::Status opened = OpenDb(names, /*read_only=*/false);
   if (opened.IsNoSpace()) {
     // The disk is full: serve the models as they are from a read-only
@@ -198,6 +196,7 @@ Status ReadModelsImpl::EnsureGeneration(uint64_t gen, bool make_current) {
   }
   if (!missing.empty()) {
     std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+    descs.reserve(missing.size());
     for (const std::string& name : missing) {
       descs.emplace_back(name, CfOptions(name));
     }
@@ -250,6 +249,7 @@ Status ReadModelsImpl::Fail(const std::string& why) {
 rocksdb::Status ReadModelsImpl::OpenDb(const std::vector<std::string>& names,
                                        bool read_only) {
   std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+  descs.reserve(names.size());
   for (const auto& n : names) descs.emplace_back(n, CfOptions(n));
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;

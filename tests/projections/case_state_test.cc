@@ -13,6 +13,7 @@
 #include "caseledger/projections/read_models.h"
 #include "caseledger/service/case_service.h"
 #include "caseledger/service/seed.h"
+#include "tests/support/seeding.h"
 #include "tests/support/test_support.h"
 
 namespace caseledger::projections {
@@ -41,8 +42,7 @@ class ReadModelsTest : public ::testing::Test {
     so.cases = cases;
     so.seed = seed;
     so.case_prefix = "case-" + std::to_string(seed) + "-";
-    ASSERT_OK(
-        service::SeedCases(*store_, catalog_, domain::DomainConfig{}, so));
+    ASSERT_OK(testing::SeedCases(*store_, catalog_, so));
   }
 
   testing::TempDir dir_;

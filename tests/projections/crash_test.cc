@@ -20,6 +20,7 @@
 #include "projections/src/open_with_env.h"
 #include "tests/support/faulty_disk_env.h"
 #include "tests/support/power_cut_env.h"
+#include "tests/support/seeding.h"
 #include "tests/support/test_support.h"
 
 namespace caseledger::projections {
@@ -51,7 +52,7 @@ void Seed(const std::string& path,
     so.case_prefix = prefix;
     so.seed += 1;  // other ids
   }
-  ASSERT_OK(service::SeedCases(*store, catalog, domain::DomainConfig{}, so));
+  ASSERT_OK(testing::SeedCases(*store, catalog, so));
   ASSERT_OK(store->Close());
 }
 

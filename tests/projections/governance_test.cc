@@ -29,9 +29,8 @@ class GovernanceTest : public ::testing::Test {
     o.clock = [this] { return Timestamp(now_.load()); };
     store_ = testing::OpenStore(dir_.path() + "/log", o);
     catalog_ = *domain::EventCatalog::Load();
-    service_ = std::make_unique<service::CaseService>(
-        *store_, catalog_, domain::DomainConfig{},
-        [this] { return Timestamp(now_.load()); });
+    service_ = std::make_unique<service::CaseService>(*store_, catalog_,
+                                                      domain::DomainConfig{});
   }
   Json Report(bool immediate) { return testing::ReportBody(immediate); }
   // Consent overridden as o1 to involve the police.
@@ -274,12 +273,12 @@ TEST_F(GovernanceTest, TheOverviewCountsWhatTheViewsAndCasesSay) {
   std::vector<uint64_t> ack_minutes;
   for (int i = 0; i < 90; ++i) {
     const std::string id = "p" + std::to_string(i);
-    now_ = start + static_cast<int64_t>(rng() % (60 * 24)) * kHour +
+    now_ = start + static_cast<int64_t>(rng() % (uint64_t{60} * 24)) * kHour +
            static_cast<int64_t>(rng() % 3600) * 1000000;
     const int64_t reported = now_.load();
     Run(id, "report", Report(chance(30)), reporter);
     if (!chance(70)) continue;
-    now_ += static_cast<int64_t>(rng() % (30 * 60)) * 60 * 1000000;
+    now_ += static_cast<int64_t>(rng() % (uint64_t{30} * 60)) * 60 * 1000000;
     Run(id, "assign-lead", lead);
     ack_minutes.push_back(
         static_cast<uint64_t>((now_.load() - reported) / 60000000));
@@ -299,7 +298,8 @@ TEST_F(GovernanceTest, TheOverviewCountsWhatTheViewsAndCasesSay) {
     const std::string due =
         FormatTimestamp(
             Timestamp(now_.load() +
-                      static_cast<int64_t>(rng() % (20 * 24)) * kHour))
+                      static_cast<int64_t>(rng() % (uint64_t{20} * 24)) *
+                          kHour))
             .substr(0, 10);
     Run(id, "schedule-review",
         {{"review_id", "r1"},
@@ -389,8 +389,9 @@ TEST_F(GovernanceTest, TheOverviewCountsWhatTheViewsAndCasesSay) {
   auto check = [&](ReadModels& m) {
     std::vector<Timestamp> moments;
     for (int day : {0, 3, 7, 8, 20, 31, 40, 61, 75, 95}) {
-      moments.emplace_back(start + day * 24 * kHour +
-                           static_cast<int64_t>(rng() % (24 * 3600)) * 1000000);
+      moments.emplace_back(start + int64_t{day} * 24 * kHour +
+                           static_cast<int64_t>(rng() % (uint64_t{24} * 3600)) *
+                               1000000);
     }
     for (Timestamp now : moments) {
       auto got = m.Overview(now);

@@ -13,6 +13,7 @@
 #include "caseledger/projections/read_models.h"
 #include "caseledger/service/case_service.h"
 #include "caseledger/service/seed.h"
+#include "tests/support/seeding.h"
 #include "tests/support/test_support.h"
 
 namespace caseledger::projections {
@@ -29,7 +30,7 @@ class LearningFeedTest : public ::testing::Test {
   void SetUp() override {
     Options o;
     o.sync = false;
-    o.clock = [this] { return now_.value() != 0 ? now_ : NowUtc(); };
+    o.clock = clock_.Function();
     store_ = testing::OpenStore(dir_.path() + "/log", o);
     auto catalog = domain::EventCatalog::Load();
     ASSERT_OK(catalog);
@@ -47,7 +48,7 @@ class LearningFeedTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
-  Timestamp now_{0};
+  SettableClock clock_;
   std::unique_ptr<EventStore> store_;
   std::shared_ptr<const domain::EventCatalog> catalog_;
 };
@@ -78,7 +79,7 @@ Json LearningCorrection(const EventId& learning_event,
 TEST_F(LearningFeedTest, TheFeedCarriesNothingThatIdentifiesAPerson) {
   service::SeedOptions so;
   so.cases = 40;
-  ASSERT_OK(service::SeedCases(*store_, catalog_, domain::DomainConfig{}, so));
+  ASSERT_OK(testing::SeedCases(*store_, catalog_, so, &clock_));
 
   // A case whose learning text was written carelessly.
   service::CaseService svc(*store_, catalog_, domain::DomainConfig{});
@@ -386,7 +387,7 @@ TEST_F(LearningFeedTest, ACaseWhoseLearningConsentIsRefusedLeavesTheFeed) {
 TEST_F(LearningFeedTest, RebuildingReproducesTheFeedAndPseudonymsFollowTheKey) {
   service::SeedOptions so;
   so.cases = 20;
-  ASSERT_OK(service::SeedCases(*store_, catalog_, domain::DomainConfig{}, so));
+  ASSERT_OK(testing::SeedCases(*store_, catalog_, so, &clock_));
   auto a =
       ReadModels::Open(dir_.path() + "/a", *store_, catalog_, nullptr, kKey);
   ASSERT_OK((*a)->CatchUp());
@@ -491,7 +492,7 @@ TEST_F(LearningFeedTest, RebuildingReproducesTheFeedAndPseudonymsFollowTheKey) {
 TEST_F(LearningFeedTest, SmallCountsAreSuppressedAndTheRestRounded) {
   service::SeedOptions so;
   so.cases = 30;  // few enough that some categories are rare
-  ASSERT_OK(service::SeedCases(*store_, catalog_, domain::DomainConfig{}, so));
+  ASSERT_OK(testing::SeedCases(*store_, catalog_, so, &clock_));
   auto models =
       ReadModels::Open(dir_.path() + "/p", *store_, catalog_, nullptr, kKey);
   ASSERT_OK((*models)->CatchUp());
@@ -546,13 +547,12 @@ TEST_F(LearningFeedTest, SmallCountsAreSuppressedAndTheRestRounded) {
 
 TEST_F(LearningFeedTest,
        AMonthIsReleasedWholeOnlyOnceItIsOverAndSaysLittleOfRareCases) {
-  now_ = *ParseTimestamp("2026-01-20T09:00:00Z");
-  service::CaseService svc(*store_, catalog_, domain::DomainConfig{},
-                           [this] { return now_; });
+  clock_.Set(*ParseTimestamp("2026-01-20T09:00:00Z"));
+  service::CaseService svc(*store_, catalog_, domain::DomainConfig{});
   const domain::Actor dsl{"user:dsl-1", domain::Role::kDsl};
   for (int i = 0; i < 10; ++i) {
-    if (i == 2) now_ = *ParseTimestamp("2026-02-02T09:00:00Z");
-    if (i == 5) now_ = *ParseTimestamp("2026-03-02T09:00:00Z");
+    if (i == 2) clock_.Set(*ParseTimestamp("2026-02-02T09:00:00Z"));
+    if (i == 5) clock_.Set(*ParseTimestamp("2026-03-02T09:00:00Z"));
     ASSERT_OK(svc.Execute("case-" + std::to_string(i), "report",
                           testing::ReportBody(), dsl));
   }

@@ -34,16 +34,17 @@ TEST(TableChunkTest, KeepsTheLastOperationOnEachKeyInKeyOrder) {
   auto pick = [&rng](size_t n) {
     return std::uniform_int_distribution<size_t>(0, n - 1)(rng);
   };
-  const std::vector<std::string> starts = {"",
-                                           "a",
-                                           std::string("a\0", 2),
-                                           std::string(39, 'x'),
-                                           std::string(40, 'x'),
-                                           std::string(41, 'x'),
-                                           "b\x1f"
-                                           "2026-01-06T02:05:00.000000Z\x1f"
-                                           "2026-01-06T20:36:00Z",
-                                           "\xff\xfe"};
+  const std::vector<std::string> starts = {
+      "",
+      "a",
+      std::string("a\0", 2),
+      std::string(39, 'x'),
+      std::string(40, 'x'),
+      std::string(41, 'x'),
+      std::string("b\x1f"
+                  "2026-01-06T02:05:00.000000Z\x1f"
+                  "2026-01-06T20:36:00Z"),
+      "\xff\xfe"};
   const std::vector<std::string> ends = {
       "", "1", "2", std::string(1, '\0'), "case-000001", "case-000002", "\x80"};
   for (int round = 0; round < 200; ++round) {

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "caseledger/service/seed.h"
+#include "tests/support/seeding.h"
 #include "tests/support/test_support.h"
 
 namespace caseledger::service {
@@ -305,7 +306,7 @@ TEST_F(CaseServiceTest, AKeptStateFoldsOnlyNewEventsAndEqualsAFullFold) {
   auto seeded = testing::OpenStore(seeded_dir.path(), o);
   SeedOptions so;
   so.cases = 12;
-  ASSERT_OK(SeedCases(*seeded, catalog_, domain::DomainConfig{}, so));
+  ASSERT_OK(testing::SeedCases(*seeded, catalog_, so));
   auto events = seeded->ReadAll(GlobalPosition(0), 1u << 20);
   ASSERT_OK(events);
   // Cases interleaved: the i-th event of each case, then the i+1-th.
@@ -354,11 +355,11 @@ TEST_F(CaseServiceTest, AKeptStateFoldsOnlyNewEventsAndEqualsAFullFold) {
 TEST(SeedTest, SeededCasesAreAcceptedByTheRulesAndTheStoreVerifies) {
   testing::TempDir dir;
   SeedOptions so;
-  std::atomic<int64_t> sim{so.start.value()};
-  so.clock_micros = &sim;
+  SettableClock clock;
+  so.clock = &clock;
   Options o;
   o.sync = false;
-  o.clock = [&sim] { return Timestamp(sim.load()); };
+  o.clock = clock.Function();
   auto store = testing::OpenStore(dir.path(), o);
   auto catalog = domain::EventCatalog::Load();
   ASSERT_OK(catalog);
@@ -393,18 +394,40 @@ TEST(SeedTest, SeededCasesAreAcceptedByTheRulesAndTheStoreVerifies) {
   }
 }
 
+// The seed decides and records on one clock, the store's: without it, or
+// on a store that reads another clock, it writes nothing.
+TEST(SeedTest, SeedingRefusesAStoreThatIsNotOnTheSeedsClock) {
+  testing::TempDir dir;
+  Options o;
+  o.sync = false;
+  o.clock = [] { return Timestamp(1767603600000000 - 1); };
+  auto store = testing::OpenStore(dir.path(), o);
+  auto catalog = domain::EventCatalog::Load();
+  ASSERT_OK(catalog);
+  SeedOptions so;
+  so.cases = 3;
+  EXPECT_TRUE(SeedCases(*store, *catalog, domain::DomainConfig{}, so)
+                  .status()
+                  .IsInvalidArgument());
+  SettableClock other;
+  so.clock = &other;
+  EXPECT_TRUE(SeedCases(*store, *catalog, domain::DomainConfig{}, so)
+                  .status()
+                  .IsFailedPrecondition());
+  EXPECT_EQ(store->committed_position().value(), 0u);
+}
+
 TEST(SeedTest, TheSameSeedWritesTheSameCases) {
   auto run = [](uint64_t seed) {
     testing::TempDir dir;
     Options o;
     o.sync = false;
-    o.clock = [] { return Timestamp(1767603600000000); };
     auto store = testing::OpenStore(dir.path(), o);
     auto catalog = domain::EventCatalog::Load();
     SeedOptions so;
     so.cases = 20;
     so.seed = seed;
-    auto report = SeedCases(*store, *catalog, domain::DomainConfig{}, so);
+    auto report = testing::SeedCases(*store, *catalog, so);
     EXPECT_TRUE(report.ok());
     std::vector<std::string> out;
     auto events = store->ReadAll(GlobalPosition(0), 100000);

@@ -1,6 +1,7 @@
 #include "caseledger/service/replay.h"
 
-#include <atomic>
+#include <string>
+#include <utility>
 
 #include "tests/support/test_support.h"
 
@@ -22,38 +23,46 @@ class ReplayTest : public ::testing::Test {
   void SetUp() override {
     Options o;
     o.sync = false;
-    o.clock = [this] { return Timestamp(kStart + kHour * (ticks_++)); };
+    o.clock = clock_.Function();
     store_ = testing::OpenStore(dir_.path(), o);
     auto c = domain::EventCatalog::Load();
     ASSERT_OK(c);
-    service_ = std::make_unique<CaseService>(
-        *store_, *c, domain::DomainConfig{}, [] { return Timestamp(kStart); });
+    service_ =
+        std::make_unique<CaseService>(*store_, *c, domain::DomainConfig{});
     Json report = testing::ReportBody();
-    ASSERT_OK(service_->Execute("case-1", "report", report, kReporter));
-    ASSERT_OK(service_->Execute("case-1", "assign-lead",
-                                {{"lead_actor_id", kDsl.id},
-                                 {"role", "dsl"},
-                                 {"reason", "initial_assignment"}},
-                                kDsl));
-    ASSERT_OK(service_->Execute(
-        "case-1", "triage",
-        {{"route", "safeguarding_case"},
-         {"related_to_activity", true},
-         {"rationale", "Travel to a session is part of the activity."},
-         {"decided_by", {{"actor_id", kDsl.id}, {"role", "dsl"}}}},
-        kDsl));
+    ASSERT_OK(Execute("case-1", "report", report, kReporter));
+    ASSERT_OK(Execute("case-1", "assign-lead",
+                      {{"lead_actor_id", kDsl.id},
+                       {"role", "dsl"},
+                       {"reason", "initial_assignment"}},
+                      kDsl));
+    ASSERT_OK(
+        Execute("case-1", "triage",
+                {{"route", "safeguarding_case"},
+                 {"related_to_activity", true},
+                 {"rationale", "Travel to a session is part of the activity."},
+                 {"decided_by", {{"actor_id", kDsl.id}, {"role", "dsl"}}}},
+                kDsl));
     Json consent = {{"consent_id", "consent-1"},   {"person_ref", "person-1"},
                     {"purpose", "involve_police"}, {"decision", "given"},
                     {"decided_by", "person"},      {"capacity", "assumed"}};
-    ASSERT_OK(service_->Execute("case-1", "record-consent", consent, kDsl));
+    ASSERT_OK(Execute("case-1", "record-consent", consent, kDsl));
     consent["consent_id"] = "consent-2";
     consent["decision"] = "withdrawn";
     consent["previous_consent_id"] = "consent-1";
-    ASSERT_OK(service_->Execute("case-1", "record-consent", consent, kDsl));
+    ASSERT_OK(Execute("case-1", "record-consent", consent, kDsl));
+  }
+
+  // Each command (one event each) an hour after the one before.
+  Status Execute(const std::string& case_id, const std::string& command,
+                 Json body, const Actor& actor) {
+    clock_.Set(Timestamp(kStart + kHour * commands_++));
+    return service_->Execute(case_id, command, std::move(body), actor).status();
   }
 
   testing::TempDir dir_;
-  std::atomic<int64_t> ticks_{0};
+  SettableClock clock_;
+  int64_t commands_ = 0;
   std::unique_ptr<EventStore> store_;
   std::unique_ptr<CaseService> service_;
 };

@@ -9,6 +9,7 @@
 #include "caseledger/service/case_service.h"
 #include "caseledger/service/seed.h"
 #include "tests/support/json_same.h"
+#include "tests/support/seeding.h"
 #include "tests/support/test_support.h"
 
 namespace caseledger::service {
@@ -116,7 +117,7 @@ TEST(StoredJsonTest, SeededPayloadsReadAsNlohmannReadsThem) {
   ASSERT_OK(catalog);
   SeedOptions so;
   so.cases = 30;
-  ASSERT_OK(SeedCases(*store, *catalog, domain::DomainConfig{}, so));
+  ASSERT_OK(testing::SeedCases(*store, *catalog, so));
   auto events = store->ReadAll(GlobalPosition(0), 1u << 20);
   ASSERT_OK(events);
   ASSERT_GT(events->size(), 100u);

@@ -167,8 +167,14 @@ nlohmann::json ReportBody(bool immediate_risk) {
   return r;
 }
 
+SettableClock& StoreClock() {
+  static SettableClock clock;
+  return clock;
+}
+
 std::unique_ptr<EventStore> OpenStore(const std::string& path,
                                       Options options) {
+  if (!options.clock) options.clock = StoreClock().Function();
   std::unique_ptr<EventStore> store;
   Status s = EventStore::Open(options, path, &store);
   EXPECT_TRUE(s.ok()) << s.ToString();

@@ -111,7 +111,13 @@ std::string PayloadOfSize(size_t bytes, uint64_t seed);
 // the server sets): one person affected, harassment while travelling.
 nlohmann::json ReportBody(bool immediate_risk = false);
 
-// Opens (creating) a store at `path`, failing the test on error.
+// The clock of every store OpenStore opens without a clock of its own: the
+// system clock unless a test sets it (tests/support/seeding.h sets it while
+// it seeds, then resets it).
+SettableClock& StoreClock();
+
+// Opens (creating) a store at `path`, failing the test on error. Without
+// options.clock, the store reads StoreClock().
 std::unique_ptr<EventStore> OpenStore(const std::string& path,
                                       Options options = Options());
 

@@ -142,6 +142,10 @@ class EventStore {
   virtual StatusOr<StreamVersion> GetStreamVersion(
       std::string_view stream_id) const = 0;
 
+  // The store's clock (Options::clock): what stamps recorded-at, and what
+  // every layer above takes as now.
+  virtual Timestamp Now() const = 0;
+
   // The last durable position and its log hash.
   virtual LogHead Head() const = 0;
   virtual GlobalPosition committed_position() const = 0;

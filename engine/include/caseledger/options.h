@@ -54,7 +54,10 @@ struct Options {
   // A miss costs one point read.
   size_t stream_cache_entries = 100000;
 
-  // The server clock that stamps recorded-at. Tests inject a fixed clock.
+  // The clock of the whole product: it stamps recorded-at, and every layer
+  // above the store takes EventStore::Now() as now (due times, overdue
+  // views, the learning feed's release). Null: the system clock. The one
+  // place a clock is injected (a simulation gives a SettableClock).
   std::function<Timestamp()> clock;
 
   // Where the store logs opening, recovery and storage failures. Null: a

@@ -182,7 +182,10 @@ class [[nodiscard]] StatusOr {
 // `ASSIGN_OR_RETURN(auto x, Foo());` binds the value or returns the Status.
 #define ASSIGN_OR_RETURN(lhs, expr) \
   ASSIGN_OR_RETURN_IMPL_(CL_CONCAT_(cl_statusor_, __LINE__), lhs, expr)
+// (tmp is a name and lhs may be a declaration: neither can be parenthesised.)
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
   auto tmp = (expr);                           \
   if (!tmp.ok()) return tmp.status();          \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)

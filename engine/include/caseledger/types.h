@@ -3,8 +3,10 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <compare>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +41,27 @@ using GlobalPosition = NamedType<uint64_t, struct GlobalPositionTag>;
 using Timestamp = NamedType<int64_t, struct TimestampTag>;
 
 Timestamp NowUtc();
+
+// A clock whose time can be set: what a simulation (demo seeding, a test)
+// gives a store as its clock (Options::clock = clock.Function()), so that
+// everything stamped and every "now" above the store follow the simulated
+// time. Unset (or Reset), it reads the system clock. Thread-safe; must
+// outlive what reads it.
+class SettableClock {
+ public:
+  Timestamp Now() const {
+    const int64_t t = micros_.load(std::memory_order_acquire);
+    return t != 0 ? Timestamp(t) : NowUtc();
+  }
+  void Set(Timestamp t) { micros_.store(t.value(), std::memory_order_release); }
+  void Reset() { micros_.store(0, std::memory_order_release); }
+  std::function<Timestamp()> Function() const {
+    return [this] { return Now(); };
+  }
+
+ private:
+  std::atomic<int64_t> micros_{0};
+};
 // RFC 3339 with microseconds, e.g. "2026-11-22T05:30:41.123456Z".
 std::string FormatTimestamp(Timestamp t);
 // Accepts RFC 3339 / ISO 8601 "YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+HH:MM)".

@@ -90,7 +90,7 @@ void RecordCaseReads(EventStore& store, const domain::EventCatalog& catalog,
     }
     store.AppendAsync(
         AccessStreamOf(c.case_id), ExpectedVersion::Any(), {std::move(*e)},
-        [finish](StatusOr<AppendResult> r) { finish(r.status()); });
+        [finish](const StatusOr<AppendResult>& r) { finish(r.status()); });
   }
 }
 

@@ -55,12 +55,10 @@ class CaseService::StateCache {
 
 CaseService::CaseService(EventStore& store,
                          std::shared_ptr<const domain::EventCatalog> catalog,
-                         domain::DomainConfig config,
-                         std::function<Timestamp()> clock)
+                         domain::DomainConfig config)
     : store_(store),
       catalog_(std::move(catalog)),
       config_(config),
-      clock_(clock ? std::move(clock) : [] { return NowUtc(); }),
       states_(std::make_shared<StateCache>()) {}
 
 StatusOr<domain::DomainEvent> ToDomainEvent(const domain::EventCatalog& catalog,
@@ -230,7 +228,7 @@ StatusOr<CaseService::Prepared> CaseService::Prepare(
                            std::to_string(state.version) + ", not " +
                            std::to_string(*options.expected_version));
   }
-  const Timestamp now = clock_();
+  const Timestamp now = store_.Now();
   domain::Command cmd{command, body, actor, now};
   auto lookup =
       [this,
@@ -293,7 +291,7 @@ StatusOr<std::optional<CommandResult>> CaseService::Finish(
 
 StatusOr<CommandResult> CaseService::Execute(const std::string& case_id,
                                              const std::string& command,
-                                             Json body,
+                                             const Json& body,
                                              const domain::Actor& actor,
                                              const CommandOptions& options) {
   for (int attempt = 1;; ++attempt) {

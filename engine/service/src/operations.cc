@@ -16,6 +16,7 @@ std::string ProjectionsDir(const std::string& data) {
 
 StatusOr<std::string> LoadPseudonymKey(const std::string& data,
                                        const std::string& key_file) {
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): nothing sets the environment.
   if (const char* env = std::getenv("CASELEDGER_PSEUDONYM_KEY")) {
     if (std::string(env).size() < 16) {
       return Status::InvalidArgument(
@@ -74,6 +75,7 @@ StatusOr<nlohmann::json> BackUp(EventStore& store, const std::string& data,
   ASSIGN_OR_RETURN(GlobalPosition position, store.Backup(dir));
   nlohmann::json out = {{"backup", dir}, {"position", position.value()}};
   std::string key_path = key_file;
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): nothing sets the environment.
   if (key_path.empty() && !std::getenv("CASELEDGER_PSEUDONYM_KEY")) {
     key_path = data + "/pseudonym.key";
   }

@@ -27,10 +27,8 @@ std::string Date(Timestamp t) { return FormatTimestamp(t).substr(0, 10); }
 class CaseScript {
  public:
   CaseScript(CaseService& service, std::mt19937_64& rng, std::string case_id,
-             uint64_t number, Timestamp* clock, std::atomic<int64_t>* shared,
-             SeedReport* report)
-      : shared_(shared),
-        service_(service),
+             uint64_t number, SettableClock* clock, SeedReport* report)
+      : service_(service),
         rng_(rng),
         id_(std::move(case_id)),
         n_(std::to_string(number)),
@@ -48,11 +46,10 @@ class CaseScript {
     return v[std::uniform_int_distribution<size_t>(0, v.size() - 1)(rng_)];
   }
   void Advance(int64_t min_minutes, int64_t max_minutes) {
-    *clock_ =
-        Timestamp(clock_->value() + std::uniform_int_distribution<int64_t>(
-                                        min_minutes, max_minutes)(rng_) *
-                                        kMinute);
-    if (shared_) shared_->store(clock_->value());
+    clock_->Set(
+        Timestamp(Now().value() + std::uniform_int_distribution<int64_t>(
+                                      min_minutes, max_minutes)(rng_) *
+                                      kMinute));
   }
 
   // A UUIDv7 from the simulated clock and the seeded generator, so that the
@@ -60,24 +57,24 @@ class CaseScript {
   EventId NextEventId() {
     std::array<uint8_t, 16> b{};
     uint64_t hi = rng_(), lo = rng_();
-    for (int k = 0; k < 8; ++k) {
-      b[static_cast<size_t>(k)] = static_cast<uint8_t>(hi >> (56 - 8 * k));
-      b[static_cast<size_t>(8 + k)] = static_cast<uint8_t>(lo >> (56 - 8 * k));
+    for (size_t k = 0; k < 8; ++k) {
+      b[k] = static_cast<uint8_t>(hi >> (56 - 8 * k));
+      b[8 + k] = static_cast<uint8_t>(lo >> (56 - 8 * k));
     }
-    uint64_t ms = static_cast<uint64_t>(clock_->value() / 1000);
-    for (int k = 0; k < 6; ++k) {
-      b[static_cast<size_t>(k)] = static_cast<uint8_t>(ms >> (40 - 8 * k));
+    uint64_t ms = static_cast<uint64_t>(Now().value() / 1000);
+    for (size_t k = 0; k < 6; ++k) {
+      b[k] = static_cast<uint8_t>(ms >> (40 - 8 * k));
     }
     b[6] = static_cast<uint8_t>(0x70 | (b[6] & 0x0F));
     b[8] = static_cast<uint8_t>(0x80 | (b[8] & 0x3F));
     return EventId(b);
   }
 
-  Status Do(const std::string& command, Json body, const Actor& actor) {
-    Advance(5, 60 * 24);
+  Status Do(const std::string& command, const Json& body, const Actor& actor) {
+    Advance(5, int64_t{60} * 24);
     CommandOptions options;
     options.event_id = NextEventId();
-    auto r = service_.Execute(id_, command, std::move(body), actor, options);
+    auto r = service_.Execute(id_, command, body, actor, options);
     if (!r.ok()) {
       return Status::FailedPrecondition(
           "seed: case " + id_ + ", " + command +
@@ -97,12 +94,12 @@ class CaseScript {
   Status Learning();
   Status Audit();
 
-  std::atomic<int64_t>* shared_;
   CaseService& service_;
   std::mt19937_64& rng_;
   std::string id_;
   std::string n_;
-  Timestamp* clock_;
+  SettableClock* clock_;  // the store's
+  Timestamp Now() const { return clock_->Now(); }
   SeedReport* report_;
   std::string report_id_;
   Actor lead_ = kDsl;
@@ -159,9 +156,8 @@ Json CaseScript::Report() {
   }
   Json r = {
       {"kind", Pick(kKinds)},
-      {"occurred_at",
-       FormatTimestamp(Timestamp(clock_->value() - 90 * kMinute))},
-      {"reported_at", FormatTimestamp(*clock_)},
+      {"occurred_at", FormatTimestamp(Timestamp(Now().value() - 90 * kMinute))},
+      {"reported_at", FormatTimestamp(Now())},
       {"reported_via", "report_form"},
       {"setting", setting},
       {"people_involved",
@@ -318,7 +314,7 @@ Status CaseScript::WorkTheCase() {
           {"risk_result", Chance(0.7) ? "risk_reduced" : "risk_remained"}},
          lead_));
   const std::string due =
-      Date(Timestamp(clock_->value() + 14 * 24 * 60 * kMinute));
+      Date(Timestamp(Now().value() + int64_t{14} * 24 * 60 * kMinute));
   RETURN_IF_ERROR(Do("agree-safety-plan",
                      {{"plan_id", "plan-1"},
                       {"actions",
@@ -451,10 +447,10 @@ Status CaseScript::Learning() {
 }
 
 Status CaseScript::Audit() {
-  const std::string sample = "sample-" + MonthOf(*clock_);
+  const std::string sample = "sample-" + MonthOf(Now());
   RETURN_IF_ERROR(Do("sample-for-audit",
                      {{"sample_id", sample},
-                      {"period", MonthOf(*clock_)},
+                      {"period", MonthOf(Now())},
                       {"method", "stratified"}},
                      kReviewer));
   return Do("record-audit-finding",
@@ -526,9 +522,16 @@ Status CaseScript::Run() {
 StatusOr<SeedReport> SeedCases(
     EventStore& store, std::shared_ptr<const domain::EventCatalog> catalog,
     const domain::DomainConfig& config, const SeedOptions& options) {
-  Timestamp clock = options.start;
-  CaseService service(store, std::move(catalog), config,
-                      [&clock] { return clock; });
+  if (options.clock == nullptr) {
+    return Status::InvalidArgument(
+        "seeding needs the store's clock (SeedOptions::clock)");
+  }
+  options.clock->Set(options.start);
+  if (store.Now() != options.start) {
+    return Status::FailedPrecondition(
+        "the store was not opened on the seed's clock (Options::clock)");
+  }
+  CaseService service(store, std::move(catalog), config);
   std::mt19937_64 rng(options.seed);
   SeedReport report;
   for (uint64_t i = 1; i <= options.cases; ++i) {
@@ -537,9 +540,9 @@ StatusOr<SeedReport> SeedCases(
     // Cases start a few hours apart, and their lives overlap on the clock.
     Timestamp case_start(options.start.value() +
                          static_cast<int64_t>(i) * 97 * kMinute);
-    clock = case_start;
-    CaseScript script(service, rng, options.case_prefix + id, i, &clock,
-                      options.clock_micros, &report);
+    options.clock->Set(case_start);
+    CaseScript script(service, rng, options.case_prefix + id, i, options.clock,
+                      &report);
     RETURN_IF_ERROR(script.Run());
     report.cases += 1;
     if (options.progress) options.progress(i);

@@ -107,16 +107,15 @@ inline bool IsCaseStream(std::string_view id) {
 
 class CaseService {
  public:
-  // `store` must outlive the service. `clock` stamps commands (due times);
-  // null: the system clock.
+  // `store` must outlive the service. Commands take the store's clock
+  // (EventStore::Now) as now, for due times.
   CaseService(EventStore& store,
               std::shared_ptr<const domain::EventCatalog> catalog,
-              domain::DomainConfig config,
-              std::function<Timestamp()> clock = nullptr);
+              domain::DomainConfig config);
 
   StatusOr<CommandResult> Execute(const std::string& case_id,
                                   const std::string& command,
-                                  nlohmann::json body,
+                                  const nlohmann::json& body,
                                   const domain::Actor& actor,
                                   const CommandOptions& options = {});
 
@@ -177,7 +176,6 @@ class CaseService {
   EventStore& store_;
   std::shared_ptr<const domain::EventCatalog> catalog_;
   domain::DomainConfig config_;
-  std::function<Timestamp()> clock_;
   class StateCache;
   std::shared_ptr<StateCache> states_;  // thread-safe
 };

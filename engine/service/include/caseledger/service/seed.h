@@ -4,7 +4,6 @@
 // Everything it writes is fictional: "Person A", example.org addresses.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -23,10 +22,12 @@ struct SeedOptions {
   Timestamp start = Timestamp(1767603600000000);
   // Case ids are "<prefix><number>", numbered from 1.
   std::string case_prefix = "case-";
-  // If set, the simulated clock is kept here (microseconds), so that the
-  // store's recorded-at clock can follow it (Options::clock) and a seeded
-  // store looks as if its cases happened over weeks, not seconds.
-  std::atomic<int64_t>* clock_micros = nullptr;
+  // The simulated clock, which the store must have been opened on
+  // (Options::clock = clock->Function()): commands are decided and events
+  // recorded at simulated times, so a seeded store looks as if its cases
+  // happened over weeks, not seconds. Required; left at the last simulated
+  // time.
+  SettableClock* clock = nullptr;
   // Called after each case with the number done.
   std::function<void(uint64_t)> progress;
 };

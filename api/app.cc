@@ -1,0 +1,156 @@
+#include "api/app.h"
+
+#include <utility>
+
+#include "api/auth.h"
+#include "api/case_routes.h"
+#include "api/handlers.h"
+#include "api/router.h"
+#include "api/server.h"
+#include "api/worker_pool.h"
+#include "caseledger/domain/catalog.h"
+#include "caseledger/event_store.h"
+#include "caseledger/projections/read_models.h"
+#include "caseledger/service/access.h"
+#include "caseledger/service/case_service.h"
+#include "caseledger/service/operations.h"
+
+namespace caseledger::api {
+namespace {
+
+constexpr int64_t kDay = int64_t{24} * 3600 * 1000000;
+
+class AppImpl final : public App {
+ public:
+  AppImpl(const ServeConfig& config, std::shared_ptr<spdlog::logger> logger)
+      : config_(config), logger_(std::move(logger)) {}
+  ~AppImpl() override { (void)Close(); }
+
+  Status Open(const Options& options) {
+    ASSIGN_OR_RETURN(catalog_, domain::EventCatalog::Load());
+    // The system clock, except while demo seeding replays weeks of
+    // simulated time through it.
+    caseledger::Options store_options;
+    store_options.logger = logger_;
+    store_options.clock = clock_.Function();
+    RETURN_IF_ERROR(EventStore::Open(store_options, config_.data, &store_));
+
+    tokens_ = std::make_unique<TokenRegistry>(*store_);
+    RETURN_IF_ERROR(tokens_->Refresh());
+    RETURN_IF_ERROR(IssueFirstTokens(options));
+
+    service_ = std::make_unique<service::CaseService>(*store_, catalog_,
+                                                      config_.domain);
+    ASSIGN_OR_RETURN(
+        std::string key,
+        service::LoadPseudonymKey(config_.data, config_.pseudonym_key_file));
+    ASSIGN_OR_RETURN(models_, projections::ReadModels::Open(
+                                  service::ProjectionsDir(config_.data),
+                                  *store_, catalog_, logger_, key));
+    models_->Start();
+    // Commands wait for an fsync; they run here, never on the I/O threads.
+    workers_ = std::make_unique<WorkerPool>(config_.workers, logger_);
+    router_.SetLogger(logger_);
+    AddOperationalRoutes(router_, *store_, metrics_, models_.get());
+    deps_ = std::make_unique<CaseRouteDeps>(CaseRouteDeps{
+        *store_, *service_, *tokens_, *workers_, models_.get(), logger_});
+    deps_->max_json_depth = config_.max_json_depth;
+    deps_->command_budget = config_.command_budget;
+    deps_->summary = config_.summary;
+    deps_->feed_release_delay_months = config_.feed_release_delay_months;
+    deps_->backup =
+        [this, root = service::BackupRoot(config_.data, config_.backup_dir)] {
+          return service::BackUp(*store_, config_.data,
+                                 config_.pseudonym_key_file, root);
+        };
+    AddCaseRoutes(router_, *deps_);
+    ASSIGN_OR_RETURN(
+        server_, Server::Create(config_.server, router_, metrics_, logger_));
+    logger_->info(
+        "serving {} on {}://{}:{} (log at position {})", config_.data,
+        config_.server.tls_certificate_file.empty() ? "http" : "https",
+        config_.server.host, server_->port(),
+        store_->committed_position().value());
+    return Status::OK();
+  }
+
+  const std::optional<FirstRun>& first_run() const override {
+    return first_run_;
+  }
+  uint16_t port() const override { return server_->port(); }
+  void Run() override { server_->Run(/*handle_signals=*/true); }
+
+  Status Close() override {
+    if (store_ == nullptr) return Status::OK();
+    server_.reset();
+    if (workers_) workers_->Stop();  // commands in flight finish first
+    if (models_) models_->Stop();
+    models_.reset();
+    Status s = store_->Close();
+    store_.reset();
+    return s;
+  }
+
+ private:
+  // On a store with no tokens yet: a first admin and DSL token, and the
+  // demo cases if asked for.
+  Status IssueFirstTokens(const Options& options) {
+    ASSIGN_OR_RETURN(StreamVersion version,
+                     store_->GetStreamVersion(service::kTokenStream));
+    if (version.value() != 0) return Status::OK();
+    FirstRun first;
+    ASSIGN_OR_RETURN(
+        first.admin_token,
+        service::IssueToken(*store_, *catalog_,
+                            domain::Actor{"admin-1", domain::Role::kAdmin},
+                            "caseledger-serve"));
+    ASSIGN_OR_RETURN(
+        first.dsl_token,
+        service::IssueToken(*store_, *catalog_,
+                            domain::Actor{"dsl-1", domain::Role::kDsl},
+                            "caseledger-serve"));
+    if (options.demo) {
+      service::SeedOptions so;
+      so.cases = 25;
+      so.case_prefix = "demo-";
+      so.start = Timestamp(NowUtc().value() - 90 * kDay);
+      so.clock = &clock_;
+      auto seeded = service::SeedCases(*store_, catalog_, config_.domain, so);
+      clock_.Reset();
+      if (!seeded.ok()) {
+        logger_->error("seeding demo cases: {}", seeded.status().ToString());
+        return seeded.status();
+      }
+      first.demo = *seeded;
+    }
+    first_run_ = std::move(first);
+    return Status::OK();
+  }
+
+  const ServeConfig config_;
+  std::shared_ptr<spdlog::logger> logger_;
+  SettableClock clock_;  // the store's
+  std::shared_ptr<const domain::EventCatalog> catalog_;
+  std::unique_ptr<EventStore> store_;
+  std::unique_ptr<TokenRegistry> tokens_;
+  std::optional<FirstRun> first_run_;
+  std::unique_ptr<service::CaseService> service_;
+  std::unique_ptr<projections::ReadModels> models_;
+  std::unique_ptr<WorkerPool> workers_;
+  HttpMetrics metrics_;
+  Router router_;
+  std::unique_ptr<CaseRouteDeps> deps_;
+  std::unique_ptr<Server> server_;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<App>> App::Open(const ServeConfig& config,
+                                         std::shared_ptr<spdlog::logger> logger,
+                                         Options options) {
+  auto app = std::make_unique<AppImpl>(config, std::move(logger));
+  RETURN_IF_ERROR(app->Open(options));
+  return std::unique_ptr<App>(std::move(app));
+}
+
+}  // namespace caseledger::api
