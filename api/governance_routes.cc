@@ -1,6 +1,8 @@
 #include <regex>
 #include <utility>
+#include <vector>
 
+#include "api/render.h"
 #include "api/routes.h"
 
 namespace caseledger::api {
@@ -10,10 +12,16 @@ void Routes::GetGovernance(const HttpRequest& req, const std::string& view,
   auto actor = AuthorizeModelRead(req, Read::kGovernance, respond);
   if (!actor) return;
   auto q = QueryParams(req.target);
-  StatusOr<Json> out = Status::OK();
   if (view == "overview") {
-    out = d_.models->Overview(d_.store.Now());
-  } else if (view == "sample") {
+    auto overview = d_.models->Overview(d_.store.Now());
+    if (!overview.ok()) {
+      respond(ProblemFromStatus(overview.status()));
+      return;
+    }
+    respond(JsonResponse(200, ToJson(*overview)));
+    return;
+  }
+  if (view == "sample") {
     static const std::regex kMonth(R"(^[0-9]{4}-(0[1-9]|1[0-2])$)");
     if (!q.count("month") || !std::regex_match(q["month"], kMonth)) {
       respond(WithPointer(Problem(400, "Bad Request", "month must be YYYY-MM"),
@@ -31,32 +39,42 @@ void Routes::GetGovernance(const HttpRequest& req, const std::string& view,
       }
       size = static_cast<size_t>(*n);
     }
-    out = d_.models->AuditSample(q["month"], size,
-                                 q.count("seed") ? q["seed"] : "caseledger");
-  } else {
-    out = d_.models->Governance(view, d_.store.Now(), 500);
-  }
-  if (!out.ok()) {
-    respond(ProblemFromStatus(out.status()));
+    auto sample = d_.models->AuditSample(
+        q["month"], size, q.count("seed") ? q["seed"] : "caseledger");
+    Status kept =
+        sample.ok() ? KeepUnbarred(&sample->cases, *actor) : sample.status();
+    if (!kept.ok()) {
+      respond(ProblemFromStatus(kept));
+      return;
+    }
+    respond(JsonResponse(200, ToJson(*sample)));
     return;
   }
-  // A DSL barred from a case does not see it listed.
-  for (const char* list : {"items", "cases"}) {
-    if (!out->contains(list)) continue;
-    Json kept = Json::array();
-    for (const auto& item : (*out)[list]) {
-      auto doc = d_.models->Case(item.value("case_id", ""));
-      if (!doc.ok()) {  // closed: no answer rather than an unchecked one
-        respond(ProblemFromStatus(doc.status()));
-        return;
-      }
-      if (doc->has_value() && !projections::BarredFrom(**doc, *actor)) {
-        kept.push_back(item);
-      }
-    }
-    (*out)[list] = kept;
+  auto items = d_.models->Governance(view, d_.store.Now(), 500);
+  Status kept =
+      items.ok() ? KeepUnbarred(&items->items, *actor) : items.status();
+  if (!kept.ok()) {
+    respond(ProblemFromStatus(kept));
+    return;
   }
-  respond(JsonResponse(200, *out));
+  respond(JsonResponse(200, ToJson(*items)));
+}
+
+template <typename Item>
+Status Routes::KeepUnbarred(std::vector<Item>* items,
+                            const domain::Actor& actor) const {
+  // A DSL barred from a case does not see it listed.
+  std::vector<Item> kept;
+  for (Item& item : *items) {
+    auto doc = d_.models->Case(item.case_id);
+    // Unreadable: no answer rather than an unchecked one.
+    if (!doc.ok()) return doc.status();
+    if (doc->has_value() && !projections::BarredFrom(**doc, actor)) {
+      kept.push_back(std::move(item));
+    }
+  }
+  *items = std::move(kept);
+  return Status::OK();
 }
 
 }  // namespace caseledger::api

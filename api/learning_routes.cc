@@ -2,6 +2,7 @@
 #include <functional>
 #include <utility>
 
+#include "api/render.h"
 #include "api/routes.h"
 
 namespace caseledger::api {
@@ -164,7 +165,7 @@ void Routes::GetSummary(const HttpRequest& req,
     respond(ProblemFromStatus(summary.status()));
     return;
   }
-  respond(JsonResponse(200, *summary));
+  respond(JsonResponse(200, ToJson(*summary)));
 }
 
 }  // namespace caseledger::api

@@ -89,6 +89,10 @@ class Routes {
   // none the reader is barred from.
   void GetGovernance(const HttpRequest& req, const std::string& view,
                      const Router::Respond& respond);
+  // Drops the items (each with a case_id) of cases `actor` is barred from.
+  template <typename Item>
+  Status KeepUnbarred(std::vector<Item>* items,
+                      const domain::Actor& actor) const;
 
   // GET /v1/learning/feed?after=SEQ&limit=N: the anonymised feed.
   void GetFeed(const HttpRequest& req, const Router::Respond& respond);

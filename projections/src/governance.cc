@@ -23,20 +23,20 @@ Status ReadModelsImpl::ScanTag(IndexTag tag, Visit visit,
   return FromRocks(it->status(), "scanning governance index");
 }
 
-StatusOr<Json> ReadModelsImpl::Governance(const std::string& view,
-                                          Timestamp now, size_t limit) const {
-  Json items = Json::array();
-  RETURN_IF_ERROR(VisitView(view, now, [&](Json item) {
-    items.push_back(std::move(item));
-    return items.size() < limit;
+StatusOr<GovernanceView> ReadModelsImpl::Governance(const std::string& view,
+                                                    Timestamp now,
+                                                    size_t limit) const {
+  GovernanceView out{view, now, {}};
+  RETURN_IF_ERROR(VisitView(view, now, [&](GovernanceItem item) {
+    out.items.push_back(std::move(item));
+    return out.items.size() < limit;
   }));
-  return Json{{"view", view},
-              {"as_of", FormatTimestamp(now)},
-              {"items", std::move(items)}};
+  return out;
 }
 
-Status ReadModelsImpl::VisitView(const std::string& view, Timestamp now,
-                                 const std::function<bool(Json)>& visit) const {
+Status ReadModelsImpl::VisitView(
+    const std::string& view, Timestamp now,
+    const std::function<bool(GovernanceItem)>& visit) const {
   const std::string now_ts = FormatTimestamp(now);
   const std::string today = now_ts.substr(0, 10);
   // Each view is one index tag. Values are "due|item" (sorted by due),
@@ -80,17 +80,21 @@ Status ReadModelsImpl::VisitView(const std::string& view, Timestamp now,
     }
     const std::string& now_value = spec.due == Due::kDate ? today : now_ts;
     if (spec.due_filter && !(head < now_value)) return false;  // sorted
-    Json j = {{"case_id", id}};
-    if (*spec.item) j[spec.item] = item;
-    if (spec.tag == IndexTag::kOverride) j["override_id"] = value;
-    if (spec.tag == IndexTag::kUnexplained) j["type"] = head;
-    if (spec.tag == IndexTag::kAckLate) {
-      j["due"] = head;
-    } else if (spec.due != Due::kNone) {
-      j["due"] = head;
-      j["overdue"] = head < now_value;
+    GovernanceItem g;
+    g.case_id = id;
+    if (*spec.item) {
+      g.item_name = spec.item;
+      g.item = item;
     }
-    return visit(std::move(j));
+    if (spec.tag == IndexTag::kOverride) g.override_id = value;
+    if (spec.tag == IndexTag::kUnexplained) g.event_type = head;
+    if (spec.tag == IndexTag::kAckLate) {
+      g.due = head;
+    } else if (spec.due != Due::kNone) {
+      g.due = head;
+      g.overdue = head < now_value;
+    }
+    return visit(std::move(g));
   }));
   return Status::OK();
 }
@@ -138,7 +142,7 @@ StatusOr<uint64_t> ReadModelsImpl::CountBefore(const Counters& counters,
   return n;
 }
 
-StatusOr<Json> ReadModelsImpl::Overview(Timestamp now) const {
+StatusOr<GovernanceOverview> ReadModelsImpl::Overview(Timestamp now) const {
   const std::string now_ts = FormatTimestamp(now);
   const std::string today = now_ts.substr(0, kDayBytes);
   Counters counters;
@@ -155,34 +159,33 @@ StatusOr<Json> ReadModelsImpl::Overview(Timestamp now) const {
     for (const auto& [bucket, count] : of(tag)) n += count;
     return n;
   };
-  Json out = {{"as_of", now_ts}};
-  for (const auto& [tag, name] : std::vector<std::pair<IndexTag, const char*>>{
-           {IndexTag::kStage, "cases_by_stage"},
-           {IndexTag::kMonth, "cases_reported_by_month"},
-           {IndexTag::kCategory, "cases_by_category"},
-           {IndexTag::kSetting, "cases_by_setting"},
-           {IndexTag::kClosureReason, "closed_cases_by_reason"},
-           {IndexTag::kOutcomes, "cases_by_outcomes_achieved"}}) {
-    Json counts = Json::object();
-    for (const auto& [bucket, count] : of(tag)) counts[bucket] = count;
-    out[name] = std::move(counts);
+  GovernanceOverview out;
+  out.as_of = now;
+  for (const auto& [tag, counts] :
+       std::vector<std::pair<IndexTag, GovernanceOverview::Counts*>>{
+           {IndexTag::kStage, &out.cases_by_stage},
+           {IndexTag::kMonth, &out.cases_reported_by_month},
+           {IndexTag::kCategory, &out.cases_by_category},
+           {IndexTag::kSetting, &out.cases_by_setting},
+           {IndexTag::kClosureReason, &out.closed_cases_by_reason},
+           {IndexTag::kOutcomes, &out.cases_by_outcomes_achieved}}) {
+    for (const auto& [bucket, count] : of(tag)) (*counts)[bucket] = count;
   }
   // Time from report to acknowledgement: the median, and how many were
   // acknowledged late (the breaches are a view of their own).
   {
-    const uint64_t acknowledged = total(IndexTag::kAckMinutes);
-    Json ack = {{"acknowledged", acknowledged},
-                {"acknowledged_late", total(IndexTag::kAckLate)}};
+    auto& ack = out.acknowledgement;
+    ack.acknowledged = total(IndexTag::kAckMinutes);
+    ack.acknowledged_late = total(IndexTag::kAckLate);
     uint64_t seen = 0;
     for (const auto& [minutes, count] :
          of(IndexTag::kAckMinutes)) {  // zero-padded: sorted
       seen += count;
-      if (seen > acknowledged / 2) {
-        ack["median_minutes"] = std::stoull(minutes);
+      if (seen > ack.acknowledged / 2) {
+        ack.median_minutes = std::stoull(minutes);
         break;
       }
     }
-    out["acknowledgement"] = std::move(ack);
   }
   // The views' sizes, as VisitView would count them.
   ASSIGN_OR_RETURN(uint64_t overdue_acks,
@@ -195,20 +198,20 @@ StatusOr<Json> ReadModelsImpl::Overview(Timestamp now) const {
                    CountBefore(counters, IndexTag::kEscalationDue, now_ts));
   ASSIGN_OR_RETURN(uint64_t reaudits_overdue,
                    CountBefore(counters, IndexTag::kReauditDue, today));
-  out["overdue-acknowledgements"] = {{"count", overdue_acks}};
-  out["overdue-reviews"] = {{"count", overdue_reviews}};
-  out["escalations-awaiting-acknowledgement"] = {
-      {"count", total(IndexTag::kEscalationDue)},
-      {"overdue", escalations_overdue}};
-  out["consent-overrides"] = {{"count", total(IndexTag::kOverride)}};
-  out["closed-without-outcome-review"] = {
-      {"count", total(IndexTag::kClosedWithoutReview)}};
-  out["overdue-actions"] = {{"count", overdue_actions}};
-  out["reaudits-due"] = {{"count", total(IndexTag::kReauditDue)},
-                         {"overdue", reaudits_overdue}};
-  out["decisions-without-rationale"] = {
-      {"count", total(IndexTag::kUnexplained)}};
-  out["late-acknowledgements"] = {{"count", total(IndexTag::kAckLate)}};
+  out.views = {
+      {"overdue-acknowledgements", {overdue_acks, std::nullopt}},
+      {"overdue-reviews", {overdue_reviews, std::nullopt}},
+      {"escalations-awaiting-acknowledgement",
+       {total(IndexTag::kEscalationDue), escalations_overdue}},
+      {"consent-overrides", {total(IndexTag::kOverride), std::nullopt}},
+      {"closed-without-outcome-review",
+       {total(IndexTag::kClosedWithoutReview), std::nullopt}},
+      {"overdue-actions", {overdue_actions, std::nullopt}},
+      {"reaudits-due", {total(IndexTag::kReauditDue), reaudits_overdue}},
+      {"decisions-without-rationale",
+       {total(IndexTag::kUnexplained), std::nullopt}},
+      {"late-acknowledgements", {total(IndexTag::kAckLate), std::nullopt}},
+  };
   // Cases not closed, by whole days since the report: under 7, 7 to 30,
   // over 30. Reported at t, days = (now - t) / 1 day, so "under 7" is
   // t > now - 7 days and "over 30" is t <= now - 31 days.
@@ -222,16 +225,14 @@ StatusOr<Json> ReadModelsImpl::Overview(Timestamp now) const {
     const uint64_t open = total(IndexTag::kOpenSince);
     ASSIGN_OR_RETURN(uint64_t week_or_more, at_or_before(7));
     ASSIGN_OR_RETURN(uint64_t over_30, at_or_before(31));
-    out["open_cases_by_age"] = {{"under_7_days", open - week_or_more},
-                                {"7_to_30_days", week_or_more - over_30},
-                                {"over_30_days", over_30}};
+    out.open_cases_by_age = {open - week_or_more, week_or_more - over_30,
+                             over_30};
   }
   return out;
 }
 
-StatusOr<Json> ReadModelsImpl::AuditSample(const std::string& month,
-                                           size_t size,
-                                           const std::string& seed) const {
+StatusOr<AuditSample> ReadModelsImpl::AuditSample(
+    const std::string& month, size_t size, const std::string& seed) const {
   std::vector<std::string> ids;
   {
     ReaderLock lk(&gen_mu_);
@@ -262,11 +263,15 @@ StatusOr<Json> ReadModelsImpl::AuditSample(const std::string& month,
     }
   }
   for (auto* v : {&urgent, &overridden, &rest}) std::sort(v->begin(), v->end());
-  Json picked = Json::array();
+  projections::AuditSample out;
+  out.month = month;
+  out.seed = seed;
+  out.population = ids.size();
+  std::vector<projections::AuditSample::Pick>& picked = out.cases;
   auto take = [&](std::vector<std::pair<std::string, std::string>>& from,
                   const char* why, size_t n) {
     for (size_t i = 0; i < from.size() && i < n && picked.size() < size; ++i) {
-      picked.push_back({{"case_id", from[i].second}, {"stratum", why}});
+      picked.push_back({from[i].second, why});
     }
   };
   // At least one of each special stratum (when there is one), then the
@@ -276,7 +281,7 @@ StatusOr<Json> ReadModelsImpl::AuditSample(const std::string& month,
   std::vector<std::pair<std::string, std::string>> remaining;
   auto taken = [&](const std::string& id) {
     for (const auto& p : picked)
-      if (p["case_id"] == id) return true;
+      if (p.case_id == id) return true;
     return false;
   };
   for (auto* v : {&overridden, &urgent, &rest}) {
@@ -285,10 +290,7 @@ StatusOr<Json> ReadModelsImpl::AuditSample(const std::string& month,
   }
   std::sort(remaining.begin(), remaining.end());
   take(remaining, "drawn", size);
-  return Json{{"month", month},
-              {"seed", seed},
-              {"population", ids.size()},
-              {"cases", picked}};
+  return out;
 }
 
 }  // namespace caseledger::projections::internal

@@ -78,12 +78,12 @@ StatusOr<FeedPage> ReadModelsImpl::Feed(uint64_t after_seq, size_t limit,
   return page;
 }
 
-StatusOr<Json> ReadModelsImpl::Summary(const SummaryOptions& o) const {
-  Json out = {{"suppress_below", o.suppress_below},
-              {"rounded_to", o.round_to},
-              {"by_category", Json::object()},
-              {"by_setting", Json::object()},
-              {"by_month", Json::object()}};
+StatusOr<LearningSummary> ReadModelsImpl::Summary(
+    const SummaryOptions& o) const {
+  LearningSummary out;
+  out.suppress_below = o.suppress_below;
+  out.rounded_to = o.round_to;
+  out.released_before = o.released_before;
   // Keys: group \0 month [\0 code]; counts of released months summed.
   std::map<std::pair<std::string, std::string>, uint64_t> sums;
   // (Only these groups' keys: the column family also holds per-case
@@ -127,11 +127,14 @@ StatusOr<Json> ReadModelsImpl::Summary(const SummaryOptions& o) const {
     m = NextMonth(m);
   }
   for (const auto& [group_code, n] : sums) {
-    out[group_code.first][group_code.second] =
-        n < o.suppress_below ? Json("suppressed")
-                             : Json(RoundCount(n, o.round_to));
+    LearningSummary::Counts& counts =
+        group_code.first == "by_category"  ? out.by_category
+        : group_code.first == "by_setting" ? out.by_setting
+                                           : out.by_month;
+    counts[group_code.second] = n < o.suppress_below
+                                    ? std::nullopt
+                                    : std::optional(RoundCount(n, o.round_to));
   }
-  if (!o.released_before.empty()) out["released_before"] = o.released_before;
   return out;
 }
 

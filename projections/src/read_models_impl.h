@@ -89,14 +89,14 @@ class ReadModelsImpl final : public ReadModels {
   template <typename Visit>
   Status ScanTag(IndexTag tag, Visit visit, const std::string& from = {}) const;
 
-  StatusOr<Json> Governance(const std::string& view, Timestamp now,
-                            size_t limit) const override;
+  StatusOr<GovernanceView> Governance(const std::string& view, Timestamp now,
+                                      size_t limit) const override;
 
   // Calls `visit` with each item of a governance view, in due order, until
   // it returns false. One item at a time: counting a view of any size takes
   // no more memory than one item.
   Status VisitView(const std::string& view, Timestamp now,
-                   const std::function<bool(Json)>& visit) const;
+                   const std::function<bool(GovernanceItem)>& visit) const;
 
   // The overview's counters, by tag: bucket -> count, in bucket order.
   using Counters =
@@ -112,16 +112,17 @@ class ReadModelsImpl final : public ReadModels {
   // Costs what the number of distinct counted values (stages, months,
   // categories, minutes to acknowledgement, due days) costs, and a scan of
   // today's entries of the time-due views; not the number of cases.
-  StatusOr<Json> Overview(Timestamp now) const override;
+  StatusOr<GovernanceOverview> Overview(Timestamp now) const override;
 
-  StatusOr<Json> AuditSample(const std::string& month, size_t size,
-                             const std::string& seed) const override;
+  StatusOr<projections::AuditSample> AuditSample(
+      const std::string& month, size_t size,
+      const std::string& seed) const override;
 
   StatusOr<FeedPage> Feed(uint64_t after_seq, size_t limit,
                           std::string_view released_before,
                           std::string_view consumer) const override;
 
-  StatusOr<Json> Summary(const SummaryOptions& o) const override;
+  StatusOr<LearningSummary> Summary(const SummaryOptions& o) const override;
 
  private:
   static bool Matches(const CaseFilter& f, const Json& doc);

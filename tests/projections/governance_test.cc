@@ -82,18 +82,18 @@ TEST_F(GovernanceTest,
   auto early = m->Governance("overdue-acknowledgements",
                              Timestamp(base.value() + kHour / 2), 100);
   ASSERT_OK(early);
-  EXPECT_TRUE((*early)["items"].empty());
+  EXPECT_TRUE(early->items.empty());
   // Two hours on: the urgent one (1 hour deadline) is late, the standard one
   // (a day) is not, the taken one never is.
   auto later = m->Governance("overdue-acknowledgements",
                              Timestamp(base.value() + 2 * kHour), 100);
   ASSERT_OK(later);
-  ASSERT_EQ((*later)["items"].size(), 1u);
-  EXPECT_EQ((*later)["items"][0]["case_id"], "urgent-case");
+  ASSERT_EQ(later->items.size(), 1u);
+  EXPECT_EQ(later->items[0].case_id, "urgent-case");
   auto next_day = m->Governance("overdue-acknowledgements",
                                 Timestamp(base.value() + 30 * kHour), 100);
   ASSERT_OK(next_day);
-  EXPECT_EQ((*next_day)["items"].size(), 2u);
+  EXPECT_EQ(next_day->items.size(), 2u);
   EXPECT_TRUE(m->Governance("no-such-view", base, 10).status().IsNotFound());
 }
 
@@ -134,26 +134,27 @@ TEST_F(GovernanceTest, ReviewsEscalationsOverridesAndClosuresAreListed) {
   Timestamp mar12(1773309600000000);  // 2026-03-12T10:00:00Z
   auto reviews = m->Governance("overdue-reviews", mar12, 100);
   ASSERT_OK(reviews);
-  ASSERT_EQ((*reviews)["items"].size(), 1u);
-  EXPECT_EQ((*reviews)["items"][0]["review_id"], "r1");
+  ASSERT_EQ(reviews->items.size(), 1u);
+  EXPECT_EQ(reviews->items[0].item_name, "review_id");
+  EXPECT_EQ(reviews->items[0].item, "r1");
   auto not_yet = m->Governance("overdue-reviews", Timestamp(now_.load()), 100);
-  EXPECT_TRUE((*not_yet)["items"].empty());
+  EXPECT_TRUE(not_yet->items.empty());
   auto esc = m->Governance("escalations-awaiting-acknowledgement", mar12, 100);
   ASSERT_OK(esc);
-  ASSERT_EQ((*esc)["items"].size(), 1u);
-  EXPECT_EQ((*esc)["items"][0]["overdue"], true);
+  ASSERT_EQ(esc->items.size(), 1u);
+  EXPECT_EQ(esc->items[0].overdue, std::optional(true));
   auto overrides = m->Governance("consent-overrides", mar12, 100);
-  ASSERT_EQ((*overrides)["items"].size(), 1u);
-  EXPECT_EQ((*overrides)["items"][0]["override_id"], "o1");
+  ASSERT_EQ(overrides->items.size(), 1u);
+  EXPECT_EQ(overrides->items[0].override_id, "o1");
   auto closed = m->Governance("closed-without-outcome-review", mar12, 100);
-  ASSERT_EQ((*closed)["items"].size(), 1u);
-  EXPECT_EQ((*closed)["items"][0]["case_id"], "c2");
+  ASSERT_EQ(closed->items.size(), 1u);
+  EXPECT_EQ(closed->items[0].case_id, "c2");
   auto overview = m->Overview(mar12);
   ASSERT_OK(overview);
-  EXPECT_EQ((*overview)["cases_by_stage"]["open"], 1);
-  EXPECT_EQ((*overview)["cases_by_stage"]["closed"], 1);
-  EXPECT_EQ((*overview)["overdue-reviews"]["count"], 1);
-  EXPECT_EQ((*overview)["open_cases_by_age"]["7_to_30_days"], 1);
+  EXPECT_EQ(overview->cases_by_stage.at("open"), 1u);
+  EXPECT_EQ(overview->cases_by_stage.at("closed"), 1u);
+  EXPECT_EQ(overview->views.at("overdue-reviews").count, 1u);
+  EXPECT_EQ(overview->open_cases_by_age.from_7_to_30_days, 1u);
 }
 
 TEST_F(GovernanceTest, LateAcknowledgementsReauditsUnexplainedDecisionsCounts) {
@@ -199,42 +200,43 @@ TEST_F(GovernanceTest, LateAcknowledgementsReauditsUnexplainedDecisionsCounts) {
 
   auto late = m->Governance("late-acknowledgements", mar12, 100);
   ASSERT_OK(late);
-  ASSERT_EQ((*late)["items"].size(), 1u);
-  EXPECT_EQ((*late)["items"][0]["case_id"], "c1");
-  EXPECT_EQ((*late)["items"][0]["due"], "2026-03-01T11:00:00.000000Z");
-  EXPECT_EQ((*late)["items"][0]["acknowledged_at"],
-            "2026-03-01T12:00:00.000000Z");
+  ASSERT_EQ(late->items.size(), 1u);
+  EXPECT_EQ(late->items[0].case_id, "c1");
+  EXPECT_EQ(late->items[0].due, "2026-03-01T11:00:00.000000Z");
+  EXPECT_EQ(late->items[0].item_name, "acknowledged_at");
+  EXPECT_EQ(late->items[0].item, "2026-03-01T12:00:00.000000Z");
 
   auto reaudits = m->Governance("reaudits-due", mar3, 100);
   ASSERT_OK(reaudits);
-  ASSERT_EQ((*reaudits)["items"].size(), 1u);
-  EXPECT_EQ((*reaudits)["items"][0]["reaudit_id"], "ra1");
-  EXPECT_EQ((*reaudits)["items"][0]["overdue"], false);
-  EXPECT_EQ((*m->Governance("reaudits-due", mar12, 100))["items"][0]["overdue"],
-            true);
+  ASSERT_EQ(reaudits->items.size(), 1u);
+  EXPECT_EQ(reaudits->items[0].item_name, "reaudit_id");
+  EXPECT_EQ(reaudits->items[0].item, "ra1");
+  EXPECT_EQ(reaudits->items[0].overdue, std::optional(false));
+  EXPECT_EQ(m->Governance("reaudits-due", mar12, 100)->items[0].overdue,
+            std::optional(true));
 
   auto unexplained = m->Governance("decisions-without-rationale", mar12, 100);
   ASSERT_OK(unexplained);
-  ASSERT_EQ((*unexplained)["items"].size(), 1u);
-  EXPECT_EQ((*unexplained)["items"][0]["case_id"], "c2");
-  EXPECT_EQ((*unexplained)["items"][0]["type"], "CaseClosed");
+  ASSERT_EQ(unexplained->items.size(), 1u);
+  EXPECT_EQ(unexplained->items[0].case_id, "c2");
+  EXPECT_EQ(unexplained->items[0].event_type, "CaseClosed");
 
   auto overview = m->Overview(mar12);
   ASSERT_OK(overview);
-  EXPECT_EQ((*overview)["acknowledgement"]["acknowledged"], 2);
-  EXPECT_EQ((*overview)["acknowledgement"]["acknowledged_late"], 1);
-  EXPECT_EQ((*overview)["acknowledgement"]["median_minutes"], 120);
-  EXPECT_EQ((*overview)["closed_cases_by_reason"]
-                       ["person_declined_further_involvement"],
-            1);
-  int settings = 0;
-  for (const auto& [k, n] : (*overview)["cases_by_setting"].items()) {
-    settings += n.get<int>();
-  }
-  EXPECT_EQ(settings, 2);
-  EXPECT_FALSE((*overview)["cases_by_category"].empty());
-  EXPECT_EQ((*overview)["reaudits-due"]["overdue"], 1);
-  EXPECT_EQ((*overview)["decisions-without-rationale"]["count"], 1);
+  EXPECT_EQ(overview->acknowledgement.acknowledged, 2u);
+  EXPECT_EQ(overview->acknowledgement.acknowledged_late, 1u);
+  EXPECT_EQ(overview->acknowledgement.median_minutes,
+            std::optional<uint64_t>(120));
+  EXPECT_EQ(overview->closed_cases_by_reason.at(
+                "person_declined_further_involvement"),
+            1u);
+  uint64_t settings = 0;
+  for (const auto& [k, n] : overview->cases_by_setting) settings += n;
+  EXPECT_EQ(settings, 2u);
+  EXPECT_FALSE(overview->cases_by_category.empty());
+  EXPECT_EQ(overview->views.at("reaudits-due").overdue,
+            std::optional<uint64_t>(1));
+  EXPECT_EQ(overview->views.at("decisions-without-rationale").count, 1u);
 
   // The re-audit done, it is no longer due.
   Run("c1", "record-audit-finding",
@@ -252,7 +254,7 @@ TEST_F(GovernanceTest, LateAcknowledgementsReauditsUnexplainedDecisionsCounts) {
        {"change_embedded", "yes"}},
       reviewer);
   ASSERT_OK(m->CatchUp());
-  EXPECT_TRUE((*m->Governance("reaudits-due", mar12, 100))["items"].empty());
+  EXPECT_TRUE(m->Governance("reaudits-due", mar12, 100)->items.empty());
 }
 
 // The overview, kept by counters, says what counting the views and the
@@ -320,7 +322,7 @@ TEST_F(GovernanceTest, TheOverviewCountsWhatTheViewsAndCasesSay) {
 
   // What counting one by one says at `now`.
   auto expected = [&](ReadModels& m, Timestamp now) {
-    Json want = Json::object();
+    GovernanceOverview want;
     std::vector<Json> docs;
     std::string cursor;
     for (;;) {
@@ -330,35 +332,29 @@ TEST_F(GovernanceTest, TheOverviewCountsWhatTheViewsAndCasesSay) {
       if (page->next_cursor.empty()) break;
       cursor = page->next_cursor;
     }
-    Json by_stage = Json::object(), by_month = Json::object(),
-         by_category = Json::object(), by_setting = Json::object(),
-         by_reason = Json::object();
-    Json age = {{"under_7_days", 0}, {"7_to_30_days", 0}, {"over_30_days", 0}};
-    auto add = [](Json& counts, const std::string& k) {
-      counts[k] = counts.value(k, 0) + 1;
+    auto add = [](GovernanceOverview::Counts& counts, const std::string& k) {
+      ++counts[k];
     };
     for (const Json& d : docs) {
       const std::string stage = d["stage"];
-      add(by_stage, stage);
-      add(by_month, d["reported_at"].get<std::string>().substr(0, 7));
-      for (const auto& c : d["categories"]) add(by_category, c);
-      add(by_setting, d["setting"]);
-      if (stage == "closed") add(by_reason, d["closure_reason"]);
+      add(want.cases_by_stage, stage);
+      add(want.cases_reported_by_month,
+          d["reported_at"].get<std::string>().substr(0, 7));
+      for (const auto& c : d["categories"]) add(want.cases_by_category, c);
+      add(want.cases_by_setting, d["setting"]);
+      if (stage == "closed") {
+        add(want.closed_cases_by_reason, d["closure_reason"]);
+      }
       if (stage == "closed") continue;
       const int64_t days =
           (now.value() -
            ParseTimestamp(d["reported_at"].get<std::string>())->value()) /
           (86400LL * 1000000);
-      add(age, days < 7     ? "under_7_days"
-               : days <= 30 ? "7_to_30_days"
-                            : "over_30_days");
+      auto& age = want.open_cases_by_age;
+      ++(days < 7     ? age.under_7_days
+         : days <= 30 ? age.from_7_to_30_days
+                      : age.over_30_days);
     }
-    want["cases_by_stage"] = by_stage;
-    want["cases_reported_by_month"] = by_month;
-    want["cases_by_category"] = by_category;
-    want["cases_by_setting"] = by_setting;
-    want["closed_cases_by_reason"] = by_reason;
-    want["open_cases_by_age"] = age;
     for (const char* view :
          {"overdue-acknowledgements", "overdue-reviews",
           "escalations-awaiting-acknowledgement", "consent-overrides",
@@ -366,23 +362,22 @@ TEST_F(GovernanceTest, TheOverviewCountsWhatTheViewsAndCasesSay) {
           "decisions-without-rationale", "late-acknowledgements"}) {
       auto items = m.Governance(view, now, 1000000);
       EXPECT_TRUE(items.ok());
-      want[view] = {{"count", (*items)["items"].size()}};
+      auto& size = want.views[view];
+      size.count = items->items.size();
       if (std::string(view) == "escalations-awaiting-acknowledgement" ||
           std::string(view) == "reaudits-due") {
-        int overdue = 0;
-        for (const auto& item : (*items)["items"]) {
-          overdue += item.value("overdue", false) ? 1 : 0;
+        uint64_t overdue = 0;
+        for (const auto& item : items->items) {
+          overdue += item.overdue.value_or(false) ? 1 : 0;
         }
-        want[view]["overdue"] = overdue;
+        size.overdue = overdue;
       }
     }
-    want["acknowledgement"] = {
-        {"acknowledged", ack_minutes.size()},
-        {"acknowledged_late",
-         want["late-acknowledgements"]["count"].get<size_t>()}};
+    want.acknowledgement.acknowledged = ack_minutes.size();
+    want.acknowledgement.acknowledged_late =
+        want.views["late-acknowledgements"].count;
     if (!ack_minutes.empty()) {
-      want["acknowledgement"]["median_minutes"] =
-          ack_minutes[ack_minutes.size() / 2];
+      want.acknowledgement.median_minutes = ack_minutes[ack_minutes.size() / 2];
     }
     return want;
   };
@@ -396,15 +391,20 @@ TEST_F(GovernanceTest, TheOverviewCountsWhatTheViewsAndCasesSay) {
     for (Timestamp now : moments) {
       auto got = m.Overview(now);
       ASSERT_OK(got);
-      Json want = expected(m, now);
-      for (const auto& [k, v] : want.items()) {
-        EXPECT_EQ((*got)[k], v) << k << " at " << FormatTimestamp(now);
-      }
-      const Json& age = (*got)["open_cases_by_age"];
-      EXPECT_GT(age["under_7_days"].get<int>() +
-                    age["7_to_30_days"].get<int>() +
-                    age["over_30_days"].get<int>(),
-                0);
+      const GovernanceOverview want = expected(m, now);
+      const std::string at = " at " + FormatTimestamp(now);
+      EXPECT_EQ(got->cases_by_stage, want.cases_by_stage) << at;
+      EXPECT_EQ(got->cases_reported_by_month, want.cases_reported_by_month)
+          << at;
+      EXPECT_EQ(got->cases_by_category, want.cases_by_category) << at;
+      EXPECT_EQ(got->cases_by_setting, want.cases_by_setting) << at;
+      EXPECT_EQ(got->closed_cases_by_reason, want.closed_cases_by_reason) << at;
+      EXPECT_TRUE(got->open_cases_by_age == want.open_cases_by_age) << at;
+      EXPECT_TRUE(got->views == want.views) << at;
+      EXPECT_TRUE(got->acknowledgement == want.acknowledgement) << at;
+      const auto& age = got->open_cases_by_age;
+      EXPECT_GT(age.under_7_days + age.from_7_to_30_days + age.over_30_days,
+                0u);
     }
   };
   auto m = Models();
@@ -436,17 +436,17 @@ TEST_F(GovernanceTest, TheAuditSampleIsDeterministicAndStratified) {
   ASSERT_OK(a);
   ASSERT_OK(b);
   ASSERT_OK(c);
-  EXPECT_EQ(*a, *b);
-  EXPECT_EQ((*a)["population"], 30);
-  ASSERT_EQ((*a)["cases"].size(), 5u);
+  EXPECT_TRUE(*a == *b);
+  EXPECT_EQ(a->population, 30u);
+  ASSERT_EQ(a->cases.size(), 5u);
   // The one urgent case is always in.
   bool urgent_in = false;
-  for (const auto& s : (*a)["cases"]) urgent_in |= s["case_id"] == "s7";
+  for (const auto& s : a->cases) urgent_in |= s.case_id == "s7";
   EXPECT_TRUE(urgent_in);
-  EXPECT_NE((*a)["cases"], (*c)["cases"]);
+  EXPECT_FALSE(a->cases == c->cases);
   auto empty = m->AuditSample("2025-01", 5, "march");
   ASSERT_OK(empty);
-  EXPECT_TRUE((*empty)["cases"].empty());
+  EXPECT_TRUE(empty->cases.empty());
 }
 
 }  // namespace

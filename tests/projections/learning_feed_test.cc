@@ -378,10 +378,8 @@ TEST_F(LearningFeedTest, ACaseWhoseLearningConsentIsRefusedLeavesTheFeed) {
   auto summary = (*models)->Summary(SummaryOptions{0, 1, ""});
   ASSERT_OK(summary);
   uint64_t total = 0;
-  for (const auto& [month, n] : (*summary)["by_month"].items()) {
-    total += n.get<uint64_t>();
-  }
-  EXPECT_EQ(total, 1u) << summary->dump();
+  for (const auto& [month, n] : summary->by_month) total += n.value_or(0);
+  EXPECT_EQ(total, 1u);
 }
 
 TEST_F(LearningFeedTest, RebuildingReproducesTheFeedAndPseudonymsFollowTheKey) {
@@ -499,14 +497,14 @@ TEST_F(LearningFeedTest, SmallCountsAreSuppressedAndTheRestRounded) {
   auto summary = (*models)->Summary({});
   ASSERT_OK(summary);
   bool some_suppressed = false, some_counted = false;
-  for (const auto& group : {"by_category", "by_setting", "by_month"}) {
-    for (const auto& [code, v] : (*summary)[group].items()) {
-      if (v.is_string()) {
-        EXPECT_EQ(v, "suppressed");
+  for (const auto* group :
+       {&summary->by_category, &summary->by_setting, &summary->by_month}) {
+    for (const auto& [code, v] : *group) {
+      if (!v) {  // suppressed
         some_suppressed = true;
       } else {
-        EXPECT_GE(v.get<uint64_t>(), 5u) << code;
-        EXPECT_EQ(v.get<uint64_t>() % 5, 0u) << code;
+        EXPECT_GE(*v, 5u) << code;
+        EXPECT_EQ(*v % 5, 0u) << code;
         some_counted = true;
       }
     }
@@ -516,20 +514,20 @@ TEST_F(LearningFeedTest, SmallCountsAreSuppressedAndTheRestRounded) {
   // Every code of the vocabularies is listed, so a code no case has (0)
   // reads as a rare one (1-4) does: "suppressed", not absent.
   for (const auto& [group, vocabulary] :
-       {std::pair{"by_category", "harm_category"},
-        std::pair{"by_setting", "setting"}}) {
+       {std::pair{&summary->by_category, "harm_category"},
+        std::pair{&summary->by_setting, "setting"}}) {
     const auto codes = catalog_->Vocabulary(vocabulary);
     ASSERT_GT(codes.size(), 4u) << vocabulary;
-    EXPECT_EQ((*summary)[group].size(), codes.size()) << group;
+    EXPECT_EQ(group->size(), codes.size()) << vocabulary;
     for (const std::string& code : codes) {
-      EXPECT_TRUE((*summary)[group].contains(code)) << group << " " << code;
+      EXPECT_TRUE(group->count(code)) << vocabulary << " " << code;
     }
   }
   // And every month between the first and the last, counted or not.
-  const Json& months = (*summary)["by_month"];
+  const LearningSummary::Counts& months = summary->by_month;
   ASSERT_FALSE(months.empty());
-  std::string expected = months.begin().key();
-  for (const auto& [month, v] : months.items()) {
+  std::string expected = months.begin()->first;
+  for (const auto& [month, v] : months) {
     EXPECT_EQ(month, expected);
     int y = std::stoi(month.substr(0, 4)), m = std::stoi(month.substr(5, 2));
     char next[32];
@@ -540,8 +538,7 @@ TEST_F(LearningFeedTest, SmallCountsAreSuppressedAndTheRestRounded) {
   auto exact = (*models)->Summary({0, 0, ""});
   ASSERT_OK(exact);
   uint64_t settings = 0;
-  for (const auto& [code, v] : (*exact)["by_setting"].items())
-    settings += v.get<uint64_t>();
+  for (const auto& [code, v] : exact->by_setting) settings += v.value_or(0);
   EXPECT_EQ(settings, 30u);
 }
 
@@ -587,12 +584,13 @@ TEST_F(LearningFeedTest,
   auto counts = [&](std::string before) {
     auto summary = (*models)->Summary({0, 1, std::move(before)});
     EXPECT_OK(summary);
-    return (*summary)["by_month"];
+    return summary->by_month;
   };
-  EXPECT_EQ(counts("2026-02"), Json({{"2026-01", 2}}));
-  EXPECT_EQ(counts("2026-03"), Json({{"2026-01", 2}, {"2026-02", 3}}));
-  EXPECT_EQ(counts("2026-04")["2026-03"], 5);
-  EXPECT_EQ(counts("2026-01"), Json::object());
+  using Counts = LearningSummary::Counts;
+  EXPECT_EQ(counts("2026-02"), (Counts{{"2026-01", 2}}));
+  EXPECT_EQ(counts("2026-03"), (Counts{{"2026-01", 2}, {"2026-02", 3}}));
+  EXPECT_EQ(counts("2026-04")["2026-03"], std::optional<uint64_t>(5));
+  EXPECT_EQ(counts("2026-01"), Counts{});
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -78,6 +79,83 @@ struct SummaryOptions {
   // periods are closed ones, so a count never moves under a reader's eyes);
   // empty: every month.
   std::string released_before;
+};
+
+// The learning summary: counts of reported cases by category, setting and
+// month. Every code of the vocabularies and every month from the first to
+// the last is listed; a count is nullopt where it is suppressed (below
+// suppress_below), else rounded to the nearest `rounded_to`.
+struct LearningSummary {
+  uint64_t suppress_below = 0;
+  uint64_t rounded_to = 0;
+  std::string released_before;  // as asked; empty: every month
+  using Counts = std::map<std::string, std::optional<uint64_t>>;
+  Counts by_category, by_setting, by_month;
+};
+
+// One item of a governance view.
+struct GovernanceItem {
+  std::string case_id;
+  // The view's key for the item and the key's name ("review_id",
+  // "escalation_id", "action_id", "reaudit_id", "event_id",
+  // "acknowledged_at"); the name is empty in views without one.
+  std::string item_name, item;
+  std::string override_id;  // consent-overrides
+  std::string event_type;   // decisions-without-rationale
+  // When the item falls (or, for a late acknowledgement, fell) due: a date
+  // or a time; empty in views without one.
+  std::string due;
+  std::optional<bool> overdue;  // in views whose items wait for their due
+};
+
+struct GovernanceView {
+  std::string view;
+  Timestamp as_of;
+  std::vector<GovernanceItem> items;  // in due order
+};
+
+// Counts over every case, kept as counters (see ReadModels::Overview).
+struct GovernanceOverview {
+  Timestamp as_of;
+  using Counts = std::map<std::string, uint64_t>;  // bucket -> cases
+  Counts cases_by_stage, cases_reported_by_month, cases_by_category,
+      cases_by_setting, closed_cases_by_reason, cases_by_outcomes_achieved;
+  struct Acknowledgement {
+    uint64_t acknowledged = 0;
+    uint64_t acknowledged_late = 0;
+    std::optional<uint64_t> median_minutes;  // none acknowledged: nullopt
+    bool operator==(const Acknowledgement&) const = default;
+  };
+  Acknowledgement acknowledgement;
+  // Each view's size (ReadModels::Governance), by view name; `overdue` for
+  // the views whose items are listed before their due too.
+  struct ViewSize {
+    uint64_t count = 0;
+    std::optional<uint64_t> overdue;
+    bool operator==(const ViewSize&) const = default;
+  };
+  std::map<std::string, ViewSize> views;
+  // Cases not closed, by whole days since they were reported.
+  struct OpenByAge {
+    uint64_t under_7_days = 0;
+    uint64_t from_7_to_30_days = 0;
+    uint64_t over_30_days = 0;
+    bool operator==(const OpenByAge&) const = default;
+  };
+  OpenByAge open_cases_by_age;
+};
+
+struct AuditSample {
+  std::string month;  // YYYY-MM
+  std::string seed;
+  uint64_t population = 0;  // cases reported that month
+  struct Pick {
+    std::string case_id;
+    std::string stratum;  // "consent_override", "urgent" or "drawn"
+    bool operator==(const Pick&) const = default;
+  };
+  std::vector<Pick> cases;
+  bool operator==(const AuditSample&) const = default;
 };
 
 // How a rebuild trades memory for files.
@@ -152,7 +230,7 @@ class ReadModels {
 
   // Counts of reported cases by category, setting and month, suppressed and
   // rounded (SummaryOptions).
-  virtual StatusOr<nlohmann::json> Summary(
+  virtual StatusOr<LearningSummary> Summary(
       const SummaryOptions& options) const = 0;
 
   // Governance oversight (computed against `now`, so tests can fix it),
@@ -168,7 +246,7 @@ class ReadModels {
   //   decisions-without-rationale  decisions recorded by code alone
   //   late-acknowledgements        reports taken after their deadline
   // kNotFound for another view name.
-  virtual StatusOr<nlohmann::json> Governance(const std::string& view,
+  virtual StatusOr<GovernanceView> Governance(const std::string& view,
                                               Timestamp now,
                                               size_t limit) const = 0;
   // Counts: cases by stage, month reported, category, setting, closure
@@ -176,11 +254,11 @@ class ReadModels {
   // to 30, over 30); time to acknowledgement (how many, how many late, the
   // median in minutes); and the size of every view above. Kept as counters:
   // its cost grows with the number of distinct values, not of cases.
-  virtual StatusOr<nlohmann::json> Overview(Timestamp now) const = 0;
+  virtual StatusOr<GovernanceOverview> Overview(Timestamp now) const = 0;
   // The month's audit sample (YYYY-MM): deterministic for a month and seed,
   // stratified so that cases with a consent override and urgent cases are
   // always represented.
-  virtual StatusOr<nlohmann::json> AuditSample(
+  virtual StatusOr<projections::AuditSample> AuditSample(
       const std::string& month, size_t size, const std::string& seed) const = 0;
 
   // Rebuilds every read model from position 0 into fresh column families,
