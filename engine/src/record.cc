@@ -28,9 +28,8 @@ bool GetString(std::string_view* in, std::string_view* out) {
   return true;
 }
 
-// OpenSSL's SHA-256 uses the CPU's SHA extensions where present (several
-// times faster than a portable implementation); the digest is fetched once
-// and each thread reuses its own context.
+// OpenSSL's SHA-256 uses the CPU's SHA extensions where present; the digest
+// is fetched once and each thread reuses its own context.
 Hash Sha256Of2(const uint8_t* a, size_t an, const uint8_t* b, size_t bn) {
   static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   struct Ctx {

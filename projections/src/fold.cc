@@ -4,6 +4,7 @@
 #include <string_view>
 #include <utility>
 
+#include "caseledger/domain/evolve_in_place.h"
 #include "caseledger/service/case_service.h"
 #include "projections/src/layout.h"
 #include "projections/src/learning_rules.h"

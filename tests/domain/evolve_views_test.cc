@@ -10,6 +10,7 @@
 
 #include "caseledger/domain/case.h"
 #include "caseledger/domain/catalog.h"
+#include "caseledger/domain/evolve_in_place.h"
 
 namespace caseledger::domain {
 namespace {

@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "caseledger/domain/evolve_in_place.h"
 #include "engine/domain/src/event_types.h"
 #include "engine/domain/src/payload_view.h"
 

@@ -13,10 +13,6 @@
 #include "caseledger/domain/policy.h"
 #include "caseledger/types.h"
 
-namespace simdjson::dom {
-class element;
-}  // namespace simdjson::dom
-
 namespace caseledger::domain {
 
 enum class Stage {
@@ -202,12 +198,7 @@ nlohmann::json ToJson(const std::string& case_id, const CaseState& state);
 // Applies one event. Events come from the log, which decide() wrote, so
 // evolve() trusts them; it never fails.
 CaseState Evolve(CaseState state, const DomainEvent& event);
-
-// The same, in place, with the payload read from simdjson's parse of its
-// stored text (at the current schema version) instead of a document built
-// from it: `state` becomes what Evolve(state, event) returns with that text
-// parsed into event.payload. The read models fold this way.
-void EvolveInPlace(CaseState& state, const EventHeader& event,
-                   const simdjson::dom::element& payload);
+// (evolve_in_place.h: the same, in place, on a payload as simdjson parsed
+// it, for the read models.)
 
 }  // namespace caseledger::domain
