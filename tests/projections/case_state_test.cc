@@ -21,16 +21,8 @@ namespace {
 
 using Json = nlohmann::json;
 
-class ReadModelsTest : public ::testing::Test {
+class ReadModelsTest : public testing::StoreTest {
  protected:
-  void SetUp() override {
-    Options o;
-    o.sync = false;
-    store_ = testing::OpenStore(dir_.path() + "/log", o);
-    auto c = domain::EventCatalog::Load();
-    ASSERT_OK(c);
-    catalog_ = *c;
-  }
   std::unique_ptr<ReadModels> OpenModels(std::string key = "") {
     auto m = ReadModels::Open(dir_.path() + "/projections", *store_, catalog_,
                               nullptr, std::move(key));
@@ -42,12 +34,8 @@ class ReadModelsTest : public ::testing::Test {
     so.cases = cases;
     so.seed = seed;
     so.case_prefix = "case-" + std::to_string(seed) + "-";
-    ASSERT_OK(testing::SeedCases(*store_, catalog_, so));
+    ASSERT_OK(testing::SeedCases(*store_, catalog_, so, &clock_));
   }
-
-  testing::TempDir dir_;
-  std::unique_ptr<EventStore> store_;
-  std::shared_ptr<const domain::EventCatalog> catalog_;
 };
 
 TEST_F(ReadModelsTest, CaseDocumentsMatchAFoldOfTheLog) {

@@ -23,20 +23,8 @@ using Json = nlohmann::json;
 
 constexpr char kKey[] = "test-pseudonym-key-0123456789";
 
-// A store written without fsync, on a clock the test may set (the real one
-// until it does), and the event catalog.
-class LearningFeedTest : public ::testing::Test {
+class LearningFeedTest : public testing::StoreTest {
  protected:
-  void SetUp() override {
-    Options o;
-    o.sync = false;
-    o.clock = clock_.Function();
-    store_ = testing::OpenStore(dir_.path() + "/log", o);
-    auto catalog = domain::EventCatalog::Load();
-    ASSERT_OK(catalog);
-    catalog_ = *catalog;
-  }
-
   // The read models in dir/p, caught up with the log (null if they fail).
   std::unique_ptr<ReadModels> CaughtUp() {
     auto models =
@@ -46,11 +34,6 @@ class LearningFeedTest : public ::testing::Test {
     EXPECT_OK((*models)->CatchUp());
     return std::move(*models);
   }
-
-  testing::TempDir dir_;
-  SettableClock clock_;
-  std::unique_ptr<EventStore> store_;
-  std::shared_ptr<const domain::EventCatalog> catalog_;
 };
 
 // A reviewer's approval of learning for sharing, every check ticked.

@@ -28,21 +28,13 @@ Json Lead() {
           {"reason", "initial_assignment"}};
 }
 
-class CaseServiceTest : public ::testing::Test {
+class CaseServiceTest : public testing::StoreTest {
  protected:
   void SetUp() override {
-    Options o;
-    o.sync = false;
-    store_ = testing::OpenStore(dir_.path(), o);
-    auto c = domain::EventCatalog::Load();
-    ASSERT_TRUE(c.ok());
-    catalog_ = *c;
+    StoreTest::SetUp();
     service_ = std::make_unique<CaseService>(*store_, catalog_,
                                              domain::DomainConfig{});
   }
-  testing::TempDir dir_;
-  std::unique_ptr<EventStore> store_;
-  std::shared_ptr<const domain::EventCatalog> catalog_;
   std::unique_ptr<CaseService> service_;
 };
 

@@ -18,17 +18,12 @@ const Actor kDsl{"user:dsl-1", Role::kDsl};
 constexpr int64_t kStart = 1772323200000000;
 constexpr int64_t kHour = 3600LL * 1000000;
 
-class ReplayTest : public ::testing::Test {
+class ReplayTest : public testing::StoreTest {
  protected:
   void SetUp() override {
-    Options o;
-    o.sync = false;
-    o.clock = clock_.Function();
-    store_ = testing::OpenStore(dir_.path(), o);
-    auto c = domain::EventCatalog::Load();
-    ASSERT_OK(c);
-    service_ =
-        std::make_unique<CaseService>(*store_, *c, domain::DomainConfig{});
+    StoreTest::SetUp();
+    service_ = std::make_unique<CaseService>(*store_, catalog_,
+                                             domain::DomainConfig{});
     Json report = testing::ReportBody();
     ASSERT_OK(Execute("case-1", "report", report, kReporter));
     ASSERT_OK(Execute("case-1", "assign-lead",
@@ -60,10 +55,7 @@ class ReplayTest : public ::testing::Test {
     return service_->Execute(case_id, command, std::move(body), actor).status();
   }
 
-  testing::TempDir dir_;
-  SettableClock clock_;
   int64_t commands_ = 0;
-  std::unique_ptr<EventStore> store_;
   std::unique_ptr<CaseService> service_;
 };
 

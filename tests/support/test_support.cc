@@ -181,4 +181,15 @@ std::unique_ptr<EventStore> OpenStore(const std::string& path,
   return store;
 }
 
+void StoreTest::SetUp() {
+  Options o;
+  o.sync = false;
+  o.clock = clock_.Function();
+  store_ = OpenStore(dir_.path() + "/log", o);
+  ASSERT_NE(store_, nullptr);
+  auto catalog = domain::EventCatalog::Load();
+  ASSERT_OK(catalog);
+  catalog_ = *catalog;
+}
+
 }  // namespace caseledger::testing

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "caseledger/domain/catalog.h"
 #include "caseledger/event_store.h"
 
 #define ASSERT_OK(expr)                                                \
@@ -120,5 +121,19 @@ SettableClock& StoreClock();
 // options.clock, the store reads StoreClock().
 std::unique_ptr<EventStore> OpenStore(const std::string& path,
                                       Options options = Options());
+
+// A store in a temporary directory (dir_/log), written without fsync (these
+// tests cut no power), on clock_ (the system clock until a test sets it),
+// and the event catalog. Fixtures that need more derive from it and call
+// StoreTest::SetUp() first.
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+
+  SettableClock clock_;  // outlives the store
+  TempDir dir_;
+  std::unique_ptr<EventStore> store_;
+  std::shared_ptr<const domain::EventCatalog> catalog_;
+};
 
 }  // namespace caseledger::testing

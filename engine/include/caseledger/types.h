@@ -163,6 +163,8 @@ struct RecordedEvent {
   Actor actor;
   std::string correlation_id;
   std::string causation_id;
+  // As stored; read from the log, with at least 64 bytes of capacity after
+  // it, the padding simdjson reads past a text's end (FORMAT.md).
   std::string payload;
   // SHA-256(previous case hash || canonical record bytes).
   Hash case_hash{};
