@@ -311,15 +311,11 @@ TEST_F(ServingTest, ConnectionsBeyondTheLimitGet503WithRetryAfter) {
   EXPECT_EQ(Get(a, "/healthz").result_int(), 200);
   b.close();
   c.close();
-  http::response<http::string_body> later;
-  for (int i = 0; i < 100; ++i) {
+  EXPECT_TRUE(testing::WaitFor([&] {
     tcp::socket d(ioc_);
     d.connect(Endpoint());
-    later = Get(d, "/healthz");
-    if (later.result_int() == 200) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_EQ(later.result_int(), 200);
+    return Get(d, "/healthz").result_int() == 200;
+  }));
 }
 
 }  // namespace

@@ -1,5 +1,8 @@
 // ReadModels: the read side, built from the log and never written to
-// directly. Today: the current state of every case, with indexes for lists.
+// directly. Three models: the current state of every case (its document,
+// and indexes for lists); governance oversight (nine views of what is
+// overdue or needs a second look, an overview kept as counters, a monthly
+// audit sample); and the anonymised learning feed with its summary counts.
 //
 // The read models live in their own RocksDB (the directory given to Open,
 // by convention <data>/projections), in column families of their own. A
