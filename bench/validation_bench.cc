@@ -67,6 +67,17 @@ void BM_ValidateValidReport(benchmark::State& state) {
   }
 }
 
+// One access record, as a case list page writes one per case listed.
+void BM_ValidateCaseRead(benchmark::State& state) {
+  const Json record = {
+      {"case_id", "case-000123"}, {"read", "list"}, {"version", 17}};
+  for (auto _ : state) {
+    auto s = Catalog().Validate("CaseRead", 1, record);
+    if (!s.ok()) state.SkipWithError("refused");
+    benchmark::DoNotOptimize(s);
+  }
+}
+
 BENCHMARK(BM_ParseHostileBody)
     ->RangeMultiplier(4)
     ->Range(1000, 64000)
@@ -76,6 +87,7 @@ BENCHMARK(BM_RejectHostileBody)
     ->Range(1000, 64000)
     ->Complexity(benchmark::oN);
 BENCHMARK(BM_ValidateValidReport);
+BENCHMARK(BM_ValidateCaseRead);
 
 }  // namespace
 

@@ -10,6 +10,8 @@
 #      get_case.lua     GET /v1/cases/{id} over the seeded ids (each read is
 #                       also a durable access-log append)
 #      feed_page.lua    GET /v1/learning/feed?after=N&limit=100
+#      list_page.lua    GET /v1/cases?limit=100 (each case listed is also a
+#                       durable access-log append)
 #    then stops it (SIGTERM).
 # 3. Serves the minimal server on the same core and runs get_case.lua at it.
 # 4. Prints the machine, then a Markdown table (wrk_table.py): req/s, p50,
@@ -230,6 +232,7 @@ for rep in $(seq "$REPEAT"); do
   bench post_report post_report "$PORT" "$dsl_token" "$rep"
   bench get_case get_case "$PORT" "$dsl_token" "$rep"
   bench feed_page feed_page "$PORT" "$feed_token" "$rep"
+  bench list_page list_page "$PORT" "$dsl_token" "$rep"
 done
 stop "$server_pid"
 server_pid=""

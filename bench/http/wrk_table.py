@@ -20,6 +20,7 @@ BENCHMARKS = [
     ("post_report", "POST /v1/cases (new concern, durable append)"),
     ("get_case", "GET /v1/cases/{id} (+ durable access-log append)"),
     ("feed_page", "GET /v1/learning/feed?after=N&limit=100"),
+    ("list_page", "GET /v1/cases?limit=100 (+ 100 durable access-log appends)"),
     ("minimal_get", "ceiling: minimal Beast server, GET, fixed ~1.2 KB body"),
 ]
 CEILING = "minimal_get"
