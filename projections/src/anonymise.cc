@@ -183,9 +183,55 @@ std::string RedactIdentifiers(std::string text, const Identifiers& ids) {
   return text;
 }
 
+std::string RedactEmails(const std::string& text) {
+  const auto is_alpha = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+  };
+  const auto is_alnum = [&](char c) {
+    return is_alpha(c) || (c >= '0' && c <= '9');
+  };
+  const auto is_local = [&](char c) {
+    return is_alnum(c) || c == '.' || c == '_' || c == '%' || c == '+' ||
+           c == '-';
+  };
+  const auto is_domain = [&](char c) {
+    return is_alnum(c) || c == '.' || c == '-';
+  };
+  std::string out;
+  size_t done = 0;  // text before this is in `out`, or was redacted
+  for (size_t at = text.find('@'); at != std::string::npos;
+       at = text.find('@', at + 1)) {
+    // The local part: the run of its characters before the '@', from
+    // where the last match ended at the earliest.
+    size_t begin = at;
+    while (begin > done && is_local(text[begin - 1])) --begin;
+    if (begin == at) continue;
+    // The domain: the longest run of its characters after the '@' that
+    // ends in a dot and two or more letters, with something before that
+    // dot (the regex's greedy domain, backtracking to its last such dot).
+    size_t run_end = at + 1;
+    while (run_end < text.size() && is_domain(text[run_end])) ++run_end;
+    size_t end = std::string::npos;
+    for (size_t dot = run_end; dot-- > at + 2;) {
+      if (text[dot] != '.' || dot + 2 >= run_end) continue;
+      if (is_alpha(text[dot + 1]) && is_alpha(text[dot + 2])) {
+        end = dot + 3;
+        while (end < text.size() && is_alpha(text[end])) ++end;
+        break;
+      }
+    }
+    if (end == std::string::npos) continue;
+    out.append(text, done, begin - done);
+    out += "[redacted]";
+    done = end;
+    at = end - 1;
+  }
+  if (done == 0) return text;
+  out.append(text, done, std::string::npos);
+  return out;
+}
+
 std::string Scrub(std::string text, const Identifiers& ids) {
-  static const std::regex kEmail(
-      R"([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})");
   static const std::regex kPhone(R"(\+?[0-9][0-9 \t().\-/]{4,}[0-9])");
   static const std::string kMonth =
       "(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\\.?";
@@ -198,10 +244,10 @@ std::string Scrub(std::string text, const Identifiers& ids) {
       std::regex::icase);
   // Each pattern needs a character most learning text lacks (an e-mail
   // address an "@", the others a digit): without it the pattern cannot
-  // match, and the (slow) std::regex scan is skipped.
-  if (text.find('@') != std::string::npos) {
-    text = std::regex_replace(text, kEmail, "[redacted]");
-  }
+  // match, and the scan is skipped. (E-mail addresses are found by hand,
+  // in linear time: std::regex backtracks quadratically over a long run of
+  // letters before an "@".)
+  if (text.find('@') != std::string::npos) text = RedactEmails(text);
   if (std::any_of(text.begin(), text.end(),
                   [](char c) { return c >= '0' && c <= '9'; })) {
     text = std::regex_replace(text, kPhone, "[redacted]");

@@ -49,6 +49,11 @@ void RedactWord(std::string* text, std::string* lower, const std::string& word);
 // Smiths"); contact details as written.
 std::string RedactIdentifiers(std::string text, const Identifiers& ids);
 
+// Every e-mail address in `text` becomes "[redacted]": what the regex
+// [A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,} replaces, leftmost first
+// and greedy, found in time linear in the text.
+std::string RedactEmails(const std::string& text);
+
 // Text written for sharing, screened once more before it leaves: e-mail
 // addresses, phone numbers (any run of six or more digits and separators),
 // dates written out, and everything in `ids` become "[redacted]".

@@ -94,6 +94,24 @@ TEST(AnonymiseTest, NamesGoWholeThenWordByWordWithPlurals) {
             "Mariella and Brienne");
 }
 
+// What the regex [A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,} replaces:
+// leftmost, the domain as long as it can be while it ends in a dot and two
+// or more letters, matches not overlapping.
+TEST(AnonymiseTest, RedactEmailsReplacesWhatItsRegexWould) {
+  EXPECT_EQ(RedactEmails("mail a.b+c@mail.example.org now"),
+            "mail [redacted] now");
+  EXPECT_EQ(RedactEmails("a@b.com.x@c.org"), "[redacted][redacted]");
+  EXPECT_EQ(RedactEmails("x@y.c and @z.org and q@.io"),
+            "x@y.c and @z.org and q@.io");
+  EXPECT_EQ(RedactEmails("ann@host.co.uk2"), "[redacted]2");
+  EXPECT_EQ(RedactEmails("(ann@host.org)."), "([redacted]).");
+  EXPECT_EQ(RedactEmails("no address here"), "no address here");
+  // A long run of letters before an "@" that begins no address.
+  const std::string run(100000, 'e');
+  EXPECT_EQ(RedactEmails(run + "@"), run + "@");
+  EXPECT_EQ(RedactEmails(run + "@x.org"), "[redacted]");
+}
+
 TEST(AnonymiseTest, ScrubTakesOutContactsAndDatesAndNames) {
   Identifiers ids;
   ids.names = {"Zed Example"};
