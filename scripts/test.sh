@@ -36,10 +36,10 @@ if [ "${CASELEDGER_SKIP_TIDY:-0}" != "1" ]; then
 fi
 if [ "${CASELEDGER_SKIP_TSAN:-0}" != "1" ]; then
   echo "== build (tsan: clang, -Wthread-safety -Werror)"
-  scripts/build.sh tsan caseledger engine_test service_test projections_test
+  scripts/build.sh tsan caseledger engine_test keys_test service_test projections_test
   # Debian's RocksDB is not built for ThreadSanitizer: tests/tsan.supp says
   # what that hides.
-  for suite in engine_test service_test projections_test; do
+  for suite in engine_test keys_test service_test projections_test; do
     echo "== test (tsan): $suite"
     TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp halt_on_error=1" \
       "build/tsan/tests/$suite" --gtest_brief=1

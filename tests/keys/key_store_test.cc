@@ -1,0 +1,335 @@
+// The key store: KEK files, data keys created once and kept, erasure that
+// leaves no key bytes in any file, the destroyed list applied to a restored
+// copy, and a rotation cut short by a crash.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <rocksdb/db.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "caseledger/keys/keys.h"
+#include "tests/support/test_support.h"
+
+namespace caseledger::keys {
+namespace {
+
+namespace fs = std::filesystem;
+using ::caseledger::testing::IsOk;
+using ::caseledger::testing::TempDir;
+
+std::string KeyBytes(const SecretKey& k) {
+  return std::string(reinterpret_cast<const char*>(k.data()), kKeyBytes);
+}
+
+// Every file under `dir` whose bytes contain `needle`.
+std::vector<std::string> FilesContaining(const std::string& dir,
+                                         const std::string& needle) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    std::ifstream in(e.path(), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)),
+                      std::istreambuf_iterator<char>());
+    if (bytes.find(needle) != std::string::npos) {
+      out.push_back(e.path().string());
+    }
+  }
+  return out;
+}
+
+// The wrapped form of (case, scope) as stored, read with RocksDB directly
+// (a read-only open takes no lock).
+std::string WrappedBytes(const std::string& dir, const std::string& case_id,
+                         const std::string& scope) {
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Options o;
+  EXPECT_TRUE(rocksdb::DB::OpenForReadOnly(o, dir, &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::string name = "k" + case_id;
+  name.push_back('\0');
+  name += scope;
+  std::string v;
+  EXPECT_TRUE(db->Get(rocksdb::ReadOptions(), name, &v).ok());
+  return v;
+}
+
+class KeyStoreTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<KeyStore> Open(
+      std::shared_ptr<const Kek> kek,
+      std::vector<std::shared_ptr<const Kek>> older = {},
+      Status* status = nullptr) {
+    std::unique_ptr<KeyStore> store;
+    Status s = KeyStore::Open(options_, dir_, std::move(kek), std::move(older),
+                              &store);
+    if (status) {
+      *status = s;
+    } else {
+      EXPECT_THAT(s, IsOk());
+    }
+    return store;
+  }
+
+  std::shared_ptr<const SecretKey> Key(KeyStore& ks, const std::string& case_id,
+                                       const std::string& scope) {
+    auto got = ks.GetOrCreate(case_id, {scope});
+    EXPECT_THAT(got, IsOk());
+    return got.ok() ? (*got)[0] : nullptr;
+  }
+
+  TempDir tmp_;
+  std::string dir_ = tmp_.path() + "/keys";
+  KeyStoreOptions options_ = [this] {
+    KeyStoreOptions o;
+    o.destroyed_list = tmp_.path() + "/destroyed-keys";
+    return o;
+  }();
+  std::shared_ptr<const Kek> kek_ = Kek::Generate();
+};
+
+TEST(KekTest, FileRoundTripsAndIsRefusedWhenOthersMayReadIt) {
+  TempDir tmp;
+  const std::string path = tmp.path() + "/kek";
+  auto made = Kek::CreateFile(path);
+  ASSERT_THAT(made, IsOk());
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto read = Kek::ReadFile(path);
+  ASSERT_THAT(read, IsOk());
+  EXPECT_EQ((*read)->id(), (*made)->id());
+  EXPECT_EQ(KeyBytes((*read)->key()), KeyBytes((*made)->key()));
+  EXPECT_EQ((*made)->id().size(), 16u);
+
+  // Never overwritten.
+  EXPECT_TRUE(Kek::CreateFile(path).status().IsAlreadyExists());
+
+  ASSERT_EQ(::chmod(path.c_str(), 0640), 0);
+  auto refused = Kek::ReadFile(path);
+  EXPECT_TRUE(refused.status().IsPermissionDenied());
+  EXPECT_THAT(refused.status().message(), ::testing::HasSubstr("0640"));
+  ASSERT_EQ(::chmod(path.c_str(), 0604), 0);
+  EXPECT_TRUE(Kek::ReadFile(path).status().IsPermissionDenied());
+
+  EXPECT_TRUE(Kek::ReadFile(tmp.path() + "/none").status().IsNotFound());
+  EXPECT_TRUE(Kek::FromText("abc", "test").status().IsInvalidArgument());
+  EXPECT_TRUE(Kek::FromText(std::string(63, 'a') + "g", "test")
+                  .status()
+                  .IsInvalidArgument());
+  auto text = Kek::FromText(std::string(64, 'a') + "\n", "test");
+  ASSERT_THAT(text, IsOk());
+  EXPECT_EQ((*text)->key().data()[0], 0xaa);
+}
+
+// (The environment is changed only here, before any thread reads it.)
+// NOLINTBEGIN(concurrency-mt-unsafe)
+TEST(KekTest, LoadKekSaysWhereToGetOne) {
+  ::unsetenv("CREDENTIALS_DIRECTORY");
+  ::unsetenv("CASELEDGER_KEK");
+  auto none = LoadKek("");
+  EXPECT_TRUE(none.status().IsNotFound());
+  EXPECT_THAT(none.status().message(), ::testing::HasSubstr("--kek-file"));
+  ::setenv("CASELEDGER_KEK", std::string(64, '1').c_str(), 1);
+  auto env = LoadKek("");
+  ::unsetenv("CASELEDGER_KEK");
+  ASSERT_THAT(env, IsOk());
+  EXPECT_EQ((*env)->key().data()[31], 0x11);
+}
+// NOLINTEND(concurrency-mt-unsafe)
+
+TEST_F(KeyStoreTest, KeysAreCreatedOnceAndKeptAcrossReopen) {
+  std::string case_key, person_key;
+  {
+    auto ks = Open(kek_);
+    auto both = ks->GetOrCreate("case-1", {Scope::Case(), Scope::Person("p1")});
+    ASSERT_THAT(both, IsOk());
+    case_key = KeyBytes(*(*both)[0]);
+    person_key = KeyBytes(*(*both)[1]);
+    EXPECT_NE(case_key, person_key);
+    EXPECT_EQ(KeyBytes(*Key(*ks, "case-1", Scope::Case())), case_key);
+    EXPECT_NE(KeyBytes(*Key(*ks, "case-2", Scope::Case())), case_key);
+    EXPECT_TRUE(ks->Get("case-3", Scope::Case()).status().IsNotFound());
+  }
+  auto ks = Open(kek_);
+  auto again = ks->Get("case-1", Scope::Case());
+  ASSERT_THAT(again, IsOk());
+  EXPECT_EQ(KeyBytes(**again), case_key);
+  EXPECT_EQ(KeyBytes(*Key(*ks, "case-1", Scope::Person("p1"))), person_key);
+  // The key bytes themselves are never written anywhere.
+  EXPECT_THAT(FilesContaining(tmp_.path(), case_key), ::testing::IsEmpty());
+}
+
+TEST_F(KeyStoreTest, AnotherKekIsRefusedAtOpen) {
+  {
+    auto ks = Open(kek_);
+    Key(*ks, "case-1", Scope::Case());
+  }
+  Status s;
+  auto ks = Open(Kek::Generate(), {}, &s);
+  EXPECT_TRUE(s.IsFailedPrecondition()) << s.ToString();
+  EXPECT_THAT(s.message(), ::testing::HasSubstr(kek_->id()));
+}
+
+TEST_F(KeyStoreTest, AWrappedKeyMovedToAnotherCaseDoesNotUnwrap) {
+  {
+    auto ks = Open(kek_);
+    Key(*ks, "case-1", Scope::Case());
+  }
+  const std::string wrapped = WrappedBytes(dir_, "case-1", Scope::Case());
+  {
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    std::string name = "kcase-2";
+    name.push_back('\0');
+    name += Scope::Case();
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), name, wrapped).ok());
+  }
+  auto ks = Open(kek_);
+  EXPECT_TRUE(ks->Get("case-2", Scope::Case()).status().IsCorruption());
+  EXPECT_THAT(ks->Get("case-1", Scope::Case()), IsOk());
+}
+
+TEST_F(KeyStoreTest, DestroyLeavesNoWrappedKeyInAnyFile) {
+  auto ks = Open(kek_);
+  Key(*ks, "case-1", Scope::Case());
+  Key(*ks, "case-1", Scope::Person("p1"));
+  Key(*ks, "case-1", Scope::Person("p2"));
+  const std::string p1 = WrappedBytes(dir_, "case-1", Scope::Person("p1"));
+  const std::string p2 = WrappedBytes(dir_, "case-1", Scope::Person("p2"));
+  // The search finds it while it is there (in the write-ahead log).
+  ASSERT_THAT(FilesContaining(dir_, p1), ::testing::Not(::testing::IsEmpty()));
+
+  ASSERT_THAT(ks->Destroy("case-1", Scope::Person("p1"), "erasure e-1"),
+              IsOk());
+  EXPECT_THAT(FilesContaining(tmp_.path(), p1), ::testing::IsEmpty());
+  EXPECT_THAT(FilesContaining(dir_, p2), ::testing::Not(::testing::IsEmpty()));
+
+  auto gone = ks->Get("case-1", Scope::Person("p1"));
+  ASSERT_THAT(gone, IsOk());
+  EXPECT_EQ(*gone, nullptr);
+  EXPECT_TRUE(ks->IsDestroyed("case-1", Scope::Person("p1")));
+  EXPECT_FALSE(ks->IsDestroyed("case-1", Scope::Person("p2")));
+  auto refused = ks->GetOrCreate("case-1", {Scope::Person("p1")});
+  EXPECT_TRUE(refused.status().IsFailedPrecondition());
+  EXPECT_THAT(refused.status().message(), ::testing::HasSubstr("erased"));
+  // Idempotent.
+  EXPECT_THAT(ks->Destroy("case-1", Scope::Person("p1"), "again"), IsOk());
+
+  ks.reset();
+  ks = Open(kek_);
+  EXPECT_EQ(*ks->Get("case-1", Scope::Person("p1")), nullptr);
+  EXPECT_NE(*ks->Get("case-1", Scope::Person("p2")), nullptr);
+  auto list = ks->DestroyedKeys();
+  ASSERT_THAT(list, IsOk());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].scope, Scope::Person("p1"));
+  EXPECT_EQ((*list)[0].reason, "erasure e-1");
+}
+
+TEST_F(KeyStoreTest, DestroyingACaseDestroysEveryKeyAndRefusesNewOnes) {
+  auto ks = Open(kek_);
+  Key(*ks, "case-1", Scope::Case());
+  Key(*ks, "case-1", Scope::Person("p1"));
+  Key(*ks, "case-10", Scope::Case());
+  const std::string c = WrappedBytes(dir_, "case-1", Scope::Case());
+  const std::string p = WrappedBytes(dir_, "case-1", Scope::Person("p1"));
+  ASSERT_THAT(ks->Destroy("case-1", "*", "retention"), IsOk());
+  EXPECT_EQ(*ks->Get("case-1", Scope::Case()), nullptr);
+  EXPECT_EQ(*ks->Get("case-1", Scope::Person("p1")), nullptr);
+  EXPECT_TRUE(ks->GetOrCreate("case-1", {Scope::Person("p9")})
+                  .status()
+                  .IsFailedPrecondition());
+  EXPECT_NE(*ks->Get("case-10", Scope::Case()), nullptr);
+  EXPECT_THAT(FilesContaining(tmp_.path(), c), ::testing::IsEmpty());
+  EXPECT_THAT(FilesContaining(tmp_.path(), p), ::testing::IsEmpty());
+}
+
+TEST_F(KeyStoreTest, ARestoredBackupLosesWhatWasDestroyedAfterIt) {
+  const std::string backup = tmp_.path() + "/backup";
+  std::string wrapped;
+  {
+    auto ks = Open(kek_);
+    Key(*ks, "case-1", Scope::Person("p1"));
+    Key(*ks, "case-1", Scope::Case());
+    ASSERT_THAT(ks->Backup(backup), IsOk());
+    wrapped = WrappedBytes(dir_, "case-1", Scope::Person("p1"));
+    ASSERT_THAT(ks->Destroy("case-1", Scope::Person("p1"), "erasure"), IsOk());
+  }
+  // The backup still holds it (wrapped): it was taken before.
+  ASSERT_THAT(FilesContaining(backup, wrapped),
+              ::testing::Not(::testing::IsEmpty()));
+  // Restored in place of the store, opened with the same destroyed list.
+  fs::remove_all(dir_);
+  fs::copy(backup, dir_, fs::copy_options::recursive);
+  auto ks = Open(kek_);
+  EXPECT_EQ(*ks->Get("case-1", Scope::Person("p1")), nullptr);
+  EXPECT_NE(*ks->Get("case-1", Scope::Case()), nullptr);
+  EXPECT_THAT(FilesContaining(dir_, wrapped), ::testing::IsEmpty());
+}
+
+TEST_F(KeyStoreTest, ARotationCutShortFinishesAndTheOldKekOpensTheRest) {
+  std::map<std::string, std::string> before;
+  {
+    auto ks = Open(kek_);
+    for (int i = 0; i < 600; ++i) {
+      const std::string c = "case-" + std::to_string(i);
+      before[c] = KeyBytes(*Key(*ks, c, Scope::Case()));
+    }
+  }
+  auto new_kek = Kek::Generate();
+  {
+    auto ks = Open(kek_);
+    // A crash after the first batch of 256.
+    auto cut = ks->Rotate(new_kek, 256, [](uint64_t done) {
+      return done >= 256 ? Status::IOError("simulated crash") : Status::OK();
+    });
+    EXPECT_TRUE(cut.status().IsIOError());
+  }
+  {
+    // The old KEK alone still opens every key not yet re-wrapped; the
+    // re-wrapped ones need the new one.
+    auto ks = Open(kek_);
+    int old_opens = 0, needs_new = 0;
+    for (const auto& [c, bytes] : before) {
+      auto k = ks->Get(c, Scope::Case());
+      if (k.ok()) {
+        EXPECT_EQ(KeyBytes(**k), bytes);
+        ++old_opens;
+      } else {
+        EXPECT_TRUE(k.status().IsFailedPrecondition()) << k.status().ToString();
+        ++needs_new;
+      }
+    }
+    EXPECT_EQ(needs_new, 256);
+    EXPECT_EQ(old_opens, 600 - 256);
+  }
+  {
+    auto ks = Open(kek_, {new_kek});
+    auto done = ks->Rotate(new_kek);
+    ASSERT_THAT(done, IsOk());
+    EXPECT_EQ(done->rewrapped, 600u - 256u);
+    EXPECT_EQ(done->already, 256u);
+    auto counts = ks->CountByKek();
+    ASSERT_THAT(counts, IsOk());
+    ASSERT_EQ(counts->size(), 1u);
+    EXPECT_EQ((*counts)[0].first, new_kek->id());
+    EXPECT_EQ((*counts)[0].second, 600u);
+  }
+  // Finished: the old KEK is refused, the new one alone opens everything.
+  Status s;
+  Open(kek_, {}, &s);
+  EXPECT_TRUE(s.IsFailedPrecondition()) << s.ToString();
+  auto ks = Open(new_kek);
+  for (const auto& [c, bytes] : before) {
+    auto k = ks->Get(c, Scope::Case());
+    ASSERT_THAT(k, IsOk());
+    EXPECT_EQ(KeyBytes(**k), bytes);
+  }
+}
+
+}  // namespace
+}  // namespace caseledger::keys
