@@ -54,12 +54,81 @@ bool MayIdentify(std::string_view key) {
   return last == 'e' || last == 'n' || last == 'l' || last == 's';
 }
 
+// What in a person's description may identify them: a quoted phrase, as
+// written (redacted whole); words with a digit, "_" or "@", or a capital
+// inside (a screen name such as QuinceyB_77), and capitalised words after
+// the first (names, redacted word by word). "Joined the session under the
+// screen name 'PB'" gives PB; the everyday words of a description ("the",
+// "session", "name") would otherwise be redacted from every learning text.
+void CollectDescription(std::string_view text, Identifiers* out) {
+  const auto is_quote = [](std::string_view t, size_t i) {
+    return t[i] == '\'' || t[i] == '"' ||
+           (i + 2 < t.size() && static_cast<unsigned char>(t[i]) == 0xE2 &&
+            static_cast<unsigned char>(t[i + 1]) == 0x80 &&
+            (static_cast<unsigned char>(t[i + 2]) & 0xF8) == 0x98);
+  };
+  bool quoted = false;
+  std::string phrase;  // the quoted words so far
+  bool first = true;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (text[i] == ' ' || text[i] == '\t' || text[i] == '\n') {
+      ++i;
+      continue;
+    }
+    size_t end = i;
+    while (end < text.size() && text[end] != ' ' && text[end] != '\t' &&
+           text[end] != '\n') {
+      ++end;
+    }
+    std::string_view token = text.substr(i, end - i);
+    // Quotes and punctuation at the edges; a quote opens or closes.
+    bool opens = false, closes = false;
+    while (!token.empty() && !IsWordChar(token.front())) {
+      opens = opens || is_quote(token, 0);
+      token.remove_prefix(1);
+    }
+    while (!token.empty() && !IsWordChar(token.back())) {
+      closes = closes || token.back() == '\'' || token.back() == '"' ||
+               (static_cast<unsigned char>(token.back()) & 0xC0) == 0x80;
+      token.remove_suffix(1);
+    }
+    if (opens) {
+      quoted = true;
+      phrase.clear();
+    }
+    if (quoted && !token.empty()) {
+      phrase += (phrase.empty() ? "" : " ") + std::string(token);
+    }
+    bool marked = false, capital_inside = false;
+    for (size_t k = 0; k < token.size(); ++k) {
+      const char c = token[k];
+      marked = marked || (c >= '0' && c <= '9') || c == '_' || c == '@';
+      capital_inside = capital_inside || (k > 0 && c >= 'A' && c <= 'Z');
+    }
+    const bool capitalised =
+        !token.empty() && token.front() >= 'A' && token.front() <= 'Z';
+    if (!token.empty() && !quoted &&
+        (marked || capital_inside || (capitalised && !first))) {
+      out->names.emplace(token);
+    }
+    if (closes && quoted) {
+      quoted = false;
+      if (!phrase.empty()) out->exact.insert(phrase);
+    }
+    first = false;
+    i = end;
+  }
+}
+
 // One string of a payload, under `key`, in an object that describes a
 // person (has a person_ref) or not.
 void CollectString(std::string_view key, std::string_view text, bool person,
                    Identifiers* out) {
-  if (IsNameKey(key) || (person && key == "description")) {
+  if (IsNameKey(key)) {
     out->names.emplace(text);
+  } else if (person && key == "description") {
+    CollectDescription(text, out);
   } else if (key == "email" || key == "phone") {
     out->exact.emplace(text);
   } else if (key == "address") {
@@ -68,9 +137,24 @@ void CollectString(std::string_view key, std::string_view text, bool person,
     for (std::string part; std::getline(parts, part, ',');) {
       const size_t from = part.find_first_not_of(" \t\n");
       const size_t to = part.find_last_not_of(" \t\n");
-      if (from != std::string::npos && to - from >= 3) {
-        out->exact.insert(part.substr(from, to - from + 1));
+      if (from == std::string::npos || to - from < 3) continue;
+      const std::string trimmed = part.substr(from, to - from + 1);
+      out->exact.insert(trimmed);
+      // "27 Tenterfield Close" (or "12A Mill Lane") is also written
+      // without its number.
+      const auto digit = [&](size_t k) {
+        return trimmed[k] >= '0' && trimmed[k] <= '9';
+      };
+      size_t k = 0;
+      while (k < trimmed.size() && digit(k)) ++k;
+      if (k == 0) continue;
+      if (k < trimmed.size() &&
+          std::isalpha(static_cast<unsigned char>(trimmed[k])) &&
+          (k + 1 == trimmed.size() || trimmed[k + 1] == ' ')) {
+        ++k;
       }
+      while (k < trimmed.size() && trimmed[k] == ' ') ++k;
+      if (trimmed.size() - k >= 4) out->exact.insert(trimmed.substr(k));
     }
   }
 }
@@ -123,16 +207,17 @@ void CollectParsedIdentifiers(const simdjson::dom::element& j,
 
 // The candidates are found with a substring search of the lowercased text,
 // so a word that does not occur costs one scan and no copy.
-void RedactWord(std::string* text, std::string* lower,
-                const std::string& word) {
+void RedactWord(std::string* text, std::string* lower, const std::string& word,
+                bool match_case) {
   if (word.empty() || text->size() < word.size()) return;
-  const std::string lower_word = AsciiLower(word);
+  const std::string needle = match_case ? word : AsciiLower(word);
+  const std::string& haystack = match_case ? *text : *lower;
   const bool word_front = IsWordChar(word.front());
   const bool word_back = IsWordChar(word.back());
   std::string out;
   size_t copied = 0;  // text[0, copied) is in `out` already
-  for (size_t p = lower->find(lower_word); p != std::string::npos;
-       p = lower->find(lower_word, p + 1)) {
+  for (size_t p = haystack.find(needle); p != std::string::npos;
+       p = haystack.find(needle, p + 1)) {
     const size_t end = p + word.size();
     if ((p == 0 || !IsWordChar((*text)[p - 1]) || !word_front) &&
         (end == text->size() || !IsWordChar((*text)[end]) || !word_back)) {
@@ -147,6 +232,46 @@ void RedactWord(std::string* text, std::string* lower,
   *text = std::move(out);
   *lower = AsciiLower(*text);
 }
+
+namespace {
+
+// A name's initials, as text writes them: "Mae Orr" gives MO, M.O. and
+// M. O.; a name of three words also its first and last (M.J.O., MO); a
+// hyphenated or apostrophised part counts as one word and as two
+// ("Kenji Watanabe-Ross": KW and KWR).
+std::vector<std::string> Initials(const std::string& name) {
+  std::vector<std::vector<char>> sets;
+  for (const bool spaces_only : {true, false}) {
+    std::vector<char> letters;
+    for (size_t i = 0; i < name.size(); ++i) {
+      const bool starts = IsWordChar(name[i]) &&
+                          (i == 0 || (spaces_only ? name[i - 1] == ' '
+                                                  : !IsWordChar(name[i - 1])));
+      if (starts && std::isalpha(static_cast<unsigned char>(name[i]))) {
+        letters.push_back(static_cast<char>(
+            std::toupper(static_cast<unsigned char>(name[i]))));
+      }
+    }
+    if (letters.size() < 2 || letters.size() > 4) continue;
+    sets.push_back(letters);
+    if (letters.size() > 2) sets.push_back({letters.front(), letters.back()});
+  }
+  std::vector<std::string> out;
+  for (const auto& set : sets) {
+    std::string plain, dotted, spaced;
+    for (char c : set) {
+      plain += c;
+      dotted += std::string(1, c) + ".";
+      spaced += (spaced.empty() ? "" : " ") + std::string(1, c) + ".";
+    }
+    out.push_back(plain);
+    out.push_back(dotted);
+    out.push_back(spaced);
+  }
+  return out;
+}
+
+}  // namespace
 
 std::string RedactIdentifiers(std::string text, const Identifiers& ids) {
   std::set<std::string> words(ids.exact.begin(), ids.exact.end());
@@ -180,6 +305,19 @@ std::string RedactIdentifiers(std::string text, const Identifiers& ids) {
             });
   std::string lower = AsciiLower(text);
   for (const std::string& w : ordered) RedactWord(&text, &lower, w);
+  // Initials only as written, in capitals: "IT" for Isla Tate, not "it".
+  std::set<std::string> initials;
+  for (const std::string& n : ids.names) {
+    for (std::string& i : Initials(n)) initials.insert(std::move(i));
+  }
+  std::vector<std::string> by_length(initials.begin(), initials.end());
+  std::sort(by_length.begin(), by_length.end(),
+            [](const std::string& a, const std::string& b) {
+              return a.size() > b.size();
+            });
+  for (const std::string& w : by_length) {
+    RedactWord(&text, &lower, w, /*match_case=*/true);
+  }
   return text;
 }
 
@@ -231,17 +369,79 @@ std::string RedactEmails(const std::string& text) {
   return out;
 }
 
+namespace {
+
+// The names of the months and their abbreviations, as dates write them:
+// capitalised ("March", "Mar", "Sept") or in capitals. Only these: a word
+// that merely begins like one ("decisions", "marches", "mayors") is not a
+// month, and neither is "may" written in lower case.
+std::string MonthPattern() {
+  static const char* const kMonths[][2] = {
+      {"Jan", "uary"},   {"Feb", "ruary"}, {"Mar", "ch"},    {"Apr", "il"},
+      {"May", ""},       {"Jun", "e"},     {"Jul", "y"},     {"Aug", "ust"},
+      {"Sep", "tember"}, {"Oct", "ober"},  {"Nov", "ember"}, {"Dec", "ember"}};
+  std::string out = "(?:Sept|SEPT";
+  for (const auto& [abbr, rest] : kMonths) {
+    for (bool upper : {false, true}) {
+      std::string a = abbr, r = rest;
+      if (upper) {
+        for (char& c : a) c = static_cast<char>(std::toupper(c));
+        for (char& c : r) c = static_cast<char>(std::toupper(c));
+      }
+      out += "|" + a + (r.empty() ? "" : "(?:" + r + ")?");
+    }
+  }
+  return out + ")\\.?(?![A-Za-z])";
+}
+
+// Replaces each match of `re` in `text` that `keep_if` accepts with
+// "[redacted]".
+std::string ReplaceMatches(const std::string& text, const std::regex& re,
+                           bool (*accept)(const std::string&)) {
+  std::string out;
+  size_t copied = 0;
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), re);
+       it != std::sregex_iterator(); ++it) {
+    const std::string m = it->str();
+    if (accept && !accept(m)) continue;
+    out.append(text, copied, static_cast<size_t>(it->position()) - copied);
+    out += "[redacted]";
+    copied = static_cast<size_t>(it->position() + it->length());
+  }
+  if (copied == 0) return text;
+  out.append(text, copied, std::string::npos);
+  return out;
+}
+
+// A phone number has eight digits or more (a UK number ten or eleven,
+// with its area code); "2024/25" and "10:30-12:00" are not one.
+bool EnoughDigitsForAPhone(const std::string& m) {
+  return std::count_if(m.begin(), m.end(),
+                       [](char c) { return c >= '0' && c <= '9'; }) >= 8;
+}
+
+}  // namespace
+
 std::string Scrub(std::string text, const Identifiers& ids) {
   static const std::regex kPhone(R"(\+?[0-9][0-9 \t().\-/]{4,}[0-9])");
-  static const std::string kMonth =
-      "(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\\.?";
+  static const std::string kMonth = MonthPattern();
   static const std::regex kDayMonth(
       "\\b[0-9]{1,2}(?:st|nd|rd|th)?\\s+(?:of\\s+)?" + kMonth +
-          "(?:\\s+[0-9]{2,4})?",
-      std::regex::icase);
+      "(?:,?\\s+[0-9]{4}(?![0-9]))?");
   static const std::regex kMonthDay(
-      "\\b" + kMonth + "\\s+[0-9]{1,2}(?:st|nd|rd|th)?\\b(?:,?\\s+[0-9]{4})?",
+      "\\b" + kMonth +
+      "\\s+[0-9]{1,2}(?:st|nd|rd|th)?\\b(?:,?\\s+[0-9]{4}(?![0-9]))?");
+  // 03/03/2025, 3.3.25, 2025-03-03.
+  static const std::regex kNumericDate(
+      R"(\b(?:[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-](?:[0-9]{4}|[0-9]{2})|[0-9]{4}-[0-9]{2}-[0-9]{2})\b)");
+  // "aged 34", "age 71", "a 34-year-old", "34 years old", "34 yrs old",
+  // "34 years of age".
+  static const std::regex kAge(
+      R"(\b(?:aged?\s+(?:of\s+)?[0-9]{1,3}\b|[0-9]{1,3}(?:\s*-\s*|\s+)(?:years?|yrs?)(?:\s*-\s*|\s+)old\b|[0-9]{1,3}\s+(?:years|yrs)\s+of\s+age\b))",
       std::regex::icase);
+  // UK postcodes: "EX4 9ZZ", "SW1A 1AA".
+  static const std::regex kPostcode(
+      R"(\b[A-Z]{1,2}[0-9][A-Z0-9]?\s*[0-9][A-Z]{2}\b)");
   // Each pattern needs a character most learning text lacks (an e-mail
   // address an "@", the others a digit): without it the pattern cannot
   // match, and the scan is skipped. (E-mail addresses are found by hand,
@@ -250,9 +450,14 @@ std::string Scrub(std::string text, const Identifiers& ids) {
   if (text.find('@') != std::string::npos) text = RedactEmails(text);
   if (std::any_of(text.begin(), text.end(),
                   [](char c) { return c >= '0' && c <= '9'; })) {
-    text = std::regex_replace(text, kPhone, "[redacted]");
-    text = std::regex_replace(text, kDayMonth, "[redacted]");
-    text = std::regex_replace(text, kMonthDay, "[redacted]");
+    // Dates and ages before phones: a phone's pattern would take part of
+    // a date and leave the rest.
+    text = ReplaceMatches(text, kNumericDate, nullptr);
+    text = ReplaceMatches(text, kDayMonth, nullptr);
+    text = ReplaceMatches(text, kMonthDay, nullptr);
+    text = ReplaceMatches(text, kAge, nullptr);
+    text = ReplaceMatches(text, kPostcode, nullptr);
+    text = ReplaceMatches(text, kPhone, EnoughDigitsForAPhone);
   }
   return RedactIdentifiers(std::move(text), ids);
 }

@@ -40,13 +40,16 @@ std::string IdentifiersText(const Identifiers& ids);
 // in `*text` with "[redacted]", leftmost first, matches not overlapping. A
 // word's edge that is a letter or digit (or part of a multi-byte UTF-8
 // character, or "_") must not touch another such character in the text.
-// `*lower` is `*text` lowercased (ASCII), and is kept so.
-void RedactWord(std::string* text, std::string* lower, const std::string& word);
+// `*lower` is `*text` lowercased (ASCII), and is kept so. With
+// `match_case`, only occurrences written exactly as `word` are.
+void RedactWord(std::string* text, std::string* lower, const std::string& word,
+                bool match_case = false);
 
 // Every identifier in `ids` becomes "[redacted]": a name whole, then word
 // by word (split at anything not a letter or digit, so "Anne-Marie
 // O'Brien" gives Anne, Marie and Brien), each also with a plural "s" ("the
-// Smiths"); contact details as written.
+// Smiths"), then its initials in capitals (AMOB, A.M.O.B., AB...);
+// contact details as written.
 std::string RedactIdentifiers(std::string text, const Identifiers& ids);
 
 // Every e-mail address in `text` becomes "[redacted]": what the regex
@@ -55,8 +58,10 @@ std::string RedactIdentifiers(std::string text, const Identifiers& ids);
 std::string RedactEmails(const std::string& text);
 
 // Text written for sharing, screened once more before it leaves: e-mail
-// addresses, phone numbers (any run of six or more digits and separators),
-// dates written out, and everything in `ids` become "[redacted]".
+// addresses, phone numbers (a run of digits and separators with eight
+// digits or more), dates (written out with a capitalised month name, or in
+// numbers), ages ("aged 34", "a 34-year-old"), UK postcodes, and
+// everything in `ids` become "[redacted]".
 std::string Scrub(std::string text, const Identifiers& ids);
 
 }  // namespace caseledger::projections::internal

@@ -122,6 +122,40 @@ TEST(AnonymiseTest, ScrubTakesOutContactsAndDatesAndNames) {
             "[redacted], then on [redacted].");
   // Short numbers are not phone numbers.
   EXPECT_EQ(Scrub("Room 12 at 10:30", ids), "Room 12 at 10:30");
+  EXPECT_EQ(Scrub("In 2024/25, 10:30-12:00 on Mondays", ids),
+            "In 2024/25, 10:30-12:00 on Mondays");
+}
+
+TEST(AnonymiseTest, ScrubTakesOutAgesPostcodesNumericDatesAndInitials) {
+  Identifiers ids;
+  ids.names = {"Zed Example", "Kenji Watanabe-Ross"};
+  EXPECT_EQ(Scrub("ZE, aged 34, and a 71-year-old met on 03/03/2025 at "
+                  "EX4 9ZZ; K.W. (40 years old) on 2025-03-04 and KWR on "
+                  "3.3.25.",
+                  ids),
+            "[redacted], [redacted], and a [redacted] met on [redacted] at "
+            "[redacted]; [redacted] ([redacted]) on [redacted] and [redacted] "
+            "on [redacted].");
+  // Initials only in capitals: "ze" and "kw" are left.
+  EXPECT_EQ(Scrub("ze kw", ids), "ze kw");
+}
+
+// Numbers before words that begin like a month are not dates: the month
+// must be a month's name or abbreviation, capitalised ("3 May", "Sept 4")
+// or in capitals.
+TEST(AnonymiseTest, ScrubLeavesWordsThatOnlyBeginLikeAMonth) {
+  const Identifiers none;
+  for (const std::string harmless :
+       {"3 decisions were made", "2 marches", "5 mayors", "4 junior staff",
+        "12 augmented", "3 novel ideas", "6 octaves", "2 septic tanks",
+        "7 Mayfield sessions", "10 aprons", "1 in 4 may need it",
+        "in March 2025", "since 2019", "every 2 weeks"}) {
+    EXPECT_EQ(Scrub(harmless, none), harmless);
+  }
+  for (const std::string date : {"3 May", "4 Sept", "12th of DECEMBER",
+                                 "Jan 5th, 2026", "June 30", "2 Dec. 2025"}) {
+    EXPECT_EQ(Scrub(date, none), "[redacted]") << date;
+  }
 }
 
 TEST(AnonymiseTest, CollectsNamesDescriptionsAndContactsAnywhere) {
@@ -147,13 +181,39 @@ TEST(AnonymiseTest, CollectsNamesDescriptionsAndContactsAnywhere) {
     } else {
       CollectIdentifiers(payload, &ids);
     }
-    EXPECT_EQ(ids.names, (std::set<std::string>{"Kay", "Zed Example",
-                                                "posts as QuinceyB_77"}));
-    EXPECT_EQ(ids.exact,
-              (std::set<std::string>{"zed@example.org", "07700 900123",
-                                     "1 Long Road, Townsville, ZZ1 1ZZ",
-                                     "1 Long Road", "Townsville", "ZZ1 1ZZ"}));
+    // A description gives what may be a handle, not its everyday words.
+    EXPECT_EQ(ids.names,
+              (std::set<std::string>{"Kay", "Zed Example", "QuinceyB_77"}));
+    EXPECT_EQ(ids.exact, (std::set<std::string>{
+                             "zed@example.org", "07700 900123",
+                             "1 Long Road, Townsville, ZZ1 1ZZ", "1 Long Road",
+                             "Long Road", "Townsville", "ZZ1 1ZZ"}));
   }
+}
+
+TEST(AnonymiseTest, ADescriptionGivesItsHandlesNotItsEverydayWords) {
+  // Names (redacted word by word) and exact phrases (redacted whole).
+  using Sets = std::pair<std::set<std::string>, std::set<std::string>>;
+  const auto collect = [](const std::string& description) {
+    Identifiers ids;
+    CollectIdentifiers(Json{{"person_ref", "p1"}, {"description", description}},
+                       &ids);
+    return Sets{ids.names, ids.exact};
+  };
+  EXPECT_EQ(collect("Joined the session under the screen name 'PB'"),
+            (Sets{{}, {"PB"}}));
+  EXPECT_EQ(collect("screen name Kestrel_Nine"), (Sets{{"Kestrel_Nine"}, {}}));
+  EXPECT_EQ(collect("Known at the allotment as Big Tam, posts as tam@home99"),
+            (Sets{{"Big", "Tam", "tam@home99"}, {}}));
+  EXPECT_EQ(collect("Tall, wears a red cap"), (Sets{{}, {}}));
+  EXPECT_EQ(collect("goes by \"the captain\" online"),
+            (Sets{{}, {"the captain"}}));
+  Identifiers ids;
+  CollectIdentifiers(Json{{"person_ref", "p1"},
+                          {"description", "goes by \"the captain\" online"}},
+                     &ids);
+  EXPECT_EQ(Scrub("The captain said the session went well.", ids),
+            "[redacted] said the session went well.");
 }
 
 // Random payloads: both ways collect the same identifiers; a key given
