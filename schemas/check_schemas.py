@@ -9,8 +9,8 @@ Usage: python3 schemas/check_schemas.py   (exit 0 when everything passes)
   on every object with properties, maxItems on every array and maxLength on
   every string that is not an enum, explicit "required", lower_snake_case
   field names and enum values, x-personal repeated at every property whose
-  $ref target is personal, free text always x-personal or x-shareable
-  (organisation names excepted), never both annotations;
+  $ref target is personal, free text always x-personal, x-shareable or
+  x-released (organisation names excepted), never two annotations;
 - every event has examples/<Type>/valid-1.json and invalid-1.json; every
   valid-*.json validates (with format checks); every invalid-*.json fails,
   and every error it raises points at the JSON pointer in its
@@ -102,13 +102,14 @@ def walk(schema, where, path, is_property=False, declaring=True):
         resolved_name, resolved = name, target or {}
     else:
         resolved_name, resolved = None, schema
-    if schema.get("x-personal") and schema.get("x-shareable"):
-        fail(f"{where}{path}: both x-personal and x-shareable")
+    annotations = [a for a in ("x-personal", "x-shareable", "x-released") if schema.get(a)]
+    if len(annotations) > 1:
+        fail(f"{where}{path}: more than one of {', '.join(annotations)}")
     if declaring and is_property and resolved.get("type") == "string" and "enum" not in resolved \
             and "const" not in resolved and "format" not in resolved \
             and resolved.get("pattern") in (None, "\\S"):
-        marked = schema.get("x-personal") or schema.get("x-shareable") \
-            or resolved.get("x-personal") or resolved.get("x-shareable")
+        marked = any(schema.get(a) or resolved.get(a)
+                     for a in ("x-personal", "x-shareable", "x-released"))
         if not marked and resolved_name not in FREE_TEXT_OK_REFS:
             fail(f"{where}{path}: free text neither x-personal nor x-shareable")
     # Bounded input: validation cost stays linear in the body only when every

@@ -1,67 +1,26 @@
-// The learning feed's text anonymisation: what identifies a person in a
-// case's payloads, and how text written for sharing is screened of it.
-// Internal to projections (read_models.cc uses it; tests check it).
+// The projections' view of the learning text scrubber, which is the
+// service's (caseledger/service/anonymise.h): the learning feed scrubs
+// shared learning again when it is read, with the identifiers it keeps per
+// case, stored as IdentifiersText writes them.
 #pragma once
 
-#include <nlohmann/json.hpp>
-#include <set>
 #include <string>
 
-namespace simdjson::dom {
-class element;
-}  // namespace simdjson::dom
+#include "caseledger/service/anonymise.h"
 
 namespace caseledger::projections::internal {
 
-// What identifies a person in a case's payloads, to scrub from text written
-// for sharing: names (and screen names), redacted word by word as well as
-// whole; contact details (e-mail, phone, address and its parts), redacted
-// as written.
-struct Identifiers {
-  std::set<std::string> names;
-  std::set<std::string> exact;
-};
-
-// Adds every value that identifies a person, anywhere in a payload, to
-// `*out`: values under name-like keys, a person's description (how to
-// recognise them, e.g. a screen name), and contact details.
-void CollectIdentifiers(const nlohmann::json& j, Identifiers* out);
-// The same, from simdjson's parse of a payload's text (a key given twice
-// gives both its values, where the document keeps only the last).
-void CollectParsedIdentifiers(const simdjson::dom::element& j,
-                              Identifiers* out);
+using service::CollectIdentifiers;
+using service::CollectParsedIdentifiers;
+using service::Identifiers;
+using service::RedactEmails;
+using service::RedactIdentifiers;
+using service::RedactWord;
+using service::Scrub;
 
 // How a case's identifiers are stored: as nlohmann's dump() of
 // {"names": [...], "exact": [...]} writes it, without building a document.
 // Throws what dump() throws for text that is not UTF-8.
 std::string IdentifiersText(const Identifiers& ids);
-
-// Replaces every whole-word, case-insensitive (ASCII) occurrence of `word`
-// in `*text` with "[redacted]", leftmost first, matches not overlapping. A
-// word's edge that is a letter or digit (or part of a multi-byte UTF-8
-// character, or "_") must not touch another such character in the text.
-// `*lower` is `*text` lowercased (ASCII), and is kept so. With
-// `match_case`, only occurrences written exactly as `word` are.
-void RedactWord(std::string* text, std::string* lower, const std::string& word,
-                bool match_case = false);
-
-// Every identifier in `ids` becomes "[redacted]": a name whole, then word
-// by word (split at anything not a letter or digit, so "Anne-Marie
-// O'Brien" gives Anne, Marie and Brien), each also with a plural "s" ("the
-// Smiths"), then its initials in capitals (AMOB, A.M.O.B., AB...);
-// contact details as written.
-std::string RedactIdentifiers(std::string text, const Identifiers& ids);
-
-// Every e-mail address in `text` becomes "[redacted]": what the regex
-// [A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,} replaces, leftmost first
-// and greedy, found in time linear in the text.
-std::string RedactEmails(const std::string& text);
-
-// Text written for sharing, screened once more before it leaves: e-mail
-// addresses, phone numbers (a run of digits and separators with eight
-// digits or more), dates (written out with a capitalised month name, or in
-// numbers), ages ("aged 34", "a 34-year-old"), UK postcodes, and
-// everything in `ids` become "[redacted]".
-std::string Scrub(std::string text, const Identifiers& ids);
 
 }  // namespace caseledger::projections::internal

@@ -150,8 +150,26 @@ void Folder::Fold(FoldedBatch* b) {
       if (in.decision == "approved_for_sharing") {
         auto l = en.learning.find(str("learning_id"));
         if (l != en.learning.end()) {
-          in.learning = l->second.text;
           in.learning_event_id = l->second.event_id;
+          if (e.schema_version >= 2) {
+            // What the service released on approval (none: nothing is
+            // shared). Rare enough to parse as a document.
+            const Json payload =
+                d ? d->payload : service::ParseStoredJson(e.payload);
+            auto released = payload.find("released");
+            if (released != payload.end() && released->is_object()) {
+              // Its codes (themes, settings, forums) as recorded; its
+              // text as released.
+              in.learning = l->second.text;
+              for (const char* f : {"what_went_well", "what_must_change"}) {
+                in.learning[f] = released->value(f, "");
+              }
+            }
+          } else {
+            // Approved before the service released text (v1): the text as
+            // recorded and corrected, scrubbed below as then.
+            in.learning = l->second.text;
+          }
         }
         in.batch_ids = c.ids;
       }

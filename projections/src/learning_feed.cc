@@ -268,10 +268,11 @@ Status ReadModelsImpl::FeedRecords(
     emit(std::move(r));
   } else if (type == "LearningScreened" &&
              in.decision == "approved_for_sharing") {
-    // The learning text, from its LearningRecorded event (with the
-    // corrections made before the screening: the reviewer approved the
-    // corrected text), scrubbed of every identifier the case holds: those
-    // of earlier batches, kept under its pseudonym, and this batch's.
+    // The learning text as the service released it on approval (scrubbed
+    // then of every identifier the case held; before v2 of the event, as
+    // recorded and corrected), scrubbed again of every identifier the case
+    // holds: those of earlier batches, kept under its pseudonym, and this
+    // batch's.
     if (!in.learning.is_object()) return Status::OK();
     const Json& learning = in.learning;
     const std::string& learning_event_id = in.learning_event_id;

@@ -296,6 +296,26 @@ TEST_F(CatalogTest, RiskAssessedV1UpcastsToV2ForEveryDocumentedPair) {
       catalog_->Upcast("RiskAssessed", 3, v2).status().IsInvalidArgument());
 }
 
+TEST_F(CatalogTest, LearningScreenedV1UpcastsToV2Unchanged) {
+  EXPECT_EQ(catalog_->CurrentVersion("LearningScreened"), 2u);
+  for (const char* example : {"valid-1.json"}) {
+    const Json v1 =
+        ReadJson(kSchemas / "examples" / "LearningScreened" / example);
+    auto up = catalog_->Upcast("LearningScreened", 1, v1);
+    ASSERT_TRUE(up.ok()) << up.status().ToString();
+    EXPECT_EQ(*up, v1);
+    EXPECT_TRUE(catalog_->Validate("LearningScreened", 2, *up).ok());
+  }
+}
+
+TEST_F(CatalogTest, ShareableFieldsComeFromTheSchemaAnnotations) {
+  EXPECT_EQ(catalog_->ShareablePaths("LearningRecorded", 1),
+            (std::vector<std::string>{"/what_must_change", "/what_went_well"}));
+  EXPECT_EQ(catalog_->ShareablePaths("ActionAssigned", 1),
+            (std::vector<std::string>{"/shareable_description"}));
+  EXPECT_TRUE(catalog_->ShareablePaths("LearningScreened", 2).empty());
+}
+
 TEST_F(CatalogTest, PersonalFieldsComeFromTheSchemaAnnotations) {
   auto paths = catalog_->PersonalPaths("ConcernReported", 1);
   auto has = [&](const std::string& p) {

@@ -247,5 +247,24 @@ TEST(EvolveViewsTest, EdgePayloadsFoldTheSameEitherWay) {
   EXPECT_EQ(a.unexplained_decisions.size(), 4u);  // one answered
 }
 
+// A rationale sealed at rest (an object in place of its text) is a
+// rationale: the rules read its presence, never its words.
+TEST(EvolveViewsTest, ASealedRationaleIsPresentEitherWay) {
+  EventHeader header;
+  header.event_id = "e-1";
+  header.type = "CaseClosed";
+  header.schema_version = 1;
+  for (const std::string detail :
+       {R"({"$sealed":"1|case|e-1|/reason_detail|AAAA"})", R"("")"}) {
+    CaseState a, b;
+    ASSERT_TRUE(FoldBoth(
+        &a, &b, header,
+        R"({"reason":"concern_resolved","reason_detail":)" + detail + "}"));
+    const size_t expected = detail == R"("")" ? 1u : 0u;
+    EXPECT_EQ(a.unexplained_decisions.size(), expected) << detail;
+    EXPECT_EQ(b.unexplained_decisions.size(), expected) << detail;
+  }
+}
+
 }  // namespace
 }  // namespace caseledger::domain

@@ -80,9 +80,18 @@ TEST_F(SealerTest, EveryExampleOfEveryTypeSealsAndOpensUnchanged) {
       // The strings under personal fields, before sealing.
       std::vector<std::string> personal;
       std::vector<std::string> paths = catalog_->PersonalPaths(type, version);
+      // Text written for sharing is sealed as well, until it is released.
+      for (const std::string& p : catalog_->ShareablePaths(type, version)) {
+        paths.push_back(p);
+      }
       if (type == "EventAmended") {
         // Personal as the amended event's schema says, field by field.
         paths = {"/reason"};
+        for (const std::string& p : catalog_->ShareablePaths(
+                 original.value("amends_event_type", ""),
+                 original.value("amends_schema_version", 1u))) {
+          paths.push_back("/corrected_fields" + p);
+        }
         for (const std::string& p : catalog_->PersonalPaths(
                  original.value("amends_event_type", ""),
                  original.value("amends_schema_version", 1u))) {

@@ -189,6 +189,75 @@ TEST_F(LearningFeedTest, TheFeedCarriesNothingThatIdentifiesAPerson) {
   EXPECT_NE(feed.find("A volunteer spotted it first."), std::string::npos);
 }
 
+// An approval releases the learning: the LearningScreened event carries its
+// text as corrected, scrubbed of the case's identifiers, and the feed shares
+// that. A return releases nothing; an approval that released nothing (a v2
+// event without `released`) shares nothing.
+TEST_F(LearningFeedTest, AnApprovalRecordsTheReleasedTextAndTheFeedSharesIt) {
+  service::CaseService svc(*store_, catalog_, domain::DomainConfig{});
+  const domain::Actor dsl{"user:dsl-1", domain::Role::kDsl};
+  const domain::Actor reviewer{"user:reviewer-1", domain::Role::kReviewer};
+  Json report = testing::ReportBody();
+  report["people_involved"][0]["name"] = "Philippa Quennell";
+  ASSERT_OK(svc.Execute("case-1", "report", report, dsl));
+  auto recorded = svc.Execute(
+      "case-1", "record-learning",
+      {{"learning_id", "learning-1"},
+       {"what_went_well", "Zebedee was there."},
+       {"what_must_change", "Philippa, aged 44, waited until 3 May."},
+       {"themes", {"harassment"}},
+       {"share_in", {"training"}}},
+      dsl);
+  ASSERT_OK(recorded);
+  ASSERT_OK(svc.Execute(
+      "case-1", "amend",
+      LearningCorrection(recorded->event_ids.at(0), "A volunteer was there.",
+                         "A name the case does not hold."),
+      dsl));
+  Json returned = ApprovedScreening("learning-1");
+  returned["decision"] = "returned_other";
+  returned["note"] = "Say what changed.";
+  auto back = svc.Execute("case-1", "screen-learning", returned, reviewer);
+  ASSERT_OK(back);
+  auto approved = svc.Execute("case-1", "screen-learning",
+                              ApprovedScreening("learning-1"), reviewer);
+  ASSERT_OK(approved);
+
+  auto returned_event = store_->ReadEvent(back->event_ids.at(0));
+  ASSERT_OK(returned_event);
+  EXPECT_EQ(returned_event->schema_version, 2u);
+  EXPECT_FALSE(Json::parse(returned_event->payload).contains("released"));
+  auto event = store_->ReadEvent(approved->event_ids.at(0));
+  ASSERT_OK(event);
+  const Json released = Json::parse(event->payload).at("released");
+  EXPECT_EQ(released, (Json{{"what_went_well", "A volunteer was there."},
+                            {"what_must_change",
+                             "[redacted], [redacted], waited until "
+                             "[redacted]."}}));
+
+  // A v2 approval that released nothing (not one the service writes).
+  ProposedEvent bare;
+  bare.type = "LearningScreened";
+  bare.schema_version = 2;
+  bare.actor = Actor{reviewer.id, "reviewer"};
+  bare.payload = ApprovedScreening("learning-1").dump();
+  ASSERT_OK(store_->Append("case-1", ExpectedVersion::Any(), {bare}));
+
+  auto models = CaughtUp();
+  ASSERT_NE(models, nullptr);
+  auto page = models->Feed(0, 100, "");
+  ASSERT_OK(page);
+  std::vector<Json> shared;
+  for (const Json& r : page->records) {
+    if (r["kind"] == "learning_shared") shared.push_back(r);
+  }
+  ASSERT_EQ(shared.size(), 1u);
+  EXPECT_EQ(shared[0]["what_went_well"], "A volunteer was there.");
+  EXPECT_EQ(shared[0]["what_must_change"],
+            "[redacted], [redacted], waited until [redacted].");
+  EXPECT_EQ(shared[0]["themes"], Json::array({"harassment"}));
+}
+
 // Learning for sharing whose what_went_well names a place (which a
 // correction then takes out).
 Json PlaceNamingLearning() {

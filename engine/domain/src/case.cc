@@ -287,7 +287,12 @@ namespace {
 //     without describing it.
 template <typename V>
 std::optional<std::string> MissingRationale(std::string_view type, const V& p) {
-  auto absent = [&p](const char* field) { return p[field].str().empty(); };
+  // Present: a non-empty string, or a sealed value (an object: the text is
+  // encrypted at rest, engine/keys).
+  auto absent = [&p](const char* field) {
+    const V v = p[field];
+    return !v.is_object() && v.str().empty();
+  };
   if (type == "CaseClosed" && absent("reason_detail")) return "reason_detail";
   if (type == "LeadReassigned" && absent("reason_detail")) {
     return "reason_detail";

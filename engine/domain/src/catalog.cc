@@ -77,6 +77,7 @@ struct EventCatalog::Impl {
   std::map<std::string, Json> files;  // file name -> parsed document
   std::map<Key, std::unique_ptr<valijson::Schema>> schemas;
   std::map<Key, std::vector<std::string>> personal;
+  std::map<Key, std::vector<std::string>> shareable;
   std::map<std::string, uint32_t, std::less<>> current;
   // The same, by the name's length (a rebuild asks for each event's
   // current version: a type is found among the one or two of its length,
@@ -113,11 +114,13 @@ struct EventCatalog::Impl {
     }
   }
 
-  void CollectPersonal(const std::string& file, const Json& node,
-                       const std::string& pointer, int depth,
-                       std::set<std::string>* out) const {
+  // The pointers of the fields annotated `annotation` ("x-personal",
+  // "x-shareable"), "-" for every item.
+  void CollectAnnotated(const char* annotation, const std::string& file,
+                        const Json& node, const std::string& pointer, int depth,
+                        std::set<std::string>* out) const {
     if (depth > 32 || !node.is_object()) return;
-    if (auto p = node.find("x-personal");
+    if (auto p = node.find(annotation);
         p != node.end() && p->is_boolean() && p->get<bool>()) {
       out->insert(pointer);
       return;
@@ -125,29 +128,32 @@ struct EventCatalog::Impl {
     if (auto ref = node.find("$ref"); ref != node.end() && ref->is_string()) {
       std::string target_file;
       if (const Json* target = Resolve(file, *ref, &target_file)) {
-        CollectPersonal(target_file, *target, pointer, depth + 1, out);
+        CollectAnnotated(annotation, target_file, *target, pointer, depth + 1,
+                         out);
       }
     }
     if (auto props = node.find("properties");
         props != node.end() && props->is_object()) {
       for (const auto& [name, child] : props->items()) {
-        CollectPersonal(file, child, pointer + "/" + EscapePointerToken(name),
-                        depth + 1, out);
+        CollectAnnotated(annotation, file, child,
+                         pointer + "/" + EscapePointerToken(name), depth + 1,
+                         out);
       }
     }
     if (auto items = node.find("items"); items != node.end()) {
-      CollectPersonal(file, *items, pointer + "/-", depth + 1, out);
+      CollectAnnotated(annotation, file, *items, pointer + "/-", depth + 1,
+                       out);
     }
     for (const char* key : {"allOf", "anyOf", "oneOf"}) {
       if (auto list = node.find(key); list != node.end() && list->is_array()) {
         for (const auto& sub : *list) {
-          CollectPersonal(file, sub, pointer, depth + 1, out);
+          CollectAnnotated(annotation, file, sub, pointer, depth + 1, out);
         }
       }
     }
     for (const char* key : {"then", "else"}) {
       if (auto sub = node.find(key); sub != node.end()) {
-        CollectPersonal(file, *sub, pointer, depth + 1, out);
+        CollectAnnotated(annotation, file, *sub, pointer, depth + 1, out);
       }
     }
   }
@@ -291,10 +297,13 @@ StatusOr<std::shared_ptr<const EventCatalog>> EventCatalog::Load() {
     CollectLimits(doc, &impl->max_items, &impl->max_length);
     Key key{type, version};
     impl->schemas.emplace(key, std::move(schema));
-    std::set<std::string> personal;
-    impl->CollectPersonal(name, doc, "", 0, &personal);
+    std::set<std::string> personal, shareable;
+    impl->CollectAnnotated("x-personal", name, doc, "", 0, &personal);
+    impl->CollectAnnotated("x-shareable", name, doc, "", 0, &shareable);
     impl->personal.emplace(
         key, std::vector<std::string>(personal.begin(), personal.end()));
+    impl->shareable.emplace(
+        key, std::vector<std::string>(shareable.begin(), shareable.end()));
     uint32_t& current = impl->current[type];
     current = std::max(current, version);
   }
@@ -415,6 +424,12 @@ std::vector<std::string> EventCatalog::PersonalPaths(std::string_view type,
                                                      uint32_t version) const {
   auto it = impl_->personal.find(Key{std::string(type), version});
   return it == impl_->personal.end() ? std::vector<std::string>{} : it->second;
+}
+
+std::vector<std::string> EventCatalog::ShareablePaths(std::string_view type,
+                                                      uint32_t version) const {
+  auto it = impl_->shareable.find(Key{std::string(type), version});
+  return it == impl_->shareable.end() ? std::vector<std::string>{} : it->second;
 }
 
 StatusOr<Json> EventCatalog::Upcast(std::string_view type, uint32_t version,

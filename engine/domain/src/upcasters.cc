@@ -35,11 +35,17 @@ StatusOr<Json> RiskAssessedV1ToV2(Json payload) {
   return payload;
 }
 
+// LearningScreened v1 -> v2: v2 adds `released` (the text the system
+// released on approval). A v1 approval released no recorded text, so its
+// payload is a v2 payload as it is: the learning feed shares nothing of it.
+StatusOr<Json> LearningScreenedV1ToV2(Json payload) { return payload; }
+
 }  // namespace
 
 UpcasterMap Upcasters() {
   UpcasterMap m;
   m[{"RiskAssessed", 1}] = RiskAssessedV1ToV2;
+  m[{"LearningScreened", 1}] = LearningScreenedV1ToV2;
   return m;
 }
 

@@ -214,6 +214,12 @@ Status Sealer::Seal(std::string_view case_id, const EventId& event_id,
                     std::string_view type, uint32_t version,
                     Json* payload) const {
   std::vector<std::string> paths = catalog_->PersonalPaths(type, version);
+  // Text written for sharing is sealed too until it is shared: before a
+  // reviewer screens it, it may name someone (the released copy is in
+  // LearningScreened).
+  for (std::string& p : catalog_->ShareablePaths(type, version)) {
+    paths.push_back(std::move(p));
+  }
   if (type == "EventAmended") {
     // The corrected fields are personal as the amended event's schema says,
     // field by field: a corrected code stays readable to the rules.
@@ -226,9 +232,14 @@ Status Sealer::Seal(std::string_view case_id, const EventId& event_id,
         amended_version->get<int64_t>() <= UINT32_MAX &&
         catalog_->Knows(amended_type->get<std::string>())) {
       std::erase(paths, "/corrected_fields");
-      for (const std::string& p :
-           catalog_->PersonalPaths(amended_type->get<std::string>(),
-                                   amended_version->get<uint32_t>())) {
+      const std::string amended = amended_type->get<std::string>();
+      const auto version_of = amended_version->get<uint32_t>();
+      std::vector<std::string> inner =
+          catalog_->PersonalPaths(amended, version_of);
+      for (std::string& p : catalog_->ShareablePaths(amended, version_of)) {
+        inner.push_back(std::move(p));
+      }
+      for (const std::string& p : inner) {
         paths.push_back("/corrected_fields" + p);
       }
     }

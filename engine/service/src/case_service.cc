@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "caseledger/mutex.h"
+#include "caseledger/service/anonymise.h"
 
 namespace caseledger::service {
 
@@ -197,6 +198,41 @@ Status WithinBudget(const CommandOptions& options) {
 
 }  // namespace
 
+StatusOr<Json> CaseService::ReleasedLearning(
+    const std::string& case_id, const std::string& learning_id) const {
+  Identifiers ids;
+  std::optional<std::string> recorded;  // the latest LearningRecorded
+  Json text;
+  RETURN_IF_ERROR(ForEachDomainEvent(
+      store_, *catalog_, case_id, 1, 0, [&](const domain::DomainEvent& d) {
+        CollectIdentifiers(d.payload, &ids);
+        if (d.type == "LearningRecorded" &&
+            d.payload.value("learning_id", "") == learning_id) {
+          recorded = d.event_id;
+          text = {
+              {"what_went_well", d.payload.value("what_went_well", "")},
+              {"what_must_change", d.payload.value("what_must_change", "")}};
+        } else if (d.type == "EventAmended" && recorded &&
+                   d.payload.value("amends_event_id", "") == *recorded) {
+          const Json fixed =
+              d.payload.value("corrected_fields", Json::object());
+          for (const char* f : {"what_went_well", "what_must_change"}) {
+            if (fixed.contains(f) && fixed[f].is_string()) text[f] = fixed[f];
+          }
+        }
+        return Status::OK();
+      }));
+  if (!recorded) {
+    return Status::FailedPrecondition("no learning " + learning_id +
+                                      " in case " + case_id);
+  }
+  Json released = Json::object();
+  for (const char* f : {"what_went_well", "what_must_change"}) {
+    released[f] = Scrub(text[f].get<std::string>(), ids);
+  }
+  return released;
+}
+
 StatusOr<CaseService::Prepared> CaseService::Prepare(
     const std::string& case_id, const std::string& command, const Json& body,
     const domain::Actor& actor, const CommandOptions& options) const {
@@ -243,6 +279,17 @@ StatusOr<CaseService::Prepared> CaseService::Prepare(
   };
   ASSIGN_OR_RETURN(std::vector<domain::NewEvent> decided,
                    domain::Decide(state, cmd, *catalog_, config_, lookup));
+  for (domain::NewEvent& ev : decided) {
+    // An approval releases the learning: the service holds the case's
+    // plaintext, so it scrubs the text here and the event carries what
+    // the learning feed may share.
+    if (ev.type == "LearningScreened" &&
+        ev.payload.value("decision", "") == "approved_for_sharing") {
+      ASSIGN_OR_RETURN(
+          ev.payload["released"],
+          ReleasedLearning(case_id, ev.payload.value("learning_id", "")));
+    }
+  }
   RETURN_IF_ERROR(WithinBudget(options));
   for (size_t i = 0; i < decided.size(); ++i) {
     ProposedEvent e;

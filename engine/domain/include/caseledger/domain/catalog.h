@@ -60,6 +60,10 @@ class EventCatalog {
   // "/people_involved/-/name". A field listed covers everything below it.
   std::vector<std::string> PersonalPaths(std::string_view type,
                                          uint32_t version) const;
+  // The same for the fields marked "x-shareable" (text written for
+  // sharing, not yet screened).
+  std::vector<std::string> ShareablePaths(std::string_view type,
+                                          uint32_t version) const;
 
   // Turns a stored payload of `type`@`version` into the current version,
   // applying each upcaster in turn (v1 -> v2 -> ...). kInvalidArgument for

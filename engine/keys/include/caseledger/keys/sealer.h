@@ -1,4 +1,6 @@
-// Sealing: every field a schema marks x-personal, encrypted in the payload
+// Sealing: every field a schema marks x-personal (and x-shareable: text
+// written for sharing may name someone until it is screened), encrypted in
+// the payload
 // before the event is appended, and opened again on the way out to a role
 // that may see it. Only the service layer seals and unseals; the log, its
 // hashes and the read models hold sealed values only.

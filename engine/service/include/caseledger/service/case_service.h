@@ -172,6 +172,11 @@ class CaseService {
       StatusOr<AppendResult> appended) const;
   StatusOr<std::optional<CommandResult>> FindRetry(
       const std::string& case_id, const CommandOptions& options) const;
+  // The learning `learning_id` as an approval releases it: its recorded
+  // text with the corrections made since, scrubbed of every identifier the
+  // case holds ({"what_went_well": ..., "what_must_change": ...}).
+  StatusOr<nlohmann::json> ReleasedLearning(
+      const std::string& case_id, const std::string& learning_id) const;
 
   EventStore& store_;
   std::shared_ptr<const domain::EventCatalog> catalog_;
