@@ -1,5 +1,6 @@
 #include "api/app.h"
 
+#include <set>
 #include <utility>
 
 #include "api/auth.h"
@@ -12,6 +13,7 @@
 #include "caseledger/event_store.h"
 #include "caseledger/projections/read_models.h"
 #include "caseledger/service/access.h"
+#include "caseledger/service/anonymise.h"
 #include "caseledger/service/case_service.h"
 #include "caseledger/service/operations.h"
 
@@ -28,6 +30,14 @@ class AppImpl final : public App {
 
   Status Open(const Options& options) {
     ASSIGN_OR_RETURN(catalog_, domain::EventCatalog::Load());
+    // The data keys first: without a KEK nothing is opened or made, and
+    // every personal field is sealed with them.
+    service::KeyConfig key_config;
+    key_config.kek_file = config_.kek_file;
+    key_config.dev_kek = config_.dev_kek;
+    key_config.destroyed_list = config_.destroyed_keys_file;
+    ASSIGN_OR_RETURN(keys_, service::OpenDataKeys(config_.data, key_config,
+                                                  catalog_, logger_));
     // The system clock, except while demo seeding replays weeks of
     // simulated time through it.
     caseledger::Options store_options;
@@ -39,14 +49,20 @@ class AppImpl final : public App {
     RETURN_IF_ERROR(tokens_->Refresh());
     RETURN_IF_ERROR(IssueFirstTokens(options));
 
-    service_ = std::make_unique<service::CaseService>(*store_, catalog_,
-                                                      config_.domain);
+    service_ = std::make_unique<service::CaseService>(
+        *store_, catalog_, config_.domain, *keys_.sealer);
     ASSIGN_OR_RETURN(
         std::string key,
         service::LoadPseudonymKey(config_.data, config_.pseudonym_key_file));
     ASSIGN_OR_RETURN(models_, projections::ReadModels::Open(
                                   service::ProjectionsDir(config_.data),
                                   *store_, catalog_, logger_, key));
+    models_->SetIdentifierOpener(
+        [sealer = keys_.sealer.get()](const std::string& case_id,
+                                      const std::set<std::string>& sealed,
+                                      service::Identifiers* out) {
+          return service::OpenSealedIdentifiers(*sealer, case_id, sealed, out);
+        });
     models_->Start();
     // Commands wait for an fsync; they run here, never on the I/O threads.
     workers_ = std::make_unique<WorkerPool>(config_.workers, logger_);
@@ -60,7 +76,7 @@ class AppImpl final : public App {
     deps_->feed_release_delay_months = config_.feed_release_delay_months;
     deps_->backup =
         [this, root = service::BackupRoot(config_.data, config_.backup_dir)] {
-          return service::BackUp(*store_, config_.data,
+          return service::BackUp(*store_, *keys_.store, config_.data,
                                  config_.pseudonym_key_file, root);
         };
     AddCaseRoutes(router_, *deps_);
@@ -86,8 +102,10 @@ class AppImpl final : public App {
     if (workers_) workers_->Stop();  // commands in flight finish first
     if (models_) models_->Stop();
     models_.reset();
+    service_.reset();
     Status s = store_->Close();
     store_.reset();
+    keys_ = {};
     return s;
   }
 
@@ -115,7 +133,8 @@ class AppImpl final : public App {
       so.case_prefix = "demo-";
       so.start = Timestamp(NowUtc().value() - 90 * kDay);
       so.clock = &clock_;
-      auto seeded = service::SeedCases(*store_, catalog_, config_.domain, so);
+      auto seeded = service::SeedCases(*store_, catalog_, config_.domain,
+                                       *keys_.sealer, so);
       clock_.Reset();
       if (!seeded.ok()) {
         logger_->error("seeding demo cases: {}", seeded.status().ToString());
@@ -132,6 +151,7 @@ class AppImpl final : public App {
   SettableClock clock_;  // the store's
   std::shared_ptr<const domain::EventCatalog> catalog_;
   std::unique_ptr<EventStore> store_;
+  service::DataKeys keys_;  // outlives the service, which seals with it
   std::unique_ptr<TokenRegistry> tokens_;
   std::optional<FirstRun> first_run_;
   std::unique_ptr<service::CaseService> service_;

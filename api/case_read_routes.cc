@@ -61,6 +61,11 @@ void Routes::GetHistory(const HttpRequest& req, const std::string& id,
   Json events = Json::array();
   Status read = ForEachInStream(
       d_.store, id, StreamVersion(1), 0, [&](const RecordedEvent& e) {
+        // Every role that may read the history may see what it recorded:
+        // its sealed fields are opened (erased ones read "[erased]").
+        Json payload = service::ParseStoredJson(e.payload);
+        RETURN_IF_ERROR(
+            d_.service.sealer().UnsealEvent(id, e.event_id, &payload));
         events.push_back(
             {{"event_id", e.event_id.ToString()},
              {"version", e.version.value()},
@@ -72,7 +77,7 @@ void Routes::GetHistory(const HttpRequest& req, const std::string& id,
              {"actor", {{"id", e.actor.id}, {"role", e.actor.role}}},
              {"correlation_id", e.correlation_id},
              {"causation_id", e.causation_id},
-             {"payload", service::ParseStoredJson(e.payload)},
+             {"payload", std::move(payload)},
              {"case_hash", HashToHex(e.case_hash)},
              {"log_hash", HashToHex(e.log_hash)}});
         return Status::OK();

@@ -171,6 +171,8 @@ Status ApplyConfigText(const std::string& text, ServeConfig* c) {
   RETURN_IF_ERROR(top.Integer("workers", 1, 256, &c->workers));
   RETURN_IF_ERROR(top.String("pseudonym_key_file", &c->pseudonym_key_file));
   RETURN_IF_ERROR(top.String("backup_dir", &c->backup_dir));
+  RETURN_IF_ERROR(top.String("kek_file", &c->kek_file));
+  RETURN_IF_ERROR(top.String("destroyed_keys_file", &c->destroyed_keys_file));
   RETURN_IF_ERROR(top.Bool("verbose", &c->verbose));
   RETURN_IF_ERROR(ApplySeconds(top, "shutdown_grace_seconds", 0,
                                &c->server.shutdown_grace));
@@ -267,6 +269,8 @@ Status ApplyEnvironment(const std::function<const char*(const char*)>& getenv,
       {"CASELEDGER_TLS_PRIVATE_KEY", "/tls/private_key_file", false},
       {"CASELEDGER_PSEUDONYM_KEY_FILE", "/pseudonym_key_file", false},
       {"CASELEDGER_BACKUP_DIR", "/backup_dir", false},
+      {"CASELEDGER_KEK_FILE", "/kek_file", false},
+      {"CASELEDGER_DESTROYED_KEYS_FILE", "/destroyed_keys_file", false},
   };
   for (const Var& var : kVars) {
     const char* value = getenv(var.name);

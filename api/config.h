@@ -31,6 +31,16 @@ struct ServeConfig {
   std::string pseudonym_key_file;
   // Where backups are made (POST /v1/admin/backups; empty: <data>-backups).
   std::string backup_dir;
+  // The key-encryption key that wraps every data key: a file, mode 0600
+  // (empty: a systemd credential named caseledger-kek, else the
+  // CASELEDGER_KEK variable). Never in the config file itself.
+  std::string kek_file;
+  // Development only (--dev-kek): a KEK kept inside the data directory,
+  // made on first use, warned about at every start.
+  bool dev_kek = false;
+  // The list of destroyed data keys (empty: <data>/keys.destroyed). Keep it
+  // off the data volume: restoring a backup applies it.
+  std::string destroyed_keys_file;
   projections::SummaryOptions summary;  // small-number suppression
   // Learning of a month is released this many months after it began (1:
   // once it is over; 0: at once).
@@ -50,7 +60,8 @@ Status ApplyConfigFile(const std::string& path, ServeConfig* config);
 // Applies CASELEDGER_DATA, CASELEDGER_LISTEN, CASELEDGER_THREADS,
 // CASELEDGER_WORKERS, CASELEDGER_MAX_CONNECTIONS, CASELEDGER_MAX_BODY_BYTES,
 // CASELEDGER_TLS_CERTIFICATE, CASELEDGER_TLS_PRIVATE_KEY,
-// CASELEDGER_PSEUDONYM_KEY_FILE, CASELEDGER_BACKUP_DIR, read through `getenv`
+// CASELEDGER_PSEUDONYM_KEY_FILE, CASELEDGER_BACKUP_DIR, CASELEDGER_KEK_FILE,
+// CASELEDGER_DESTROYED_KEYS_FILE, read through `getenv`
 // (tests pass their own).
 Status ApplyEnvironment(const std::function<const char*(const char*)>& getenv,
                         ServeConfig* config);

@@ -19,6 +19,7 @@
 
 #include "caseledger/projections/read_models.h"
 #include "caseledger/service/case_service.h"
+#include "caseledger/service/operations.h"
 #include "caseledger/service/seed.h"
 
 namespace {
@@ -65,7 +66,13 @@ struct Fixture {
     o.clock = clock.Function();
     if (!EventStore::Open(o, path + "/log", &store).ok()) std::abort();
     catalog = *domain::EventCatalog::Load();
-    auto r = service::SeedCases(*store, catalog, domain::DomainConfig{}, so);
+    // Sealed as the server seals (a development KEK beside the data).
+    service::KeyConfig kc;
+    kc.dev_kek = true;
+    auto keys = service::OpenDataKeys(path, kc, catalog, nullptr);
+    if (!keys.ok()) std::abort();
+    auto r = service::SeedCases(*store, catalog, domain::DomainConfig{},
+                                *keys->sealer, so);
     if (!r.ok()) std::abort();
     events = r->events;
     auto m = projections::ReadModels::Open(path + "/projections", *store,
@@ -226,7 +233,12 @@ void BM_ProjectionLag(benchmark::State& state) {
     if (!opened.ok()) std::abort();
     std::unique_ptr<projections::ReadModels> models = std::move(*opened);
     models->Start();
-    service::CaseService service(*store, catalog, domain::DomainConfig{});
+    service::KeyConfig kc;
+    kc.dev_kek = true;
+    auto keys = service::OpenDataKeys(path, kc, catalog, nullptr);
+    if (!keys.ok()) std::abort();
+    service::CaseService service(*store, catalog, domain::DomainConfig{},
+                                 *keys->sealer);
     using Clock = std::chrono::steady_clock;
     std::mutex mu;
     std::condition_variable cv;

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "caseledger/service/case_service.h"
+#include "caseledger/service/operations.h"
 #include "caseledger/service/replay.h"
 
 namespace {
@@ -22,6 +23,7 @@ struct Fixture {
                          .string();
   std::unique_ptr<EventStore> store;
   std::shared_ptr<const domain::EventCatalog> catalog;
+  service::DataKeys keys;
   std::unique_ptr<service::CaseService> service;
 
   Fixture() {
@@ -29,8 +31,13 @@ struct Fixture {
     o.sync = false;
     if (!EventStore::Open(o, path, &store).ok()) std::abort();
     catalog = *domain::EventCatalog::Load();
-    service = std::make_unique<service::CaseService>(*store, catalog,
-                                                     domain::DomainConfig{});
+    service::KeyConfig kc;
+    kc.dev_kek = true;  // sealed as the server seals
+    auto opened = service::OpenDataKeys(path, kc, catalog, nullptr);
+    if (!opened.ok()) std::abort();
+    keys = std::move(*opened);
+    service = std::make_unique<service::CaseService>(
+        *store, catalog, domain::DomainConfig{}, *keys.sealer);
     const domain::Actor dsl{"user:dsl-1", domain::Role::kDsl};
     Json report = {
         {"kind", "concern"},

@@ -11,6 +11,9 @@
 #   bench/run_scale_bench.sh   (CASES=80000 SCALE_DIR=/tmp/caseledger-scale
 #                               MEMORY_ONLY=1 for step 3 alone)
 set -euo pipefail
+# Personal data is sealed under a key-encryption key: one for this run,
+# unless one is given.
+export CASELEDGER_KEK="${CASELEDGER_KEK:-$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')}"
 cd "$(dirname "$0")/.."
 CASES="${CASES:-80000}"
 DIR="${SCALE_DIR:-/tmp/caseledger-scale}"

@@ -14,11 +14,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "api/app.h"
 #include "api/config.h"
 #include "caseledger/domain/catalog.h"
 #include "caseledger/event_store.h"
+#include "caseledger/keys/keys.h"
 #include "caseledger/projections/read_models.h"
 #include "caseledger/service/access.h"
 #include "caseledger/service/case_service.h"
@@ -180,11 +182,25 @@ int RunTokenCreate(const std::string& data, const std::string& actor_id,
   });
 }
 
+// The data keys of `data` (the KEK as configured), or a message and why not.
+StatusOr<caseledger::service::DataKeys> OpenKeys(
+    const std::string& data, const caseledger::service::KeyConfig& config,
+    bool verbose) {
+  auto catalog = caseledger::domain::EventCatalog::Load();
+  if (!catalog.ok()) return catalog.status();
+  return caseledger::service::OpenDataKeys(
+      data, config, *catalog, MakeLogger("caseledger-keys", verbose));
+}
+
 int RunBackup(const std::string& data, const std::string& to,
-              const std::string& key_file, bool verbose) {
+              const std::string& key_file,
+              const caseledger::service::KeyConfig& key_config, bool verbose) {
+  auto keys = OpenKeys(data, key_config, verbose);
+  if (!keys.ok()) return Fail("opening the data keys", keys.status());
   return WithExistingStore(data, verbose, [&](EventStore& store) {
-    auto made = caseledger::service::BackUp(
-        store, data, key_file, caseledger::service::BackupRoot(data, to));
+    auto made =
+        caseledger::service::BackUp(store, *keys->store, data, key_file,
+                                    caseledger::service::BackupRoot(data, to));
     if (!made.ok()) return Fail("backing up", made.status());
     std::cout << "backed up " << data << " to "
               << (*made)["backup"].get<std::string>() << " (every event up to "
@@ -193,7 +209,9 @@ int RunBackup(const std::string& data, const std::string& to,
   });
 }
 
-int RunRestore(const std::string& from, const std::string& data, bool verbose) {
+int RunRestore(const std::string& from, const std::string& data,
+               const std::vector<std::string>& destroyed_lists,
+               const caseledger::service::KeyConfig& key_config, bool verbose) {
   Options options;
   options.logger = MakeLogger("caseledger", verbose);
   auto restored = caseledger::RestoreBackup(from, data, options);
@@ -201,9 +219,51 @@ int RunRestore(const std::string& from, const std::string& data, bool verbose) {
     Fail("restoring " + from, restored.status());
     return restored.status().IsCorruption() ? 3 : 1;
   }
+  auto catalog = caseledger::domain::EventCatalog::Load();
+  if (!catalog.ok()) return Fail("loading the event schemas", catalog.status());
+  auto destroyed = caseledger::service::RestoreKeys(
+      from, data, destroyed_lists, key_config, *catalog, options.logger);
+  if (!destroyed.ok())
+    return Fail("restoring the data keys", destroyed.status());
   std::cout << "restored " << from << " into " << data
             << " (verified: every event up to position " << restored->value()
-            << "); the read models are rebuilt when the server starts on it\n";
+            << "; " << *destroyed
+            << " destroyed keys applied); the read models are rebuilt when "
+               "the server starts on it\n";
+  return 0;
+}
+
+int RunNewKek(const std::string& path) {
+  auto kek = caseledger::keys::Kek::CreateFile(path);
+  if (!kek.ok()) return Fail("making a KEK", kek.status());
+  std::cout << "made KEK " << (*kek)->id() << " in " << path
+            << " (mode 0600). Keep it off the data volume and back it up "
+               "separately: without it no personal data can be read.\n";
+  return 0;
+}
+
+int RunRotate(const std::string& data, const std::string& new_kek_file,
+              const caseledger::service::KeyConfig& key_config, bool verbose) {
+  auto current = caseledger::keys::LoadKek(key_config.kek_file);
+  if (!current.ok()) return Fail("the current KEK", current.status());
+  auto next = caseledger::keys::Kek::ReadFile(new_kek_file);
+  if (!next.ok()) return Fail("the new KEK", next.status());
+  caseledger::keys::KeyStoreOptions o;
+  o.create_if_missing = false;
+  o.destroyed_list = key_config.destroyed_list;
+  o.logger = MakeLogger("caseledger-keys", verbose);
+  std::unique_ptr<caseledger::keys::KeyStore> store;
+  // The new KEK is given as an older one too: a rotation cut short left
+  // some keys under it.
+  Status s = caseledger::keys::KeyStore::Open(
+      o, caseledger::service::KeysDir(data), *current, {*next}, &store);
+  if (!s.ok()) return Fail("opening the key store", s);
+  auto report = store->Rotate(*next);
+  if (!report.ok()) return Fail("rotating", report.status());
+  std::cout << "re-wrapped " << report->rewrapped << " data keys under KEK "
+            << (*next)->id() << " (" << report->already
+            << " were already); no event changed. Configure " << new_kek_file
+            << " as the KEK from now on.\n";
   return 0;
 }
 
@@ -228,7 +288,7 @@ int RunTokenRevoke(const std::string& data, const std::string& token,
 int RunReplay(const std::string& data, const std::string& case_id,
               std::optional<uint64_t> at,
               const std::optional<std::string>& until, bool steps,
-              bool verbose) {
+              caseledger::service::KeyConfig key_config, bool verbose) {
   caseledger::service::ReplayPoint point;
   point.at_version = at;
   if (until) {
@@ -245,8 +305,12 @@ int RunReplay(const std::string& data, const std::string& case_id,
   std::unique_ptr<EventStore> store;
   Status s = EventStore::Open(options, data, &store);
   if (!s.ok()) return Fail("opening " + data, s);
-  caseledger::service::CaseService service(*store, *catalog,
-                                           caseledger::domain::DomainConfig{});
+  key_config.read_only = true;
+  auto keys = caseledger::service::OpenDataKeys(data, key_config, *catalog,
+                                                options.logger);
+  if (!keys.ok()) return Fail("opening the data keys", keys.status());
+  caseledger::service::CaseService service(
+      *store, *catalog, caseledger::domain::DomainConfig{}, *keys->sealer);
   auto out =
       steps ? caseledger::service::ReplaySteps(*store, service, case_id, point)
             : caseledger::service::ReplayState(*store, service, case_id, point);
@@ -269,7 +333,7 @@ int RunServe(const caseledger::api::ServeConfig& config, bool demo) {
 }
 
 int RunSeed(const std::string& data, uint64_t cases, uint64_t seed, bool sync,
-            bool verbose) {
+            const caseledger::service::KeyConfig& key_config, bool verbose) {
   auto logger = MakeLogger("caseledger", verbose);
   auto catalog = caseledger::domain::EventCatalog::Load();
   if (!catalog.ok()) return Fail("loading the event schemas", catalog.status());
@@ -289,8 +353,11 @@ int RunSeed(const std::string& data, uint64_t cases, uint64_t seed, bool sync,
   so.progress = [&](uint64_t done) {
     if (done % 1000 == 0) logger->info("seeded {} of {} cases", done, cases);
   };
+  auto keys =
+      caseledger::service::OpenDataKeys(data, key_config, *catalog, logger);
+  if (!keys.ok()) return Fail("opening the data keys", keys.status());
   auto report = caseledger::service::SeedCases(
-      *store, *catalog, caseledger::domain::DomainConfig{}, so);
+      *store, *catalog, caseledger::domain::DomainConfig{}, *keys->sealer, so);
   if (!report.ok()) return Fail("seed", report.status());
   s = store->Close();
   if (!s.ok()) return Fail("closing the store", s);
@@ -313,6 +380,20 @@ int main(int argc, char** argv) {
   std::string data = "./data";
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "Log debug detail");
+
+  // Where the key-encryption key comes from, for every subcommand that
+  // reads or writes personal data.
+  caseledger::service::KeyConfig key_config;
+  const auto add_key_options = [&key_config](CLI::App* sub) {
+    sub->add_option("--kek-file", key_config.kek_file,
+                    "The key-encryption key file (mode 0600); else a systemd "
+                    "credential caseledger-kek, else CASELEDGER_KEK");
+    sub->add_flag("--dev-kek", key_config.dev_kek,
+                  "DEVELOPMENT ONLY: keep the KEK inside the data directory "
+                  "(made on first use)");
+    sub->add_option("--destroyed-keys", key_config.destroyed_list,
+                    "The destroyed-keys list (default DATA/keys.destroyed)");
+  };
 
   auto* verify = app.add_subcommand(
       "verify",
@@ -340,6 +421,7 @@ int main(int argc, char** argv) {
   bool demo = false;
   serve->add_flag("--demo", demo,
                   "On a new store, seed 25 fictional demo cases first");
+  add_key_options(serve);
 
   auto* seed = app.add_subcommand(
       "seed",
@@ -357,6 +439,7 @@ int main(int argc, char** argv) {
   seed->add_flag("--sync", seed_sync,
                  "fsync every append (default: off; the store is flushed "
                  "when seeding ends)");
+  add_key_options(seed);
 
   auto* token = app.add_subcommand("token", "Manage bearer tokens");
   token->require_subcommand(1);
@@ -403,6 +486,7 @@ int main(int argc, char** argv) {
   replay->add_flag("--steps", replay_steps,
                    "Each event with who, when, why, the state after it and "
                    "what changed");
+  add_key_options(replay);
 
   auto* rebuild = app.add_subcommand(
       "rebuild",
@@ -421,6 +505,7 @@ int main(int argc, char** argv) {
                      "Directory to make the backup in (default: DATA-backups)");
   backup->add_option("--pseudonym-key-file", backup_key_file,
                      "The pseudonym key file, if not DATA/pseudonym.key");
+  add_key_options(backup);
 
   auto* restore = app.add_subcommand(
       "restore",
@@ -432,6 +517,28 @@ int main(int argc, char** argv) {
       ->required();
   restore->add_option("--data", data, "The new store's directory")
       ->capture_default_str();
+  add_key_options(restore);
+  std::vector<std::string> restore_lists;
+  restore->add_option("--apply-destroyed", restore_lists,
+                      "A destroyed-keys list kept outside the backup (the old "
+                      "store's); every key it names is destroyed in the "
+                      "restored copy (repeatable)");
+
+  auto* keys_cmd = app.add_subcommand("keys", "Manage the encryption keys");
+  keys_cmd->require_subcommand(1);
+  auto* new_kek = keys_cmd->add_subcommand(
+      "new-kek", "Make a new key-encryption key file (mode 0600)");
+  std::string new_kek_file;
+  new_kek->add_option("file", new_kek_file, "Where to write it")->required();
+  auto* rotate = keys_cmd->add_subcommand(
+      "rotate",
+      "Re-wrap every data key under a new KEK, without rewriting any event "
+      "(server stopped); a rotation cut short is finished by running it "
+      "again");
+  rotate->add_option("--data", data, "Store directory")->capture_default_str();
+  std::string rotate_to;
+  rotate->add_option("--new-kek", rotate_to, "The new KEK file")->required();
+  add_key_options(rotate);
 
   CLI11_PARSE(app, argc, argv);
 
@@ -452,6 +559,11 @@ int main(int argc, char** argv) {
     if (threads) config.server.threads = *threads;
     if (tls_cert) config.server.tls_certificate_file = *tls_cert;
     if (tls_key) config.server.tls_private_key_file = *tls_key;
+    if (!key_config.kek_file.empty()) config.kek_file = key_config.kek_file;
+    if (!key_config.destroyed_list.empty()) {
+      config.destroyed_keys_file = key_config.destroyed_list;
+    }
+    config.dev_kek = key_config.dev_kek;
     config.verbose = config.verbose || verbose;
     if (s.ok()) s = caseledger::api::CheckConfig(config);
     if (!s.ok()) {
@@ -462,12 +574,16 @@ int main(int argc, char** argv) {
   }
   if (rebuild->parsed()) return RunRebuild(data, verbose);
   if (backup->parsed()) {
-    return RunBackup(data, backup_to, backup_key_file, verbose);
+    return RunBackup(data, backup_to, backup_key_file, key_config, verbose);
   }
-  if (restore->parsed()) return RunRestore(restore_from, data, verbose);
+  if (restore->parsed()) {
+    return RunRestore(restore_from, data, restore_lists, key_config, verbose);
+  }
+  if (new_kek->parsed()) return RunNewKek(new_kek_file);
+  if (rotate->parsed()) return RunRotate(data, rotate_to, key_config, verbose);
   if (replay->parsed()) {
     return RunReplay(data, replay_case, replay_at, replay_until, replay_steps,
-                     verbose);
+                     key_config, verbose);
   }
   if (token_create->parsed()) {
     return RunTokenCreate(data, token_actor, token_role, verbose);
@@ -476,7 +592,8 @@ int main(int argc, char** argv) {
     return RunTokenRevoke(data, revoke_token, revoke_actor, verbose);
   }
   if (seed->parsed()) {
-    return RunSeed(data, seed_cases, seed_value, seed_sync, verbose);
+    return RunSeed(data, seed_cases, seed_value, seed_sync, key_config,
+                   verbose);
   }
   return 0;
 }

@@ -1,8 +1,14 @@
 """Shared by the scripts that drive the real server (crash_loop.py,
 soak.py): start `caseledger serve` on a new store and read the first DSL
 token it prints, once."""
+import os
 import re
+import secrets
 import subprocess
+
+# Personal data is sealed under a key-encryption key: the servers these
+# scripts start (and restart) share one, made for the run unless given.
+os.environ.setdefault("CASELEDGER_KEK", secrets.token_hex(32))
 
 
 def serve_new_store(binary, data, port, log):

@@ -10,6 +10,9 @@
 # Needs root (to mount the tmpfs); without it, says so and exits 0.
 #   scripts/full_disk_check.sh [BUILD_DIR]     (default build/release)
 set -euo pipefail
+# Personal data is sealed under a key-encryption key: one for this run,
+# unless one is given.
+export CASELEDGER_KEK="${CASELEDGER_KEK:-$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')}"
 cd "$(dirname "$0")/.."
 build="${1:-build/release}"
 bin="$build/cli/caseledger"

@@ -33,6 +33,9 @@
 #   BENCH_TMP [/tmp] where the store is made (its fsync cost is measured too)
 #   OUT_DIR          if set, the raw wrk outputs and server logs are kept here
 set -euo pipefail
+# Personal data is sealed under a key-encryption key: one for this run,
+# unless one is given.
+export CASELEDGER_KEK="${CASELEDGER_KEK:-$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')}"
 cd "$(dirname "$0")/../.."
 started_at=$(date +%s.%N)
 

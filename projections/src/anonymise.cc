@@ -9,6 +9,10 @@ std::string IdentifiersText(const Identifiers& ids) {
   w.Open('{');
   w.Strings("exact", ids.exact);
   w.Strings("names", ids.names);
+  if (!ids.sealed.empty()) {
+    w.Str("sealed_case", ids.sealed_case);
+    w.Strings("sealed", ids.sealed);
+  }
   w.Close('}');
   return w.Take();
 }

@@ -19,7 +19,9 @@ using service::RedactWord;
 using service::Scrub;
 
 // How a case's identifiers are stored: as nlohmann's dump() of
-// {"names": [...], "exact": [...]} writes it, without building a document.
+// {"exact": [...], "names": [...]} (and, with sealed ones,
+// "sealed_case": ..., "sealed": [...]) writes it, without building a
+// document.
 // Throws what dump() throws for text that is not UTF-8.
 std::string IdentifiersText(const Identifiers& ids);
 

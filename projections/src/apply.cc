@@ -68,9 +68,9 @@ Status ReadModelsImpl::Apply(FoldedBatch& b, uint64_t gen) {
     }
     // (A rebuild's writer takes the documents from the batch.)
     if (writer_ == nullptr) wb.Put(state_cf, id, c.doc);
-    if (!c.ids.names.empty() || !c.ids.exact.empty()) {
+    if (!c.ids.names.empty() || !c.ids.exact.empty() || !c.ids.sealed.empty()) {
       RETURN_IF_ERROR(AddIdentifiers(
-          stats_cf, CasePseudonym(id), c.first_version == 1, c.ids,
+          stats_cf, id, CasePseudonym(id), c.first_version == 1, c.ids,
           &stats_writes, writer_ == nullptr ? &ids_written : nullptr));
     }
   }

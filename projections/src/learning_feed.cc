@@ -63,8 +63,16 @@ StatusOr<FeedPage> ReadModelsImpl::Feed(uint64_t after_seq, size_t limit,
         // patterns were applied when it was written; the text is fixed).
         ASSIGN_OR_RETURN(Identifiers ids,
                          ReadIdentifiers(stats_cf_, r.value("case", "")));
+        Status opened = Status::OK();
+        if (!ids.sealed.empty()) {
+          opened = opener_ ? opener_(ids.sealed_case, ids.sealed, &ids)
+                           : Status::FailedPrecondition(
+                                 "no opener for sealed identifiers");
+        }
         for (const char* field : {"what_went_well", "what_must_change"}) {
-          r[field] = RedactIdentifiers(r.value(field, ""), ids);
+          // Fail closed: text that cannot be checked is not given out.
+          r[field] = opened.ok() ? RedactIdentifiers(r.value(field, ""), ids)
+                                 : "[withheld]";
         }
       }
     }
@@ -156,6 +164,8 @@ StatusOr<Identifiers> ReadModelsImpl::IdentifiersFromText(
   if (!j.is_object()) return Status::Corruption("identifiers of a case");
   for (const auto& n : j.value("names", Json::array())) ids.names.insert(n);
   for (const auto& x : j.value("exact", Json::array())) ids.exact.insert(x);
+  for (const auto& x : j.value("sealed", Json::array())) ids.sealed.insert(x);
+  ids.sealed_case = j.value("sealed_case", "");
   return ids;
 }
 
@@ -175,17 +185,22 @@ StatusOr<Identifiers> ReadModelsImpl::CommittedIdentifiers(
 }
 
 Status ReadModelsImpl::AddIdentifiers(
-    rocksdb::ColumnFamilyHandle* cf, const std::string& pseudonym, bool is_new,
-    const Identifiers& added, std::map<std::string, std::string>* writes,
+    rocksdb::ColumnFamilyHandle* cf, const std::string& case_id,
+    const std::string& pseudonym, bool is_new, const Identifiers& added,
+    std::map<std::string, std::string>* writes,
     std::map<std::string, Identifiers>* written) {
   Identifiers ids;
   if (!is_new) {
     ASSIGN_OR_RETURN(ids, CommittedIdentifiers(cf, pseudonym));
   }
-  const size_t before = ids.names.size() + ids.exact.size();
+  const size_t before = ids.names.size() + ids.exact.size() + ids.sealed.size();
   ids.names.insert(added.names.begin(), added.names.end());
   ids.exact.insert(added.exact.begin(), added.exact.end());
-  if (ids.names.size() + ids.exact.size() != before) {
+  ids.sealed.insert(added.sealed.begin(), added.sealed.end());
+  // (Sealed values open only with their case's id: the feed knows a case
+  // by its pseudonym alone.)
+  if (!ids.sealed.empty()) ids.sealed_case = case_id;
+  if (ids.names.size() + ids.exact.size() + ids.sealed.size() != before) {
     (*writes)[IdentifiersKey(pseudonym)] = IdentifiersText(ids);
   }
   if (written != nullptr) (*written)[pseudonym] = std::move(ids);

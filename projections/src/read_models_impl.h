@@ -61,6 +61,9 @@ class ReadModelsImpl final : public ReadModels {
   // Models built in an older shape are rebuilt from the log.
   Status CheckShape();
 
+  void SetIdentifierOpener(IdentifierOpener opener) override {
+    opener_ = std::move(opener);
+  }
   void Start() override;
 
   void Stop() override;
@@ -169,6 +172,7 @@ class ReadModelsImpl final : public ReadModels {
   // into `*writes` (key -> value) if they changed, and into `*written` (if
   // given) in any case.
   Status AddIdentifiers(rocksdb::ColumnFamilyHandle* cf,
+                        const std::string& case_id,
                         const std::string& pseudonym, bool is_new,
                         const Identifiers& added,
                         std::map<std::string, std::string>* writes,
@@ -247,7 +251,8 @@ class ReadModelsImpl final : public ReadModels {
   rocksdb::ColumnFamilyHandle* index_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* feed_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* stats_cf_ = nullptr;
-  const std::string key_;  // pseudonym key; empty: no feed
+  const std::string key_;    // pseudonym key; empty: no feed
+  IdentifierOpener opener_;  // set before the feed is read
   const std::unique_ptr<const HmacSha256> hmac_;  // keyed by key_
   uint64_t feed_seq_ = 0;  // last feed sequence (applier only)
   uint64_t rebuild_feed_seq_ = 0;

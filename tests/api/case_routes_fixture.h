@@ -47,8 +47,9 @@ class CaseRoutesTest : public ::testing::Test {
     ASSERT_TRUE(internal::OpenWithEnv(o, dir_.path(), &disk_, &store_).ok());
     auto catalog = domain::EventCatalog::Load();
     ASSERT_TRUE(catalog.ok());
-    service_ = std::make_unique<service::CaseService>(*store_, *catalog,
-                                                      domain::DomainConfig{});
+    keys_ = std::make_unique<testing::TestKeys>(*catalog);
+    service_ = std::make_unique<service::CaseService>(
+        *store_, *catalog, domain::DomainConfig{}, keys_->sealer());
     for (const auto& [name, actor] : std::vector<std::pair<std::string, Actor>>{
              {"dsl", {"user:dsl-1", Role::kDsl}},
              {"alt", {"user:alt-dsl-1", Role::kAltDsl}},
@@ -69,6 +70,12 @@ class CaseRoutesTest : public ::testing::Test {
         "test-pseudonym-key-0123456789");
     ASSERT_TRUE(models.ok()) << models.status().ToString();
     models_ = std::move(*models);
+    models_->SetIdentifierOpener([this](const std::string& case_id,
+                                        const std::set<std::string>& sealed,
+                                        service::Identifiers* out) {
+      return service::OpenSealedIdentifiers(keys_->sealer(), case_id, sealed,
+                                            out);
+    });
     models_->Start();
     auto logger = std::make_shared<spdlog::logger>(
         "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(log_));
@@ -145,6 +152,7 @@ class CaseRoutesTest : public ::testing::Test {
   testing::TempDir dir_;
   testing::FaultyDiskEnv disk_;
   std::unique_ptr<EventStore> store_;
+  std::unique_ptr<testing::TestKeys> keys_;
   std::unique_ptr<service::CaseService> service_;
   std::map<std::string, std::string> token_;
   std::unique_ptr<TokenRegistry> tokens_;

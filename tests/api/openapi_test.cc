@@ -58,7 +58,9 @@ TEST(OpenApiTest, TheDocumentAndTheRouterListTheSameRoutes) {
   auto store = testing::OpenStore(dir.path(), o);
   auto catalog = domain::EventCatalog::Load();
   ASSERT_TRUE(catalog.ok());
-  service::CaseService service(*store, *catalog, domain::DomainConfig{});
+  testing::TestKeys keys(*catalog);
+  service::CaseService service(*store, *catalog, domain::DomainConfig{},
+                               keys.sealer());
   TokenRegistry tokens(*store);
   WorkerPool workers(1);
   auto logger = std::make_shared<spdlog::logger>(

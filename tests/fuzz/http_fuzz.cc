@@ -24,6 +24,7 @@
 #include "api/handlers.h"
 #include "api/server.h"
 #include "caseledger/projections/read_models.h"
+#include "caseledger/service/operations.h"
 
 namespace {
 
@@ -31,6 +32,7 @@ using namespace caseledger;
 
 struct Service {
   std::unique_ptr<EventStore> store;
+  service::DataKeys keys;
   std::unique_ptr<service::CaseService> service;
   std::unique_ptr<api::TokenRegistry> tokens;
   std::unique_ptr<api::WorkerPool> workers;
@@ -68,8 +70,14 @@ Service* Start() {
   Require(EventStore::Open(o, dir + "/log", &s->store));
   auto catalog = domain::EventCatalog::Load();
   Require(catalog.status());
-  s->service = std::make_unique<service::CaseService>(*s->store, *catalog,
-                                                      domain::DomainConfig{});
+  // Sealed as the server seals (a development KEK in the fuzz directory).
+  service::KeyConfig kc;
+  kc.dev_kek = true;
+  auto keys = service::OpenDataKeys(dir, kc, *catalog, nullptr);
+  Require(keys.status());
+  s->keys = std::move(*keys);
+  s->service = std::make_unique<service::CaseService>(
+      *s->store, *catalog, domain::DomainConfig{}, *s->keys.sealer);
   using domain::Role;
   for (const auto& [name, role] : std::vector<std::pair<std::string, Role>>{
            {"dsl", Role::kDsl},
@@ -98,6 +106,12 @@ Service* Start() {
                                     nullptr, "fuzz-pseudonym-key-0123456789");
   Require(models.status());
   s->models = std::move(*models);
+  s->models->SetIdentifierOpener(
+      [sealer = s->keys.sealer.get()](const std::string& case_id,
+                                      const std::set<std::string>& sealed,
+                                      service::Identifiers* out) {
+        return service::OpenSealedIdentifiers(*sealer, case_id, sealed, out);
+      });
   s->models->Start();
   auto quiet = std::make_shared<spdlog::logger>(
       "fuzz", std::make_shared<spdlog::sinks::null_sink_mt>());

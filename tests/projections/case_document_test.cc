@@ -348,7 +348,8 @@ TEST(CaseDocumentTest, SeededCasesWriteWhatTheDocumentDumps) {
   ASSERT_OK(catalog);
   service::SeedOptions so;
   so.cases = 60;
-  ASSERT_OK(testing::SeedCases(*store, *catalog, so));
+  testing::TestKeys data_keys(*catalog);
+  ASSERT_OK(testing::SeedCases(*store, *catalog, data_keys.sealer(), so));
   auto events = store->ReadAll(GlobalPosition(0), 1u << 20);
   ASSERT_OK(events);
   std::set<std::string> cases;

@@ -34,7 +34,8 @@ class ReadModelsTest : public testing::StoreTest {
     so.cases = cases;
     so.seed = seed;
     so.case_prefix = "case-" + std::to_string(seed) + "-";
-    ASSERT_OK(testing::SeedCases(*store_, catalog_, so, &clock_));
+    ASSERT_OK(
+        testing::SeedCases(*store_, catalog_, keys_->sealer(), so, &clock_));
   }
 };
 

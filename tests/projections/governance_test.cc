@@ -29,8 +29,9 @@ class GovernanceTest : public ::testing::Test {
     o.clock = [this] { return Timestamp(now_.load()); };
     store_ = testing::OpenStore(dir_.path() + "/log", o);
     catalog_ = *domain::EventCatalog::Load();
-    service_ = std::make_unique<service::CaseService>(*store_, catalog_,
-                                                      domain::DomainConfig{});
+    keys_ = std::make_unique<testing::TestKeys>(catalog_);
+    service_ = std::make_unique<service::CaseService>(
+        *store_, catalog_, domain::DomainConfig{}, keys_->sealer());
   }
   Json Report(bool immediate) { return testing::ReportBody(immediate); }
   // Consent overridden as o1 to involve the police.
@@ -61,6 +62,7 @@ class GovernanceTest : public ::testing::Test {
   testing::TempDir dir_;
   std::unique_ptr<EventStore> store_;
   std::shared_ptr<const domain::EventCatalog> catalog_;
+  std::unique_ptr<testing::TestKeys> keys_;
   std::unique_ptr<service::CaseService> service_;
 };
 

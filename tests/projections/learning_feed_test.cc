@@ -25,28 +25,38 @@ constexpr char kKey[] = "test-pseudonym-key-0123456789";
 
 class LearningFeedTest : public testing::StoreTest {
  protected:
+  // case-1, reported by a DSL, naming Philippa Quennell.
+  void ReportPhilippa(service::CaseService& svc) {
+    Json report = testing::ReportBody();
+    report["people_involved"][0]["name"] = "Philippa Quennell";
+    ASSERT_OK(svc.Execute("case-1", "report", report, dsl_));
+  }
+  const domain::Actor dsl_{"user:dsl-1", domain::Role::kDsl};
+  const domain::Actor reviewer_{"user:reviewer-1", domain::Role::kReviewer};
+
+  // Opens sealed identifiers with the test's keys, as the server's does.
+  ReadModels::IdentifierOpener Opener() {
+    return
+        [this](const std::string& case_id, const std::set<std::string>& sealed,
+               service::Identifiers* out) {
+          return service::OpenSealedIdentifiers(keys_->sealer(), case_id,
+                                                sealed, out);
+        };
+  }
+
   // The read models in dir/p, caught up with the log (null if they fail).
   std::unique_ptr<ReadModels> CaughtUp() {
     auto models =
         ReadModels::Open(dir_.path() + "/p", *store_, catalog_, nullptr, kKey);
     EXPECT_OK(models);
     if (!models.ok()) return nullptr;
+    (*models)->SetIdentifierOpener(Opener());
     EXPECT_OK((*models)->CatchUp());
     return std::move(*models);
   }
 };
 
-// A reviewer's approval of learning for sharing, every check ticked.
-Json ApprovedScreening(const std::string& learning_id) {
-  return {{"learning_id", learning_id},
-          {"decision", "approved_for_sharing"},
-          {"checklist",
-           {{"no_names_or_initials", true},
-            {"no_contact_details", true},
-            {"no_exact_dates_or_places", true},
-            {"no_rare_characteristics", true},
-            {"motivated_intruder_test_passed", true}}}};
-}
+using testing::ApprovedScreening;
 
 // An amendment of a LearningRecorded event's what_went_well.
 Json LearningCorrection(const EventId& learning_event,
@@ -62,10 +72,12 @@ Json LearningCorrection(const EventId& learning_event,
 TEST_F(LearningFeedTest, TheFeedCarriesNothingThatIdentifiesAPerson) {
   service::SeedOptions so;
   so.cases = 40;
-  ASSERT_OK(testing::SeedCases(*store_, catalog_, so, &clock_));
+  ASSERT_OK(
+      testing::SeedCases(*store_, catalog_, keys_->sealer(), so, &clock_));
 
   // A case whose learning text was written carelessly.
-  service::CaseService svc(*store_, catalog_, domain::DomainConfig{});
+  service::CaseService svc(*store_, catalog_, domain::DomainConfig{},
+                           keys_->sealer());
   const domain::Actor dsl{"user:dsl-1", domain::Role::kDsl};
   const domain::Actor reviewer{"user:reviewer-1", domain::Role::kReviewer};
   Json report = {
@@ -149,6 +161,7 @@ TEST_F(LearningFeedTest, TheFeedCarriesNothingThatIdentifiesAPerson) {
   auto models = ReadModels::Open(dir_.path() + "/projections", *store_,
                                  catalog_, nullptr, kKey);
   ASSERT_OK(models);
+  (*models)->SetIdentifierOpener(Opener());
   ASSERT_OK((*models)->CatchUp());
   std::string feed;
   size_t records = 0, learning = 0;
@@ -194,12 +207,11 @@ TEST_F(LearningFeedTest, TheFeedCarriesNothingThatIdentifiesAPerson) {
 // that. A return releases nothing; an approval that released nothing (a v2
 // event without `released`) shares nothing.
 TEST_F(LearningFeedTest, AnApprovalRecordsTheReleasedTextAndTheFeedSharesIt) {
-  service::CaseService svc(*store_, catalog_, domain::DomainConfig{});
-  const domain::Actor dsl{"user:dsl-1", domain::Role::kDsl};
-  const domain::Actor reviewer{"user:reviewer-1", domain::Role::kReviewer};
-  Json report = testing::ReportBody();
-  report["people_involved"][0]["name"] = "Philippa Quennell";
-  ASSERT_OK(svc.Execute("case-1", "report", report, dsl));
+  service::CaseService svc(*store_, catalog_, domain::DomainConfig{},
+                           keys_->sealer());
+  ReportPhilippa(svc);
+  const domain::Actor& dsl = dsl_;
+  const domain::Actor& reviewer = reviewer_;
   auto recorded = svc.Execute(
       "case-1", "record-learning",
       {{"learning_id", "learning-1"},
@@ -258,6 +270,47 @@ TEST_F(LearningFeedTest, AnApprovalRecordsTheReleasedTextAndTheFeedSharesIt) {
   EXPECT_EQ(shared[0]["themes"], Json::array({"harassment"}));
 }
 
+// Shared learning is scrubbed again when it is read, of the case's sealed
+// identifiers: read models that cannot open them (no opener given) do not
+// give the text out.
+TEST_F(LearningFeedTest, SharedLearningThatCannotBeCheckedIsWithheld) {
+  service::CaseService svc(*store_, catalog_, domain::DomainConfig{},
+                           keys_->sealer());
+  ReportPhilippa(svc);
+  const domain::Actor& dsl = dsl_;
+  const domain::Actor& reviewer = reviewer_;
+  ASSERT_OK(svc.Execute("case-1", "record-learning",
+                        {{"learning_id", "learning-1"},
+                         {"what_went_well", "The lift was on time."},
+                         {"what_must_change", "Nothing."},
+                         {"share_in", {"training"}}},
+                        dsl));
+  ASSERT_OK(svc.Execute("case-1", "screen-learning",
+                        ApprovedScreening("learning-1"), reviewer));
+  auto models =
+      ReadModels::Open(dir_.path() + "/p", *store_, catalog_, nullptr, kKey);
+  ASSERT_OK(models);
+  ASSERT_OK((*models)->CatchUp());
+  auto page = (*models)->Feed(0, 100, "");
+  ASSERT_OK(page);
+  bool seen = false;
+  for (const Json& r : page->records) {
+    if (r["kind"] != "learning_shared") continue;
+    seen = true;
+    EXPECT_EQ(r["what_went_well"], "[withheld]");
+  }
+  EXPECT_TRUE(seen);
+  // With the opener, the text (which names no one) is given out.
+  (*models)->SetIdentifierOpener(Opener());
+  page = (*models)->Feed(0, 100, "");
+  ASSERT_OK(page);
+  for (const Json& r : page->records) {
+    if (r["kind"] == "learning_shared") {
+      EXPECT_EQ(r["what_went_well"], "The lift was on time.");
+    }
+  }
+}
+
 // Learning for sharing whose what_went_well names a place (which a
 // correction then takes out).
 Json PlaceNamingLearning() {
@@ -273,7 +326,8 @@ Json PlaceCorrection(const EventId& learning_event) {
 }
 
 TEST_F(LearningFeedTest, LearningCorrectedAfterItWasSharedIsWithdrawn) {
-  service::CaseService svc(*store_, catalog_, domain::DomainConfig{});
+  service::CaseService svc(*store_, catalog_, domain::DomainConfig{},
+                           keys_->sealer());
   const domain::Actor dsl{"user:dsl-1", domain::Role::kDsl};
   const domain::Actor reviewer{"user:reviewer-1", domain::Role::kReviewer};
   ASSERT_OK(svc.Execute("case-1", "report", testing::ReportBody(), dsl));
@@ -346,7 +400,8 @@ TEST_F(LearningFeedTest, LearningCorrectedAfterItWasSharedIsWithdrawn) {
 // hold (after a restart, or evicted) is folded again from the log, and its
 // learning text, with its corrections, must come back with it.
 TEST_F(LearningFeedTest, LearningApprovedAfterARestartIsSharedAsCorrected) {
-  service::CaseService svc(*store_, catalog_, domain::DomainConfig{});
+  service::CaseService svc(*store_, catalog_, domain::DomainConfig{},
+                           keys_->sealer());
   const domain::Actor dsl{"user:dsl-1", domain::Role::kDsl};
   const domain::Actor reviewer{"user:reviewer-1", domain::Role::kReviewer};
   ASSERT_OK(svc.Execute("case-1", "report", testing::ReportBody(), dsl));
@@ -375,7 +430,8 @@ TEST_F(LearningFeedTest, LearningApprovedAfterARestartIsSharedAsCorrected) {
 }
 
 TEST_F(LearningFeedTest, ACaseWhoseLearningConsentIsRefusedLeavesTheFeed) {
-  service::CaseService svc(*store_, catalog_, domain::DomainConfig{});
+  service::CaseService svc(*store_, catalog_, domain::DomainConfig{},
+                           keys_->sealer());
   const domain::Actor dsl{"user:dsl-1", domain::Role::kDsl};
   const domain::Actor reviewer{"user:reviewer-1", domain::Role::kReviewer};
   auto run_case = [&](const std::string& id, const char* decision) {
@@ -409,6 +465,7 @@ TEST_F(LearningFeedTest, ACaseWhoseLearningConsentIsRefusedLeavesTheFeed) {
   auto models = ReadModels::Open(dir_.path() + "/projections", *store_,
                                  catalog_, nullptr, kKey);
   ASSERT_OK(models);
+  (*models)->SetIdentifierOpener(Opener());
   ASSERT_OK((*models)->CatchUp());
   auto page = (*models)->Feed(0, 100, "");
   ASSERT_OK(page);
@@ -437,7 +494,8 @@ TEST_F(LearningFeedTest, ACaseWhoseLearningConsentIsRefusedLeavesTheFeed) {
 TEST_F(LearningFeedTest, RebuildingReproducesTheFeedAndPseudonymsFollowTheKey) {
   service::SeedOptions so;
   so.cases = 20;
-  ASSERT_OK(testing::SeedCases(*store_, catalog_, so, &clock_));
+  ASSERT_OK(
+      testing::SeedCases(*store_, catalog_, keys_->sealer(), so, &clock_));
   auto a =
       ReadModels::Open(dir_.path() + "/a", *store_, catalog_, nullptr, kKey);
   ASSERT_OK((*a)->CatchUp());
@@ -542,7 +600,8 @@ TEST_F(LearningFeedTest, RebuildingReproducesTheFeedAndPseudonymsFollowTheKey) {
 TEST_F(LearningFeedTest, SmallCountsAreSuppressedAndTheRestRounded) {
   service::SeedOptions so;
   so.cases = 30;  // few enough that some categories are rare
-  ASSERT_OK(testing::SeedCases(*store_, catalog_, so, &clock_));
+  ASSERT_OK(
+      testing::SeedCases(*store_, catalog_, keys_->sealer(), so, &clock_));
   auto models =
       ReadModels::Open(dir_.path() + "/p", *store_, catalog_, nullptr, kKey);
   ASSERT_OK((*models)->CatchUp());
@@ -597,7 +656,8 @@ TEST_F(LearningFeedTest, SmallCountsAreSuppressedAndTheRestRounded) {
 TEST_F(LearningFeedTest,
        AMonthIsReleasedWholeOnlyOnceItIsOverAndSaysLittleOfRareCases) {
   clock_.Set(*ParseTimestamp("2026-01-20T09:00:00Z"));
-  service::CaseService svc(*store_, catalog_, domain::DomainConfig{});
+  service::CaseService svc(*store_, catalog_, domain::DomainConfig{},
+                           keys_->sealer());
   const domain::Actor dsl{"user:dsl-1", domain::Role::kDsl};
   for (int i = 0; i < 10; ++i) {
     if (i == 2) clock_.Set(*ParseTimestamp("2026-02-02T09:00:00Z"));

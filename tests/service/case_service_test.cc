@@ -32,8 +32,8 @@ class CaseServiceTest : public testing::StoreTest {
  protected:
   void SetUp() override {
     StoreTest::SetUp();
-    service_ = std::make_unique<CaseService>(*store_, catalog_,
-                                             domain::DomainConfig{});
+    service_ = std::make_unique<CaseService>(
+        *store_, catalog_, domain::DomainConfig{}, keys_->sealer());
   }
   std::unique_ptr<CaseService> service_;
 };
@@ -298,7 +298,7 @@ TEST_F(CaseServiceTest, AKeptStateFoldsOnlyNewEventsAndEqualsAFullFold) {
   auto seeded = testing::OpenStore(seeded_dir.path(), o);
   SeedOptions so;
   so.cases = 12;
-  ASSERT_OK(testing::SeedCases(*seeded, catalog_, so));
+  ASSERT_OK(testing::SeedCases(*seeded, catalog_, keys_->sealer(), so));
   auto events = seeded->ReadAll(GlobalPosition(0), 1u << 20);
   ASSERT_OK(events);
   // Cases interleaved: the i-th event of each case, then the i+1-th.
@@ -356,7 +356,9 @@ TEST(SeedTest, SeededCasesAreAcceptedByTheRulesAndTheStoreVerifies) {
   auto catalog = domain::EventCatalog::Load();
   ASSERT_OK(catalog);
   so.cases = 150;
-  auto report = SeedCases(*store, *catalog, domain::DomainConfig{}, so);
+  testing::TestKeys keys(*catalog);
+  auto report =
+      SeedCases(*store, *catalog, domain::DomainConfig{}, keys.sealer(), so);
   ASSERT_OK(report);
   EXPECT_EQ(report->cases, 150u);
   EXPECT_EQ(report->events, store->committed_position().value());
@@ -376,7 +378,7 @@ TEST(SeedTest, SeededCasesAreAcceptedByTheRulesAndTheStoreVerifies) {
   EXPECT_GT((*first)[0].recorded_at.value(), so.start.value());
   EXPECT_GT((*last)[0].recorded_at.value() - (*first)[0].recorded_at.value(),
             int64_t{7} * 24 * 3600 * 1000000);
-  CaseService service(*store, *catalog, domain::DomainConfig{});
+  CaseService service(*store, *catalog, domain::DomainConfig{}, keys.sealer());
   for (int i = 1; i <= 150; i += 37) {
     char id[32];
     std::snprintf(id, sizeof(id), "case-%06d", i);
@@ -398,14 +400,17 @@ TEST(SeedTest, SeedingRefusesAStoreThatIsNotOnTheSeedsClock) {
   ASSERT_OK(catalog);
   SeedOptions so;
   so.cases = 3;
-  EXPECT_TRUE(SeedCases(*store, *catalog, domain::DomainConfig{}, so)
-                  .status()
-                  .IsInvalidArgument());
+  testing::TestKeys keys(*catalog);
+  EXPECT_TRUE(
+      SeedCases(*store, *catalog, domain::DomainConfig{}, keys.sealer(), so)
+          .status()
+          .IsInvalidArgument());
   SettableClock other;
   so.clock = &other;
-  EXPECT_TRUE(SeedCases(*store, *catalog, domain::DomainConfig{}, so)
-                  .status()
-                  .IsFailedPrecondition());
+  EXPECT_TRUE(
+      SeedCases(*store, *catalog, domain::DomainConfig{}, keys.sealer(), so)
+          .status()
+          .IsFailedPrecondition());
   EXPECT_EQ(store->committed_position().value(), 0u);
 }
 
@@ -419,12 +424,21 @@ TEST(SeedTest, TheSameSeedWritesTheSameCases) {
     SeedOptions so;
     so.cases = 20;
     so.seed = seed;
-    auto report = testing::SeedCases(*store, *catalog, so);
+    testing::TestKeys keys(*catalog);
+    auto report = testing::SeedCases(*store, *catalog, keys.sealer(), so);
     EXPECT_TRUE(report.ok());
+    // Payloads as written, opened (each run seals with its own keys and
+    // nonces).
+    CaseService service(*store, *catalog, domain::DomainConfig{},
+                        keys.sealer());
     std::vector<std::string> out;
     auto events = store->ReadAll(GlobalPosition(0), 100000);
-    for (const auto& e : *events)
-      out.push_back(e.stream_id + e.type + e.payload);
+    for (const auto& e : *events) {
+      auto opened = service.ToOpenedEvent(e);
+      EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+      out.push_back(e.stream_id + e.type +
+                    (opened.ok() ? opened->payload.dump() : ""));
+    }
     return out;
   };
   EXPECT_EQ(run(7), run(7));

@@ -117,7 +117,8 @@ TEST(StoredJsonTest, SeededPayloadsReadAsNlohmannReadsThem) {
   ASSERT_OK(catalog);
   SeedOptions so;
   so.cases = 30;
-  ASSERT_OK(testing::SeedCases(*store, *catalog, so));
+  testing::TestKeys keys(*catalog);
+  ASSERT_OK(testing::SeedCases(*store, *catalog, keys.sealer(), so));
   auto events = store->ReadAll(GlobalPosition(0), 1u << 20);
   ASSERT_OK(events);
   ASSERT_GT(events->size(), 100u);

@@ -14,10 +14,11 @@ namespace caseledger::testing {
 // while it runs, then reads the system clock again.
 inline StatusOr<service::SeedReport> SeedCases(
     EventStore& store, std::shared_ptr<const domain::EventCatalog> catalog,
-    service::SeedOptions options, SettableClock* clock = &StoreClock()) {
+    const keys::Sealer& sealer, service::SeedOptions options,
+    SettableClock* clock = &StoreClock()) {
   options.clock = clock;
   auto report = service::SeedCases(store, std::move(catalog),
-                                   domain::DomainConfig{}, options);
+                                   domain::DomainConfig{}, sealer, options);
   clock->Reset();
   return report;
 }

@@ -167,6 +167,17 @@ nlohmann::json ReportBody(bool immediate_risk) {
   return r;
 }
 
+nlohmann::json ApprovedScreening(const std::string& learning_id) {
+  return {{"learning_id", learning_id},
+          {"decision", "approved_for_sharing"},
+          {"checklist",
+           {{"no_names_or_initials", true},
+            {"no_contact_details", true},
+            {"no_exact_dates_or_places", true},
+            {"no_rare_characteristics", true},
+            {"motivated_intruder_test_passed", true}}}};
+}
+
 SettableClock& StoreClock() {
   static SettableClock clock;
   return clock;
@@ -190,6 +201,16 @@ void StoreTest::SetUp() {
   auto catalog = domain::EventCatalog::Load();
   ASSERT_OK(catalog);
   catalog_ = *catalog;
+  keys_ = std::make_unique<TestKeys>(catalog_);
+}
+
+TestKeys::TestKeys(std::shared_ptr<const domain::EventCatalog> catalog) {
+  keys::KeyStoreOptions o;
+  o.sync = false;
+  const Status s = keys::KeyStore::Open(o, dir_.path() + "/keys",
+                                        keys::Kek::Generate(), {}, &store_);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  sealer_ = std::make_unique<keys::Sealer>(std::move(catalog), store_.get());
 }
 
 }  // namespace caseledger::testing

@@ -14,6 +14,8 @@
 
 #include "caseledger/domain/catalog.h"
 #include "caseledger/event_store.h"
+#include "caseledger/keys/keys.h"
+#include "caseledger/keys/sealer.h"
 
 #define ASSERT_OK(expr)                                                \
   do {                                                                 \
@@ -112,6 +114,10 @@ std::string PayloadOfSize(size_t bytes, uint64_t seed);
 // the server sets): one person affected, harassment while travelling.
 nlohmann::json ReportBody(bool immediate_risk = false);
 
+// A reviewer's approval of learning `learning_id` for sharing, every check
+// ticked (screen-learning's body).
+nlohmann::json ApprovedScreening(const std::string& learning_id);
+
 // The clock of every store OpenStore opens without a clock of its own: the
 // system clock unless a test sets it (tests/support/seeding.h sets it while
 // it seeds, then resets it).
@@ -122,10 +128,29 @@ SettableClock& StoreClock();
 std::unique_ptr<EventStore> OpenStore(const std::string& path,
                                       Options options = Options());
 
+// A key store in its own temporary directory (a fresh KEK, written
+// without fsync) and a sealer over `catalog`: what a test's CaseService
+// seals with and its readers open with.
+class TestKeys {
+ public:
+  explicit TestKeys(std::shared_ptr<const domain::EventCatalog> catalog);
+  TestKeys(const TestKeys&) = delete;
+  TestKeys& operator=(const TestKeys&) = delete;
+
+  keys::KeyStore& store() { return *store_; }
+  const keys::Sealer& sealer() const { return *sealer_; }
+  const std::string& dir() const { return dir_.path(); }
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<keys::KeyStore> store_;
+  std::unique_ptr<keys::Sealer> sealer_;
+};
+
 // A store in a temporary directory (dir_/log), written without fsync (these
 // tests cut no power), on clock_ (the system clock until a test sets it),
-// and the event catalog. Fixtures that need more derive from it and call
-// StoreTest::SetUp() first.
+// the event catalog, and keys to seal with. Fixtures that need more derive
+// from it and call StoreTest::SetUp() first.
 class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override;
@@ -134,6 +159,7 @@ class StoreTest : public ::testing::Test {
   TempDir dir_;
   std::unique_ptr<EventStore> store_;
   std::shared_ptr<const domain::EventCatalog> catalog_;
+  std::unique_ptr<TestKeys> keys_;
 };
 
 }  // namespace caseledger::testing

@@ -148,14 +148,7 @@ class KeyStoreImpl final : public KeyStore {
         list_(std::move(list)),
         cache_(o_.cache_entries) {}
 
-  ~KeyStoreImpl() override {
-    if (db_) {
-      rocksdb::Status s = db_->Close();
-      if (!s.ok() && o_.logger) {
-        o_.logger->warn("closing the key store: {}", s.ToString());
-      }
-    }
-  }
+  ~KeyStoreImpl() override = default;  // the DB closes with its last user
 
   Status Init(std::shared_ptr<const Kek> kek,
               const std::vector<std::shared_ptr<const Kek>>& older) {
@@ -180,15 +173,26 @@ class KeyStoreImpl final : public KeyStore {
     ro.WAL_size_limit_MB = 0;
     ro.recycle_log_file_num = 0;
     ro.max_open_files = 64;
-    rocksdb::DB* raw = nullptr;
-    rocksdb::Status rs = o_.read_only
-                             ? rocksdb::DB::OpenForReadOnly(ro, dir_, &raw)
-                             : rocksdb::DB::Open(ro, dir_, &raw);
+    // Recovery from a full disk is ours (EnsureWritable), not RocksDB's.
+    ro.listeners.push_back(ManualErrorRecovery());
+    options_ = ro;
+    rocksdb::Status rs = OpenDb(o_.read_only);
+    if (!o_.read_only && rs.IsNoSpace() && OpenDb(true).ok()) {
+      // A full disk: open to read; writable again once there is room
+      // (EnsureWritable), as the event store does.
+      degraded_ = true;
+      if (o_.logger) {
+        o_.logger->warn(
+            "key store {}: the disk is full; opened read-only "
+            "until there is room",
+            dir_);
+      }
+      rs = rocksdb::Status::OK();
+    }
     if (!rs.ok()) return FromRocks(rs, "opening the key store " + dir_);
-    db_.reset(raw);
 
     std::string current;
-    rs = db_->Get(rocksdb::ReadOptions(), "mkek", &current);
+    rs = Db()->Get(rocksdb::ReadOptions(), "mkek", &current);
     if (rs.ok()) {
       bool known = false;
       {
@@ -203,14 +207,15 @@ class KeyStoreImpl final : public KeyStore {
       }
     } else if (!rs.IsNotFound()) {
       return FromRocks(rs, "reading the key store");
-    } else if (!o_.read_only) {
+    } else if (!o_.read_only && !degraded_) {
       rocksdb::WriteOptions wo;
       wo.sync = o_.sync;
       RETURN_IF_ERROR(
-          FromRocks(db_->Put(wo, "mkek", kek_->id()), "writing the key store"));
+          Wrote(Db()->Put(wo, "mkek", kek_->id()), "writing the key store"));
     }
     RETURN_IF_ERROR(LoadDestroyedList());
-    if (!o_.read_only) RETURN_IF_ERROR(ApplyDestroyedList());
+    // (On a full disk, the list is applied once the store is writable.)
+    if (!o_.read_only && !degraded_) RETURN_IF_ERROR(ApplyDestroyedList());
     return Status::OK();
   }
 
@@ -235,6 +240,7 @@ class KeyStoreImpl final : public KeyStore {
       return Status::FailedPrecondition("the key store is open read-only");
     }
     MutexLock w(&write_mu_);
+    RETURN_IF_ERROR(EnsureWritable());
     rocksdb::WriteBatch wb;
     for (size_t i : missing) {
       {
@@ -245,7 +251,7 @@ class KeyStoreImpl final : public KeyStore {
       }
       const std::string name = KeyName(case_id, scopes[i]);
       std::string existing;
-      rocksdb::Status rs = db_->Get(rocksdb::ReadOptions(), name, &existing);
+      rocksdb::Status rs = Db()->Get(rocksdb::ReadOptions(), name, &existing);
       if (rs.ok()) {
         // Created by another caller since our look.
         ASSIGN_OR_RETURN(out[i], Unwrap(case_id, scopes[i], existing));
@@ -260,7 +266,7 @@ class KeyStoreImpl final : public KeyStore {
     if (wb.Count() > 0) {
       rocksdb::WriteOptions wo;
       wo.sync = o_.sync;
-      RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "storing data keys"));
+      RETURN_IF_ERROR(Wrote(Db()->Write(wo, &wb), "storing data keys"));
     }
     MutexLock l(&mu_);
     for (size_t i : missing) cache_.Insert(KeyName(case_id, scopes[i]), out[i]);
@@ -281,7 +287,7 @@ class KeyStoreImpl final : public KeyStore {
       }
     }
     std::string wrapped;
-    rocksdb::Status rs = db_->Get(rocksdb::ReadOptions(), name, &wrapped);
+    rocksdb::Status rs = Db()->Get(rocksdb::ReadOptions(), name, &wrapped);
     if (rs.IsNotFound()) {
       return Status::NotFound("no data key for " + std::string(scope) +
                               " in case " + std::string(case_id));
@@ -312,6 +318,7 @@ class KeyStoreImpl final : public KeyStore {
       return Status::FailedPrecondition("the key store is open read-only");
     }
     MutexLock w(&write_mu_);
+    RETURN_IF_ERROR(EnsureWritable());
     Destroyed d{std::string(case_id), std::string(scope), Now(),
                 OneLine(reason)};
     RETURN_IF_ERROR(AppendToList(d));
@@ -337,6 +344,7 @@ class KeyStoreImpl final : public KeyStore {
       return Status::FailedPrecondition("the key store is open read-only");
     }
     MutexLock w(&write_mu_);
+    RETURN_IF_ERROR(EnsureWritable());
     {
       MutexLock l(&mu_);
       keks_.emplace(new_kek->id(), new_kek);
@@ -346,16 +354,9 @@ class KeyStoreImpl final : public KeyStore {
     wo.sync = true;
     rocksdb::WriteBatch wb;
     size_t in_batch = 0;
-    const auto write = [&]() -> Status {
-      if (in_batch == 0) return Status::OK();
-      RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "re-wrapping keys"));
-      wb.Clear();
-      in_batch = 0;
-      if (after_batch) return after_batch(report.rewrapped);
-      return Status::OK();
-    };
+    const std::shared_ptr<rocksdb::DB> db = Db();
     std::unique_ptr<rocksdb::Iterator> it(
-        db_->NewIterator(rocksdb::ReadOptions()));
+        db->NewIterator(rocksdb::ReadOptions()));
     for (it->Seek("k"); it->Valid() && it->key().starts_with("k"); it->Next()) {
       const std::string name = it->key().ToString();
       const size_t nul = name.find('\0');
@@ -370,13 +371,20 @@ class KeyStoreImpl final : public KeyStore {
       ASSIGN_OR_RETURN(auto key, Unwrap(case_id, scope, wrapped));
       wb.Put(name, Wrap(*new_kek, case_id, scope, *key));
       ++report.rewrapped;
-      if (++in_batch == batch) RETURN_IF_ERROR(write());
+      if (++in_batch < batch) continue;
+      RETURN_IF_ERROR(Wrote(db->Write(wo, &wb), "re-wrapping keys"));
+      wb.Clear();
+      in_batch = 0;
+      if (after_batch) RETURN_IF_ERROR(after_batch(report.rewrapped));
     }
     RETURN_IF_ERROR(FromRocks(it->status(), "reading the key store"));
     it.reset();
-    RETURN_IF_ERROR(write());
-    RETURN_IF_ERROR(FromRocks(db_->Put(wo, "mkek", new_kek->id()),
-                              "recording the new KEK"));
+    if (in_batch > 0) {
+      RETURN_IF_ERROR(Wrote(db->Write(wo, &wb), "re-wrapping keys"));
+      if (after_batch) RETURN_IF_ERROR(after_batch(report.rewrapped));
+    }
+    RETURN_IF_ERROR(
+        Wrote(Db()->Put(wo, "mkek", new_kek->id()), "recording the new KEK"));
     kek_ = std::move(new_kek);
     // The keys wrapped by the old KEK must not stay behind in old tables.
     RETURN_IF_ERROR(Purge());
@@ -386,8 +394,9 @@ class KeyStoreImpl final : public KeyStore {
   StatusOr<std::vector<std::pair<std::string, uint64_t>>> CountByKek()
       const override {
     std::map<std::string, uint64_t> counts;
+    const std::shared_ptr<rocksdb::DB> db = Db();
     std::unique_ptr<rocksdb::Iterator> it(
-        db_->NewIterator(rocksdb::ReadOptions()));
+        db->NewIterator(rocksdb::ReadOptions()));
     for (it->Seek("k"); it->Valid() && it->key().starts_with("k"); it->Next()) {
       const rocksdb::Slice v = it->value();
       if (v.size() > kKekIdChars) {
@@ -402,7 +411,8 @@ class KeyStoreImpl final : public KeyStore {
   Status Backup(const std::string& dir) override {
     MutexLock w(&write_mu_);
     rocksdb::Checkpoint* raw = nullptr;
-    rocksdb::Status rs = rocksdb::Checkpoint::Create(db_.get(), &raw);
+    const std::shared_ptr<rocksdb::DB> db = Db();
+    rocksdb::Status rs = rocksdb::Checkpoint::Create(db.get(), &raw);
     std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
     if (rs.ok()) rs = checkpoint->CreateCheckpoint(dir, 0);
     return FromRocks(rs, "backing up the key store to " + dir);
@@ -412,6 +422,66 @@ class KeyStoreImpl final : public KeyStore {
   const std::string& destroyed_list() const override { return list_; }
 
  private:
+  // Opens the DB in `dir_`, writable or to read only, in place of the one
+  // open (which closes once its last user lets it go).
+  rocksdb::Status OpenDb(bool read_only) {
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Status rs =
+        read_only ? rocksdb::DB::OpenForReadOnly(options_, dir_, &raw)
+                  : rocksdb::DB::Open(options_, dir_, &raw);
+    if (!rs.ok()) return rs;
+    std::shared_ptr<rocksdb::DB> db(raw, [](rocksdb::DB* d) {
+      (void)d->Close();
+      delete d;
+    });
+    MutexLock l(&db_mu_);
+    db_ = std::move(db);
+    return rs;
+  }
+
+  std::shared_ptr<rocksdb::DB> Db() const {
+    MutexLock l(&db_mu_);
+    return db_;
+  }
+
+  // A write's status; a failed one (a full disk) leaves RocksDB refusing
+  // writes until it is resumed, which the next write tries first.
+  Status Wrote(const rocksdb::Status& rs, std::string_view what)
+      REQUIRES(write_mu_) {
+    if (!rs.ok()) failed_ = true;
+    return FromRocks(rs, what);
+  }
+
+  // Before a write: a store opened read-only on a full disk is opened
+  // writable (its meta written and the destroyed list applied), and one
+  // whose last write failed is resumed. Fails (kNoSpace...) while there is
+  // still no room; nothing is lost either way.
+  Status EnsureWritable() REQUIRES(write_mu_) {
+    if (o_.read_only) {
+      return Status::FailedPrecondition("the key store is open read-only");
+    }
+    if (degraded_) {
+      rocksdb::Status rs = OpenDb(false);
+      if (!rs.ok()) {
+        return FromRocks(rs, "opening the key store to write");
+      }
+      degraded_ = false;
+      std::string current;
+      if (Db()->Get(rocksdb::ReadOptions(), "mkek", &current).IsNotFound()) {
+        rocksdb::WriteOptions wo;
+        wo.sync = o_.sync;
+        RETURN_IF_ERROR(
+            Wrote(Db()->Put(wo, "mkek", kek_->id()), "writing the key store"));
+      }
+      RETURN_IF_ERROR(ApplyDestroyedList());
+    }
+    if (failed_) {
+      RETURN_IF_ERROR(FromRocks(Db()->Resume(), "resuming the key store"));
+      failed_ = false;
+    }
+    return Status::OK();
+  }
+
   static Status Erased(std::string_view case_id, std::string_view scope) {
     return Status::FailedPrecondition(
         "the personal data of " + std::string(scope) + " in case " +
@@ -575,8 +645,9 @@ class KeyStoreImpl final : public KeyStore {
     rocksdb::WriteBatch wb;
     if (scope == "*") {
       const std::string prefix = CasePrefix(case_id);
+      const std::shared_ptr<rocksdb::DB> db = Db();
       std::unique_ptr<rocksdb::Iterator> it(
-          db_->NewIterator(rocksdb::ReadOptions()));
+          db->NewIterator(rocksdb::ReadOptions()));
       for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
            it->Next()) {
         wb.Delete(it->key());
@@ -585,7 +656,7 @@ class KeyStoreImpl final : public KeyStore {
     } else {
       std::string v;
       rocksdb::Status rs =
-          db_->Get(rocksdb::ReadOptions(), KeyName(case_id, scope), &v);
+          Db()->Get(rocksdb::ReadOptions(), KeyName(case_id, scope), &v);
       if (rs.ok()) {
         wb.Delete(KeyName(case_id, scope));
       } else if (!rs.IsNotFound()) {
@@ -596,7 +667,7 @@ class KeyStoreImpl final : public KeyStore {
     if (wb.Count() == 0) return Status::OK();
     rocksdb::WriteOptions wo;
     wo.sync = true;
-    return FromRocks(db_->Write(wo, &wb), "deleting data keys");
+    return Wrote(Db()->Write(wo, &wb), "deleting data keys");
   }
 
   // Rewrites the store's files without anything deleted or overwritten:
@@ -607,12 +678,12 @@ class KeyStoreImpl final : public KeyStore {
   Status Purge() REQUIRES(write_mu_) {
     rocksdb::FlushOptions fo;
     fo.wait = true;
-    RETURN_IF_ERROR(FromRocks(db_->Flush(fo), "flushing the key store"));
+    RETURN_IF_ERROR(Wrote(Db()->Flush(fo), "flushing the key store"));
     rocksdb::CompactRangeOptions co;
     co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
     co.exclusive_manual_compaction = true;
-    RETURN_IF_ERROR(FromRocks(db_->CompactRange(co, nullptr, nullptr),
-                              "compacting the key store"));
+    RETURN_IF_ERROR(Wrote(Db()->CompactRange(co, nullptr, nullptr),
+                          "compacting the key store"));
     return WaitForObsoleteFiles();
   }
 
@@ -621,16 +692,16 @@ class KeyStoreImpl final : public KeyStore {
         std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (true) {
       std::vector<rocksdb::LiveFileMetaData> live;
-      db_->GetLiveFilesMetaData(&live);
+      Db()->GetLiveFilesMetaData(&live);
       std::set<std::string> live_names;
       for (const auto& f : live) {
         live_names.insert(std::filesystem::path(f.name).filename().string());
       }
       rocksdb::VectorLogPtr wals;
-      RETURN_IF_ERROR(FromRocks(db_->GetSortedWalFiles(wals),
+      RETURN_IF_ERROR(FromRocks(Db()->GetSortedWalFiles(wals),
                                 "listing the key store's logs"));
       std::unique_ptr<rocksdb::LogFile> current;
-      RETURN_IF_ERROR(FromRocks(db_->GetCurrentWalFile(&current),
+      RETURN_IF_ERROR(FromRocks(Db()->GetCurrentWalFile(&current),
                                 "finding the key store's log"));
       // (An empty current log is not among the sorted ones.)
       if (current) wals.push_back(std::move(current));
@@ -666,9 +737,13 @@ class KeyStoreImpl final : public KeyStore {
   const KeyStoreOptions o_;
   const std::string dir_;
   const std::string list_;
-  std::unique_ptr<rocksdb::DB> db_;
+  rocksdb::Options options_;  // set once, while opening
+  mutable Mutex db_mu_;
+  std::shared_ptr<rocksdb::DB> db_ GUARDED_BY(db_mu_);
   // Serialises what writes: creation, destruction, rotation, backup.
   Mutex write_mu_;
+  bool degraded_ GUARDED_BY(write_mu_) = false;  // read-only: disk full
+  bool failed_ GUARDED_BY(write_mu_) = false;    // the last write failed
   // The KEK that wraps new keys: set while opening and by a rotation.
   std::shared_ptr<const Kek> kek_ GUARDED_BY(write_mu_);
   mutable Mutex mu_;

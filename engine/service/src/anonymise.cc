@@ -10,7 +10,6 @@
 #include <string_view>
 #include <vector>
 
-
 namespace caseledger::service {
 namespace {
 
@@ -50,7 +49,8 @@ namespace {
 // others, skipped at once).
 bool MayIdentify(std::string_view key) {
   const char last = key.empty() ? '\0' : key.back();
-  return last == 'e' || last == 'n' || last == 'l' || last == 's';
+  return last == 'e' || last == 'n' || last == 'l' || last == 's' ||
+         last == 't';
 }
 
 // What in a person's description may identify them: a quoted phrase, as
@@ -158,7 +158,41 @@ void CollectString(std::string_view key, std::string_view text, bool person,
   }
 }
 
+// Whether a value under `key` identifies a person (what CollectString
+// keeps, by key alone).
+bool IdentifyingKey(std::string_view key, bool person) {
+  return IsNameKey(key) || (person && key == "description") || key == "email" ||
+         key == "phone" || key == "address" || key == "contact";
+}
+
+void CollectSealed(std::string_view key, std::string_view token, bool person,
+                   Identifiers* out) {
+  if (!IdentifyingKey(key, person)) return;
+  out->sealed.insert(
+      Json{{"key", key}, {"person", person}, {"sealed", token}}.dump());
+}
+
 }  // namespace
+
+Status OpenSealedIdentifiers(const keys::Sealer& sealer,
+                             std::string_view case_id,
+                             const std::set<std::string>& sealed,
+                             Identifiers* out) {
+  for (const std::string& entry : sealed) {
+    const Json e = Json::parse(entry, nullptr, false);
+    if (!e.is_object() || !e.contains("key") || !e.contains("sealed") ||
+        !e["key"].is_string() || !e["sealed"].is_string()) {
+      return Status::Corruption("a sealed identifier entry is malformed");
+    }
+    Json value = {{"$sealed", e["sealed"]}};
+    RETURN_IF_ERROR(sealer.UnsealDocument(case_id, &value));
+    if (value.is_string() && value == keys::kErasedMarker) continue;
+    Json payload = {{e["key"].get<std::string>(), std::move(value)}};
+    if (e.value("person", false)) payload["person_ref"] = "";
+    CollectIdentifiers(payload, out);
+  }
+  return Status::OK();
+}
 
 void CollectIdentifiers(const Json& j, Identifiers* out) {
   if (j.is_object()) {
@@ -166,6 +200,8 @@ void CollectIdentifiers(const Json& j, Identifiers* out) {
     for (const auto& [k, v] : j.items()) {
       if (v.is_string()) {
         CollectString(k, v.get_ref<const std::string&>(), person, out);
+      } else if (keys::Sealer::IsSealed(v)) {
+        CollectSealed(k, v.begin()->get_ref<const std::string&>(), person, out);
       } else {
         CollectIdentifiers(v, out);
       }
@@ -193,6 +229,20 @@ void CollectParsedIdentifiers(const simdjson::dom::element& j,
         }
         CollectString(k, std::string_view(v), person.value_or(false), out);
       } else if (v.is_object() || v.is_array()) {
+        // A sealed value: an object whose one member is "$sealed".
+        if (v.is_object() && MayIdentify(k)) {
+          const simdjson::dom::object inner(v);
+          std::string_view token;
+          if (inner.size() == 1 &&
+              inner["$sealed"].get_string().get(token) == simdjson::SUCCESS) {
+            bool is_person = false;
+            for (auto [pk, pv] : object) {
+              is_person = is_person || pk == "person_ref";
+            }
+            CollectSealed(k, token, is_person, out);
+            continue;
+          }
+        }
         CollectParsedIdentifiers(v, out);
       }
     }

@@ -56,11 +56,20 @@ class CaseService::StateCache {
 
 CaseService::CaseService(EventStore& store,
                          std::shared_ptr<const domain::EventCatalog> catalog,
-                         domain::DomainConfig config)
+                         domain::DomainConfig config,
+                         const keys::Sealer& sealer)
     : store_(store),
       catalog_(std::move(catalog)),
       config_(config),
+      sealer_(sealer),
       states_(std::make_shared<StateCache>()) {}
+
+StatusOr<domain::DomainEvent> CaseService::ToOpenedEvent(
+    const RecordedEvent& e) const {
+  ASSIGN_OR_RETURN(domain::DomainEvent d, ToDomainEvent(e));
+  RETURN_IF_ERROR(sealer_.UnsealEvent(e.stream_id, e.event_id, &d.payload));
+  return d;
+}
 
 StatusOr<domain::DomainEvent> ToDomainEvent(const domain::EventCatalog& catalog,
                                             const RecordedEvent& e) {
@@ -203,8 +212,9 @@ StatusOr<Json> CaseService::ReleasedLearning(
   Identifiers ids;
   std::optional<std::string> recorded;  // the latest LearningRecorded
   Json text;
-  RETURN_IF_ERROR(ForEachDomainEvent(
-      store_, *catalog_, case_id, 1, 0, [&](const domain::DomainEvent& d) {
+  RETURN_IF_ERROR(ForEachInStream(
+      store_, case_id, StreamVersion(1), 0, [&](const RecordedEvent& e) {
+        ASSIGN_OR_RETURN(const domain::DomainEvent d, ToOpenedEvent(e));
         CollectIdentifiers(d.payload, &ids);
         if (d.type == "LearningRecorded" &&
             d.payload.value("learning_id", "") == learning_id) {
@@ -273,7 +283,8 @@ StatusOr<CaseService::Prepared> CaseService::Prepare(
     if (!parsed.ok()) return std::nullopt;
     auto e = store_.ReadEvent(*parsed);
     if (!e.ok() || e->stream_id != case_id) return std::nullopt;
-    auto d = ToDomainEvent(*e);
+    // Opened: an amendment is checked against the event as it was written.
+    auto d = ToOpenedEvent(*e);
     if (!d.ok()) return std::nullopt;
     return *d;
   };
@@ -293,7 +304,12 @@ StatusOr<CaseService::Prepared> CaseService::Prepare(
   RETURN_IF_ERROR(WithinBudget(options));
   for (size_t i = 0; i < decided.size(); ++i) {
     ProposedEvent e;
-    if (i == 0 && options.event_id) e.event_id = *options.event_id;
+    // The id is the sealed fields' associated data: set before sealing.
+    e.event_id =
+        i == 0 && options.event_id ? *options.event_id : EventId::NewV7();
+    RETURN_IF_ERROR(sealer_.Seal(case_id, e.event_id, decided[i].type,
+                                 decided[i].schema_version,
+                                 &decided[i].payload));
     e.type = decided[i].type;
     e.schema_version = decided[i].schema_version;
     e.occurred_at = now;

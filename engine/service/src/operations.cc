@@ -2,11 +2,13 @@
 
 #include <fcntl.h>
 #include <openssl/rand.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 namespace caseledger::service {
 
@@ -58,7 +60,107 @@ StatusOr<std::string> LoadPseudonymKey(const std::string& data,
   return key;
 }
 
-StatusOr<nlohmann::json> BackUp(EventStore& store, const std::string& data,
+std::string KeysDir(const std::string& data) { return data + "/keys"; }
+
+StatusOr<DataKeys> OpenDataKeys(
+    const std::string& data, const KeyConfig& config,
+    std::shared_ptr<const domain::EventCatalog> catalog,
+    const std::shared_ptr<spdlog::logger>& logger) {
+  std::shared_ptr<const keys::Kek> kek;
+  if (config.dev_kek) {
+    const std::string path = data + "/DEV-ONLY-kek";
+    std::error_code ec;
+    std::filesystem::create_directories(data, ec);
+    auto made = std::filesystem::exists(path, ec) ? keys::Kek::ReadFile(path)
+                                                  : keys::Kek::CreateFile(path);
+    if (!made.ok()) return made.status();
+    kek = *made;
+    if (logger) {
+      logger->warn(
+          "DEVELOPMENT KEY: the key-encryption key is {}, inside the data "
+          "directory: anyone who copies the directory can read every case. "
+          "Never use --dev-kek with real people's data.",
+          path);
+    }
+  } else {
+    auto loaded = keys::LoadKek(config.kek_file);
+    if (!loaded.ok()) return loaded.status();
+    kek = *loaded;
+  }
+  if (!config.read_only) {
+    std::error_code ec;
+    std::filesystem::create_directories(data, ec);
+    if (ec)
+      return Status::IOError("cannot create " + data + ": " + ec.message());
+  }
+  keys::KeyStoreOptions o;
+  o.read_only = config.read_only;
+  o.create_if_missing = !config.read_only;
+  o.destroyed_list = config.destroyed_list;
+  o.logger = logger;
+  DataKeys out;
+  RETURN_IF_ERROR(keys::KeyStore::Open(o, KeysDir(data), kek, {}, &out.store));
+  out.sealer =
+      std::make_unique<keys::Sealer>(std::move(catalog), out.store.get());
+  return out;
+}
+
+StatusOr<size_t> RestoreKeys(
+    const std::string& backup, const std::string& data,
+    const std::vector<std::string>& lists, const KeyConfig& config,
+    std::shared_ptr<const domain::EventCatalog> catalog,
+    const std::shared_ptr<spdlog::logger>& logger) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const std::string from = KeysDir(backup);
+  if (!fs::is_directory(from, ec)) {
+    return Status::NotFound("the backup " + backup + " holds no data keys");
+  }
+  // RestoreBackup copies the whole backup, keys included (synced); a
+  // restore made otherwise gets them here.
+  if (!fs::exists(KeysDir(data), ec)) {
+    fs::copy(from, KeysDir(data), fs::copy_options::recursive, ec);
+    if (ec) {
+      return Status::IOError("copying the data keys into " + data + ": " +
+                             ec.message());
+    }
+  }
+  const std::string own = config.destroyed_list.empty()
+                              ? KeysDir(data) + ".destroyed"
+                              : config.destroyed_list;
+  // Every entry of the old lists, in the new store's (appended, synced).
+  std::string merged;
+  for (const std::string& list : lists) {
+    if (list == own) continue;
+    std::ifstream in(list, std::ios::binary);
+    if (!in) {
+      return Status::NotFound("destroyed list " + list + " cannot be read");
+    }
+    merged.append((std::istreambuf_iterator<char>(in)),
+                  std::istreambuf_iterator<char>());
+    if (!merged.empty() && merged.back() != '\n') merged.push_back('\n');
+  }
+  if (!merged.empty()) {
+    const int fd = ::open(own.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd < 0) return Status::IOError("cannot open " + own);
+    const bool ok = ::write(fd, merged.data(), merged.size()) ==
+                        static_cast<ssize_t>(merged.size()) &&
+                    ::fsync(fd) == 0;
+    ::close(fd);
+    if (!ok) return Status::IOError("cannot write " + own);
+  }
+  // Opening applies the list: what it names is destroyed in the copy.
+  KeyConfig c = config;
+  c.destroyed_list = own;
+  ASSIGN_OR_RETURN(DataKeys keys,
+                   OpenDataKeys(data, c, std::move(catalog), logger));
+  ASSIGN_OR_RETURN(std::vector<keys::Destroyed> list,
+                   keys.store->DestroyedKeys());
+  return list.size();
+}
+
+StatusOr<nlohmann::json> BackUp(EventStore& store, keys::KeyStore& keys,
+                                const std::string& data,
                                 const std::string& key_file,
                                 const std::string& root) {
   namespace fs = std::filesystem;
@@ -73,6 +175,8 @@ StatusOr<nlohmann::json> BackUp(EventStore& store, const std::string& data,
   name += "Z-p" + std::to_string(store.committed_position().value());
   const std::string dir = root + "/" + name;
   ASSIGN_OR_RETURN(GlobalPosition position, store.Backup(dir));
+  // After the log: a key made since is there too, never one missing.
+  RETURN_IF_ERROR(keys.Backup(KeysDir(dir)));
   nlohmann::json out = {{"backup", dir}, {"position", position.value()}};
   std::string key_path = key_file;
   // NOLINTNEXTLINE(concurrency-mt-unsafe): nothing sets the environment.

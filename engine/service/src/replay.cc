@@ -57,7 +57,8 @@ StatusOr<Json> ReplaySteps(const EventStore& store, const CaseService& service,
   Json steps = Json::array();
   RETURN_IF_ERROR(ForEachEvent(
       store, case_id, point, [&](const RecordedEvent& e) -> Status {
-        ASSIGN_OR_RETURN(domain::DomainEvent d, service.ToDomainEvent(e));
+        // Opened: each step shows what was recorded, as the reader may.
+        ASSIGN_OR_RETURN(domain::DomainEvent d, service.ToOpenedEvent(e));
         state = domain::Evolve(std::move(state), d);
         Json after = domain::ToJson(case_id, state);
         steps.push_back({{"version", e.version.value()},

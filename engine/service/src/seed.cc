@@ -521,7 +521,8 @@ Status CaseScript::Run() {
 
 StatusOr<SeedReport> SeedCases(
     EventStore& store, std::shared_ptr<const domain::EventCatalog> catalog,
-    const domain::DomainConfig& config, const SeedOptions& options) {
+    const domain::DomainConfig& config, const keys::Sealer& sealer,
+    const SeedOptions& options) {
   if (options.clock == nullptr) {
     return Status::InvalidArgument(
         "seeding needs the store's clock (SeedOptions::clock)");
@@ -531,7 +532,7 @@ StatusOr<SeedReport> SeedCases(
     return Status::FailedPrecondition(
         "the store was not opened on the seed's clock (Options::clock)");
   }
-  CaseService service(store, std::move(catalog), config);
+  CaseService service(store, std::move(catalog), config, sealer);
   std::mt19937_64 rng(options.seed);
   SeedReport report;
   for (uint64_t i = 1; i <= options.cases; ++i) {

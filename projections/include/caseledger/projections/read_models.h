@@ -18,10 +18,12 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +31,7 @@
 #include "caseledger/domain/catalog.h"
 #include "caseledger/domain/policy.h"
 #include "caseledger/event_store.h"
+#include "caseledger/service/anonymise.h"
 
 namespace spdlog {
 class logger;
@@ -191,6 +194,17 @@ class ReadModels {
       std::shared_ptr<const domain::EventCatalog> catalog,
       std::shared_ptr<spdlog::logger> logger, std::string pseudonym_key = "");
   virtual ~ReadModels() = default;
+
+  // Opens a case's sealed identifiers (service::Identifiers::sealed) into
+  // `*out`: the learning feed scrubs shared learning of them when it is
+  // read. The read models hold no keys: this comes from the service
+  // (service::OpenSealedIdentifiers over its sealer).
+  using IdentifierOpener = std::function<Status(
+      const std::string& case_id, const std::set<std::string>& sealed,
+      service::Identifiers* out)>;
+  // Set before the feed is read. Without one, shared learning of a case
+  // with sealed identifiers reads "[withheld]" (it cannot be checked).
+  virtual void SetIdentifierOpener(IdentifierOpener opener) = 0;
 
   // Starts the runner thread (catch up from the checkpoint, then live).
   virtual void Start() = 0;

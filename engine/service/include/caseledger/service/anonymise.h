@@ -7,6 +7,10 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <string_view>
+
+#include "caseledger/keys/sealer.h"
+#include "caseledger/status.h"
 
 namespace simdjson::dom {
 class element;
@@ -18,9 +22,16 @@ namespace caseledger::service {
 // for sharing: names (and screen names), redacted word by word as well as
 // whole; contact details (e-mail, phone, address and its parts), redacted
 // as written.
+//
+// Where those values are sealed (encrypted at rest, engine/keys), what is
+// collected is the sealed value with the key it stood under, in `sealed`:
+// {"key": ..., "person": true|false, "sealed": "<token>"} as compact JSON,
+// for OpenSealedIdentifiers to open where the keys are.
 struct Identifiers {
   std::set<std::string> names;
   std::set<std::string> exact;
+  std::set<std::string> sealed;
+  std::string sealed_case;  // the case `sealed` belongs to, where known
 };
 
 // Adds every value that identifies a person, anywhere in a payload, to
@@ -31,6 +42,15 @@ void CollectIdentifiers(const nlohmann::json& j, Identifiers* out);
 // gives both its values, where the document keeps only the last).
 void CollectParsedIdentifiers(const simdjson::dom::element& j,
                               Identifiers* out);
+
+// Opens each of `sealed` (entries of Identifiers::sealed, of case
+// `case_id`) and adds what identifies a person in it to `*out`, as
+// CollectIdentifiers would have from the plaintext. Erased values add
+// nothing.
+Status OpenSealedIdentifiers(const keys::Sealer& sealer,
+                             std::string_view case_id,
+                             const std::set<std::string>& sealed,
+                             Identifiers* out);
 
 // Replaces every whole-word, case-insensitive (ASCII) occurrence of `word`
 // in `*text` with "[redacted]", leftmost first, matches not overlapping. A

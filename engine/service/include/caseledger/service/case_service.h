@@ -20,6 +20,7 @@
 #include "caseledger/domain/catalog.h"
 #include "caseledger/domain/decide.h"
 #include "caseledger/event_store.h"
+#include "caseledger/keys/sealer.h"
 
 namespace caseledger::service {
 
@@ -107,11 +108,12 @@ inline bool IsCaseStream(std::string_view id) {
 
 class CaseService {
  public:
-  // `store` must outlive the service. Commands take the store's clock
-  // (EventStore::Now) as now, for due times.
+  // `store` and `sealer` must outlive the service. Commands take the
+  // store's clock (EventStore::Now) as now, for due times. Every personal
+  // field of every event the service writes is sealed by `sealer` first.
   CaseService(EventStore& store,
               std::shared_ptr<const domain::EventCatalog> catalog,
-              domain::DomainConfig config);
+              domain::DomainConfig config, const keys::Sealer& sealer);
 
   StatusOr<CommandResult> Execute(const std::string& case_id,
                                   const std::string& command,
@@ -145,8 +147,15 @@ class CaseService {
   StatusOr<std::shared_ptr<const domain::CaseState>> LoadShared(
       const std::string& case_id) const;
 
-  // One stored event as the domain reads it (payload upcast).
+  // One stored event as the domain reads it (payload upcast, its personal
+  // fields sealed: the rules never read them).
   StatusOr<domain::DomainEvent> ToDomainEvent(const RecordedEvent& e) const;
+  // The same with its sealed fields opened (kErasedMarker where the key was
+  // destroyed): for the service's own use and for readers allowed to see
+  // them.
+  StatusOr<domain::DomainEvent> ToOpenedEvent(const RecordedEvent& e) const;
+
+  const keys::Sealer& sealer() const { return sealer_; }
 
   const domain::EventCatalog& catalog() const { return *catalog_; }
 
@@ -181,6 +190,7 @@ class CaseService {
   EventStore& store_;
   std::shared_ptr<const domain::EventCatalog> catalog_;
   domain::DomainConfig config_;
+  const keys::Sealer& sealer_;
   class StateCache;
   std::shared_ptr<StateCache> states_;  // thread-safe
 };

@@ -1,12 +1,20 @@
 // Operations on a data directory that the server and the command line
-// share: where the read models live, the learning feed's pseudonym key, and
-// backups.
+// share: where the read models live, the learning feed's pseudonym key, the
+// data keys, and backups.
 #pragma once
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
+#include "caseledger/domain/catalog.h"
 #include "caseledger/event_store.h"
+#include "caseledger/keys/keys.h"
+#include "caseledger/keys/sealer.h"
+
+namespace spdlog {
+class logger;
+}
 
 namespace caseledger::service {
 
@@ -23,15 +31,59 @@ std::string ProjectionsDir(const std::string& data);
 StatusOr<std::string> LoadPseudonymKey(const std::string& data,
                                        const std::string& key_file = "");
 
+// Where the data keys are: the key store <data>/keys, and its destroyed
+// list (by default <data>/keys.destroyed; an operator may keep it on
+// another volume).
+std::string KeysDir(const std::string& data);
+
+// Where the key-encryption key comes from (keys::LoadKek): `kek_file`, else
+// a systemd credential, else CASELEDGER_KEK. `dev_kek` instead uses (and
+// makes, on first use) <data>/DEV-ONLY-kek, beside the data it protects:
+// for development only, and said loudly in the log at every start.
+struct KeyConfig {
+  std::string kek_file;
+  bool dev_kek = false;
+  std::string destroyed_list;  // empty: <data>/keys.destroyed
+  bool read_only = false;
+};
+
+// The key store of a data directory and a sealer over it.
+struct DataKeys {
+  std::unique_ptr<keys::KeyStore> store;
+  std::unique_ptr<keys::Sealer> sealer;
+};
+
+// Opens (creating) <data>/keys with the configured KEK. kNotFound, saying
+// how to give one, when no KEK is configured.
+StatusOr<DataKeys> OpenDataKeys(
+    const std::string& data, const KeyConfig& config,
+    std::shared_ptr<const domain::EventCatalog> catalog,
+    const std::shared_ptr<spdlog::logger>& logger);
+
 // A backup of the store at `data` into a new directory under `root`, named
 // by the time and the position it ends at: the engine's consistent copy,
 // plus the pseudonym key file when the key comes from one (so a restored
 // store gives the learning feed the same pseudonyms). A key given in
 // CASELEDGER_PSEUDONYM_KEY is configuration kept elsewhere, not copied.
+// The data keys go with it, wrapped (in <backup>/keys, copied after the
+// log, so every key an event in the backup needs is there); the destroyed
+// list does not: it stays outside backups, and restoring applies it.
 // Returns {"backup": dir, "position": N, "pseudonym_key_copied": bool}.
-StatusOr<nlohmann::json> BackUp(EventStore& store, const std::string& data,
+StatusOr<nlohmann::json> BackUp(EventStore& store, keys::KeyStore& keys,
+                                const std::string& data,
                                 const std::string& key_file,
                                 const std::string& root);
+
+// After the log of `backup` was restored into `data` (RestoreBackup): its
+// data keys copied into <data>/keys, then every destroyed list in `lists`
+// (those the old store kept, outside the backup) merged into the new
+// store's and applied, so that nothing erased after the backup was made
+// comes back. Returns how many entries the new store's list holds.
+StatusOr<size_t> RestoreKeys(
+    const std::string& backup, const std::string& data,
+    const std::vector<std::string>& lists, const KeyConfig& config,
+    std::shared_ptr<const domain::EventCatalog> catalog,
+    const std::shared_ptr<spdlog::logger>& logger);
 
 // Where backups go: `configured`, else <data>-backups.
 std::string BackupRoot(const std::string& data, const std::string& configured);

@@ -11,6 +11,7 @@
 #include "caseledger/domain/catalog.h"
 #include "caseledger/domain/decide.h"
 #include "caseledger/event_store.h"
+#include "caseledger/keys/sealer.h"
 
 namespace caseledger::service {
 
@@ -45,10 +46,12 @@ struct SeedReport {
   uint64_t amendments = 0;
 };
 
-// Writes the cases. Any rejection by the domain is a bug in the generator
-// and is returned as the error (naming the case and command).
+// Writes the cases, their personal fields sealed by `sealer` as the API's
+// would be. Any rejection by the domain is a bug in the generator and is
+// returned as the error (naming the case and command).
 StatusOr<SeedReport> SeedCases(
     EventStore& store, std::shared_ptr<const domain::EventCatalog> catalog,
-    const domain::DomainConfig& config, const SeedOptions& options);
+    const domain::DomainConfig& config, const keys::Sealer& sealer,
+    const SeedOptions& options);
 
 }  // namespace caseledger::service
