@@ -168,8 +168,13 @@ bool IdentifyingKey(std::string_view key, bool person) {
 void CollectSealed(std::string_view key, std::string_view token, bool person,
                    Identifiers* out) {
   if (!IdentifyingKey(key, person)) return;
-  out->sealed.insert(
-      Json{{"key", key}, {"person", person}, {"sealed", token}}.dump());
+  // key \t 0|1 \t token (neither a key nor a token holds a tab).
+  std::string entry;
+  entry.reserve(key.size() + token.size() + 3);
+  entry.append(key);
+  entry += person ? "\t1\t" : "\t0\t";
+  entry.append(token);
+  out->sealed.insert(std::move(entry));
 }
 
 }  // namespace
@@ -179,16 +184,18 @@ Status OpenSealedIdentifiers(const keys::Sealer& sealer,
                              const std::set<std::string>& sealed,
                              Identifiers* out) {
   for (const std::string& entry : sealed) {
-    const Json e = Json::parse(entry, nullptr, false);
-    if (!e.is_object() || !e.contains("key") || !e.contains("sealed") ||
-        !e["key"].is_string() || !e["sealed"].is_string()) {
+    const size_t a = entry.find('\t');
+    const size_t b = a == std::string::npos ? a : entry.find('\t', a + 1);
+    if (b == std::string::npos || b != a + 2) {
       return Status::Corruption("a sealed identifier entry is malformed");
     }
-    Json value = {{"$sealed", e["sealed"]}};
+    const std::string key = entry.substr(0, a);
+    const bool person = entry[a + 1] == '1';
+    Json value = {{"$sealed", entry.substr(b + 1)}};
     RETURN_IF_ERROR(sealer.UnsealDocument(case_id, &value));
     if (value.is_string() && value == keys::kErasedMarker) continue;
-    Json payload = {{e["key"].get<std::string>(), std::move(value)}};
-    if (e.value("person", false)) payload["person_ref"] = "";
+    Json payload = {{key, std::move(value)}};
+    if (person) payload["person_ref"] = "";
     CollectIdentifiers(payload, out);
   }
   return Status::OK();

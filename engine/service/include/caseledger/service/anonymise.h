@@ -25,8 +25,8 @@ namespace caseledger::service {
 //
 // Where those values are sealed (encrypted at rest, engine/keys), what is
 // collected is the sealed value with the key it stood under, in `sealed`:
-// {"key": ..., "person": true|false, "sealed": "<token>"} as compact JSON,
-// for OpenSealedIdentifiers to open where the keys are.
+// "key \t 0|1 (in a person's object) \t token", for OpenSealedIdentifiers
+// to open where the keys are.
 struct Identifiers {
   std::set<std::string> names;
   std::set<std::string> exact;
