@@ -22,8 +22,8 @@ class ReplayTest : public testing::StoreTest {
  protected:
   void SetUp() override {
     StoreTest::SetUp();
-    service_ = std::make_unique<CaseService>(*store_, catalog_,
-                                             domain::DomainConfig{}, keys_->sealer());
+    service_ = std::make_unique<CaseService>(
+        *store_, catalog_, domain::DomainConfig{}, keys_->sealer());
     Json report = testing::ReportBody();
     ASSERT_OK(Execute("case-1", "report", report, kReporter));
     ASSERT_OK(Execute("case-1", "assign-lead",

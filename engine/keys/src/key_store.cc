@@ -128,10 +128,6 @@ class KeyCache {
       }
     }
   }
-  void Clear() {
-    index_.clear();
-    order_.clear();
-  }
 
  private:
   using Entry = std::pair<std::string, std::shared_ptr<const SecretKey>>;
