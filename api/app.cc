@@ -1,6 +1,8 @@
 #include "api/app.h"
 
+#include <chrono>
 #include <set>
+#include <thread>
 #include <utility>
 
 #include "api/auth.h"
@@ -11,6 +13,7 @@
 #include "api/worker_pool.h"
 #include "caseledger/domain/catalog.h"
 #include "caseledger/event_store.h"
+#include "caseledger/mutex.h"
 #include "caseledger/projections/read_models.h"
 #include "caseledger/service/access.h"
 #include "caseledger/service/anonymise.h"
@@ -44,6 +47,11 @@ class AppImpl final : public App {
     store_options.logger = logger_;
     store_options.clock = clock_.Function();
     RETURN_IF_ERROR(EventStore::Open(store_options, config_.data, &store_));
+    // An erasure whose event is in the log but whose keys a crash kept:
+    // finished before anything is read.
+    RETURN_IF_ERROR(
+        service::FinishPlannedErasures(*store_, *keys_.store, logger_.get())
+            .status());
 
     tokens_ = std::make_unique<TokenRegistry>(*store_);
     RETURN_IF_ERROR(tokens_->Refresh());
@@ -80,6 +88,7 @@ class AppImpl final : public App {
                                  config_.pseudonym_key_file, root);
         };
     AddCaseRoutes(router_, *deps_);
+    StartRetentionSweeps();
     ASSIGN_OR_RETURN(
         server_, Server::Create(config_.server, router_, metrics_, logger_));
     logger_->info(
@@ -98,6 +107,7 @@ class AppImpl final : public App {
 
   Status Close() override {
     if (store_ == nullptr) return Status::OK();
+    StopRetentionSweeps();
     server_.reset();
     if (workers_) workers_->Stop();  // commands in flight finish first
     if (models_) models_->Stop();
@@ -110,6 +120,61 @@ class AppImpl final : public App {
   }
 
  private:
+  // The retention sweep, on a thread of its own: once the read models have
+  // caught up after start, then every configured interval. Nothing without
+  // retention rules.
+  void StartRetentionSweeps() {
+    if (config_.domain.retention_rules.empty()) return;
+    sweeper_ = std::thread([this] {
+      auto next = std::chrono::steady_clock::now();
+      MutexLock lk(&sweep_mu_);
+      while (!stopping_) {
+        if (std::chrono::steady_clock::now() < next) {
+          sweep_cv_.WaitUntil(&sweep_mu_, next);
+          continue;
+        }
+        lk.Unlock();
+        SweepOnce();
+        lk.Lock();
+        next =
+            std::chrono::steady_clock::now() + config_.retention_sweep_interval;
+      }
+    });
+  }
+
+  void StopRetentionSweeps() {
+    {
+      MutexLock lk(&sweep_mu_);
+      stopping_ = true;
+    }
+    sweep_cv_.SignalAll();
+    if (sweeper_.joinable()) sweeper_.join();
+  }
+
+  void SweepOnce() {
+    // The list comes from the read models; each erasure is decided on the
+    // log, so a lagging model only delays one.
+    (void)models_->WaitFor(store_->committed_position(),
+                           std::chrono::minutes(10));
+    auto due = models_->RetentionDue(config_.domain.retention_rules,
+                                     store_->Now(), 100000);
+    if (!due.ok()) {
+      logger_->error("retention sweep: {}", due.status().ToString());
+      return;
+    }
+    std::vector<std::pair<std::string, std::string>> list;
+    for (const auto& item : *due) list.emplace_back(item.case_id, item.rule);
+    auto report = service::SweepRetention(*service_, list, false);
+    if (!report.ok()) {
+      logger_->error("retention sweep: {}", report.status().ToString());
+      return;
+    }
+    logger_->info("retention sweep: {} due, {} erased, {} refused",
+                  (*report)["due"].get<size_t>(),
+                  (*report)["erased"].get<size_t>(),
+                  (*report)["refused"].get<size_t>());
+  }
+
   // On a store with no tokens yet: a first admin and DSL token, and the
   // demo cases if asked for.
   Status IssueFirstTokens(const Options& options) {
@@ -161,6 +226,10 @@ class AppImpl final : public App {
   Router router_;
   std::unique_ptr<CaseRouteDeps> deps_;
   std::unique_ptr<Server> server_;
+  Mutex sweep_mu_;
+  CondVar sweep_cv_;
+  bool stopping_ GUARDED_BY(sweep_mu_) = false;
+  std::thread sweeper_;
 };
 
 }  // namespace

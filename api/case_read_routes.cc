@@ -204,6 +204,33 @@ void Routes::GetReplay(const HttpRequest& req, const std::string& id,
                     {{id, shown}}, JsonResponse(200, *body), respond);
 }
 
+void Routes::GetExport(const HttpRequest& req, const std::string& id,
+                       const Router::Respond& respond) {
+  auto actor = Authenticate(req, respond);
+  if (!actor) return;
+  auto state = LoadForRead(id, *actor, Read::kCaseExport, respond);
+  if (!state) return;
+  auto q = QueryParams(req.target);
+  std::optional<std::string> person;
+  if (q.count("person")) {
+    if (!ValidateStreamId(q["person"]).ok() || q["person"].size() > 128) {
+      respond(WithPointer(
+          Problem(400, "Bad Request", "person must be a person_ref"),
+          "person"));
+      return;
+    }
+    person = q["person"];
+  }
+  auto body = service::ExportCase(d_.store, d_.service, id, person);
+  if (!body.ok()) {
+    respond(ProblemFromStatus(body.status()));
+    return;
+  }
+  const uint64_t shown = body->value("version", uint64_t{0});
+  RecordThenRespond(*actor, service::CaseReadKind::kExport, {{id, shown}},
+                    JsonResponse(200, *body), respond);
+}
+
 void Routes::GetReplayState(const HttpRequest& req, const std::string& id,
                             const Router::Respond& respond) {
   GetReplay(req, id, false, respond);

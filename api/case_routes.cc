@@ -75,6 +75,7 @@ void AddCaseRoutes(Router& router, CaseRouteDeps& deps) {
   one_case("/v1/cases/{id}/replay", &Routes::GetReplayState);
   one_case("/v1/cases/{id}/replay/steps", &Routes::GetReplaySteps);
   one_case("/v1/cases/{id}/access-log", &Routes::GetAccessLog);
+  one_case("/v1/cases/{id}/export", &Routes::GetExport);
   one_case("/v1/cases/{id}/verify", &Routes::GetVerify);
 }
 

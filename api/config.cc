@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -108,6 +110,51 @@ Status ApplySeconds(ObjectReader& r, const char* key, int64_t min,
   int64_t s = out->count();
   RETURN_IF_ERROR(r.Integer(key, min, int64_t{24} * 3600, &s));
   *out = std::chrono::seconds(s);
+  return Status::OK();
+}
+
+// "rules": [{"name": id, "kind": a concern kind or "*", "years": N}]: each
+// name and kind once.
+Status ApplyRetentionRules(const Json& rules,
+                           std::vector<domain::RetentionRule>* out) {
+  const std::string at = "/retention/rules";
+  if (!rules.is_array() || rules.size() > 64) {
+    return Status::InvalidField(at,
+                                at + " must be an array of at most 64 rules");
+  }
+  std::vector<domain::RetentionRule> parsed;
+  std::set<std::string> names, kinds;
+  for (size_t i = 0; i < rules.size(); ++i) {
+    ObjectReader r(rules[i], at + "/" + std::to_string(i));
+    RETURN_IF_ERROR(r.Check());
+    domain::RetentionRule rule;
+    RETURN_IF_ERROR(r.String("name", &rule.name));
+    RETURN_IF_ERROR(r.String("kind", &rule.kind));
+    rule.years = 0;
+    RETURN_IF_ERROR(r.Integer("years", 1, 150, &rule.years));
+    RETURN_IF_ERROR(r.NoOthers());
+    const auto id_char = [](char ch) {
+      return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' ||
+             ch == '_' || ch == ':' || ch == '-';
+    };
+    if (rule.name.empty() || rule.name.size() > 128 ||
+        !std::all_of(rule.name.begin(), rule.name.end(), id_char)) {
+      return Status::InvalidField(
+          r.Where("name"),
+          r.Where("name") + " must be 1 to 128 of [A-Za-z0-9._:-]");
+    }
+    if (rule.kind.empty() || rule.years == 0) {
+      return Status::InvalidField(r.Where(""), r.Where("") +
+                                                   " needs a name, a kind "
+                                                   "(or \"*\") and years");
+    }
+    if (!names.insert(rule.name).second || !kinds.insert(rule.kind).second) {
+      return Status::InvalidField(
+          r.Where(""), r.Where("") + " repeats a rule's name or kind");
+    }
+    parsed.push_back(std::move(rule));
+  }
+  *out = std::move(parsed);
   return Status::OK();
 }
 
@@ -234,6 +281,17 @@ Status ApplyConfigText(const std::string& text, ServeConfig* c) {
         ApplyMinutes(r, "escalation_standard_minutes", &d.escalation_standard));
     RETURN_IF_ERROR(
         r.Integer("review_interval_days", 1, 366, &d.review_interval_days));
+    RETURN_IF_ERROR(r.NoOthers());
+  }
+  if (const Json* retention = top.Object("retention")) {
+    ObjectReader r(*retention, "/retention");
+    RETURN_IF_ERROR(r.Check());
+    int64_t hours = c->retention_sweep_interval.count();
+    RETURN_IF_ERROR(r.Integer("sweep_interval_hours", 1, 24 * 31, &hours));
+    c->retention_sweep_interval = std::chrono::hours(hours);
+    if (const Json* rules = r.Object("rules")) {
+      RETURN_IF_ERROR(ApplyRetentionRules(*rules, &c->domain.retention_rules));
+    }
     RETURN_IF_ERROR(r.NoOthers());
   }
   return top.NoOthers();

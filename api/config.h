@@ -45,7 +45,10 @@ struct ServeConfig {
   // Learning of a month is released this many months after it began (1:
   // once it is over; 0: at once).
   uint64_t feed_release_delay_months = 1;
-  domain::DomainConfig domain;  // deadlines
+  domain::DomainConfig domain;  // deadlines, retention rules
+  // How often the server runs the retention sweep (the first time once the
+  // read models have caught up after start).
+  std::chrono::hours retention_sweep_interval{24};
   bool verbose = false;
 };
 

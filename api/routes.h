@@ -77,6 +77,12 @@ class Routes {
   void GetVerify(const HttpRequest& req, const std::string& id,
                  const Router::Respond& respond);
 
+  // GET /v1/cases/{id}/export[?person=REF]: subject access, everything held
+  // about the case or one person (service::ExportCase); DSL and
+  // alternative DSL; recorded in the access log as "export".
+  void GetExport(const HttpRequest& req, const std::string& id,
+                 const Router::Respond& respond);
+
   // GET /v1/cases: a page of case summaries from the read model, filtered
   // by stage, lead, urgency, category, or acknowledgement overdue; a
   // reporter sees only the cases they reported; no one sees a case they are

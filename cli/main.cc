@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -319,6 +320,157 @@ int RunReplay(const std::string& data, const std::string& case_id,
   return 0;
 }
 
+// The store, its data keys (writable) and the service over them, for the
+// offline commands that decide and write (server stopped). Erasures a crash
+// left half done are finished first.
+struct Offline {
+  std::shared_ptr<const caseledger::domain::EventCatalog> catalog;
+  caseledger::service::DataKeys keys;
+  std::unique_ptr<EventStore> store;
+  std::unique_ptr<caseledger::service::CaseService> service;
+  std::shared_ptr<spdlog::logger> logger;
+};
+
+StatusOr<Offline> OpenOffline(const std::string& data,
+                              const caseledger::service::KeyConfig& key_config,
+                              const caseledger::domain::DomainConfig& domain,
+                              bool verbose) {
+  Offline o;
+  o.logger = MakeLogger("caseledger", verbose);
+  ASSIGN_OR_RETURN(o.catalog, caseledger::domain::EventCatalog::Load());
+  ASSIGN_OR_RETURN(o.keys, caseledger::service::OpenDataKeys(
+                               data, key_config, o.catalog, o.logger));
+  Options options;
+  options.logger = o.logger;
+  options.create_if_missing = false;
+  RETURN_IF_ERROR(EventStore::Open(options, data, &o.store));
+  RETURN_IF_ERROR(caseledger::service::FinishPlannedErasures(
+                      *o.store, *o.keys.store, o.logger.get())
+                      .status());
+  o.service = std::make_unique<caseledger::service::CaseService>(
+      *o.store, o.catalog, domain, *o.keys.sealer);
+  return o;
+}
+
+// Approves a pending erasure request offline: the approver named on the
+// command line (a reviewer or admin other than the requester) is recorded
+// as the actor, as over HTTP.
+int RunErase(const std::string& data, const std::string& case_id,
+             const std::string& erasure_id, const std::string& actor_id,
+             const std::string& role_name,
+             const caseledger::service::KeyConfig& key_config, bool verbose) {
+  auto role = caseledger::domain::ParseRole(role_name);
+  if (!role || (*role != caseledger::domain::Role::kReviewer &&
+                *role != caseledger::domain::Role::kAdmin)) {
+    std::cerr << "caseledger: --role must be reviewer or admin (erasure is "
+                 "approved by governance)\n";
+    return 2;
+  }
+  auto o = OpenOffline(data, key_config, {}, verbose);
+  if (!o.ok()) return Fail("opening " + data, o.status());
+  auto r =
+      o->service->Execute(case_id, "approve-erasure",
+                          {{"erasure_id", erasure_id}}, {actor_id, *role}, {});
+  Status closed = o->store->Close();
+  if (!r.ok()) return Fail("erasure " + erasure_id, r.status());
+  if (!closed.ok()) return Fail("closing the store", closed);
+  std::cout << "erased: request " << erasure_id << " of case " << case_id
+            << " approved by " << actor_id << " (event "
+            << r->event_ids.at(0).ToString()
+            << "); its data keys are destroyed\n";
+  return 0;
+}
+
+// A subject-access export, printed, and recorded in the case's access log
+// as the DSL named (who answers the request).
+int RunExport(const std::string& data, const std::string& case_id,
+              const std::optional<std::string>& person,
+              const std::string& actor_id, const std::string& role_name,
+              const caseledger::service::KeyConfig& key_config, bool verbose) {
+  auto role = caseledger::domain::ParseRole(role_name);
+  if (!role || !caseledger::domain::MayRead(
+                   *role, caseledger::domain::Read::kCaseExport)) {
+    std::cerr << "caseledger: --role must be dsl or alt_dsl (subject access "
+                 "requests are the DSL's to answer)\n";
+    return 2;
+  }
+  auto o = OpenOffline(data, key_config, {}, verbose);
+  if (!o.ok()) return Fail("opening " + data, o.status());
+  const caseledger::domain::Actor actor{actor_id, *role};
+  auto state = o->service->Load(case_id);
+  if (state.ok() && !caseledger::domain::CanReadCase(
+                        *state, actor, caseledger::domain::Read::kCaseExport)) {
+    (void)o->store->Close();
+    std::cerr << "caseledger: " << actor_id
+              << " may not read this case (barred, or no such case)\n";
+    return 2;
+  }
+  auto out =
+      caseledger::service::ExportCase(*o->store, *o->service, case_id, person);
+  Status recorded = out.status();
+  if (out.ok()) {
+    std::promise<Status> done;
+    caseledger::service::RecordCaseReads(
+        *o->store, *o->catalog, actor,
+        caseledger::service::CaseReadKind::kExport,
+        {{case_id, (*out)["version"].get<uint64_t>()}},
+        [&done](Status s) { done.set_value(std::move(s)); });
+    recorded = done.get_future().get();
+  }
+  Status closed = o->store->Close();
+  if (!recorded.ok()) return Fail("export of " + case_id, recorded);
+  if (!closed.ok()) return Fail("closing the store", closed);
+  std::cout << out->dump(2) << "\n";
+  return 0;
+}
+
+// The retention sweep, once, with the rules of the configuration file.
+int RunRetentionSweep(const std::string& data,
+                      const std::optional<std::string>& config_file,
+                      bool dry_run,
+                      const caseledger::service::KeyConfig& key_config,
+                      bool verbose) {
+  caseledger::api::ServeConfig config;
+  if (config_file) {
+    Status s = caseledger::api::ApplyConfigFile(*config_file, &config);
+    if (!s.ok()) {
+      std::cerr << "caseledger: configuration: " << s.message() << "\n";
+      return 2;
+    }
+  }
+  if (config.domain.retention_rules.empty()) {
+    std::cerr << "caseledger: no retention rules are configured (retention."
+                 "rules in --config FILE): nothing to sweep\n";
+    return 2;
+  }
+  auto o = OpenOffline(data, key_config, config.domain, verbose);
+  if (!o.ok()) return Fail("opening " + data, o.status());
+  auto key =
+      caseledger::service::LoadPseudonymKey(data, config.pseudonym_key_file);
+  if (!key.ok()) return Fail("the pseudonym key", key.status());
+  auto models = caseledger::projections::ReadModels::Open(
+      caseledger::service::ProjectionsDir(data), *o->store, o->catalog,
+      o->logger, *key);
+  if (!models.ok()) return Fail("opening the read models", models.status());
+  Status s = (*models)->CatchUp();
+  if (!s.ok()) return Fail("catching the read models up", s);
+  auto due = (*models)->RetentionDue(config.domain.retention_rules,
+                                     o->store->Now(), 1000000);
+  if (!due.ok()) return Fail("listing what is due", due.status());
+  std::vector<std::pair<std::string, std::string>> list;
+  for (const auto& item : *due) list.emplace_back(item.case_id, item.rule);
+  auto report = caseledger::service::SweepRetention(*o->service, list, dry_run);
+  if (!report.ok()) return Fail("the retention sweep", report.status());
+  // The read models see the erasures before the command ends.
+  s = (*models)->CatchUp();
+  if (!s.ok()) return Fail("catching the read models up", s);
+  models->reset();
+  s = o->store->Close();
+  if (!s.ok()) return Fail("closing the store", s);
+  std::cout << report->dump(2) << "\n";
+  return 0;
+}
+
 int RunServe(const caseledger::api::ServeConfig& config, bool demo) {
   auto logger = MakeLogger("caseledger", config.verbose);
   auto app = caseledger::api::App::Open(config, logger, {.demo = demo});
@@ -333,6 +485,7 @@ int RunServe(const caseledger::api::ServeConfig& config, bool demo) {
 }
 
 int RunSeed(const std::string& data, uint64_t cases, uint64_t seed, bool sync,
+            const std::optional<std::string>& start,
             const caseledger::service::KeyConfig& key_config, bool verbose) {
   auto logger = MakeLogger("caseledger", verbose);
   auto catalog = caseledger::domain::EventCatalog::Load();
@@ -350,6 +503,11 @@ int RunSeed(const std::string& data, uint64_t cases, uint64_t seed, bool sync,
   if (!s.ok()) return Fail("opening " + data, s);
   so.cases = cases;
   so.seed = seed;
+  if (start) {
+    auto t = caseledger::ParseTimestamp(*start);
+    if (!t.ok()) return Fail("--start", t.status());
+    so.start = *t;
+  }
   so.progress = [&](uint64_t done) {
     if (done % 1000 == 0) logger->info("seeded {} of {} cases", done, cases);
   };
@@ -439,6 +597,10 @@ int main(int argc, char** argv) {
   seed->add_flag("--sync", seed_sync,
                  "fsync every append (default: off; the store is flushed "
                  "when seeding ends)");
+  std::optional<std::string> seed_start;
+  seed->add_option("--start", seed_start,
+                   "When the first case is reported (RFC 3339; default "
+                   "2026-01-05T09:00:00Z)");
   add_key_options(seed);
 
   auto* token = app.add_subcommand("token", "Manage bearer tokens");
@@ -540,6 +702,64 @@ int main(int argc, char** argv) {
   rotate->add_option("--new-kek", rotate_to, "The new KEK file")->required();
   add_key_options(rotate);
 
+  auto* erase = app.add_subcommand(
+      "erase",
+      "Approve a pending erasure request and destroy its data keys (server "
+      "stopped; while serving, POST .../commands/approve-erasure). "
+      "Irreversible");
+  erase->add_option("--data", data, "Store directory")->capture_default_str();
+  std::string erase_case, erase_id, erase_actor, erase_role;
+  erase->add_option("--case", erase_case, "The case")->required();
+  erase->add_option("--erasure", erase_id, "The request's erasure_id")
+      ->required();
+  erase
+      ->add_option("--actor", erase_actor,
+                   "The approver's actor id (not the requester)")
+      ->required();
+  erase->add_option("--role", erase_role, "The approver's role")
+      ->check(CLI::IsMember({"reviewer", "admin"}))
+      ->required();
+  add_key_options(erase);
+
+  auto* export_cmd = app.add_subcommand(
+      "export",
+      "Print everything held about a case, or one person of it, for a "
+      "subject access request (recorded in the case's access log)");
+  export_cmd->add_option("--data", data, "Store directory")
+      ->capture_default_str();
+  std::string export_case, export_actor, export_role;
+  std::optional<std::string> export_person;
+  export_cmd->add_option("--case", export_case, "The case")->required();
+  export_cmd->add_option("--person", export_person,
+                         "Only what names this person_ref");
+  export_cmd
+      ->add_option("--actor", export_actor,
+                   "Who answers the request (the access log names them)")
+      ->required();
+  export_cmd->add_option("--role", export_role, "Their role")
+      ->check(CLI::IsMember({"dsl", "alt_dsl"}))
+      ->required();
+  add_key_options(export_cmd);
+
+  auto* retention =
+      app.add_subcommand("retention", "Retention of personal data");
+  retention->require_subcommand(1);
+  auto* sweep = retention->add_subcommand(
+      "sweep",
+      "Erase every closed case (not on legal hold) whose retention period "
+      "has ended, under the rules of --config (server stopped; the server "
+      "runs it daily)");
+  sweep->add_option("--data", data, "Store directory")->capture_default_str();
+  std::optional<std::string> sweep_config;
+  sweep
+      ->add_option("--config", sweep_config,
+                   "The configuration file holding retention.rules")
+      ->check(CLI::ExistingFile);
+  bool sweep_dry_run = false;
+  sweep->add_flag("--dry-run", sweep_dry_run,
+                  "List what is due; erase nothing");
+  add_key_options(sweep);
+
   CLI11_PARSE(app, argc, argv);
 
   if (verify->parsed()) return RunVerify(data, case_id, verbose);
@@ -579,6 +799,18 @@ int main(int argc, char** argv) {
   if (restore->parsed()) {
     return RunRestore(restore_from, data, restore_lists, key_config, verbose);
   }
+  if (erase->parsed()) {
+    return RunErase(data, erase_case, erase_id, erase_actor, erase_role,
+                    key_config, verbose);
+  }
+  if (export_cmd->parsed()) {
+    return RunExport(data, export_case, export_person, export_actor,
+                     export_role, key_config, verbose);
+  }
+  if (sweep->parsed()) {
+    return RunRetentionSweep(data, sweep_config, sweep_dry_run, key_config,
+                             verbose);
+  }
   if (new_kek->parsed()) return RunNewKek(new_kek_file);
   if (rotate->parsed()) return RunRotate(data, rotate_to, key_config, verbose);
   if (replay->parsed()) {
@@ -592,8 +824,8 @@ int main(int argc, char** argv) {
     return RunTokenRevoke(data, revoke_token, revoke_actor, verbose);
   }
   if (seed->parsed()) {
-    return RunSeed(data, seed_cases, seed_value, seed_sync, key_config,
-                   verbose);
+    return RunSeed(data, seed_cases, seed_value, seed_sync, seed_start,
+                   key_config, verbose);
   }
   return 0;
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test: first the Release
 # build (which also builds the benchmarks, so they cannot rot) with the
-# full-disk check and a short crash loop on it, then the whole suite again
-# under AddressSanitizer and UndefinedBehaviorSanitizer, then the fuzz
-# then clang-tidy over the product and the tests (zero findings), then the
+# full-disk check, a short crash loop and the personal-data check
+# (erasure, retention, export through the binary) on it, then the whole
+# suite again under AddressSanitizer and UndefinedBehaviorSanitizer, then
+# clang-tidy over the product and the tests (zero findings), then the
 # engine, service and projection suites under ThreadSanitizer (a
 # clang build, which also enforces the GUARDED_BY annotations with
 # -Wthread-safety -Werror on every library and the program), then the fuzz
@@ -27,6 +28,8 @@ echo "== the server on a disk that fills up (release)"
 scripts/full_disk_check.sh build/release
 echo "== crash loop: SIGKILL under load, acknowledgements checked (release)"
 python3 scripts/crash_loop.py --cycles 10 --bin build/release/cli/caseledger
+echo "== erasure, retention and subject access through the real binary (release)"
+python3 scripts/personal_data_check.py --bin build/release/cli/caseledger
 if [ "${CASELEDGER_SKIP_SANITIZE:-0}" != "1" ]; then
   run_suite sanitize
 fi

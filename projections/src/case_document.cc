@@ -60,6 +60,9 @@ bool OverviewCounterKey(std::string_view index_key, std::string* counter) {
       bucket = value.substr(0, value.find('|')).substr(0, kDayBytes);
       break;
     case IndexTag::kOverride:
+    case IndexTag::kErasureRequested:
+    case IndexTag::kLegalHold:
+    case IndexTag::kErased:
     case IndexTag::kClosedWithoutReview:
     case IndexTag::kUnexplained:
     case IndexTag::kAckLate:
@@ -98,6 +101,7 @@ std::string CaseDocument(const std::string& id, const CaseState& s,
   w.Strings("barred_actor_ids", s.barred_actor_ids);
   w.Str("case_id", id);
   w.Strings("categories", s.categories);
+  if (s.times_closed > 0) w.Str("closed_at", FormatTimestamp(s.closed_at));
   w.Flag("closed_without_outcome_review", s.closed_without_outcome_review);
   w.Str("closure_reason", s.closure_reason);
   w.Array("consents", s.consents, [&](const auto& c) {
@@ -117,6 +121,16 @@ std::string CaseDocument(const std::string& id, const CaseState& s,
             w.Str("type", d.type);
             w.Close('}');
           });
+  w.Strings("erased_person_refs", s.erased_person_refs);
+  w.Object("erasures", s.erasures, [&](const auto& e) {
+    w.Open('{');
+    w.Str("legal_ground", e.legal_ground);
+    w.Str("person_ref", e.person_ref);
+    w.Str("requested_by", e.requested_by);
+    w.Str("scope", e.scope);
+    w.Str("status", e.status);
+    w.Close('}');
+  });
   w.Object("escalations", s.escalations, [&](const auto& e) {
     w.Open('{');
     w.Flag("acknowledged", e.acknowledged);
@@ -133,8 +147,10 @@ std::string CaseDocument(const std::string& id, const CaseState& s,
   w.Str("lead_role",
         s.lead_role ? domain::RoleName(*s.lead_role) : std::string_view());
   w.Strings("learning", s.learning_ids);
+  w.Flag("legal_hold", s.legal_hold);
   w.Str("outcomes_achieved", s.outcomes_achieved);
   w.Strings("overrides", s.override_ids);
+  w.Flag("personal_data_erased", s.erased);
   w.Object("reaudits", s.reaudits, [&](const auto& r) {
     w.Open('{');
     w.Flag("done", r.done);
@@ -242,6 +258,18 @@ IndexKeySet IndexKeys(const std::string& id, const CaseState& s) {
         {due != s.action_due.end() ? std::string_view(due->second)
                                    : std::string_view(),
          "|", aid});
+  }
+  for (const auto& [eid, e] : s.erasures) {
+    if (e.status == "requested") add(IndexTag::kErasureRequested, {eid});
+  }
+  if (s.legal_hold) add(IndexTag::kLegalHold, {});
+  if (s.erased) add(IndexTag::kErased, {"*"});
+  for (const auto& ref : s.erased_person_refs) {
+    add(IndexTag::kErased, {"person:", ref});
+  }
+  // What retention may erase: closed, not held, not erased yet.
+  if (closed && !s.legal_hold && !s.erased && s.times_closed > 0) {
+    add(IndexTag::kRetention, {s.kind, "|", FormatTimestamp(s.closed_at)});
   }
   const auto key = [](const std::pair<uint32_t, uint32_t>& span) {
     return std::string_view(raw).substr(span.first, span.second);

@@ -66,6 +66,10 @@ Status ReadModelsImpl::VisitView(
        {IndexTag::kUnexplained, false, Due::kNone, "event_id"}},
       {"late-acknowledgements",
        {IndexTag::kAckLate, false, Due::kTime, "acknowledged_at"}},
+      {"erasure-requests",
+       {IndexTag::kErasureRequested, false, Due::kNone, "erasure_id"}},
+      {"legal-holds", {IndexTag::kLegalHold, false, Due::kNone, ""}},
+      {"personal-data-erased", {IndexTag::kErased, false, Due::kNone, "scope"}},
   };
   auto v = kViews.find(view);
   if (v == kViews.end()) return Status::NotFound("no governance view " + view);
@@ -77,6 +81,9 @@ Status ReadModelsImpl::VisitView(
     if (size_t bar = value.rfind('|'); bar != std::string::npos && *spec.item) {
       head = value.substr(0, bar);
       item = value.substr(bar + 1);
+    } else if (*spec.item) {  // the value is the item
+      head.clear();
+      item = value;
     }
     const std::string& now_value = spec.due == Due::kDate ? today : now_ts;
     if (spec.due_filter && !(head < now_value)) return false;  // sorted
@@ -211,6 +218,9 @@ StatusOr<GovernanceOverview> ReadModelsImpl::Overview(Timestamp now) const {
       {"decisions-without-rationale",
        {total(IndexTag::kUnexplained), std::nullopt}},
       {"late-acknowledgements", {total(IndexTag::kAckLate), std::nullopt}},
+      {"erasure-requests", {total(IndexTag::kErasureRequested), std::nullopt}},
+      {"legal-holds", {total(IndexTag::kLegalHold), std::nullopt}},
+      {"personal-data-erased", {total(IndexTag::kErased), std::nullopt}},
   };
   // Cases not closed, by whole days since the report: under 7, 7 to 30,
   // over 30. Reported at t, days = (now - t) / 1 day, so "under 7" is
@@ -228,6 +238,46 @@ StatusOr<GovernanceOverview> ReadModelsImpl::Overview(Timestamp now) const {
     out.open_cases_by_age = {open - week_or_more, week_or_more - over_30,
                              over_30};
   }
+  return out;
+}
+
+StatusOr<std::vector<ReadModels::RetentionItem>> ReadModelsImpl::RetentionDue(
+    const std::vector<domain::RetentionRule>& rules, Timestamp now,
+    size_t limit) const {
+  std::vector<RetentionItem> out;
+  domain::DomainConfig config;
+  config.retention_rules = rules;
+  const std::string tag{static_cast<char>(IndexTag::kRetention), '\0'};
+  std::string upper(1, static_cast<char>(IndexTag::kRetention));
+  upper.push_back('\x01');
+  rocksdb::Slice upper_s(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_s;
+  ReaderLock lk(&gen_mu_);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, index_cf_));
+  // Entries are kind|closed at: one kind after another, each oldest first.
+  // Walk a kind while its closures are due, then skip to the next kind.
+  it->Seek(tag);
+  while (it->Valid() && out.size() < limit) {
+    auto [value, id] = SplitIndexKey(it->key().ToString());
+    const size_t bar = value.find('|');
+    const std::string kind = value.substr(0, bar);
+    const domain::RetentionRule* rule = domain::RetentionRuleFor(config, kind);
+    bool due = false;
+    if (rule != nullptr && bar != std::string::npos) {
+      auto closed = ParseTimestamp(value.substr(bar + 1));
+      due = closed.ok() && !(now < domain::RetentionEndsAt(*rule, *closed));
+    }
+    if (due) {
+      out.push_back({id, rule->name});
+      it->Next();
+      continue;
+    }
+    // Nothing later of this kind is due: the next kind ('|' + 1 sorts
+    // after every "kind|...").
+    it->Seek(tag + kind + static_cast<char>('|' + 1));
+  }
+  RETURN_IF_ERROR(FromRocks(it->status(), "scanning retention index"));
   return out;
 }
 

@@ -21,8 +21,9 @@ inline constexpr char kGenerationKey[] = "generation";
 // store built under another shape is rebuilt from the log when opened.
 inline constexpr char kShapeKey[] = "shape";
 // 3: feed safeguards, bars from amendments; 4: shared learning withdrawn
-// when corrected; 5: the overview's counters and the 'p' index tag.
-inline constexpr char kShape[] = "5";
+// when corrected; 5: the overview's counters and the 'p' index tag; 6:
+// erasure, legal hold and retention (documents and tags q, j, d, f).
+inline constexpr char kShape[] = "6";
 // Recently applied cases kept folded in memory (a few KiB each): enough for
 // the cases in flight at once, bounded for stores of any size.
 inline constexpr size_t kStateCacheEntries = 10000;
@@ -80,6 +81,10 @@ enum class IndexTag : char {
   kReauditDue = 'x',           // re-audit due|re-audit id
   kUnexplained = 'n',          // decision without rationale: type|event id
   kActionDue = 't',            // action due|action id
+  kErasureRequested = 'q',     // each erasure request pending: erasure id
+  kLegalHold = 'j',            // on legal hold
+  kErased = 'd',               // erased: "*" (the case) or person:<ref>
+  kRetention = 'f',            // closed, not held or erased: kind|closed at
 };
 
 // tag \0 value \0 case id -> (value, case id).

@@ -116,6 +116,9 @@ class ReadModelsImpl final : public ReadModels {
   // categories, minutes to acknowledgement, due days) costs, and a scan of
   // today's entries of the time-due views; not the number of cases.
   StatusOr<GovernanceOverview> Overview(Timestamp now) const override;
+  StatusOr<std::vector<RetentionItem>> RetentionDue(
+      const std::vector<domain::RetentionRule>& rules, Timestamp now,
+      size_t limit) const override;
 
   StatusOr<projections::AuditSample> AuditSample(
       const std::string& month, size_t size,

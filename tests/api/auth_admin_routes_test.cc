@@ -165,6 +165,7 @@ TEST_F(CaseRoutesTest, TheAuthorisationMatrix) {
       {"GET /v1/cases/{id}/replay", {"dsl", "alt", "reviewer"}},
       {"GET /v1/cases/{id}/replay/steps", {"dsl", "alt", "reviewer"}},
       {"GET /v1/cases/{id}/access-log", {"dsl", "alt", "reviewer"}},
+      {"GET /v1/cases/{id}/export", {"dsl", "alt"}},
       {"GET /v1/cases/{id}/verify", {"dsl", "alt", "reviewer", "admin"}},
       {"GET /v1/governance/overview", {"dsl", "alt", "reviewer"}},
       {"GET /v1/governance/sample", {"dsl", "alt", "reviewer"}},

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <set>
 #include <tuple>
 #include <vector>
 
@@ -635,11 +636,18 @@ TEST_F(DecideTest, RolesOutsideThePolicyAreRefused) {
 }
 
 TEST(PolicyTest, EveryCommandHasAnEventAndOnlyDeclaredRolesMayIssueIt) {
+  // An administrator touches no case's contents: only its keeping.
+  const std::set<std::string> admins = {"approve-erasure", "refuse-erasure",
+                                        "place-legal-hold", "lift-legal-hold",
+                                        "apply-retention"};
   for (const std::string& name : CommandNames()) {
     EXPECT_FALSE(EventTypeOf(name).empty()) << name;
     EXPECT_FALSE(MayCommand(Role::kIntegration, name)) << name;
-    EXPECT_FALSE(MayCommand(Role::kAdmin, name)) << name;
+    EXPECT_EQ(MayCommand(Role::kAdmin, name), admins.count(name) == 1) << name;
   }
+  EXPECT_FALSE(MayCommand(Role::kReviewer, "request-erasure"));
+  EXPECT_FALSE(MayCommand(Role::kDsl, "approve-erasure"));
+  EXPECT_FALSE(MayCommand(Role::kAltDsl, "place-legal-hold"));
   EXPECT_TRUE(MayCommand(Role::kReporter, "report"));
   EXPECT_FALSE(MayCommand(Role::kReporter, "triage"));
   EXPECT_TRUE(MayCommand(Role::kAltDsl, "override-consent"));
@@ -698,6 +706,12 @@ TEST_F(DecideTest, NoBodyOfAnyShapeMakesDecideThrow) {
       {"record-escalation-outcome", "EscalationOutcomeRecorded"},
       {"schedule-review", "ReviewScheduled"},
       {"complete-review", "ReviewCompleted"},
+      {"request-erasure", "ErasureRequested"},
+      {"refuse-erasure", "ErasureRefused"},
+      {"approve-erasure", "PersonalDataErased"},
+      {"apply-retention", "PersonalDataErased"},
+      {"place-legal-hold", "LegalHoldPlaced"},
+      {"lift-legal-hold", "LegalHoldLifted"},
       {"close", "CaseClosed"},
       {"reopen", "CaseReopened"},
       {"amend", "EventAmended"},
@@ -769,7 +783,7 @@ TEST_F(DecideTest, NoBodyOfAnyShapeMakesDecideThrow) {
     }
     for (const CaseState* s : {&open, &closed}) {
       state_ = *s;
-      for (const Actor* actor : {&kDsl, &kReviewer, &kReporter}) {
+      for (const Actor* actor : {&kDsl, &kReviewer, &kReporter, &kAdmin}) {
         for (const Json& body : variants(valid)) {
           ++tried;
           EXPECT_NO_THROW((void)Try(command, body, *actor))
@@ -779,6 +793,226 @@ TEST_F(DecideTest, NoBodyOfAnyShapeMakesDecideThrow) {
     }
   }
   EXPECT_GT(tried, 5000u);
+}
+
+// Erasure, legal hold and retention.
+
+class ErasureTest : public DecideTest {
+ protected:
+  void CloseCase() {
+    OpenCase();
+    Json close = {{"reason", "person_declined_further_involvement"},
+                  {"no_review_reason", "person_declined_review"},
+                  {"feedback_to_reporter_given", false}};
+    Status s = Run("close", close, kDsl);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+  static Json Request(const std::string& id, const std::string& scope,
+                      const std::string& person = "") {
+    Json r = {{"erasure_id", id},
+              {"scope", scope},
+              {"legal_ground", "consent_withdrawn"},
+              {"rationale", "The person withdrew consent to our keeping it."}};
+    if (!person.empty()) r["person_ref"] = person;
+    return r;
+  }
+  static Json Refusal(const std::string& id) {
+    return {{"erasure_id", id},
+            {"exemption_ground", "safeguarding_ongoing"},
+            {"rationale", "The enquiry still needs the record."}};
+  }
+  static Json Hold() {
+    return {{"reason", "police_investigation"},
+            {"reason_detail", "The police asked us to keep the record."}};
+  }
+};
+
+TEST_F(ErasureTest, ErasureTakesTwoPeople) {
+  CloseCase();
+  ASSERT_TRUE(Run("request-erasure", Request("er-1", "case"), kDsl).ok());
+  EXPECT_EQ(state_.erasures.at("er-1").status, "requested");
+  EXPECT_EQ(state_.erasures.at("er-1").requested_by, kDsl.id);
+  // Only governance decides, and never the requester (one person holding
+  // two roles is still one person).
+  EXPECT_TRUE(Try("approve-erasure", {{"erasure_id", "er-1"}}, kDsl)
+                  .status()
+                  .IsPermissionDenied());
+  EXPECT_TRUE(Try("approve-erasure", {{"erasure_id", "er-1"}},
+                  Actor{kDsl.id, Role::kReviewer})
+                  .status()
+                  .IsPermissionDenied());
+  EXPECT_TRUE(Try("request-erasure", Request("er-1", "case"), kAltDsl)
+                  .status()
+                  .IsAlreadyExists());
+  EXPECT_TRUE(Try("request-erasure", Request("er-2", "case"), kAltDsl)
+                  .status()
+                  .IsFailedPrecondition());  // one pending at a time
+  // The approver sends the erasure id only: what is erased is the
+  // request's.
+  ExpectField(Try("approve-erasure",
+                  {{"erasure_id", "er-1"}, {"scope", "person"}}, kReviewer)
+                  .status(),
+              "/scope");
+  ExpectField(
+      Try("approve-erasure", {{"erasure_id", "er-9"}}, kReviewer).status(),
+      "/erasure_id");
+  Status s = Run("approve-erasure", {{"erasure_id", "er-1"}}, kAdmin);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(last_.type, "PersonalDataErased");
+  EXPECT_EQ(last_.payload, Json({{"erasure_id", "er-1"},
+                                 {"scope", "case"},
+                                 {"legal_ground", "consent_withdrawn"}}));
+  EXPECT_TRUE(state_.erased);
+  EXPECT_EQ(state_.erasures.at("er-1").status, "approved");
+  // An erased case takes nothing more, not even a hold or a reopening.
+  for (const auto& [name, body] : std::vector<std::pair<std::string, Json>>{
+           {"place-legal-hold", Hold()},
+           {"reopen",
+            {{"reason", "new_information"}, {"reason_detail", "More news."}}},
+           {"request-erasure", Request("er-3", "person", "person-1")}}) {
+    const Actor& by = name == "place-legal-hold" ? kAdmin : kDsl;
+    EXPECT_TRUE(Try(name, body, by).status().IsFailedPrecondition()) << name;
+  }
+}
+
+TEST_F(ErasureTest, ARefusedRequestErasesNothing) {
+  CloseCase();
+  ASSERT_TRUE(Run("request-erasure", Request("er-1", "case"), kDsl).ok());
+  EXPECT_TRUE(
+      Try("refuse-erasure", Refusal("er-1"), Actor{kDsl.id, Role::kAdmin})
+          .status()
+          .IsPermissionDenied());
+  ASSERT_TRUE(Run("refuse-erasure", Refusal("er-1"), kReviewer).ok());
+  EXPECT_EQ(state_.erasures.at("er-1").status, "refused");
+  EXPECT_FALSE(state_.erased);
+  EXPECT_TRUE(Try("approve-erasure", {{"erasure_id", "er-1"}}, kReviewer)
+                  .status()
+                  .IsFailedPrecondition());
+  EXPECT_TRUE(Try("refuse-erasure", Refusal("er-1"), kReviewer)
+                  .status()
+                  .IsFailedPrecondition());
+  // A new request may follow a refusal.
+  EXPECT_TRUE(Try("request-erasure", Request("er-2", "case"), kDsl).ok());
+}
+
+TEST_F(ErasureTest, AWholeCaseIsErasedOnlyOnceClosed) {
+  OpenCase();
+  EXPECT_TRUE(Try("request-erasure", Request("er-1", "case"), kDsl)
+                  .status()
+                  .IsFailedPrecondition());
+  // One person's details may go while the case runs.
+  ExpectField(
+      Try("request-erasure", Request("er-1", "person", "person-9"), kDsl)
+          .status(),
+      "/person_ref");
+  ExpectField(Try("request-erasure", Request("er-1", "person"), kDsl).status(),
+              "");
+  ASSERT_TRUE(
+      Run("request-erasure", Request("er-1", "person", "person-2"), kDsl).ok());
+  ASSERT_TRUE(Run("approve-erasure", {{"erasure_id", "er-1"}}, kReviewer).ok());
+  EXPECT_EQ(state_.erased_person_refs, std::set<std::string>{"person-2"});
+  EXPECT_FALSE(state_.erased);
+  // Nothing more is recorded about them; the rest of the case goes on.
+  Json consent = Consent("c-9", "given");
+  consent["person_ref"] = "person-2";
+  Status named = Try("record-consent", consent, kDsl).status();
+  EXPECT_TRUE(named.IsFailedPrecondition()) << named.ToString();
+  EXPECT_NE(named.message().find("/person_ref"), std::string::npos);
+  consent["person_ref"] = "person-1";
+  EXPECT_TRUE(Try("record-consent", consent, kDsl).ok());
+  EXPECT_TRUE(
+      Try("request-erasure", Request("er-2", "person", "person-2"), kDsl)
+          .status()
+          .IsFailedPrecondition());
+}
+
+TEST_F(ErasureTest, ALegalHoldBlocksErasureUntilLifted) {
+  CloseCase();
+  ASSERT_TRUE(Run("request-erasure", Request("er-1", "case"), kDsl).ok());
+  EXPECT_TRUE(
+      Try("place-legal-hold", Hold(), kAltDsl).status().IsPermissionDenied());
+  ASSERT_TRUE(Run("place-legal-hold", Hold(), kAdmin).ok());
+  EXPECT_TRUE(state_.legal_hold);
+  EXPECT_TRUE(
+      Try("place-legal-hold", Hold(), kDsl).status().IsFailedPrecondition());
+  // Held: neither the pending request nor a new one, of any scope.
+  EXPECT_TRUE(Try("approve-erasure", {{"erasure_id", "er-1"}}, kReviewer)
+                  .status()
+                  .IsFailedPrecondition());
+  EXPECT_TRUE(
+      Try("request-erasure", Request("er-2", "person", "person-1"), kDsl)
+          .status()
+          .IsFailedPrecondition());
+  Json lift = {{"reason_detail", "The investigation ended."}};
+  ASSERT_TRUE(Run("lift-legal-hold", lift, kDsl).ok());
+  EXPECT_FALSE(state_.legal_hold);
+  EXPECT_TRUE(
+      Try("lift-legal-hold", lift, kDsl).status().IsFailedPrecondition());
+  EXPECT_TRUE(Try("approve-erasure", {{"erasure_id", "er-1"}}, kReviewer).ok());
+}
+
+TEST_F(ErasureTest, RetentionErasesAClosedCaseOnceItsRulesPeriodEnds) {
+  config_.retention_rules = {{"concern-2y", "concern", 2},
+                             {"default-8y", "*", 8}};
+  CloseCase();  // at kNow, 2026-03-12T15:10:00Z; the report is an incident
+  ASSERT_EQ(state_.kind, "incident");
+  EXPECT_EQ(RetentionRuleFor(config_, "incident")->name, "default-8y");
+  EXPECT_EQ(RetentionRuleFor(config_, "concern")->name, "concern-2y");
+  EXPECT_EQ(FormatTimestamp(RetentionEndsAt(*RetentionRuleFor(config_, "x"),
+                                            state_.closed_at)),
+            "2034-03-12T15:10:00.000000Z");
+  EXPECT_EQ(FormatTimestamp(RetentionEndsAt(
+                {"r", "*", 1}, *ParseTimestamp("2028-02-29T10:00:00Z"))),
+            "2029-03-01T10:00:00.000000Z");
+  const Json body = {{"retention_rule", "default-8y"}};
+  const Actor sweep{"system:retention", Role::kAdmin};
+  auto at = [&](const char* when) {
+    Command cmd{"apply-retention", body, sweep, *ParseTimestamp(when)};
+    return Decide(state_, cmd, *catalog_, config_).status();
+  };
+  EXPECT_TRUE(at("2034-03-12T15:09:59Z").IsFailedPrecondition());
+  Status due = at("2034-03-12T15:10:00Z");
+  EXPECT_TRUE(due.ok()) << due.ToString();
+  ExpectField(Try("apply-retention", {{"retention_rule", "concern-2y"}}, sweep)
+                  .status(),
+              "/retention_rule");
+  EXPECT_TRUE(Try("apply-retention", body, kDsl).status().IsPermissionDenied());
+  const std::vector<RetentionRule> rules = config_.retention_rules;
+  config_.retention_rules.clear();
+  ExpectField(Try("apply-retention", body, sweep).status(), "/retention_rule");
+  config_.retention_rules = rules;
+  // Held: not erased, however old.
+  ASSERT_TRUE(Run("place-legal-hold", Hold(), kDsl).ok());
+  EXPECT_TRUE(at("2040-01-01T00:00:00Z").IsFailedPrecondition());
+  ASSERT_TRUE(
+      Run("lift-legal-hold", {{"reason_detail", "No longer needed."}}, kDsl)
+          .ok());
+  // Reopening restarts the period: it runs from the next closure.
+  ASSERT_TRUE(Run("reopen",
+                  {{"reason", "new_information"},
+                   {"reason_detail", "Another message arrived."}},
+                  kDsl)
+                  .ok());
+  EXPECT_TRUE(at("2040-01-01T00:00:00Z").IsFailedPrecondition());
+}
+
+TEST_F(ErasureTest, RetentionWritesTheRuleAndTheClosure) {
+  config_.retention_rules = {{"default-8y", "*", 8}};
+  CloseCase();
+  const Timestamp closed = state_.closed_at;
+  Command cmd{"apply-retention",
+              {{"retention_rule", "default-8y"}},
+              {"system:retention", Role::kAdmin},
+              Timestamp(closed.value() + 9LL * 366 * 86400 * 1000000)};
+  auto events = Decide(state_, cmd, *catalog_, config_);
+  ASSERT_TRUE(events.ok()) << events.status().ToString();
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].type, "PersonalDataErased");
+  EXPECT_EQ((*events)[0].payload,
+            Json({{"retention_rule", "default-8y"},
+                  {"scope", "case"},
+                  {"legal_ground", "retention_period_ended"},
+                  {"closed_at", FormatTimestamp(closed)}}));
 }
 
 TEST(PolicyTest, RolesRoundTripByName) {

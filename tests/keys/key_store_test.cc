@@ -162,6 +162,34 @@ TEST_F(KeyStoreTest, KeysAreCreatedOnceAndKeptAcrossReopen) {
   EXPECT_THAT(FilesContaining(tmp_.path(), case_key), ::testing::IsEmpty());
 }
 
+// An erasure's plan outlives the process (it is how a crash between the
+// erasure's append and its Destroy is finished), until dropped; it leaves
+// the keys alone, and the keys' iteration (rotation, counts) ignores it.
+TEST_F(KeyStoreTest, PlannedErasuresAreDurableUntilDropped) {
+  const KeyStore::PlannedErasure a{"case-1", "*", "event-a"};
+  const KeyStore::PlannedErasure b{"case-2", Scope::Person("p1"), "event-b"};
+  {
+    auto ks = Open(kek_);
+    ASSERT_THAT(ks->GetOrCreate("case-1", {Scope::Case()}), IsOk());
+    ASSERT_THAT(ks->PlanErasure(a), IsOk());
+    ASSERT_THAT(ks->PlanErasure(b), IsOk());
+    EXPECT_TRUE(ks->PlanErasure({"case\t1", "*", "e"}).IsInvalidArgument());
+  }
+  auto ks = Open(kek_);
+  auto plans = ks->PlannedErasures();
+  ASSERT_THAT(plans, IsOk());
+  EXPECT_EQ(*plans, (std::vector<KeyStore::PlannedErasure>{a, b}));
+  EXPECT_FALSE(ks->IsDestroyed("case-1", Scope::Case()));
+  auto counts = ks->CountByKek();
+  ASSERT_THAT(counts, IsOk());
+  ASSERT_EQ(counts->size(), 1u);
+  EXPECT_EQ((*counts)[0].second, 1u);
+  ASSERT_THAT(ks->DropPlannedErasure(a), IsOk());
+  plans = ks->PlannedErasures();
+  ASSERT_THAT(plans, IsOk());
+  EXPECT_EQ(*plans, (std::vector<KeyStore::PlannedErasure>{b}));
+}
+
 TEST_F(KeyStoreTest, AnotherKekIsRefusedAtOpen) {
   {
     auto ks = Open(kek_);

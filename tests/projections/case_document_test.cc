@@ -151,6 +151,28 @@ std::vector<std::string> KeysOfDocument(const Json& doc) {
                         : "";
     keys.push_back(IndexPrefix(IndexTag::kActionDue, d + "|" + aid) + id);
   }
+  // Erasure requests awaiting a decision, a legal hold, what was erased,
+  // and what retention may erase (closed, neither held nor erased).
+  for (const auto& [eid, e] : Field(doc, "erasures").items()) {
+    if (e.value("status", "") == "requested") {
+      keys.push_back(IndexPrefix(IndexTag::kErasureRequested, eid) + id);
+    }
+  }
+  const bool held = doc.value("legal_hold", false);
+  const bool erased = doc.value("personal_data_erased", false);
+  if (held) keys.push_back(IndexPrefix(IndexTag::kLegalHold, "") + id);
+  if (erased) keys.push_back(IndexPrefix(IndexTag::kErased, "*") + id);
+  for (const auto& ref : Field(doc, "erased_person_refs")) {
+    keys.push_back(
+        IndexPrefix(IndexTag::kErased, "person:" + ref.get<std::string>()) +
+        id);
+  }
+  if (stage == "closed" && !held && !erased && doc.contains("closed_at")) {
+    keys.push_back(
+        IndexPrefix(IndexTag::kRetention,
+                    doc.value("kind", "") + "|" + doc.value("closed_at", "")) +
+        id);
+  }
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   return keys;
@@ -251,6 +273,15 @@ class RandomState {
     s.closed_without_outcome_review = Pick(2);
     s.times_closed = static_cast<uint32_t>(Pick(4));
     s.times_reopened = static_cast<uint32_t>(Pick(4));
+    s.closed_at = Time();
+    s.legal_hold = Pick(2);
+    for (size_t i = 0, n = Pick(3); i < n; ++i) {
+      s.erasures[Text()] = {Text(), Text(), Text(), Text(), Text()};
+    }
+    s.erased = Pick(2);
+    for (size_t i = 0, n = Pick(3); i < n; ++i) {
+      s.erased_person_refs.insert(Text());
+    }
     return s;
   }
 

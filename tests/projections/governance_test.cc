@@ -361,7 +361,8 @@ TEST_F(GovernanceTest, TheOverviewCountsWhatTheViewsAndCasesSay) {
          {"overdue-acknowledgements", "overdue-reviews",
           "escalations-awaiting-acknowledgement", "consent-overrides",
           "closed-without-outcome-review", "overdue-actions", "reaudits-due",
-          "decisions-without-rationale", "late-acknowledgements"}) {
+          "decisions-without-rationale", "late-acknowledgements",
+          "erasure-requests", "legal-holds", "personal-data-erased"}) {
       auto items = m.Governance(view, now, 1000000);
       EXPECT_TRUE(items.ok());
       auto& size = want.views[view];
@@ -449,6 +450,82 @@ TEST_F(GovernanceTest, TheAuditSampleIsDeterministicAndStratified) {
   auto empty = m->AuditSample("2025-01", 5, "march");
   ASSERT_OK(empty);
   EXPECT_TRUE(empty->cases.empty());
+}
+
+}  // namespace
+}  // namespace caseledger::projections
+
+namespace caseledger::projections {
+namespace {
+
+// Retention: the read models list what a sweep may erase, by each kind's
+// rule, oldest closure first; held, erased and open cases are not listed.
+TEST_F(GovernanceTest, RetentionListsClosedCasesWhosePeriodHasEnded) {
+  const int64_t kYear = 365LL * 24 * kHour;
+  const domain::Actor dsl{"user:dsl-1", domain::Role::kDsl};
+  const domain::Actor admin{"user:admin-1", domain::Role::kAdmin};
+  const Json close = {{"reason", "person_declined_further_involvement"},
+                      {"no_review_reason", "person_declined_review"},
+                      {"feedback_to_reporter_given", false}};
+  // Closed at now_ + i hours, in this order; "incident" cases under their
+  // own rule.
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"c-old", "concern"},    {"i-old", "incident"}, {"c-held", "concern"},
+      {"c-erased", "concern"}, {"c-new", "concern"},  {"c-open", "concern"}};
+  const int64_t start = now_.load();
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const auto& [id, kind] = cases[i];
+    now_ = start + static_cast<int64_t>(i) * kHour;
+    Json report = Report(false);
+    report["kind"] = kind;
+    Run(id, "report", report, {"user:rep-1", domain::Role::kReporter});
+    Run(id, "assign-lead",
+        {{"lead_actor_id", dsl.id},
+         {"role", "dsl"},
+         {"reason", "initial_assignment"}});
+    if (id != "c-open") Run(id, "close", close);
+  }
+  Run("c-held", "place-legal-hold",
+      {{"reason", "litigation"}, {"reason_detail", "A claim."}});
+  Run("c-erased", "request-erasure",
+      {{"erasure_id", "e1"},
+       {"scope", "case"},
+       {"legal_ground", "no_longer_necessary"},
+       {"rationale", "Not needed."}});
+  Run("c-erased", "approve-erasure", {{"erasure_id", "e1"}}, admin);
+  auto m = Models();
+  const std::vector<domain::RetentionRule> rules = {
+      {"incident-2y", "incident", 2}, {"any-6y", "*", 6}};
+  using Item = ReadModels::RetentionItem;
+  auto at = [&](int64_t t) {
+    auto due = m->RetentionDue(rules, Timestamp(t), 100);
+    EXPECT_TRUE(due.ok());
+    return due.ok() ? *due : std::vector<Item>{};
+  };
+  EXPECT_TRUE(at(start + 1 * kYear).empty());
+  EXPECT_EQ(at(start + 3 * kYear),
+            std::vector<Item>({{"i-old", "incident-2y"}}));
+  // Six calendar years (two leap days) after c-old's closure, before
+  // c-new's.
+  EXPECT_EQ(at(start + 6 * kYear + 48 * kHour + 2 * kHour),
+            std::vector<Item>({{"c-old", "any-6y"}, {"i-old", "incident-2y"}}));
+  EXPECT_EQ(at(start + 10 * kYear),
+            std::vector<Item>({{"c-old", "any-6y"},
+                               {"c-new", "any-6y"},
+                               {"i-old", "incident-2y"}}));
+  EXPECT_TRUE(m->RetentionDue({}, Timestamp(start + 10 * kYear), 100)->empty());
+  EXPECT_EQ(m->RetentionDue(rules, Timestamp(start + 10 * kYear), 1)->size(),
+            1u);
+  // The governance views show the hold and the erasure.
+  auto holds = m->Governance("legal-holds", Timestamp(start), 10);
+  ASSERT_TRUE(holds.ok());
+  ASSERT_EQ(holds->items.size(), 1u);
+  EXPECT_EQ(holds->items[0].case_id, "c-held");
+  auto erased = m->Governance("personal-data-erased", Timestamp(start), 10);
+  ASSERT_TRUE(erased.ok());
+  ASSERT_EQ(erased->items.size(), 1u);
+  EXPECT_EQ(erased->items[0].case_id, "c-erased");
+  EXPECT_EQ(erased->items[0].item, "*");
 }
 
 }  // namespace

@@ -229,6 +229,14 @@ nlohmann::json ToJson(const std::string& id, const CaseState& s) {
                      {"finding_ids", r.finding_ids},
                      {"done", r.done}};
   }
+  Json erasures = Json::object();
+  for (const auto& [eid, e] : s.erasures) {
+    erasures[eid] = {{"scope", e.scope},
+                     {"person_ref", e.person_ref},
+                     {"legal_ground", e.legal_ground},
+                     {"requested_by", e.requested_by},
+                     {"status", e.status}};
+  }
   Json unexplained = Json::array();
   for (const auto& d : s.unexplained_decisions) {
     unexplained.push_back(
@@ -268,9 +276,14 @@ nlohmann::json ToJson(const std::string& id, const CaseState& s) {
       {"closure_reason", s.closure_reason},
       {"outcomes_achieved", s.outcomes_achieved},
       {"reaudits", reaudits},
-      {"decisions_without_rationale", unexplained}};
+      {"decisions_without_rationale", unexplained},
+      {"legal_hold", s.legal_hold},
+      {"erasures", erasures},
+      {"personal_data_erased", s.erased},
+      {"erased_person_refs", s.erased_person_refs}};
   if (s.acknowledged_at)
     j["acknowledged_at"] = FormatTimestamp(*s.acknowledged_at);
+  if (s.times_closed > 0) j["closed_at"] = FormatTimestamp(s.closed_at);
   return j;
 }
 
@@ -368,6 +381,7 @@ void EvolveWith(CaseState& s, const EventHeader& e, const V& p) {
     s.closed_without_outcome_review = !p.has("outcome_review_id");
     s.closure_reason = Str(p, "reason");
     s.times_closed += 1;
+    s.closed_at = e.recorded_at;
   } else if (t == "CaseReopened") {
     // Back to where it was before closure: open if it had been triaged as a
     // safeguarding case, otherwise awaiting (re-)triage or a lead.
@@ -397,6 +411,23 @@ void EvolveWith(CaseState& s, const EventHeader& e, const V& p) {
     });
   } else if (t == "CaseSampledForAudit") {
     s.sample_ids.insert(Str(p, "sample_id"));
+  } else if (t == "LegalHoldPlaced" || t == "LegalHoldLifted") {
+    s.legal_hold = t == "LegalHoldPlaced";
+  } else if (t == "ErasureRequested") {
+    s.erasures[Str(p, "erasure_id")] =
+        ErasureRequest{Str(p, "scope"), Str(p, "person_ref"),
+                       Str(p, "legal_ground"), e.actor.id, "requested"};
+  } else if (t == "ErasureRefused") {
+    s.erasures[Str(p, "erasure_id")].status = "refused";
+  } else if (t == "PersonalDataErased") {
+    if (p.has("erasure_id")) {
+      s.erasures[Str(p, "erasure_id")].status = "approved";
+    }
+    if (Str(p, "scope") == "case") {
+      s.erased = true;
+    } else {
+      s.erased_person_refs.insert(Str(p, "person_ref"));
+    }
   }
   if (t == "EventAmended") {
     // An amendment that supplies a missing explanation answers for it.

@@ -1,5 +1,6 @@
 #include "caseledger/domain/decide.h"
 
+#include <algorithm>
 #include <ctime>
 #include <set>
 #include <string_view>
@@ -544,6 +545,149 @@ Status CheckReaudit(Ctx& c) {
   return Status::OK();
 }
 
+// Erasure and legal hold.
+
+Status NotOnHold(Ctx& c) {
+  if (c.state.legal_hold) {
+    return Status::FailedPrecondition(
+        "the case is on legal hold: nothing of it may be erased until the "
+        "hold is lifted");
+  }
+  return Status::OK();
+}
+
+// What an erasure of `scope` (and `person_ref`) needs of the case now.
+Status ErasableNow(Ctx& c, const std::string& scope,
+                   const std::string& person_ref, const std::string& pointer) {
+  RETURN_IF_ERROR(NotOnHold(c));
+  if (scope == "case") {
+    if (c.state.stage != Stage::kClosed) {
+      return Status::FailedPrecondition(
+          "a whole case can be erased only once it is closed");
+    }
+    return Status::OK();
+  }
+  if (!c.state.person_refs.count(person_ref)) {
+    return Missing(pointer,
+                   "no person '" + person_ref + "' is involved in this case");
+  }
+  if (c.state.erased_person_refs.count(person_ref)) {
+    return Status::FailedPrecondition("person '" + person_ref +
+                                      "' is erased already");
+  }
+  return Status::OK();
+}
+
+Status CheckRequestErasure(Ctx& c) {
+  const std::string id = Str(c.payload, "erasure_id");
+  if (c.state.erasures.count(id)) {
+    return Status::AlreadyExists("erasure_id '" + id +
+                                 "' is already used in this case");
+  }
+  const std::string scope = Str(c.payload, "scope");
+  const std::string ref = Str(c.payload, "person_ref");
+  RETURN_IF_ERROR(ErasableNow(c, scope, ref, "/person_ref"));
+  for (const auto& [other, r] : c.state.erasures) {
+    if (r.status == "requested" && r.scope == scope && r.person_ref == ref) {
+      return Status::FailedPrecondition("erasure request '" + other +
+                                        "' for the same data is pending");
+    }
+  }
+  return Status::OK();
+}
+
+// The pending request the payload names, decided by someone else.
+StatusOr<const ErasureRequest*> PendingErasure(Ctx& c) {
+  const std::string id = Str(c.command.body, "erasure_id");
+  auto it = c.state.erasures.find(id);
+  if (it == c.state.erasures.end()) {
+    return Missing("/erasure_id", "no such erasure request in this case");
+  }
+  if (it->second.status != "requested") {
+    return Status::FailedPrecondition("erasure request '" + id + "' was " +
+                                      it->second.status + " already");
+  }
+  if (it->second.requested_by == c.command.actor.id) {
+    return Status::PermissionDenied(
+        "erasure takes two people: its requester may not decide it");
+  }
+  return &it->second;
+}
+
+Status PrepareApproveErasure(Ctx& c) {
+  for (const char* f :
+       {"scope", "person_ref", "legal_ground", "retention_rule", "closed_at"}) {
+    RETURN_IF_ERROR(ServerOwned(c, f));
+  }
+  if (!c.payload.contains("erasure_id") ||
+      !c.payload["erasure_id"].is_string()) {
+    return Status::OK();  // the schema says what is missing
+  }
+  ASSIGN_OR_RETURN(const ErasureRequest* r, PendingErasure(c));
+  c.payload["scope"] = r->scope;
+  if (r->scope == "person") c.payload["person_ref"] = r->person_ref;
+  c.payload["legal_ground"] = r->legal_ground;
+  return Status::OK();
+}
+
+Status CheckApproveErasure(Ctx& c) {
+  return ErasableNow(c, Str(c.payload, "scope"), Str(c.payload, "person_ref"),
+                     "/erasure_id");
+}
+
+Status CheckRefuseErasure(Ctx& c) { return PendingErasure(c).status(); }
+
+Status CheckPlaceHold(Ctx& c) {
+  if (c.state.legal_hold) {
+    return Status::FailedPrecondition("the case is on legal hold already");
+  }
+  return Status::OK();
+}
+
+Status CheckLiftHold(Ctx& c) {
+  if (!c.state.legal_hold) {
+    return Status::FailedPrecondition("the case is not on legal hold");
+  }
+  return Status::OK();
+}
+
+Status PrepareRetention(Ctx& c) {
+  for (const char* f :
+       {"scope", "person_ref", "legal_ground", "erasure_id", "closed_at"}) {
+    RETURN_IF_ERROR(ServerOwned(c, f));
+  }
+  c.payload["scope"] = "case";
+  c.payload["legal_ground"] = "retention_period_ended";
+  if (c.state.times_closed > 0) {
+    c.payload["closed_at"] = FormatTimestamp(c.state.closed_at);
+  }
+  return Status::OK();
+}
+
+Status CheckRetention(Ctx& c) {
+  RETURN_IF_ERROR(NotOnHold(c));
+  if (c.state.stage != Stage::kClosed) {
+    return Status::FailedPrecondition(
+        "retention applies to closed cases only: its period runs from the "
+        "closure");
+  }
+  const std::string name = Str(c.payload, "retention_rule");
+  const RetentionRule* rule = RetentionRuleFor(c.config, c.state.kind);
+  if (!rule || rule->name != name) {
+    return Missing("/retention_rule",
+                   rule ? "a case of kind '" + c.state.kind +
+                              "' falls under rule '" + rule->name + "'"
+                        : "no retention rule covers a case of kind '" +
+                              c.state.kind + "'");
+  }
+  const Timestamp ends = RetentionEndsAt(*rule, c.state.closed_at);
+  if (c.command.now < ends) {
+    return Status::FailedPrecondition("the retention period of rule '" + name +
+                                      "' runs until " + FormatTimestamp(ends));
+  }
+  return Status::OK();
+}
+
 // name, event, allowed when closed, needs a lead, prepare, check
 const std::vector<Spec>& Specs() {
   static const std::vector<Spec> kSpecs = {
@@ -596,8 +740,44 @@ const std::vector<Spec>& Specs() {
        CheckFinding},
       {"schedule-reaudit", "ReauditScheduled", true, false, nullptr,
        CheckReaudit},
+      {"request-erasure", "ErasureRequested", true, false, nullptr,
+       CheckRequestErasure},
+      {"approve-erasure", "PersonalDataErased", true, false,
+       PrepareApproveErasure, CheckApproveErasure},
+      {"refuse-erasure", "ErasureRefused", true, false, nullptr,
+       CheckRefuseErasure},
+      {"place-legal-hold", "LegalHoldPlaced", true, false, nullptr,
+       CheckPlaceHold},
+      {"lift-legal-hold", "LegalHoldLifted", true, false, nullptr,
+       CheckLiftHold},
+      {"apply-retention", "PersonalDataErased", true, false, PrepareRetention,
+       CheckRetention},
   };
   return kSpecs;
+}
+
+// A command may not record anything about a person whose data was erased
+// (their key is destroyed: nothing could be sealed for them, and a new key
+// would undo the erasure's meaning).
+Status NamesNoErasedPerson(const CaseState& state, const Json& j,
+                           const std::string& at) {
+  if (j.is_object()) {
+    for (const auto& [k, v] : j.items()) {
+      if (k == "person_ref" && v.is_string() &&
+          state.erased_person_refs.count(v.get<std::string>())) {
+        return Status::FailedPrecondition(
+            at + "/person_ref: person '" + v.get<std::string>() +
+            "' was erased: nothing more may be recorded about them");
+      }
+      RETURN_IF_ERROR(NamesNoErasedPerson(state, v, at + "/" + k));
+    }
+  } else if (j.is_array()) {
+    for (size_t i = 0; i < j.size(); ++i) {
+      RETURN_IF_ERROR(
+          NamesNoErasedPerson(state, j[i], at + "/" + std::to_string(i)));
+    }
+  }
+  return Status::OK();
 }
 
 Status ClosedCase() {
@@ -620,13 +800,38 @@ namespace internal {
 const std::vector<std::string_view>& CaseEventTypes() {
   static const std::vector<std::string_view> kTypes = [] {
     std::vector<std::string_view> types;
-    for (const Spec& s : Specs()) types.emplace_back(s.event_type);
+    for (const Spec& s : Specs()) {
+      // (Two commands may write one type: approve-erasure, apply-retention.)
+      if (std::find(types.begin(), types.end(), s.event_type) == types.end()) {
+        types.emplace_back(s.event_type);
+      }
+    }
     return types;
   }();
   return kTypes;
 }
 
 }  // namespace internal
+
+const RetentionRule* RetentionRuleFor(const DomainConfig& config,
+                                      std::string_view kind) {
+  const RetentionRule* any = nullptr;
+  for (const RetentionRule& r : config.retention_rules) {
+    if (r.kind == kind) return &r;
+    if (r.kind == "*") any = &r;
+  }
+  return any;
+}
+
+Timestamp RetentionEndsAt(const RetentionRule& rule, Timestamp closed_at) {
+  const int64_t micros = closed_at.value();
+  std::time_t t = static_cast<std::time_t>(micros / 1000000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  tm.tm_year += rule.years;  // timegm normalises 29 February to 1 March
+  const int64_t seconds = static_cast<int64_t>(timegm(&tm));
+  return Timestamp(seconds * 1000000 + micros % 1000000);
+}
 
 std::string EventTypeOf(std::string_view command) {
   const Spec* s = FindSpec(command);
@@ -659,6 +864,10 @@ StatusOr<std::vector<NewEvent>> Decide(const CaseState& state,
       return Status::PermissionDenied(
           "you are barred from this case (conflict of interest)");
     }
+    if (state.erased) {
+      return Status::FailedPrecondition(
+          "the case's personal data was erased: it takes no more commands");
+    }
     if (state.stage == Stage::kClosed && !spec->allowed_when_closed) {
       return ClosedCase();
     }
@@ -685,6 +894,10 @@ StatusOr<std::vector<NewEvent>> Decide(const CaseState& state,
     return ClosedCase();
   }
   if (spec->check) RETURN_IF_ERROR(spec->check(ctx));
+  if (!state.erased_person_refs.empty() && command.name != "request-erasure" &&
+      command.name != "approve-erasure") {
+    RETURN_IF_ERROR(NamesNoErasedPerson(state, payload, ""));
+  }
   std::vector<NewEvent> out;
   out.push_back(NewEvent{spec->event_type, version, std::move(payload)});
   return out;

@@ -42,6 +42,15 @@ const std::vector<std::pair<std::string, std::vector<Role>>>& CommandTable() {
       {"sample-for-audit", {kV}},
       {"record-audit-finding", {kV}},
       {"schedule-reaudit", {kV}},
+      // Erasure takes two people: a lead asks, governance decides. Legal
+      // holds are the DSL's or the administrator's (who answers to the
+      // organisation's legal advisers); the retention sweep runs as admin.
+      {"request-erasure", {kD, kA}},
+      {"approve-erasure", {kV, kM}},
+      {"refuse-erasure", {kV, kM}},
+      {"place-legal-hold", {kD, kM}},
+      {"lift-legal-hold", {kD, kM}},
+      {"apply-retention", {kM}},
   };
   return kTable;
 }
@@ -56,6 +65,8 @@ const std::map<Read, std::vector<Role>>& ReadTable() {
       {Read::kCaseReplay, {kD, kA, kV}},
       {Read::kCaseVerify, {kD, kA, kV, kM}},
       {Read::kCaseAccessLog, {kD, kA, kV}},
+      // Subject access requests are the DSL's to answer.
+      {Read::kCaseExport, {kD, kA}},
       {Read::kGovernance, {kD, kA, kV}},
       {Read::kLearningFeed, {kD, kA, kV, kI}},
       {Read::kAdmin, {kM}},

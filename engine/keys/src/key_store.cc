@@ -332,6 +332,32 @@ class KeyStoreImpl final : public KeyStore {
     return ReadList();
   }
 
+  Status PlanErasure(const PlannedErasure& plan) override {
+    return WritePlan(plan, /*put=*/true);
+  }
+
+  Status DropPlannedErasure(const PlannedErasure& plan) override {
+    return WritePlan(plan, /*put=*/false);
+  }
+
+  StatusOr<std::vector<PlannedErasure>> PlannedErasures() const override {
+    std::vector<PlannedErasure> out;
+    std::unique_ptr<rocksdb::Iterator> it(
+        Db()->NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek("p"); it->Valid() && it->key().starts_with("p"); it->Next()) {
+      const std::string name = it->key().ToString();
+      const size_t a = name.find('\0');
+      const size_t b = name.find('\0', a + 1);
+      if (a == std::string::npos || b == std::string::npos) {
+        return Status::Corruption("a planned erasure's name is malformed");
+      }
+      out.push_back({name.substr(1, a - 1), name.substr(a + 1, b - a - 1),
+                     name.substr(b + 1)});
+    }
+    RETURN_IF_ERROR(FromRocks(it->status(), "reading planned erasures"));
+    return out;
+  }
+
   StatusOr<RotateReport> Rotate(
       std::shared_ptr<const Kek> new_kek, size_t batch,
       const std::function<Status(uint64_t)>& after_batch) override {
@@ -617,6 +643,27 @@ class KeyStoreImpl final : public KeyStore {
 
   // Deletes what the list names but the store still holds (a restored
   // backup, or a crash between the list and the deletion).
+  // A plan's name: "p" case \0 scope \0 event id (empty value).
+  Status WritePlan(const PlannedErasure& plan, bool put) {
+    if (!Clean(plan.case_id) || !Clean(plan.scope) || !Clean(plan.event_id)) {
+      return Status::InvalidArgument("not a planned erasure");
+    }
+    if (o_.read_only) {
+      return Status::FailedPrecondition("the key store is open read-only");
+    }
+    MutexLock w(&write_mu_);
+    RETURN_IF_ERROR(EnsureWritable());
+    std::string name = "p" + plan.case_id;
+    name.push_back('\0');
+    name += plan.scope;
+    name.push_back('\0');
+    name += plan.event_id;
+    rocksdb::WriteOptions wo;
+    wo.sync = o_.sync;
+    return Wrote(put ? Db()->Put(wo, name, "") : Db()->Delete(wo, name),
+                 "recording a planned erasure");
+  }
+
   Status ApplyDestroyedList() REQUIRES(write_mu_) {
     std::set<std::pair<std::string, std::string>> list;
     {

@@ -44,6 +44,8 @@ std::string_view CaseReadKindName(CaseReadKind what) {
       return "replay_steps";
     case CaseReadKind::kList:
       return "list";
+    case CaseReadKind::kExport:
+      return "export";
   }
   return "state";
 }

@@ -9,6 +9,7 @@
 
 #include "caseledger/mutex.h"
 #include "caseledger/service/anonymise.h"
+#include "caseledger/service/operations.h"
 
 namespace caseledger::service {
 
@@ -317,6 +318,13 @@ StatusOr<CaseService::Prepared> CaseService::Prepare(
     e.correlation_id = options.correlation_id;
     e.causation_id = options.causation_id;
     e.payload = decided[i].payload.dump();
+    if (e.type == "PersonalDataErased") {
+      // Durable before the event is: a crash after the append leaves the
+      // plan for the next start to finish.
+      RETURN_IF_ERROR(sealer_.keys().PlanErasure(
+          {case_id, ErasedKeyScope(decided[i].payload),
+           e.event_id.ToString()}));
+    }
     p.events.push_back(std::move(e));
   }
   p.expected = ExpectedVersion::Exact(StreamVersion(state.version));
@@ -352,6 +360,35 @@ StatusOr<std::optional<CommandResult>> CaseService::Finish(
   return std::optional<CommandResult>();
 }
 
+bool CaseService::Erases(std::string_view command) {
+  return command == "approve-erasure" || command == "apply-retention";
+}
+
+StatusOr<CommandResult> CaseService::CarryOutErasure(const std::string& case_id,
+                                                     CommandResult r) const {
+  for (const EventId& id : r.event_ids) {
+    ASSIGN_OR_RETURN(RecordedEvent e, store_.ReadEvent(id));
+    if (e.type != "PersonalDataErased") continue;
+    const Json payload = ParseStoredJson(e.payload);
+    if (payload.is_discarded()) {
+      return Status::Corruption("event " + id.ToString() +
+                                " has a payload that is not JSON");
+    }
+    const keys::KeyStore::PlannedErasure plan{case_id, ErasedKeyScope(payload),
+                                              id.ToString()};
+    Status s = sealer_.keys().Destroy(case_id, plan.scope, plan.event_id);
+    if (s.ok()) s = sealer_.keys().DropPlannedErasure(plan);
+    if (!s.ok()) {
+      return Status::Unavailable(
+          "the erasure is recorded (event " + id.ToString() +
+          ") but its keys are not destroyed yet (" + s.message() +
+          "): send the same request again (same Idempotency-Key), or "
+          "restart, which finishes it");
+    }
+  }
+  return r;
+}
+
 StatusOr<CommandResult> CaseService::Execute(const std::string& case_id,
                                              const std::string& command,
                                              const Json& body,
@@ -360,12 +397,18 @@ StatusOr<CommandResult> CaseService::Execute(const std::string& case_id,
   for (int attempt = 1;; ++attempt) {
     ASSIGN_OR_RETURN(Prepared p,
                      Prepare(case_id, command, body, actor, options));
-    if (p.retry) return std::move(*p.retry);
+    if (p.retry) {
+      if (Erases(command)) return CarryOutErasure(case_id, std::move(*p.retry));
+      return std::move(*p.retry);
+    }
     ASSIGN_OR_RETURN(
         std::optional<CommandResult> done,
         Finish(case_id, options, attempt,
                store_.Append(case_id, p.expected, std::move(p.events))));
-    if (done) return std::move(*done);
+    if (done) {
+      if (Erases(command)) return CarryOutErasure(case_id, std::move(*done));
+      return std::move(*done);
+    }
   }
 }
 
@@ -375,7 +418,12 @@ void CaseService::ExecuteAsync(std::string case_id, std::string command,
                                CommandCallback done, int attempt) {
   auto prepared = Prepare(case_id, command, body, actor, options);
   if (!prepared.ok()) return done(prepared.status());
-  if (prepared->retry) return done(std::move(*prepared->retry));
+  if (prepared->retry) {
+    if (Erases(command)) {
+      return done(CarryOutErasure(case_id, std::move(*prepared->retry)));
+    }
+    return done(std::move(*prepared->retry));
+  }
   std::vector<ProposedEvent> events = std::move(prepared->events);
   const ExpectedVersion expected = prepared->expected;
   store_.AppendAsync(
@@ -393,7 +441,12 @@ void CaseService::ExecuteAsync(std::string case_id, std::string command,
           auto finished =
               Finish(case_id, options, attempt, std::move(appended));
           if (!finished.ok()) return done(finished.status());
-          if (*finished) return done(std::move(**finished));
+          if (*finished) {
+            if (Erases(command)) {
+              return done(CarryOutErasure(case_id, std::move(**finished)));
+            }
+            return done(std::move(**finished));
+          }
           ExecuteAsync(std::move(case_id), std::move(command), std::move(body),
                        std::move(actor), std::move(options),
                        std::move(executor), std::move(done), attempt + 1);

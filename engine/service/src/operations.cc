@@ -208,3 +208,81 @@ std::string BackupRoot(const std::string& data, const std::string& configured) {
 }
 
 }  // namespace caseledger::service
+
+namespace caseledger::service {
+
+std::string ErasedKeyScope(const nlohmann::json& payload) {
+  if (payload.value("scope", "") == "case") return "*";
+  return keys::Scope::Person(payload.value("person_ref", ""));
+}
+
+StatusOr<size_t> FinishPlannedErasures(const EventStore& store,
+                                       keys::KeyStore& keys,
+                                       spdlog::logger* logger) {
+  ASSIGN_OR_RETURN(std::vector<keys::KeyStore::PlannedErasure> plans,
+                   keys.PlannedErasures());
+  size_t done = 0;
+  for (const keys::KeyStore::PlannedErasure& plan : plans) {
+    auto id = EventId::Parse(plan.event_id);
+    StatusOr<RecordedEvent> e =
+        id.ok() ? store.ReadEvent(*id) : StatusOr<RecordedEvent>(id.status());
+    if (e.ok() && e->stream_id == plan.case_id &&
+        e->type == "PersonalDataErased") {
+      RETURN_IF_ERROR(keys.Destroy(plan.case_id, plan.scope, plan.event_id));
+      ++done;
+      if (logger) {
+        logger->warn(
+            "finished erasure {} of case {} ({}): its keys were not yet "
+            "destroyed when the process last stopped",
+            plan.event_id, plan.case_id, plan.scope);
+      }
+    } else if (!e.ok() && !e.status().IsNotFound() &&
+               !e.status().IsInvalidArgument()) {
+      return e.status();
+    }
+    // Done, or its event never reached the log: nothing more to do.
+    RETURN_IF_ERROR(keys.DropPlannedErasure(plan));
+  }
+  return done;
+}
+
+StatusOr<nlohmann::json> SweepRetention(
+    CaseService& service,
+    const std::vector<std::pair<std::string, std::string>>& due, bool dry_run) {
+  nlohmann::json cases = nlohmann::json::array();
+  size_t erased = 0, refused = 0;
+  for (const auto& [case_id, rule] : due) {
+    nlohmann::json item = {{"case_id", case_id}, {"rule", rule}};
+    if (dry_run) {
+      item["outcome"] = "due";
+      cases.push_back(std::move(item));
+      continue;
+    }
+    // (Run twice, the second is refused: the case is erased already.)
+    CommandOptions options;
+    options.causation_id = "retention:" + rule;
+    auto r =
+        service.Execute(case_id, "apply-retention", {{"retention_rule", rule}},
+                        RetentionActor(), options);
+    if (r.ok()) {
+      item["outcome"] = "erased";
+      ++erased;
+    } else if (r.status().IsFailedPrecondition() ||
+               r.status().IsInvalidArgument() ||
+               r.status().IsPermissionDenied() || r.status().IsAborted()) {
+      item["outcome"] = "refused";
+      item["reason"] = r.status().message();
+      ++refused;
+    } else {
+      return r.status();
+    }
+    cases.push_back(std::move(item));
+  }
+  return nlohmann::json{{"dry_run", dry_run},
+                        {"due", due.size()},
+                        {"erased", erased},
+                        {"refused", refused},
+                        {"cases", std::move(cases)}};
+}
+
+}  // namespace caseledger::service

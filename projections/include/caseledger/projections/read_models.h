@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "caseledger/domain/catalog.h"
+#include "caseledger/domain/decide.h"
 #include "caseledger/domain/policy.h"
 #include "caseledger/event_store.h"
 #include "caseledger/service/anonymise.h"
@@ -262,6 +263,10 @@ class ReadModels {
   //   reaudits-due                 re-audits not done (each: overdue?)
   //   decisions-without-rationale  decisions recorded by code alone
   //   late-acknowledgements        reports taken after their deadline
+  //   erasure-requests             erasure requests awaiting a decision
+  //   legal-holds                  cases on legal hold
+  //   personal-data-erased         each erasure done (scope "*": the case,
+  //                                "person:<ref>": one person)
   // kNotFound for another view name.
   virtual StatusOr<GovernanceView> Governance(const std::string& view,
                                               Timestamp now,
@@ -272,6 +277,19 @@ class ReadModels {
   // median in minutes); and the size of every view above. Kept as counters:
   // its cost grows with the number of distinct values, not of cases.
   virtual StatusOr<GovernanceOverview> Overview(Timestamp now) const = 0;
+  // What retention may erase now: each closed case, not on legal hold and
+  // not erased, whose retention period under `rules` (the rule for its
+  // kind, domain::RetentionRuleFor) has ended at `now`, as (case id, rule
+  // name); by kind, then oldest closure first; at most `limit`. Reads only
+  // the index entries of the cases due (and one more per kind).
+  struct RetentionItem {
+    std::string case_id;
+    std::string rule;
+    bool operator==(const RetentionItem&) const = default;
+  };
+  virtual StatusOr<std::vector<RetentionItem>> RetentionDue(
+      const std::vector<domain::RetentionRule>& rules, Timestamp now,
+      size_t limit) const = 0;
   // The month's audit sample (YYYY-MM): deterministic for a month and seed,
   // stratified so that cases with a consent override and urgent cases are
   // always represented.

@@ -77,6 +77,17 @@ struct ReauditState {
   bool operator==(const ReauditState&) const = default;
 };
 
+// An erasure request (ErasureRequested) and what became of it.
+struct ErasureRequest {
+  std::string scope;       // case, person
+  std::string person_ref;  // scope person
+  std::string legal_ground;
+  std::string requested_by;  // actor id: approval needs someone else
+  std::string status;        // requested, approved, refused
+
+  bool operator==(const ErasureRequest&) const = default;
+};
+
 // A decision whose event leaves out the explanation its schema allows
 // (governance: "decisions recorded without a rationale"), until an
 // amendment of that event supplies it.
@@ -175,6 +186,16 @@ struct CaseState {
   bool closed_without_outcome_review = false;
   uint32_t times_closed = 0;
   uint32_t times_reopened = 0;
+  Timestamp closed_at;  // of the last closure (times_closed > 0)
+  // On legal hold: nothing of the case may be erased, by request or by
+  // retention.
+  bool legal_hold = false;
+  std::map<std::string, ErasureRequest> erasures;  // by erasure id
+  // Personal data erased (its keys destroyed): the whole case's, or these
+  // people's. An erased case takes no more commands; a command naming an
+  // erased person is refused.
+  bool erased = false;
+  std::set<std::string> erased_person_refs;
 
   // Whether `actor` is barred from the case (a conflict of interest).
   bool IsBarred(const Actor& actor) const;

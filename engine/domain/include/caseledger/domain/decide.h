@@ -18,6 +18,17 @@
 
 namespace caseledger::domain {
 
+// A retention rule: a closed case's personal data is erased this many years
+// after its (last) closure, unless it is on legal hold. The periods are
+// minimums (Records Management Code): a rule applies from that day on, by
+// the daily sweep or an admin's apply-retention command.
+struct RetentionRule {
+  std::string name;  // an id; PersonalDataErased names it
+  std::string kind;  // the concern kind it covers; "*": any kind without a
+                     // rule of its own
+  int years = 0;     // at least 1
+};
+
 // Deadlines, from configuration. Defaults follow the seeds: acknowledge an
 // urgent report within the hour, any other within a working day.
 struct DomainConfig {
@@ -28,7 +39,18 @@ struct DomainConfig {
   std::chrono::minutes escalation_standard{2 * 24 * 60};
   // A review scheduled without a due date is due this many days on.
   int review_interval_days = 28;
+  // Empty: nothing is erased by retention.
+  std::vector<RetentionRule> retention_rules;
 };
+
+// The retention rule that covers a case of `kind`: its kind's own, else the
+// "*" rule; nullptr if none.
+const RetentionRule* RetentionRuleFor(const DomainConfig& config,
+                                      std::string_view kind);
+
+// When `rule` lets a case closed at `closed_at` be erased: the same
+// calendar day and time `rule.years` later (29 February: 1 March).
+Timestamp RetentionEndsAt(const RetentionRule& rule, Timestamp closed_at);
 
 struct Command {
   std::string name;     // e.g. "report", "triage", "record-consent"

@@ -32,6 +32,7 @@ enum class Read {
   kCaseReplay,     // the case as it stood at a version or time
   kCaseVerify,     // the chain check of one case (reveals no contents)
   kCaseAccessLog,  // who read the case, when
+  kCaseExport,     // subject access: everything held, to review and redact
   kGovernance,     // oversight views and the audit sample
   kLearningFeed,   // the anonymised learning feed and its summary
   kAdmin,          // tokens, store verification, rebuilds

@@ -166,6 +166,23 @@ class KeyStore {
   // Every entry of the destroyed list.
   virtual StatusOr<std::vector<Destroyed>> DestroyedKeys() const = 0;
 
+  // An erasure about to be recorded: once the event `event_id` (of
+  // `case_id`) is in the log, (case, scope) must be destroyed. Recorded
+  // durably before the event is appended, so a crash between the append and
+  // Destroy leaves a trace: whoever opens the store next finishes it
+  // (service::FinishPlannedErasures), or drops the plan if the event never
+  // reached the log.
+  struct PlannedErasure {
+    std::string case_id;
+    std::string scope;
+    std::string event_id;
+    bool operator==(const PlannedErasure&) const = default;
+  };
+  virtual Status PlanErasure(const PlannedErasure& plan) = 0;
+  virtual StatusOr<std::vector<PlannedErasure>> PlannedErasures() const = 0;
+  // Forgets a plan (carried out, or its event was never written).
+  virtual Status DropPlannedErasure(const PlannedErasure& plan) = 0;
+
   struct RotateReport {
     uint64_t rewrapped = 0;  // keys re-wrapped by this call
     uint64_t already = 0;    // keys already under the new KEK

@@ -78,6 +78,9 @@ class Sealer {
   // Whether `value` is a sealed value.
   static bool IsSealed(const nlohmann::json& value);
 
+  // The key store it seals with (erasure destroys keys in it).
+  KeyStore& keys() const { return *keys_; }
+
  private:
   std::shared_ptr<const domain::EventCatalog> catalog_;
   KeyStore* keys_;

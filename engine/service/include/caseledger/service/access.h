@@ -31,7 +31,14 @@ namespace caseledger::service {
 inline constexpr char kTokenStream[] = "sys.tokens";
 
 // What a read of a case showed.
-enum class CaseReadKind { kState, kHistory, kReplay, kReplaySteps, kList };
+enum class CaseReadKind {
+  kState,
+  kHistory,
+  kReplay,
+  kReplaySteps,
+  kList,
+  kExport
+};
 // Its name in a CaseRead event ("state", "history", ...).
 std::string_view CaseReadKindName(CaseReadKind what);
 

@@ -181,6 +181,13 @@ class CaseService {
       StatusOr<AppendResult> appended) const;
   StatusOr<std::optional<CommandResult>> FindRetry(
       const std::string& case_id, const CommandOptions& options) const;
+  // Whether `command` writes PersonalDataErased.
+  static bool Erases(std::string_view command);
+  // After an erasure is in the log: destroys the keys it names and forgets
+  // its plan. kUnavailable (the event stays; a retry or the next start
+  // finishes it) if the keys could not be destroyed.
+  StatusOr<CommandResult> CarryOutErasure(const std::string& case_id,
+                                          CommandResult r) const;
   // The learning `learning_id` as an approval releases it: its recorded
   // text with the corrections made since, scrubbed of every identifier the
   // case holds ({"what_went_well": ..., "what_must_change": ...}).

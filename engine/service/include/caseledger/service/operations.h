@@ -11,6 +11,7 @@
 #include "caseledger/event_store.h"
 #include "caseledger/keys/keys.h"
 #include "caseledger/keys/sealer.h"
+#include "caseledger/service/case_service.h"
 
 namespace spdlog {
 class logger;
@@ -84,6 +85,36 @@ StatusOr<size_t> RestoreKeys(
     const std::vector<std::string>& lists, const KeyConfig& config,
     std::shared_ptr<const domain::EventCatalog> catalog,
     const std::shared_ptr<spdlog::logger>& logger);
+
+// The data key a PersonalDataErased payload destroys: "*" (every key of the
+// case) for scope "case", else the person's (keys::Scope::Person).
+std::string ErasedKeyScope(const nlohmann::json& payload);
+
+// Carries out the erasures planned in `keys` (KeyStore::PlanErasure) whose
+// event reached the log, and forgets those whose event did not: run after
+// a crash, before anything reads personal data. Returns how many were
+// carried out.
+StatusOr<size_t> FinishPlannedErasures(const EventStore& store,
+                                       keys::KeyStore& keys,
+                                       spdlog::logger* logger = nullptr);
+
+// The actor the retention sweep acts as.
+inline const domain::Actor& RetentionActor() {
+  static const domain::Actor kActor{"system:retention", domain::Role::kAdmin};
+  return kActor;
+}
+
+// The retention sweep over `due` (case id, rule name), as the read models
+// list them (ReadModels::RetentionDue): apply-retention on each, as
+// RetentionActor(). The domain decides each again on the case's own log
+// (a case put on hold or reopened since is refused and left alone), so a
+// lagging list erases nothing it should not. With `dry_run`, writes
+// nothing. Returns {"dry_run": b, "due": N, "erased": N, "refused": N,
+// "cases": [{"case_id", "rule", "outcome": "erased" | "due" | "refused",
+// "reason"?}]}; an error only if the store failed.
+StatusOr<nlohmann::json> SweepRetention(
+    CaseService& service,
+    const std::vector<std::pair<std::string, std::string>>& due, bool dry_run);
 
 // Where backups go: `configured`, else <data>-backups.
 std::string BackupRoot(const std::string& data, const std::string& configured);

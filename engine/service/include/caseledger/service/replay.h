@@ -32,4 +32,18 @@ StatusOr<nlohmann::json> ReplaySteps(const EventStore& store,
                                      const std::string& case_id,
                                      const ReplayPoint& point);
 
+// Subject access (UK GDPR Art 15): everything the log holds about a case,
+// or about one person of it (`person_ref`), as one document for the DSL to
+// review and redact before release; third parties' details and whatever an
+// exemption covers are the reviewer's to remove (safeguarding.md b.6).
+// Personal fields are opened ("[erased]" where erased). Returns
+// {"case_id", "scope": "case" | "person", "person_ref"?, "version",
+//  "state" (the case now), "events": [every event, or those that name the
+//  person: who, when, type, payload], "access_log" (whole case only:
+//  who read it, when, what), "notice"}. kNotFound if the case has no
+// event, or no such person.
+StatusOr<nlohmann::json> ExportCase(
+    const EventStore& store, const CaseService& service,
+    const std::string& case_id, const std::optional<std::string>& person_ref);
+
 }  // namespace caseledger::service
