@@ -287,7 +287,8 @@ Status ApplyConfigText(const std::string& text, ServeConfig* c) {
     ObjectReader r(*retention, "/retention");
     RETURN_IF_ERROR(r.Check());
     int64_t hours = c->retention_sweep_interval.count();
-    RETURN_IF_ERROR(r.Integer("sweep_interval_hours", 1, 24 * 31, &hours));
+    RETURN_IF_ERROR(
+        r.Integer("sweep_interval_hours", 1, int64_t{24} * 31, &hours));
     c->retention_sweep_interval = std::chrono::hours(hours);
     if (const Json* rules = r.Object("rules")) {
       RETURN_IF_ERROR(ApplyRetentionRules(*rules, &c->domain.retention_rules));

@@ -15,7 +15,8 @@ cases made years ago.
 5. `export` shows the erased case as "[erased]"; another case's export
    still holds its text, and both exports are in the access logs.
 6. `retention sweep` erases every other due case; `verify` still passes;
-   `rebuild` rebuilds the read models.
+   `rebuild` rebuilds the read models; a backup made before any erasure,
+   restored with the old store's destroyed-keys list, brings none back.
 7. The server, started with the retention rule, sweeps at start and finds
    nothing left; over HTTP the erased cases' histories read "[erased]",
    the governance view lists them, and a case not due keeps its text.
@@ -96,6 +97,11 @@ def main():
         if any(c["outcome"] != "due" or c["rule"] != "closed-1y"
                for c in dry["cases"]):
             fail(f"dry run: unexpected entries: {dry['cases'][:3]}")
+
+        # A backup made before anything is erased.
+        backups = os.path.join(work, "backups")
+        run(args.bin, "backup", "--data", data, "--to", backups)
+        backup = os.path.join(backups, os.listdir(backups)[0])
 
         # 3. The DSL asks for one due case to be erased, over HTTP; a new
         # case, reported today, is far from due.
@@ -193,6 +199,25 @@ def main():
                               "--config", config, "--dry-run").stdout)
         if left["due"] != 0:
             fail(f"due after the sweep: {left}")
+
+        # The backup made before the erasures, restored with the old
+        # store's destroyed-keys list, does not bring them back (restored
+        # without it, it would: the backup holds the keys, wrapped).
+        bare = os.path.join(work, "restored-without-list")
+        run(args.bin, "restore", "--from", backup, "--data", bare)
+        p = run(args.bin, "export", "--data", bare, "--case", target,
+                "--actor", "user:pd-dsl", "--role", "dsl")
+        back = json.loads(p.stdout)["events"][0]["payload"].get("facts")
+        if not back or back == ERASED:
+            fail(f"the backup itself reads {back!r}")
+        restored = os.path.join(work, "restored")
+        run(args.bin, "restore", "--from", backup, "--data", restored,
+            "--apply-destroyed", os.path.join(data, "keys.destroyed"))
+        p = run(args.bin, "export", "--data", restored, "--case", target,
+                "--actor", "user:pd-dsl", "--role", "dsl")
+        back = json.loads(p.stdout)["events"][0]["payload"].get("facts")
+        if back != ERASED:
+            fail(f"restoring the old backup brought back {back!r}")
 
         # 7. The server with the rule: its sweep finds nothing left; every
         # route shows the erasures.

@@ -761,20 +761,28 @@ const std::vector<Spec>& Specs() {
 // would undo the erasure's meaning).
 Status NamesNoErasedPerson(const CaseState& state, const Json& j,
                            const std::string& at) {
+  const auto below = [&at](std::string_view step) {
+    std::string path = at;
+    path += '/';
+    path += step;
+    return path;
+  };
   if (j.is_object()) {
     for (const auto& [k, v] : j.items()) {
       if (k == "person_ref" && v.is_string() &&
           state.erased_person_refs.count(v.get<std::string>())) {
-        return Status::FailedPrecondition(
-            at + "/person_ref: person '" + v.get<std::string>() +
-            "' was erased: nothing more may be recorded about them");
+        std::string message = below("person_ref");
+        message += ": person '";
+        message += v.get<std::string>();
+        message += "' was erased: nothing more may be recorded about them";
+        return Status::FailedPrecondition(message);
       }
-      RETURN_IF_ERROR(NamesNoErasedPerson(state, v, at + "/" + k));
+      RETURN_IF_ERROR(NamesNoErasedPerson(state, v, below(k)));
     }
   } else if (j.is_array()) {
     for (size_t i = 0; i < j.size(); ++i) {
       RETURN_IF_ERROR(
-          NamesNoErasedPerson(state, j[i], at + "/" + std::to_string(i)));
+          NamesNoErasedPerson(state, j[i], below(std::to_string(i))));
     }
   }
   return Status::OK();

@@ -61,7 +61,7 @@ CaseService::CaseService(EventStore& store,
                          const keys::Sealer& sealer)
     : store_(store),
       catalog_(std::move(catalog)),
-      config_(config),
+      config_(std::move(config)),
       sealer_(sealer),
       states_(std::make_shared<StateCache>()) {}
 
