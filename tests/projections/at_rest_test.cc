@@ -180,6 +180,28 @@ TEST(AtRestTest, NoFileHoldsAnyPersonalStringBeforeOrAfterCompaction) {
                         dsl));
   ASSERT_OK(svc.Execute("at-rest-case", "screen-learning",
                         testing::ApprovedScreening("learning-1"), reviewer));
+  // The keeping of it: a hold and an erasure request, placed, lifted,
+  // refused, each with reasons that may name someone.
+  const domain::Actor admin{"user:admin-1", domain::Role::kAdmin};
+  ASSERT_OK(svc.Execute(
+      "at-rest-case", "place-legal-hold",
+      {{"reason", "litigation"}, {"reason_detail", "Claim by " + Marker(rng)}},
+      admin));
+  ASSERT_OK(svc.Execute("at-rest-case", "lift-legal-hold",
+                        {{"reason_detail", "Settled with " + Marker(rng)}},
+                        dsl));
+  ASSERT_OK(svc.Execute("at-rest-case", "request-erasure",
+                        {{"erasure_id", "er-1"},
+                         {"scope", "person"},
+                         {"person_ref", "person-1"},
+                         {"legal_ground", "objection"},
+                         {"rationale", first + " objected " + Marker(rng)}},
+                        dsl));
+  ASSERT_OK(svc.Execute("at-rest-case", "refuse-erasure",
+                        {{"erasure_id", "er-1"},
+                         {"exemption_ground", "safeguarding_ongoing"},
+                         {"rationale", "Needed for " + Marker(rng)}},
+                        reviewer));
 
   // What is personal: every string the events hold opened that none of
   // them holds as stored (a released learning text is stored in the clear
