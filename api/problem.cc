@@ -18,19 +18,40 @@ HttpResponse JsonResponse(int status, const Json& body) {
 HttpResponse WithPointer(HttpResponse r, const std::string& pointer) {
   Json body = Json::parse(r.body);
   body["pointer"] = pointer;
+  body["errors"] = Json::array(
+      {{{"pointer", pointer}, {"detail", body.value("detail", "")}}});
   r.body = body.dump();
   return r;
 }
+
+namespace {
+
+// Names the field(s) a refusal is about: "pointer" (the first) and
+// "errors", every one with its JSON pointer and why (an RFC 9457
+// extension member), so a form can mark each field.
+HttpResponse WithFields(HttpResponse r, const Status& s) {
+  const std::vector<FieldError> fields = s.field_errors();
+  if (fields.empty()) return r;
+  Json body = Json::parse(r.body);
+  body["pointer"] = fields[0].pointer;
+  Json errors = Json::array();
+  for (const FieldError& f : fields) {
+    errors.push_back({{"pointer", f.pointer}, {"detail", f.detail}});
+  }
+  body["errors"] = std::move(errors);
+  r.body = body.dump();
+  return r;
+}
+
+}  // namespace
 
 HttpResponse ProblemFromStatus(const Status& s, ProblemContext context) {
   const bool pinned = context.pinned;
   switch (s.code()) {
     case StatusCode::kOk:
       return Problem(500, "Internal Server Error", "no error to report");
-    case StatusCode::kInvalidArgument: {
-      HttpResponse r = Problem(400, "Bad Request", s.message());
-      return s.field() ? WithPointer(std::move(r), *s.field()) : r;
-    }
+    case StatusCode::kInvalidArgument:
+      return WithFields(Problem(400, "Bad Request", s.message()), s);
     case StatusCode::kNotFound:
       return Problem(404, "Not Found", s.message());
     case StatusCode::kAlreadyExists:
@@ -55,7 +76,7 @@ HttpResponse ProblemFromStatus(const Status& s, ProblemContext context) {
     case StatusCode::kPermissionDenied:
       return Problem(403, "Forbidden", s.message());
     case StatusCode::kFailedPrecondition:
-      return Problem(409, "Conflict", s.message());
+      return WithFields(Problem(409, "Conflict", s.message()), s);
     case StatusCode::kUnavailable: {
       HttpResponse r = Problem(503, "Service Unavailable", s.message());
       r.headers.emplace_back("Retry-After", "5");

@@ -13,7 +13,9 @@ namespace caseledger::api {
 // A JSON answer.
 HttpResponse JsonResponse(int status, const nlohmann::json& body);
 
-// `r` (a problem+json answer) with the JSON pointer of the offending field.
+// `r` (a problem+json answer) with the JSON pointer of the offending field,
+// as "pointer" and as the one entry of "errors" (ProblemFromStatus lists
+// every field a status names there).
 HttpResponse WithPointer(HttpResponse r, const std::string& pointer);
 
 // How a status is to be read, besides its code.

@@ -147,13 +147,21 @@ int RunRebuild(const std::string& data, bool verbose) {
   return 0;
 }
 
-// Opens an existing store for writing, runs `fn` on it and closes it;
-// `fn` prints its own result and returns the exit code.
+// Opens an existing store for writing (or, with `init`, makes a new one
+// first), runs `fn` on it and closes it; `fn` prints its own result and
+// returns the exit code. Where there is no store, says so plainly.
 int WithExistingStore(const std::string& data, bool verbose,
-                      const std::function<int(EventStore&)>& fn) {
+                      const std::function<int(EventStore&)>& fn,
+                      bool init = false) {
+  if (!init && !std::filesystem::exists(data + "/CURRENT")) {
+    std::cerr << "caseledger: there is no store in " << data
+              << " (start `caseledger serve --data " << data
+              << "` once to make one, or add --init)\n";
+    return 2;
+  }
   Options options;
   options.logger = MakeLogger("caseledger", verbose);
-  options.create_if_missing = false;
+  options.create_if_missing = init;
   std::unique_ptr<EventStore> store;
   Status s = EventStore::Open(options, data, &store);
   if (!s.ok()) return Fail("opening " + data, s);
@@ -164,7 +172,7 @@ int WithExistingStore(const std::string& data, bool verbose,
 }
 
 int RunTokenCreate(const std::string& data, const std::string& actor_id,
-                   const std::string& role_name, bool verbose) {
+                   const std::string& role_name, bool init, bool verbose) {
   auto role = caseledger::domain::ParseRole(role_name);
   if (!role) {
     std::cerr << "caseledger: --role must be one of reporter, dsl, alt_dsl, "
@@ -173,14 +181,17 @@ int RunTokenCreate(const std::string& data, const std::string& actor_id,
   }
   auto catalog = caseledger::domain::EventCatalog::Load();
   if (!catalog.ok()) return Fail("loading the event schemas", catalog.status());
-  return WithExistingStore(data, verbose, [&](EventStore& store) {
-    auto token = caseledger::service::IssueToken(
-        store, **catalog, caseledger::domain::Actor{actor_id, *role},
-        "caseledger-cli");
-    if (!token.ok()) return Fail("issuing a token", token.status());
-    std::cout << *token << "\n";
-    return 0;
-  });
+  return WithExistingStore(
+      data, verbose,
+      [&](EventStore& store) {
+        auto token = caseledger::service::IssueToken(
+            store, **catalog, caseledger::domain::Actor{actor_id, *role},
+            "caseledger-cli");
+        if (!token.ok()) return Fail("issuing a token", token.status());
+        std::cout << *token << "\n";
+        return 0;
+      },
+      init);
 }
 
 // The data keys of `data` (the KEK as configured), or a message and why not.
@@ -335,6 +346,9 @@ StatusOr<Offline> OpenOffline(const std::string& data,
                               const caseledger::service::KeyConfig& key_config,
                               const caseledger::domain::DomainConfig& domain,
                               bool verbose) {
+  if (!std::filesystem::exists(data + "/CURRENT")) {
+    return Status::NotFound("there is no store in " + data);
+  }
   Offline o;
   o.logger = MakeLogger("caseledger", verbose);
   ASSIGN_OR_RETURN(o.catalog, caseledger::domain::EventCatalog::Load());
@@ -616,6 +630,9 @@ int main(int argc, char** argv) {
                    "reporter, dsl, alt_dsl, reviewer, integration "
                    "or admin")
       ->required();
+  bool token_init = false;
+  token_create->add_flag("--init", token_init,
+                         "Make a new, empty store in --data if there is none");
 
   auto* token_revoke = token->add_subcommand(
       "revoke",
@@ -818,7 +835,7 @@ int main(int argc, char** argv) {
                      key_config, verbose);
   }
   if (token_create->parsed()) {
-    return RunTokenCreate(data, token_actor, token_role, verbose);
+    return RunTokenCreate(data, token_actor, token_role, token_init, verbose);
   }
   if (token_revoke->parsed()) {
     return RunTokenRevoke(data, revoke_token, revoke_actor, verbose);

@@ -83,6 +83,20 @@ def main():
         json.dump({"retention": {"rules": [incidents]}}, f)
     log = open(os.path.join(work, "server.log"), "w")
     try:
+        # 0. Where there is no store, the command line says so plainly,
+        # and makes none unless asked.
+        empty = os.path.join(work, "no-store")
+        p = run(args.bin, "token", "create", "--data", empty, "--actor",
+                "user:x", "--role", "dsl", ok=False)
+        if p.returncode == 0 or "there is no store in" not in p.stderr or \
+                os.path.exists(empty):
+            fail(f"token create without a store: {p.returncode} "
+                 f"{p.stderr.strip()!r}")
+        p = run(args.bin, "token", "create", "--data", empty, "--actor",
+                "user:x", "--role", "dsl", "--init")
+        if not p.stdout.strip():
+            fail("token create --init printed no token")
+
         # 1. Cases from five years ago, and two people to work on them.
         start = time.strftime("%Y-%m-%dT09:00:00Z",
                               time.gmtime(time.time() - 5 * 365 * 86400))

@@ -186,6 +186,34 @@ TEST_F(CaseRoutesTest, BadBodiesAreProblemsThatNameTheFieldAndWriteNothing) {
   EXPECT_EQ(invalid[boost::beast::http::field::content_type],
             "application/problem+json");
   EXPECT_EQ(Body(invalid)["pointer"], "/role");
+  EXPECT_EQ(Body(invalid)["errors"][0]["pointer"], "/role");
+  // Every failing field, each where it is (a missing one where it should
+  // be), so a form can mark them all.
+  Json two_wrong = ReportBody();
+  two_wrong.erase("facts");
+  two_wrong["setting"] = "moon";
+  auto both = Post("reporter", "/v1/cases", two_wrong);
+  EXPECT_EQ(both.result_int(), 400) << both.body();
+  std::set<std::string> named;
+  const Json problem = Body(both);
+  for (const auto& e : problem["errors"]) {
+    named.insert(e["pointer"].get<std::string>());
+    EXPECT_FALSE(e["detail"].get<std::string>().empty());
+  }
+  EXPECT_EQ(named, (std::set<std::string>{"/facts", "/setting"}))
+      << both.body();
+  // Refused by the case as it is: 409, naming the field.
+  Ok(Command("dsl", "assign-lead",
+             {{"lead_actor_id", "user:dsl-1"},
+              {"role", "dsl"},
+              {"reason", "initial_assignment"}}));
+  auto early = Command("dsl", "close",
+                       {{"reason", "outcomes_achieved"},
+                        {"outcome_review_id", "review-1"},
+                        {"feedback_to_reporter_given", true}});
+  EXPECT_EQ(early.result_int(), 409) << early.body();
+  EXPECT_EQ(Body(early)["pointer"], "/outcome_review_id");
+  EXPECT_EQ(Body(early)["errors"][0]["pointer"], "/outcome_review_id");
   auto not_json = client_->Send(
       http_verb::post, "/v1/cases/" + case_ + "/commands/assign-lead", "{oops",
       {{"Authorization", "Bearer " + token_["dsl"]}});
@@ -207,7 +235,8 @@ TEST_F(CaseRoutesTest, BadBodiesAreProblemsThatNameTheFieldAndWriteNothing) {
   auto before_report =
       Post("dsl", "/v1/cases/case-nothing/commands/triage", Json::object());
   EXPECT_EQ(before_report.result_int(), 409);
-  EXPECT_EQ(store_->committed_position().value(), before);
+  // (One write: the lead.)
+  EXPECT_EQ(store_->committed_position().value(), before + 1);
 }
 
 // These two bodies once ended the process (the domain read "kind" before

@@ -108,9 +108,17 @@ class DecideTest : public ::testing::Test {
     return c;
   }
 
+  // Refused as an invalid request (400), naming the field.
   static void ExpectField(const Status& s, const std::string& pointer) {
     ASSERT_FALSE(s.ok()) << "accepted, expected a rejection at " << pointer;
     EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+    EXPECT_EQ(s.field().value_or("<none>"), pointer) << s.ToString();
+  }
+  // Refused because of the case as it is (409), naming the field that
+  // does not fit it.
+  static void ExpectConflict(const Status& s, const std::string& pointer) {
+    ASSERT_FALSE(s.ok()) << "accepted, expected a conflict at " << pointer;
+    EXPECT_TRUE(s.IsFailedPrecondition()) << s.ToString();
     EXPECT_EQ(s.field().value_or("<none>"), pointer) << s.ToString();
   }
 
@@ -174,8 +182,54 @@ TEST_F(DecideTest, SchemaViolationsNameTheField) {
   ExpectField(Try("report", r, kReporter).status(), "/kind");
   Json missing = Report();
   missing.erase("facts");
-  ExpectField(Try("report", missing, kReporter).status(), "");
+  ExpectField(Try("report", missing, kReporter).status(), "/facts");
   ExpectField(Try("report", Json::array(), kReporter).status(), "");
+  // Every field that fails is named, the deepest first, so a form can mark
+  // each; a missing property where it should be.
+  Json several = Report();
+  several.erase("facts");
+  several["kind"] = "rumour";
+  several["people_involved"][0]["roles"] = Json::array({"bystander"});
+  Status s = Try("report", several, kReporter).status();
+  ASSERT_TRUE(s.IsInvalidArgument());
+  std::set<std::string> named;
+  for (const FieldError& e : s.field_errors()) {
+    named.insert(e.pointer);
+    EXPECT_NE(e.detail.find(e.pointer), std::string::npos) << e.detail;
+  }
+  EXPECT_EQ(named, (std::set<std::string>{"/facts", "/kind",
+                                          "/people_involved/0/roles/0"}));
+  EXPECT_EQ(s.field(), "/people_involved/0/roles/0");
+}
+
+TEST_F(DecideTest, WhatOnlyRepeatsTheActorIsFilledIn) {
+  ReportAndLead();
+  // Triage and overrides name their decider; the decider is the actor.
+  Json triage = Example("CaseTriaged");
+  triage.erase("decided_by");
+  ASSERT_TRUE(Run("triage", triage, kDsl).ok());
+  EXPECT_EQ(last_.payload["decided_by"],
+            Json({{"actor_id", kDsl.id}, {"role", "dsl"}}));
+  // Naming someone else is still refused.
+  triage["decided_by"] = {{"actor_id", kAltDsl.id}, {"role", "alt_dsl"}};
+  ExpectField(Try("triage", triage, kDsl).status(), "/decided_by/actor_id");
+  // Leading oneself.
+  Status lead = Run("reassign-lead",
+                    {{"previous_lead_actor_id", kDsl.id},
+                     {"reason", "dsl_unavailable"},
+                     {"reason_detail", "On leave."}},
+                    kAltDsl);
+  ASSERT_TRUE(lead.ok()) << lead.ToString();
+  EXPECT_EQ(state_.lead_actor_id, kAltDsl.id);
+  EXPECT_EQ(state_.lead_role, Role::kAltDsl);
+  // A finding's reviewer.
+  Json finding = Example("AuditFindingRecorded");
+  finding.erase("reviewer_actor_id");
+  finding.erase("sample_id");
+  finding.erase("review_id");
+  Status found = Run("record-audit-finding", finding, kReviewer);
+  ASSERT_TRUE(found.ok()) << found.ToString();
+  EXPECT_EQ(last_.payload["reviewer_actor_id"], kReviewer.id);
 }
 
 TEST_F(DecideTest, PersonRefsAreUniqueWithinACase) {
@@ -208,7 +262,7 @@ TEST_F(DecideTest, UnderEighteenRoutesToTheChildrensProcedure) {
   ReportAndLead(r);
   Json triage = Example("CaseTriaged");
   triage["decided_by"] = {{"actor_id", kDsl.id}, {"role", "dsl"}};
-  ExpectField(Try("triage", triage, kDsl).status(), "/route");
+  ExpectConflict(Try("triage", triage, kDsl).status(), "/route");
   triage["route"] = "child_procedure";
   triage["children_procedure_organisation"] = "Example Children's Services";
   EXPECT_TRUE(Run("triage", triage, kDsl).ok());
@@ -227,20 +281,20 @@ TEST_F(DecideTest, AConcernNamingTheDslIsLedByTheAlternativeDsl) {
                {"reason", "conflict_of_interest"}};
   EXPECT_TRUE(Try("assign-lead", lead, kDsl).status().IsPermissionDenied());
   // Nobody may make the DSL the lead, and another DSL may not lead either.
-  ExpectField(Try("assign-lead",
-                  {{"lead_actor_id", kDsl.id},
-                   {"role", "dsl"},
-                   {"reason", "initial_assignment"}},
-                  kAltDsl)
-                  .status(),
-              "/lead_actor_id");
-  ExpectField(Try("assign-lead",
-                  {{"lead_actor_id", "user:dsl-2"},
-                   {"role", "dsl"},
-                   {"reason", "initial_assignment"}},
-                  kAltDsl)
-                  .status(),
-              "/role");
+  ExpectConflict(Try("assign-lead",
+                     {{"lead_actor_id", kDsl.id},
+                      {"role", "dsl"},
+                      {"reason", "initial_assignment"}},
+                     kAltDsl)
+                     .status(),
+                 "/lead_actor_id");
+  ExpectConflict(Try("assign-lead",
+                     {{"lead_actor_id", "user:dsl-2"},
+                      {"role", "dsl"},
+                      {"reason", "initial_assignment"}},
+                     kAltDsl)
+                     .status(),
+                 "/role");
   EXPECT_TRUE(Run("assign-lead", lead, kAltDsl).ok());
   EXPECT_TRUE(state_.IsBarred(kDsl));
   EXPECT_FALSE(state_.IsBarred(kAltDsl));
@@ -285,8 +339,8 @@ TEST_F(DecideTest, ConsentHistoryIsKeptWhenWishesChange) {
   ASSERT_TRUE(Run("record-consent", Consent("consent-1", "given"), kDsl).ok());
   Json withdraw = Consent("consent-2", "withdrawn");
   withdraw["previous_consent_id"] = "consent-9";
-  ExpectField(Try("record-consent", withdraw, kDsl).status(),
-              "/previous_consent_id");
+  ExpectConflict(Try("record-consent", withdraw, kDsl).status(),
+                 "/previous_consent_id");
   withdraw["previous_consent_id"] = "consent-1";
   Status s = Run("record-consent", withdraw, kDsl);
   ASSERT_TRUE(s.ok()) << s.ToString();
@@ -311,8 +365,8 @@ TEST_F(DecideTest, SharingOnAWithdrawnConsentIsRefused) {
   Json withdraw = Consent("consent-2", "withdrawn");
   withdraw["previous_consent_id"] = "consent-1";
   ASSERT_TRUE(Run("record-consent", withdraw, kDsl).ok());
-  ExpectField(Try("share-information", share, kDsl).status(),
-              "/basis/consent_id");
+  ExpectConflict(Try("share-information", share, kDsl).status(),
+                 "/basis/consent_id");
 }
 
 TEST_F(DecideTest, AnOverrideNeedsALawfulBasisARationaleAndADsl) {
@@ -325,7 +379,8 @@ TEST_F(DecideTest, AnOverrideNeedsALawfulBasisARationaleAndADsl) {
       Try("override-consent", o, kReviewer).status().IsPermissionDenied());
   Json no_basis = o;
   no_basis.erase("lawful_basis");
-  ExpectField(Try("override-consent", no_basis, kDsl).status(), "");
+  ExpectField(Try("override-consent", no_basis, kDsl).status(),
+              "/lawful_basis");
   Json blank = o;
   blank["rationale"] = "   ";
   ExpectField(Try("override-consent", blank, kDsl).status(), "/rationale");
@@ -400,7 +455,7 @@ TEST_F(DecideTest, ClosureNeedsACompletedOutcomeReviewOrAReason) {
   Json close = {{"reason", "outcomes_achieved"},
                 {"outcome_review_id", "review-1"},
                 {"feedback_to_reporter_given", true}};
-  ExpectField(Try("close", close, kDsl).status(), "/outcome_review_id");
+  ExpectConflict(Try("close", close, kDsl).status(), "/outcome_review_id");
   Json neither = close;
   neither.erase("outcome_review_id");
   EXPECT_FALSE(Try("close", neither, kDsl).ok());
@@ -548,13 +603,13 @@ TEST_F(DecideTest, AnAmendmentMustLeaveAValidEvent) {
   amend["corrected_fields"] = {{"kind", "concern"}};
   EXPECT_TRUE(Try("amend", amend, kDsl).ok());
   amend["amends_event_id"] = "ev-404";
-  ExpectField(Try("amend", amend, kDsl).status(), "/amends_event_id");
+  ExpectConflict(Try("amend", amend, kDsl).status(), "/amends_event_id");
   amend["amends_event_id"] = report_id;
   amend["amends_event_type"] = "CaseTriaged";
-  ExpectField(Try("amend", amend, kDsl).status(), "/amends_event_type");
+  ExpectConflict(Try("amend", amend, kDsl).status(), "/amends_event_type");
   amend["amends_event_type"] = "ConcernReported";
   amend["amends_schema_version"] = 2;
-  ExpectField(Try("amend", amend, kDsl).status(), "/amends_schema_version");
+  ExpectConflict(Try("amend", amend, kDsl).status(), "/amends_schema_version");
 }
 
 TEST(CaseEventsTest, FindsEachEventByItsIdWithItsTypeAndVersion) {
@@ -604,16 +659,17 @@ TEST_F(DecideTest, ReferencesMustExistInTheCase) {
   OpenCase();
   Json outcomes = Example("DesiredOutcomesRecorded");
   outcomes["person_ref"] = "person-9";
-  ExpectField(Try("record-outcomes", outcomes, kDsl).status(), "/person_ref");
-  ExpectField(Try("complete-action",
-                  {{"action_id", "action-9"},
-                   {"owner", {{"role", "dsl"}}},
-                   {"due_date", "2026-04-01"},
-                   {"evidence", "done"}},
-                  kDsl)
-                  .status(),
-              "/action_id");
-  ExpectField(
+  ExpectConflict(Try("record-outcomes", outcomes, kDsl).status(),
+                 "/person_ref");
+  ExpectConflict(Try("complete-action",
+                     {{"action_id", "action-9"},
+                      {"owner", {{"role", "dsl"}}},
+                      {"due_date", "2026-04-01"},
+                      {"evidence", "done"}},
+                     kDsl)
+                     .status(),
+                 "/action_id");
+  ExpectConflict(
       Try("acknowledge-escalation",
           {{"escalation_id", "escalation-9"}, {"channel", "phone"}}, kDsl)
           .status(),
@@ -853,7 +909,7 @@ TEST_F(ErasureTest, ErasureTakesTwoPeople) {
                   {{"erasure_id", "er-1"}, {"scope", "person"}}, kReviewer)
                   .status(),
               "/scope");
-  ExpectField(
+  ExpectConflict(
       Try("approve-erasure", {{"erasure_id", "er-9"}}, kReviewer).status(),
       "/erasure_id");
   Status s = Run("approve-erasure", {{"erasure_id", "er-1"}}, kAdmin);
@@ -901,12 +957,12 @@ TEST_F(ErasureTest, AWholeCaseIsErasedOnlyOnceClosed) {
                   .status()
                   .IsFailedPrecondition());
   // One person's details may go while the case runs.
-  ExpectField(
+  ExpectConflict(
       Try("request-erasure", Request("er-1", "person", "person-9"), kDsl)
           .status(),
       "/person_ref");
   ExpectField(Try("request-erasure", Request("er-1", "person"), kDsl).status(),
-              "");
+              "/person_ref");
   ASSERT_TRUE(
       Run("request-erasure", Request("er-1", "person", "person-2"), kDsl).ok());
   ASSERT_TRUE(Run("approve-erasure", {{"erasure_id", "er-1"}}, kReviewer).ok());
@@ -973,13 +1029,15 @@ TEST_F(ErasureTest, RetentionErasesAClosedCaseOnceItsRulesPeriodEnds) {
   EXPECT_TRUE(at("2034-03-12T15:09:59Z").IsFailedPrecondition());
   Status due = at("2034-03-12T15:10:00Z");
   EXPECT_TRUE(due.ok()) << due.ToString();
-  ExpectField(Try("apply-retention", {{"retention_rule", "concern-2y"}}, sweep)
-                  .status(),
-              "/retention_rule");
+  ExpectConflict(
+      Try("apply-retention", {{"retention_rule", "concern-2y"}}, sweep)
+          .status(),
+      "/retention_rule");
   EXPECT_TRUE(Try("apply-retention", body, kDsl).status().IsPermissionDenied());
   const std::vector<RetentionRule> rules = config_.retention_rules;
   config_.retention_rules.clear();
-  ExpectField(Try("apply-retention", body, sweep).status(), "/retention_rule");
+  ExpectConflict(Try("apply-retention", body, sweep).status(),
+                 "/retention_rule");
   config_.retention_rules = rules;
   // Held: not erased, however old.
   ASSERT_TRUE(Run("place-legal-hold", Hold(), kDsl).ok());

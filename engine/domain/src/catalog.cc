@@ -402,22 +402,57 @@ Status EventCatalog::Validate(std::string_view type, uint32_t version,
     return Status::InvalidField("",
                                 std::string("cannot validate: ") + e.what());
   }
-  // The most specific error: the deepest context (valijson also reports each
-  // enclosing object that failed because of it).
-  valijson::ValidationResults::Error error, best;
-  size_t best_depth = 0;
-  bool any = false;
+  // Every field that failed, by its pointer. A missing property is named
+  // by where it should be. valijson also reports each enclosing object that
+  // failed because of a member: those, and repeats, are left out. The
+  // first is the most specific (the deepest).
+  std::vector<FieldError> all;
+  valijson::ValidationResults::Error error;
+  static constexpr std::string_view kMissing = "Missing required property '";
   while (results.popError(error)) {
-    if (!any || error.context.size() > best_depth) {
-      best = error;
-      best_depth = error.context.size();
-      any = true;
+    std::string pointer = ContextToPointer(error.context);
+    if (std::string_view(error.description).substr(0, kMissing.size()) ==
+        kMissing) {
+      const size_t end = error.description.find('\'', kMissing.size());
+      if (end != std::string::npos) {
+        pointer += '/';
+        pointer += EscapePointerToken(
+            std::string_view(error.description)
+                .substr(kMissing.size(), end - kMissing.size()));
+      }
     }
+    all.push_back({std::move(pointer), std::move(error.description)});
   }
-  std::string pointer = ContextToPointer(best.context);
-  return Status::InvalidField(
-      pointer, (pointer.empty() ? std::string("the payload") : pointer) + ": " +
-                   best.description);
+  const auto encloses = [](const std::string& outer, const std::string& inner) {
+    return inner.size() > outer.size() &&
+           inner.compare(0, outer.size(), outer) == 0 &&
+           inner[outer.size()] == '/';
+  };
+  std::vector<FieldError> leaves;
+  for (const FieldError& e : all) {
+    bool keep = true;
+    for (const FieldError& other : all) {
+      if (encloses(e.pointer, other.pointer)) keep = false;
+    }
+    for (const FieldError& kept : leaves) {
+      if (kept.pointer == e.pointer) keep = false;
+    }
+    if (keep) leaves.push_back(e);
+  }
+  if (leaves.empty()) {
+    return Status::InvalidField("", "the payload does not match its schema");
+  }
+  std::stable_sort(leaves.begin(), leaves.end(),
+                   [](const FieldError& a, const FieldError& b) {
+                     return std::count(a.pointer.begin(), a.pointer.end(),
+                                       '/') >
+                            std::count(b.pointer.begin(), b.pointer.end(), '/');
+                   });
+  for (FieldError& e : leaves) {
+    e.detail = (e.pointer.empty() ? std::string("the payload") : e.pointer) +
+               ": " + e.detail;
+  }
+  return Status::InvalidFields(std::move(leaves));
 }
 
 std::vector<std::string> EventCatalog::PersonalPaths(std::string_view type,

@@ -41,7 +41,14 @@ std::string Str(const Json& j, const char* key) {
 
 bool Has(const Json& j, const char* key) { return j.contains(key); }
 
+// The field names something the case does not have, or that its history
+// does not allow: the request is well formed, the case says no (409).
 Status Missing(const std::string& pointer, const std::string& what) {
+  return Status::ConflictField(pointer, pointer + ": " + what);
+}
+
+// The field is wrong whatever the case holds (400).
+Status Invalid(const std::string& pointer, const std::string& what) {
   return Status::InvalidField(pointer, pointer + ": " + what);
 }
 
@@ -100,11 +107,11 @@ Status EventOfType(Ctx& c, const std::string& pointer, const std::string& id,
 Status DeciderIsActor(Ctx& c, const char* field) {
   const Json& d = c.payload.at(field);
   if (Str(d, "actor_id") != c.command.actor.id) {
-    return Missing(std::string("/") + field + "/actor_id",
+    return Invalid(std::string("/") + field + "/actor_id",
                    "must be the actor making the decision");
   }
   if (Str(d, "role") != RoleName(c.command.actor.role)) {
-    return Missing(std::string("/") + field + "/role",
+    return Invalid(std::string("/") + field + "/role",
                    "must be the actor's own role");
   }
   return Status::OK();
@@ -178,7 +185,7 @@ Status CheckReport(Ctx& c) {
   const Json& people = c.payload.at("people_involved");
   for (size_t i = 0; i < people.size(); ++i) {
     if (!refs.insert(Str(people[i], "person_ref")).second) {
-      return Missing("/people_involved/" + std::to_string(i) + "/person_ref",
+      return Invalid("/people_involved/" + std::to_string(i) + "/person_ref",
                      "person_ref values must be unique within the case");
     }
   }
@@ -521,7 +528,7 @@ Status CheckSample(Ctx& c) {
 Status CheckFinding(Ctx& c) {
   RETURN_IF_ERROR(Unused(c.state.finding_ids, c, "finding_id"));
   if (Str(c.payload, "reviewer_actor_id") != c.command.actor.id) {
-    return Missing("/reviewer_actor_id", "must be the reviewer recording it");
+    return Invalid("/reviewer_actor_id", "must be the reviewer recording it");
   }
   if (Has(c.payload, "sample_id") &&
       !c.state.sample_ids.count(Str(c.payload, "sample_id"))) {
@@ -788,6 +795,28 @@ Status NamesNoErasedPerson(const CaseState& state, const Json& j,
   return Status::OK();
 }
 
+// Fields that only repeat who is acting, filled in from the actor when the
+// request leaves them out (a form need not ask someone who they are).
+void FillIdentity(const Command& command, Json* payload) {
+  const std::string role(RoleName(command.actor.role));
+  if (command.name == "triage" || command.name == "override-consent") {
+    if (!payload->contains("decided_by")) {
+      (*payload)["decided_by"] = {{"actor_id", command.actor.id},
+                                  {"role", role}};
+    }
+  } else if (command.name == "assign-lead" || command.name == "reassign-lead") {
+    // Leading oneself: the lead is the actor, in the actor's role.
+    if (!payload->contains("lead_actor_id")) {
+      (*payload)["lead_actor_id"] = command.actor.id;
+      if (!payload->contains("role")) (*payload)["role"] = role;
+    }
+  } else if (command.name == "record-audit-finding") {
+    if (!payload->contains("reviewer_actor_id")) {
+      (*payload)["reviewer_actor_id"] = command.actor.id;
+    }
+  }
+}
+
 Status ClosedCase() {
   return Status::FailedPrecondition(
       "the case is closed: it takes only reopen, amendments, learning and "
@@ -889,6 +918,7 @@ StatusOr<std::vector<NewEvent>> Decide(const CaseState& state,
   }
 
   Json payload = command.body;
+  FillIdentity(command, &payload);
   Ctx ctx{state, command, config, catalog, lookup, payload};
   if (spec->prepare) RETURN_IF_ERROR(spec->prepare(ctx));
   const uint32_t version = catalog.CurrentVersion(spec->event_type);

@@ -37,6 +37,7 @@
 #include <string_view>
 #include <utility>
 #include <variant>
+#include <vector>
 
 namespace caseledger {
 
@@ -56,6 +57,13 @@ enum class StatusCode : uint8_t {
 
 std::string_view StatusCodeName(StatusCode code);
 
+// One field a request got wrong: its JSON pointer (RFC 6901) and why.
+struct FieldError {
+  std::string pointer;
+  std::string detail;
+  bool operator==(const FieldError&) const = default;
+};
+
 class [[nodiscard]] Status {
  public:
   Status() = default;  // OK
@@ -68,6 +76,23 @@ class [[nodiscard]] Status {
   // (RFC 6901, "" for the whole document), for problem+json responses.
   static Status InvalidField(std::string pointer, std::string msg) {
     Status s(StatusCode::kInvalidArgument, std::move(msg));
+    s.field_ = std::move(pointer);
+    return s;
+  }
+  // An InvalidArgument naming every field that failed (at least one); the
+  // first is field() and its detail the message.
+  static Status InvalidFields(std::vector<FieldError> errors) {
+    Status s(StatusCode::kInvalidArgument,
+             errors.empty() ? std::string("invalid") : errors[0].detail);
+    if (!errors.empty()) s.field_ = errors[0].pointer;
+    s.fields_ = std::move(errors);
+    return s;
+  }
+  // A FailedPrecondition caused by one field: the request is well formed,
+  // but what the field says does not fit the case as it is (a reference to
+  // something the case does not have, a rule its history decides).
+  static Status ConflictField(std::string pointer, std::string msg) {
+    Status s(StatusCode::kFailedPrecondition, std::move(msg));
     s.field_ = std::move(pointer);
     return s;
   }
@@ -109,8 +134,16 @@ class [[nodiscard]] Status {
   const std::string& message() const { return message_; }
   // Set only on kAborted from an expected-version check.
   std::optional<uint64_t> current_version() const { return current_version_; }
-  // Set only on kInvalidArgument from InvalidField.
+  // Set on kInvalidArgument from InvalidField(s), and on
+  // kFailedPrecondition from ConflictField.
   const std::optional<std::string>& field() const { return field_; }
+  // Every field named: InvalidFields' list, else field() with the message
+  // (empty when no field is named).
+  std::vector<FieldError> field_errors() const {
+    if (!fields_.empty()) return fields_;
+    if (field_) return {FieldError{*field_, message_}};
+    return {};
+  }
 
   bool IsInvalidArgument() const {
     return code_ == StatusCode::kInvalidArgument;
@@ -140,6 +173,7 @@ class [[nodiscard]] Status {
   std::string message_;
   std::optional<uint64_t> current_version_;
   std::optional<std::string> field_;
+  std::vector<FieldError> fields_;
 };
 
 // Either a T or a non-OK Status. Accessing value() of a non-OK StatusOr is a
