@@ -53,13 +53,21 @@ const char* const kCommands[] = {"report",
                                  "complete-action",
                                  "sample-for-audit",
                                  "record-audit-finding",
-                                 "schedule-reaudit"};
+                                 "schedule-reaudit",
+                                 "request-erasure",
+                                 "approve-erasure",
+                                 "refuse-erasure",
+                                 "place-legal-hold",
+                                 "lift-legal-hold",
+                                 "apply-retention"};
 constexpr size_t kCommandCount = sizeof(kCommands) / sizeof(kCommands[0]);
 
 const Actor kActors[] = {{"user:dsl-1", Role::kDsl},
                          {"user:alt-dsl-1", Role::kAltDsl},
                          {"user:reviewer-1", Role::kReviewer},
-                         {"user:reporter-1", Role::kReporter}};
+                         {"user:reporter-1", Role::kReporter},
+                         {"user:admin-1", Role::kAdmin}};
+constexpr size_t kActorCount = sizeof(kActors) / sizeof(kActors[0]);
 const Timestamp kNow(1773328200000000);  // 2026-03-12T15:10:00Z
 
 struct World {
@@ -69,11 +77,12 @@ struct World {
   std::vector<DomainEvent> events;
 };
 
-// A case reported, led and triaged (open), and the same case closed: built
-// through decide() itself from fixed bodies.
+// A case reported and led (open), and the same case closed with an erasure
+// request pending: built through decide() itself from fixed bodies.
 World* MakeWorld() {
   auto* w = new World;
   w->catalog = *EventCatalog::Load();
+  w->config.retention_rules = {{"any-1y", "*", 1}};
   auto apply = [&](CaseState& s, const std::string& name, Json body,
                    const Actor& actor) {
     Command c{name, std::move(body), actor, kNow};
@@ -102,6 +111,12 @@ World* MakeWorld() {
          {"no_review_reason", "person_declined_review"},
          {"feedback_to_reporter_given", false}},
         kActors[0]);
+  apply(s, "request-erasure",
+        {{"erasure_id", "er-1"},
+         {"scope", "case"},
+         {"legal_ground", "no_longer_necessary"},
+         {"rationale", "Not needed."}},
+        kActors[0]);
   w->closed = s;
   return w;
 }
@@ -117,7 +132,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const CaseState& state = (pick & 0x80)   ? world->closed
                            : (pick & 0x40) ? world->open
                                            : world->fresh;
-  const Actor& actor = kActors[(pick >> 4) & 0x3];
+  const Actor& actor = kActors[((pick >> 3) & 0x7) % kActorCount];
   const std::string command = kCommands[pick % kCommandCount];
   Command c{command, std::move(body), actor, kNow};
   auto lookup = [&](const std::string& id) -> std::optional<DomainEvent> {

@@ -41,6 +41,12 @@ COMMANDS = [
     ("sample-for-audit", "CaseSampledForAudit"),
     ("record-audit-finding", "AuditFindingRecorded"),
     ("schedule-reaudit", "ReauditScheduled"),
+    ("request-erasure", "ErasureRequested"),
+    ("approve-erasure", "PersonalDataErased"),
+    ("refuse-erasure", "ErasureRefused"),
+    ("place-legal-hold", "LegalHoldPlaced"),
+    ("lift-legal-hold", "LegalHoldLifted"),
+    ("apply-retention", "PersonalDataErased"),
 ]
 
 
@@ -75,6 +81,10 @@ for i, (command, kind) in enumerate(COMMANDS):
     if command == "report":
         body.pop("priority", None)
         body.pop("acknowledgement_due_at", None)
+    elif command == "approve-erasure":  # the server fills in the rest
+        body = {"erasure_id": "er-1"}
+    elif command == "apply-retention":
+        body = {"retention_rule": "any-1y"}
     text = json.dumps(body).encode("utf-8")
     for state in (0x00, 0x40, 0x80):  # fresh, open, closed
         pick = (i + state) & 0xFF
