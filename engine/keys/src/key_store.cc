@@ -3,6 +3,7 @@
 //   "k" case_id \0 scope -> u8(1) ‖ KEK id (16 hex digits) ‖
 //                           AES-256-GCM(KEK, ad, data key)
 //   "m" "kek"            -> the id of the KEK that wraps new keys
+//   "p" case_id \0 scope \0 event id -> "" (an erasure planned: PlanErasure)
 //
 // The wrapping's associated data is "caseledger dek 1\0" case_id \0 scope,
 // so a wrapped key copied to another case or scope does not unwrap.
@@ -33,6 +34,7 @@
 #include "caseledger/mutex.h"
 #include "caseledger/storage.h"
 #include "engine/keys/src/aead.h"
+#include "engine/keys/src/open_with_env.h"
 
 namespace caseledger::keys {
 namespace {
@@ -138,10 +140,12 @@ class KeyCache {
 
 class KeyStoreImpl final : public KeyStore {
  public:
-  KeyStoreImpl(KeyStoreOptions o, std::string dir, std::string list)
+  KeyStoreImpl(KeyStoreOptions o, std::string dir, std::string list,
+               rocksdb::Env* env = nullptr)
       : o_(std::move(o)),
         dir_(std::move(dir)),
         list_(std::move(list)),
+        env_(env),
         cache_(o_.cache_entries) {}
 
   ~KeyStoreImpl() override = default;  // the DB closes with its last user
@@ -171,6 +175,7 @@ class KeyStoreImpl final : public KeyStore {
     ro.max_open_files = 64;
     // Recovery from a full disk is ours (EnsureWritable), not RocksDB's.
     ro.listeners.push_back(ManualErrorRecovery());
+    if (env_ != nullptr) ro.env = env_;
     options_ = ro;
     rocksdb::Status rs = OpenDb(o_.read_only);
     if (!o_.read_only && rs.IsNoSpace() && OpenDb(true).ok()) {
@@ -780,6 +785,7 @@ class KeyStoreImpl final : public KeyStore {
   const KeyStoreOptions o_;
   const std::string dir_;
   const std::string list_;
+  rocksdb::Env* const env_;   // tests' (a power cut); null: the default
   rocksdb::Options options_;  // set once, while opening
   mutable Mutex db_mu_;
   std::shared_ptr<rocksdb::DB> db_ GUARDED_BY(db_mu_);
@@ -797,6 +803,23 @@ class KeyStoreImpl final : public KeyStore {
 };
 
 }  // namespace
+
+namespace internal {
+
+Status OpenWithEnv(const KeyStoreOptions& options, const std::string& dir,
+                   rocksdb::Env* env, std::shared_ptr<const Kek> kek,
+                   const std::vector<std::shared_ptr<const Kek>>& older,
+                   std::unique_ptr<KeyStore>* store) {
+  std::string list = options.destroyed_list.empty() ? dir + ".destroyed"
+                                                    : options.destroyed_list;
+  auto impl =
+      std::make_unique<KeyStoreImpl>(options, dir, std::move(list), env);
+  RETURN_IF_ERROR(impl->Init(std::move(kek), older));
+  *store = std::move(impl);
+  return Status::OK();
+}
+
+}  // namespace internal
 
 Status KeyStore::Open(const KeyStoreOptions& options, const std::string& dir,
                       std::shared_ptr<const Kek> kek,
