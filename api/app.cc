@@ -151,11 +151,21 @@ class AppImpl final : public App {
     if (sweeper_.joinable()) sweeper_.join();
   }
 
+  bool Stopping() {
+    MutexLock lk(&sweep_mu_);
+    return stopping_;
+  }
+
   void SweepOnce() {
     // The list comes from the read models; each erasure is decided on the
-    // log, so a lagging model only delays one.
-    (void)models_->WaitFor(store_->committed_position(),
-                           std::chrono::minutes(10));
+    // log, so a lagging model only delays one. Waited for in short steps,
+    // and the sweep stops between cases, so that a shutdown never waits
+    // for a rebuild or a long backlog.
+    const GlobalPosition head = store_->committed_position();
+    for (int i = 0; i < 600 && !Stopping(); ++i) {
+      if (models_->WaitFor(head, std::chrono::seconds(1))) break;
+    }
+    if (Stopping()) return;
     auto due = models_->RetentionDue(config_.domain.retention_rules,
                                      store_->Now(), 100000);
     if (!due.ok()) {
@@ -164,7 +174,8 @@ class AppImpl final : public App {
     }
     std::vector<std::pair<std::string, std::string>> list;
     for (const auto& item : *due) list.emplace_back(item.case_id, item.rule);
-    auto report = service::SweepRetention(*service_, list, false);
+    auto report = service::SweepRetention(*service_, list, false,
+                                          [this] { return Stopping(); });
     if (!report.ok()) {
       logger_->error("retention sweep: {}", report.status().ToString());
       return;

@@ -184,6 +184,25 @@ TEST_F(ErasureTest, RetentionErasesOnlyOnceThePeriodEnds) {
   EXPECT_EQ(OpenedReport()["facts"], keys::kErasedMarker);
 }
 
+// A sweep asked to stop (the server shutting down) leaves the rest for the
+// next one.
+TEST_F(ErasureTest, ASweepStopsBetweenCasesWhenAsked) {
+  Close();
+  const Timestamp closed = service_->Load("case-1")->closed_at;
+  clock_.Set(Timestamp(closed.value() + 7LL * 365 * 86400 * 1000000));
+  auto stopped = SweepRetention(*service_, {{"case-1", "default-6y"}}, false,
+                                [] { return true; });
+  ASSERT_OK(stopped);
+  EXPECT_EQ((*stopped)["erased"], 0);
+  EXPECT_TRUE((*stopped)["cases"].empty());
+  EXPECT_FALSE(keys_->store().IsDestroyed("case-1", "case"));
+  auto swept = SweepRetention(*service_, {{"case-1", "default-6y"}}, false,
+                              [] { return false; });
+  ASSERT_OK(swept);
+  EXPECT_EQ((*swept)["erased"], 1);
+  EXPECT_TRUE(keys_->store().IsDestroyed("case-1", "case"));
+}
+
 // A crash after the erasure's event is durable and before its keys are
 // destroyed: the plan recorded before the append is finished by the next
 // start; a plan whose event never reached the log is dropped, erasing

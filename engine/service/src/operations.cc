@@ -248,10 +248,12 @@ StatusOr<size_t> FinishPlannedErasures(const EventStore& store,
 
 StatusOr<nlohmann::json> SweepRetention(
     CaseService& service,
-    const std::vector<std::pair<std::string, std::string>>& due, bool dry_run) {
+    const std::vector<std::pair<std::string, std::string>>& due, bool dry_run,
+    const std::function<bool()>& stop) {
   nlohmann::json cases = nlohmann::json::array();
   size_t erased = 0, refused = 0;
   for (const auto& [case_id, rule] : due) {
+    if (stop && stop()) break;
     nlohmann::json item = {{"case_id", case_id}, {"rule", rule}};
     if (dry_run) {
       item["outcome"] = "due";

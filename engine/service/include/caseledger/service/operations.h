@@ -3,6 +3,7 @@
 // data keys, and backups.
 #pragma once
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -111,10 +112,13 @@ inline const domain::Actor& RetentionActor() {
 // lagging list erases nothing it should not. With `dry_run`, writes
 // nothing. Returns {"dry_run": b, "due": N, "erased": N, "refused": N,
 // "cases": [{"case_id", "rule", "outcome": "erased" | "due" | "refused",
-// "reason"?}]}; an error only if the store failed.
+// "reason"?}]}; an error only if the store failed. `stop`, if given, is
+// asked before each case: once it says true, the rest are left for the
+// next sweep (and not listed).
 StatusOr<nlohmann::json> SweepRetention(
     CaseService& service,
-    const std::vector<std::pair<std::string, std::string>>& due, bool dry_run);
+    const std::vector<std::pair<std::string, std::string>>& due, bool dry_run,
+    const std::function<bool()>& stop = nullptr);
 
 // Where backups go: `configured`, else <data>-backups.
 std::string BackupRoot(const std::string& data, const std::string& configured);
