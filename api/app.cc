@@ -82,12 +82,18 @@ class AppImpl final : public App {
     deps_->command_budget = config_.command_budget;
     deps_->summary = config_.summary;
     deps_->feed_release_delay_months = config_.feed_release_delay_months;
+    sessions_ = std::make_unique<SessionStore>(
+        *tokens_,
+        std::chrono::duration_cast<std::chrono::seconds>(config_.session_idle));
+    deps_->sessions = sessions_.get();
+    deps_->tls = !config_.server.tls_certificate_file.empty();
     deps_->backup =
         [this, root = service::BackupRoot(config_.data, config_.backup_dir)] {
           return service::BackUp(*store_, *keys_.store, config_.data,
                                  config_.pseudonym_key_file, root);
         };
     AddCaseRoutes(router_, *deps_);
+    AddConsoleRoutes(router_);
     StartRetentionSweeps();
     ASSIGN_OR_RETURN(
         server_, Server::Create(config_.server, router_, metrics_, logger_));
@@ -235,6 +241,7 @@ class AppImpl final : public App {
   std::unique_ptr<WorkerPool> workers_;
   HttpMetrics metrics_;
   Router router_;
+  std::unique_ptr<SessionStore> sessions_;
   std::unique_ptr<CaseRouteDeps> deps_;
   std::unique_ptr<Server> server_;
   Mutex sweep_mu_;

@@ -39,7 +39,11 @@ std::optional<domain::Actor> TokenRegistry::Authenticate(
       header.substr(0, kBearer.size()) != kBearer) {
     return std::nullopt;
   }
-  std::string hash = service::TokenHash(header.substr(kBearer.size()));
+  return AuthenticateHash(service::TokenHash(header.substr(kBearer.size())));
+}
+
+std::optional<domain::Actor> TokenRegistry::AuthenticateHash(
+    const std::string& hash) {
   // Issued or revoked since the last look? Only when the log has moved is
   // the token stream's head read (a point read), and only when that has
   // moved is the stream read.

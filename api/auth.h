@@ -32,6 +32,9 @@ class TokenRegistry {
   // the token stream cannot be read, every token fails (closed).
   std::optional<domain::Actor> Authenticate(std::string_view header);
 
+  // The same for a token known by its hash (a console session's).
+  std::optional<domain::Actor> AuthenticateHash(const std::string& hash);
+
   // The actor of the live token with this hash, as last refreshed.
   std::optional<domain::Actor> Lookup(const std::string& hash) const;
   // The hashes of the live tokens of `actor_id`, as last refreshed.

@@ -4,9 +4,48 @@
 
 namespace caseledger::api {
 
+namespace {
+
+bool Unsafe(const std::string& method) {
+  return method != "GET" && method != "HEAD" && method != "OPTIONS";
+}
+
+}  // namespace
+
+bool Routes::SameOrigin(const HttpRequest& req) const {
+  const std::string origin = Header(req, "origin");
+  const std::string host = Header(req, "host");
+  return !host.empty() &&
+         origin == std::string(d_.tls ? "https://" : "http://") + host;
+}
+
 std::optional<Actor> Routes::Authenticate(const HttpRequest& req,
                                           const Router::Respond& respond) {
-  auto actor = d_.tokens.Authenticate(Header(req, "authorization"));
+  const std::string authorization = Header(req, "authorization");
+  const std::string cookie = Header(req, "cookie");
+  if (authorization.empty() && d_.sessions != nullptr && !cookie.empty()) {
+    // A console session. SameSite=Strict keeps the cookie off cross-site
+    // requests in today's browsers; a request that changes anything must
+    // also come from the console's own origin, whatever the browser.
+    if (Unsafe(req.method) && !SameOrigin(req)) {
+      respond(Problem(403, "Forbidden",
+                      "a request with a session cookie that changes "
+                      "something must come from this server's own pages "
+                      "(its Origin header did not match)"));
+      return std::nullopt;
+    }
+    auto actor = d_.sessions->Authenticate(cookie);
+    if (!actor) {
+      HttpResponse r =
+          Problem(401, "Unauthorized",
+                  "the session has ended (signed out, idle too long, or its "
+                  "token revoked): sign in again");
+      r.headers.emplace_back("Set-Cookie", SessionCookie("", d_.tls));
+      respond(std::move(r));
+    }
+    return actor;
+  }
+  auto actor = d_.tokens.Authenticate(authorization);
   if (!actor) {
     HttpResponse r =
         Problem(401, "Unauthorized", "a valid bearer token is required");

@@ -41,9 +41,11 @@ void Routes::GetCase(const HttpRequest& req, const std::string& id,
   if (!state) return;
   HttpResponse r;
   if (actor->role == domain::Role::kReporter) {
-    r = JsonResponse(200, {{"case_id", id},
-                           {"version", state->version},
-                           {"stage", domain::StageName(state->stage)}});
+    r = JsonResponse(200,
+                     {{"case_id", id},
+                      {"version", state->version},
+                      {"stage", domain::StageName(state->stage)},
+                      {"reported_at", FormatTimestamp(state->reported_at)}});
   } else {
     r.body = *documents_.Get(id, *state);
   }

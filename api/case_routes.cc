@@ -11,10 +11,19 @@ namespace caseledger::api {
 void AddCaseRoutes(Router& router, CaseRouteDeps& deps) {
   auto routes = std::make_shared<Routes>(deps);
   // The request log names the actor behind a valid token (never the token).
-  router.SetIdentify([&tokens = deps.tokens](const HttpRequest& req) {
+  // A console session counts as that person's.
+  router.SetIdentify([&deps](const HttpRequest& req) {
     auto it = req.headers.find("authorization");
-    if (it == req.headers.end()) return std::string("-");
-    auto actor = tokens.Authenticate(it->second);
+    if (it == req.headers.end()) {
+      auto cookie = req.headers.find("cookie");
+      if (cookie == req.headers.end() || deps.sessions == nullptr ||
+          SessionIdFromCookie(cookie->second).empty()) {
+        return std::string("-");
+      }
+      auto actor = deps.sessions->Authenticate(cookie->second);
+      return actor ? actor->id : std::string("ended-session");
+    }
+    auto actor = deps.tokens.Authenticate(it->second);
     return actor ? actor->id : std::string("invalid-token");
   });
   router.AddAsync("GET", "/v1/governance/overview",
@@ -60,6 +69,14 @@ void AddCaseRoutes(Router& router, CaseRouteDeps& deps) {
   collection("POST", "/v1/admin/tokens/revoke", &Routes::RevokeToken);
   collection("POST", "/v1/admin/backups", &Routes::CreateBackup);
   collection("POST", "/v1/admin/store/resume", &Routes::ResumeStore);
+  collection("POST", "/v1/session", &Routes::SignIn);
+  collection("GET", "/v1/session", &Routes::GetSession);
+  collection("DELETE", "/v1/session", &Routes::SignOut);
+  router.AddAsync("GET", "/v1/schemas/{file}",
+                  [routes](const HttpRequest& req, const PathParams& p,
+                           const Router::Respond& respond) {
+                    routes->GetSchema(req, p.at("file"), respond);
+                  });
   router.AddAsync("POST", "/v1/cases/{id}/commands/{command}",
                   [routes](const HttpRequest& req, const PathParams& p,
                            const Router::Respond& respond) {

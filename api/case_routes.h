@@ -10,6 +10,7 @@
 #include "api/auth.h"
 #include "api/problem.h"
 #include "api/router.h"
+#include "api/session.h"
 #include "api/worker_pool.h"
 #include "caseledger/event_store.h"
 #include "caseledger/projections/read_models.h"
@@ -44,6 +45,11 @@ struct CaseRouteDeps {
   std::chrono::milliseconds command_budget{10000};
   // An idle learning stream sends a comment this often.
   std::chrono::milliseconds stream_heartbeat{15000};
+  // The console's sessions (POST /v1/session); null: only bearer tokens.
+  SessionStore* sessions = nullptr;
+  // The server speaks TLS: session cookies are Secure, and a console
+  // request's Origin must be https.
+  bool tls = false;
 };
 
 // Registers the routes; `deps` must outlive the router.

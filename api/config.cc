@@ -283,6 +283,15 @@ Status ApplyConfigText(const std::string& text, ServeConfig* c) {
         r.Integer("review_interval_days", 1, 366, &d.review_interval_days));
     RETURN_IF_ERROR(r.NoOthers());
   }
+  if (const Json* console = top.Object("console")) {
+    ObjectReader r(*console, "/console");
+    RETURN_IF_ERROR(r.Check());
+    int64_t minutes = c->session_idle.count();
+    RETURN_IF_ERROR(
+        r.Integer("session_idle_minutes", 1, int64_t{24} * 60, &minutes));
+    c->session_idle = std::chrono::minutes(minutes);
+    RETURN_IF_ERROR(r.NoOthers());
+  }
   if (const Json* retention = top.Object("retention")) {
     ObjectReader r(*retention, "/retention");
     RETURN_IF_ERROR(r.Check());

@@ -49,6 +49,8 @@ struct ServeConfig {
   // How often the server runs the retention sweep (the first time once the
   // read models have caught up after start).
   std::chrono::hours retention_sweep_interval{24};
+  // A console session ends after this long without a request.
+  std::chrono::minutes session_idle{30};
   bool verbose = false;
 };
 

@@ -15,4 +15,10 @@ void AddOperationalRoutes(Router& router, const EventStore& store,
                           const HttpMetrics& metrics,
                           const projections::ReadModels* models = nullptr);
 
+// The browser console: GET / (its page) and GET /console/{file} (its
+// scripts and styles), compiled into the binary, each answer with a
+// Content-Security-Policy that lets the page load and run only what this
+// server serves, and never be framed.
+void AddConsoleRoutes(Router& router);
+
 }  // namespace caseledger::api

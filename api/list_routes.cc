@@ -69,7 +69,8 @@ void Routes::ListCases(const HttpRequest& req, const Router::Respond& respond) {
       // As for one case: a reporter sees no more than where it stands.
       items.push_back({{"case_id", doc["case_id"]},
                        {"stage", doc["stage"]},
-                       {"version", doc["version"]}});
+                       {"version", doc["version"]},
+                       {"reported_at", doc["reported_at"]}});
       continue;
     }
     items.push_back({{"case_id", doc["case_id"]},

@@ -31,9 +31,28 @@ class Routes {
  public:
   explicit Routes(CaseRouteDeps& d) : d_(d) {}
 
-  // Authenticates, or answers 401.
+  // Authenticates by bearer token or, failing one, by a console session's
+  // cookie (a state-changing request must then come from the server's own
+  // origin, or is answered 403); otherwise answers 401.
   std::optional<Actor> Authenticate(const HttpRequest& req,
                                     const Router::Respond& respond);
+  // The request's Origin is this server's own (scheme and Host).
+  bool SameOrigin(const HttpRequest& req) const;
+
+  // POST /v1/session {"token": ...}: signs in, setting the session cookie.
+  // GET /v1/session: who is signed in. DELETE /v1/session: signs out.
+  void SignIn(const HttpRequest& req, const Router::Respond& respond);
+  // For sign-in and sign-out: the server has sessions, and a request from
+  // a browser comes from this server's own origin; otherwise answers.
+  bool ConsoleRequest(const HttpRequest& req, const char* what,
+                      const Router::Respond& respond);
+  void GetSession(const HttpRequest& req, const Router::Respond& respond);
+  void SignOut(const HttpRequest& req, const Router::Respond& respond);
+
+  // GET /v1/schemas/{file}: a JSON Schema shipped with this build, for
+  // clients that build forms from it (any signed-in caller).
+  void GetSchema(const HttpRequest& req, const std::string& file,
+                 const Router::Respond& respond);
 
   // The request's JSON body, or answers why not (415, 400).
   std::optional<Json> ReadBody(const HttpRequest& req,

@@ -536,6 +536,15 @@ void Session<kTls>::Send(HttpResponse r, bool keep_alive) {
   response_.emplace(static_cast<http::status>(r.status), 11);
   response_->set(http::field::server, "caseledger");
   response_->set(http::field::content_type, r.content_type);
+  // Answers carry personal data: no cache on the client's disk keeps them,
+  // unless the handler says otherwise (the console's assets); and no
+  // browser guesses a type other than the one given.
+  response_->set(http::field::cache_control, "no-store");
+  response_->set("X-Content-Type-Options", "nosniff");
+  // Nothing the API answers is a page: a browser shown one runs nothing
+  // and frames nothing (the console's pages set their own policy).
+  response_->set("Content-Security-Policy",
+                 "default-src 'none'; frame-ancestors 'none'");
   for (auto& [k, v] : r.headers) response_->set(k, v);
   if (!request_id_.empty()) response_->set("X-Request-Id", request_id_);
   response_->body() = std::move(r.body);

@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package caseledger needs to build, test and run.
 # Idempotent: when everything is present it only checks, in well under a second.
+#   scripts/setup.sh          what building and running need
+#   scripts/setup.sh --test   and what the whole test suite needs besides:
+#                             the browser and the npm tools of the console's
+#                             tests (scripts/console_check.sh)
 set -euo pipefail
+FOR_TESTS=0
+[ "${1:-}" = "--test" ] && FOR_TESTS=1
 
 PACKAGES=(
   # toolchain
@@ -17,6 +23,14 @@ PACKAGES=(
   # scripts/full_disk_check.sh talks to the server as a client would
   curl python3
 )
+if [ "$FOR_TESTS" = 1 ]; then
+  # The console's tests: Debian's Chromium and its driver, Selenium for
+  # Debian's Python, and Node.js for the pinned npm tools (axe-core, the
+  # OpenAPI linter). A machine that has Node.js from elsewhere keeps it.
+  PACKAGES+=(chromium chromium-driver python3-selenium)
+  command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
+  command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
+fi
 
 # valijson (JSON Schema validation) is header-only. Debian's libvalijson-dev
 # depends on ~70 packages (Qt5, Poco, ...) for adapters we do not use, so we

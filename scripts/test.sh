@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test: first the Release
 # build (which also builds the benchmarks, so they cannot rot) with the
-# full-disk check, a short crash loop and the personal-data check
-# (erasure, retention, export through the binary) on it, then the whole
+# full-disk check, a short crash loop, the personal-data check (erasure,
+# retention, export through the binary), the OpenAPI lint and the console
+# in Chromium (scripts/console_check.sh) on it, then the whole
 # suite again under AddressSanitizer and UndefinedBehaviorSanitizer, then
 # clang-tidy over the product and the tests (zero findings), then the
 # engine, service and projection suites under ThreadSanitizer (a
@@ -13,7 +14,7 @@
 # skip those passes locally.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --test
 
 run_suite() {
   local preset="$1"
@@ -30,6 +31,7 @@ echo "== crash loop: SIGKILL under load, acknowledgements checked (release)"
 python3 scripts/crash_loop.py --cycles 10 --bin build/release/cli/caseledger
 echo "== erasure, retention and subject access through the real binary (release)"
 python3 scripts/personal_data_check.py --bin build/release/cli/caseledger
+scripts/console_check.sh build/release/cli/caseledger
 if [ "${CASELEDGER_SKIP_SANITIZE:-0}" != "1" ]; then
   run_suite sanitize
 fi

@@ -156,7 +156,7 @@ TEST_F(CaseRoutesTest, TheAuthorisationMatrix) {
       models_->WaitFor(store_->committed_position(), std::chrono::seconds(5)));
   const std::string month = FormatTimestamp(NowUtc()).substr(0, 7);
   // Roles each route admits (besides the open operational routes).
-  const std::map<std::string, std::set<std::string>> admits = {
+  std::map<std::string, std::set<std::string>> admits = {
       {"GET /v1/cases", {"reporter", "dsl", "alt", "reviewer"}},
       {"POST /v1/cases", {"reporter", "dsl", "alt", "reviewer"}},
       {"POST /v1/cases/{id}/commands/{command}", {"dsl", "alt", "reviewer"}},
@@ -179,9 +179,19 @@ TEST_F(CaseRoutesTest, TheAuthorisationMatrix) {
       {"GET /healthz", {}},
       {"GET /readyz", {}},
       {"GET /metrics", {}},
+      {"GET /", {}},
+      {"GET /console/{file}", {}},
   };
   const std::set<std::string> open = {"GET /healthz", "GET /readyz",
-                                      "GET /metrics"};
+                                      "GET /metrics", "GET /",
+                                      "GET /console/{file}"};
+  const std::set<std::string> everyone = {"reporter", "dsl",         "alt",
+                                          "reviewer", "integration", "admin"};
+  // Signing in, who one is, and the schemas forms are built from: any role.
+  for (const char* route : {"POST /v1/session", "GET /v1/session",
+                            "DELETE /v1/session", "GET /v1/schemas/{file}"}) {
+    admits.emplace(route, everyone);
+  }
   size_t checked = 0;
   for (const std::string& route : router_.Routes()) {
     ASSERT_TRUE(admits.count(route)) << route << " has no row in the matrix";
@@ -195,6 +205,7 @@ TEST_F(CaseRoutesTest, TheAuthorisationMatrix) {
     put("{id}", case_);
     put("{command}", "record-learning");
     put("{view}", "consent-overrides");
+    put("{file}", route == "GET /console/{file}" ? "app.js" : "common.v1.json");
     if (target == "/v1/governance/sample") target += "?month=" + month;
     for (const std::string role :
          {"reporter", "dsl", "alt", "reviewer", "integration", "admin"}) {
@@ -205,11 +216,16 @@ TEST_F(CaseRoutesTest, TheAuthorisationMatrix) {
                     : target == "/v1/admin/store/resume" ? Json::object()
                     : target == "/v1/admin/tokens/revoke"
                         ? Json{{"actor_id", "user:matrix-leaver"}}
+                    : target == "/v1/session"
+                        ? Json{{"token", token_[role]}}
                         : Json{{"learning_id", "matrix-" + role},
                                {"what_went_well", "a"},
                                {"what_must_change", "b"},
                                {"share_in", {"training"}}};
         r = Post(role, target, body);
+      } else if (method == "DELETE") {
+        r = client_->Send(http_verb::delete_, target, "",
+                          {{"Authorization", "Bearer " + token_[role]}});
       } else if (target == "/v1/learning/stream") {
         // An event stream does not end: its status line is the answer.
         SseReader sse(server_->port(), token_[role]);
@@ -220,7 +236,8 @@ TEST_F(CaseRoutesTest, TheAuthorisationMatrix) {
       }
       const bool allowed = open.count(route) || admits.at(route).count(role);
       if (allowed) {
-        EXPECT_TRUE(r.result_int() == 200 || r.result_int() == 201)
+        EXPECT_TRUE(r.result_int() == 200 || r.result_int() == 201 ||
+                    r.result_int() == 204)
             << route << " as " << role << ": " << r.result_int() << " "
             << r.body();
       } else {

@@ -30,8 +30,11 @@ TEST_F(CaseRoutesTest, EachReadShowsTheCaseAsItIsNow) {
   // The reporter's view is shaped for them, whatever is kept.
   auto own = Get("reporter", "/v1/cases/" + case_);
   Ok(own);
+  Json shaped = Body(own);
+  EXPECT_TRUE(shaped["reported_at"].is_string());
+  shaped.erase("reported_at");
   EXPECT_EQ(
-      Body(own),
+      shaped,
       (Json{{"case_id", case_}, {"stage", "acknowledged"}, {"version", 2}}));
 }
 

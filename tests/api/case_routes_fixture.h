@@ -6,6 +6,7 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -84,6 +85,13 @@ class CaseRoutesTest : public ::testing::Test {
     // Most tests follow the feed live; ALearningMonthIsReleased... sets the
     // production delay.
     deps_->feed_release_delay_months = 0;
+    // Console sessions, on a clock of the test's own.
+    sessions_ = std::make_unique<SessionStore>(
+        *tokens_, std::chrono::minutes(30), [this] {
+          return session_start_ +
+                 std::chrono::seconds(session_elapsed_s_.load());
+        });
+    deps_->sessions = sessions_.get();
     deps_->backup = [this]() -> StatusOr<Json> {
       const std::string dir =
           dir_.path() + "/backups/" + std::to_string(++backups_);
@@ -93,6 +101,7 @@ class CaseRoutesTest : public ::testing::Test {
     };
     AddOperationalRoutes(router_, *store_, metrics_, models_.get());
     AddCaseRoutes(router_, *deps_);
+    AddConsoleRoutes(router_);
     ServerOptions so;
     so.port = 0;
     so.threads = 2;
@@ -158,6 +167,11 @@ class CaseRoutesTest : public ::testing::Test {
   std::unique_ptr<TokenRegistry> tokens_;
   std::unique_ptr<WorkerPool> workers_;
   std::unique_ptr<projections::ReadModels> models_;
+  // The session clock: its start, and how far a test has moved it on.
+  const std::chrono::steady_clock::time_point session_start_ =
+      std::chrono::steady_clock::now();
+  std::atomic<int64_t> session_elapsed_s_{0};
+  std::unique_ptr<SessionStore> sessions_;
   std::unique_ptr<CaseRouteDeps> deps_;
   int backups_ = 0;
   Router router_;

@@ -43,7 +43,8 @@ TEST(ConfigTest, AFileOverridesDefaultsAndTheEnvironmentOverridesTheFile) {
     "learning_summary": {"suppress_below": 10, "round_to": 10},
     "learning_feed": {"release_delay_months": 2},
     "backup_dir": "/srv/caseledger-backups",
-    "deadlines": {"acknowledge_urgent_minutes": 30, "review_interval_days": 14}
+    "deadlines": {"acknowledge_urgent_minutes": 30, "review_interval_days": 14},
+    "console": {"session_idle_minutes": 15}
   })",
                             &c));
   EXPECT_EQ(c.data, "/srv/caseledger");
@@ -60,6 +61,7 @@ TEST(ConfigTest, AFileOverridesDefaultsAndTheEnvironmentOverridesTheFile) {
   EXPECT_EQ(c.backup_dir, "/srv/caseledger-backups");
   EXPECT_EQ(c.domain.acknowledge_urgent, std::chrono::minutes(30));
   EXPECT_EQ(c.domain.review_interval_days, 14);
+  EXPECT_EQ(c.session_idle, std::chrono::minutes(15));
   // Untouched settings keep their defaults.
   EXPECT_EQ(c.server.max_header_bytes, 16u << 10);
   EXPECT_EQ(c.domain.acknowledge_standard, std::chrono::minutes(24 * 60));
@@ -111,6 +113,7 @@ TEST(ConfigTest, TheExampleFileParsesAndStatesTheDefaults) {
             defaults.domain.escalation_urgent);
   EXPECT_EQ(example.domain.review_interval_days,
             defaults.domain.review_interval_days);
+  EXPECT_EQ(example.session_idle, defaults.session_idle);
 }
 
 TEST(ConfigTest, MistakesAreErrorsThatSayWhere) {
@@ -134,6 +137,9 @@ TEST(ConfigTest, MistakesAreErrorsThatSayWhere) {
            Case{R"({"listen": "127.0.0.1:99999"})", "/listen"},
            Case{R"({"deadlines": {"acknowledge_urgent_minutes": 0}})",
                 "/deadlines/acknowledge_urgent_minutes"},
+           Case{R"({"console": {"session_idle_minutes": 0}})",
+                "/console/session_idle_minutes"},
+           Case{R"({"console": {"idle": 5}})", "/console/idle"},
        }) {
     ServeConfig c;
     Status s = ApplyConfigText(k.text, &c);

@@ -42,7 +42,9 @@ TEST_F(CaseRoutesTest, ListsComeFromTheReadModelShapedByRole) {
   }
   EXPECT_EQ(seen, 2u);
   // A reporter's list says no more than GET of one of their cases does.
-  EXPECT_EQ(Body(own)["cases"][0].size(), 3u);
+  // Where it stands, and when it was reported: nothing more.
+  EXPECT_EQ(Body(own)["cases"][0].size(), 4u);
+  EXPECT_TRUE(Body(own)["cases"][0].contains("reported_at"));
   EXPECT_FALSE(Body(own)["cases"][0].contains("categories"));
   auto page = Get("reviewer", "/v1/cases?stage=reported&limit=2");
   Ok(page);

@@ -655,6 +655,18 @@ TEST(CaseEventsTest, FindsEachEventByItsIdWithItsTypeAndVersion) {
   EXPECT_FALSE(a == b);
 }
 
+TEST_F(DecideTest, AFieldThatRequiresAnotherNamesTheMissingOne) {
+  OpenCase();
+  // Superseding earlier outcomes needs a reason: the schema says so with an
+  // if/then (valid in draft-07 and in OpenAPI 3.1's 2020-12 alike), and the
+  // error names the missing field where it should be.
+  Json outcomes = Example("DesiredOutcomesRecorded");
+  outcomes["supersedes_event_id"] = "ev-1";
+  outcomes.erase("change_reason");
+  ExpectField(Try("record-outcomes", outcomes, kDsl).status(),
+              "/change_reason");
+}
+
 TEST_F(DecideTest, ReferencesMustExistInTheCase) {
   OpenCase();
   Json outcomes = Example("DesiredOutcomesRecorded");

@@ -338,6 +338,14 @@ std::vector<std::string> EventCatalog::Types() const {
   return out;
 }
 
+std::optional<std::string_view> EventCatalog::SchemaDocument(
+    std::string_view file) {
+  for (const auto& f : internal::EmbeddedSchemas()) {
+    if (f.name == file) return f.text;
+  }
+  return std::nullopt;
+}
+
 std::vector<std::string> EventCatalog::Vocabulary(std::string_view name) const {
   std::vector<std::string> out;
   auto file = impl_->files.find("common.v1.json");

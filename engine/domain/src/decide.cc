@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <map>
 #include <set>
 #include <string_view>
 #include <vector>
@@ -52,11 +53,13 @@ Status Invalid(const std::string& pointer, const std::string& what) {
   return Status::InvalidField(pointer, pointer + ": " + what);
 }
 
-Status ServerOwned(Ctx& c, const char* field) {
-  if (Has(c.payload, field)) {
-    return Status::InvalidField(
-        std::string("/") + field,
-        std::string("/") + field + " is set by the server, not the client");
+// Refuses a payload that sets any field `command` leaves to the server.
+Status ServerOwned(Ctx& c, std::string_view command) {
+  for (const std::string& field : ServerOwnedFields(command)) {
+    if (Has(c.payload, field.c_str())) {
+      return Status::InvalidField(
+          "/" + field, "/" + field + " is set by the server, not the client");
+    }
   }
   return Status::OK();
 }
@@ -167,8 +170,7 @@ Status SharingBasisValid(Ctx& c, const std::string& purpose) {
 // --- per-command steps -------------------------------------------------------
 
 Status PrepareReport(Ctx& c) {
-  RETURN_IF_ERROR(ServerOwned(c, "priority"));
-  RETURN_IF_ERROR(ServerOwned(c, "acknowledgement_due_at"));
+  RETURN_IF_ERROR(ServerOwned(c, "report"));
   // Immediate risk makes a case urgent from its first event.
   auto risk = c.payload.find("immediate_risk");
   bool urgent =
@@ -321,7 +323,7 @@ Status CheckPlan(Ctx& c) {
 }
 
 Status PrepareEscalation(Ctx& c) {
-  RETURN_IF_ERROR(ServerOwned(c, "acknowledgement_due_at"));
+  RETURN_IF_ERROR(ServerOwned(c, "raise-escalation"));
   std::string urgency = Str(c.payload, "urgency");
   std::chrono::minutes due =
       urgency == "emergency" ? c.config.escalation_emergency
@@ -622,10 +624,7 @@ StatusOr<const ErasureRequest*> PendingErasure(Ctx& c) {
 }
 
 Status PrepareApproveErasure(Ctx& c) {
-  for (const char* f :
-       {"scope", "person_ref", "legal_ground", "retention_rule", "closed_at"}) {
-    RETURN_IF_ERROR(ServerOwned(c, f));
-  }
+  RETURN_IF_ERROR(ServerOwned(c, "approve-erasure"));
   if (!c.payload.contains("erasure_id") ||
       !c.payload["erasure_id"].is_string()) {
     return Status::OK();  // the schema says what is missing
@@ -659,10 +658,7 @@ Status CheckLiftHold(Ctx& c) {
 }
 
 Status PrepareRetention(Ctx& c) {
-  for (const char* f :
-       {"scope", "person_ref", "legal_ground", "erasure_id", "closed_at"}) {
-    RETURN_IF_ERROR(ServerOwned(c, f));
-  }
+  RETURN_IF_ERROR(ServerOwned(c, "apply-retention"));
   c.payload["scope"] = "case";
   c.payload["legal_ground"] = "retention_period_ended";
   if (c.state.times_closed > 0) {
@@ -868,6 +864,22 @@ Timestamp RetentionEndsAt(const RetentionRule& rule, Timestamp closed_at) {
   tm.tm_year += rule.years;  // timegm normalises 29 February to 1 March
   const int64_t seconds = static_cast<int64_t>(timegm(&tm));
   return Timestamp(seconds * 1000000 + micros % 1000000);
+}
+
+const std::vector<std::string>& ServerOwnedFields(std::string_view command) {
+  static const std::map<std::string, std::vector<std::string>, std::less<>>
+      kOwned = {
+          {"report", {"priority", "acknowledgement_due_at"}},
+          {"raise-escalation", {"acknowledgement_due_at"}},
+          {"approve-erasure",
+           {"scope", "person_ref", "legal_ground", "retention_rule",
+            "closed_at"}},
+          {"apply-retention",
+           {"scope", "person_ref", "legal_ground", "erasure_id", "closed_at"}},
+      };
+  static const std::vector<std::string> kNone;
+  auto it = kOwned.find(command);
+  return it == kOwned.end() ? kNone : it->second;
 }
 
 std::string EventTypeOf(std::string_view command) {

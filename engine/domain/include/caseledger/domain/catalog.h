@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +50,11 @@ class EventCatalog {
   // pointer, "" for the document) and why.
   Status Validate(std::string_view type, uint32_t version,
                   const nlohmann::json& payload) const;
+
+  // The text of a schema file shipped with this build (e.g.
+  // "ConcernReported.v1.json", "common.v1.json"), for clients that build
+  // forms from it; nullopt for any other name.
+  static std::optional<std::string_view> SchemaDocument(std::string_view file);
 
   // The codes of a shared vocabulary (the enum of common.v1.json's
   // definition `name`, e.g. "harm_category", "setting"), in schema order;

@@ -88,4 +88,9 @@ StatusOr<std::vector<NewEvent>> Decide(const CaseState& state,
 // The event type a command produces ("" for an unknown command).
 std::string EventTypeOf(std::string_view command);
 
+// The fields of a command's payload that the server sets (a deadline, a
+// priority, what an approval copies from its request): a payload that
+// sets one is refused. Empty for most commands.
+const std::vector<std::string>& ServerOwnedFields(std::string_view command);
+
 }  // namespace caseledger::domain
