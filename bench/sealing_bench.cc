@@ -131,6 +131,13 @@ void Rebuild(benchmark::State& state, const EventStore& store) {
     Check((*models)->CatchUp());
     state.PauseTiming();
     models->reset();
+    // What the rebuild wrote: the read models' files once closed.
+    uint64_t bytes = 0;
+    for (const auto& entry :
+         std::filesystem::recursive_directory_iterator(dir)) {
+      if (entry.is_regular_file()) bytes += entry.file_size();
+    }
+    state.counters["model_MiB"] = static_cast<double>(bytes) / (1 << 20);
     std::filesystem::remove_all(dir);
     state.ResumeTiming();
   }

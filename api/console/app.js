@@ -6,6 +6,7 @@ import { reportPage, myReportsPage } from "/console/report.js";
 import { caseloadPage } from "/console/caseload.js";
 import { casePage } from "/console/case.js";
 import { overviewPage, governanceViewPage, samplePage, replayPage } from "/console/review.js";
+import { adminPage } from "/console/admin.js";
 
 // Pages by route, with who may open them (a `reads` or `commands` ability
 // from GET /v1/session) and their place in the navigation; the first a
@@ -19,6 +20,7 @@ const pages = [
   { path: "/replay", title: "Replay", nav: false, needs: (s) => s.reads.includes("case_replay"), render: replayPage },
   { path: "/report", title: "Report a concern", needs: (s) => s.commands.includes("report"), render: reportPage },
   { path: "/my-reports", title: "My reports", needs: (s) => s.role === "reporter", render: myReportsPage },
+  { path: "/admin", title: "Administration", needs: (s) => s.reads.includes("admin"), render: adminPage },
 ];
 
 function homeFor(s) {
@@ -89,7 +91,7 @@ function homePage() {
     h("p", {}, `You are signed in as ${s.actor_id}, ${roleName(s.role)}.`),
     s.role === "integration"
       ? h("p", {}, "Integrations read the anonymised learning feed through the API (GET /v1/learning/feed) with their token; the console has nothing more for this role.")
-      : h("p", {}, "The console has no pages for this role yet; the API serves everything this role may do."));
+      : h("p", {}, "This role has nothing to do in the console."));
 }
 
 export async function route() {

@@ -163,6 +163,13 @@ async function commandPanel(caseId) {
 async function send(caseId, command, form, fields, version = loaded.doc.version) {
   clearErrors(form);
   form.parentNode.querySelectorAll(".conflict").forEach((x) => x.remove());
+  // What the schema requires is checked here first; the server checks
+  // everything again, and what only it can (conditions, the case's state).
+  const missing = fields.missing ? fields.missing() : [];
+  if (missing.length) {
+    showErrors(form, new ApiError(400, { errors: missing }));
+    return;
+  }
   try {
     await api("POST", `/v1/cases/${encodeURIComponent(caseId)}/commands/${command}`, fields.read(), { "If-Match": `"${version}"` });
     announce(`${humanize(command.replace(/-/g, "_"))} recorded`);

@@ -131,6 +131,7 @@ async function build(name, node, pointer, required) {
         (key !== "role" || node.properties.lead_actor_id) &&
         (key !== "decided_by" || String(child.$ref || "").endsWith("/decider"));
       const part = await build(key, child, `${pointer}/${key}`, req.has(key) && !self);
+      part.required = req.has(key) && !self;
       if (self) part.el.querySelector(".hint, label, legend").after(h("span", { class: "hint" }, "Left empty, this is you."));
       parts.push([key, part]);
     }
@@ -138,14 +139,30 @@ async function build(name, node, pointer, required) {
       ? h("div", { "data-pointer": "" }, parts.map(([, p]) => p.el))
       : h("fieldset", { class: "field group", "data-pointer": pointer },
         h("legend", {}, label(name, node, required)), hint(node, hintId), parts.map(([, p]) => p.el));
-    return { el, read: () => {
+    const read = () => {
       const out = {};
       for (const [key, p] of parts) {
         const v = p.read();
         if (v !== undefined) out[key] = v;
       }
       return Object.keys(out).length || pointer === "" ? out : undefined;
-    } };
+    };
+    // The required answers left empty, in an object that is given at all
+    // (the root always is): what the schema's "required" says, before the
+    // server checks the rest (conditions, references, the case's state).
+    const missing = () => {
+      if (pointer !== "" && read() === undefined) return [];
+      const out = [];
+      for (const [key, p] of parts) {
+        if (p.read() === undefined) {
+          if (p.required) out.push({ pointer: `${pointer}/${key}`, detail: "Missing required property" });
+        } else if (p.missing) {
+          out.push(...p.missing());
+        }
+      }
+      return out;
+    };
+    return { el, read, missing };
   }
   // Anything else (a schema the console has no control for): JSON text.
   const area = h("textarea", { id, rows: 3, "aria-describedby": described });

@@ -69,6 +69,28 @@ TEST_F(SessionRoutesTest, SignInSetsAnHttpOnlyStrictCookieThatAuthenticates) {
             std::string::npos);
 }
 
+TEST_F(SessionRoutesTest, UnderTlsTheCookieIsSecureAndTheOriginHttps) {
+  // (The server's own TLS is tested in config_tls_test; this is what the
+  // routes do once they know they are behind it.)
+  deps_->tls = true;
+  auto r = client_->Send(http_verb::post, "/v1/session",
+                         Json{{"token", token_["reporter"]}}.dump(),
+                         {{"Origin", "https://localhost"}});
+  ASSERT_EQ(r.result_int(), 200) << r.body();
+  const std::string set = std::string(r["Set-Cookie"]);
+  EXPECT_NE(set.find("; Secure"), std::string::npos) << set;
+  const std::string cookie = set.substr(0, set.find(';'));
+  const std::string body = ReportBody().dump();
+  EXPECT_EQ(WithCookie(http_verb::post, "/v1/cases", cookie, body,
+                       {{"Origin", "http://localhost"}})
+                .result_int(),
+            403);
+  EXPECT_EQ(WithCookie(http_verb::post, "/v1/cases", cookie, body,
+                       {{"Origin", "https://localhost"}})
+                .result_int(),
+            201);
+}
+
 TEST_F(SessionRoutesTest, AnUnknownTokenOrABadBodySignsNobodyIn) {
   auto wrong = client_->Send(http_verb::post, "/v1/session",
                              Json{{"token", "clt_not-a-token"}}.dump());

@@ -17,7 +17,10 @@ as its people would use it, against the real server:
    verified) and the access log.
 4. A reviewer opens the overview (charts and figures), a view, the audit
    sample and the case's replay, and steps through it.
-5. The session cookie is HttpOnly (page scripts cannot read it) and signing
+5. The alternative DSL finds the case too; an integration is told it has
+   nothing to do here; the administrator checks the case's chain, takes a
+   backup and revokes a reporter, who can then no longer sign in.
+6. The session cookie is HttpOnly (page scripts cannot read it) and signing
    out ends it on the server.
 
 On every page, axe-core (WCAG 2.0/2.1/2.2 A and AA rules) must find no
@@ -51,7 +54,8 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 PAYLOAD = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=1</script>'
 ROLES = [("reporter", "user:reporter-1"), ("reporter2", "user:reporter-2"),
          ("dsl", "user:dsl-1"), ("alt_dsl", "user:alt-dsl-1"),
-         ("reviewer", "user:reviewer-1")]
+         ("reviewer", "user:reviewer-1"), ("admin", "user:admin-1"),
+         ("integration", "svc:learning-feed")]
 
 
 class Failure(Exception):
@@ -143,17 +147,24 @@ class Console:
             ".catch(e => done([{id: 'axe-error', impact: 'critical', help: String(e), nodes: []}]));")
         bad = [v for v in result if v["impact"] in ("serious", "critical")]
         os.makedirs(self.args.shots, exist_ok=True)
-        self.d.save_screenshot(os.path.join(self.args.shots, f"{self.pages:02d}-{name}.png"))
+        self.shoot(f"{self.pages:02d}-{name}.png", 1280)
         check(not bad, f"axe on {name}: " + json.dumps(bad, indent=1))
         self.d.set_window_size(320, 900)
         time.sleep(0.2)
         wide = self.d.execute_script(
             "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
-        self.d.save_screenshot(os.path.join(self.args.shots, f"{self.pages:02d}-{name}-320px.png"))
+        self.shoot(f"{self.pages:02d}-{name}-320px.png", 320)
         self.d.set_window_size(1280, 1000)
         check(wide <= 0, f"{name} scrolls sideways by {wide}px at 320px wide")
         check(not self.d.execute_script("return window.__pwned === 1"),
               f"a script payload ran on {name}")
+
+    def shoot(self, name, width):
+        """A screenshot of the whole page, not just the window."""
+        height = self.d.execute_script("return document.documentElement.scrollHeight")
+        self.d.set_window_size(width, min(max(height, 600), 8000))
+        time.sleep(0.1)
+        self.d.save_screenshot(os.path.join(self.args.shots, name))
 
     def sign_in(self, who, expect_heading):
         self.d.get(f"{self.base}/")
@@ -283,6 +294,7 @@ def reporter_journey(c):
     select = c.tab_to("setting")
     select.send_keys("Online session")
     c.key_type("p0-name", "Quentin Zephyrine " + PAYLOAD)
+    c.key_type("p0-description", "Screen name QZ " + PAYLOAD)
     c.key_choose("p0-roles-person_affected")
     c.key_type("facts", "Messages mocked their accent " + PAYLOAD)
     c.key_type("own-words", "I felt small " + PAYLOAD)
@@ -336,6 +348,15 @@ def dsl_journey(c, case_id):
     check(c.el("#verify-badge").text.startswith("Hash chain verified"), "the chain verifies")
     c.audit("case")
 
+    # A command form sent empty names each required answer at its field.
+    Select(c.el("#command-picker")).select_by_value("triage")
+    c.el("#form-triage button[type=submit]").click()
+    c.visible("#form-triage .field--error")
+    for pointer in ["/route", "/related_to_activity", "/rationale"]:
+        f = c.d.find_element(By.CSS_SELECTOR, f'#form-triage [data-pointer="{pointer}"]')
+        check("field--error" in f.get_attribute("class"), f"triage: {pointer} is marked at its field")
+    check(not c.d.find_elements(By.CSS_SELECTOR, '#form-triage [data-pointer="/decided_by"].field--error'),
+          "triage: who decides may be left to the server")
     c.command("assign-lead", lambda f: c.select(f, "/reason", "initial_assignment"))
     c.command("triage", lambda f: (c.select(f, "/route", "safeguarding_case"),
                                    c.yes(f, "/related_to_activity"),
@@ -417,6 +438,37 @@ def reviewer_journey(c, case_id):
     c.sign_out()
 
 
+def other_roles_journey(c, case_id):
+    # The alternative DSL works from the same caseload.
+    c.sign_in("alt_dsl", "Caseload")
+    c.el(f'a[href="#/case/{case_id}"]')
+    c.sign_out()
+    # An integration has nothing to do in the console, and is told so.
+    c.sign_in("integration", "Signed in")
+    check("learning feed" in c.el("main").text, "an integration is pointed to the feed")
+    c.audit("integration-home")
+    c.sign_out()
+    # The administrator checks a chain, takes a backup, and revokes a
+    # reporter's access: that reporter can no longer sign in.
+    c.sign_in("admin", "Administration")
+    c.audit("admin")
+    c.el("#verify-case").send_keys(case_id)
+    c.el("#verify button[type=submit]").click()
+    c.wait.until(lambda d: "verifies: 9 events" in d.find_element(By.ID, "verify-result").text)
+    c.el("#backup button[type=submit]").click()
+    c.wait.until(lambda d: "Backup made in" in d.find_element(By.ID, "backup-result").text)
+    c.el("#revoke-actor").send_keys("user:reporter-2")
+    c.el("#revoke button[type=submit]").click()
+    c.wait.until(lambda d: "Revoked 1 token." in d.find_element(By.ID, "revoke-result").text)
+    c.audit("admin-done")
+    c.sign_out()
+    c.d.get(f"{c.base}/")
+    c.heading("Sign in")
+    c.el("#token").send_keys(c.tokens["reporter2"], Keys.ENTER)
+    msg = c.visible("[data-pointer='/token'] .error-message")
+    check("revoked" in msg.text, "a revoked token cannot sign in")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
@@ -457,6 +509,7 @@ def main():
         case_id = reporter_journey(console)
         dsl_journey(console, case_id)
         reviewer_journey(console, case_id)
+        other_roles_journey(console, case_id)
         print(f"console_test: {console.pages} pages checked (axe, 320px, screenshots in "
               f"{args.shots}) in {time.monotonic() - t0:.0f} s")
         return 0
