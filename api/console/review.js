@@ -17,17 +17,19 @@ function s(tag, attrs, ...children) {
 function barChart(id, title, counts, order) {
   const entries = (order || Object.keys(counts)).map((k) => [k, counts[k] || 0]);
   const max = Math.max(1, ...entries.map(([, v]) => v));
-  const row = 28;
-  const labelWidth = 170;
-  const width = 480;
+  // Drawn at about its own size in a two-column layout, and no smaller
+  // than three quarters of it at 320px: its labels stay readable.
+  const row = 30;
+  const labelWidth = 150;
+  const width = 380;
   const svg = s("svg", { viewBox: `0 0 ${width} ${entries.length * row + 8}`, role: "img", "aria-labelledby": `${id}-t`, class: "chart", focusable: "false" },
     s("title", { id: `${id}-t` }, `${title}: ${entries.map(([k, v]) => `${humanize(k)} ${v}`).join(", ")}`),
     ...entries.map(([k, v], i) => {
       const w = Math.round(((width - labelWidth - 40) * v) / max);
       return s("g", { transform: `translate(0 ${i * row + 4})` },
-        s("text", { x: labelWidth - 6, y: 17, "text-anchor": "end", class: "chart__label" }, humanize(k).slice(0, 24)),
+        s("text", { x: labelWidth - 6, y: 18, "text-anchor": "end", class: "chart__label" }, humanize(k).slice(0, 18)),
         s("rect", { x: labelWidth, y: 3, width: Math.max(w, v > 0 ? 2 : 0), height: row - 10, class: "chart__bar" }),
-        s("text", { x: labelWidth + w + 6, y: 17, class: "chart__value" }, String(v)));
+        s("text", { x: labelWidth + w + 6, y: 18, class: "chart__value" }, String(v)));
     }));
   return h("figure", { class: "chart-figure", id },
     h("figcaption", {}, h("h3", {}, title)),
