@@ -97,10 +97,10 @@ class ObjectReader {
   std::set<std::string> taken_;
 };
 
-Status ApplyMinutes(ObjectReader& r, const char* key,
-                    std::chrono::minutes* out) {
+Status ApplyMinutes(ObjectReader& r, const char* key, std::chrono::minutes* out,
+                    int64_t max = int64_t{366} * 24 * 60) {
   int64_t m = out->count();
-  RETURN_IF_ERROR(r.Integer(key, 1, int64_t{366} * 24 * 60, &m));
+  RETURN_IF_ERROR(r.Integer(key, 1, max, &m));
   *out = std::chrono::minutes(m);
   return Status::OK();
 }
@@ -286,10 +286,8 @@ Status ApplyConfigText(const std::string& text, ServeConfig* c) {
   if (const Json* console = top.Object("console")) {
     ObjectReader r(*console, "/console");
     RETURN_IF_ERROR(r.Check());
-    int64_t minutes = c->session_idle.count();
-    RETURN_IF_ERROR(
-        r.Integer("session_idle_minutes", 1, int64_t{24} * 60, &minutes));
-    c->session_idle = std::chrono::minutes(minutes);
+    RETURN_IF_ERROR(ApplyMinutes(r, "session_idle_minutes", &c->session_idle,
+                                 int64_t{24} * 60));
     RETURN_IF_ERROR(r.NoOthers());
   }
   if (const Json* retention = top.Object("retention")) {

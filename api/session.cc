@@ -4,6 +4,8 @@
 
 #include <utility>
 
+#include "caseledger/types.h"
+
 namespace caseledger::api {
 
 namespace {
@@ -67,14 +69,12 @@ std::optional<SessionStore::Started> SessionStore::Start(
   std::string token_hash = service::TokenHash(token);
   auto actor = tokens_.AuthenticateHash(token_hash);
   if (!actor) return std::nullopt;
-  unsigned char raw[32];
-  if (RAND_bytes(raw, sizeof(raw)) != 1) return std::nullopt;
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id;
-  for (unsigned char b : raw) {
-    id.push_back(kHex[b >> 4]);
-    id.push_back(kHex[b & 0xF]);
+  // 32 random bytes, in hex.
+  Hash raw;
+  if (RAND_bytes(raw.data(), static_cast<int>(raw.size())) != 1) {
+    return std::nullopt;
   }
+  std::string id = HashToHex(raw);
   const auto now = Now();
   MutexLock lk(&mu_);
   DropExpired(now);

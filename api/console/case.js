@@ -5,7 +5,7 @@
 // with each event's hashes and the chain's verification; the access log.
 // Opening the page reads the case, its history and its chain check: each
 // read is recorded in the case's access log by the server.
-import { api, h, show, humanize, when, session, showErrors, clearErrors, ApiError, announce, roleName } from "/console/ui.js";
+import { api, h, show, humanize, when, session, showErrors, clearErrors, ApiError, announce, roleName, eventName, commandName } from "/console/ui.js";
 import { schemaFields } from "/console/schema_form.js";
 
 const ERASED = "[erased]";
@@ -111,7 +111,7 @@ function timeline(events, verify) {
     const p = e.payload || {};
     const why = WHY.map((k) => p[k]).find((v) => typeof v === "string");
     return h("li", { class: "timeline__event", id: `event-${e.version}` },
-      h("h3", {}, `${e.version}. ${humanize(e.type.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase())}`),
+      h("h3", {}, `${e.version}. ${eventName(e.type)}`),
       h("p", {}, `${e.actor.id}, ${roleName(e.actor.role)}, ${when(e.recorded_at)}`),
       why ? h("p", {}, "Why: ", text(why)) : null,
       eventBody(e),
@@ -140,7 +140,7 @@ async function commandPanel(caseId) {
   const commands = s.commands.filter((c) => c !== "report");
   if (commands.length === 0) return null;
   const picker = h("select", { id: "command-picker" }, h("option", { value: "" }, "Choose a command"),
-    commands.map((c) => h("option", { value: c }, humanize(c.replace(/-/g, "_")))));
+    commands.map((c) => h("option", { value: c }, commandName(c))));
   const holder = h("div", { id: "command-form" });
   picker.addEventListener("change", async () => {
     holder.replaceChildren();
@@ -148,7 +148,7 @@ async function commandPanel(caseId) {
     if (!command) return;
     const fields = await schemaFields(s.command_schemas[command], (s.server_owned || {})[command]);
     const form = h("form", { novalidate: true, id: `form-${command}` }, fields.el,
-      h("button", { type: "submit" }, `Record: ${humanize(command.replace(/-/g, "_"))}`));
+      h("button", { type: "submit" }, `Record: ${commandName(command)}`));
     form.addEventListener("submit", (ev) => { ev.preventDefault(); send(caseId, command, form, fields); });
     holder.appendChild(form);
     const first = form.querySelector("input, select, textarea");
@@ -172,7 +172,7 @@ async function send(caseId, command, form, fields, version = loaded.doc.version)
   }
   try {
     await api("POST", `/v1/cases/${encodeURIComponent(caseId)}/commands/${command}`, fields.read(), { "If-Match": `"${version}"` });
-    announce(`${humanize(command.replace(/-/g, "_"))} recorded`);
+    announce(`${commandName(command)} recorded`);
     await casePage({ rest: encodeURIComponent(caseId), recorded: command });
   } catch (e) {
     if (e instanceof ApiError && e.status === 412) return conflict(caseId, command, form, fields);
@@ -193,7 +193,7 @@ async function conflict(caseId, command, form, fields) {
   const box = h("div", { class: "warning conflict", role: "alert", tabindex: "-1", id: "conflict" },
     h("h3", {}, "Someone else changed this case"),
     h("p", {}, `While you were filling this in, the case moved from version ${before.version} to ${doc.version}. Nothing of yours was recorded. Check what changed, then send again if it still stands.`),
-    newer.length ? h("ul", {}, newer.map((e) => h("li", {}, `${humanize(e.type.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase())} by ${e.actor.id}, ${when(e.recorded_at)}`, eventBody(e)))) : null,
+    newer.length ? h("ul", {}, newer.map((e) => h("li", {}, `${eventName(e.type)} by ${e.actor.id}, ${when(e.recorded_at)}`, eventBody(e)))) : null,
     rows.length ? h("div", { class: "table-wrap" }, h("table", { class: "stack" },
       h("caption", {}, "What changed"),
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Field"), h("th", { scope: "col" }, "Before"), h("th", { scope: "col" }, "Now"))),
@@ -220,7 +220,7 @@ export async function casePage({ rest, recorded }) {
     : null;
   show(`Case ${caseId}`,
     h("h1", {}, "Case ", h("span", { class: "mono" }, caseId)),
-    recorded ? h("p", { class: "notice", role: "status" }, `${humanize(recorded.replace(/-/g, "_"))} recorded.`) : null,
+    recorded ? h("p", { class: "notice", role: "status" }, `${commandName(recorded)} recorded.`) : null,
     badge,
     h("nav", { "aria-label": "On this page", class: "toc" }, h("ul", {},
       [["summary", "Summary"], ["people-s", "People"], ["consent", "Consent"], ["outcomes", "Desired outcomes"], ["risk", "Risk"],

@@ -1,9 +1,7 @@
 // The caseload: every case the reader may see, filtered by stage, lead,
 // urgency, category and overdue acknowledgement, with counts from the
 // governance overview (counts only: no case is read to count it).
-import { api, h, show, humanize, vocabulary, when, session } from "/console/ui.js";
-
-const STAGES = ["reported", "acknowledged", "open", "triaged_out", "closed"];
+import { api, h, show, humanize, vocabulary, when, session, STAGES } from "/console/ui.js";
 
 function option(value, label, selected) {
   return h("option", { value, selected: selected === value }, label);

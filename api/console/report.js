@@ -104,7 +104,7 @@ function personFieldset(index, roleCodes, ageBands, onRemove) {
 
 function personValue(set, index) {
   const id = (f) => `p${index}-${f}`;
-  const p = { person_ref: `person-${index + 1}`, roles: checkedValues(set, id("roles")) };
+  const p = { roles: checkedValues(set, id("roles")) };
   const name = textValue(set, id("name"));
   if (name) p.name = name;
   const description = textValue(set, id("description"));
@@ -257,10 +257,13 @@ function reportBody(form, peopleList) {
     reported_at: now,
     reported_via: "report_form",
     setting: form.querySelector("#setting").value || undefined,
-    people_involved: Array.from(peopleList.querySelectorAll("fieldset.person"), (set) => {
-      const index = Number(set.id.replace(/^p(\d+)-field$/, "$1"));
-      return [index, set];
-    }).map(([index, set]) => personValue(set, index)),
+    // Each person's fields are named by the index they were added with; a
+    // removed person leaves a gap there, so refs follow the order on the
+    // page: person-1, person-2, ...
+    people_involved: Array.from(peopleList.querySelectorAll("fieldset.person"), (set, i) => ({
+      person_ref: `person-${i + 1}`,
+      ...personValue(set, Number(set.id.replace(/^p(\d+)-field$/, "$1"))),
+    })),
     facts: textValue(form, "facts"),
     persons_own_words: textValue(form, "own-words"),
     categories: checkedValues(form, "categories"),
@@ -280,8 +283,6 @@ function reportBody(form, peopleList) {
   if (!form.querySelector("#not-told-field").hidden) {
     body.person_affected_not_told_reason = form.querySelector("#not-told").value || undefined;
   }
-  // Renumbered people keep their own refs: person-1, person-2, ... in order.
-  body.people_involved.forEach((p, i) => { p.person_ref = `person-${i + 1}`; });
   return JSON.parse(JSON.stringify(body));  // drops the undefined answers
 }
 

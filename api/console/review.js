@@ -2,7 +2,7 @@
 // charts (each with the same figures as a table), every oversight view,
 // the month's audit sample, and the replay of a case as a stepper from its
 // first event to its last, with the state at each step and what changed.
-import { api, h, show, humanize, when, roleName } from "/console/ui.js";
+import { api, h, show, humanize, when, roleName, eventName, STAGES } from "/console/ui.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 function s(tag, attrs, ...children) {
@@ -39,27 +39,25 @@ function barChart(id, title, counts, order) {
         h("tbody", {}, entries.map(([k, v]) => h("tr", {}, h("td", {}, humanize(k)), h("td", {}, String(v))))))));
 }
 
-const VIEWS = ["overdue-acknowledgements", "late-acknowledgements", "escalations-awaiting-acknowledgement", "overdue-reviews",
-  "overdue-actions", "consent-overrides", "decisions-without-rationale", "closed-without-outcome-review",
-  "erasure-requests", "legal-holds", "personal-data-erased"];
-
 export async function overviewPage() {
   const o = (await api("GET", "/v1/governance/overview")).body;
   const months = Object.keys(o.cases_reported_by_month || {}).sort().slice(-12);
+  // The oversight views are the overview's entries that have a count.
+  const views = Object.keys(o).filter((k) => o[k] && typeof o[k] === "object" && "count" in o[k]);
   show("Governance overview",
     h("h1", {}, "Governance overview"),
     h("p", {}, `As of ${when(o.as_of)}. Counts only: opening this page reads no case.`),
     h("h2", {}, "What needs attention"),
     h("div", { class: "table-wrap" }, h("table", { id: "views" },
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "View"), h("th", { scope: "col" }, "Items"))),
-      h("tbody", {}, VIEWS.filter((v) => o[v]).map((v) => h("tr", {},
+      h("tbody", {}, views.map((v) => h("tr", {},
         h("td", {}, h("a", { href: `#/governance/${v}` }, humanize(v.replace(/-/g, "_")))),
         h("td", {}, String(o[v].count), o[v].overdue ? ` (${o[v].overdue} overdue)` : "")))))),
     h("p", {}, h("a", { href: "#/sample" }, "This month's audit sample")),
     h("h2", {}, "Counts over time"),
     h("div", { class: "charts" },
       barChart("chart-month", "Cases reported by month", o.cases_reported_by_month || {}, months),
-      barChart("chart-stage", "Cases by stage", o.cases_by_stage || {}, ["reported", "acknowledged", "open", "triaged_out", "closed"]),
+      barChart("chart-stage", "Cases by stage", o.cases_by_stage || {}, STAGES),
       barChart("chart-age", "Open cases by age", o.open_cases_by_age || {}, ["under_7_days", "7_to_30_days", "over_30_days"]),
       barChart("chart-category", "Cases by category", o.cases_by_category || {})));
 }
@@ -136,7 +134,7 @@ export async function replayPage({ rest }) {
     buttons.next.disabled = buttons.last.disabled = at === steps.length - 1;
     const who = step.who || {};
     body.replaceChildren(
-      h("h2", {}, `${step.version}. ${humanize(step.type.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase())}`),
+      h("h2", {}, `${step.version}. ${eventName(step.type)}`),
       h("p", {}, `${who.id || ""}${who.role ? `, ${roleName(who.role)}` : ""}, ${when(step.recorded_at)}`),
       step.why ? h("p", {}, "Why: ", typeof step.why === "string" ? step.why : JSON.stringify(step.why)) : null,
       h("h3", {}, "What changed"),

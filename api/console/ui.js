@@ -103,6 +103,19 @@ export function humanize(code) {
   return s.charAt(0).toUpperCase() + s.slice(1);
 }
 
+// "ConcernReported" -> "Concern reported".
+export function eventName(type) {
+  return humanize(String(type).replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase());
+}
+
+// "assign-lead" -> "Assign lead".
+export function commandName(command) {
+  return humanize(String(command).replace(/-/g, "_"));
+}
+
+// A case's stages, in the order a case moves through them.
+export const STAGES = ["reported", "acknowledged", "open", "triaged_out", "closed"];
+
 export function roleName(role) {
   return {
     reporter: "reporter", dsl: "Designated Safeguarding Lead",
