@@ -84,4 +84,58 @@ void Routes::ResumeStore(const HttpRequest& req,
       req.request_id);
 }
 
+void Routes::ListNotifications(const HttpRequest& req,
+                               const Router::Respond& respond) {
+  auto actor = AuthorizeAdmin(req, respond);
+  if (!actor) return;
+  if (d_.notifier == nullptr) {
+    respond(Problem(503, "Service Unavailable",
+                    "alerting is not configured on this server (the "
+                    "configuration's \"notify\" section)"));
+    return;
+  }
+  auto q = QueryParams(req.target);
+  notify::ListQuery query;
+  for (const auto& [key, value] : q) {
+    if (key != "status" && key != "before" && key != "limit") {
+      respond(WithPointer(
+          Problem(400, "Bad Request",
+                  "unknown parameter; use status, before and limit"),
+          key));
+      return;
+    }
+  }
+  if (q.count("status")) {
+    query.status = q["status"];
+    if (query.status != "pending" && query.status != "delivered" &&
+        query.status != "dead" && query.status != "withheld") {
+      respond(WithPointer(
+          Problem(400, "Bad Request",
+                  "status must be pending, delivered, dead or withheld"),
+          "status"));
+      return;
+    }
+  }
+  if (q.count("before")) query.before = q["before"];
+  if (!QueryLimit(q, 500, &query.limit, respond)) return;
+  // Reads the outbox: not on an I/O thread.
+  d_.workers.Post(
+      [this, query = std::move(query), respond]() mutable {
+        auto list = d_.notifier->List(query);
+        if (!list.ok()) {
+          respond(ProblemFromStatus(list.status()));
+          return;
+        }
+        const notify::NotifierStats s = d_.notifier->Stats();
+        (*list)["outbox"] = {{"position", s.position},
+                             {"lag", s.lag},
+                             {"healthy", s.healthy},
+                             {"pending", s.pending},
+                             {"dead", s.dead}};
+        if (!s.error.empty()) (*list)["outbox"]["error"] = s.error;
+        respond(JsonResponse(200, *list));
+      },
+      req.request_id);
+}
+
 }  // namespace caseledger::api

@@ -14,6 +14,7 @@
 #include "caseledger/domain/catalog.h"
 #include "caseledger/event_store.h"
 #include "caseledger/mutex.h"
+#include "caseledger/notify/notifier.h"
 #include "caseledger/projections/read_models.h"
 #include "caseledger/service/access.h"
 #include "caseledger/service/anonymise.h"
@@ -72,10 +73,17 @@ class AppImpl final : public App {
           return service::OpenSealedIdentifiers(*sealer, case_id, sealed, out);
         });
     models_->Start();
+    if (config_.notify.enabled) {
+      ASSIGN_OR_RETURN(notifier_, notify::Notifier::Open(
+                                      notify::NotifyDir(config_.data), *store_,
+                                      catalog_, config_.notify, logger_));
+      notifier_->Start();
+    }
     // Commands wait for an fsync; they run here, never on the I/O threads.
     workers_ = std::make_unique<WorkerPool>(config_.workers, logger_);
     router_.SetLogger(logger_);
-    AddOperationalRoutes(router_, *store_, metrics_, models_.get());
+    AddOperationalRoutes(router_, *store_, metrics_, models_.get(),
+                         notifier_.get());
     deps_ = std::make_unique<CaseRouteDeps>(CaseRouteDeps{
         *store_, *service_, *tokens_, *workers_, models_.get(), logger_});
     deps_->max_json_depth = config_.max_json_depth;
@@ -87,6 +95,7 @@ class AppImpl final : public App {
         std::chrono::duration_cast<std::chrono::seconds>(config_.session_idle));
     deps_->sessions = sessions_.get();
     deps_->tls = !config_.server.tls_certificate_file.empty();
+    deps_->notifier = notifier_.get();
     deps_->backup =
         [this, root = service::BackupRoot(config_.data, config_.backup_dir)] {
           return service::BackUp(*store_, *keys_.store, config_.data,
@@ -116,6 +125,8 @@ class AppImpl final : public App {
     StopRetentionSweeps();
     server_.reset();
     if (workers_) workers_->Stop();  // commands in flight finish first
+    if (notifier_) notifier_->Stop();
+    notifier_.reset();
     if (models_) models_->Stop();
     models_.reset();
     service_.reset();
@@ -238,6 +249,7 @@ class AppImpl final : public App {
   std::optional<FirstRun> first_run_;
   std::unique_ptr<service::CaseService> service_;
   std::unique_ptr<projections::ReadModels> models_;
+  std::unique_ptr<notify::Notifier> notifier_;
   std::unique_ptr<WorkerPool> workers_;
   HttpMetrics metrics_;
   Router router_;

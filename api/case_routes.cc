@@ -69,6 +69,7 @@ void AddCaseRoutes(Router& router, CaseRouteDeps& deps) {
   collection("POST", "/v1/admin/tokens/revoke", &Routes::RevokeToken);
   collection("POST", "/v1/admin/backups", &Routes::CreateBackup);
   collection("POST", "/v1/admin/store/resume", &Routes::ResumeStore);
+  collection("GET", "/v1/admin/notifications", &Routes::ListNotifications);
   collection("POST", "/v1/session", &Routes::SignIn);
   collection("GET", "/v1/session", &Routes::GetSession);
   collection("DELETE", "/v1/session", &Routes::SignOut);

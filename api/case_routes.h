@@ -13,6 +13,7 @@
 #include "api/session.h"
 #include "api/worker_pool.h"
 #include "caseledger/event_store.h"
+#include "caseledger/notify/notifier.h"
 #include "caseledger/projections/read_models.h"
 #include "caseledger/service/case_service.h"
 
@@ -50,6 +51,9 @@ struct CaseRouteDeps {
   // The server speaks TLS: session cookies are Secure, and a console
   // request's Origin must be https.
   bool tls = false;
+  // Alerting (GET /v1/admin/notifications); null: not configured, and the
+  // route answers 503.
+  const notify::Notifier* notifier = nullptr;
 };
 
 // Registers the routes; `deps` must outlive the router.

@@ -158,6 +158,183 @@ Status ApplyRetentionRules(const Json& rules,
   return Status::OK();
 }
 
+// A list of audiences ("dsl", "alt_dsl", "lead", "lead_or_dsl").
+Status ApplyAudiences(const Json& list, const std::string& at,
+                      std::vector<notify::Audience>* out) {
+  if (!list.is_array() || list.size() > 8) {
+    return Status::InvalidField(at, at + " must be an array of audiences");
+  }
+  out->clear();
+  for (size_t i = 0; i < list.size(); ++i) {
+    auto a = list[i].is_string()
+                 ? notify::ParseAudience(list[i].get<std::string>())
+                 : std::nullopt;
+    if (!a) {
+      return Status::InvalidField(
+          at + "/" + std::to_string(i),
+          at + "/" + std::to_string(i) +
+              " must be one of dsl, alt_dsl, lead, lead_or_dsl");
+    }
+    out->push_back(*a);
+  }
+  return Status::OK();
+}
+
+Status ApplyNotifyRules(const Json& rules, std::vector<notify::Rule>* out) {
+  const std::string at = "/notify/rules";
+  if (!rules.is_array() || rules.size() > 64) {
+    return Status::InvalidField(at,
+                                at + " must be an array of at most 64 rules");
+  }
+  std::vector<notify::Rule> parsed;
+  for (size_t i = 0; i < rules.size(); ++i) {
+    ObjectReader r(rules[i], at + "/" + std::to_string(i));
+    RETURN_IF_ERROR(r.Check());
+    notify::Rule rule;
+    RETURN_IF_ERROR(r.String("name", &rule.name));
+    RETURN_IF_ERROR(r.String("event", &rule.event));
+    std::string deadline, when;
+    RETURN_IF_ERROR(r.String("deadline", &deadline));
+    if (!deadline.empty()) {
+      rule.deadline = notify::ParseDeadline(deadline);
+      if (!rule.deadline) {
+        return Status::InvalidField(
+            r.Where("deadline"),
+            r.Where("deadline") +
+                " must be acknowledgement, escalation_acknowledgement, "
+                "review or action");
+      }
+    }
+    RETURN_IF_ERROR(r.String("when", &when));
+    if (!when.empty()) {
+      auto w = notify::ParseWhen(when);
+      if (!w) {
+        return Status::InvalidField(
+            r.Where("when"), r.Where("when") +
+                                 " must be always, urgent, not_urgent or "
+                                 "lead_barred");
+      }
+      rule.when = *w;
+    }
+    if (const Json* to = r.Object("to")) {
+      RETURN_IF_ERROR(ApplyAudiences(*to, r.Where("to"), &rule.to));
+    }
+    if (const Json* to = r.Object("repeat_to")) {
+      RETURN_IF_ERROR(
+          ApplyAudiences(*to, r.Where("repeat_to"), &rule.repeat_to));
+    }
+    int64_t delay = 0, repeat = rule.repeat_after.count();
+    RETURN_IF_ERROR(
+        r.Integer("delay_minutes", 0, int64_t{7} * 24 * 60, &delay));
+    RETURN_IF_ERROR(
+        r.Integer("repeat_after_minutes", 0, int64_t{30} * 24 * 60, &repeat));
+    rule.delay = std::chrono::minutes(delay);
+    rule.repeat_after = std::chrono::minutes(repeat);
+    RETURN_IF_ERROR(r.Bool("unless_acknowledged", &rule.unless_acknowledged));
+    RETURN_IF_ERROR(r.NoOthers());
+    parsed.push_back(std::move(rule));
+  }
+  Status s = notify::CheckRules(parsed);
+  if (!s.ok()) return Status::InvalidField(at, at + ": " + s.message());
+  *out = std::move(parsed);
+  return Status::OK();
+}
+
+// "notify": alerting (notify/). Present: enabled, unless "enabled": false.
+// Addresses are configuration; secrets are files named here.
+Status ApplyNotify(const Json& j, notify::NotifyConfig* n) {
+  ObjectReader r(j, "/notify");
+  RETURN_IF_ERROR(r.Check());
+  n->enabled = true;
+  RETURN_IF_ERROR(r.Bool("enabled", &n->enabled));
+  RETURN_IF_ERROR(r.String("console_url", &n->console_url));
+  int64_t timeout = n->send_timeout.count();
+  RETURN_IF_ERROR(r.Integer("send_timeout_ms", 100, 120000, &timeout));
+  n->send_timeout = std::chrono::milliseconds(timeout);
+  if (const Json* rec = r.Object("recipients")) {
+    ObjectReader g(*rec, "/notify/recipients");
+    RETURN_IF_ERROR(g.Check());
+    for (auto [key, into] : {std::pair{"dsl", &n->directory.dsl},
+                             std::pair{"alt_dsl", &n->directory.alt_dsl}}) {
+      if (const Json* ids = g.Object(key)) {
+        if (!ids->is_array() || ids->size() > 64 ||
+            !std::all_of(ids->begin(), ids->end(), [](const Json& v) {
+              return v.is_string() && !v.get<std::string>().empty();
+            })) {
+          return Status::InvalidField(
+              g.Where(key), g.Where(key) + " must be an array of actor ids");
+        }
+        *into = ids->get<std::vector<std::string>>();
+      }
+    }
+    RETURN_IF_ERROR(g.NoOthers());
+  }
+  if (const Json* contacts = r.Object("contacts")) {
+    if (!contacts->is_object()) {
+      return Status::InvalidField("/notify/contacts",
+                                  "/notify/contacts must be an object");
+    }
+    for (const auto& [actor, value] : contacts->items()) {
+      ObjectReader c(value, "/notify/contacts/" + actor);
+      RETURN_IF_ERROR(c.Check());
+      notify::Contact contact;
+      RETURN_IF_ERROR(c.String("email", &contact.email));
+      RETURN_IF_ERROR(c.String("webhook", &contact.webhook));
+      RETURN_IF_ERROR(c.NoOthers());
+      n->contacts[actor] = contact;
+    }
+  }
+  if (const Json* hooks = r.Object("webhooks")) {
+    if (!hooks->is_object()) {
+      return Status::InvalidField("/notify/webhooks",
+                                  "/notify/webhooks must be an object");
+    }
+    for (const auto& [name, value] : hooks->items()) {
+      ObjectReader w(value, "/notify/webhooks/" + name);
+      RETURN_IF_ERROR(w.Check());
+      notify::WebhookEndpoint e;
+      RETURN_IF_ERROR(w.String("url", &e.url));
+      RETURN_IF_ERROR(w.String("secret_file", &e.secret_file));
+      RETURN_IF_ERROR(w.String("ca_file", &e.ca_file));
+      RETURN_IF_ERROR(w.NoOthers());
+      n->webhooks[name] = e;
+    }
+  }
+  if (const Json* smtp = r.Object("smtp")) {
+    ObjectReader m(*smtp, "/notify/smtp");
+    RETURN_IF_ERROR(m.Check());
+    notify::SmtpServer server;
+    RETURN_IF_ERROR(m.String("url", &server.url));
+    RETURN_IF_ERROR(m.String("from", &server.from));
+    RETURN_IF_ERROR(m.String("username", &server.username));
+    RETURN_IF_ERROR(m.String("password_file", &server.password_file));
+    RETURN_IF_ERROR(m.String("ca_file", &server.ca_file));
+    RETURN_IF_ERROR(m.NoOthers());
+    n->smtp = server;
+  }
+  if (const Json* retry = r.Object("retry")) {
+    ObjectReader t(*retry, "/notify/retry");
+    RETURN_IF_ERROR(t.Check());
+    RETURN_IF_ERROR(t.Integer("max_attempts", 1, 100, &n->retry.max_attempts));
+    int64_t initial = n->retry.initial.count(), max = n->retry.max.count();
+    RETURN_IF_ERROR(
+        t.Integer("initial_ms", 10, int64_t{24} * 3600000, &initial));
+    RETURN_IF_ERROR(t.Integer("max_ms", 10, int64_t{7} * 24 * 3600000, &max));
+    n->retry.initial = std::chrono::milliseconds(initial);
+    n->retry.max = std::chrono::milliseconds(max);
+    RETURN_IF_ERROR(t.NoOthers());
+  }
+  if (const Json* rules = r.Object("rules")) {
+    RETURN_IF_ERROR(ApplyNotifyRules(*rules, &n->rules));
+  }
+  RETURN_IF_ERROR(r.NoOthers());
+  if (n->enabled) {
+    Status s = notify::CheckConfig(*n);
+    if (!s.ok()) return Status::InvalidField("/notify", s.message());
+  }
+  return Status::OK();
+}
+
 bool IsLoopback(const std::string& host) {
   in_addr v4{};
   if (inet_pton(AF_INET, host.c_str(), &v4) == 1) {
@@ -301,6 +478,9 @@ Status ApplyConfigText(const std::string& text, ServeConfig* c) {
       RETURN_IF_ERROR(ApplyRetentionRules(*rules, &c->domain.retention_rules));
     }
     RETURN_IF_ERROR(r.NoOthers());
+  }
+  if (const Json* n = top.Object("notify")) {
+    RETURN_IF_ERROR(ApplyNotify(*n, &c->notify));
   }
   return top.NoOthers();
 }

@@ -12,6 +12,7 @@
 
 #include "api/server.h"
 #include "caseledger/domain/decide.h"
+#include "caseledger/notify/notifier.h"
 #include "caseledger/projections/read_models.h"
 #include "caseledger/status.h"
 
@@ -51,6 +52,9 @@ struct ServeConfig {
   std::chrono::hours retention_sweep_interval{24};
   // A console session ends after this long without a request.
   std::chrono::minutes session_idle{30};
+  // Alerting (notify/): off unless the configuration has a "notify"
+  // section.
+  notify::NotifyConfig notify;
   bool verbose = false;
 };
 

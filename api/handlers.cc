@@ -20,11 +20,54 @@ void Gauge(std::string* out, const char* name, const char* help, uint64_t value,
                       type, value);
 }
 
+// The notifier's counters: by channel, and the outbox's state.
+void RenderNotifier(std::string* out, const notify::NotifierStats& s) {
+  Gauge(out, "caseledger_notify_position",
+        "Last log position the notifier has planned alerts for.", s.position);
+  Gauge(out, "caseledger_notify_lag_events",
+        "Events committed but not yet planned for alerts.", s.lag);
+  Gauge(out, "caseledger_notify_healthy",
+        "1 while the notifier plans alerts, 0 while it cannot.",
+        s.healthy ? 1 : 0);
+  Gauge(out, "caseledger_notify_pending",
+        "Alerts in the outbox waiting to be sent.", s.pending);
+  Gauge(out, "caseledger_notify_dead_letters",
+        "Alerts in the outbox dead-lettered after their last attempt.", s.dead);
+  Gauge(out, "caseledger_notify_planned_total", "Alerts planned since start.",
+        s.planned, "counter");
+  Gauge(out, "caseledger_notify_withheld_total",
+        "Alerts not sent since start (recipient barred, or no longer "
+        "needed).",
+        s.withheld, "counter");
+  *out +=
+      "# HELP caseledger_notify_attempts_total Delivery attempts since start, "
+      "by channel and result.\n# TYPE caseledger_notify_attempts_total "
+      "counter\n";
+  for (const char* channel : {"email", "webhook"}) {
+    auto get = [&](const std::map<std::string, uint64_t>& m) {
+      auto it = m.find(channel);
+      return it == m.end() ? uint64_t{0} : it->second;
+    };
+    *out += fmt::format(
+        "caseledger_notify_attempts_total{{channel=\"{0}\",result=\"ok\"}} "
+        "{1}\n"
+        "caseledger_notify_attempts_total{{channel=\"{0}\",result=\"failed\"}}"
+        " {2}\n"
+        "caseledger_notify_outcomes_total{{channel=\"{0}\",outcome="
+        "\"delivered\"}} {3}\n"
+        "caseledger_notify_outcomes_total{{channel=\"{0}\",outcome=\"dead\"}} "
+        "{4}\n",
+        channel, get(s.attempts_ok), get(s.attempts_failed), get(s.delivered),
+        get(s.dead_lettered));
+  }
+}
+
 }  // namespace
 
 void AddOperationalRoutes(Router& router, const EventStore& store,
                           const HttpMetrics& metrics,
-                          const projections::ReadModels* models) {
+                          const projections::ReadModels* models,
+                          const notify::Notifier* notifier) {
   router.Add("GET", "/healthz", [](const HttpRequest&, const PathParams&) {
     return Json(200, {{"status", "ok"}});
   });
@@ -51,7 +94,8 @@ void AddOperationalRoutes(Router& router, const EventStore& store,
 
   router.Add(
       "GET", "/metrics",
-      [&store, &metrics, models](const HttpRequest&, const PathParams&) {
+      [&store, &metrics, models, notifier](const HttpRequest&,
+                                           const PathParams&) {
         HttpResponse r;
         r.content_type = "text/plain; version=0.0.4; charset=utf-8";
         StoreStats s = store.stats();
@@ -97,6 +141,7 @@ void AddOperationalRoutes(Router& router, const EventStore& store,
                 "1 while the read models apply events, 0 once stopped.",
                 h.healthy ? 1 : 0);
         }
+        if (notifier) RenderNotifier(&r.body, notifier->Stats());
         metrics.Render(&r.body);
         return r;
       });

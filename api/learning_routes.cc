@@ -97,15 +97,7 @@ void Routes::GetFeed(const HttpRequest& req, const Router::Respond& respond) {
     }
     after = *a;
   }
-  if (q.count("limit")) {
-    auto n = ParseIfMatch(q["limit"], &bad);
-    if (bad || !n || *n == 0 || *n > 1000) {
-      respond(WithPointer(
-          Problem(400, "Bad Request", "limit must be 1 to 1000"), "limit"));
-      return;
-    }
-    limit = static_cast<size_t>(*n);
-  }
+  if (!QueryLimit(q, 1000, &limit, respond)) return;
   auto page = d_.models->Feed(after, limit, ReleasedNow(), actor->id);
   if (!page.ok()) {
     respond(ProblemFromStatus(page.status()));

@@ -4,6 +4,21 @@
 
 namespace caseledger::api {
 
+bool Routes::QueryLimit(std::map<std::string, std::string>& query, size_t max,
+                        size_t* limit, const Router::Respond& respond) {
+  if (!query.count("limit")) return true;
+  bool bad = false;
+  auto n = ParseIfMatch(query["limit"], &bad);
+  if (bad || !n || *n == 0 || *n > max) {
+    respond(WithPointer(Problem(400, "Bad Request",
+                                "limit must be 1 to " + std::to_string(max)),
+                        "limit"));
+    return false;
+  }
+  *limit = static_cast<size_t>(*n);
+  return true;
+}
+
 void Routes::ListCases(const HttpRequest& req, const Router::Respond& respond) {
   auto actor = AuthorizeModelRead(req, Read::kCaseList, respond);
   if (!actor) return;
@@ -26,16 +41,7 @@ void Routes::ListCases(const HttpRequest& req, const Router::Respond& respond) {
   if (actor->role == domain::Role::kReporter) f.reporter = actor->id;
   f.reader = *actor;
   size_t limit = 50;
-  if (q.count("limit")) {
-    bool bad = false;
-    auto n = ParseIfMatch(q["limit"], &bad);
-    if (bad || !n || *n == 0 || *n > 500) {
-      respond(WithPointer(Problem(400, "Bad Request", "limit must be 1 to 500"),
-                          "limit"));
-      return;
-    }
-    limit = static_cast<size_t>(*n);
-  }
+  if (!QueryLimit(q, 500, &limit, respond)) return;
   if (q.count("after_position")) {
     bool bad = false;
     auto pos = ParseIfMatch(q["after_position"], &bad);

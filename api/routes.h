@@ -68,6 +68,11 @@ class Routes {
 
   static HttpResponse Forbidden();
 
+  // ?limit=N, from 1 to `max`, into *limit (unchanged when absent);
+  // otherwise answers 400 and returns false.
+  static bool QueryLimit(std::map<std::string, std::string>& query, size_t max,
+                         size_t* limit, const Router::Respond& respond);
+
   // For the admin routes: authenticates, and answers 403 unless an admin.
   std::optional<Actor> AuthorizeAdmin(const HttpRequest& req,
                                       const Router::Respond& respond);
@@ -140,6 +145,12 @@ class Routes {
   // log position when appends may go on; otherwise the failure (507 while
   // the disk is still full).
   void ResumeStore(const HttpRequest& req, const Router::Respond& respond);
+
+  // GET /v1/admin/notifications[?status=pending|delivered|dead|withheld]
+  // [&before=ID][&limit=N]: the alerts planned, newest first, each with
+  // every attempt and its outcome, and the outbox's state.
+  void ListNotifications(const HttpRequest& req,
+                         const Router::Respond& respond);
 
   // GET /v1/learning/summary: counts with small numbers suppressed.
   void GetSummary(const HttpRequest& req, const Router::Respond& respond);

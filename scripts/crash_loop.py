@@ -56,8 +56,9 @@ def request(port, method, path, token=None, body=None, headers=None,
 
 
 class Server:
-    def __init__(self, binary, data, port, log):
+    def __init__(self, binary, data, port, log, extra_args=()):
         self.binary, self.data, self.port, self.log = binary, data, port, log
+        self.extra_args = list(extra_args)  # e.g. ["--config", FILE]
         self.proc = None
 
     def start(self):
@@ -66,7 +67,7 @@ class Server:
         t0 = time.monotonic()
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--data", self.data, "--listen",
-             f"127.0.0.1:{self.port}"],
+             f"127.0.0.1:{self.port}", *self.extra_args],
             stdout=subprocess.DEVNULL, stderr=self.log, text=True)
         while True:
             if self.proc.poll() is not None:

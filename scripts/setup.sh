@@ -15,6 +15,8 @@ PACKAGES=(
   # libraries (README.md, "Dependencies", says why each is here)
   librocksdb-dev libboost1.81-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libcli11-dev libssl-dev libsimdjson-dev libjemalloc-dev
+  # alerting (notify/): SMTP with STARTTLS and HTTPS webhooks
+  libcurl4-openssl-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # fuzzing (scripts/fuzz.sh) and the ThreadSanitizer build: clang and its
@@ -28,6 +30,8 @@ if [ "$FOR_TESTS" = 1 ]; then
   # Debian's Python, and Node.js for the pinned npm tools (axe-core, the
   # OpenAPI linter). A machine that has Node.js from elsewhere keeps it.
   PACKAGES+=(chromium chromium-driver python3-selenium)
+  # The alerting tests' local SMTP sink (tests/notify/sink.py).
+  PACKAGES+=(python3-aiosmtpd)
   command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
   command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 fi

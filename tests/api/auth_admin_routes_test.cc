@@ -176,6 +176,7 @@ TEST_F(CaseRoutesTest, TheAuthorisationMatrix) {
       {"POST /v1/admin/tokens/revoke", {"admin"}},
       {"POST /v1/admin/backups", {"admin"}},
       {"POST /v1/admin/store/resume", {"admin"}},
+      {"GET /v1/admin/notifications", {"admin"}},
       {"GET /healthz", {}},
       {"GET /readyz", {}},
       {"GET /metrics", {}},
@@ -247,6 +248,51 @@ TEST_F(CaseRoutesTest, TheAuthorisationMatrix) {
     }
   }
   EXPECT_EQ(checked, admits.size() * 6);
+}
+
+TEST_F(CaseRoutesTest, AdminsSeeEveryAlertAndWhatBecameOfIt) {
+  Report("reporter");
+  // The fixture configures nobody's address: both alerts of the new
+  // concern are dead letters at once, saying why.
+  Json list;
+  ASSERT_TRUE(testing::WaitFor([&] {
+    auto r = Get("admin", "/v1/admin/notifications");
+    list = Body(r);
+    return r.result_int() == 200 && list["notifications"].size() == 2;
+  })) << list.dump();
+  for (const Json& n : list["notifications"]) {
+    EXPECT_EQ(n["status"], "dead");
+    EXPECT_EQ(n["kind"], "concern_reported");
+    EXPECT_EQ(n["case_id"], case_);
+    EXPECT_EQ(n["channel"], "none");
+    EXPECT_THAT(n["last_error"].get<std::string>(),
+                ::testing::HasSubstr("no e-mail address or webhook"));
+  }
+  EXPECT_EQ(list["outbox"]["dead"], 2);
+  EXPECT_TRUE(list["outbox"]["healthy"].get<bool>());
+  EXPECT_TRUE(list["next"].is_null());
+  auto page = Body(Get("admin", "/v1/admin/notifications?status=dead&limit=1"));
+  ASSERT_EQ(page["notifications"].size(), 1u);
+  ASSERT_TRUE(page["next"].is_string());
+  auto rest = Body(Get("admin", "/v1/admin/notifications?status=dead&before=" +
+                                    page["next"].get<std::string>()));
+  ASSERT_EQ(rest["notifications"].size(), 1u);
+  EXPECT_NE(rest["notifications"][0]["id"], page["notifications"][0]["id"]);
+  EXPECT_EQ(
+      Body(Get("admin",
+               "/v1/admin/notifications?status=delivered"))["notifications"]
+          .size(),
+      0u);
+  EXPECT_EQ(Metric("caseledger_notify_dead_letters"), "2");
+  EXPECT_EQ(Metric("caseledger_notify_healthy"), "1");
+
+  EXPECT_EQ(Get("dsl", "/v1/admin/notifications").result_int(), 403);
+  for (const char* bad : {"?status=lost", "?limit=0", "?limit=x",
+                          "?before=msg_nonesuch", "?colour=red"}) {
+    auto r = Get("admin", std::string("/v1/admin/notifications") + bad);
+    EXPECT_EQ(r.result_int(), 400) << bad << ": " << r.body();
+    EXPECT_EQ(r["Content-Type"], "application/problem+json") << bad;
+  }
 }
 
 TEST(QueryParamsTest, DecodesPairs) {

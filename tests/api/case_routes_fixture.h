@@ -99,7 +99,23 @@ class CaseRoutesTest : public ::testing::Test {
       ASSIGN_OR_RETURN(GlobalPosition p, store_->Backup(dir));
       return Json{{"backup", dir}, {"position", p.value()}};
     };
-    AddOperationalRoutes(router_, *store_, metrics_, models_.get());
+    // Alerting, with no one's address configured: every alert is a dead
+    // letter the admin route and /metrics show.
+    notify::NotifyConfig alerts;
+    alerts.enabled = true;
+    alerts.directory = {{"user:dsl-1"}, {"user:alt-dsl-1"}};
+    notify::NotifierOptions no;
+    no.transport = [](const notify::Outgoing&) {
+      return notify::SendResult{false, "no network in this test"};
+    };
+    auto notifier = notify::Notifier::Open(dir_.path() + "/notify", *store_,
+                                           *catalog, alerts, nullptr, no);
+    ASSERT_TRUE(notifier.ok()) << notifier.status().ToString();
+    notifier_ = std::move(*notifier);
+    notifier_->Start();
+    deps_->notifier = notifier_.get();
+    AddOperationalRoutes(router_, *store_, metrics_, models_.get(),
+                         notifier_.get());
     AddCaseRoutes(router_, *deps_);
     AddConsoleRoutes(router_);
     ServerOptions so;
@@ -116,6 +132,7 @@ class CaseRoutesTest : public ::testing::Test {
     server_->Shutdown();
     if (thread_.joinable()) thread_.join();
     workers_->Stop();
+    notifier_->Stop();
     models_->Stop();
   }
 
@@ -167,6 +184,7 @@ class CaseRoutesTest : public ::testing::Test {
   std::unique_ptr<TokenRegistry> tokens_;
   std::unique_ptr<WorkerPool> workers_;
   std::unique_ptr<projections::ReadModels> models_;
+  std::unique_ptr<notify::Notifier> notifier_;
   // The session clock: its start, and how far a test has moved it on.
   const std::chrono::steady_clock::time_point session_start_ =
       std::chrono::steady_clock::now();

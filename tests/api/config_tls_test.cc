@@ -153,6 +153,79 @@ TEST(ConfigTest, MistakesAreErrorsThatSayWhere) {
   EXPECT_TRUE(ApplyConfigFile("/nonexistent/caseledger.json", &c).IsNotFound());
 }
 
+TEST(ConfigTest, AlertingIsOffUntilConfiguredAndItsExampleStatesTheDefaults) {
+  ServeConfig c;
+  EXPECT_FALSE(c.notify.enabled);
+  ASSERT_OK(ApplyConfigFile(
+      std::string(CASELEDGER_SOURCE_DIR) + "/scripts/examples/notify.json",
+      &c));
+  EXPECT_TRUE(c.notify.enabled);
+  const std::vector<notify::Rule> defaults = notify::DefaultRules();
+  ASSERT_EQ(c.notify.rules.size(), defaults.size());
+  for (size_t i = 0; i < defaults.size(); ++i) {
+    const notify::Rule& a = c.notify.rules[i];
+    const notify::Rule& b = defaults[i];
+    EXPECT_EQ(a.name, b.name);
+    EXPECT_EQ(a.event, b.event) << a.name;
+    EXPECT_EQ(a.deadline, b.deadline) << a.name;
+    EXPECT_EQ(a.when, b.when) << a.name;
+    EXPECT_EQ(a.to, b.to) << a.name;
+    EXPECT_EQ(a.delay, b.delay) << a.name;
+    EXPECT_EQ(a.unless_acknowledged, b.unless_acknowledged) << a.name;
+    EXPECT_EQ(a.repeat_to, b.repeat_to) << a.name;
+    if (b.deadline) {
+      EXPECT_EQ(a.repeat_after, b.repeat_after) << a.name;
+    }
+  }
+  EXPECT_EQ(c.notify.directory.dsl, std::vector<std::string>{"user:dsl-1"});
+  EXPECT_EQ(c.notify.contacts.at("user:alt-dsl-1").webhook, "on-call");
+  ASSERT_TRUE(c.notify.smtp.has_value());
+  EXPECT_EQ(c.notify.smtp->url, "smtp://mail.example.org:587");
+  const notify::NotifyConfig d;
+  EXPECT_EQ(c.notify.retry.max_attempts, d.retry.max_attempts);
+  EXPECT_EQ(c.notify.retry.initial, d.retry.initial);
+  EXPECT_EQ(c.notify.send_timeout, d.send_timeout);
+
+  struct Case {
+    const char* text;
+    const char* pointer;
+  };
+  for (
+      const Case& k : {
+          Case{
+              R"({"notify": {"rules": [{"name": "x", "event": "ConcernReported", "to": ["boss"]}]}})",
+              "/notify/rules/0/to/0"},
+          Case{
+              R"({"notify": {"rules": [{"name": "x", "deadline": "lunch", "to": ["dsl"]}]}})",
+              "/notify/rules/0/deadline"},
+          Case{R"({"notify": {"rules": [{"name": "x", "to": ["dsl"]}]}})",
+               "/notify/rules"},
+          Case{R"({"notify": {"contacts": {"a": {"email": "a@example.org"}}}})",
+               "/notify"},
+          Case{R"({"notify": {"contacts": {"a": {"mail": "a@example.org"}}}})",
+               "/notify/contacts/a/mail"},
+          Case{R"({"notify": {"retry": {"max_attempts": 0}}})",
+               "/notify/retry/max_attempts"},
+          Case{
+              R"({"notify": {"webhooks": {"w": {"url": "http://x", "secret_file": "/s"}}}})",
+              "/notify"},
+          Case{R"({"notify": {"recipients": {"dsl": "user:dsl-1"}}})",
+               "/notify/recipients/dsl"},
+      }) {
+    ServeConfig bad;
+    Status s = ApplyConfigText(k.text, &bad);
+    ASSERT_TRUE(s.IsInvalidArgument()) << k.text;
+    ASSERT_TRUE(s.field().has_value()) << k.text << ": " << s.message();
+    EXPECT_EQ(*s.field(), k.pointer) << k.text << ": " << s.message();
+  }
+  // Present but off: not checked, not run.
+  ServeConfig off;
+  ASSERT_OK(ApplyConfigText(
+      R"({"notify": {"enabled": false, "contacts": {"a": {"email": "a@example.org"}}}})",
+      &off));
+  EXPECT_FALSE(off.notify.enabled);
+}
+
 TEST(ConfigTest, PlainHttpOnlyOnLoopbackAndTlsNeedsBothFiles) {
   ServeConfig c;
   ASSERT_OK(CheckConfig(c));  // the defaults: plain HTTP on 127.0.0.1
