@@ -39,26 +39,34 @@ void RenderNotifier(std::string* out, const notify::NotifierStats& s) {
         "Alerts not sent since start (recipient barred, or no longer "
         "needed).",
         s.withheld, "counter");
+  // One family at a time, each with its HELP and TYPE.
+  auto get = [](const std::map<std::string, uint64_t>& m, const char* key) {
+    auto it = m.find(key);
+    return it == m.end() ? uint64_t{0} : it->second;
+  };
   *out +=
       "# HELP caseledger_notify_attempts_total Delivery attempts since start, "
-      "by channel and result.\n# TYPE caseledger_notify_attempts_total "
-      "counter\n";
+      "by channel and result.\n"
+      "# TYPE caseledger_notify_attempts_total counter\n";
   for (const char* channel : {"email", "webhook"}) {
-    auto get = [&](const std::map<std::string, uint64_t>& m) {
-      auto it = m.find(channel);
-      return it == m.end() ? uint64_t{0} : it->second;
-    };
     *out += fmt::format(
         "caseledger_notify_attempts_total{{channel=\"{0}\",result=\"ok\"}} "
         "{1}\n"
-        "caseledger_notify_attempts_total{{channel=\"{0}\",result=\"failed\"}}"
-        " {2}\n"
+        "caseledger_notify_attempts_total{{channel=\"{0}\",result="
+        "\"failed\"}} {2}\n",
+        channel, get(s.attempts_ok, channel), get(s.attempts_failed, channel));
+  }
+  *out +=
+      "# HELP caseledger_notify_outcomes_total Alerts delivered and "
+      "dead-lettered since start, by channel.\n"
+      "# TYPE caseledger_notify_outcomes_total counter\n";
+  for (const char* channel : {"email", "webhook"}) {
+    *out += fmt::format(
         "caseledger_notify_outcomes_total{{channel=\"{0}\",outcome="
-        "\"delivered\"}} {3}\n"
-        "caseledger_notify_outcomes_total{{channel=\"{0}\",outcome=\"dead\"}} "
-        "{4}\n",
-        channel, get(s.attempts_ok), get(s.attempts_failed), get(s.delivered),
-        get(s.dead_lettered));
+        "\"delivered\"}} {1}\n"
+        "caseledger_notify_outcomes_total{{channel=\"{0}\",outcome="
+        "\"dead\"}} {2}\n",
+        channel, get(s.delivered, channel), get(s.dead_lettered, channel));
   }
 }
 

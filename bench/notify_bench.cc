@@ -63,8 +63,9 @@ void BM_CommitToDelivery(benchmark::State& state) {
     nc.directory = {{"user:dsl-1"}, {"user:alt-1"}};
     nc.contacts = {{"user:dsl-1", {"dsl@example.org", ""}},
                    {"user:alt-1", {"", "pager"}}};
-    nc.smtp =
-        notify::SmtpServer{"smtp://127.0.0.1:1", "c@example.org", "", "", ""};
+    std::ofstream(path + "/smtp.password") << "bench\n";
+    nc.smtp = notify::SmtpServer{"smtp://127.0.0.1:1", "c@example.org", "bench",
+                                 path + "/smtp.password", ""};
     nc.webhooks = {
         {"pager", {"https://127.0.0.1:1/", path + "/hook.secret", ""}}};
 

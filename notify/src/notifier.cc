@@ -4,8 +4,11 @@
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <random>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
@@ -69,7 +72,7 @@ class NotifierImpl final : public Notifier {
 
   Status Init(const std::string& dir) {
     RETURN_IF_ERROR(CheckConfig(config_));
-    if (config_.smtp && !config_.smtp->password_file.empty()) {
+    if (config_.smtp) {
       ASSIGN_OR_RETURN(smtp_password_,
                        internal::ReadSecretFile(config_.smtp->password_file));
     }
@@ -86,7 +89,37 @@ class NotifierImpl final : public Notifier {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     ASSIGN_OR_RETURN(outbox_, Outbox::Open(dir, logger_));
-    return Status::OK();
+    return DeadLetterOrphans();
+  }
+
+  // Queued for a receiver no longer configured (an endpoint removed or
+  // renamed, SMTP turned off): nothing would ever send them, so they are
+  // dead letters, saying why.
+  Status DeadLetterOrphans() {
+    ASSIGN_OR_RETURN(std::set<std::string> queued, outbox_->QueuedLanes());
+    for (const std::string& name : queued) {
+      if (std::any_of(lanes_.begin(), lanes_.end(),
+                      [&](const auto& l) { return l->name == name; })) {
+        continue;
+      }
+      for (;;) {
+        ASSIGN_OR_RETURN(std::vector<Record> orphans,
+                         outbox_->Due(name, Timestamp(INT64_MAX), 256));
+        if (orphans.empty()) break;
+        for (const Record& was : orphans) {
+          Record r = was;
+          r.status = "dead";
+          r.finished_at = options_.clock();
+          r.last_error = "its receiver (" + name + ") is no longer configured";
+          RETURN_IF_ERROR(outbox_->Update(was, r, std::nullopt));
+        }
+      }
+      logger_->warn(
+          "notifier: alerts queued for {}, which is no longer "
+          "configured, are dead letters",
+          name);
+    }
+    return outbox_->Sync();
   }
 
   void Start() override {
@@ -146,16 +179,16 @@ class NotifierImpl final : public Notifier {
     s.dead_lettered = stats_.dead_lettered;
     s.withheld = stats_.withheld;
     s.planned = stats_.planned;
+    s.timers_checked = stats_.timers_checked;
     return s;
   }
 
   StatusOr<nlohmann::json> List(const ListQuery& q) const override {
     const size_t limit = std::clamp<size_t>(q.limit, 1, 500);
-    ASSIGN_OR_RETURN(auto rows, outbox_->List(q.status, q.before, limit + 1));
+    ASSIGN_OR_RETURN(Outbox::Page page,
+                     outbox_->List(q.status, q.before, limit));
     nlohmann::json items = nlohmann::json::array();
-    const bool more = rows.size() > limit;
-    if (more) rows.resize(limit);
-    for (const auto& [r, attempts] : rows) {
+    for (const auto& [r, attempts] : page.rows) {
       nlohmann::json j = {
           {"id", r.id},
           {"status", r.status},
@@ -188,7 +221,7 @@ class NotifierImpl final : public Notifier {
       items.push_back(std::move(j));
     }
     nlohmann::json next = nullptr;
-    if (more && !items.empty()) next = items.back()["id"];
+    if (!page.next.empty()) next = page.next;
     return nlohmann::json{{"notifications", std::move(items)}, {"next", next}};
   }
 
@@ -206,6 +239,7 @@ class NotifierImpl final : public Notifier {
         dead_lettered;
     uint64_t withheld = 0;
     uint64_t planned = 0;
+    Timestamp timers_checked;
   };
 
   bool Stopping() const {
@@ -311,15 +345,34 @@ class NotifierImpl final : public Notifier {
   Status FireTimers() {
     const Timestamp now = options_.clock();
     ASSIGN_OR_RETURN(std::vector<Timer> due, outbox_->DueTimers(now, kBatch));
-    if (due.empty()) return Status::OK();
+    if (due.empty()) {
+      MutexLock lk(&mu_);
+      stats_.timers_checked = now;
+      return Status::OK();
+    }
     std::vector<Record> records;
     std::vector<Timer> next;
     for (const Timer& t : due) {
-      ASSIGN_OR_RETURN(domain::CaseState state,
-                       service::LoadCase(store_, *catalog_, t.case_id));
-      Plan plan = OnTimer(config_.rules, config_.directory, state, t, now);
+      auto state = service::LoadCase(store_, *catalog_, t.case_id);
+      if (!state.ok()) {
+        // This case cannot be read now; the others go on. It is looked at
+        // again in a minute.
+        logger_->error("notifier: reading case {} for a deadline: {}",
+                       t.case_id, state.status().ToString());
+        Timer again = t;
+        again.fire_at = Timestamp(now.value() + int64_t{60} * 1000000);
+        next.push_back(std::move(again));
+        continue;
+      }
+      Plan plan = OnTimer(config_.rules, config_.directory, *state, t, now);
       AddRecords(plan.notices, 0, now, &records);
-      for (Timer& n : plan.timers) next.push_back(std::move(n));
+      for (Timer& n : plan.timers) {
+        // A deadline already past when alerting was first enabled is
+        // chased once, not twice: the repeat is for deadlines missed
+        // while someone was being told.
+        if (n.stage > 0 && n.due.value() < outbox_->since().value()) continue;
+        next.push_back(std::move(n));
+      }
     }
     RETURN_IF_ERROR(outbox_->Commit(records, next, due, 0));
     Planned(records);
@@ -413,22 +466,13 @@ class NotifierImpl final : public Notifier {
   }
 
   std::chrono::milliseconds Backoff(uint32_t attempts) {
-    const RetryPolicy& p = config_.retry;
-    double base = static_cast<double>(p.initial.count());
-    for (uint32_t i = 1;
-         i < attempts && base < static_cast<double>(p.max.count()); ++i) {
-      base *= 2;
-    }
-    base = std::min(base, static_cast<double>(p.max.count()));
-    // Equal jitter: half the backoff fixed, half random, so retries after
-    // one outage do not all come back at once.
     thread_local std::mt19937_64 rng{std::random_device{}()};
-    std::uniform_real_distribution<double> half(0.0, base / 2);
-    return std::chrono::milliseconds(
-        static_cast<int64_t>(base / 2 + half(rng)));
+    std::uniform_real_distribution<double> unit(0.0, 1.0);
+    return RetryDelay(config_.retry, attempts, unit(rng));
   }
 
   void Deliver(Lane& lane, const Record& was) {
+    if (was.status != "pending") return;  // Due() gives only those
     Record r = was;
     auto state = service::LoadCase(store_, *catalog_, was.notice.case_id);
     if (!state.ok()) {
@@ -533,8 +577,30 @@ class NotifierImpl final : public Notifier {
 
 }  // namespace
 
+std::chrono::milliseconds RetryDelay(const RetryPolicy& p, uint32_t failures,
+                                     double jitter) {
+  double base = static_cast<double>(p.initial.count());
+  const double max = static_cast<double>(p.max.count());
+  for (uint32_t i = 1; i < failures && base < max; ++i) base *= 2;
+  base = std::min(base, max);
+  // Equal jitter: half the backoff fixed, half random, so that retries
+  // after one outage do not all come back at once.
+  jitter = std::clamp(jitter, 0.0, 1.0);
+  return std::chrono::milliseconds(
+      static_cast<int64_t>(base / 2 + jitter * base / 2));
+}
+
 Status CheckConfig(const NotifyConfig& c) {
   RETURN_IF_ERROR(CheckRules(c.rules));
+  for (const std::string& id : c.directory.dsl) {
+    if (std::find(c.directory.alt_dsl.begin(), c.directory.alt_dsl.end(), id) !=
+        c.directory.alt_dsl.end()) {
+      return Status::InvalidArgument(
+          "notify: " + id +
+          " is listed both as a DSL and as an alternative DSL; a concern "
+          "naming the DSL must not reach them as the alternative");
+    }
+  }
   for (const auto& [actor, contact] : c.contacts) {
     if (contact.email.empty() && contact.webhook.empty()) {
       return Status::InvalidArgument("notify: contact " + actor +
@@ -558,6 +624,14 @@ Status CheckConfig(const NotifyConfig& c) {
     }
   }
   for (const auto& [name, w] : c.webhooks) {
+    if (name.empty() || name.size() > 64 ||
+        name.find_first_not_of("abcdefghijklmnopqrstuvwxyz"
+                               "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
+            std::string::npos) {
+      return Status::InvalidArgument(
+          "notify: a webhook's name must be 1 to 64 "
+          "of [A-Za-z0-9_-]");
+    }
     if (w.url.rfind("https://", 0) != 0 || HasLineBreak(w.url)) {
       return Status::InvalidArgument("notify: webhook " + name +
                                      ": the URL must be https://");
@@ -579,10 +653,10 @@ Status CheckConfig(const NotifyConfig& c) {
           "notify: the SMTP from address is not an "
           "e-mail address");
     }
-    if (c.smtp->username.empty() != c.smtp->password_file.empty()) {
+    if (c.smtp->username.empty() || c.smtp->password_file.empty()) {
       return Status::InvalidArgument(
-          "notify: SMTP authentication needs both a username and a "
-          "password_file");
+          "notify: the SMTP server needs a username and a password_file: "
+          "mail is sent only with authentication");
     }
   }
   if (c.retry.max_attempts == 0 || c.retry.initial.count() <= 0 ||

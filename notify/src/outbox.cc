@@ -4,6 +4,8 @@
 #include <rocksdb/write_batch.h>
 #include <spdlog/spdlog.h>
 
+#include <set>
+
 #include "caseledger/storage.h"
 
 namespace caseledger::notify::internal {
@@ -208,7 +210,16 @@ Status Outbox::Commit(const std::vector<Record>& records,
                       const std::vector<Timer>& fired, uint64_t position) {
   rocksdb::WriteBatch b;
   uint64_t pending = 0, dead = 0;
+  std::set<std::string> ids;
   for (const Record& r : records) {
+    // Planned already (the same event or deadline seen again, say by a
+    // timer that fired before the planner reached the event that moved
+    // it): the record stands as it is, attempts and all.
+    if (!ids.insert(r.id).second) continue;
+    std::string was;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), RecordKey(r.id), &was);
+    if (s.ok()) continue;
+    if (!s.IsNotFound()) return FromRocks(s, "reading a notification");
     PutRecord(&b, r);
     (void)b.Put(ListKey(r.created_at, r.id), "");
     if (r.status == "pending") {
@@ -223,13 +234,28 @@ Status Outbox::Commit(const std::vector<Record>& records,
     (void)b.Delete(TimerKey(t.fire_at, t.Key()));
     (void)b.Delete(TimerIndexKey(t.Key()));
   }
+  std::set<std::string> fired_keys;
+  for (const Timer& t : fired) fired_keys.insert(t.Key());
   for (const Timer& t : timers) {
     std::string was;
     rocksdb::Status s =
         db_->Get(rocksdb::ReadOptions(), TimerIndexKey(t.Key()), &was);
     if (s.ok()) {
-      (void)b.Delete(
-          TimerKey(Timestamp(static_cast<int64_t>(FromBe64(was))), t.Key()));
+      const std::string key =
+          TimerKey(Timestamp(static_cast<int64_t>(FromBe64(was))), t.Key());
+      if (!fired_keys.count(t.Key())) {
+        // The same deadline, as far on or further: keep what is there.
+        std::string stored;
+        rocksdb::Status g = db_->Get(rocksdb::ReadOptions(), key, &stored);
+        if (g.ok()) {
+          auto old =
+              Timer::FromJson(nlohmann::json::parse(stored, nullptr, false));
+          if (old.ok() && old->due == t.due && old->stage >= t.stage) continue;
+        } else if (!g.IsNotFound()) {
+          return FromRocks(g, "reading a timer");
+        }
+      }
+      (void)b.Delete(key);
     } else if (!s.IsNotFound()) {
       return FromRocks(s, "reading a timer");
     }
@@ -238,10 +264,17 @@ Status Outbox::Commit(const std::vector<Record>& records,
                 Be64(static_cast<uint64_t>(t.fire_at.value())));
   }
   if (position != 0) (void)b.Put(kPosition, Be64(position));
-  RETURN_IF_ERROR(FromRocks(db_->Write(Synced(), &b), "writing the outbox"));
-  if (position != 0) position_.store(position);
+  // Counted before the write, so that a lane done with one of them at once
+  // never takes the count below zero.
   pending_.fetch_add(pending);
   dead_.fetch_add(dead);
+  Status written = FromRocks(db_->Write(Synced(), &b), "writing the outbox");
+  if (!written.ok()) {
+    pending_.fetch_sub(pending);
+    dead_.fetch_sub(dead);
+    return written;
+  }
+  if (position != 0) position_.store(position);
   return Status::OK();
 }
 
@@ -273,8 +306,9 @@ std::optional<Timestamp> Outbox::NextTimer() const {
 }
 
 StatusOr<std::vector<Record>> Outbox::Due(const std::string& lane,
-                                          Timestamp now, size_t max) const {
+                                          Timestamp now, size_t max) {
   std::vector<Record> out;
+  rocksdb::WriteBatch stale;
   std::string prefix = "q" + lane;
   prefix += '\0';
   std::unique_ptr<rocksdb::Iterator> it(
@@ -291,10 +325,41 @@ StatusOr<std::vector<Record>> Outbox::Due(const std::string& lane,
       return Status::Corruption("the outbox queues " + id +
                                 ", which it does not hold");
     }
+    // A queue entry the record has moved on from is dropped, not sent.
+    if (r->status != "pending" || r->lane != lane ||
+        r->next_attempt_at.value() != due) {
+      (void)stale.Delete(k);
+      continue;
+    }
     out.push_back(std::move(*r));
   }
   RETURN_IF_ERROR(FromRocks(it->status(), "reading the outbox queue"));
+  if (stale.Count() > 0) {
+    RETURN_IF_ERROR(FromRocks(db_->Write(rocksdb::WriteOptions(), &stale),
+                              "dropping stale queue entries"));
+  }
   return out;
+}
+
+StatusOr<std::set<std::string>> Outbox::QueuedLanes() const {
+  std::set<std::string> lanes;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions()));
+  it->Seek("q");
+  while (it->Valid() && HasPrefix(it->key(), "q")) {
+    const std::string_view k(it->key().data() + 1, it->key().size() - 1);
+    const size_t end = k.find('\0');
+    if (end == std::string_view::npos) break;
+    std::string lane(k.substr(0, end));
+    // Past every key of this lane: its prefix with the separator's
+    // successor.
+    std::string next = "q" + lane;
+    next += '\x01';
+    lanes.insert(std::move(lane));
+    it->Seek(next);
+  }
+  RETURN_IF_ERROR(FromRocks(it->status(), "reading the outbox queue"));
+  return lanes;
 }
 
 std::optional<Timestamp> Outbox::NextDue(const std::string& lane) const {
@@ -348,10 +413,10 @@ StatusOr<std::optional<Record>> Outbox::Get(const std::string& id) const {
   return std::optional<Record>(std::move(r));
 }
 
-StatusOr<std::vector<std::pair<Record, std::vector<Attempt>>>> Outbox::List(
-    const std::string& status, const std::string& before_id,
-    size_t limit) const {
-  std::vector<std::pair<Record, std::vector<Attempt>>> out;
+StatusOr<Outbox::Page> Outbox::List(const std::string& status,
+                                    const std::string& before_id,
+                                    size_t limit) const {
+  Page page;
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions()));
   if (before_id.empty()) {
@@ -362,10 +427,18 @@ StatusOr<std::vector<std::pair<Record, std::vector<Attempt>>>> Outbox::List(
     it->SeekForPrev(ListKey(from->created_at, from->id));
     if (it->Valid()) it->Prev();
   }
-  for (; it->Valid() && HasPrefix(it->key(), "l") && out.size() < limit;
-       it->Prev()) {
+  size_t scanned = 0;
+  for (; it->Valid() && HasPrefix(it->key(), "l"); it->Prev()) {
     if (it->key().size() < 9) continue;
     const std::string id(it->key().data() + 9, it->key().size() - 9);
+    if (page.rows.size() == limit || scanned == kListScan) {
+      // More to come: the next page starts after the last one looked at.
+      page.next =
+          page.rows.size() == limit ? page.rows.back().first.id : page.next;
+      break;
+    }
+    ++scanned;
+    page.next = id;
     ASSIGN_OR_RETURN(std::optional<Record> r, Get(id));
     if (!r || (!status.empty() && r->status != status)) continue;
     std::vector<Attempt> attempts;
@@ -382,10 +455,12 @@ StatusOr<std::vector<std::pair<Record, std::vector<Attempt>>>> Outbox::List(
         return Status::Corruption(std::string("a stored attempt: ") + e.what());
       }
     }
-    out.emplace_back(std::move(*r), std::move(attempts));
+    page.rows.emplace_back(std::move(*r), std::move(attempts));
   }
   RETURN_IF_ERROR(FromRocks(it->status(), "listing notifications"));
-  return out;
+  // Nothing after what was looked at: the end.
+  if (!it->Valid() || !HasPrefix(it->key(), "l")) page.next.clear();
+  return page;
 }
 
 }  // namespace caseledger::notify::internal

@@ -17,6 +17,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -72,7 +73,9 @@ class Outbox {
   Timestamp since() const { return since_; }
 
   // Stores new notifications and timers, and the new position if not 0:
-  // all or nothing, synced.
+  // all or nothing, synced. A record whose id is stored already is left as
+  // it is; a timer replaces the one with its key unless that one watches
+  // the same due time at the same stage or later.
   Status Commit(const std::vector<Record>& records,
                 const std::vector<Timer>& timers,
                 const std::vector<Timer>& fired, uint64_t position);
@@ -81,9 +84,12 @@ class Outbox {
   StatusOr<std::vector<Timer>> DueTimers(Timestamp now, size_t max) const;
   std::optional<Timestamp> NextTimer() const;
 
-  // Pending notifications of `lane` due at `now`, at most `max`.
+  // Pending notifications of `lane` due at `now`, at most `max`. Queue
+  // entries a record has moved on from are dropped on the way.
   StatusOr<std::vector<Record>> Due(const std::string& lane, Timestamp now,
-                                    size_t max) const;
+                                    size_t max);
+  // Every lane with something queued.
+  StatusOr<std::set<std::string>> QueuedLanes() const;
   std::optional<Timestamp> NextDue(const std::string& lane) const;
 
   // Records an attempt (if any) and the record's new state, not synced
@@ -95,9 +101,16 @@ class Outbox {
 
   // Newest first, from before `before_id`'s (empty: the newest), at most
   // `limit`; `status` filters when not empty. Each with its attempts.
-  StatusOr<std::vector<std::pair<Record, std::vector<Attempt>>>> List(
-      const std::string& status, const std::string& before_id,
-      size_t limit) const;
+  // `next` (empty at the end) is where the following page starts: a
+  // filtered page stops early after looking at kListScan records, so that
+  // no request reads the whole outbox.
+  struct Page {
+    std::vector<std::pair<Record, std::vector<Attempt>>> rows;
+    std::string next;
+  };
+  static constexpr size_t kListScan = 5000;
+  StatusOr<Page> List(const std::string& status, const std::string& before_id,
+                      size_t limit) const;
   StatusOr<std::optional<Record>> Get(const std::string& id) const;
 
   uint64_t pending() const { return pending_.load(); }

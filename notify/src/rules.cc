@@ -15,6 +15,12 @@ Timestamp Plus(Timestamp t, std::chrono::minutes m) {
   return Timestamp(t.value() + m.count() * kMinute);
 }
 
+bool LeadBarred(const domain::CaseState& s) {
+  return s.lead_actor_id &&
+         s.IsBarred(domain::Actor{*s.lead_actor_id,
+                                  s.lead_role.value_or(domain::Role::kDsl)});
+}
+
 // The people `audiences` name on this case: not barred from it, not
 // `exclude`, each once, in the order named.
 std::vector<domain::Actor> Resolve(const std::vector<Audience>& audiences,
@@ -23,11 +29,12 @@ std::vector<domain::Actor> Resolve(const std::vector<Audience>& audiences,
                                    const std::string& exclude) {
   std::vector<domain::Actor> out;
   std::set<std::string> seen;
+  // Someone barred in one role is not told in another (an id listed as
+  // both a DSL and an alternative, say): the first role named decides.
   auto add = [&](const std::string& id, domain::Role role) {
-    if (id.empty() || id == exclude || seen.count(id)) return;
+    if (id.empty() || id == exclude || !seen.insert(id).second) return;
     domain::Actor a{id, role};
     if (state.IsBarred(a)) return;
-    seen.insert(id);
     out.push_back(std::move(a));
   };
   auto dsls = [&] {
@@ -52,7 +59,8 @@ std::vector<domain::Actor> Resolve(const std::vector<Audience>& audiences,
         lead();
         break;
       case Audience::kLeadOrDsl:
-        if (state.lead_actor_id) {
+        // A barred lead is as good as none: the DSLs are told.
+        if (state.lead_actor_id && !LeadBarred(state)) {
           lead();
         } else {
           dsls();
@@ -65,12 +73,6 @@ std::vector<domain::Actor> Resolve(const std::vector<Audience>& audiences,
 
 std::string ReportUrgency(const domain::CaseState& s) {
   return s.urgent ? "urgent" : "standard";
-}
-
-bool LeadBarred(const domain::CaseState& s) {
-  return s.lead_actor_id &&
-         s.IsBarred(domain::Actor{*s.lead_actor_id,
-                                  s.lead_role.value_or(domain::Role::kDsl)});
 }
 
 bool Matches(When when, const domain::CaseState& before,
@@ -392,8 +394,11 @@ Plan OnEvent(const std::vector<Rule>& rules, const Directory& directory,
         std::optional<Timestamp> due =
             OpenDeadline(after, *rule.deadline, item);
         if (!due) continue;
+        // A case reopened watches its deadlines again: whatever fired
+        // while it was closed found nothing to chase.
         std::optional<Timestamp> was =
-            OpenDeadline(before, *rule.deadline, item);
+            Live(before) ? OpenDeadline(before, *rule.deadline, item)
+                         : std::nullopt;
         if (was && *was == *due) continue;
         Timer t;
         t.rule = rule.name;

@@ -135,8 +135,11 @@ StatusOr<std::string> ReadWebhookSecret(const std::string& path) {
   text = Trim(text);
   constexpr std::string_view kPrefix = "whsec_";
   std::string_view b64 = text;
-  if (b64.substr(0, kPrefix.size()) == kPrefix)
-    b64.remove_prefix(kPrefix.size());
+  if (b64.substr(0, kPrefix.size()) != kPrefix) {
+    return Status::InvalidArgument("the webhook secret in " + path +
+                                   " must start with whsec_");
+  }
+  b64.remove_prefix(kPrefix.size());
   std::optional<std::string> key = Unbase64(b64);
   if (!key || key->size() < 24 || key->size() > 64) {
     return Status::InvalidArgument(

@@ -449,6 +449,20 @@ def other_roles_journey(c, case_id):
     # The administrator checks a chain, takes a backup, and revokes a
     # reporter's access: that reporter can no longer sign in.
     c.sign_in("admin", "Administration")
+    # The alerts of the run: nobody's address is configured, so each is a
+    # dead letter, saying so.
+    rows = c.d.find_elements(By.CSS_SELECTOR, "#alerts-table tbody tr")
+    check(len(rows) >= 2 and all(r.get_attribute("data-status") == "dead" for r in rows),
+          "the administrator sees the run's alerts as dead letters")
+    check(any(case_id in r.text for r in rows), "an alert names the reported case")
+    check("no e-mail address or webhook" in c.el("#alerts-table").text,
+          "a dead letter says why")
+    Select(c.el("#alerts-status")).select_by_value("delivered")
+    c.el("#alerts-filter button[type=submit]").click()
+    c.wait.until(lambda d: d.find_elements(By.ID, "alerts-empty"))
+    Select(c.el("#alerts-status")).select_by_value("dead")
+    c.el("#alerts-filter button[type=submit]").click()
+    c.wait.until(lambda d: d.find_elements(By.ID, "alerts-table"))
     c.audit("admin")
     c.el("#verify-case").send_keys(case_id)
     c.el("#verify button[type=submit]").click()
@@ -492,7 +506,14 @@ def main():
         tokens[name] = p.stdout.strip().split()[-1]
     port = free_port()
     log = open(os.path.join(work, "server.log"), "w")
-    server = subprocess.Popen([args.bin, "serve", "--data", data, "--listen", f"127.0.0.1:{port}"],
+    # Alerting on, with no one's address configured: every alert of the
+    # run is a dead letter the administrator's page must show.
+    config = os.path.join(work, "caseledger.json")
+    with open(config, "w") as f:
+        json.dump({"notify": {"recipients": {"dsl": ["user:dsl-1"],
+                                             "alt_dsl": ["user:alt-dsl-1"]}}}, f)
+    server = subprocess.Popen([args.bin, "serve", "--data", data, "--listen", f"127.0.0.1:{port}",
+                               "--config", config],
                               stdout=subprocess.DEVNULL, stderr=log, env=env)
     console = None
     try:

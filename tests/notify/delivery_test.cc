@@ -276,8 +276,11 @@ TEST(DeliveryCrashTest, AKillBetweenSendingAndRecordingResendsOnlyThatOne) {
   ASSERT_OK(n);
   (*n)->Start();
   ASSERT_TRUE(testing::WaitFor([&] { return sink.Received().size() >= 3; }));
-  ASSERT_TRUE(testing::WaitFor([&] { return (*n)->Stats().pending == 0; }));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(testing::WaitFor([&] {
+    NotifierStats s = (*n)->Stats();
+    return s.position == store->committed_position().value() &&
+           s.pending == 0 && s.timers_checked.value() > 0;
+  }));
   std::map<std::string, int> times;
   for (const Json& l : sink.Received()) ++times[l["message_id"]];
   ASSERT_EQ(times.size(), 2u);

@@ -3,6 +3,7 @@
 // dead-lettered and withheld, and that nothing is planned twice.
 #include "caseledger/notify/notifier.h"
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <map>
@@ -11,6 +12,7 @@
 
 #include "caseledger/mutex.h"
 #include "caseledger/service/case_service.h"
+#include "notify/src/outbox.h"
 #include "tests/notify/reports.h"
 #include "tests/support/test_support.h"
 
@@ -46,8 +48,9 @@ class NotifierTest : public testing::StoreTest {
     config_.webhooks = {
         {"pager",
          {"https://hooks.test/in", WebhookSecretFile(dir_.path()), ""}}};
-    config_.smtp =
-        SmtpServer{"smtp://127.0.0.1:1", "caseledger@example.org", "", "", ""};
+    std::ofstream(dir_.path() + "/smtp.password") << "not-a-password\n";
+    config_.smtp = SmtpServer{"smtp://127.0.0.1:1", "caseledger@example.org",
+                              "caseledger", dir_.path() + "/smtp.password", ""};
     config_.retry = {3, std::chrono::milliseconds(20),
                      std::chrono::milliseconds(100)};
   }
@@ -111,11 +114,16 @@ class NotifierTest : public testing::StoreTest {
     return id;
   }
 
-  // Waits for the notifier to plan the whole log and its lanes to go
-  // quiet.
+  // Waits for the notifier to plan the whole log, act on every deadline
+  // due by now, and send all it planned: after this, nothing more is sent
+  // until the log or the clock moves.
   void Settle() {
     ASSERT_TRUE(notifier_->WaitForPosition(store_->committed_position(),
                                            std::chrono::seconds(30)));
+    const Timestamp now(NowUtc().value() + offset_.load());
+    ASSERT_TRUE(testing::WaitFor([&] {
+      return notifier_->Stats().timers_checked.value() >= now.value();
+    }));
     ASSERT_TRUE(
         testing::WaitFor([&] { return notifier_->Stats().pending == 0; }));
   }
@@ -239,10 +247,48 @@ TEST_F(NotifierTest, AConcernTakenWithinItsDelayIsNotSent) {
               ::testing::HasSubstr("a lead took the case"));
   // And no acknowledgement alert a day later.
   Advance(std::chrono::minutes(25 * 60));
+  Settle();
+  EXPECT_EQ(Sent().size(), 0u);
+}
+
+TEST_F(NotifierTest, SomeoneBarredAfterAnAlertWasPlannedIsNotSentIt) {
+  Open();
+  // A standard concern: its alerts wait 15 minutes.
+  const std::string id = "case-" + EventId::NewV7().ToString();
+  Json report = PersonalReport(false, false);
+  auto reported = service_->Execute(id, "report", report, kReporter);
+  ASSERT_OK(reported);
   ASSERT_TRUE(notifier_->WaitForPosition(store_->committed_position(),
                                          std::chrono::seconds(30)));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  EXPECT_EQ(Sent().size(), 0u);
+  // Meanwhile the report is corrected: the person alleged to have caused
+  // harm is the DSL.
+  Json people = report["people_involved"];
+  people.push_back({{"person_ref", "person-2"},
+                    {"roles", {"person_alleged_to_cause_harm"}},
+                    {"is_dsl", true},
+                    {"actor_id", kDsl.id}});
+  ASSERT_OK(
+      service_->Execute(id, "amend",
+                        {{"amends_event_id", reported->event_ids[0].ToString()},
+                         {"amends_event_type", "ConcernReported"},
+                         {"amends_schema_version", 1},
+                         {"corrected_fields", {{"people_involved", people}}},
+                         {"reason", "The person named is our DSL."}},
+                        domain::Actor{"user:alt-1", domain::Role::kAltDsl}));
+  Advance(std::chrono::minutes(16));
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return notifier_->Stats().withheld == 1; }));
+  Settle();
+  // The alternative DSL is told of the concern; the DSL, now barred, not.
+  ASSERT_EQ(Sent().size(), 1u);
+  EXPECT_EQ(Sent()[0].channel, "webhook");
+  EXPECT_EQ(Sent()[0].message.data["recipient"], "user:alt-1");
+  auto list = notifier_->List({"withheld", "", 10});
+  ASSERT_OK(list);
+  ASSERT_EQ((*list)["notifications"].size(), 1u);
+  EXPECT_EQ((*list)["notifications"][0]["recipient"], kDsl.id);
+  EXPECT_THAT((*list)["notifications"][0]["last_error"].get<std::string>(),
+              ::testing::HasSubstr("barred"));
 }
 
 TEST_F(NotifierTest, AFailingReceiverGetsTheMessageAfterBackoff) {
@@ -335,7 +381,6 @@ TEST_F(NotifierTest, ARestartPlansAndSendsNothingTwice) {
   Open();
   ASSERT_TRUE(WaitSent(6));
   Settle();
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
   std::vector<Outgoing> sent = Sent();
   EXPECT_EQ(sent.size(), 6u);
   std::set<std::string> ids;
@@ -351,7 +396,6 @@ TEST_F(NotifierTest, EventsFromBeforeAlertingWasEnabledAreHistory) {
   NewCase(PersonalReport(true, false));
   Open();
   Settle();
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(Sent().size(), 0u);
   // But its deadline is watched: an hour on, unacknowledged, it is chased.
   Advance(std::chrono::minutes(61));
@@ -386,10 +430,13 @@ TEST(NotifyConfigTest, AConfigurationThatCannotWorkIsRefused) {
   EXPECT_TRUE(CheckConfig(c).ok());
   c.contacts["a"] = {"a@example.org", ""};
   EXPECT_FALSE(CheckConfig(c).ok());  // e-mail, but no SMTP server
-  c.smtp = SmtpServer{"http://mail", "x@example.org", "", "", ""};
+  c.smtp = SmtpServer{"http://mail", "x@example.org", "u", "/p", ""};
   EXPECT_FALSE(CheckConfig(c).ok());  // not smtp:// or smtps://
   c.smtp->url = "smtp://mail:587";
   EXPECT_TRUE(CheckConfig(c).ok());
+  c.smtp->username.clear();
+  EXPECT_FALSE(CheckConfig(c).ok());  // mail only with authentication
+  c.smtp->username = "u";
   c.contacts["a"].webhook = "nonesuch";
   EXPECT_FALSE(CheckConfig(c).ok());
   c.contacts["a"].webhook.clear();
@@ -397,10 +444,116 @@ TEST(NotifyConfigTest, AConfigurationThatCannotWorkIsRefused) {
   EXPECT_FALSE(CheckConfig(c).ok());
   c.webhooks["w"].url = "https://ok";
   EXPECT_TRUE(CheckConfig(c).ok());
+  c.webhooks["w\nx"] = {"https://ok", "/secret", ""};
+  EXPECT_FALSE(CheckConfig(c).ok());  // names are [A-Za-z0-9_-]
+  c.webhooks.erase("w\nx");
   c.contacts["a"].email = "not an address";
   EXPECT_FALSE(CheckConfig(c).ok());
   c.contacts["a"].email = "a@example.org\r\nBcc: x@y";
   EXPECT_FALSE(CheckConfig(c).ok());
+  c.contacts["a"].email = "a@example.org";
+  c.directory = {{"user:x"}, {"user:x"}};
+  EXPECT_FALSE(CheckConfig(c).ok());  // both a DSL and an alternative
+}
+
+TEST(NotifyConfigTest, RetriesBackOffExponentiallyWithJitterUpToTheCap) {
+  const RetryPolicy p{10, std::chrono::milliseconds(1000),
+                      std::chrono::milliseconds(30000)};
+  for (uint32_t failures = 1; failures <= 8; ++failures) {
+    const int64_t base = std::min<int64_t>(1000LL << (failures - 1), 30000);
+    EXPECT_EQ(RetryDelay(p, failures, 0.0).count(), base / 2) << failures;
+    EXPECT_EQ(RetryDelay(p, failures, 1.0).count(), base) << failures;
+    const int64_t mid = RetryDelay(p, failures, 0.5).count();
+    EXPECT_GT(mid, base / 2);
+    EXPECT_LT(mid, base);
+  }
+  EXPECT_EQ(RetryDelay(p, 100, 1.0).count(), 30000);  // capped
+}
+
+TEST(NotifyOutboxTest, PlanningTheSameAgainChangesNothing) {
+  testing::TempDir dir;
+  auto box = internal::Outbox::Open(dir.path(), nullptr);
+  ASSERT_OK(box);
+  internal::Record r;
+  r.id = "msg_0123";
+  r.notice.rule = "urgent-concern";
+  r.notice.kind = "concern_reported";
+  r.notice.case_id = "case-1";
+  r.notice.urgency = "urgent";
+  r.notice.recipient = {"user:dsl-1", domain::Role::kDsl};
+  r.channel = "email";
+  r.lane = "smtp";
+  r.status = "pending";
+  r.created_at = Timestamp(1000);
+  r.next_attempt_at = Timestamp(1000);
+  ASSERT_OK((*box)->Commit({r}, {}, {}, 5));
+  ASSERT_OK((*box)->Commit({r}, {}, {}, 0));  // planned again
+  EXPECT_EQ((*box)->pending(), 1u);
+  auto due = (*box)->Due("smtp", Timestamp(2000), 10);
+  ASSERT_OK(due);
+  ASSERT_EQ(due->size(), 1u);
+  internal::Record sent = (*due)[0];
+  sent.status = "delivered";
+  sent.attempts = 1;
+  ASSERT_OK((*box)->Update(
+      (*due)[0], sent,
+      internal::Attempt{1, Timestamp(1500), 10, true, "SMTP 250"}));
+  ASSERT_OK((*box)->Sync());
+  // Planned once more after it went: it stays delivered, with its attempt,
+  // listed once, and is not queued again.
+  ASSERT_OK((*box)->Commit({r}, {}, {}, 0));
+  EXPECT_EQ((*box)->pending(), 0u);
+  auto again = (*box)->Due("smtp", Timestamp(2000), 10);
+  ASSERT_OK(again);
+  EXPECT_TRUE(again->empty());
+  auto page = (*box)->List("", "", 10);
+  ASSERT_OK(page);
+  ASSERT_EQ(page->rows.size(), 1u);
+  EXPECT_EQ(page->rows[0].first.status, "delivered");
+  EXPECT_EQ(page->rows[0].second.size(), 1u);
+  // A timer for a due time already watched at a later stage is kept.
+  Timer t;
+  t.rule = "acknowledgement-overdue";
+  t.case_id = "case-1";
+  t.due = Timestamp(5000);
+  t.stage = 1;
+  t.fire_at = Timestamp(9000);
+  ASSERT_OK((*box)->Commit({}, {t}, {}, 0));
+  Timer earlier = t;
+  earlier.stage = 0;
+  earlier.fire_at = Timestamp(5000);
+  ASSERT_OK((*box)->Commit({}, {earlier}, {}, 0));
+  auto timers = (*box)->DueTimers(Timestamp(10000), 10);
+  ASSERT_OK(timers);
+  ASSERT_EQ(timers->size(), 1u);
+  EXPECT_EQ((*timers)[0].stage, 1u);
+}
+
+TEST_F(NotifierTest, AlertsForAReceiverNoLongerConfiguredAreDeadLetters) {
+  {
+    MutexLock lk(&mu_);
+    fail_webhooks_ = 1000;
+  }
+  config_.retry = {50, std::chrono::milliseconds(60000),
+                   std::chrono::milliseconds(60000)};
+  Open();
+  NewCase(PersonalReport(true, false));
+  // The webhook failed once and waits a minute for its next try.
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return notifier_->Stats().attempts_failed["webhook"] == 1; }));
+  notifier_->Stop();
+  notifier_.reset();
+  // The endpoint is gone from the configuration.
+  config_.webhooks.clear();
+  config_.contacts["user:alt-1"] = {"alt1@example.org", ""};
+  Open();
+  EXPECT_EQ(notifier_->Stats().dead, 1u);
+  auto list = notifier_->List({"dead", "", 10});
+  ASSERT_OK(list);
+  ASSERT_EQ((*list)["notifications"].size(), 1u);
+  EXPECT_THAT((*list)["notifications"][0]["last_error"].get<std::string>(),
+              ::testing::HasSubstr("no longer configured"));
+  EXPECT_EQ(notifier_->Stats().pending, 0u);
 }
 
 }  // namespace

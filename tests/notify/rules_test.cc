@@ -213,10 +213,38 @@ TEST(NotifyRules, AnOverdueActionGoesToTheLeadNotABarredOne) {
   ASSERT_EQ(p.timers.size(), 1u);
   Plan due = OnTimer(rules, Dir(), s, p.timers[0], p.timers[0].fire_at);
   EXPECT_THAT(Recipients(due), ElementsAre("dsl-1"));
+  // A barred lead is as good as none: the DSLs are told (not the barred
+  // one).
   s.barred_actor_ids = {"dsl-1"};
   due = OnTimer(rules, Dir(), s, p.timers[0], p.timers[0].fire_at);
-  EXPECT_THAT(due.notices, IsEmpty());
+  EXPECT_THAT(Recipients(due), ElementsAre("dsl-2"));
   EXPECT_EQ(due.timers.size(), 1u);  // the repeat, to the alternative
+}
+
+TEST(NotifyRules, SomeoneListedInBothGroupsIsNotToldWhenBarredInEither) {
+  CaseState named = Reported(true);
+  named.dsl_named = true;
+  named.all_dsls_barred = true;  // the DSL named, without an actor id
+  const Directory both{{"dsl-1"}, {"dsl-1", "alt-1"}};
+  Plan p = OnEvent(DefaultRules(), both, "case-1", CaseState{}, named,
+                   Event("ConcernReported"), false);
+  EXPECT_THAT(Recipients(p), ElementsAre("alt-1"));
+}
+
+TEST(NotifyRules, AReopenedCaseWatchesItsDeadlinesAgain) {
+  CaseState closed = Reported(false);
+  closed.stage = Stage::kClosed;
+  closed.lead_actor_id = "dsl-1";
+  closed.lead_role = Role::kDsl;
+  closed.action_due["act-1"] = "2026-12-01";
+  closed.actions["act-1"] = false;
+  CaseState reopened = closed;
+  reopened.stage = Stage::kOpen;
+  Plan p = OnEvent(DefaultRules(), Dir(), "case-1", closed, reopened,
+                   Event("CaseReopened", "dsl-1", Role::kDsl), false);
+  ASSERT_EQ(p.timers.size(), 1u);
+  EXPECT_EQ(p.timers[0].item, "act-1");
+  EXPECT_EQ(p.timers[0].fire_at, EndOfDay("2026-12-01"));
 }
 
 TEST(NotifyRules, AClosedOrErasedCaseIsNotChased) {

@@ -54,6 +54,7 @@ struct WebhookEndpoint {
 struct SmtpServer {
   std::string url;   // smtp://host:587 or smtps://host:465
   std::string from;  // the envelope and From address
+  // Required: mail is sent only after AUTH (over TLS).
   std::string username;
   std::string password_file;  // never in the configuration itself
   std::string ca_file;        // empty: the system's trust store
@@ -77,8 +78,15 @@ struct NotifyConfig {
   std::chrono::milliseconds send_timeout{15000};
 };
 
+// How long to wait after the `failures`-th failed attempt: `initial`,
+// doubling with each failure up to `max`, of which the second half is
+// scaled by `jitter` (0 to 1; random in use).
+std::chrono::milliseconds RetryDelay(const RetryPolicy& policy,
+                                     uint32_t failures, double jitter);
+
 // Checks a configuration as a whole (rules, every contact's endpoint
-// configured, URLs of the right schemes, no line breaks in addresses).
+// configured, URLs of the right schemes, no line breaks in addresses, SMTP
+// authentication, nobody both a DSL and an alternative DSL).
 Status CheckConfig(const NotifyConfig& config);
 
 // One message on its way out.
@@ -120,6 +128,9 @@ struct NotifierStats {
   std::map<std::string, uint64_t> dead_lettered;
   uint64_t withheld = 0;
   uint64_t planned = 0;
+  // The clock's time at the planner's last pass over the timers: every
+  // deadline due by then has been acted on.
+  Timestamp timers_checked;
 };
 
 struct ListQuery {
