@@ -17,6 +17,8 @@ PACKAGES=(
   libcli11-dev libssl-dev libsimdjson-dev libjemalloc-dev
   # alerting (notify/): SMTP with STARTTLS and HTTPS webhooks
   libcurl4-openssl-dev
+  # replication (replicate/): the NATS C client, for JetStream
+  libnats-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # fuzzing (scripts/fuzz.sh) and the ThreadSanitizer build: clang and its
@@ -32,6 +34,8 @@ if [ "$FOR_TESTS" = 1 ]; then
   PACKAGES+=(chromium chromium-driver python3-selenium)
   # The alerting tests' local SMTP sink (tests/notify/sink.py).
   PACKAGES+=(python3-aiosmtpd)
+  # The replication tests start their own three-node JetStream cluster.
+  PACKAGES+=(nats-server)
   command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
   command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 fi

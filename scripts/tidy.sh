@@ -11,7 +11,7 @@ jobs="${CASELEDGER_JOBS:-$(nproc)}"
 log=build/tidy.log
 status=0
 run-clang-tidy -quiet -p build/tsan -j "$jobs" \
-  "^$PWD/(engine|projections|notify|api|cli|tests)/" >"$log.raw" 2>&1 || status=$?
+  "^$PWD/(engine|projections|notify|replicate|api|cli|tests)/" >"$log.raw" 2>&1 || status=$?
 sed 's/\x1b\[[0-9;]*m//g' "$log.raw" >"$log" && rm -f "$log.raw"
 if [ "$status" -eq 0 ]; then
   echo "tidy: no findings ($(grep -c '^clang-tidy' "$log") files)"

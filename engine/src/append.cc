@@ -19,6 +19,13 @@ namespace {
 constexpr size_t kMaxTypeLength = 128;
 constexpr size_t kMaxFieldLength = 256;
 
+uint64_t MicrosSince(std::chrono::steady_clock::time_point t0) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(
+          std::chrono::steady_clock::now() - t0)
+          .count());
+}
+
 // Full JSON validation (grammar and UTF-8) with simdjson, which checks
 // without building a document; each thread keeps its parser's buffers.
 bool IsJsonDocument(std::string_view text) {
@@ -235,16 +242,6 @@ StatusOr<GlobalPosition> EventStoreImpl::Backup(const std::string& dir) {
   logger_->info("backed up to {} at position {}", dir, position);
   return GlobalPosition(position);
 }
-
-// What one group of appends will write.
-struct EventStoreImpl::Group {
-  rocksdb::WriteBatch batch;
-  uint64_t position = 0;  // last position assigned
-  Hash log_hash{};
-  std::unordered_map<std::string, StreamHead> heads;  // changed this group
-  std::unordered_map<std::string, size_t> ids;        // id key -> values
-  std::vector<std::string> values;                    // records this group
-};
 
 StatusOr<StreamHead> EventStoreImpl::LoadStreamHead(
     const std::string& stream_id) {
@@ -530,6 +527,42 @@ Status EventStoreImpl::Resume() {
   return s;
 }
 
+Status EventStoreImpl::WriteGroup(Group& g) {
+  for (const auto& [id, head] : g.heads) {
+    g.batch.Put(streams_cf_, id, EncodeStreamHead(head));
+  }
+  LogHead new_head{GlobalPosition(g.position), g.log_hash};
+  g.batch.Put(meta_cf_, kMetaHeadKey, EncodeLogHead(new_head));
+  const auto t1 = std::chrono::steady_clock::now();
+  rocksdb::Status rs = db_->Write(write_options_, &g.batch);
+  stats_.write_micros.fetch_add(MicrosSince(t1), std::memory_order_relaxed);
+  if (!rs.ok()) {
+    // Fail closed: the batch is atomic, so either all of it or none of it
+    // is in the WAL, but we cannot tell which until the store recovers
+    // (Recover). Refuse every further append until then.
+    stats_.write_failures.fetch_add(1, std::memory_order_relaxed);
+    SetFailure(FromRocks(
+        rs, rs.IsNoSpace()
+                ? "writing events (the disk is full: appends are refused "
+                  "until space is freed)"
+                : "writing events (appends are refused until the store "
+                  "is reopened)"));
+    logger_->error("{}", write_failure_.ToString());
+    return write_failure_;
+  }
+  last_position_ = g.position;
+  last_log_hash_ = g.log_hash;
+  for (const auto& [id, head] : g.heads) stream_cache_.Put(id, head);
+  {
+    MutexLock lk(&commit_mu_);
+    committed_head_ = new_head;
+    committed_.store(g.position, std::memory_order_release);
+  }
+  commit_cv_.SignalAll();
+  stats_.groups_committed.fetch_add(1, std::memory_order_relaxed);
+  return Status::OK();
+}
+
 void EventStoreImpl::ProcessGroup(std::vector<Request>& requests) {
   std::vector<StatusOr<AppendResult>> results;
   results.reserve(requests.size());
@@ -539,54 +572,16 @@ void EventStoreImpl::ProcessGroup(std::vector<Request>& requests) {
     return;
   }
 
-  using Clock = std::chrono::steady_clock;
-  auto micros_since = [](Clock::time_point t0) {
-    return static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0)
-            .count());
-  };
-  const auto t0 = Clock::now();
+  const auto t0 = std::chrono::steady_clock::now();
   Group g;
   g.position = last_position_;
   g.log_hash = last_log_hash_;
   for (Request& r : requests) results.push_back(Decide(r, g));
-  stats_.decide_micros.fetch_add(micros_since(t0), std::memory_order_relaxed);
+  stats_.decide_micros.fetch_add(MicrosSince(t0), std::memory_order_relaxed);
 
-  if (g.position != last_position_) {
-    for (const auto& [id, head] : g.heads) {
-      g.batch.Put(streams_cf_, id, EncodeStreamHead(head));
-    }
-    LogHead new_head{GlobalPosition(g.position), g.log_hash};
-    g.batch.Put(meta_cf_, kMetaHeadKey, EncodeLogHead(new_head));
-    const auto t1 = Clock::now();
-    rocksdb::Status rs = db_->Write(write_options_, &g.batch);
-    stats_.write_micros.fetch_add(micros_since(t1), std::memory_order_relaxed);
-    if (!rs.ok()) {
-      // Fail closed: the batch is atomic, so either all of it or none of it
-      // is in the WAL, but we cannot tell which until the store recovers
-      // (Recover). Refuse every further append until then.
-      stats_.write_failures.fetch_add(1, std::memory_order_relaxed);
-      SetFailure(FromRocks(
-          rs, rs.IsNoSpace()
-                  ? "writing events (the disk is full: appends are refused "
-                    "until space is freed)"
-                  : "writing events (appends are refused until the store "
-                    "is reopened)"));
-      logger_->error("{}", write_failure_.ToString());
-      for (auto& r : results) {
-        if (r.ok()) r = write_failure_;
-      }
-    } else {
-      last_position_ = g.position;
-      last_log_hash_ = g.log_hash;
-      for (const auto& [id, head] : g.heads) stream_cache_.Put(id, head);
-      {
-        MutexLock lk(&commit_mu_);
-        committed_head_ = new_head;
-        committed_.store(g.position, std::memory_order_release);
-      }
-      commit_cv_.SignalAll();
-      stats_.groups_committed.fetch_add(1, std::memory_order_relaxed);
+  if (g.position != last_position_ && !WriteGroup(g).ok()) {
+    for (auto& r : results) {
+      if (r.ok()) r = write_failure_;
     }
   }
   for (const auto& r : results) {

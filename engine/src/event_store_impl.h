@@ -16,6 +16,7 @@
 #pragma once
 
 #include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
 
 #include <atomic>
 #include <deque>
@@ -81,6 +82,8 @@ class EventStoreImpl final : public EventStore {
                                                   size_t limit) const override;
   StatusOr<std::vector<RecordedEvent>> ReadAll(GlobalPosition after,
                                                size_t limit) const override;
+  Status AppendReplicated(const std::vector<std::string>& records,
+                          ReplicaApplyResult* result) override;
   StatusOr<RecordedEvent> ReadEvent(const EventId& id) const override;
   StatusOr<StreamVersion> GetStreamVersion(
       std::string_view stream_id) const override;
@@ -124,7 +127,15 @@ class EventStoreImpl final : public EventStore {
     size_t value_index;  // into Group::values
   };
 
-  struct Group;
+  // What one group of appends (or of replicated records) will write.
+  struct Group {
+    rocksdb::WriteBatch batch;
+    uint64_t position = 0;  // last position assigned
+    Hash log_hash{};
+    std::unordered_map<std::string, StreamHead> heads;  // changed this group
+    std::unordered_map<std::string, size_t> ids;        // id key -> values
+    std::vector<std::string> values;                    // records this group
+  };
 
   Status ValidateRequest(const Request& r) const;
   // Takes and gives back the writer state (no group is written meanwhile);
@@ -156,6 +167,13 @@ class EventStoreImpl final : public EventStore {
                                                         Group& g);
 
   StatusOr<RecordedEvent> ReadAtPosition(uint64_t position) const;
+  // With the writer state held: checks one replicated record against the
+  // chain heads and the group so far and adds it to `g`; false (with
+  // *skip) when it is already stored as it is.
+  Status AddReplicated(std::string_view record, Group& g, bool* skip);
+  // With the writer state held: writes a group and publishes its head, or
+  // fails the store (appends are refused until it recovers).
+  Status WriteGroup(Group& g);
   StatusOr<VerifyReport> VerifyStream(const std::string& stream_id) const;
   StatusOr<VerifyReport> VerifyLog() const;
   Status CheckOpen() const;

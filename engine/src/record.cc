@@ -53,27 +53,51 @@ Hash Sha256Of2(const uint8_t* a, size_t an, const uint8_t* b, size_t bn) {
 
 }  // namespace
 
+namespace {
+
+// The fields of the canonical bytes, wherever they come from.
+struct CanonicalFields {
+  const EventId& id;
+  std::string_view stream_id;
+  uint64_t version;
+  uint64_t position;
+  int64_t recorded_at;
+  int64_t occurred_at;
+  uint32_t schema_version;
+  std::string_view type, actor_id, actor_role, correlation_id, causation_id,
+      payload;
+};
+
+void EncodeFields(const CanonicalFields& f, std::string* dst) {
+  dst->reserve(dst->size() + kFixedHeader + size_t{7} * 4 + f.stream_id.size() +
+               f.type.size() + f.actor_id.size() + f.actor_role.size() +
+               f.correlation_id.size() + f.causation_id.size() +
+               f.payload.size() + 2 * kHashSize);
+  dst->push_back(static_cast<char>(kRecordFormatV1));
+  PutBe64(dst, f.position);
+  PutBe64(dst, f.version);
+  PutBe64(dst, static_cast<uint64_t>(f.recorded_at));
+  PutBe64(dst, static_cast<uint64_t>(f.occurred_at));
+  dst->append(reinterpret_cast<const char*>(f.id.bytes().data()), 16);
+  PutBe32(dst, f.schema_version);
+  PutString(dst, f.stream_id);
+  PutString(dst, f.type);
+  PutString(dst, f.actor_id);
+  PutString(dst, f.actor_role);
+  PutString(dst, f.correlation_id);
+  PutString(dst, f.causation_id);
+  PutString(dst, f.payload);
+}
+
+}  // namespace
+
 void EncodeCanonical(const ProposedEvent& e, const EventId& id,
                      std::string_view stream_id, uint64_t version,
                      uint64_t position, int64_t recorded_at, std::string* dst) {
-  dst->reserve(dst->size() + kFixedHeader + size_t{7} * 4 + stream_id.size() +
-               e.type.size() + e.actor.id.size() + e.actor.role.size() +
-               e.correlation_id.size() + e.causation_id.size() +
-               e.payload.size() + 2 * kHashSize);
-  dst->push_back(static_cast<char>(kRecordFormatV1));
-  PutBe64(dst, position);
-  PutBe64(dst, version);
-  PutBe64(dst, static_cast<uint64_t>(recorded_at));
-  PutBe64(dst, static_cast<uint64_t>(e.occurred_at.value()));
-  dst->append(reinterpret_cast<const char*>(id.bytes().data()), 16);
-  PutBe32(dst, e.schema_version);
-  PutString(dst, stream_id);
-  PutString(dst, e.type);
-  PutString(dst, e.actor.id);
-  PutString(dst, e.actor.role);
-  PutString(dst, e.correlation_id);
-  PutString(dst, e.causation_id);
-  PutString(dst, e.payload);
+  EncodeFields({id, stream_id, version, position, recorded_at,
+                e.occurred_at.value(), e.schema_version, e.type, e.actor.id,
+                e.actor.role, e.correlation_id, e.causation_id, e.payload},
+               dst);
 }
 
 Status DecodeRecord(std::string_view value, EventView* out) {
@@ -187,3 +211,27 @@ bool DecodeLogHead(std::string_view value, LogHead* head) {
 }
 
 }  // namespace caseledger::internal
+
+namespace caseledger {
+
+std::string EncodeStoredRecord(const RecordedEvent& e) {
+  std::string out;
+  internal::EncodeFields(
+      {e.event_id, e.stream_id, e.version.value(), e.position.value(),
+       e.recorded_at.value(), e.occurred_at.value(), e.schema_version, e.type,
+       e.actor.id, e.actor.role, e.correlation_id, e.causation_id, e.payload},
+      &out);
+  out.append(reinterpret_cast<const char*>(e.case_hash.data()),
+             internal::kHashSize);
+  out.append(reinterpret_cast<const char*>(e.log_hash.data()),
+             internal::kHashSize);
+  return out;
+}
+
+StatusOr<RecordedEvent> DecodeStoredRecord(std::string_view bytes) {
+  internal::EventView v;
+  RETURN_IF_ERROR(internal::DecodeRecord(bytes, &v));
+  return internal::ToRecordedEvent(v);
+}
+
+}  // namespace caseledger

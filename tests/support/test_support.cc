@@ -183,6 +183,19 @@ SettableClock& StoreClock() {
   return clock;
 }
 
+std::vector<std::string> StoredRecords(const EventStore& store) {
+  std::vector<std::string> out;
+  GlobalPosition after(0);
+  while (true) {
+    auto page = store.ReadAll(after, 500);
+    EXPECT_TRUE(page.ok()) << page.status().ToString();
+    if (!page.ok() || page->empty()) break;
+    for (const RecordedEvent& e : *page) out.push_back(EncodeStoredRecord(e));
+    after = page->back().position;
+  }
+  return out;
+}
+
 std::unique_ptr<EventStore> OpenStore(const std::string& path,
                                       Options options) {
   if (!options.clock) options.clock = StoreClock().Function();

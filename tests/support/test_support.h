@@ -128,6 +128,9 @@ SettableClock& StoreClock();
 std::unique_ptr<EventStore> OpenStore(const std::string& path,
                                       Options options = Options());
 
+// Every record of the log as stored (EncodeStoredRecord), in order.
+std::vector<std::string> StoredRecords(const EventStore& store);
+
 // A key store in its own temporary directory (a fresh KEK, written
 // without fsync) and a sealer over `catalog`: what a test's CaseService
 // seals with and its readers open with.

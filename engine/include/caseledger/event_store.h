@@ -81,6 +81,12 @@ struct StoreStats {
   uint64_t recoveries = 0;            // times appends resumed after one
 };
 
+// What AppendReplicated did before it returned (also when it failed).
+struct ReplicaApplyResult {
+  uint64_t applied = 0;  // records written, in order
+  uint64_t skipped = 0;  // records already stored, byte for byte
+};
+
 class EventStore {
  public:
   // Opens (or, with options.create_if_missing, creates) the store in `path`.
@@ -123,6 +129,23 @@ class EventStore {
   virtual StatusOr<AppendResult> Append(std::string_view stream_id,
                                         ExpectedVersion expected,
                                         std::vector<ProposedEvent> events) = 0;
+
+  // Appends records another store committed, exactly as they are (see
+  // EncodeStoredRecord): a replica's log is its primary's, byte for byte,
+  // with the same head hash at the same position.
+  //
+  // In order, each record must decode and be at the next position, be the
+  // next version of its case, carry an event id not stored before, and
+  // both its hashes must recompute from the chain heads (the previous
+  // record's log hash, the case's previous case hash). A record at a
+  // position already stored is skipped when its bytes are the stored ones
+  // (a redelivery), and is a break otherwise. At the first break the
+  // records before it are written, nothing after it is, and the call
+  // returns kCorruption naming the position and the reason. Written with
+  // the store's sync option, serialised with appends; subscribers see the
+  // records as they would appended ones.
+  virtual Status AppendReplicated(const std::vector<std::string>& records,
+                                  ReplicaApplyResult* result) = 0;
 
   // Reads up to `limit` events of a case starting at version `from`
   // (inclusive), forward or backward. Backward from a version past the end
@@ -211,6 +234,15 @@ class EventStore {
 StatusOr<GlobalPosition> RestoreBackup(const std::string& backup,
                                        const std::string& dir,
                                        const Options& options = {});
+
+// The bytes the log stores for `e` (engine/FORMAT.md): the canonical
+// fields, then the case and log hashes as `e` carries them. What a replica
+// ships; re-encoding a stored event gives its stored bytes exactly.
+std::string EncodeStoredRecord(const RecordedEvent& e);
+
+// Decodes stored record bytes without checking their hashes; kCorruption
+// when they do not parse.
+StatusOr<RecordedEvent> DecodeStoredRecord(std::string_view bytes);
 
 // Visits the events of a stream in version order, from `from` through
 // `through` (inclusive; 0 means to the end), reading them in pages. Stops at

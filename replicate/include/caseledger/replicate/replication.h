@@ -1,0 +1,131 @@
+// Replication of the log through a NATS JetStream cluster.
+//
+// The stream is the log. The primary's Publisher ships every committed
+// record exactly as stored (EncodeStoredRecord: its bytes, position and
+// both hashes) to one subject of a stream replicated on the cluster, in
+// position order, each message with its position as the message id
+// (JetStream drops a duplicate id) and the stream's expected last sequence
+// (JetStream refuses a message that does not follow the one the publisher
+// last saw stored). So the stream holds the log in order, without gaps or
+// duplicates, across restarts of either side.
+//
+// A Follower consumes the stream with a durable consumer and applies each
+// record with EventStore::AppendReplicated, which checks both hash chains
+// before it writes: a follower's log is the primary's byte for byte, and a
+// record that breaks a chain stops the follower (it reports why) instead of
+// entering its log.
+//
+// The records are the log's own bytes: personal fields in them are already
+// sealed (engine/keys), so nothing leaves the node in the clear.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "caseledger/event_store.h"
+#include "caseledger/status.h"
+
+namespace caseledger::replicate {
+
+struct ReplicationConfig {
+  // The cluster's servers, e.g. {"nats://10.0.0.1:4222", ...}; the client
+  // fails over between them.
+  std::vector<std::string> servers;
+  // This node's name: it names the follower's durable consumer. 1 to 64
+  // characters from [A-Za-z0-9_-].
+  std::string node;
+  // The JetStream stream (created by the primary if missing) and the
+  // subject prefix its messages use: records on `<subjects>.log`.
+  std::string stream = "CASELEDGER";
+  std::string subjects = "caseledger";
+  // How many servers store the stream (JetStream's R; 1, 3 or 5).
+  int replicas = 3;
+  // How long one publish or fetch waits for the cluster.
+  std::chrono::milliseconds timeout{5000};
+  // Optional: a NATS credentials file (JWT and seed), and a CA bundle that
+  // makes the connection TLS-only.
+  std::string credentials_file;
+  std::string tls_ca_file;
+};
+
+// OK when the configuration can be used; otherwise what is wrong with it.
+Status CheckConfig(const ReplicationConfig& config);
+
+struct PublisherStats {
+  uint64_t committed_position = 0;  // the local log's head
+  uint64_t stored_position = 0;     // the last record the stream has stored
+  uint64_t stream_sequence = 0;     // its sequence in the stream
+  uint64_t published = 0;           // records stored by this process
+  uint64_t duplicates = 0;          // of them, already stored (resends)
+  uint64_t failures = 0;            // batches that failed and were retried
+  bool connected = false;
+};
+
+// Publishes the store's log to the stream, from where the stream ends, on
+// a thread of its own: it reads the log through a subscription, so an
+// append never waits for it, and a slow or absent cluster only grows the
+// lag (committed_position - stored_position), which stats() reports.
+class Publisher {
+ public:
+  // Starts publishing. Fails only on a bad configuration; a cluster that
+  // cannot be reached is retried (with backoff) until Stop.
+  static StatusOr<std::unique_ptr<Publisher>> Start(EventStore& store,
+                                                    ReplicationConfig config);
+  virtual ~Publisher() = default;
+
+  // Blocks until the stream has stored every record through `position` or
+  // the timeout passes; whether it has.
+  virtual bool WaitStored(GlobalPosition position,
+                          std::chrono::milliseconds timeout) const = 0;
+
+  virtual PublisherStats stats() const = 0;
+
+  // OK while publishing; kUnavailable while the cluster cannot be reached
+  // (publishing resumes by itself); kCorruption when the stream holds a
+  // record at a position this log holds differently (the stream is another
+  // node's log, or this log was changed): nothing more is published.
+  virtual Status Health() const = 0;
+
+  // Stops the thread. Idempotent; the destructor calls it.
+  virtual void Stop() = 0;
+};
+
+struct FollowerStats {
+  uint64_t applied_position = 0;  // the local log's head
+  uint64_t stream_sequence = 0;   // the stream sequence applied through
+  uint64_t pending = 0;           // messages the consumer has yet to deliver
+  uint64_t applied = 0;           // records written by this process
+  uint64_t redelivered = 0;       // records skipped as already stored
+  bool connected = false;
+};
+
+// Applies the stream to the store on a thread of its own. The durable
+// consumer is `follower-<node>`; where to resume is kept in
+// `checkpoint_path` (a small file beside the store), so a restart resumes
+// where it stopped and a lost checkpoint costs only a replay, whose
+// records are compared with those stored and skipped.
+class Follower {
+ public:
+  static StatusOr<std::unique_ptr<Follower>> Start(EventStore& store,
+                                                   ReplicationConfig config,
+                                                   std::string checkpoint_path);
+  virtual ~Follower() = default;
+
+  // Blocks until the local log reaches `position` or the timeout passes.
+  virtual bool WaitApplied(GlobalPosition position,
+                           std::chrono::milliseconds timeout) const = 0;
+
+  virtual FollowerStats stats() const = 0;
+
+  // OK while following; kUnavailable while the cluster or the stream cannot
+  // be reached; kCorruption, naming the record and why, once a record broke
+  // a chain: the follower applies nothing more (until restarted).
+  virtual Status Health() const = 0;
+
+  virtual void Stop() = 0;
+};
+
+}  // namespace caseledger::replicate

@@ -1,0 +1,194 @@
+#include "replicate/src/nats.h"
+
+#include <string>
+#include <vector>
+
+namespace caseledger::replicate::internal {
+
+namespace {
+
+Status Classify(natsStatus s, int jerr, std::string msg) {
+  if (jerr == JSStreamNotFoundErr || jerr == JSConsumerNotFoundErr ||
+      jerr == JSNoMessageFoundErr || s == NATS_NOT_FOUND) {
+    return Status::NotFound(std::move(msg));
+  }
+  if (jerr == JSStreamWrongLastSequenceErr) {
+    return Status::FailedPrecondition(std::move(msg));
+  }
+  switch (s) {
+    case NATS_TIMEOUT:
+    case NATS_NO_RESPONDERS:
+    case NATS_CONNECTION_CLOSED:
+    case NATS_CONNECTION_DISCONNECTED:
+    case NATS_NO_SERVER:
+    case NATS_STALE_CONNECTION:
+    case NATS_IO_ERROR:
+    case NATS_SLOW_CONSUMER:
+      return Status::Unavailable(std::move(msg));
+    default:
+      break;
+  }
+  // JetStream answers "no leader yet" and "insufficient resources" while
+  // the cluster elects or recovers.
+  if (jerr == JSClusterNotAvailErr || jerr == JSClusterNoPeersErr ||
+      jerr == JSInsufficientResourcesErr || jerr == JSStreamOfflineErr) {
+    return Status::Unavailable(std::move(msg));
+  }
+  return Status::IOError(std::move(msg));
+}
+
+}  // namespace
+
+Status FromNats(natsStatus s, int jerr, std::string_view what) {
+  std::string msg = std::string(what) + ": " + natsStatus_GetText(s);
+  if (jerr != 0) msg += " (JetStream error " + std::to_string(jerr) + ")";
+  if (const char* last = nats_GetLastError(nullptr);
+      last != nullptr && *last != '\0') {
+    msg += ": ";
+    msg += last;
+  }
+  return Classify(s, jerr, std::move(msg));
+}
+
+Status FromJetStream(int jerr, std::string_view description,
+                     std::string_view what) {
+  return Classify(NATS_ERR, jerr,
+                  std::string(what) + ": JetStream error " +
+                      std::to_string(jerr) + ": " + std::string(description));
+}
+
+StatusOr<std::unique_ptr<Nats>> Nats::Connect(const ReplicationConfig& config) {
+  natsOptions* opts = nullptr;
+  if (natsOptions_Create(&opts) != NATS_OK) {
+    return Status::IOError("cannot create NATS options");
+  }
+  struct OptsGuard {
+    natsOptions* o;
+    ~OptsGuard() { natsOptions_Destroy(o); }
+  } guard{opts};
+  std::vector<const char*> servers;
+  servers.reserve(config.servers.size());
+  for (const std::string& s : config.servers) servers.push_back(s.c_str());
+  natsStatus s = natsOptions_SetServers(opts, servers.data(),
+                                        static_cast<int>(servers.size()));
+  const std::string name = "caseledger-" + config.node;
+  if (s == NATS_OK) s = natsOptions_SetName(opts, name.c_str());
+  if (s == NATS_OK) s = natsOptions_SetTimeout(opts, config.timeout.count());
+  // Reconnect for ever: the cluster may be away for longer than any bound.
+  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
+  if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 250);
+  if (s == NATS_OK && !config.credentials_file.empty()) {
+    s = natsOptions_SetUserCredentialsFromFiles(
+        opts, config.credentials_file.c_str(), nullptr);
+  }
+  if (s == NATS_OK && !config.tls_ca_file.empty()) {
+    s = natsOptions_SetSecure(opts, true);
+    if (s == NATS_OK) {
+      s = natsOptions_LoadCATrustedCertificates(opts,
+                                                config.tls_ca_file.c_str());
+    }
+  }
+  if (s != NATS_OK) return FromNats(s, 0, "configuring the NATS connection");
+
+  std::unique_ptr<Nats> n(new Nats());
+  s = natsConnection_Connect(&n->nc_, opts);
+  if (s != NATS_OK) return FromNats(s, 0, "connecting to NATS");
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = config.timeout.count();
+  s = natsConnection_JetStream(&n->js_, n->nc_, &jo);
+  if (s != NATS_OK) return FromNats(s, 0, "opening JetStream");
+  return n;
+}
+
+Nats::~Nats() {
+  if (js_ != nullptr) jsCtx_Destroy(js_);
+  if (nc_ != nullptr) {
+    natsConnection_Close(nc_);
+    natsConnection_Destroy(nc_);
+  }
+}
+
+bool Nats::connected() const {
+  return nc_ != nullptr &&
+         natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED;
+}
+
+std::string LogSubject(const ReplicationConfig& config) {
+  return config.subjects + ".log";
+}
+
+Status EnsureStream(const Nats& nats, const ReplicationConfig& config) {
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  jsStreamInfo* si = nullptr;
+  natsStatus s =
+      js_GetStreamInfo(&si, nats.js(), config.stream.c_str(), nullptr, &jerr);
+  if (s == NATS_OK) {
+    jsStreamInfo_Destroy(si);
+    return Status::OK();
+  }
+  Status got = FromNats(s, jerr, "reading stream " + config.stream);
+  if (!got.IsNotFound()) return got;
+
+  const std::string all = config.subjects + ".>";
+  const char* subjects[] = {all.c_str()};
+  jsStreamConfig sc;
+  jsStreamConfig_Init(&sc);
+  sc.Name = config.stream.c_str();
+  sc.Description = "caseledger: the event log, record by record";
+  sc.Subjects = subjects;
+  sc.SubjectsLen = 1;
+  sc.Storage = js_FileStorage;
+  sc.Replicas = config.replicas;
+  sc.Retention = js_LimitsPolicy;
+  sc.Discard = js_DiscardNew;  // never drop a record to make room
+  sc.DenyDelete = true;
+  sc.DenyPurge = true;
+  sc.Duplicates = int64_t{120} * 1000 * 1000 * 1000;  // 2 minutes, in ns
+  jerr = static_cast<jsErrCode>(0);
+  s = js_AddStream(&si, nats.js(), &sc, nullptr, &jerr);
+  if (s == NATS_OK) {
+    jsStreamInfo_Destroy(si);
+    return Status::OK();
+  }
+  if (jerr == JSStreamNameExistErr) return Status::OK();  // raced another
+  return FromNats(s, jerr, "creating stream " + config.stream);
+}
+
+StatusOr<uint64_t> StreamLastSequence(const Nats& nats,
+                                      const ReplicationConfig& config) {
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  jsStreamInfo* si = nullptr;
+  natsStatus s =
+      js_GetStreamInfo(&si, nats.js(), config.stream.c_str(), nullptr, &jerr);
+  if (s != NATS_OK) {
+    return FromNats(s, jerr, "reading stream " + config.stream);
+  }
+  const uint64_t last = si->State.LastSeq;
+  jsStreamInfo_Destroy(si);
+  return last;
+}
+
+StatusOr<std::optional<StoredMessage>> LastRecord(
+    const Nats& nats, const ReplicationConfig& config) {
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsMsg* raw = nullptr;
+  const std::string subject = LogSubject(config);
+  natsStatus s = js_GetLastMsg(&raw, nats.js(), config.stream.c_str(),
+                               subject.c_str(), nullptr, &jerr);
+  MsgPtr msg(raw);
+  if (s != NATS_OK) {
+    Status st = FromNats(s, jerr, "reading the stream's last record");
+    if (st.IsNotFound() && jerr == JSNoMessageFoundErr) {
+      return std::optional<StoredMessage>();
+    }
+    return st;
+  }
+  StoredMessage out;
+  out.sequence = natsMsg_GetSequence(msg.get());
+  out.data.assign(natsMsg_GetData(msg.get()),
+                  static_cast<size_t>(natsMsg_GetDataLength(msg.get())));
+  return std::optional<StoredMessage>(std::move(out));
+}
+
+}  // namespace caseledger::replicate::internal

@@ -1,0 +1,79 @@
+// Thin owners of the NATS C client's objects, and the few JetStream calls
+// the publisher and the follower share. Private to replicate/.
+#pragma once
+
+#include <nats/nats.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "caseledger/replicate/replication.h"
+#include "caseledger/status.h"
+
+namespace caseledger::replicate::internal {
+
+struct MsgDeleter {
+  void operator()(natsMsg* m) const { natsMsg_Destroy(m); }
+};
+using MsgPtr = std::unique_ptr<natsMsg, MsgDeleter>;
+
+// A NATS error as a Status: kUnavailable for what retrying may mend (no
+// connection, a timeout, no stream leader yet), kNotFound for a missing
+// stream, consumer or message, kFailedPrecondition for JetStream's "wrong
+// last sequence" (the stream moved on), kIOError otherwise. The message names
+// `what`, the client's status and JetStream's error code.
+Status FromNats(natsStatus s, int jerr, std::string_view what);
+// An error JetStream answered in a reply's body ({"error": {"err_code",
+// "description"}}), classified the same way.
+Status FromJetStream(int jerr, std::string_view description,
+                     std::string_view what);
+
+struct SubDeleter {
+  void operator()(natsSubscription* s) const { natsSubscription_Destroy(s); }
+};
+using SubPtr = std::unique_ptr<natsSubscription, SubDeleter>;
+
+// One connection to the cluster with its JetStream context. The client
+// reconnects by itself, for ever, across the configured servers.
+class Nats {
+ public:
+  static StatusOr<std::unique_ptr<Nats>> Connect(
+      const ReplicationConfig& config);
+  ~Nats();
+  Nats(const Nats&) = delete;
+  Nats& operator=(const Nats&) = delete;
+
+  natsConnection* connection() const { return nc_; }
+  jsCtx* js() const { return js_; }
+  bool connected() const;
+
+ private:
+  Nats() = default;
+  natsConnection* nc_ = nullptr;
+  jsCtx* js_ = nullptr;
+};
+
+// The subject records are published on.
+std::string LogSubject(const ReplicationConfig& config);
+
+// Creates the stream if it does not exist (file storage, the configured
+// replicas, messages never deleted or purged, duplicate window 2 minutes);
+// an existing stream is left as it is.
+Status EnsureStream(const Nats& nats, const ReplicationConfig& config);
+
+// The stream's last sequence (0 when empty); kNotFound without the stream.
+StatusOr<uint64_t> StreamLastSequence(const Nats& nats,
+                                      const ReplicationConfig& config);
+
+// The last record message in the stream: its sequence and bytes; nullopt
+// when the stream holds no record.
+struct StoredMessage {
+  uint64_t sequence = 0;
+  std::string data;
+};
+StatusOr<std::optional<StoredMessage>> LastRecord(
+    const Nats& nats, const ReplicationConfig& config);
+
+}  // namespace caseledger::replicate::internal

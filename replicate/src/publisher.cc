@@ -1,0 +1,305 @@
+// The primary's side: the log, read through a subscription, published to the
+// stream in order with JetStream's duplicate and sequence checks.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "caseledger/replicate/replication.h"
+#include "replicate/src/nats.h"
+#include "replicate/src/worker.h"
+
+namespace caseledger::replicate {
+namespace {
+
+using internal::MsgPtr;
+using internal::Nats;
+
+constexpr size_t kBatch = 512;
+
+class PublisherImpl final : public Publisher {
+ public:
+  PublisherImpl(EventStore& store, ReplicationConfig config)
+      : store_(store),
+        config_(std::move(config)),
+        subject_(internal::LogSubject(config_)) {}
+  ~PublisherImpl() override { Stop(); }
+
+  void Begin() {
+    worker_.Start([this] { return Step(); },
+                  [this] {
+                    sub_.reset();  // resynchronise before going on
+                    connected_.store(nats_ && nats_->connected());
+                  });
+  }
+
+  bool WaitStored(GlobalPosition position,
+                  std::chrono::milliseconds timeout) const override {
+    std::unique_lock<std::mutex> lk(stored_mu_);
+    return stored_cv_.wait_for(lk, timeout, [&] {
+      return stored_position_.load() >= position.value();
+    });
+  }
+
+  PublisherStats stats() const override {
+    PublisherStats s;
+    s.committed_position = store_.committed_position().value();
+    s.stored_position = stored_position_.load();
+    s.stream_sequence = stream_sequence_.load();
+    s.published = published_.load();
+    s.duplicates = duplicates_.load();
+    s.failures = failures_.load();
+    s.connected = connected_.load();
+    return s;
+  }
+
+  Status Health() const override { return worker_.Health(); }
+
+  void Stop() override { worker_.Stop(); }
+
+ private:
+  // What the cluster answered for one message of the batch in flight.
+  struct Ack {
+    Status status;
+    uint64_t sequence = 0;
+    bool duplicate = false;
+  };
+
+  // JetStream's reply to one publish: {"stream", "seq", "duplicate"} or
+  // {"error": {"err_code", "description"}}, or a no-responders status
+  // (the stream has no leader at the moment).
+  static Ack ParseAck(natsMsg* reply, uint64_t position) {
+    Ack ack;
+    const std::string what = "publishing record " + std::to_string(position);
+    if (natsMsg_IsNoResponders(reply)) {
+      ack.status = Status::Unavailable(
+          what + ": no responders (the stream has no leader yet)");
+      return ack;
+    }
+    const auto j = nlohmann::json::parse(
+        std::string_view(natsMsg_GetData(reply),
+                         static_cast<size_t>(natsMsg_GetDataLength(reply))),
+        nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      ack.status = Status::IOError(what + ": the reply does not parse");
+    } else if (auto e = j.find("error"); e != j.end() && e->is_object()) {
+      ack.status =
+          internal::FromJetStream(e->value("err_code", 0),
+                                  e->value("description", std::string()), what);
+    } else if (auto seq = j.find("seq");
+               seq != j.end() && seq->is_number_unsigned()) {
+      ack.sequence = seq->get<uint64_t>();
+      ack.duplicate = j.value("duplicate", false);
+    } else {
+      ack.status = Status::IOError(what + ": the reply has no sequence");
+    }
+    return ack;
+  }
+
+  void SetStored(uint64_t position, uint64_t sequence) {
+    {
+      std::lock_guard<std::mutex> lk(stored_mu_);
+      stored_position_.store(position);
+      stream_sequence_.store(sequence);
+    }
+    stored_cv_.notify_all();
+  }
+
+  // Connects if needed, and learns where the stream ends: the last record
+  // it holds must be this log's record at that position, byte for byte.
+  // Returns a subscription from there.
+  StatusOr<std::unique_ptr<Subscription>> Sync() {
+    if (!nats_) {
+      ASSIGN_OR_RETURN(nats_, Nats::Connect(config_));
+      natsInbox* inbox = nullptr;
+      natsSubscription* raw = nullptr;
+      natsStatus s = natsInbox_Create(&inbox);
+      if (s == NATS_OK) {
+        inbox_ = inbox;
+        natsInbox_Destroy(inbox);
+        const std::string all = inbox_ + ".>";
+        s = natsConnection_SubscribeSync(&raw, nats_->connection(),
+                                         all.c_str());
+      }
+      if (s == NATS_OK) {
+        replies_.reset(raw);
+        // A batch's replies must all fit: no limit on the count.
+        s = natsSubscription_SetPendingLimits(raw, -1, 256 * 1024 * 1024);
+      }
+      if (s != NATS_OK) {
+        nats_.reset();
+        return internal::FromNats(s, 0, "subscribing to publish replies");
+      }
+    }
+    RETURN_IF_ERROR(internal::EnsureStream(*nats_, config_));
+    ASSIGN_OR_RETURN(std::optional<internal::StoredMessage> last,
+                     internal::LastRecord(*nats_, config_));
+    ASSIGN_OR_RETURN(uint64_t last_sequence,
+                     internal::StreamLastSequence(*nats_, config_));
+    uint64_t position = 0;
+    if (last) {
+      ASSIGN_OR_RETURN(RecordedEvent theirs, DecodeStoredRecord(last->data));
+      position = theirs.position.value();
+      auto ours = store_.ReadAll(GlobalPosition(position - 1), 1);
+      if (!ours.ok()) return ours.status();
+      if (ours->empty() || ours->front().position.value() != position) {
+        return Status::Corruption(
+            "stream " + config_.stream + " holds position " +
+            std::to_string(position) + ", beyond this log's head " +
+            std::to_string(store_.committed_position().value()) +
+            ": it is not this node's log");
+      }
+      if (EncodeStoredRecord(ours->front()) != last->data) {
+        return Status::Corruption(
+            "stream " + config_.stream + " holds a record at position " +
+            std::to_string(position) +
+            " that differs from this log's: it is not this node's log, or "
+            "this log was changed");
+      }
+    }
+    SetStored(position, last_sequence);
+    return store_.Subscribe(GlobalPosition(position));
+  }
+
+  // Publishes `events` (the next positions after stored_position_) as one
+  // pipeline, each message with its own reply subject, and waits up to the
+  // timeout for every acknowledgement. (Our own inbox rather than the
+  // client's asynchronous publishing, whose wait for completion was seen to
+  // hang past its deadline after a server was killed.)
+  Status PublishBatch(const std::vector<RecordedEvent>& events) {
+    const uint64_t first_sequence = stream_sequence_.load();
+    const std::string prefix = inbox_ + "." + std::to_string(++batch_) + ".";
+    for (size_t i = 0; i < events.size(); ++i) {
+      const std::string data = EncodeStoredRecord(events[i]);
+      const std::string id = std::to_string(events[i].position.value());
+      const std::string expected = std::to_string(first_sequence + i);
+      const std::string reply = prefix + id;
+      natsMsg* raw = nullptr;
+      natsStatus s = natsMsg_Create(&raw, subject_.c_str(), reply.c_str(),
+                                    data.data(), static_cast<int>(data.size()));
+      MsgPtr msg(raw);
+      if (s == NATS_OK) {
+        s = natsMsgHeader_Set(msg.get(), "Nats-Msg-Id", id.c_str());
+      }
+      // The expected sequence is set as a header: the client leaves out
+      // ExpectLastSeq when it is 0, and the first record must expect 0.
+      if (s == NATS_OK) {
+        s = natsMsgHeader_Set(msg.get(), "Nats-Expected-Last-Sequence",
+                              expected.c_str());
+      }
+      if (s == NATS_OK)
+        s = natsConnection_PublishMsg(nats_->connection(), msg.get());
+      if (s != NATS_OK) {
+        return internal::FromNats(s, 0, "publishing record " + id);
+      }
+    }
+
+    std::map<uint64_t, Ack> acks;  // by position
+    const auto deadline = std::chrono::steady_clock::now() + config_.timeout;
+    while (acks.size() < events.size()) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      natsMsg* raw = nullptr;
+      natsStatus s =
+          natsSubscription_NextMsg(&raw, replies_.get(), left.count());
+      MsgPtr reply(raw);
+      if (s == NATS_TIMEOUT) break;
+      if (s != NATS_OK) {
+        return internal::FromNats(s, 0, "reading publish replies");
+      }
+      const std::string_view subject = natsMsg_GetSubject(reply.get());
+      if (subject.substr(0, prefix.size()) != prefix) continue;  // stale
+      const uint64_t position = std::strtoull(
+          std::string(subject.substr(prefix.size())).c_str(), nullptr, 10);
+      acks[position] = ParseAck(reply.get(), position);
+    }
+
+    uint64_t stored = stored_position_.load();
+    uint64_t sequence = first_sequence;
+    Status result;
+    for (const RecordedEvent& e : events) {
+      auto it = acks.find(e.position.value());
+      if (it == acks.end()) {
+        result = Status::Unavailable(
+            "the stream did not acknowledge record " +
+            std::to_string(e.position.value()) + " within " +
+            std::to_string(config_.timeout.count()) + " ms");
+        break;
+      }
+      const Ack& ack = it->second;
+      if (!ack.status.ok()) {
+        result = ack.status;
+        break;
+      }
+      if (ack.sequence != sequence + 1) {
+        // A duplicate id stored elsewhere in the stream: not this record.
+        result = Status::FailedPrecondition(
+            "record " + std::to_string(e.position.value()) +
+            " is stored at stream sequence " + std::to_string(ack.sequence) +
+            ", expected " + std::to_string(sequence + 1));
+        break;
+      }
+      sequence = ack.sequence;
+      stored = e.position.value();
+      published_.fetch_add(1);
+      if (ack.duplicate) duplicates_.fetch_add(1);
+    }
+    SetStored(stored, sequence);
+    return result;
+  }
+
+  Status Step() {
+    if (!sub_) {
+      auto synced = Sync();
+      if (!synced.ok()) {
+        failures_.fetch_add(1);
+        return synced.status();
+      }
+      sub_ = std::move(*synced);
+      worker_.SetHealthy();
+    }
+    connected_.store(nats_->connected());
+    ASSIGN_OR_RETURN(std::vector<RecordedEvent> events,
+                     sub_->Next(kBatch, std::chrono::milliseconds(200)));
+    if (events.empty()) return Status::OK();
+    Status published = PublishBatch(events);
+    if (!published.ok()) failures_.fetch_add(1);
+    return published;
+  }
+
+  EventStore& store_;
+  const ReplicationConfig config_;
+  const std::string subject_;
+  // The worker thread's: the connection, and the log from where the
+  // stream ends (none until synchronised).
+  std::unique_ptr<Nats> nats_;
+  std::string inbox_;         // replies come to <inbox>.<batch>.<position>
+  internal::SubPtr replies_;  // on <inbox>.>
+  uint64_t batch_ = 0;
+  std::unique_ptr<Subscription> sub_;
+
+  mutable std::mutex stored_mu_;
+  mutable std::condition_variable stored_cv_;
+
+  std::atomic<uint64_t> stored_position_{0}, stream_sequence_{0};
+  std::atomic<uint64_t> published_{0}, duplicates_{0}, failures_{0};
+  std::atomic<bool> connected_{false};
+  internal::Worker worker_{"replication"};  // last: stopped first
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Publisher>> Publisher::Start(
+    EventStore& store, ReplicationConfig config) {
+  RETURN_IF_ERROR(CheckConfig(config));
+  auto p = std::make_unique<PublisherImpl>(store, std::move(config));
+  p->Begin();
+  return std::unique_ptr<Publisher>(std::move(p));
+}
+
+}  // namespace caseledger::replicate

@@ -1,0 +1,106 @@
+// The thread the publisher and the follower each run on: one step at a time
+// until stopped, retrying a failed step with backoff (100 ms doubling to 2 s)
+// and reporting it as kUnavailable meanwhile, and halting for good on
+// kCorruption, which it keeps reporting. Private to replicate/.
+#pragma once
+
+#include <nats/nats.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "caseledger/status.h"
+
+namespace caseledger::replicate::internal {
+
+class Worker {
+ public:
+  // `name` prefixes the log lines.
+  explicit Worker(std::string name) : name_(std::move(name)) {}
+  ~Worker() { Stop(); }
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Runs `step` on the thread until Stop; `step` returns OK when it did its
+  // part (or had nothing to do), and what went wrong otherwise. `reset` runs
+  // after a failure, before the next step, and once more at the end (on
+  // the thread, which then releases what the NATS client kept for it).
+  void Start(std::function<Status()> step, std::function<void()> reset) {
+    thread_ = std::thread([this, step = std::move(step),
+                           reset = std::move(reset)] { Run(step, reset); });
+  }
+
+  // Idempotent.
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  bool stopping() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    return stopping_;
+  }
+
+  Status Health() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    return health_;
+  }
+  void SetHealthy() {
+    std::lock_guard<std::mutex> lk(mu_);
+    health_ = Status::OK();
+  }
+
+  // Sleeps up to `d`, or until Stop.
+  void Pause(std::chrono::milliseconds d) {
+    std::unique_lock<std::mutex> lk(mu_);
+    wake_.wait_for(lk, d, [&] { return stopping_; });
+  }
+
+ private:
+  void Run(const std::function<Status()>& step,
+           const std::function<void()>& reset) {
+    auto backoff = std::chrono::milliseconds(100);
+    while (!stopping()) {
+      Status failed = step();
+      if (failed.ok()) {
+        backoff = std::chrono::milliseconds(100);
+        continue;
+      }
+      reset();
+      std::unique_lock<std::mutex> lk(mu_);
+      if (failed.IsCorruption()) {
+        spdlog::error("{} stopped: {}", name_, failed.ToString());
+        health_ = failed;
+        wake_.wait(lk, [&] { return stopping_; });
+        break;
+      }
+      spdlog::warn("{}: {} (retrying in {} ms)", name_, failed.ToString(),
+                   backoff.count());
+      health_ = Status::Unavailable(failed.message());
+      wake_.wait_for(lk, backoff, [&] { return stopping_; });
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+    }
+    reset();
+    nats_ReleaseThreadMemory();
+  }
+
+  const std::string name_;
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;                                     // under mu_
+  Status health_ = Status::Unavailable("not yet connected");  // under mu_
+  std::thread thread_;
+};
+
+}  // namespace caseledger::replicate::internal

@@ -1,0 +1,287 @@
+// Replication through a three-server JetStream cluster that the test starts:
+// the stream holds the log in order with no duplicates across restarts, a
+// follower's log is the primary's byte for byte, a forged record in the
+// stream stops a follower, and a publisher refuses a stream that is not its
+// log.
+#include "caseledger/replicate/replication.h"
+
+#include <nats/nats.h>
+
+#include <atomic>
+#include <thread>
+
+#include "tests/replicate/nats_cluster.h"
+#include "tests/support/test_support.h"
+
+namespace caseledger::replicate {
+namespace {
+
+using testing::MakeEvent;
+using namespace std::chrono_literals;
+
+std::string Describe(const Publisher& p) {
+  const PublisherStats s = p.stats();
+  return "stored " + std::to_string(s.stored_position) + " at sequence " +
+         std::to_string(s.stream_sequence) + ", published " +
+         std::to_string(s.published) + ", failures " +
+         std::to_string(s.failures) + ", health " + p.Health().ToString();
+}
+
+class ReplicationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!testing::NatsCluster::Available()) {
+      GTEST_SKIP() << "nats-server is not installed (scripts/setup.sh --test)";
+    }
+    cluster_ = std::make_unique<testing::NatsCluster>(dir_.path());
+    ASSERT_TRUE(cluster_->Start());
+    primary_ = testing::OpenStore(dir_.path() + "/primary");
+    ASSERT_NE(primary_, nullptr);
+  }
+
+  ReplicationConfig Config(const std::string& node) const {
+    ReplicationConfig c;
+    c.servers = cluster_->urls();
+    c.node = node;
+    c.timeout = 5s;
+    return c;
+  }
+
+  void Append(EventStore& store, int n, const std::string& prefix = "case-") {
+    for (int i = 0; i < n; ++i) {
+      ASSERT_OK(store.Append(prefix + std::to_string(i % 7),
+                             ExpectedVersion::Any(), {MakeEvent()}));
+    }
+  }
+
+  // Connects to the cluster directly, as an administrator could.
+  struct Direct {
+    natsConnection* nc = nullptr;
+    jsCtx* js = nullptr;
+    ~Direct() {
+      jsCtx_Destroy(js);
+      natsConnection_Destroy(nc);
+    }
+  };
+  std::unique_ptr<Direct> Connect() {
+    auto d = std::make_unique<Direct>();
+    std::string urls;
+    for (const std::string& u : cluster_->urls()) {
+      urls += (urls.empty() ? "" : ",") + u;
+    }
+    EXPECT_EQ(natsConnection_ConnectTo(&d->nc, urls.c_str()), NATS_OK);
+    EXPECT_EQ(natsConnection_JetStream(&d->js, d->nc, nullptr), NATS_OK);
+    return d;
+  }
+
+  uint64_t StreamMessages() {
+    auto d = Connect();
+    jsStreamInfo* si = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    if (js_GetStreamInfo(&si, d->js, "CASELEDGER", nullptr, &jerr) != NATS_OK) {
+      return 0;
+    }
+    uint64_t n = si->State.Msgs;
+    EXPECT_EQ(si->State.LastSeq, n);  // nothing deleted, no gaps
+    jsStreamInfo_Destroy(si);
+    return n;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<testing::NatsCluster> cluster_;
+  std::unique_ptr<EventStore> primary_;
+};
+
+TEST_F(ReplicationTest, AFollowersLogIsThePrimarysByteForByte) {
+  Append(*primary_, 150);  // before publishing starts: published from 1
+  auto publisher = Publisher::Start(*primary_, Config("primary"));
+  ASSERT_OK(publisher);
+  // ... and while it runs, from several writers.
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 3; ++t) {
+    writers.emplace_back(
+        [&, t] { Append(*primary_, 100, "w" + std::to_string(t) + "-"); });
+  }
+  for (auto& w : writers) w.join();
+  const LogHead head = primary_->Head();
+  ASSERT_EQ(head.position.value(), 450u);
+  ASSERT_TRUE((*publisher)->WaitStored(head.position, 60s))
+      << (*publisher)->Health().ToString();
+  EXPECT_OK((*publisher)->Health());
+  auto stats = (*publisher)->stats();
+  EXPECT_EQ(stats.stored_position, 450u);
+  EXPECT_EQ(stats.stream_sequence, 450u);
+  EXPECT_EQ(StreamMessages(), 450u);
+
+  auto replica = testing::OpenStore(dir_.path() + "/replica");
+  auto follower = Follower::Start(*replica, Config("f1"),
+                                  dir_.path() + "/replica.checkpoint");
+  ASSERT_OK(follower);
+  ASSERT_TRUE((*follower)->WaitApplied(head.position, 60s))
+      << (*follower)->Health().ToString();
+  EXPECT_OK((*follower)->Health());
+  EXPECT_EQ(replica->Head().position, head.position);
+  EXPECT_EQ(replica->Head().log_hash, head.log_hash);
+  EXPECT_EQ(testing::StoredRecords(*replica),
+            testing::StoredRecords(*primary_));
+  auto verify = replica->Verify(std::nullopt);
+  ASSERT_OK(verify);
+  EXPECT_TRUE(verify->ok);
+
+  // Later appends follow.
+  Append(*primary_, 20);
+  ASSERT_TRUE((*follower)->WaitApplied(GlobalPosition(470), 60s));
+  EXPECT_EQ(replica->Head().log_hash, primary_->Head().log_hash);
+}
+
+TEST_F(ReplicationTest, RestartsNeitherDuplicateNorLoseARecord) {
+  Append(*primary_, 50);
+  auto replica = testing::OpenStore(dir_.path() + "/replica");
+  const std::string checkpoint = dir_.path() + "/replica.checkpoint";
+  {
+    auto publisher = Publisher::Start(*primary_, Config("primary"));
+    ASSERT_OK(publisher);
+    ASSERT_TRUE((*publisher)->WaitStored(GlobalPosition(50), 60s));
+    auto follower = Follower::Start(*replica, Config("f1"), checkpoint);
+    ASSERT_OK(follower);
+    ASSERT_TRUE((*follower)->WaitApplied(GlobalPosition(50), 60s));
+  }
+  // Appends while neither runs; then both start again.
+  Append(*primary_, 30);
+  auto publisher = Publisher::Start(*primary_, Config("primary"));
+  ASSERT_OK(publisher);
+  ASSERT_TRUE((*publisher)->WaitStored(GlobalPosition(80), 60s));
+  EXPECT_EQ(StreamMessages(), 80u);
+  auto follower = Follower::Start(*replica, Config("f1"), checkpoint);
+  ASSERT_OK(follower);
+  ASSERT_TRUE((*follower)->WaitApplied(GlobalPosition(80), 60s));
+  // Resumed from its checkpoint: nothing was delivered twice.
+  EXPECT_EQ((*follower)->stats().redelivered, 0u);
+  EXPECT_EQ((*follower)->stats().applied, 30u);
+
+  // A lost checkpoint costs a replay, every record of it skipped.
+  (*follower)->Stop();
+  std::filesystem::remove(checkpoint);
+  auto replay = Follower::Start(*replica, Config("f1"), checkpoint);
+  ASSERT_OK(replay);
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return (*replay)->stats().stream_sequence >= 80; }));
+  EXPECT_EQ((*replay)->stats().redelivered, 80u);
+  EXPECT_OK((*replay)->Health());
+  EXPECT_EQ(replica->Head().log_hash, primary_->Head().log_hash);
+}
+
+TEST_F(ReplicationTest, AForgedRecordInTheStreamStopsTheFollower) {
+  Append(*primary_, 40);
+  auto publisher = Publisher::Start(*primary_, Config("primary"));
+  ASSERT_OK(publisher);
+  ASSERT_TRUE((*publisher)->WaitStored(GlobalPosition(40), 60s));
+  (*publisher)->Stop();
+
+  // Someone with write access to the stream appends record 41 with its
+  // payload changed (its hashes left as the primary computed them).
+  Append(*primary_, 1);
+  auto next = primary_->ReadAll(GlobalPosition(40), 1);
+  ASSERT_OK(next);
+  std::string forged = EncodeStoredRecord(next->front());
+  const size_t at = forged.find(R"({"n":1})");
+  ASSERT_NE(at, std::string::npos);
+  forged[at + 5] = '2';
+  {
+    auto d = Connect();
+    jsPubAck* pa = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    ASSERT_EQ(js_Publish(&pa, d->js, "caseledger.log", forged.data(),
+                         static_cast<int>(forged.size()), nullptr, &jerr),
+              NATS_OK);
+    jsPubAck_Destroy(pa);
+  }
+
+  auto replica = testing::OpenStore(dir_.path() + "/replica");
+  auto follower = Follower::Start(*replica, Config("f1"),
+                                  dir_.path() + "/replica.checkpoint");
+  ASSERT_OK(follower);
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return (*follower)->Health().IsCorruption(); }));
+  const Status health = (*follower)->Health();
+  EXPECT_NE(health.message().find("position 41"), std::string::npos)
+      << health.message();
+  EXPECT_NE(health.message().find("case hash"), std::string::npos)
+      << health.message();
+  EXPECT_EQ(replica->Head().position.value(), 40u);
+
+  // And the primary will not publish after a record that is not its own.
+  auto again = Publisher::Start(*primary_, Config("primary"));
+  ASSERT_OK(again);
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return (*again)->Health().IsCorruption(); }));
+  EXPECT_NE((*again)->Health().message().find("differs"), std::string::npos)
+      << (*again)->Health().message();
+}
+
+TEST_F(ReplicationTest, AnotherNodesLogIsNotPublishedOntoThisStream) {
+  Append(*primary_, 20);
+  auto publisher = Publisher::Start(*primary_, Config("primary"));
+  ASSERT_OK(publisher);
+  ASSERT_TRUE((*publisher)->WaitStored(GlobalPosition(20), 60s));
+  (*publisher)->Stop();
+
+  auto other = testing::OpenStore(dir_.path() + "/other");
+  Append(*other, 25);
+  auto wrong = Publisher::Start(*other, Config("other"));
+  ASSERT_OK(wrong);
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return (*wrong)->Health().IsCorruption(); }));
+  EXPECT_EQ(StreamMessages(), 20u);
+}
+
+TEST_F(ReplicationTest, PublishingRidesOutTheLossOfOneServer) {
+  auto publisher = Publisher::Start(*primary_, Config("primary"));
+  ASSERT_OK(publisher);
+  auto replica = testing::OpenStore(dir_.path() + "/replica");
+  auto follower = Follower::Start(*replica, Config("f1"),
+                                  dir_.path() + "/replica.checkpoint");
+  ASSERT_OK(follower);
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    while (!stop.load()) Append(*primary_, 1);
+  });
+  ASSERT_TRUE((*publisher)->WaitStored(GlobalPosition(200), 60s));
+  cluster_->Kill(0);
+  const uint64_t at_kill = primary_->committed_position().value();
+  ASSERT_TRUE((*publisher)->WaitStored(GlobalPosition(at_kill + 200), 60s))
+      << (*publisher)->Health().ToString();
+  stop.store(true);
+  writer.join();
+  const LogHead head = primary_->Head();
+  ASSERT_TRUE((*publisher)->WaitStored(head.position, 60s))
+      << Describe(**publisher) << " head " << head.position.value();
+  ASSERT_TRUE((*follower)->WaitApplied(head.position, 60s))
+      << (*follower)->Health().ToString();
+  EXPECT_EQ(replica->Head().log_hash, head.log_hash);
+  EXPECT_EQ(StreamMessages(), head.position.value());
+  ASSERT_TRUE(cluster_->Restart(0));
+}
+
+TEST(ReplicationConfigTest, BadConfigurationsAreRefusedWithAReason) {
+  ReplicationConfig c;
+  c.servers = {"nats://127.0.0.1:4999"};
+  c.node = "n1";
+  EXPECT_OK(CheckConfig(c));
+  auto bad = [&](auto change) {
+    ReplicationConfig b = c;
+    change(b);
+    return CheckConfig(b).IsInvalidArgument();
+  };
+  EXPECT_TRUE(bad([](ReplicationConfig& b) { b.servers.clear(); }));
+  EXPECT_TRUE(bad([](ReplicationConfig& b) { b.servers = {"http://x"}; }));
+  EXPECT_TRUE(bad([](ReplicationConfig& b) { b.node = ""; }));
+  EXPECT_TRUE(bad([](ReplicationConfig& b) { b.node = "a.b"; }));
+  EXPECT_TRUE(bad([](ReplicationConfig& b) { b.stream = "a b"; }));
+  EXPECT_TRUE(bad([](ReplicationConfig& b) { b.subjects = "a.>"; }));
+  EXPECT_TRUE(bad([](ReplicationConfig& b) { b.replicas = 2; }));
+  EXPECT_TRUE(bad([](ReplicationConfig& b) { b.timeout = 10ms; }));
+}
+
+}  // namespace
+}  // namespace caseledger::replicate
