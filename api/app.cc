@@ -1,6 +1,8 @@
 #include "api/app.h"
 
 #include <chrono>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <thread>
 #include <utility>
@@ -16,6 +18,7 @@
 #include "caseledger/mutex.h"
 #include "caseledger/notify/notifier.h"
 #include "caseledger/projections/read_models.h"
+#include "caseledger/replicate/replication.h"
 #include "caseledger/service/access.h"
 #include "caseledger/service/anonymise.h"
 #include "caseledger/service/case_service.h"
@@ -26,6 +29,24 @@ namespace {
 
 constexpr int64_t kDay = int64_t{24} * 3600 * 1000000;
 
+// What a follower answers a write.
+HttpResponse FollowerRefusal(const std::string& primary) {
+  nlohmann::json body = {
+      {"type", "about:blank"},
+      {"title", "Read-Only Follower"},
+      {"status", 503},
+      {"detail",
+       "this node follows the replication stream and serves reads only; "
+       "send writes to the primary" +
+           (primary.empty() ? std::string() : " at " + primary)}};
+  if (!primary.empty()) body["primary"] = primary;
+  HttpResponse r;
+  r.status = 503;
+  r.content_type = "application/problem+json";
+  r.body = body.dump();
+  return r;
+}
+
 class AppImpl final : public App {
  public:
   AppImpl(const ServeConfig& config, std::shared_ptr<spdlog::logger> logger)
@@ -33,6 +54,12 @@ class AppImpl final : public App {
   ~AppImpl() override { (void)Close(); }
 
   Status Open(const Options& options) {
+    follower_mode_ = options.follower;
+    if (follower_mode_ && !config_.replication.enabled) {
+      return Status::InvalidArgument(
+          "a follower needs the replication cluster: configure "
+          "replication.servers and replication.node");
+    }
     ASSIGN_OR_RETURN(catalog_, domain::EventCatalog::Load());
     // The data keys first: without a KEK nothing is opened or made, and
     // every personal field is sealed with them.
@@ -47,16 +74,19 @@ class AppImpl final : public App {
     caseledger::Options store_options;
     store_options.logger = logger_;
     store_options.clock = clock_.Function();
+    store_options.replica = follower_mode_;
     RETURN_IF_ERROR(EventStore::Open(store_options, config_.data, &store_));
-    // An erasure whose event is in the log but whose keys a crash kept:
-    // finished before anything is read.
-    RETURN_IF_ERROR(
-        service::FinishPlannedErasures(*store_, *keys_.store, logger_.get())
-            .status());
+    if (!follower_mode_) {
+      // An erasure whose event is in the log but whose keys a crash kept:
+      // finished before anything is read.
+      RETURN_IF_ERROR(
+          service::FinishPlannedErasures(*store_, *keys_.store, logger_.get())
+              .status());
+    }
 
     tokens_ = std::make_unique<TokenRegistry>(*store_);
     RETURN_IF_ERROR(tokens_->Refresh());
-    RETURN_IF_ERROR(IssueFirstTokens(options));
+    if (!follower_mode_) RETURN_IF_ERROR(IssueFirstTokens(options));
 
     service_ = std::make_unique<service::CaseService>(
         *store_, catalog_, config_.domain, *keys_.sealer);
@@ -73,7 +103,17 @@ class AppImpl final : public App {
           return service::OpenSealedIdentifiers(*sealer, case_id, sealed, out);
         });
     models_->Start();
-    if (config_.notify.enabled) {
+    if (config_.replication.enabled) {
+      if (follower_mode_) {
+        ASSIGN_OR_RETURN(follower_, replicate::Follower::Start(
+                                        *store_, config_.replication.nats,
+                                        config_.data + "/replica.checkpoint"));
+      } else {
+        ASSIGN_OR_RETURN(publisher_, replicate::Publisher::Start(
+                                         *store_, config_.replication.nats));
+      }
+    }
+    if (config_.notify.enabled && !follower_mode_) {
       ASSIGN_OR_RETURN(notifier_, notify::Notifier::Open(
                                       notify::NotifyDir(config_.data), *store_,
                                       catalog_, config_.notify, logger_));
@@ -83,7 +123,9 @@ class AppImpl final : public App {
     workers_ = std::make_unique<WorkerPool>(config_.workers, logger_);
     router_.SetLogger(logger_);
     AddOperationalRoutes(router_, *store_, metrics_, models_.get(),
-                         notifier_.get());
+                         notifier_.get(),
+                         ReplicationView{publisher_.get(), follower_.get()});
+    router_.SetWriteHooks(WriteHooks());
     deps_ = std::make_unique<CaseRouteDeps>(CaseRouteDeps{
         *store_, *service_, *tokens_, *workers_, models_.get(), logger_});
     deps_->max_json_depth = config_.max_json_depth;
@@ -103,7 +145,7 @@ class AppImpl final : public App {
         };
     AddCaseRoutes(router_, *deps_);
     AddConsoleRoutes(router_);
-    StartRetentionSweeps();
+    if (!follower_mode_) StartRetentionSweeps();
     ASSIGN_OR_RETURN(
         server_, Server::Create(config_.server, router_, metrics_, logger_));
     logger_->info(
@@ -127,6 +169,8 @@ class AppImpl final : public App {
     if (workers_) workers_->Stop();  // commands in flight finish first
     if (notifier_) notifier_->Stop();
     notifier_.reset();
+    publisher_.reset();  // a write still waiting for the quorum gets 503
+    follower_.reset();
     if (models_) models_->Stop();
     models_.reset();
     service_.reset();
@@ -137,6 +181,44 @@ class AppImpl final : public App {
   }
 
  private:
+  // A follower refuses writes (signing in to read excepted), naming the
+  // primary; a primary in quorum mode answers a write only once the stream
+  // has stored everything committed when it was done.
+  Router::WriteHooks WriteHooks() {
+    Router::WriteHooks hooks;
+    if (follower_mode_) {
+      const std::string primary = config_.replication.primary_url;
+      hooks.admit =
+          [primary](const HttpRequest&,
+                    const std::string& pattern) -> std::optional<HttpResponse> {
+        if (pattern == "/v1/session") return std::nullopt;
+        return FollowerRefusal(primary);
+      };
+    }
+    if (publisher_ && config_.replication.quorum) {
+      hooks.settle = [this](HttpResponse resp, Router::Respond respond) {
+        publisher_->WhenStored(
+            store_->committed_position(), config_.replication.quorum_wait,
+            [resp = std::move(resp),
+             respond = std::move(respond)](bool stored) mutable {
+              if (stored) {
+                respond(std::move(resp));
+                return;
+              }
+              HttpResponse r = Problem(
+                  503, "Not Yet Replicated",
+                  "the write is in this node's log, but the replication "
+                  "cluster has not stored it on a quorum of its servers "
+                  "yet; retry it with the same Idempotency-Key, which is "
+                  "answered from the log once it is replicated");
+              r.headers.emplace_back("Retry-After", "5");
+              respond(std::move(r));
+            });
+      };
+    }
+    return hooks;
+  }
+
   // The retention sweep, on a thread of its own: once the read models have
   // caught up after start, then every configured interval. Nothing without
   // retention rules.
@@ -250,6 +332,9 @@ class AppImpl final : public App {
   std::unique_ptr<service::CaseService> service_;
   std::unique_ptr<projections::ReadModels> models_;
   std::unique_ptr<notify::Notifier> notifier_;
+  bool follower_mode_ = false;
+  std::unique_ptr<replicate::Publisher> publisher_;  // a primary's
+  std::unique_ptr<replicate::Follower> follower_;    // a follower's
   std::unique_ptr<WorkerPool> workers_;
   HttpMetrics metrics_;
   Router router_;

@@ -35,6 +35,12 @@ class App {
     // On a new store, write a few realistic (fictional) case histories,
     // spread over the last three months, prefixed "demo-".
     bool demo = false;
+    // Follow the replication stream (`caseledger follow`): the store is a
+    // replica that takes its log from the stream; the read routes and the
+    // learning feed are served, and writes are refused with a problem
+    // naming the primary. No first tokens, alerts or retention sweeps: the
+    // primary's log brings whatever they would write.
+    bool follower = false;
   };
 
   static StatusOr<std::unique_ptr<App>> Open(

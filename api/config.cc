@@ -240,6 +240,46 @@ Status ApplyNotifyRules(const Json& rules, std::vector<notify::Rule>* out) {
   return Status::OK();
 }
 
+// "replication": the log through a NATS JetStream cluster (replicate/).
+// Present: enabled, unless "enabled": false.
+Status ApplyReplication(const Json& j, ServeConfig::Replication* out) {
+  ObjectReader r(j, "/replication");
+  RETURN_IF_ERROR(r.Check());
+  out->enabled = true;
+  RETURN_IF_ERROR(r.Bool("enabled", &out->enabled));
+  replicate::ReplicationConfig& n = out->nats;
+  if (const Json* servers = r.Object("servers")) {
+    if (!servers->is_array() || servers->empty() || servers->size() > 16 ||
+        !std::all_of(servers->begin(), servers->end(), [](const Json& v) {
+          return v.is_string() && !v.get<std::string>().empty();
+        })) {
+      return Status::InvalidField(
+          r.Where("servers"),
+          r.Where("servers") + " must be an array of 1 to 16 NATS URLs");
+    }
+    n.servers = servers->get<std::vector<std::string>>();
+  }
+  RETURN_IF_ERROR(r.String("node", &n.node));
+  RETURN_IF_ERROR(r.String("stream", &n.stream));
+  RETURN_IF_ERROR(r.String("subjects", &n.subjects));
+  RETURN_IF_ERROR(r.Integer("replicas", 1, 5, &n.replicas));
+  int64_t timeout = n.timeout.count();
+  RETURN_IF_ERROR(r.Integer("timeout_ms", 100, 60000, &timeout));
+  n.timeout = std::chrono::milliseconds(timeout);
+  RETURN_IF_ERROR(r.String("credentials_file", &n.credentials_file));
+  RETURN_IF_ERROR(r.String("tls_ca_file", &n.tls_ca_file));
+  RETURN_IF_ERROR(r.String("primary_url", &out->primary_url));
+  RETURN_IF_ERROR(r.Bool("quorum", &out->quorum));
+  int64_t wait = out->quorum_wait.count();
+  RETURN_IF_ERROR(r.Integer("quorum_wait_ms", 100, 120000, &wait));
+  out->quorum_wait = std::chrono::milliseconds(wait);
+  RETURN_IF_ERROR(r.NoOthers());
+  if (!out->enabled) return Status::OK();
+  Status s = replicate::CheckConfig(n);
+  if (!s.ok()) return Status::InvalidField("/replication", s.message());
+  return Status::OK();
+}
+
 // "notify": alerting (notify/). Present: enabled, unless "enabled": false.
 // Addresses are configuration; secrets are files named here.
 Status ApplyNotify(const Json& j, notify::NotifyConfig* n) {
@@ -478,6 +518,9 @@ Status ApplyConfigText(const std::string& text, ServeConfig* c) {
       RETURN_IF_ERROR(ApplyRetentionRules(*rules, &c->domain.retention_rules));
     }
     RETURN_IF_ERROR(r.NoOthers());
+  }
+  if (const Json* rep = top.Object("replication")) {
+    RETURN_IF_ERROR(ApplyReplication(*rep, &c->replication));
   }
   if (const Json* n = top.Object("notify")) {
     RETURN_IF_ERROR(ApplyNotify(*n, &c->notify));

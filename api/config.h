@@ -14,6 +14,7 @@
 #include "caseledger/domain/decide.h"
 #include "caseledger/notify/notifier.h"
 #include "caseledger/projections/read_models.h"
+#include "caseledger/replicate/replication.h"
 #include "caseledger/status.h"
 
 namespace caseledger::api {
@@ -55,6 +56,21 @@ struct ServeConfig {
   // Alerting (notify/): off unless the configuration has a "notify"
   // section.
   notify::NotifyConfig notify;
+  // Replication (replicate/): off unless the configuration has a
+  // "replication" section.
+  struct Replication {
+    bool enabled = false;
+    replicate::ReplicationConfig nats;
+    // Quorum mode: a command is answered only once the stream has stored
+    // its events on a quorum of the cluster's servers; after `quorum_wait`
+    // without that, 503 (the events are in this node's log: a retry with
+    // the same event ids is answered from it, once they are stored).
+    bool quorum = false;
+    std::chrono::milliseconds quorum_wait{10000};
+    // Where clients should send writes, named in a follower's refusals
+    // (e.g. https://caseledger-a.example.org).
+    std::string primary_url;
+  } replication;
   bool verbose = false;
 };
 

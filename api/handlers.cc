@@ -72,38 +72,96 @@ void RenderNotifier(std::string* out, const notify::NotifierStats& s) {
 
 }  // namespace
 
+// Replication: a primary's publishing, or a follower's applying.
+void RenderReplication(std::string* out, ReplicationView r) {
+  if (r.publisher != nullptr) {
+    const replicate::PublisherStats s = r.publisher->stats();
+    Gauge(out, "caseledger_replication_stored_position",
+          "Last log position the replication stream has stored.",
+          s.stored_position);
+    Gauge(out, "caseledger_replication_lag_events",
+          "Events committed here but not yet stored by the stream.",
+          s.committed_position > s.stored_position
+              ? s.committed_position - s.stored_position
+              : 0);
+    Gauge(out, "caseledger_replication_published_total",
+          "Records the stream stored from this process.", s.published,
+          "counter");
+    Gauge(out, "caseledger_replication_failures_total",
+          "Publishing attempts that failed and were retried.", s.failures,
+          "counter");
+    Gauge(out, "caseledger_replication_connected",
+          "1 while connected to the replication cluster.", s.connected ? 1 : 0);
+    Gauge(out, "caseledger_replication_healthy",
+          "1 while publishing, 0 while it cannot (the log says why).",
+          r.publisher->Health().ok() ? 1 : 0);
+  }
+  if (r.follower != nullptr) {
+    const replicate::FollowerStats s = r.follower->stats();
+    Gauge(out, "caseledger_replication_applied_position",
+          "Last log position this follower has applied.", s.applied_position);
+    Gauge(out, "caseledger_replication_pending_messages",
+          "Stream messages not yet delivered to this follower.", s.pending);
+    Gauge(out, "caseledger_replication_applied_total",
+          "Records applied by this process.", s.applied, "counter");
+    Gauge(out, "caseledger_replication_redelivered_total",
+          "Records delivered again and skipped (already stored).",
+          s.redelivered, "counter");
+    Gauge(out, "caseledger_replication_connected",
+          "1 while connected to the replication cluster.", s.connected ? 1 : 0);
+    Gauge(out, "caseledger_replication_healthy",
+          "1 while applying the stream, 0 while it cannot (the log says "
+          "why).",
+          r.follower->Health().ok() ? 1 : 0);
+  }
+}
+
 void AddOperationalRoutes(Router& router, const EventStore& store,
                           const HttpMetrics& metrics,
                           const projections::ReadModels* models,
-                          const notify::Notifier* notifier) {
+                          const notify::Notifier* notifier,
+                          ReplicationView replication) {
   router.Add("GET", "/healthz", [](const HttpRequest&, const PathParams&) {
     return Json(200, {{"status", "ok"}});
   });
 
-  router.Add("GET", "/readyz",
-             [&store, models](const HttpRequest&, const PathParams&) {
-               Status health = store.Health();
-               if (health.ok() && models && !models->Health().healthy) {
-                 // (The reason names the event and its case: it is in the
-                 // server's log, not on this unauthenticated route.)
-                 health = Status::Unavailable(
-                     "a projection has stopped; the server log says why");
-               }
-               if (!health.ok()) {
-                 HttpResponse r =
-                     Problem(503, "Service Unavailable", health.message());
-                 r.headers.emplace_back("Retry-After", "5");
-                 return r;
-               }
-               return Json(
-                   200, {{"status", "ready"},
-                         {"log_position", store.committed_position().value()}});
-             });
+  router.Add(
+      "GET", "/readyz",
+      [&store, models, replication](const HttpRequest&, const PathParams&) {
+        Status health = store.Health();
+        if (health.ok() && models && !models->Health().healthy) {
+          // (The reason names the event and its case: it is in the
+          // server's log, not on this unauthenticated route.)
+          health = Status::Unavailable(
+              "a projection has stopped; the server log says why");
+        }
+        if (health.ok() && replication.follower) {
+          const Status f = replication.follower->Health();
+          if (f.IsCorruption()) {
+            health = Status::Unavailable(
+                "this follower has stopped applying the replication "
+                "stream: a record broke the hash chain; the server "
+                "log says which");
+          } else if (!f.ok()) {
+            health = Status::Unavailable(
+                "this follower cannot reach the replication stream");
+          }
+        }
+        if (!health.ok()) {
+          HttpResponse r =
+              Problem(503, "Service Unavailable", health.message());
+          r.headers.emplace_back("Retry-After", "5");
+          return r;
+        }
+        return Json(200,
+                    {{"status", "ready"},
+                     {"log_position", store.committed_position().value()}});
+      });
 
   router.Add(
       "GET", "/metrics",
-      [&store, &metrics, models, notifier](const HttpRequest&,
-                                           const PathParams&) {
+      [&store, &metrics, models, notifier, replication](const HttpRequest&,
+                                                        const PathParams&) {
         HttpResponse r;
         r.content_type = "text/plain; version=0.0.4; charset=utf-8";
         StoreStats s = store.stats();
@@ -150,6 +208,7 @@ void AddOperationalRoutes(Router& router, const EventStore& store,
                 h.healthy ? 1 : 0);
         }
         if (notifier) RenderNotifier(&r.body, notifier->Stats());
+        RenderReplication(&r.body, replication);
         metrics.Render(&r.body);
         return r;
       });

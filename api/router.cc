@@ -201,11 +201,28 @@ void Router::Dispatch(const HttpRequest& request, Respond respond) const {
       allow += r.method;
       continue;
     }
+    const bool write = request.method != "GET" && request.method != "HEAD";
+    Respond answer = once;
+    if (write && write_hooks_.settle) {
+      answer = [settle = write_hooks_.settle, once](HttpResponse resp) {
+        if (resp.status >= 200 && resp.status < 300) {
+          settle(std::move(resp), once);
+        } else {
+          once(std::move(resp));
+        }
+      };
+    }
     try {
+      if (write && write_hooks_.admit) {
+        if (auto refusal = write_hooks_.admit(request, r.pattern)) {
+          once(std::move(*refusal));
+          return;
+        }
+      }
       if (r.async_handler) {
-        r.async_handler(request, params, once);
+        r.async_handler(request, params, answer);
       } else {
-        once(r.handler(request, params));
+        answer(r.handler(request, params));
       }
     } catch (const std::exception& e) {
       reply->Log(std::string("the handler threw: ") + e.what());

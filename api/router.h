@@ -111,6 +111,22 @@ class Router {
   // Every registered "METHOD pattern", in registration order.
   std::vector<std::string> Routes() const;
 
+  // Writes: requests of any method but GET and HEAD, to a route that
+  // exists. Set once, before serving.
+  struct WriteHooks {
+    // May refuse a write before its handler runs (a follower refuses them):
+    // the answer to send instead, or nullopt to go on. Gets the route's
+    // pattern.
+    std::function<std::optional<HttpResponse>(const HttpRequest&,
+                                              const std::string& pattern)>
+        admit;
+    // Receives every 2xx answer to a write instead of the client, and
+    // sends it (or another answer) on through `respond`, perhaps later
+    // (quorum replication answers once the write is replicated).
+    std::function<void(HttpResponse, Respond)> settle;
+  };
+  void SetWriteHooks(WriteHooks hooks) { write_hooks_ = std::move(hooks); }
+
   // Who a request comes from, for the request log ("-" if unknown): set
   // once, before serving, by whoever knows the credentials.
   void SetIdentify(std::function<std::string(const HttpRequest&)> identify) {
@@ -132,6 +148,7 @@ class Router {
                     PathParams* params);
   std::vector<Route> routes_;
   std::function<std::string(const HttpRequest&)> identify_;
+  WriteHooks write_hooks_;
   std::shared_ptr<spdlog::logger> logger_;
 };
 

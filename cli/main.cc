@@ -23,6 +23,7 @@
 #include "caseledger/event_store.h"
 #include "caseledger/keys/keys.h"
 #include "caseledger/projections/read_models.h"
+#include "caseledger/replicate/replication.h"
 #include "caseledger/service/access.h"
 #include "caseledger/service/case_service.h"
 #include "caseledger/service/operations.h"
@@ -485,9 +486,11 @@ int RunRetentionSweep(const std::string& data,
   return 0;
 }
 
-int RunServe(const caseledger::api::ServeConfig& config, bool demo) {
+int RunServe(const caseledger::api::ServeConfig& config, bool demo,
+             bool follower) {
   auto logger = MakeLogger("caseledger", config.verbose);
-  auto app = caseledger::api::App::Open(config, logger, {.demo = demo});
+  auto app = caseledger::api::App::Open(config, logger,
+                                        {.demo = demo, .follower = follower});
   if (!app.ok())
     return Fail("starting the server on " + config.data, app.status());
   if ((*app)->first_run()) PrintFirstRun(*(*app)->first_run(), config.server);
@@ -580,20 +583,41 @@ int main(int argc, char** argv) {
       "defaults, then --config FILE, then CASELEDGER_* variables, then flags");
   std::optional<std::string> config_file, serve_data, listen, tls_cert, tls_key;
   std::optional<int> threads;
-  serve->add_option("--config", config_file, "JSON configuration file")
-      ->check(CLI::ExistingFile);
-  serve->add_option("--data", serve_data, "Store directory (default ./data)");
-  serve->add_option("--listen", listen,
+  auto add_serve_options = [&](CLI::App* sub) {
+    sub->add_option("--config", config_file, "JSON configuration file")
+        ->check(CLI::ExistingFile);
+    sub->add_option("--data", serve_data, "Store directory (default ./data)");
+    sub->add_option("--listen", listen,
                     "HOST:PORT to listen on (default 127.0.0.1:8080)");
-  serve->add_option("--threads", threads, "I/O threads (0: one per core)")
-      ->check(CLI::Range(0, 256));
-  serve->add_option("--tls-cert", tls_cert,
+    sub->add_option("--threads", threads, "I/O threads (0: one per core)")
+        ->check(CLI::Range(0, 256));
+    sub->add_option("--tls-cert", tls_cert,
                     "PEM certificate chain: serve HTTPS (with --tls-key)");
-  serve->add_option("--tls-key", tls_key, "PEM private key of --tls-cert");
+    sub->add_option("--tls-key", tls_key, "PEM private key of --tls-cert");
+    add_key_options(sub);
+  };
+  add_serve_options(serve);
   bool demo = false;
   serve->add_flag("--demo", demo,
                   "On a new store, seed 25 fictional demo cases first");
-  add_key_options(serve);
+
+  auto* follow = app.add_subcommand(
+      "follow",
+      "Follow a primary through its replication stream: apply its log here "
+      "(every record's hashes checked first), build the read models, and "
+      "serve the read routes and the learning feed; writes are refused. "
+      "Settings as for serve; --nats and --node override the configuration's "
+      "replication section");
+  add_serve_options(follow);
+  std::vector<std::string> follow_nats;
+  std::optional<std::string> follow_node, follow_primary;
+  follow->add_option("--nats", follow_nats,
+                     "A NATS server of the cluster (nats://HOST:PORT); "
+                     "repeat for each");
+  follow->add_option("--node", follow_node,
+                     "This follower's name (its durable consumer's)");
+  follow->add_option("--primary", follow_primary,
+                     "The primary's URL, named when a write is refused");
 
   auto* seed = app.add_subcommand(
       "seed",
@@ -780,7 +804,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   if (verify->parsed()) return RunVerify(data, case_id, verbose);
-  if (serve->parsed()) {
+  if (serve->parsed() || follow->parsed()) {
     caseledger::api::ServeConfig config;
     Status s = Status::OK();
     if (config_file)
@@ -802,12 +826,20 @@ int main(int argc, char** argv) {
     }
     config.dev_kek = key_config.dev_kek;
     config.verbose = config.verbose || verbose;
+    if (follow->parsed()) {
+      auto& r = config.replication;
+      if (!follow_nats.empty()) r.nats.servers = follow_nats;
+      if (follow_node) r.nats.node = *follow_node;
+      if (follow_primary) r.primary_url = *follow_primary;
+      r.enabled = true;
+      if (s.ok()) s = caseledger::replicate::CheckConfig(r.nats);
+    }
     if (s.ok()) s = caseledger::api::CheckConfig(config);
     if (!s.ok()) {
       std::cerr << "caseledger: configuration: " << s.message() << "\n";
       return 2;
     }
-    return RunServe(config, demo);
+    return RunServe(config, demo, follow->parsed());
   }
   if (rebuild->parsed()) return RunRebuild(data, verbose);
   if (backup->parsed()) {

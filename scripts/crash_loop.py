@@ -56,9 +56,11 @@ def request(port, method, path, token=None, body=None, headers=None,
 
 
 class Server:
-    def __init__(self, binary, data, port, log, extra_args=()):
+    def __init__(self, binary, data, port, log, extra_args=(),
+                 command="serve"):
         self.binary, self.data, self.port, self.log = binary, data, port, log
         self.extra_args = list(extra_args)  # e.g. ["--config", FILE]
+        self.command = command  # or "follow"
         self.proc = None
 
     def start(self):
@@ -66,7 +68,7 @@ class Server:
         seconds until /readyz answered 200."""
         t0 = time.monotonic()
         self.proc = subprocess.Popen(
-            [self.binary, "serve", "--data", self.data, "--listen",
+            [self.binary, self.command, "--data", self.data, "--listen",
              f"127.0.0.1:{self.port}", *self.extra_args],
             stdout=subprocess.DEVNULL, stderr=self.log, text=True)
         while True:

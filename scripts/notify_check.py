@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 
+from check_steps import fail, run, wait_for
 from crash_loop import Server, request
 import first_token  # noqa: F401 (sets CASELEDGER_KEK for the run)
 
@@ -34,35 +35,11 @@ PERSONAL = ["Alex Placeholder", "Sam Stand-in", "sam.standin@example.net",
 SECRET = "whsec_" + base64.b64encode(b"notify-check-webhook-key-32bytes").decode()
 
 
-def fail(msg):
-    print("notify_check: FAIL: " + msg, file=sys.stderr)
-    sys.exit(1)
-
-
-def run(binary, *args):
-    p = subprocess.run([binary, *args], capture_output=True, text=True,
-                       timeout=300)
-    if p.returncode != 0:
-        fail(f"caseledger {' '.join(args)} exited {p.returncode}: "
-             f"{p.stderr.strip()[-2000:]}")
-    return p.stdout.strip()
-
-
 def received(path):
     if not os.path.exists(path):
         return []
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
-
-
-def wait_for(what, cond, timeout=60):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.05)
-    fail("timed out waiting for " + what)
 
 
 def main():

@@ -3,7 +3,8 @@
 # build (which also builds the benchmarks, so they cannot rot) with the
 # full-disk check, a short crash loop, the personal-data check (erasure,
 # retention, export through the binary), the alerting check (e-mail and
-# webhooks to local receivers), the OpenAPI lint and the console
+# webhooks to local receivers), the replication check (a primary and a
+# follower over a local JetStream cluster), the OpenAPI lint and the console
 # in Chromium (scripts/console_check.sh) on it, then the whole
 # suite again under AddressSanitizer and UndefinedBehaviorSanitizer, then
 # clang-tidy over the product and the tests (zero findings), then the
@@ -34,6 +35,8 @@ echo "== erasure, retention and subject access through the real binary (release)
 python3 scripts/personal_data_check.py --bin build/release/cli/caseledger
 echo "== alerting by e-mail and webhook through the real binary (release)"
 python3 scripts/notify_check.py --bin build/release/cli/caseledger
+echo "== replication: a quorum primary and a follower over a JetStream cluster (release)"
+python3 scripts/replication_check.py --bin build/release/cli/caseledger
 scripts/console_check.sh build/release/cli/caseledger
 if [ "${CASELEDGER_SKIP_SANITIZE:-0}" != "1" ]; then
   run_suite sanitize
@@ -44,10 +47,10 @@ if [ "${CASELEDGER_SKIP_TIDY:-0}" != "1" ]; then
 fi
 if [ "${CASELEDGER_SKIP_TSAN:-0}" != "1" ]; then
   echo "== build (tsan: clang, -Wthread-safety -Werror)"
-  scripts/build.sh tsan caseledger engine_test keys_test service_test projections_test notify_test
+  scripts/build.sh tsan caseledger engine_test keys_test service_test projections_test notify_test replicate_test
   # Debian's RocksDB is not built for ThreadSanitizer: tests/tsan.supp says
   # what that hides.
-  for suite in engine_test keys_test service_test projections_test notify_test; do
+  for suite in engine_test keys_test service_test projections_test notify_test replicate_test; do
     echo "== test (tsan): $suite"
     TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp halt_on_error=1" \
       "build/tsan/tests/$suite" --gtest_brief=1

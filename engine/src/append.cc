@@ -92,6 +92,10 @@ StatusOr<EventStoreImpl::Request> EventStoreImpl::MakeRequest(
   if (options_.read_only) {
     return Status::FailedPrecondition("the store is open read-only");
   }
+  if (options_.replica) {
+    return Status::FailedPrecondition(
+        "this store is a replica: its log comes from its primary only");
+  }
   Request r{std::move(stream_id), expected, std::move(events), nullptr, 0};
   RETURN_IF_ERROR(ValidateRequest(r));
   for (const auto& e : r.events) r.bytes += e.payload.size() + 128;

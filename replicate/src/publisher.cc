@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <map>
-#include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
+#include <utility>
+#include <vector>
 
+#include "caseledger/mutex.h"
 #include "caseledger/replicate/replication.h"
 #include "replicate/src/nats.h"
 #include "replicate/src/worker.h"
@@ -30,6 +32,7 @@ class PublisherImpl final : public Publisher {
   ~PublisherImpl() override { Stop(); }
 
   void Begin() {
+    waiters_thread_ = std::thread([this] { RunWaiters(); });
     worker_.Start([this] { return Step(); },
                   [this] {
                     sub_.reset();  // resynchronise before going on
@@ -39,10 +42,14 @@ class PublisherImpl final : public Publisher {
 
   bool WaitStored(GlobalPosition position,
                   std::chrono::milliseconds timeout) const override {
-    std::unique_lock<std::mutex> lk(stored_mu_);
-    return stored_cv_.wait_for(lk, timeout, [&] {
-      return stored_position_.load() >= position.value();
-    });
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    MutexLock lk(&stored_mu_);
+    while (stored_position_.load() < position.value()) {
+      if (!stored_cv_.WaitUntil(&stored_mu_, deadline)) {
+        return stored_position_.load() >= position.value();
+      }
+    }
+    return true;
   }
 
   PublisherStats stats() const override {
@@ -57,9 +64,33 @@ class PublisherImpl final : public Publisher {
     return s;
   }
 
+  void WhenStored(GlobalPosition position, std::chrono::milliseconds timeout,
+                  std::function<void(bool)> done) override {
+    {
+      MutexLock lk(&stored_mu_);
+      if (!waiters_stopped_) {
+        waiters_.emplace(position.value(),
+                         Waiter{std::chrono::steady_clock::now() + timeout,
+                                std::move(done)});
+        lk.Unlock();
+        stored_cv_.SignalAll();
+        return;
+      }
+    }
+    done(false);
+  }
+
   Status Health() const override { return worker_.Health(); }
 
-  void Stop() override { worker_.Stop(); }
+  void Stop() override {
+    worker_.Stop();
+    {
+      MutexLock lk(&stored_mu_);
+      waiters_stopped_ = true;
+    }
+    stored_cv_.SignalAll();
+    if (waiters_thread_.joinable()) waiters_thread_.join();
+  }
 
  private:
   // What the cluster answered for one message of the batch in flight.
@@ -102,11 +133,11 @@ class PublisherImpl final : public Publisher {
 
   void SetStored(uint64_t position, uint64_t sequence) {
     {
-      std::lock_guard<std::mutex> lk(stored_mu_);
+      MutexLock lk(&stored_mu_);
       stored_position_.store(position);
       stream_sequence_.store(sequence);
     }
-    stored_cv_.notify_all();
+    stored_cv_.SignalAll();
   }
 
   // Connects if needed, and learns where the stream ends: the last record
@@ -199,7 +230,8 @@ class PublisherImpl final : public Publisher {
     }
 
     std::map<uint64_t, Ack> acks;  // by position
-    const auto deadline = std::chrono::steady_clock::now() + config_.timeout;
+    bool no_responders = false;
+    auto deadline = std::chrono::steady_clock::now() + config_.timeout;
     while (acks.size() < events.size()) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
@@ -209,6 +241,19 @@ class PublisherImpl final : public Publisher {
           natsSubscription_NextMsg(&raw, replies_.get(), left.count());
       MsgPtr reply(raw);
       if (s == NATS_TIMEOUT) break;
+      if (s == NATS_NO_RESPONDERS) {
+        // The client hands a no-responders reply over as this status,
+        // without the message, so whose it was is unknown (perhaps an
+        // earlier batch's). If it was one of ours, its acknowledgement is
+        // missing at the deadline, and the batch is retried.
+        // Most likely ours: the stream has no leader at the moment (an
+        // election). Wait a little longer for the others, not the whole
+        // timeout, and retry the batch.
+        no_responders = true;
+        deadline = std::min(deadline, std::chrono::steady_clock::now() +
+                                          std::chrono::milliseconds(250));
+        continue;
+      }
       if (s != NATS_OK) {
         return internal::FromNats(s, 0, "reading publish replies");
       }
@@ -228,7 +273,8 @@ class PublisherImpl final : public Publisher {
         result = Status::Unavailable(
             "the stream did not acknowledge record " +
             std::to_string(e.position.value()) + " within " +
-            std::to_string(config_.timeout.count()) + " ms");
+            std::to_string(config_.timeout.count()) + " ms" +
+            (no_responders ? " (the stream has no leader at the moment)" : ""));
         break;
       }
       const Ack& ack = it->second;
@@ -251,6 +297,37 @@ class PublisherImpl final : public Publisher {
     }
     SetStored(stored, sequence);
     return result;
+  }
+
+  // The waiters' thread: answers each WhenStored as soon as its position is
+  // stored, or once its deadline passes; every one left with false at
+  // Stop.
+  void RunWaiters() {
+    MutexLock lk(&stored_mu_);
+    while (true) {
+      std::vector<std::pair<std::function<void(bool)>, bool>> due;
+      const auto now = std::chrono::steady_clock::now();
+      auto next = now + std::chrono::hours(1);
+      const uint64_t stored = stored_position_.load();
+      for (auto it = waiters_.begin(); it != waiters_.end();) {
+        if (it->first <= stored || it->second.deadline <= now ||
+            waiters_stopped_) {
+          due.emplace_back(std::move(it->second.done), it->first <= stored);
+          it = waiters_.erase(it);
+        } else {
+          next = std::min(next, it->second.deadline);
+          ++it;
+        }
+      }
+      if (!due.empty()) {
+        lk.Unlock();
+        for (auto& [done, ok] : due) done(ok);
+        lk.Lock();
+        continue;
+      }
+      if (waiters_stopped_) return;
+      stored_cv_.WaitUntil(&stored_mu_, next);
+    }
   }
 
   Status Step() {
@@ -283,8 +360,16 @@ class PublisherImpl final : public Publisher {
   uint64_t batch_ = 0;
   std::unique_ptr<Subscription> sub_;
 
-  mutable std::mutex stored_mu_;
-  mutable std::condition_variable stored_cv_;
+  struct Waiter {
+    std::chrono::steady_clock::time_point deadline;
+    std::function<void(bool)> done;
+  };
+  mutable Mutex stored_mu_;
+  mutable CondVar stored_cv_;  // waits on stored_mu_
+  // By position.
+  std::multimap<uint64_t, Waiter> waiters_ GUARDED_BY(stored_mu_);
+  bool waiters_stopped_ GUARDED_BY(stored_mu_) = false;
+  std::thread waiters_thread_;
 
   std::atomic<uint64_t> stored_position_{0}, stream_sequence_{0};
   std::atomic<uint64_t> published_{0}, duplicates_{0}, failures_{0};

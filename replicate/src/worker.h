@@ -9,12 +9,11 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <thread>
 
+#include "caseledger/mutex.h"
 #include "caseledger/status.h"
 
 namespace caseledger::replicate::internal {
@@ -39,32 +38,32 @@ class Worker {
   // Idempotent.
   void Stop() {
     {
-      std::lock_guard<std::mutex> lk(mu_);
+      MutexLock lk(&mu_);
       if (stopping_) return;
       stopping_ = true;
     }
-    wake_.notify_all();
+    wake_.SignalAll();
     if (thread_.joinable()) thread_.join();
   }
 
   bool stopping() const {
-    std::lock_guard<std::mutex> lk(mu_);
+    MutexLock lk(&mu_);
     return stopping_;
   }
 
   Status Health() const {
-    std::lock_guard<std::mutex> lk(mu_);
+    MutexLock lk(&mu_);
     return health_;
   }
   void SetHealthy() {
-    std::lock_guard<std::mutex> lk(mu_);
+    MutexLock lk(&mu_);
     health_ = Status::OK();
   }
 
   // Sleeps up to `d`, or until Stop.
   void Pause(std::chrono::milliseconds d) {
-    std::unique_lock<std::mutex> lk(mu_);
-    wake_.wait_for(lk, d, [&] { return stopping_; });
+    MutexLock lk(&mu_);
+    SleepLocked(std::chrono::steady_clock::now() + d);
   }
 
  private:
@@ -78,28 +77,33 @@ class Worker {
         continue;
       }
       reset();
-      std::unique_lock<std::mutex> lk(mu_);
+      MutexLock lk(&mu_);
       if (failed.IsCorruption()) {
         spdlog::error("{} stopped: {}", name_, failed.ToString());
         health_ = failed;
-        wake_.wait(lk, [&] { return stopping_; });
+        while (!stopping_) wake_.Wait(&mu_);
         break;
       }
       spdlog::warn("{}: {} (retrying in {} ms)", name_, failed.ToString(),
                    backoff.count());
       health_ = Status::Unavailable(failed.message());
-      wake_.wait_for(lk, backoff, [&] { return stopping_; });
+      SleepLocked(std::chrono::steady_clock::now() + backoff);
       backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
     }
     reset();
     nats_ReleaseThreadMemory();
   }
 
+  void SleepLocked(std::chrono::steady_clock::time_point until) REQUIRES(mu_) {
+    while (!stopping_ && wake_.WaitUntil(&mu_, until)) {
+    }
+  }
+
   const std::string name_;
-  mutable std::mutex mu_;
-  std::condition_variable wake_;
-  bool stopping_ = false;                                     // under mu_
-  Status health_ = Status::Unavailable("not yet connected");  // under mu_
+  mutable Mutex mu_;
+  CondVar wake_;  // waits on mu_
+  bool stopping_ GUARDED_BY(mu_) = false;
+  Status health_ GUARDED_BY(mu_) = Status::Unavailable("not yet connected");
   std::thread thread_;
 };
 

@@ -226,6 +226,44 @@ TEST(ConfigTest, AlertingIsOffUntilConfiguredAndItsExampleStatesTheDefaults) {
   EXPECT_FALSE(off.notify.enabled);
 }
 
+TEST(ConfigTest, ReplicationIsOffUntilConfiguredAndItsExampleParses) {
+  ServeConfig c;
+  EXPECT_FALSE(c.replication.enabled);
+  ASSERT_OK(ApplyConfigFile(
+      std::string(CASELEDGER_SOURCE_DIR) + "/scripts/examples/replication.json",
+      &c));
+  EXPECT_TRUE(c.replication.enabled);
+  EXPECT_TRUE(c.replication.quorum);
+  EXPECT_EQ(c.replication.nats.servers.size(), 3u);
+  EXPECT_EQ(c.replication.nats.node, "caseledger-a");
+  EXPECT_EQ(c.replication.nats.replicas, 3);
+  EXPECT_EQ(c.replication.quorum_wait, std::chrono::milliseconds(10000));
+  EXPECT_EQ(c.replication.primary_url, "https://caseledger-a.example.org");
+
+  struct Case {
+    const char* text;
+    const char* pointer;
+  };
+  for (const Case& k : {
+           Case{R"({"replication": {"servers": "nats://a:4222"}})",
+                "/replication/servers"},
+           Case{R"({"replication": {"servers": ["nats://a:4222"]}})",
+                "/replication"},  // no node
+           Case{R"({"replication": {"servers": ["http://a"], "node": "a"}})",
+                "/replication"},
+           Case{R"({"replication": {"replicas": 9}})", "/replication/replicas"},
+           Case{R"({"replication": {"quorum_wait_ms": 5}})",
+                "/replication/quorum_wait_ms"},
+           Case{R"({"replication": {"leader": true}})", "/replication/leader"},
+       }) {
+    ServeConfig bad;
+    Status s = ApplyConfigText(k.text, &bad);
+    ASSERT_TRUE(s.IsInvalidArgument()) << k.text;
+    ASSERT_TRUE(s.field().has_value()) << k.text << ": " << s.message();
+    EXPECT_EQ(*s.field(), k.pointer) << k.text << ": " << s.message();
+  }
+}
+
 TEST(ConfigTest, PlainHttpOnlyOnLoopbackAndTlsNeedsBothFiles) {
   ServeConfig c;
   ASSERT_OK(CheckConfig(c));  // the defaults: plain HTTP on 127.0.0.1

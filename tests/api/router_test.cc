@@ -74,6 +74,52 @@ TEST_F(RouterTest, HandlerExceptionIsA500ThatRevealsNothing) {
   EXPECT_EQ(r.body.find("secret"), std::string::npos);
 }
 
+TEST_F(RouterTest, WriteHooksSeeWritesOnlyAndSettleOnlyTheirSuccesses) {
+  std::vector<std::string> admitted;
+  Router::WriteHooks hooks;
+  hooks.admit = [&](const HttpRequest& req,
+                    const std::string& pattern) -> std::optional<HttpResponse> {
+    admitted.push_back(req.method + " " + pattern);
+    if (req.target.find("refuse") != std::string::npos) {
+      return Problem(503, "Read-Only Follower", "no writes here");
+    }
+    return std::nullopt;
+  };
+  hooks.settle = [&](HttpResponse resp, Router::Respond respond) {
+    resp.headers.emplace_back("X-Settled", "1");
+    respond(std::move(resp));
+  };
+  router_.SetWriteHooks(hooks);
+
+  // Reads pass untouched.
+  HttpResponse r = router_.Handle(Req("GET", "/v1/cases/a"));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(r.headers.empty());
+  EXPECT_TRUE(admitted.empty());
+  // A write is admitted, then settled.
+  r = router_.Handle(Req("POST", "/v1/cases/c1/commands/triage"));
+  EXPECT_EQ(r.status, 201);
+  ASSERT_EQ(r.headers.size(), 1u);
+  EXPECT_EQ(r.headers[0].first, "X-Settled");
+  EXPECT_EQ(admitted,
+            std::vector<std::string>{"POST /v1/cases/{id}/commands/{command}"});
+  // A refused write never reaches its handler.
+  r = router_.Handle(Req("POST", "/v1/cases/refuse/commands/triage"));
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.body.find("refuse/triage"), std::string::npos);
+  // A write that fails is answered as it is, not settled; nor is a write
+  // to a route that does not exist admitted.
+  router_.Add("POST", "/v1/fails", [](const HttpRequest&, const PathParams&) {
+    return Problem(409, "Conflict", "no");
+  });
+  r = router_.Handle(Req("POST", "/v1/fails"));
+  EXPECT_EQ(r.status, 409);
+  EXPECT_TRUE(r.headers.empty());
+  const size_t before = admitted.size();
+  EXPECT_EQ(router_.Handle(Req("POST", "/v1/none")).status, 404);
+  EXPECT_EQ(admitted.size(), before);
+}
+
 // An asynchronous handler can fail after it has taken the Respond: by
 // throwing, or by dropping it (its work thrown away on another thread).
 // Either way the request is answered, once, with a 500 naming its id.

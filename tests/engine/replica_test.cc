@@ -131,6 +131,22 @@ TEST_F(ReplicaTest, RecomputedHashesStillBreakTheNextRecordsLink) {
   EXPECT_EQ(r.applied, 13u);
 }
 
+TEST_F(ReplicaTest, AReplicaStoreTakesNoAppendsOfItsOwn) {
+  replica_.reset();
+  Options options;
+  options.replica = true;
+  replica_ = testing::OpenStore(dir_.path() + "/replica", options);
+  ASSERT_OK(Apply(records_));
+  auto own = replica_->Append("case-1", ExpectedVersion::Any(), {MakeEvent()});
+  EXPECT_TRUE(own.status().IsFailedPrecondition()) << own.status().ToString();
+  Status async_status;
+  replica_->AppendAsync(
+      "case-1", ExpectedVersion::Any(), {MakeEvent()},
+      [&](StatusOr<AppendResult> r) { async_status = r.status(); });
+  EXPECT_TRUE(async_status.IsFailedPrecondition());
+  EXPECT_EQ(replica_->Head().log_hash, primary_->Head().log_hash);
+}
+
 TEST_F(ReplicaTest, AGapOrADifferentRecordAtAStoredPositionIsRefused) {
   ASSERT_OK(Apply({records_.begin(), records_.begin() + 5}));
   Status gap = Apply({records_[6]});

@@ -36,6 +36,12 @@ struct Options {
   // the offline tools (verify, dump) so that they never change a store.
   bool read_only = false;
 
+  // A replica's store (a follower's): records arrive only through
+  // AppendReplicated, and Append and AppendAsync fail with
+  // kFailedPrecondition, so that nothing written on this node can fork its
+  // log from the primary's.
+  bool replica = false;
+
   // Group commit bounds: the writer gathers at most this many waiting append
   // calls, or this many payload bytes, into one synced WriteBatch.
   size_t max_group_appends = 1024;

@@ -21,6 +21,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -80,6 +81,14 @@ class Publisher {
   // the timeout passes; whether it has.
   virtual bool WaitStored(GlobalPosition position,
                           std::chrono::milliseconds timeout) const = 0;
+
+  // Calls `done` once: with true as soon as the stream has stored every
+  // record through `position`, with false once `timeout` has passed
+  // without that (or the publisher stops first). It runs on a thread the
+  // publisher keeps for this, never on the caller's; it must not block.
+  virtual void WhenStored(GlobalPosition position,
+                          std::chrono::milliseconds timeout,
+                          std::function<void(bool stored)> done) = 0;
 
   virtual PublisherStats stats() const = 0;
 
