@@ -108,9 +108,30 @@ class AppImpl final : public App {
         ASSIGN_OR_RETURN(follower_, replicate::Follower::Start(
                                         *store_, config_.replication.nats,
                                         config_.data + "/replica.checkpoint"));
+        ASSIGN_OR_RETURN(forwarder_,
+                         replicate::Forwarder::Start(config_.replication.nats));
       } else {
         ASSIGN_OR_RETURN(publisher_, replicate::Publisher::Start(
                                          *store_, config_.replication.nats));
+        // Followers' read records, checked and written to this log.
+        ASSIGN_OR_RETURN(intake_,
+                         replicate::Intake::Start(
+                             config_.replication.nats,
+                             [this](replicate::ForwardedEvent f,
+                                    std::function<void(Status)> done) {
+                               service::ReadRecord r{std::move(f.stream_id),
+                                                     std::move(f.event)};
+                               Status ok =
+                                   service::CheckForwardedRead(*catalog_, r);
+                               if (!ok.ok()) {
+                                 done(ok);
+                                 return;
+                               }
+                               std::vector<service::ReadRecord> one;
+                               one.push_back(std::move(r));
+                               service::AppendReadRecords(
+                                   *store_, std::move(one), std::move(done));
+                             }));
       }
     }
     if (config_.notify.enabled && !follower_mode_) {
@@ -138,6 +159,18 @@ class AppImpl final : public App {
     deps_->sessions = sessions_.get();
     deps_->tls = !config_.server.tls_certificate_file.empty();
     deps_->notifier = notifier_.get();
+    if (forwarder_) {
+      deps_->forward_reads = [this](std::vector<service::ReadRecord> records,
+                                    std::function<void(Status)> done) {
+        std::vector<replicate::ForwardedEvent> events;
+        events.reserve(records.size());
+        for (service::ReadRecord& r : records) {
+          events.push_back(replicate::ForwardedEvent{std::move(r.stream_id),
+                                                     std::move(r.event)});
+        }
+        forwarder_->Forward(std::move(events), std::move(done));
+      };
+    }
     deps_->backup =
         [this, root = service::BackupRoot(config_.data, config_.backup_dir)] {
           return service::BackUp(*store_, *keys_.store, config_.data,
@@ -169,7 +202,9 @@ class AppImpl final : public App {
     if (workers_) workers_->Stop();  // commands in flight finish first
     if (notifier_) notifier_->Stop();
     notifier_.reset();
+    intake_.reset();
     publisher_.reset();  // a write still waiting for the quorum gets 503
+    forwarder_.reset();  // a read still being recorded gets 503
     follower_.reset();
     if (models_) models_->Stop();
     models_.reset();
@@ -334,7 +369,9 @@ class AppImpl final : public App {
   std::unique_ptr<notify::Notifier> notifier_;
   bool follower_mode_ = false;
   std::unique_ptr<replicate::Publisher> publisher_;  // a primary's
+  std::unique_ptr<replicate::Intake> intake_;        // a primary's
   std::unique_ptr<replicate::Follower> follower_;    // a follower's
+  std::unique_ptr<replicate::Forwarder> forwarder_;  // a follower's
   std::unique_ptr<WorkerPool> workers_;
   HttpMetrics metrics_;
   Router router_;

@@ -123,17 +123,26 @@ void Routes::GetVerify(const HttpRequest& req, const std::string& id,
 }
 
 void Routes::RecordThenRespond(const Actor& actor, service::CaseReadKind what,
-                               std::vector<service::CaseShown> shown,
+                               const std::vector<service::CaseShown>& shown,
                                HttpResponse response,
                                const Router::Respond& respond) {
   // (Shared: the callback is a std::function, which must be copyable.)
   auto answer = std::make_shared<HttpResponse>(std::move(response));
-  service::RecordCaseReads(
-      d_.store, d_.service.catalog(), actor, what, std::move(shown),
-      [answer, respond](const Status& recorded) {
-        respond(recorded.ok() ? std::move(*answer)
-                              : ProblemFromStatus(recorded));
-      });
+  auto then = [answer, respond](const Status& recorded) {
+    respond(recorded.ok() ? std::move(*answer) : ProblemFromStatus(recorded));
+  };
+  if (d_.forward_reads) {
+    auto records =
+        service::PrepareCaseReads(d_.service.catalog(), actor, what, shown);
+    if (!records.ok()) {
+      then(records.status());
+      return;
+    }
+    d_.forward_reads(std::move(*records), then);
+    return;
+  }
+  service::RecordCaseReads(d_.store, d_.service.catalog(), actor, what, shown,
+                           then);
 }
 
 void Routes::GetAccessLog(const HttpRequest& req, const std::string& id,

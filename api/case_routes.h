@@ -15,6 +15,7 @@
 #include "caseledger/event_store.h"
 #include "caseledger/notify/notifier.h"
 #include "caseledger/projections/read_models.h"
+#include "caseledger/service/access.h"
 #include "caseledger/service/case_service.h"
 
 namespace spdlog {
@@ -54,6 +55,12 @@ struct CaseRouteDeps {
   // Alerting (GET /v1/admin/notifications); null: not configured, and the
   // route answers 503.
   const notify::Notifier* notifier = nullptr;
+  // On a follower: where the records of reads go (to the primary, whose
+  // log brings them back), instead of this node's log, which takes no
+  // writes. `done` as for service::AppendReadRecords.
+  std::function<void(std::vector<service::ReadRecord>,
+                     std::function<void(Status)>)>
+      forward_reads = nullptr;
 };
 
 // Registers the routes; `deps` must outlive the router.

@@ -101,8 +101,8 @@ void Routes::ListCases(const HttpRequest& req, const Router::Respond& respond) {
     r.headers.emplace_back("Link", "<" + next + ">; rel=\"next\"");
   }
   // A row of a list is a read of the case too.
-  RecordThenRespond(*actor, service::CaseReadKind::kList, std::move(listed),
-                    std::move(r), respond);
+  RecordThenRespond(*actor, service::CaseReadKind::kList, listed, std::move(r),
+                    respond);
 }
 
 }  // namespace caseledger::api

@@ -160,7 +160,7 @@ class Routes {
   // wait for the store's group commit, never on an I/O thread; a failure
   // to record answers with the failure instead.
   void RecordThenRespond(const Actor& actor, service::CaseReadKind what,
-                         std::vector<service::CaseShown> shown,
+                         const std::vector<service::CaseShown>& shown,
                          HttpResponse response, const Router::Respond& respond);
 
   // GET /v1/cases/{id}/access-log: who read the case, when, what.

@@ -9,7 +9,9 @@ Debian's nats-server that this script starts on loopback.
    quorum mode) and a follower (`follow --nats ... --node ...`).
 2. Concerns reported to the primary, each answered only once the cluster
    stored it; the follower applies them (its /metrics), is ready, serves the
-   learning summary, and refuses a write with a problem naming the primary.
+   learning summary, a DSL's case list and a case (whose read records reach
+   the primary's access log), and refuses a write with a problem naming the
+   primary.
 3. One NATS server is SIGKILLed: the primary goes on answering writes (two
    of three servers are a quorum) and the follower goes on applying them.
 4. Both stop; `caseledger verify` on each store prints the same head (the
@@ -134,6 +136,8 @@ def main():
         pdata, fdata = os.path.join(work, "a"), os.path.join(work, "b")
         reporter = run(args.bin, "token", "create", "--data", pdata, "--init",
                        "--actor", "user:rc-reporter", "--role", "reporter")
+        dsl = run(args.bin, "token", "create", "--data", pdata, "--actor",
+                  "user:rc-dsl", "--role", "dsl")
         pport, fport = free_port(), free_port()
         config = os.path.join(work, "primary.json")
         with open(config, "w") as f:
@@ -166,6 +170,27 @@ def main():
         status, body = request(fport, "GET", "/v1/learning/summary", reporter)
         if status not in (200, 403):
             fail(f"the follower's learning summary: {status} {body[:500]}")
+        # Reads on the follower: answered once their record is stored by
+        # the cluster; the primary writes it to its log, which brings it
+        # back to the follower.
+        status, body = request(fport, "GET", "/v1/cases?limit=5", dsl)
+        if status != 200:
+            fail(f"the follower's case list: {status} {body[:500]}")
+        case_id = json.loads(body)["cases"][0]["case_id"]
+        status, body = request(fport, "GET", f"/v1/cases/{case_id}", dsl)
+        if status != 200:
+            fail(f"a case read on the follower: {status} {body[:500]}")
+
+        def reads_on_primary():
+            status, body = request(pport, "GET",
+                                   f"/v1/cases/{case_id}/access-log", dsl)
+            if status != 200:
+                fail(f"the primary's access log: {status} {body[:500]}")
+            return [r for r in json.loads(body)["reads"]
+                    if r["who"]["id"] == "user:rc-dsl" and r["what"] in
+                    ("list", "state")]
+        wait_for("the follower's reads in the primary's log",
+                 lambda: len(reads_on_primary()) >= 2)
         status, body = request(fport, "POST", "/v1/cases", reporter, "{}")
         problem = json.loads(body)
         if status != 503 or problem.get("primary") != \

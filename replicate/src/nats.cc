@@ -118,32 +118,37 @@ std::string LogSubject(const ReplicationConfig& config) {
   return config.subjects + ".log";
 }
 
-Status EnsureStream(const Nats& nats, const ReplicationConfig& config) {
+namespace {
+
+// Creates stream `name` on `subjects` if it does not exist (file storage,
+// the configured replicas, a duplicate window of 2 minutes); an existing
+// stream is left as it is.
+Status EnsureStreamNamed(const Nats& nats, const ReplicationConfig& config,
+                         const std::string& name, const std::string& subjects,
+                         jsRetentionPolicy retention, const char* description) {
   jsErrCode jerr = static_cast<jsErrCode>(0);
   jsStreamInfo* si = nullptr;
-  natsStatus s =
-      js_GetStreamInfo(&si, nats.js(), config.stream.c_str(), nullptr, &jerr);
+  natsStatus s = js_GetStreamInfo(&si, nats.js(), name.c_str(), nullptr, &jerr);
   if (s == NATS_OK) {
     jsStreamInfo_Destroy(si);
     return Status::OK();
   }
-  Status got = FromNats(s, jerr, "reading stream " + config.stream);
+  Status got = FromNats(s, jerr, "reading stream " + name);
   if (!got.IsNotFound()) return got;
 
-  const std::string all = config.subjects + ".>";
-  const char* subjects[] = {all.c_str()};
+  const char* subject_list[] = {subjects.c_str()};
   jsStreamConfig sc;
   jsStreamConfig_Init(&sc);
-  sc.Name = config.stream.c_str();
-  sc.Description = "caseledger: the event log, record by record";
-  sc.Subjects = subjects;
+  sc.Name = name.c_str();
+  sc.Description = description;
+  sc.Subjects = subject_list;
   sc.SubjectsLen = 1;
   sc.Storage = js_FileStorage;
   sc.Replicas = config.replicas;
-  sc.Retention = js_LimitsPolicy;
-  sc.Discard = js_DiscardNew;  // never drop a record to make room
-  sc.DenyDelete = true;
-  sc.DenyPurge = true;
+  sc.Retention = retention;
+  sc.Discard = js_DiscardNew;  // never drop a message to make room
+  sc.DenyDelete = retention == js_LimitsPolicy;
+  sc.DenyPurge = retention == js_LimitsPolicy;
   sc.Duplicates = int64_t{120} * 1000 * 1000 * 1000;  // 2 minutes, in ns
   jerr = static_cast<jsErrCode>(0);
   s = js_AddStream(&si, nats.js(), &sc, nullptr, &jerr);
@@ -152,7 +157,33 @@ Status EnsureStream(const Nats& nats, const ReplicationConfig& config) {
     return Status::OK();
   }
   if (jerr == JSStreamNameExistErr) return Status::OK();  // raced another
-  return FromNats(s, jerr, "creating stream " + config.stream);
+  return FromNats(s, jerr, "creating stream " + name);
+}
+
+}  // namespace
+
+Status EnsureStream(const Nats& nats, const ReplicationConfig& config) {
+  // Messages are never deleted or purged: the stream is the log.
+  return EnsureStreamNamed(nats, config, config.stream, config.subjects + ".>",
+                           js_LimitsPolicy,
+                           "caseledger: the event log, record by record");
+}
+
+std::string AccessStream(const ReplicationConfig& config) {
+  return config.stream + "_ACCESS";
+}
+
+std::string AccessSubject(const ReplicationConfig& config) {
+  return config.subjects + "-access.reads";
+}
+
+Status EnsureAccessStream(const Nats& nats, const ReplicationConfig& config) {
+  // A work queue: a message goes once the primary has written it to the
+  // log, which is then its record.
+  return EnsureStreamNamed(nats, config, AccessStream(config),
+                           config.subjects + "-access.>", js_WorkQueuePolicy,
+                           "caseledger: followers' read records, for the "
+                           "primary's log");
 }
 
 StatusOr<uint64_t> StreamLastSequence(const Nats& nats,

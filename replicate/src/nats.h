@@ -63,6 +63,17 @@ std::string LogSubject(const ReplicationConfig& config);
 // an existing stream is left as it is.
 Status EnsureStream(const Nats& nats, const ReplicationConfig& config);
 
+// The stream of followers' forwarded events, and its subject.
+std::string AccessStream(const ReplicationConfig& config);
+std::string AccessSubject(const ReplicationConfig& config);
+// Creates it if missing: a work queue, on the configured replicas.
+Status EnsureAccessStream(const Nats& nats, const ReplicationConfig& config);
+
+// A forwarded event as a message body (JSON), and back; kInvalidArgument
+// when a body does not decode.
+std::string EncodeForwarded(const ForwardedEvent& e);
+StatusOr<ForwardedEvent> DecodeForwarded(std::string_view body);
+
 // The stream's last sequence (0 when empty); kNotFound without the stream.
 StatusOr<uint64_t> StreamLastSequence(const Nats& nats,
                                       const ReplicationConfig& config);

@@ -8,6 +8,7 @@
 #include <nats/nats.h>
 
 #include <atomic>
+#include <future>
 #include <thread>
 
 #include "tests/replicate/nats_cluster.h"
@@ -263,6 +264,75 @@ TEST_F(ReplicationTest, PublishingRidesOutTheLossOfOneServer) {
   EXPECT_EQ(replica->Head().log_hash, head.log_hash);
   EXPECT_EQ(StreamMessages(), head.position.value());
   ASSERT_TRUE(cluster_->Restart(0));
+}
+
+TEST_F(ReplicationTest, ForwardedEventsReachThePrimarysLogOnce) {
+  // The primary's intake writes what it is given, as the server does after
+  // its checks; here it refuses only an empty payload.
+  auto intake = Intake::Start(
+      Config("primary"),
+      [&](ForwardedEvent f, std::function<void(Status)> done) {
+        if (f.event.payload.empty()) {
+          done(Status::InvalidArgument("no payload"));
+          return;
+        }
+        primary_->AppendAsync(
+            f.stream_id, ExpectedVersion::Any(), {std::move(f.event)},
+            [done](StatusOr<AppendResult> r) { done(r.status()); });
+      });
+  ASSERT_OK(intake);
+  // Once the intake has made its stream and consumer (a new cluster elects
+  // its leaders first).
+  ASSERT_TRUE(testing::WaitFor([&] { return (*intake)->Health().ok(); },
+                               std::chrono::seconds(60)));
+  auto forwarder = Forwarder::Start(Config("f1"));
+  ASSERT_OK(forwarder);
+
+  auto forward = [&](std::vector<ForwardedEvent> events) {
+    std::promise<Status> p;
+    auto f = p.get_future();
+    (*forwarder)->Forward(std::move(events), [&p](Status s) {
+      p.set_value(std::move(s));
+    });
+    return f.get();
+  };
+  std::vector<ForwardedEvent> events;
+  for (int i = 0; i < 3; ++i) {
+    ProposedEvent e =
+        MakeEvent("CaseRead", R"({"n":)" + std::to_string(i) + "}");
+    e.event_id = EventId::NewV7();
+    events.push_back({"access:case-" + std::to_string(i), e});
+  }
+  ASSERT_OK(forward(events));
+  ASSERT_TRUE(testing::WaitFor([&] { return (*intake)->written() == 3; }));
+  // Sent again (a retry): stored once.
+  ASSERT_OK(forward(events));
+  // Garbage on the subject is refused and logged, and the intake goes on.
+  {
+    auto d = Connect();
+    jsPubAck* pa = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    ASSERT_EQ(js_Publish(&pa, d->js, "caseledger-access.reads", "{", 1, nullptr,
+                         &jerr),
+              NATS_OK);
+    jsPubAck_Destroy(pa);
+  }
+  ProposedEvent refused = MakeEvent("CaseRead", "");
+  refused.event_id = EventId::NewV7();
+  ASSERT_OK(forward({{"access:case-9", refused}}));
+  ProposedEvent last = MakeEvent("CaseRead", R"({"n":9})");
+  last.event_id = EventId::NewV7();
+  ASSERT_OK(forward({{"access:case-9", last}}));
+  ASSERT_TRUE(testing::WaitFor([&] { return (*intake)->written() >= 4; }));
+  EXPECT_EQ((*intake)->refused(), 2u);
+  EXPECT_OK((*intake)->Health());
+  // Three, and the last: each once.
+  EXPECT_EQ(primary_->committed_position().value(), 4u);
+  for (const ForwardedEvent& f : events) {
+    auto stored = primary_->ReadEvent(f.event.event_id);
+    ASSERT_OK(stored);
+    EXPECT_EQ(stored->stream_id, f.stream_id);
+  }
 }
 
 TEST(ReplicationConfigTest, BadConfigurationsAreRefusedWithAReason) {

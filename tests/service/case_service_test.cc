@@ -2,10 +2,12 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <future>
 #include <map>
 #include <mutex>
 #include <thread>
 
+#include "caseledger/service/access.h"
 #include "caseledger/service/seed.h"
 #include "tests/support/seeding.h"
 #include "tests/support/test_support.h"
@@ -443,6 +445,62 @@ TEST(SeedTest, TheSameSeedWritesTheSameCases) {
   };
   EXPECT_EQ(run(7), run(7));
   EXPECT_NE(run(7), run(8));
+}
+
+}  // namespace
+}  // namespace caseledger::service
+
+namespace caseledger::service {
+namespace {
+
+class ReadRecordTest : public testing::StoreTest {};
+
+TEST_F(ReadRecordTest, AForwardedReadIsWrittenOnceAndOnlyIfItIsOne) {
+  const domain::Actor dsl{"user:dsl-1", domain::Role::kDsl};
+  auto records = PrepareCaseReads(*catalog_, dsl, CaseReadKind::kState,
+                                  {{"case-7", 3}, {"case-8", 1}});
+  ASSERT_OK(records);
+  ASSERT_EQ(records->size(), 2u);
+  for (const ReadRecord& r : *records) {
+    EXPECT_FALSE(r.event.event_id.IsNil());
+    EXPECT_OK(CheckForwardedRead(*catalog_, r));
+  }
+  EXPECT_EQ((*records)[0].stream_id, AccessStreamOf("case-7"));
+
+  auto append = [&](std::vector<ReadRecord> rs) {
+    std::promise<Status> p;
+    auto f = p.get_future();
+    AppendReadRecords(*store_, std::move(rs),
+                      [&p](Status s) { p.set_value(std::move(s)); });
+    return f.get();
+  };
+  ASSERT_OK(append(*records));
+  ASSERT_OK(append(*records));  // arrives twice: answered from the log
+  EXPECT_EQ(store_->committed_position().value(), 2u);
+  auto log = ReadAccessLog(*store_, "case-7");
+  ASSERT_OK(log);
+  ASSERT_EQ(log->size(), 1u);
+  EXPECT_EQ((*log)[0].actor_id, "user:dsl-1");
+  EXPECT_EQ((*log)[0].what, "state");
+  EXPECT_EQ((*log)[0].version, 3u);
+
+  // What a follower may not forward.
+  auto bad = [&](auto change) {
+    ReadRecord r = (*records)[0];
+    change(r);
+    return CheckForwardedRead(*catalog_, r).IsInvalidArgument();
+  };
+  EXPECT_TRUE(bad([](ReadRecord& r) { r.event.type = "ConcernReported"; }));
+  EXPECT_TRUE(bad([](ReadRecord& r) { r.event.event_id = EventId(); }));
+  EXPECT_TRUE(bad([](ReadRecord& r) { r.stream_id = "case-7"; }));
+  EXPECT_TRUE(
+      bad([](ReadRecord& r) { r.stream_id = AccessStreamOf("case-8"); }));
+  EXPECT_TRUE(bad([](ReadRecord& r) { r.event.payload = "not json"; }));
+  EXPECT_TRUE(bad([](ReadRecord& r) {
+    r.event.payload = R"({"case_id":"case-7","read":"peek","version":3})";
+  }));
+  EXPECT_TRUE(bad([](ReadRecord& r) { r.event.actor.role = "superuser"; }));
+  EXPECT_TRUE(bad([](ReadRecord& r) { r.event.actor.id.clear(); }));
 }
 
 }  // namespace

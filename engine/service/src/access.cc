@@ -50,11 +50,26 @@ std::string_view CaseReadKindName(CaseReadKind what) {
   return "state";
 }
 
-void RecordCaseReads(EventStore& store, const domain::EventCatalog& catalog,
-                     const domain::Actor& actor, CaseReadKind what,
-                     std::vector<CaseShown> shown,
-                     std::function<void(Status)> done) {
-  if (shown.empty()) {
+StatusOr<std::vector<ReadRecord>> PrepareCaseReads(
+    const domain::EventCatalog& catalog, const domain::Actor& actor,
+    CaseReadKind what, const std::vector<CaseShown>& shown) {
+  std::vector<ReadRecord> out;
+  out.reserve(shown.size());
+  for (const CaseShown& c : shown) {
+    ASSIGN_OR_RETURN(ProposedEvent e, Prepare(catalog, "CaseRead",
+                                              {{"case_id", c.case_id},
+                                               {"read", CaseReadKindName(what)},
+                                               {"version", c.version}},
+                                              actor));
+    e.event_id = EventId::NewV7();
+    out.push_back(ReadRecord{AccessStreamOf(c.case_id), std::move(e)});
+  }
+  return out;
+}
+
+void AppendReadRecords(EventStore& store, std::vector<ReadRecord> records,
+                       std::function<void(Status)> done) {
+  if (records.empty()) {
     done(Status::OK());
     return;
   }
@@ -69,7 +84,7 @@ void RecordCaseReads(EventStore& store, const domain::EventCatalog& catalog,
   auto pending = std::make_shared<Pending>();
   {
     MutexLock lk(&pending->mu);
-    pending->left = shown.size();
+    pending->left = records.size();
   }
   pending->done = std::move(done);
   auto finish = [pending](const Status& s) {
@@ -80,20 +95,48 @@ void RecordCaseReads(EventStore& store, const domain::EventCatalog& catalog,
     lk.Unlock();
     pending->done(failure);
   };
-  for (CaseShown& c : shown) {
-    auto e = Prepare(catalog, "CaseRead",
-                     {{"case_id", c.case_id},
-                      {"read", CaseReadKindName(what)},
-                      {"version", c.version}},
-                     actor);
-    if (!e.ok()) {
-      finish(e.status());
-      continue;
-    }
+  for (ReadRecord& r : records) {
     store.AppendAsync(
-        AccessStreamOf(c.case_id), ExpectedVersion::Any(), {std::move(*e)},
-        [finish](const StatusOr<AppendResult>& r) { finish(r.status()); });
+        std::move(r.stream_id), ExpectedVersion::Any(), {std::move(r.event)},
+        [finish](const StatusOr<AppendResult>& a) { finish(a.status()); });
   }
+}
+
+void RecordCaseReads(EventStore& store, const domain::EventCatalog& catalog,
+                     const domain::Actor& actor, CaseReadKind what,
+                     const std::vector<CaseShown>& shown,
+                     std::function<void(Status)> done) {
+  auto records = PrepareCaseReads(catalog, actor, what, shown);
+  if (!records.ok()) {
+    done(records.status());
+    return;
+  }
+  AppendReadRecords(store, std::move(*records), std::move(done));
+}
+
+Status CheckForwardedRead(const domain::EventCatalog& catalog,
+                          const ReadRecord& record) {
+  const ProposedEvent& e = record.event;
+  if (e.type != "CaseRead" || e.event_id.IsNil()) {
+    return Status::InvalidArgument(
+        "a forwarded record must be a CaseRead with its event id");
+  }
+  const Json payload = Json::parse(e.payload, nullptr, false);
+  if (payload.is_discarded() || !payload.is_object() ||
+      !payload.contains("case_id") || !payload["case_id"].is_string()) {
+    return Status::InvalidArgument("a forwarded CaseRead names no case");
+  }
+  if (record.stream_id !=
+      AccessStreamOf(payload["case_id"].get<std::string>())) {
+    return Status::InvalidArgument(
+        "a forwarded CaseRead must go on its case's access stream");
+  }
+  RETURN_IF_ERROR(catalog.Validate(e.type, e.schema_version, payload));
+  auto role = domain::ParseRole(e.actor.role);
+  if (!role || e.actor.id.empty()) {
+    return Status::InvalidArgument("a forwarded CaseRead names no actor");
+  }
+  return Status::OK();
 }
 
 StatusOr<std::vector<AccessRecord>> ReadAccessLog(const EventStore& store,

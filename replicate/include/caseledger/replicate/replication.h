@@ -137,4 +137,52 @@ class Follower {
   virtual void Stop() = 0;
 };
 
+// An event a follower sends the primary to write. Reads of a case are
+// recorded in the log (CaseRead), and a follower's log takes no writes of
+// its own: its reads' records go to the primary, whose log brings them
+// back.
+struct ForwardedEvent {
+  std::string stream_id;
+  ProposedEvent event;  // with its event id: written once however often sent
+};
+
+// On a follower: sends events to the primary through the cluster, on a
+// stream of their own (`<stream>_ACCESS`, subjects `<subjects>-access.>`,
+// replicated like the log), each message with its event id as its id.
+class Forwarder {
+ public:
+  static StatusOr<std::unique_ptr<Forwarder>> Start(ReplicationConfig config);
+  virtual ~Forwarder() = default;
+
+  // Publishes `events`, in order, on the forwarder's thread; `done` runs
+  // once there: OK once the cluster has stored every one (a quorum of its
+  // servers), otherwise why not (kUnavailable when the cluster cannot be
+  // reached within the configured timeout). Never blocks the caller.
+  virtual void Forward(std::vector<ForwardedEvent> events,
+                       std::function<void(Status)> done) = 0;
+
+  // Answers what is still queued with kUnavailable, and stops.
+  virtual void Stop() = 0;
+};
+
+// On the primary: takes what followers forwarded, in order, and hands each
+// event to `write`, which checks it, appends it and says (through its
+// callback) once it is durable or why it was refused. A batch is
+// acknowledged to the cluster only once every event of it is written or
+// refused; an event that cannot be written now (kUnavailable, a full
+// disk) is delivered again later.
+class Intake {
+ public:
+  using Write =
+      std::function<void(ForwardedEvent, std::function<void(Status)>)>;
+  static StatusOr<std::unique_ptr<Intake>> Start(ReplicationConfig config,
+                                                 Write write);
+  virtual ~Intake() = default;
+
+  virtual uint64_t written() const = 0;  // events written by this process
+  virtual uint64_t refused() const = 0;  // events refused (logged)
+  virtual Status Health() const = 0;
+  virtual void Stop() = 0;
+};
+
 }  // namespace caseledger::replicate

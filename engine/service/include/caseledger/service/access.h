@@ -47,6 +47,32 @@ struct CaseShown {
   uint64_t version = 0;  // the version of the case that was shown
 };
 
+// A read's record, ready to append: the CaseRead event, with its id, and
+// the case's access stream it goes on.
+struct ReadRecord {
+  std::string stream_id;
+  ProposedEvent event;
+};
+
+// The records of `actor` reading `what` of each case in `shown`, each with
+// a new event id: a record a follower forwards to the primary keeps it, so
+// the primary writes it once however often it arrives.
+StatusOr<std::vector<ReadRecord>> PrepareCaseReads(
+    const domain::EventCatalog& catalog, const domain::Actor& actor,
+    CaseReadKind what, const std::vector<CaseShown>& shown);
+
+// Appends them, each joining the store's group commit; `done` as for
+// RecordCaseReads. An id already stored with the same record is answered
+// from the log (a forwarded record that arrives twice).
+void AppendReadRecords(EventStore& store, std::vector<ReadRecord> records,
+                       std::function<void(Status)> done);
+
+// What the primary takes from a follower: a CaseRead with its event id, on
+// the access stream of the case it names, its payload valid against the
+// catalog, by a named actor in a known role. InvalidArgument otherwise.
+Status CheckForwardedRead(const domain::EventCatalog& catalog,
+                          const ReadRecord& record);
+
 // Records that `actor` read `what` of each case in `shown`: one CaseRead
 // event per case, each on the case's access stream, joining the store's
 // group commit. Calls `done` once every record is durable, with OK or the
@@ -55,7 +81,7 @@ struct CaseShown {
 // not block.
 void RecordCaseReads(EventStore& store, const domain::EventCatalog& catalog,
                      const domain::Actor& actor, CaseReadKind what,
-                     std::vector<CaseShown> shown,
+                     const std::vector<CaseShown>& shown,
                      std::function<void(Status)> done);
 
 // One record of a case's access log.
