@@ -43,7 +43,8 @@ import tempfile
 import time
 
 from selenium import webdriver
-from selenium.common.exceptions import (StaleElementReferenceException,
+from selenium.common.exceptions import (NoSuchElementException,
+                                        StaleElementReferenceException,
                                         TimeoutException)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -117,6 +118,15 @@ class Console:
     # --- finding things -------------------------------------------------
     def el(self, css):
         return self.wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, css)))
+
+    def click(self, css):
+        """Clicks the element `css` names, looked up again if the page
+        re-rendered between finding it and clicking it."""
+        def find_and_click(d):
+            d.find_element(By.CSS_SELECTOR, css).click()
+            return True
+        WebDriverWait(self.d, 10, ignored_exceptions=[
+            StaleElementReferenceException, NoSuchElementException]).until(find_and_click)
 
     def visible(self, css):
         return self.wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, css)))
@@ -272,7 +282,7 @@ def reporter_journey(c):
     c.sign_in("reporter", "Report a concern")
     c.audit("report-form")
     # Sent empty: every missing answer is marked at its field.
-    c.el("#report-form button[type=submit]").click()
+    c.click("#report-form button[type=submit]")
     c.visible(".error-summary")
     for pointer in ["/kind", "/immediate_risk", "/facts", "/setting", "/occurred_at"]:
         f = c.d.find_element(By.CSS_SELECTOR, f'[data-pointer="{pointer}"]')
@@ -338,7 +348,7 @@ def dsl_journey(c, case_id):
     check("Urgent" in c.el("#caseload").text, "the urgent case shows as urgent")
     c.audit("caseload")
     c.go("/caseload?urgency=urgent", "Caseload")
-    c.el(f'a[href="#/case/{case_id}"]').click()
+    c.click(f'a[href="#/case/{case_id}"]')
     c.heading("Case")
     main = c.el("main").text
     check("Quentin Zephyrine <img" in main, "the name is shown as typed, as text")
@@ -348,7 +358,7 @@ def dsl_journey(c, case_id):
 
     # A command form sent empty names each required answer at its field.
     Select(c.el("#command-picker")).select_by_value("triage")
-    c.el("#form-triage button[type=submit]").click()
+    c.click("#form-triage button[type=submit]")
     c.visible("#form-triage .field--error")
     for pointer in ["/route", "/related_to_activity", "/rationale"]:
         f = c.d.find_element(By.CSS_SELECTOR, f'#form-triage [data-pointer="{pointer}"]')
@@ -427,10 +437,10 @@ def reviewer_journey(c, case_id):
     c.audit("sample")
     c.go(f"/replay/{case_id}", "Replay of case")
     check(c.el("#replay-position").text.startswith("Step 1 of"), "the replay starts at the first event")
-    c.el("#replay-next").click()
+    c.click("#replay-next")
     c.wait.until(lambda d: d.find_element(By.ID, "replay-position").text.startswith("Step 2 of"))
     check(c.d.find_elements(By.CSS_SELECTOR, "#replay-changes li"), "a step says what changed")
-    c.el("#replay-last").click()
+    c.click("#replay-last")
     c.wait.until(lambda d: "Closed" in d.find_element(By.ID, "replay-step").text or "closed" in d.find_element(By.ID, "replay-step").text)
     c.audit("replay")
     c.sign_out()
@@ -458,19 +468,19 @@ def other_roles_journey(c, case_id):
     check("no e-mail address or webhook" in c.el("#alerts-table").text,
           "a dead letter says why")
     Select(c.el("#alerts-status")).select_by_value("delivered")
-    c.el("#alerts-filter button[type=submit]").click()
+    c.click("#alerts-filter button[type=submit]")
     c.wait.until(lambda d: d.find_elements(By.ID, "alerts-empty"))
     Select(c.el("#alerts-status")).select_by_value("dead")
-    c.el("#alerts-filter button[type=submit]").click()
+    c.click("#alerts-filter button[type=submit]")
     c.wait.until(lambda d: d.find_elements(By.ID, "alerts-table"))
     c.audit("admin")
     c.el("#verify-case").send_keys(case_id)
-    c.el("#verify button[type=submit]").click()
+    c.click("#verify button[type=submit]")
     c.wait.until(lambda d: "verifies: 9 events" in d.find_element(By.ID, "verify-result").text)
-    c.el("#backup button[type=submit]").click()
+    c.click("#backup button[type=submit]")
     c.wait.until(lambda d: "Backup made in" in d.find_element(By.ID, "backup-result").text)
     c.el("#revoke-actor").send_keys("user:reporter-2")
-    c.el("#revoke button[type=submit]").click()
+    c.click("#revoke button[type=submit]")
     c.wait.until(lambda d: "Revoked 1 token." in d.find_element(By.ID, "revoke-result").text)
     c.audit("admin-done")
     c.sign_out()
