@@ -235,25 +235,8 @@ class FollowerImpl final : public Follower {
       worker_.SetHealthy();
     }
     connected_.store(nats_->connected());
-    natsMsgList list{nullptr, 0};
-    jsErrCode jerr = static_cast<jsErrCode>(0);
-    const auto t0 = std::chrono::steady_clock::now();
-    natsStatus s =
-        natsSubscription_Fetch(&list, sub_.get(), kFetch, 1000, &jerr);
-    struct ListGuard {
-      natsMsgList* l;
-      ~ListGuard() { natsMsgList_Destroy(l); }
-    } guard{&list};
-    if (s == NATS_OK) return Apply(list);
-    if (s != NATS_TIMEOUT) {
-      return internal::FromNats(s, jerr, "fetching from " + durable_);
-    }
-    // Nothing new. (This client can report a timeout at once after an
-    // earlier one: do not spin.)
-    if (std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(50)) {
-      worker_.Pause(std::chrono::milliseconds(100));
-    }
-    return Status::OK();
+    return internal::Fetch(sub_.get(), kFetch, worker_, durable_,
+                           [this](natsMsgList& list) { return Apply(list); });
   }
 
   EventStore& store_;

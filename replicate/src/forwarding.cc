@@ -263,24 +263,13 @@ class IntakeImpl final : public Intake {
       ASSIGN_OR_RETURN(sub_, Attach());
       worker_.SetHealthy();
     }
-    natsMsgList list{nullptr, 0};
-    jsErrCode jerr = static_cast<jsErrCode>(0);
-    const auto t0 = std::chrono::steady_clock::now();
-    natsStatus s = natsSubscription_Fetch(&list, sub_.get(), 256, 1000, &jerr);
-    struct ListGuard {
-      natsMsgList* l;
-      ~ListGuard() { natsMsgList_Destroy(l); }
-    } guard{&list};
-    if (s == NATS_TIMEOUT) {
-      if (std::chrono::steady_clock::now() - t0 <
-          std::chrono::milliseconds(50)) {
-        worker_.Pause(std::chrono::milliseconds(100));
-      }
-      return Status::OK();
-    }
-    if (s != NATS_OK) {
-      return internal::FromNats(s, jerr, "fetching from the intake");
-    }
+    return internal::Fetch(sub_.get(), 256, worker_, "the intake",
+                           [this](natsMsgList& list) { return Take(list); });
+  }
+
+  // Writes a fetched batch, acknowledging each message once its event is
+  // written or refused.
+  Status Take(natsMsgList& list) {
     for (int i = 0; i < list.Count; ++i) {
       natsMsg* m = list.Msgs[i];
       auto event = internal::DecodeForwarded(std::string_view(

@@ -1,5 +1,6 @@
 #include "replicate/src/nats.h"
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,27 @@ Status FromJetStream(int jerr, std::string_view description,
   return Classify(NATS_ERR, jerr,
                   std::string(what) + ": JetStream error " +
                       std::to_string(jerr) + ": " + std::string(description));
+}
+
+Status Fetch(natsSubscription* sub, int max, Worker& worker,
+             std::string_view what,
+             const std::function<Status(natsMsgList&)>& apply) {
+  natsMsgList list{nullptr, 0};
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  const auto t0 = std::chrono::steady_clock::now();
+  const natsStatus s = natsSubscription_Fetch(&list, sub, max, 1000, &jerr);
+  struct ListGuard {
+    natsMsgList* l;
+    ~ListGuard() { natsMsgList_Destroy(l); }
+  } guard{&list};
+  if (s == NATS_OK) return apply(list);
+  if (s != NATS_TIMEOUT) {
+    return FromNats(s, jerr, "fetching from " + std::string(what));
+  }
+  if (std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(50)) {
+    worker.Pause(std::chrono::milliseconds(100));
+  }
+  return Status::OK();
 }
 
 StatusOr<std::unique_ptr<Nats>> Nats::Connect(const ReplicationConfig& config) {

@@ -4,6 +4,7 @@
 
 #include <nats/nats.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 
 #include "caseledger/replicate/replication.h"
 #include "caseledger/status.h"
+#include "replicate/src/worker.h"
 
 namespace caseledger::replicate::internal {
 
@@ -34,6 +36,16 @@ struct SubDeleter {
   void operator()(natsSubscription* s) const { natsSubscription_Destroy(s); }
 };
 using SubPtr = std::unique_ptr<natsSubscription, SubDeleter>;
+
+// One pull from a bound consumer: up to `max` messages, waiting at most a
+// second. `apply` runs on what came (the list is destroyed after it) and
+// its status is returned. When nothing came the answer is OK; if the client
+// said so at once, `worker` pauses first (libnats 3.4.1 can report a
+// timeout at once after an earlier one: a pull loop must not spin). Other
+// failures name `what`.
+Status Fetch(natsSubscription* sub, int max, Worker& worker,
+             std::string_view what,
+             const std::function<Status(natsMsgList&)>& apply);
 
 // One connection to the cluster with its JetStream context. The client
 // reconnects by itself, for ever, across the configured servers.

@@ -432,5 +432,80 @@ TEST_F(KeyStoreTest, ARotationCutShortFinishesAndTheOldKekOpensTheRest) {
   }
 }
 
+// A replica's key store takes its primary's wrapped keys as they are, and
+// opens them with the same KEK.
+TEST_F(KeyStoreTest, AReplicaTakesWrappedKeysAndOpensThemWithTheSameKek) {
+  auto primary = Open(kek_);
+  auto case_key = Key(*primary, "case-1", Scope::Case());
+  auto person_key = Key(*primary, "case-1", Scope::Person("p1"));
+  Key(*primary, "case-10", Scope::Case());  // another case, same prefix
+  auto shipped = primary->Wrapped("case-1");
+  ASSERT_THAT(shipped, IsOk());
+  ASSERT_EQ(shipped->size(), 2u);
+
+  TempDir other;
+  KeyStoreOptions ro;
+  ro.destroyed_list = other.path() + "/destroyed-keys";
+  std::unique_ptr<KeyStore> replica;
+  ASSERT_THAT(KeyStore::Open(ro, other.path() + "/keys", kek_, {}, &replica),
+              IsOk());
+  EXPECT_TRUE(replica->Get("case-1", Scope::Case()).status().IsNotFound());
+  for (const WrappedKey& k : *shipped) {
+    ASSERT_THAT(replica->PutWrapped(k), IsOk());
+    ASSERT_THAT(replica->PutWrapped(k), IsOk());  // again: unchanged
+  }
+  auto got = replica->Get("case-1", Scope::Case());
+  ASSERT_THAT(got, IsOk());
+  EXPECT_EQ(0, std::memcmp((*got)->data(), case_key->data(), kKeyBytes));
+  got = replica->Get("case-1", Scope::Person("p1"));
+  ASSERT_THAT(got, IsOk());
+  EXPECT_EQ(0, std::memcmp((*got)->data(), person_key->data(), kKeyBytes));
+  auto replica_has = replica->Wrapped("case-1");
+  ASSERT_THAT(replica_has, IsOk());
+  EXPECT_EQ(*replica_has, *shipped);
+
+  // Another key for a scope already held is refused; a key bound to
+  // another case does not unwrap; another KEK's key names that KEK.
+  KeyStoreOptions o3;
+  TempDir third;
+  o3.destroyed_list = third.path() + "/destroyed-keys";
+  std::unique_ptr<KeyStore> elsewhere;
+  ASSERT_THAT(KeyStore::Open(o3, third.path() + "/keys", kek_, {}, &elsewhere),
+              IsOk());
+  Key(*elsewhere, "case-1", Scope::Case());
+  auto different = elsewhere->Wrapped("case-1");
+  ASSERT_THAT(different, IsOk());
+  EXPECT_TRUE(replica->PutWrapped(different->at(0)).IsCorruption());
+  WrappedKey moved = shipped->at(0);
+  moved.case_id = "case-2";
+  EXPECT_TRUE(replica->PutWrapped(moved).IsCorruption());
+  EXPECT_TRUE(replica->Get("case-2", moved.scope).status().IsNotFound());
+  TempDir fourth;
+  KeyStoreOptions o4;
+  o4.destroyed_list = fourth.path() + "/destroyed-keys";
+  std::unique_ptr<KeyStore> foreign;
+  auto other_kek = Kek::Generate();
+  ASSERT_THAT(
+      KeyStore::Open(o4, fourth.path() + "/keys", other_kek, {}, &foreign),
+      IsOk());
+  Key(*foreign, "case-3", Scope::Case());
+  Status s = replica->PutWrapped(foreign->Wrapped("case-3")->at(0));
+  EXPECT_TRUE(s.IsFailedPrecondition()) << s.ToString();
+  EXPECT_THAT(s.message(), ::testing::HasSubstr(other_kek->id()));
+
+  // A destroyed key is neither listed nor taken back.
+  ASSERT_THAT(replica->Destroy("case-1", Scope::Person("p1"), "ev-1"), IsOk());
+  replica_has = replica->Wrapped("case-1");
+  ASSERT_THAT(replica_has, IsOk());
+  ASSERT_EQ(replica_has->size(), 1u);
+  EXPECT_EQ(replica_has->at(0).scope, Scope::Case());
+  for (const WrappedKey& k : *shipped) {
+    ASSERT_THAT(replica->PutWrapped(k), IsOk());
+  }
+  got = replica->Get("case-1", Scope::Person("p1"));
+  ASSERT_THAT(got, IsOk());
+  EXPECT_EQ(*got, nullptr);
+}
+
 }  // namespace
 }  // namespace caseledger::keys

@@ -333,6 +333,61 @@ class KeyStoreImpl final : public KeyStore {
     return Purge();
   }
 
+  StatusOr<std::vector<WrappedKey>> Wrapped(
+      std::string_view case_id) const override {
+    if (!Clean(case_id)) return Status::InvalidArgument("not a case id");
+    const std::string prefix = CasePrefix(case_id);
+    std::vector<WrappedKey> out;
+    std::unique_ptr<rocksdb::Iterator> it(
+        Db()->NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+         it->Next()) {
+      std::string scope = it->key().ToString().substr(prefix.size());
+      {
+        MutexLock l(&mu_);
+        if (DestroyedLocked(case_id, scope)) continue;
+      }
+      out.push_back(
+          {std::string(case_id), std::move(scope), it->value().ToString()});
+    }
+    RETURN_IF_ERROR(FromRocks(it->status(), "reading the key store"));
+    return out;
+  }
+
+  Status PutWrapped(const WrappedKey& key) override {
+    if (!Clean(key.case_id) || !Clean(key.scope) || key.scope == "*") {
+      return Status::InvalidArgument("not a data key's case and scope");
+    }
+    if (o_.read_only) {
+      return Status::FailedPrecondition("the key store is open read-only");
+    }
+    ASSIGN_OR_RETURN(std::shared_ptr<const SecretKey> given,
+                     Unwrap(key.case_id, key.scope, key.wrapped));
+    MutexLock w(&write_mu_);
+    RETURN_IF_ERROR(EnsureWritable());
+    {
+      MutexLock l(&mu_);
+      if (DestroyedLocked(key.case_id, key.scope)) return Status::OK();
+    }
+    const std::string name = KeyName(key.case_id, key.scope);
+    std::string existing;
+    rocksdb::Status rs = Db()->Get(rocksdb::ReadOptions(), name, &existing);
+    if (rs.ok()) {
+      if (existing == key.wrapped) return Status::OK();
+      ASSIGN_OR_RETURN(std::shared_ptr<const SecretKey> stored,
+                       Unwrap(key.case_id, key.scope, existing));
+      if (CRYPTO_memcmp(stored->data(), given->data(), kKeyBytes) != 0) {
+        return Status::Corruption("the data key of " + key.scope + " in case " +
+                                  key.case_id + " differs from the one stored");
+      }
+    } else if (!rs.IsNotFound()) {
+      return FromRocks(rs, "reading the key store");
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = o_.sync;
+    return Wrote(Db()->Put(wo, name, key.wrapped), "storing a data key");
+  }
+
   StatusOr<std::vector<Destroyed>> DestroyedKeys() const override {
     return ReadList();
   }

@@ -112,6 +112,16 @@ struct Destroyed {
   std::string reason;  // e.g. the PersonalDataErased event's id
 };
 
+// A data key as the key store holds it: wrapped by a KEK (the wrapping
+// names which), bound to its case and scope. Safe to ship to a replica that
+// holds the same KEK: without it, the bytes are ciphertext.
+struct WrappedKey {
+  std::string case_id;
+  std::string scope;
+  std::string wrapped;
+  bool operator==(const WrappedKey&) const = default;
+};
+
 struct KeyStoreOptions {
   bool create_if_missing = true;
   bool read_only = false;
@@ -162,6 +172,19 @@ class KeyStore {
   // store's WAL and tables rewritten without them. Idempotent.
   virtual Status Destroy(std::string_view case_id, std::string_view scope,
                          std::string_view reason) = 0;
+
+  // The case's data keys as stored, by scope; none that was destroyed.
+  virtual StatusOr<std::vector<WrappedKey>> Wrapped(
+      std::string_view case_id) const = 0;
+
+  // Stores a key another key store wrapped (a replica taking its primary's
+  // keys). It must unwrap with one of this store's KEKs, bound to its case
+  // and scope (kFailedPrecondition names the KEK otherwise; kCorruption if
+  // it does not unwrap). A destroyed (case, scope) stays destroyed: the key
+  // is dropped and OK returned. A key already stored is replaced only by the
+  // same key wrapped anew (a rotation); a different key for the same case
+  // and scope is kCorruption, and nothing changes.
+  virtual Status PutWrapped(const WrappedKey& key) = 0;
 
   // Every entry of the destroyed list.
   virtual StatusOr<std::vector<Destroyed>> DestroyedKeys() const = 0;
