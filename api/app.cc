@@ -76,13 +76,12 @@ class AppImpl final : public App {
     store_options.clock = clock_.Function();
     store_options.replica = follower_mode_;
     RETURN_IF_ERROR(EventStore::Open(store_options, config_.data, &store_));
-    if (!follower_mode_) {
-      // An erasure whose event is in the log but whose keys a crash kept:
-      // finished before anything is read.
-      RETURN_IF_ERROR(
-          service::FinishPlannedErasures(*store_, *keys_.store, logger_.get())
-              .status());
-    }
+    // An erasure whose event is in the log but whose keys a crash kept:
+    // finished before anything is read (a follower plans the erasures it
+    // applies, too).
+    RETURN_IF_ERROR(
+        service::FinishPlannedErasures(*store_, *keys_.store, logger_.get())
+            .status());
 
     tokens_ = std::make_unique<TokenRegistry>(*store_);
     RETURN_IF_ERROR(tokens_->Refresh());
@@ -104,15 +103,27 @@ class AppImpl final : public App {
         });
     models_->Start();
     if (config_.replication.enabled) {
+      // The data keys travel with the log (wrapped by the KEK, which a
+      // follower must share), and erasures destroy them on every node.
+      replicate::KeyReplication key_replication{
+          keys_.store.get(),
+          [](const RecordedEvent& e) -> std::optional<std::string> {
+            if (e.type != "PersonalDataErased") return std::nullopt;
+            auto payload = nlohmann::json::parse(e.payload, nullptr, false);
+            if (!payload.is_object()) return std::nullopt;
+            return service::ErasedKeyScope(payload);
+          }};
       if (follower_mode_) {
         ASSIGN_OR_RETURN(follower_, replicate::Follower::Start(
                                         *store_, config_.replication.nats,
-                                        config_.data + "/replica.checkpoint"));
+                                        config_.data + "/replica.checkpoint",
+                                        std::move(key_replication)));
         ASSIGN_OR_RETURN(forwarder_,
                          replicate::Forwarder::Start(config_.replication.nats));
       } else {
         ASSIGN_OR_RETURN(publisher_, replicate::Publisher::Start(
-                                         *store_, config_.replication.nats));
+                                         *store_, config_.replication.nats,
+                                         std::move(key_replication)));
         // Followers' read records, checked and written to this log.
         ASSIGN_OR_RETURN(intake_,
                          replicate::Intake::Start(

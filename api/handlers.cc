@@ -90,6 +90,9 @@ void RenderReplication(std::string* out, ReplicationView r) {
     Gauge(out, "caseledger_replication_failures_total",
           "Publishing attempts that failed and were retried.", s.failures,
           "counter");
+    Gauge(out, "caseledger_replication_keys_total",
+          "Data keys (wrapped) the key stream stored from this process.",
+          s.keys_shipped, "counter");
     Gauge(out, "caseledger_replication_connected",
           "1 while connected to the replication cluster.", s.connected ? 1 : 0);
     Gauge(out, "caseledger_replication_healthy",
@@ -107,6 +110,9 @@ void RenderReplication(std::string* out, ReplicationView r) {
     Gauge(out, "caseledger_replication_redelivered_total",
           "Records delivered again and skipped (already stored).",
           s.redelivered, "counter");
+    Gauge(out, "caseledger_replication_keys_total",
+          "Data keys (wrapped) this process took from the key stream.",
+          s.keys_taken, "counter");
     Gauge(out, "caseledger_replication_connected",
           "1 while connected to the replication cluster.", s.connected ? 1 : 0);
     Gauge(out, "caseledger_replication_healthy",

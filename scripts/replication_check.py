@@ -10,7 +10,8 @@ Debian's nats-server that this script starts on loopback.
 2. Concerns reported to the primary, each answered only once the cluster
    stored it; the follower applies them (its /metrics), is ready, serves the
    learning summary, a DSL's case list and a case (whose read records reach
-   the primary's access log), and refuses a write with a problem naming the
+   the primary's access log), shows a report's names and facts as the
+   primary does (the data keys came with the log), and refuses a write with a problem naming the
    primary.
 3. One NATS server is SIGKILLed: the primary goes on answering writes (two
    of three servers are a quorum) and the follower goes on applying them.
@@ -167,6 +168,8 @@ def main():
                  == head)
         if metric(fport, "caseledger_replication_healthy") != 1:
             fail("the follower reports itself unhealthy")
+        if not metric(fport, "caseledger_replication_keys_total"):
+            fail("the follower took no data key from the key stream")
         status, body = request(fport, "GET", "/v1/learning/summary", reporter)
         if status not in (200, 403):
             fail(f"the follower's learning summary: {status} {body[:500]}")
@@ -180,6 +183,18 @@ def main():
         status, body = request(fport, "GET", f"/v1/cases/{case_id}", dsl)
         if status != 200:
             fail(f"a case read on the follower: {status} {body[:500]}")
+        # The data keys came with the log: the follower opens the report's
+        # names and facts as the primary does.
+        path = f"/v1/cases/{case_id}/history"
+        shown = []
+        for port in (fport, pport):
+            status, text = request(port, "GET", path, dsl)
+            if status != 200:
+                fail(f"the history on port {port}: {status} {text[:500]}")
+            shown.append(json.loads(text)["events"][0]["payload"])
+        if shown[0] != shown[1] or "Person A" not in json.dumps(shown[0]):
+            fail(f"the follower shows the report as {shown[0]}, the primary "
+                 f"as {shown[1]}")
 
         def reads_on_primary():
             status, body = request(pport, "GET",

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "caseledger/replicate/replication.h"
+#include "replicate/src/keys.h"
 #include "replicate/src/nats.h"
 #include "replicate/src/worker.h"
 
@@ -66,19 +67,21 @@ Status WriteCheckpoint(const std::string& path, const Checkpoint& c) {
 class FollowerImpl final : public Follower {
  public:
   FollowerImpl(EventStore& store, ReplicationConfig config,
-               std::string checkpoint_path)
+               std::string checkpoint_path, KeyReplication keys)
       : store_(store),
         config_(std::move(config)),
         checkpoint_path_(std::move(checkpoint_path)),
         durable_("follower-" + config_.node),
         filter_(config_.subjects + ".>"),
-        log_subject_(internal::LogSubject(config_)) {}
+        log_subject_(internal::LogSubject(config_)),
+        key_taker_(config_, std::move(keys)) {}
   ~FollowerImpl() override { Stop(); }
 
   void Begin() {
     worker_.Start([this] { return Step(); },
                   [this] {
                     sub_.reset();  // attach again before going on
+                    key_taker_.Detach();
                     connected_.store(nats_ && nats_->connected());
                   });
   }
@@ -95,6 +98,7 @@ class FollowerImpl final : public Follower {
     s.pending = pending_.load();
     s.applied = applied_.load();
     s.redelivered = redelivered_.load();
+    s.keys_taken = keys_taken_.load();
     s.connected = connected_.load();
     return s;
   }
@@ -159,6 +163,7 @@ class FollowerImpl final : public Follower {
     }
     pending_.store(ci->NumPending);
     jsConsumerInfo_Destroy(ci);
+    if (key_taker_.enabled()) RETURN_IF_ERROR(key_taker_.Attach(*nats_));
 
     jsSubOptions so;
     jsSubOptions_Init(&so);
@@ -212,11 +217,19 @@ class FollowerImpl final : public Follower {
                              static_cast<size_t>(natsMsg_GetDataLength(m)));
       }
     }
+    // The keys first: the primary stored those of these records before it
+    // published them. Then the erasures among them are planned, so that
+    // their keys are destroyed even if the process stops right after the
+    // append.
+    RETURN_IF_ERROR(key_taker_.Drain());
+    keys_taken_.store(key_taker_.taken());
+    ASSIGN_OR_RETURN(auto erasures, key_taker_.PlanErasures(records));
     ReplicaApplyResult r;
     Status applied = store_.AppendReplicated(records, &r);
     applied_.fetch_add(r.applied);
     redelivered_.fetch_add(r.skipped);
     if (!applied.ok()) return applied;
+    RETURN_IF_ERROR(key_taker_.Erase(erasures));
     if (last != nullptr) {
       natsMsg_Ack(last, nullptr);
       sequence_.store(last_sequence);
@@ -248,18 +261,23 @@ class FollowerImpl final : public Follower {
   std::unique_ptr<Nats> nats_;
   SubPtr sub_;
 
-  std::atomic<uint64_t> sequence_{0}, pending_{0}, applied_{0}, redelivered_{0};
+  internal::KeyTaker key_taker_;
+
+  std::atomic<uint64_t> sequence_{0}, pending_{0}, applied_{0}, redelivered_{0},
+      keys_taken_{0};
   std::atomic<bool> connected_{false};
   internal::Worker worker_{"follower"};  // last: stopped first
 };
 
 }  // namespace
 
-StatusOr<std::unique_ptr<Follower>> Follower::Start(
-    EventStore& store, ReplicationConfig config, std::string checkpoint_path) {
+StatusOr<std::unique_ptr<Follower>> Follower::Start(EventStore& store,
+                                                    ReplicationConfig config,
+                                                    std::string checkpoint_path,
+                                                    KeyReplication keys) {
   RETURN_IF_ERROR(CheckConfig(config));
-  auto f = std::make_unique<FollowerImpl>(store, std::move(config),
-                                          std::move(checkpoint_path));
+  auto f = std::make_unique<FollowerImpl>(
+      store, std::move(config), std::move(checkpoint_path), std::move(keys));
   f->Begin();
   return std::unique_ptr<Follower>(std::move(f));
 }

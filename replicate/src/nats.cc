@@ -65,10 +65,7 @@ Status Fetch(natsSubscription* sub, int max, Worker& worker,
   jsErrCode jerr = static_cast<jsErrCode>(0);
   const auto t0 = std::chrono::steady_clock::now();
   const natsStatus s = natsSubscription_Fetch(&list, sub, max, 1000, &jerr);
-  struct ListGuard {
-    natsMsgList* l;
-    ~ListGuard() { natsMsgList_Destroy(l); }
-  } guard{&list};
+  MsgListGuard guard{&list};
   if (s == NATS_OK) return apply(list);
   if (s != NATS_TIMEOUT) {
     return FromNats(s, jerr, "fetching from " + std::string(what));
@@ -145,9 +142,13 @@ namespace {
 // Creates stream `name` on `subjects` if it does not exist (file storage,
 // the configured replicas, a duplicate window of 2 minutes); an existing
 // stream is left as it is.
+// `keep_last` > 0 keeps only that many messages per subject, and lets
+// messages be deleted and purged; otherwise a limits stream keeps every
+// message for good.
 Status EnsureStreamNamed(const Nats& nats, const ReplicationConfig& config,
                          const std::string& name, const std::string& subjects,
-                         jsRetentionPolicy retention, const char* description) {
+                         jsRetentionPolicy retention, const char* description,
+                         int64_t keep_last = 0) {
   jsErrCode jerr = static_cast<jsErrCode>(0);
   jsStreamInfo* si = nullptr;
   natsStatus s = js_GetStreamInfo(&si, nats.js(), name.c_str(), nullptr, &jerr);
@@ -169,8 +170,10 @@ Status EnsureStreamNamed(const Nats& nats, const ReplicationConfig& config,
   sc.Replicas = config.replicas;
   sc.Retention = retention;
   sc.Discard = js_DiscardNew;  // never drop a message to make room
-  sc.DenyDelete = retention == js_LimitsPolicy;
-  sc.DenyPurge = retention == js_LimitsPolicy;
+  const bool for_good = retention == js_LimitsPolicy && keep_last == 0;
+  sc.DenyDelete = for_good;
+  sc.DenyPurge = for_good;
+  if (keep_last > 0) sc.MaxMsgsPerSubject = keep_last;
   sc.Duplicates = int64_t{120} * 1000 * 1000 * 1000;  // 2 minutes, in ns
   jerr = static_cast<jsErrCode>(0);
   s = js_AddStream(&si, nats.js(), &sc, nullptr, &jerr);
@@ -206,6 +209,43 @@ Status EnsureAccessStream(const Nats& nats, const ReplicationConfig& config) {
                            config.subjects + "-access.>", js_WorkQueuePolicy,
                            "caseledger: followers' read records, for the "
                            "primary's log");
+}
+
+std::string KeyStream(const ReplicationConfig& config) {
+  return config.stream + "_KEYS";
+}
+
+namespace {
+std::string Hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 15]);
+  }
+  return out;
+}
+}  // namespace
+
+std::string KeySubject(const ReplicationConfig& config,
+                       std::string_view case_id, std::string_view scope) {
+  // Hex: a case id or a scope may hold dots, which separate subject tokens.
+  return KeyCaseFilter(config, case_id) + "." + Hex(scope);
+}
+
+std::string KeyCaseFilter(const ReplicationConfig& config,
+                          std::string_view case_id) {
+  return config.subjects + "-keys." + Hex(case_id);
+}
+
+Status EnsureKeyStream(const Nats& nats, const ReplicationConfig& config) {
+  // One message per key (a newer wrapping replaces the older); an erasure
+  // purges the key's subject.
+  return EnsureStreamNamed(nats, config, KeyStream(config),
+                           config.subjects + "-keys.>", js_LimitsPolicy,
+                           "caseledger: data keys, wrapped by the KEK",
+                           /*keep_last=*/1);
 }
 
 StatusOr<uint64_t> StreamLastSequence(const Nats& nats,

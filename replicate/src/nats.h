@@ -32,6 +32,12 @@ Status FromNats(natsStatus s, int jerr, std::string_view what);
 Status FromJetStream(int jerr, std::string_view description,
                      std::string_view what);
 
+// Destroys a fetched list's messages when it goes.
+struct MsgListGuard {
+  natsMsgList* list;
+  ~MsgListGuard() { natsMsgList_Destroy(list); }
+};
+
 struct SubDeleter {
   void operator()(natsSubscription* s) const { natsSubscription_Destroy(s); }
 };
@@ -80,6 +86,18 @@ std::string AccessStream(const ReplicationConfig& config);
 std::string AccessSubject(const ReplicationConfig& config);
 // Creates it if missing: a work queue, on the configured replicas.
 Status EnsureAccessStream(const Nats& nats, const ReplicationConfig& config);
+
+// The stream of the primary's data keys, wrapped by the KEK: one message
+// per (case, scope), on KeySubject; KeyCaseFilter is the prefix of a
+// case's subjects (its keys are on KeyCaseFilter + ".>").
+std::string KeyStream(const ReplicationConfig& config);
+std::string KeySubject(const ReplicationConfig& config,
+                       std::string_view case_id, std::string_view scope);
+std::string KeyCaseFilter(const ReplicationConfig& config,
+                          std::string_view case_id);
+// Creates it if missing: the configured replicas, the last message per
+// subject kept, deletes and purges allowed (erasure).
+Status EnsureKeyStream(const Nats& nats, const ReplicationConfig& config);
 
 // A forwarded event as a message body (JSON), and back; kInvalidArgument
 // when a body does not decode.

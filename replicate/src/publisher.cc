@@ -12,6 +12,7 @@
 
 #include "caseledger/mutex.h"
 #include "caseledger/replicate/replication.h"
+#include "replicate/src/keys.h"
 #include "replicate/src/nats.h"
 #include "replicate/src/worker.h"
 
@@ -25,10 +26,12 @@ constexpr size_t kBatch = 512;
 
 class PublisherImpl final : public Publisher {
  public:
-  PublisherImpl(EventStore& store, ReplicationConfig config)
+  PublisherImpl(EventStore& store, ReplicationConfig config,
+                KeyReplication keys)
       : store_(store),
         config_(std::move(config)),
-        subject_(internal::LogSubject(config_)) {}
+        subject_(internal::LogSubject(config_)),
+        key_shipper_(config_, std::move(keys)) {}
   ~PublisherImpl() override { Stop(); }
 
   void Begin() {
@@ -60,6 +63,7 @@ class PublisherImpl final : public Publisher {
     s.published = published_.load();
     s.duplicates = duplicates_.load();
     s.failures = failures_.load();
+    s.keys_shipped = keys_shipped_.load();
     s.connected = connected_.load();
     return s;
   }
@@ -103,9 +107,9 @@ class PublisherImpl final : public Publisher {
   // JetStream's reply to one publish: {"stream", "seq", "duplicate"} or
   // {"error": {"err_code", "description"}}, or a no-responders status
   // (the stream has no leader at the moment).
-  static Ack ParseAck(natsMsg* reply, uint64_t position) {
+  static Ack ParseAck(natsMsg* reply, const std::string& subject) {
     Ack ack;
-    const std::string what = "publishing record " + std::to_string(position);
+    const std::string what = "publishing to " + subject;
     if (natsMsg_IsNoResponders(reply)) {
       ack.status = Status::Unavailable(
           what + ": no responders (the stream has no leader yet)");
@@ -167,6 +171,9 @@ class PublisherImpl final : public Publisher {
       }
     }
     RETURN_IF_ERROR(internal::EnsureStream(*nats_, config_));
+    if (key_shipper_.enabled()) {
+      RETURN_IF_ERROR(internal::EnsureKeyStream(*nats_, config_));
+    }
     ASSIGN_OR_RETURN(std::optional<internal::StoredMessage> last,
                      internal::LastRecord(*nats_, config_));
     ASSIGN_OR_RETURN(uint64_t last_sequence,
@@ -196,43 +203,47 @@ class PublisherImpl final : public Publisher {
     return store_.Subscribe(GlobalPosition(position));
   }
 
-  // Publishes `events` (the next positions after stored_position_) as one
-  // pipeline, each message with its own reply subject, and waits up to the
-  // timeout for every acknowledgement. (Our own inbox rather than the
-  // client's asynchronous publishing, whose wait for completion was seen to
-  // hang past its deadline after a server was killed.)
-  Status PublishBatch(const std::vector<RecordedEvent>& events) {
-    const uint64_t first_sequence = stream_sequence_.load();
+  // Sends `msgs` as one pipeline, each message with its own reply subject
+  // (<inbox>.<batch>.<index>), and waits up to the timeout for every
+  // acknowledgement: those that came, by index. (Our own inbox rather than
+  // the client's asynchronous publishing, whose wait for completion was
+  // seen to hang past its deadline after a server was killed.)
+  StatusOr<std::map<size_t, Ack>> Pipeline(
+      const std::vector<internal::Outgoing>& msgs, bool* no_responders) {
     const std::string prefix = inbox_ + "." + std::to_string(++batch_) + ".";
-    for (size_t i = 0; i < events.size(); ++i) {
-      const std::string data = EncodeStoredRecord(events[i]);
-      const std::string id = std::to_string(events[i].position.value());
-      const std::string expected = std::to_string(first_sequence + i);
-      const std::string reply = prefix + id;
+    for (size_t i = 0; i < msgs.size(); ++i) {
+      const internal::Outgoing& m = msgs[i];
+      const std::string reply = prefix + std::to_string(i);
       natsMsg* raw = nullptr;
-      natsStatus s = natsMsg_Create(&raw, subject_.c_str(), reply.c_str(),
-                                    data.data(), static_cast<int>(data.size()));
+      natsStatus s =
+          natsMsg_Create(&raw, m.subject.c_str(), reply.c_str(), m.data.data(),
+                         static_cast<int>(m.data.size()));
       MsgPtr msg(raw);
       if (s == NATS_OK) {
-        s = natsMsgHeader_Set(msg.get(), "Nats-Msg-Id", id.c_str());
+        s = natsMsgHeader_Set(msg.get(), "Nats-Msg-Id", m.id.c_str());
       }
       // The expected sequence is set as a header: the client leaves out
       // ExpectLastSeq when it is 0, and the first record must expect 0.
-      if (s == NATS_OK) {
+      if (s == NATS_OK && m.expected_last) {
         s = natsMsgHeader_Set(msg.get(), "Nats-Expected-Last-Sequence",
-                              expected.c_str());
+                              std::to_string(*m.expected_last).c_str());
       }
-      if (s == NATS_OK)
+      for (const auto& [name, value] : m.headers) {
+        if (s == NATS_OK) {
+          s = natsMsgHeader_Set(msg.get(), name.c_str(), value.c_str());
+        }
+      }
+      if (s == NATS_OK) {
         s = natsConnection_PublishMsg(nats_->connection(), msg.get());
+      }
       if (s != NATS_OK) {
-        return internal::FromNats(s, 0, "publishing record " + id);
+        return internal::FromNats(s, 0, "publishing " + m.subject);
       }
     }
 
-    std::map<uint64_t, Ack> acks;  // by position
-    bool no_responders = false;
+    std::map<size_t, Ack> acks;
     auto deadline = std::chrono::steady_clock::now() + config_.timeout;
-    while (acks.size() < events.size()) {
+    while (acks.size() < msgs.size()) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) break;
@@ -249,7 +260,7 @@ class PublisherImpl final : public Publisher {
         // Most likely ours: the stream has no leader at the moment (an
         // election). Wait a little longer for the others, not the whole
         // timeout, and retry the batch.
-        no_responders = true;
+        *no_responders = true;
         deadline = std::min(deadline, std::chrono::steady_clock::now() +
                                           std::chrono::milliseconds(250));
         continue;
@@ -259,16 +270,63 @@ class PublisherImpl final : public Publisher {
       }
       const std::string_view subject = natsMsg_GetSubject(reply.get());
       if (subject.substr(0, prefix.size()) != prefix) continue;  // stale
-      const uint64_t position = std::strtoull(
+      const size_t index = std::strtoull(
           std::string(subject.substr(prefix.size())).c_str(), nullptr, 10);
-      acks[position] = ParseAck(reply.get(), position);
+      if (index >= msgs.size()) continue;
+      acks[index] = ParseAck(reply.get(), msgs[index].subject);
     }
+    return acks;
+  }
+
+  // Stores in the key stream the data keys of the cases `events` belong to
+  // that it may lack. Every one must be acknowledged before the records
+  // are published: a follower takes the keys before it applies them.
+  Status ShipKeys(const std::vector<RecordedEvent>& events) {
+    ASSIGN_OR_RETURN(std::vector<internal::Outgoing> pending,
+                     key_shipper_.Pending(events));
+    if (pending.empty()) return Status::OK();
+    bool no_responders = false;
+    ASSIGN_OR_RETURN(auto acks, Pipeline(pending, &no_responders));
+    for (size_t i = 0; i < pending.size(); ++i) {
+      auto it = acks.find(i);
+      if (it == acks.end()) {
+        return Status::Unavailable(
+            "the key stream did not acknowledge a data key within " +
+            std::to_string(config_.timeout.count()) + " ms" +
+            (no_responders ? " (the stream has no leader at the moment)" : ""));
+      }
+      RETURN_IF_ERROR(it->second.status);
+      key_shipper_.Stored(pending[i]);
+      keys_shipped_.fetch_add(1);
+    }
+    return Status::OK();
+  }
+
+  // Publishes `events` (the next positions after stored_position_) as one
+  // pipeline, each message with its position as its id and the stream
+  // sequence it must follow.
+  Status PublishBatch(const std::vector<RecordedEvent>& events) {
+    RETURN_IF_ERROR(ShipKeys(events));
+    // The keys the batch's erasures destroy leave the key stream before
+    // the erasures are published (so a crash in between repeats this).
+    RETURN_IF_ERROR(key_shipper_.PurgeErased(*nats_, events));
+    const uint64_t first_sequence = stream_sequence_.load();
+    std::vector<internal::Outgoing> msgs(events.size());
+    for (size_t i = 0; i < events.size(); ++i) {
+      msgs[i].subject = subject_;
+      msgs[i].id = std::to_string(events[i].position.value());
+      msgs[i].data = EncodeStoredRecord(events[i]);
+      msgs[i].expected_last = first_sequence + i;
+    }
+    bool no_responders = false;
+    ASSIGN_OR_RETURN(auto acks, Pipeline(msgs, &no_responders));
 
     uint64_t stored = stored_position_.load();
     uint64_t sequence = first_sequence;
     Status result;
-    for (const RecordedEvent& e : events) {
-      auto it = acks.find(e.position.value());
+    for (size_t i = 0; i < events.size(); ++i) {
+      const RecordedEvent& e = events[i];
+      auto it = acks.find(i);
       if (it == acks.end()) {
         result = Status::Unavailable(
             "the stream did not acknowledge record " +
@@ -359,6 +417,7 @@ class PublisherImpl final : public Publisher {
   internal::SubPtr replies_;  // on <inbox>.>
   uint64_t batch_ = 0;
   std::unique_ptr<Subscription> sub_;
+  internal::KeyShipper key_shipper_;
 
   struct Waiter {
     std::chrono::steady_clock::time_point deadline;
@@ -372,17 +431,20 @@ class PublisherImpl final : public Publisher {
   std::thread waiters_thread_;
 
   std::atomic<uint64_t> stored_position_{0}, stream_sequence_{0};
-  std::atomic<uint64_t> published_{0}, duplicates_{0}, failures_{0};
+  std::atomic<uint64_t> published_{0}, duplicates_{0}, failures_{0},
+      keys_shipped_{0};
   std::atomic<bool> connected_{false};
   internal::Worker worker_{"replication"};  // last: stopped first
 };
 
 }  // namespace
 
-StatusOr<std::unique_ptr<Publisher>> Publisher::Start(
-    EventStore& store, ReplicationConfig config) {
+StatusOr<std::unique_ptr<Publisher>> Publisher::Start(EventStore& store,
+                                                      ReplicationConfig config,
+                                                      KeyReplication keys) {
   RETURN_IF_ERROR(CheckConfig(config));
-  auto p = std::make_unique<PublisherImpl>(store, std::move(config));
+  auto p = std::make_unique<PublisherImpl>(store, std::move(config),
+                                           std::move(keys));
   p->Begin();
   return std::unique_ptr<Publisher>(std::move(p));
 }

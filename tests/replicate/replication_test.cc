@@ -8,7 +8,9 @@
 #include <nats/nats.h>
 
 #include <atomic>
+#include <cstring>
 #include <future>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "tests/replicate/nats_cluster.h"
@@ -86,6 +88,38 @@ class ReplicationTest : public ::testing::Test {
     EXPECT_EQ(si->State.LastSeq, n);  // nothing deleted, no gaps
     jsStreamInfo_Destroy(si);
     return n;
+  }
+
+  // A key store of its own under the test's directory.
+  std::unique_ptr<keys::KeyStore> OpenKeys(
+      const std::string& name, std::shared_ptr<const keys::Kek> kek) {
+    keys::KeyStoreOptions o;
+    o.destroyed_list = dir_.path() + "/" + name + ".destroyed";
+    std::unique_ptr<keys::KeyStore> ks;
+    EXPECT_OK(keys::KeyStore::Open(o, dir_.path() + "/" + name, std::move(kek),
+                                   {}, &ks));
+    return ks;
+  }
+
+  // A follower with a store and a key store of its own, named `node`.
+  struct KeyedFollower {
+    std::unique_ptr<EventStore> store;
+    std::unique_ptr<keys::KeyStore> keys;
+    std::unique_ptr<Follower> follower;
+  };
+  KeyedFollower StartKeyedFollower(
+      const std::string& node, std::shared_ptr<const keys::Kek> kek,
+      const std::function<std::optional<std::string>(const RecordedEvent&)>&
+          erased_scope) {
+    KeyedFollower f;
+    f.store = testing::OpenStore(dir_.path() + "/" + node);
+    f.keys = OpenKeys(node + "-keys", std::move(kek));
+    auto started = Follower::Start(*f.store, Config(node),
+                                   dir_.path() + "/" + node + ".ckpt",
+                                   {f.keys.get(), erased_scope});
+    EXPECT_OK(started);
+    if (started.ok()) f.follower = std::move(*started);
+    return f;
   }
 
   testing::TempDir dir_;
@@ -220,6 +254,137 @@ TEST_F(ReplicationTest, AForgedRecordInTheStreamStopsTheFollower) {
       testing::WaitFor([&] { return (*again)->Health().IsCorruption(); }));
   EXPECT_NE((*again)->Health().message().find("differs"), std::string::npos)
       << (*again)->Health().message();
+}
+
+// Which records erase keys: as the server decides it (service's
+// ErasedKeyScope), for this test's records.
+std::optional<std::string> ErasedScope(const RecordedEvent& e) {
+  if (e.type != "PersonalDataErased") return std::nullopt;
+  auto p = nlohmann::json::parse(e.payload);
+  if (p.value("scope", "") == "case") return std::string("*");
+  return keys::Scope::Person(p.value("person_ref", ""));
+}
+
+TEST_F(ReplicationTest,
+       DataKeysTravelWithTheLogAndErasuresDestroyThemEverywhere) {
+  const auto kek = keys::Kek::Generate();
+  auto open_keys = [&](const std::string& name) { return OpenKeys(name, kek); };
+
+  const std::vector<std::string> scopes = {keys::Scope::Case(),
+                                           keys::Scope::Person("p1"),
+                                           keys::Scope::Person("p2")};
+  auto primary_keys = open_keys("primary-keys");
+  for (int c = 0; c < 3; ++c) {
+    ASSERT_OK(primary_keys->GetOrCreate("case-" + std::to_string(c), scopes));
+  }
+  Append(*primary_, 9);  // case-0 .. case-6; the first three have keys
+  auto publisher = Publisher::Start(*primary_, Config("primary"),
+                                    {primary_keys.get(), ErasedScope});
+  ASSERT_OK(publisher);
+
+  KeyedFollower f1 = StartKeyedFollower("f1", kek, ErasedScope);
+  ASSERT_NE(f1.follower, nullptr);
+  auto& replica_keys = f1.keys;
+  auto* follower = &f1.follower;
+  ASSERT_TRUE((*follower)->WaitApplied(GlobalPosition(9), 60s))
+      << (*follower)->Health().ToString();
+  auto same_key = [&](keys::KeyStore& ks, const std::string& case_id,
+                      const std::string& scope) {
+    auto mine = primary_keys->Get(case_id, scope);
+    auto theirs = ks.Get(case_id, scope);
+    return mine.ok() && theirs.ok() && *mine && *theirs &&
+           std::memcmp((*mine)->data(), (*theirs)->data(), keys::kKeyBytes) ==
+               0;
+  };
+  for (int c = 0; c < 3; ++c) {
+    for (const std::string& scope : scopes) {
+      EXPECT_TRUE(same_key(*replica_keys, "case-" + std::to_string(c), scope))
+          << c << " " << scope;
+    }
+  }
+  EXPECT_EQ((*publisher)->stats().keys_shipped, 9u);
+  EXPECT_EQ((*follower)->stats().keys_taken, 9u);
+
+  // Person p1 of case-0 erased, then all of case-1, as the server does
+  // it: the event appended, then the keys destroyed.
+  ASSERT_OK(
+      primary_->Append("case-0", ExpectedVersion::Any(),
+                       {MakeEvent("PersonalDataErased",
+                                  R"({"scope":"person","person_ref":"p1"})")}));
+  ASSERT_OK(primary_keys->Destroy("case-0", keys::Scope::Person("p1"), "e1"));
+  ASSERT_OK(primary_->Append(
+      "case-1", ExpectedVersion::Any(),
+      {MakeEvent("PersonalDataErased", R"({"scope":"case"})")}));
+  ASSERT_OK(primary_keys->Destroy("case-1", "*", "e2"));
+  ASSERT_TRUE((*follower)->WaitApplied(GlobalPosition(11), 60s));
+  auto destroyed = [](keys::KeyStore& ks, const std::string& case_id,
+                      const std::string& scope) {
+    auto k = ks.Get(case_id, scope);
+    return k.ok() && *k == nullptr;
+  };
+  // (The keys go just after the record is applied.)
+  ASSERT_TRUE(testing::WaitFor([&] {
+    return replica_keys->PlannedErasures().ok() &&
+           replica_keys->PlannedErasures()->empty();
+  }));
+  EXPECT_TRUE(destroyed(*replica_keys, "case-0", keys::Scope::Person("p1")));
+  EXPECT_TRUE(same_key(*replica_keys, "case-0", keys::Scope::Case()));
+  for (const std::string& scope : scopes) {
+    EXPECT_TRUE(destroyed(*replica_keys, "case-1", scope)) << scope;
+    EXPECT_TRUE(same_key(*replica_keys, "case-2", scope)) << scope;
+  }
+
+  // The key stream no longer holds what was erased: 9 keys less 4.
+  {
+    auto d = Connect();
+    jsStreamInfo* si = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    ASSERT_EQ(js_GetStreamInfo(&si, d->js, "CASELEDGER_KEYS", nullptr, &jerr),
+              NATS_OK);
+    EXPECT_EQ(si->State.Msgs, 5u);
+    jsStreamInfo_Destroy(si);
+  }
+
+  // A follower started afresh takes only the keys that are left, and its
+  // replay of the erasures destroys the scopes for good.
+  KeyedFollower f2 = StartKeyedFollower("f2", kek, ErasedScope);
+  ASSERT_NE(f2.follower, nullptr);
+  auto& late = f2.store;
+  auto& late_keys = f2.keys;
+  auto* late_follower = &f2.follower;
+  ASSERT_TRUE((*late_follower)->WaitApplied(GlobalPosition(11), 60s));
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return late_keys->IsDestroyed("case-1", keys::Scope::Case()); }));
+  EXPECT_EQ((*late_follower)->stats().keys_taken, 5u);
+  EXPECT_TRUE(destroyed(*late_keys, "case-0", keys::Scope::Person("p1")));
+  EXPECT_TRUE(destroyed(*late_keys, "case-1", keys::Scope::Case()));
+  EXPECT_TRUE(same_key(*late_keys, "case-2", keys::Scope::Person("p2")));
+  EXPECT_EQ(late->Head().log_hash, primary_->Head().log_hash);
+}
+
+// A follower whose KEK is not the primary's stores no key: it says which
+// KEK it lacks and keeps trying, and the log itself is not applied past
+// the keys it cannot take.
+TEST_F(ReplicationTest, AFollowerWithAnotherKekSaysWhichKekItLacks) {
+  const auto kek = keys::Kek::Generate();
+  auto primary_keys = OpenKeys("primary-keys", kek);
+  ASSERT_OK(primary_keys->GetOrCreate("case-0", {keys::Scope::Case()}));
+  Append(*primary_, 3);
+  auto publisher = Publisher::Start(*primary_, Config("primary"),
+                                    {primary_keys.get(), ErasedScope});
+  ASSERT_OK(publisher);
+  ASSERT_TRUE((*publisher)->WaitStored(GlobalPosition(3), 60s));
+
+  KeyedFollower f1 =
+      StartKeyedFollower("f1", keys::Kek::Generate(), ErasedScope);
+  ASSERT_NE(f1.follower, nullptr);
+  auto& replica = f1.store;
+  auto* follower = &f1.follower;
+  ASSERT_TRUE(testing::WaitFor([&] {
+    return (*follower)->Health().message().find(kek->id()) != std::string::npos;
+  })) << (*follower)->Health().ToString();
+  EXPECT_TRUE((*follower)->Health().IsUnavailable());
+  EXPECT_EQ(replica->Head().position.value(), 0u);
 }
 
 TEST_F(ReplicationTest, AnotherNodesLogIsNotPublishedOntoThisStream) {

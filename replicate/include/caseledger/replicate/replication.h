@@ -23,10 +23,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "caseledger/event_store.h"
+#include "caseledger/keys/keys.h"
 #include "caseledger/status.h"
 
 namespace caseledger::replicate {
@@ -52,6 +54,18 @@ struct ReplicationConfig {
   std::string tls_ca_file;
 };
 
+// The data keys travel beside the log, on a stream of their own
+// (`<stream>_KEYS`): wrapped by the KEK, so a follower opens the personal
+// fields only with the same KEK, and one message per key, which the
+// primary purges when an erasure destroys the key (a follower destroys its
+// copy when it applies the erasure's record).
+struct KeyReplication {
+  keys::KeyStore* store = nullptr;  // null: keys are not replicated
+  // For a record that erases personal data, the scope of the keys it
+  // destroys ("*": all the case's); nullopt for any other record.
+  std::function<std::optional<std::string>(const RecordedEvent&)> erased_scope;
+};
+
 // OK when the configuration can be used; otherwise what is wrong with it.
 Status CheckConfig(const ReplicationConfig& config);
 
@@ -61,6 +75,7 @@ struct PublisherStats {
   uint64_t stream_sequence = 0;     // its sequence in the stream
   uint64_t published = 0;           // records stored by this process
   uint64_t duplicates = 0;          // of them, already stored (resends)
+  uint64_t keys_shipped = 0;        // data keys stored in the key stream
   uint64_t failures = 0;            // batches that failed and were retried
   bool connected = false;
 };
@@ -73,8 +88,11 @@ class Publisher {
  public:
   // Starts publishing. Fails only on a bad configuration; a cluster that
   // cannot be reached is retried (with backoff) until Stop.
+  // With `keys`, the data keys of each batch's cases are stored in the key
+  // stream before the batch's records are published.
   static StatusOr<std::unique_ptr<Publisher>> Start(EventStore& store,
-                                                    ReplicationConfig config);
+                                                    ReplicationConfig config,
+                                                    KeyReplication keys = {});
   virtual ~Publisher() = default;
 
   // Blocks until the stream has stored every record through `position` or
@@ -108,6 +126,7 @@ struct FollowerStats {
   uint64_t pending = 0;           // messages the consumer has yet to deliver
   uint64_t applied = 0;           // records written by this process
   uint64_t redelivered = 0;       // records skipped as already stored
+  uint64_t keys_taken = 0;        // data keys stored from the key stream
   bool connected = false;
 };
 
@@ -118,9 +137,12 @@ struct FollowerStats {
 // records are compared with those stored and skipped.
 class Follower {
  public:
+  // With `keys`, the key stream is taken into the key store before each
+  // batch is applied, and the erasures applied destroy their keys.
   static StatusOr<std::unique_ptr<Follower>> Start(EventStore& store,
                                                    ReplicationConfig config,
-                                                   std::string checkpoint_path);
+                                                   std::string checkpoint_path,
+                                                   KeyReplication keys = {});
   virtual ~Follower() = default;
 
   // Blocks until the local log reaches `position` or the timeout passes.

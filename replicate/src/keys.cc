@@ -1,0 +1,183 @@
+#include "replicate/src/keys.h"
+
+#include <spdlog/spdlog.h>
+
+#include <set>
+
+namespace caseledger::replicate::internal {
+namespace {
+
+constexpr char kCaseHeader[] = "Caseledger-Case";
+constexpr char kScopeHeader[] = "Caseledger-Scope";
+constexpr size_t kRemembered = 200000;
+constexpr int kDrainBatch = 256;
+
+std::string Header(natsMsg* m, const char* name) {
+  const char* v = nullptr;
+  if (natsMsgHeader_Get(m, name, &v) != NATS_OK || v == nullptr) return {};
+  return v;
+}
+
+}  // namespace
+
+StatusOr<std::vector<Outgoing>> KeyShipper::Pending(
+    const std::vector<RecordedEvent>& events) const {
+  std::vector<Outgoing> out;
+  if (!enabled()) return out;
+  std::set<std::string> cases;
+  for (const RecordedEvent& e : events) cases.insert(e.stream_id);
+  for (const std::string& case_id : cases) {
+    auto wrapped = keys_.store->Wrapped(case_id);
+    if (wrapped.status().IsInvalidArgument()) continue;  // not a case's log
+    RETURN_IF_ERROR(wrapped.status());
+    for (keys::WrappedKey& k : *wrapped) {
+      Outgoing m;
+      m.subject = KeySubject(config_, k.case_id, k.scope);
+      m.id = Sha256Hex(m.subject + '\0' + k.wrapped);
+      auto seen = stored_.find(m.subject);
+      if (seen != stored_.end() && seen->second == m.id) continue;
+      m.headers = {{kCaseHeader, k.case_id}, {kScopeHeader, k.scope}};
+      m.data = std::move(k.wrapped);
+      out.push_back(std::move(m));
+    }
+  }
+  return out;
+}
+
+void KeyShipper::Stored(const Outgoing& m) {
+  if (stored_.size() >= kRemembered) stored_.clear();
+  stored_[m.subject] = m.id;
+}
+
+Status KeyShipper::PurgeErased(const Nats& nats,
+                               const std::vector<RecordedEvent>& events) const {
+  if (!enabled() || !keys_.erased_scope) return Status::OK();
+  const std::string stream = KeyStream(config_);
+  for (const RecordedEvent& e : events) {
+    std::optional<std::string> scope = keys_.erased_scope(e);
+    if (!scope) continue;
+    const std::string filter = *scope == "*"
+                                   ? KeyCaseFilter(config_, e.stream_id) + ".>"
+                                   : KeySubject(config_, e.stream_id, *scope);
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.Stream.Purge.Subject = filter.c_str();
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    const natsStatus s = js_PurgeStream(nats.js(), stream.c_str(), &o, &jerr);
+    if (s != NATS_OK) {
+      return FromNats(
+          s, jerr, "purging the keys erased by event " + e.event_id.ToString());
+    }
+  }
+  return Status::OK();
+}
+
+StatusOr<keys::WrappedKey> DecodeKeyMessage(natsMsg* m) {
+  keys::WrappedKey k{
+      Header(m, kCaseHeader), Header(m, kScopeHeader),
+      std::string(natsMsg_GetData(m),
+                  static_cast<size_t>(natsMsg_GetDataLength(m)))};
+  if (k.case_id.empty() || k.scope.empty() || k.wrapped.empty()) {
+    return Status::InvalidArgument(std::string("a message on ") +
+                                   natsMsg_GetSubject(m) +
+                                   " does not hold a data key");
+  }
+  return k;
+}
+
+Status KeyTaker::Attach(const Nats& nats) {
+  RETURN_IF_ERROR(EnsureKeyStream(nats, config_));
+  const std::string stream = KeyStream(config_);
+  jsConsumerConfig cc;
+  jsConsumerConfig_Init(&cc);
+  cc.Durable = durable_.c_str();
+  cc.Description = "caseledger follower: data keys";
+  cc.DeliverPolicy = js_DeliverAll;
+  cc.AckPolicy = js_AckAll;
+  cc.AckWait = int64_t{30} * 1000 * 1000 * 1000;  // ns
+  jsConsumerInfo* ci = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s =
+      js_AddConsumer(&ci, nats.js(), stream.c_str(), &cc, nullptr, &jerr);
+  jsConsumerInfo_Destroy(ci);
+  // An existing consumer with this configuration is answered OK.
+  if (s != NATS_OK) {
+    return FromNats(s, jerr, "creating consumer " + durable_);
+  }
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = stream.c_str();
+  so.Consumer = durable_.c_str();
+  natsSubscription* raw = nullptr;
+  jerr = static_cast<jsErrCode>(0);
+  const std::string filter = config_.subjects + "-keys.>";
+  s = js_PullSubscribe(&raw, nats.js(), filter.c_str(), durable_.c_str(),
+                       nullptr, &so, &jerr);
+  if (s != NATS_OK) return FromNats(s, jerr, "subscribing to " + durable_);
+  sub_.reset(raw);
+  return Status::OK();
+}
+
+Status KeyTaker::Drain() {
+  if (!enabled()) return Status::OK();
+  if (!sub_) return Status::Unavailable("the key stream is not attached");
+  while (true) {
+    jsFetchRequest req;
+    jsFetchRequest_Init(&req);
+    req.Batch = kDrainBatch;
+    req.NoWait = true;
+    req.Expires = int64_t{1000} * 1000 * 1000;  // ns
+    natsMsgList list{nullptr, 0};
+    const natsStatus s = natsSubscription_FetchRequest(&list, sub_.get(), &req);
+    MsgListGuard guard{&list};
+    // Nothing waiting: answered at once, as not found or a timeout.
+    if (s == NATS_NOT_FOUND || s == NATS_TIMEOUT) return Status::OK();
+    if (s != NATS_OK) return FromNats(s, 0, "fetching from " + durable_);
+    for (int i = 0; i < list.Count; ++i) {
+      ASSIGN_OR_RETURN(keys::WrappedKey k, DecodeKeyMessage(list.Msgs[i]));
+      Status put = keys_.store->PutWrapped(k);
+      if (!put.ok()) {
+        const std::string what = "storing the data key of " + k.scope +
+                                 " in case " + k.case_id +
+                                 " from the key stream: " + put.message();
+        // A different key for a scope held halts the follower; a KEK it
+        // lacks is retried (the operator gives it).
+        if (put.IsCorruption()) return Status::Corruption(what);
+        if (put.IsFailedPrecondition()) return Status::Unavailable(what);
+        return put;
+      }
+      ++taken_;
+    }
+    if (list.Count > 0) natsMsg_Ack(list.Msgs[list.Count - 1], nullptr);
+    if (list.Count < kDrainBatch) return Status::OK();
+  }
+}
+
+StatusOr<std::vector<keys::KeyStore::PlannedErasure>> KeyTaker::PlanErasures(
+    const std::vector<std::string>& records) const {
+  std::vector<keys::KeyStore::PlannedErasure> plans;
+  if (!enabled() || !keys_.erased_scope) return plans;
+  for (const std::string& r : records) {
+    ASSIGN_OR_RETURN(RecordedEvent e, DecodeStoredRecord(r));
+    std::optional<std::string> scope = keys_.erased_scope(e);
+    if (!scope) continue;
+    keys::KeyStore::PlannedErasure plan{e.stream_id, *scope,
+                                        e.event_id.ToString()};
+    RETURN_IF_ERROR(keys_.store->PlanErasure(plan));
+    plans.push_back(std::move(plan));
+  }
+  return plans;
+}
+
+Status KeyTaker::Erase(
+    const std::vector<keys::KeyStore::PlannedErasure>& plans) const {
+  for (const keys::KeyStore::PlannedErasure& p : plans) {
+    RETURN_IF_ERROR(keys_.store->Destroy(p.case_id, p.scope, p.event_id));
+    RETURN_IF_ERROR(keys_.store->DropPlannedErasure(p));
+    spdlog::info("follower: destroyed the keys of {} in case {} (erasure {})",
+                 p.scope, p.case_id, p.event_id);
+  }
+  return Status::OK();
+}
+
+}  // namespace caseledger::replicate::internal
