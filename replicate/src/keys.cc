@@ -31,17 +31,44 @@ StatusOr<std::vector<Outgoing>> KeyShipper::Pending(
     if (wrapped.status().IsInvalidArgument()) continue;  // not a case's log
     RETURN_IF_ERROR(wrapped.status());
     for (keys::WrappedKey& k : *wrapped) {
-      Outgoing m;
-      m.subject = KeySubject(config_, k.case_id, k.scope);
-      m.id = Sha256Hex(m.subject + '\0' + k.wrapped);
+      Outgoing m = Message(std::move(k));
       auto seen = stored_.find(m.subject);
       if (seen != stored_.end() && seen->second == m.id) continue;
-      m.headers = {{kCaseHeader, k.case_id}, {kScopeHeader, k.scope}};
-      m.data = std::move(k.wrapped);
       out.push_back(std::move(m));
     }
   }
   return out;
+}
+
+Outgoing KeyShipper::Message(keys::WrappedKey key) const {
+  Outgoing m;
+  m.subject = KeySubject(config_, key.case_id, key.scope);
+  m.id = Sha256Hex(m.subject + '\0' + key.wrapped);
+  m.headers = {{kCaseHeader, std::move(key.case_id)},
+               {kScopeHeader, std::move(key.scope)}};
+  m.data = std::move(key.wrapped);
+  return m;
+}
+
+StatusOr<bool> KeyShipper::NeedsResend(const Nats& nats) const {
+  if (!enabled()) return false;
+  ASSIGN_OR_RETURN(
+      std::optional<StoredMessage> noted,
+      LastOnSubject(nats, KeyStream(config_), KeyKekSubject(config_)));
+  return !noted || noted->data != keys_.store->kek_id();
+}
+
+Status KeyShipper::ForEach(const std::function<Status(Outgoing)>& fn) const {
+  return keys_.store->ForEachWrapped(
+      [&](const keys::WrappedKey& k) { return fn(Message(k)); });
+}
+
+Outgoing KeyShipper::KekNote() const {
+  Outgoing m;
+  m.subject = KeyKekSubject(config_);
+  m.data = keys_.store->kek_id();
+  m.id = "kek-" + m.data;
+  return m;
 }
 
 void KeyShipper::Stored(const Outgoing& m) {
@@ -133,7 +160,9 @@ Status KeyTaker::Drain() {
     // Nothing waiting: answered at once, as not found or a timeout.
     if (s == NATS_NOT_FOUND || s == NATS_TIMEOUT) return Status::OK();
     if (s != NATS_OK) return FromNats(s, 0, "fetching from " + durable_);
+    const std::string note = KeyKekSubject(config_);
     for (int i = 0; i < list.Count; ++i) {
+      if (note == natsMsg_GetSubject(list.Msgs[i])) continue;
       ASSIGN_OR_RETURN(keys::WrappedKey k, DecodeKeyMessage(list.Msgs[i]));
       Status put = keys_.store->PutWrapped(k);
       if (!put.ok()) {

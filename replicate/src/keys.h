@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -39,8 +40,17 @@ class KeyShipper {
   // one again replaces it with itself).
   StatusOr<std::vector<Outgoing>> Pending(
       const std::vector<RecordedEvent>& events) const;
-  // `m` (one of Pending's) is stored in the key stream.
+  // The message that stores `key` in the key stream.
+  Outgoing Message(keys::WrappedKey key) const;
+  // `m` (one of Pending's or Message's) is stored in the key stream.
   void Stored(const Outgoing& m);
+
+  // Whether the key stream's keys are wrapped by another KEK than ours
+  // (a rotation since they were sent) or were never noted as sent whole:
+  // then every key is sent again (ForEach), and the KEK noted (KekNote).
+  StatusOr<bool> NeedsResend(const Nats& nats) const;
+  Status ForEach(const std::function<Status(Outgoing)>& fn) const;
+  Outgoing KekNote() const;
 
   // Purges from the key stream every key the erasures among `events`
   // destroy. Idempotent.

@@ -239,6 +239,10 @@ std::string KeyCaseFilter(const ReplicationConfig& config,
   return config.subjects + "-keys." + Hex(case_id);
 }
 
+std::string KeyKekSubject(const ReplicationConfig& config) {
+  return config.subjects + "-keys.kek";
+}
+
 Status EnsureKeyStream(const Nats& nats, const ReplicationConfig& config) {
   // One message per key (a newer wrapping replaces the older); an erasure
   // purges the key's subject.
@@ -262,16 +266,15 @@ StatusOr<uint64_t> StreamLastSequence(const Nats& nats,
   return last;
 }
 
-StatusOr<std::optional<StoredMessage>> LastRecord(
-    const Nats& nats, const ReplicationConfig& config) {
+StatusOr<std::optional<StoredMessage>> LastOnSubject(
+    const Nats& nats, const std::string& stream, const std::string& subject) {
   jsErrCode jerr = static_cast<jsErrCode>(0);
   natsMsg* raw = nullptr;
-  const std::string subject = LogSubject(config);
-  natsStatus s = js_GetLastMsg(&raw, nats.js(), config.stream.c_str(),
-                               subject.c_str(), nullptr, &jerr);
+  natsStatus s = js_GetLastMsg(&raw, nats.js(), stream.c_str(), subject.c_str(),
+                               nullptr, &jerr);
   MsgPtr msg(raw);
   if (s != NATS_OK) {
-    Status st = FromNats(s, jerr, "reading the stream's last record");
+    Status st = FromNats(s, jerr, "reading the last message on " + subject);
     if (st.IsNotFound() && jerr == JSNoMessageFoundErr) {
       return std::optional<StoredMessage>();
     }
@@ -282,6 +285,11 @@ StatusOr<std::optional<StoredMessage>> LastRecord(
   out.data.assign(natsMsg_GetData(msg.get()),
                   static_cast<size_t>(natsMsg_GetDataLength(msg.get())));
   return std::optional<StoredMessage>(std::move(out));
+}
+
+StatusOr<std::optional<StoredMessage>> LastRecord(
+    const Nats& nats, const ReplicationConfig& config) {
+  return LastOnSubject(nats, config.stream, LogSubject(config));
 }
 
 }  // namespace caseledger::replicate::internal

@@ -95,6 +95,10 @@ std::string KeySubject(const ReplicationConfig& config,
                        std::string_view case_id, std::string_view scope);
 std::string KeyCaseFilter(const ReplicationConfig& config,
                           std::string_view case_id);
+// Where the primary notes the id of the KEK every key in the stream is
+// wrapped by (after a rotation, the keys are sent again). No key's subject
+// (theirs have two hex tokens after the prefix).
+std::string KeyKekSubject(const ReplicationConfig& config);
 // Creates it if missing: the configured replicas, the last message per
 // subject kept, deletes and purges allowed (erasure).
 Status EnsureKeyStream(const Nats& nats, const ReplicationConfig& config);
@@ -116,5 +120,8 @@ struct StoredMessage {
 };
 StatusOr<std::optional<StoredMessage>> LastRecord(
     const Nats& nats, const ReplicationConfig& config);
+// The last message on `subject` of `stream`; nullopt when there is none.
+StatusOr<std::optional<StoredMessage>> LastOnSubject(
+    const Nats& nats, const std::string& stream, const std::string& subject);
 
 }  // namespace caseledger::replicate::internal

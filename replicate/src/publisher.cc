@@ -173,6 +173,7 @@ class PublisherImpl final : public Publisher {
     RETURN_IF_ERROR(internal::EnsureStream(*nats_, config_));
     if (key_shipper_.enabled()) {
       RETURN_IF_ERROR(internal::EnsureKeyStream(*nats_, config_));
+      RETURN_IF_ERROR(ResendKeysIfRewrapped());
     }
     ASSIGN_OR_RETURN(std::optional<internal::StoredMessage> last,
                      internal::LastRecord(*nats_, config_));
@@ -284,10 +285,34 @@ class PublisherImpl final : public Publisher {
   Status ShipKeys(const std::vector<RecordedEvent>& events) {
     ASSIGN_OR_RETURN(std::vector<internal::Outgoing> pending,
                      key_shipper_.Pending(events));
-    if (pending.empty()) return Status::OK();
+    return Ship(pending);
+  }
+
+  // Every key again, wrapped by the KEK in use, when the key stream's are
+  // wrapped by another (a rotation since they were sent) or were never
+  // sent whole (a new key stream); then the KEK is noted in the stream.
+  Status ResendKeysIfRewrapped() {
+    ASSIGN_OR_RETURN(bool resend, key_shipper_.NeedsResend(*nats_));
+    if (!resend) return Status::OK();
+    std::vector<internal::Outgoing> chunk;
+    RETURN_IF_ERROR(key_shipper_.ForEach([&](internal::Outgoing m) {
+      chunk.push_back(std::move(m));
+      if (chunk.size() < kBatch) return Status::OK();
+      Status shipped = Ship(chunk);
+      chunk.clear();
+      return shipped;
+    }));
+    RETURN_IF_ERROR(Ship(chunk));
+    return Ship({key_shipper_.KekNote()}, /*keys=*/false);
+  }
+
+  // Stores `msgs` (data keys, unless `keys` is false) in the key stream;
+  // every one must be acknowledged.
+  Status Ship(const std::vector<internal::Outgoing>& msgs, bool keys = true) {
+    if (msgs.empty()) return Status::OK();
     bool no_responders = false;
-    ASSIGN_OR_RETURN(auto acks, Pipeline(pending, &no_responders));
-    for (size_t i = 0; i < pending.size(); ++i) {
+    ASSIGN_OR_RETURN(auto acks, Pipeline(msgs, &no_responders));
+    for (size_t i = 0; i < msgs.size(); ++i) {
       auto it = acks.find(i);
       if (it == acks.end()) {
         return Status::Unavailable(
@@ -296,8 +321,10 @@ class PublisherImpl final : public Publisher {
             (no_responders ? " (the stream has no leader at the moment)" : ""));
       }
       RETURN_IF_ERROR(it->second.status);
-      key_shipper_.Stored(pending[i]);
-      keys_shipped_.fetch_add(1);
+      if (keys) {
+        key_shipper_.Stored(msgs[i]);
+        keys_shipped_.fetch_add(1);
+      }
     }
     return Status::OK();
   }

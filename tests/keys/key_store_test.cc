@@ -442,6 +442,16 @@ TEST_F(KeyStoreTest, AReplicaTakesWrappedKeysAndOpensThemWithTheSameKek) {
   auto shipped = primary->Wrapped("case-1");
   ASSERT_THAT(shipped, IsOk());
   ASSERT_EQ(shipped->size(), 2u);
+  std::vector<WrappedKey> all;
+  ASSERT_THAT(primary->ForEachWrapped([&](const WrappedKey& k) {
+    all.push_back(k);
+    return Status::OK();
+  }),
+              IsOk());
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0], shipped->at(0));
+  EXPECT_EQ(all[2].case_id, "case-10");
+  EXPECT_EQ(primary->kek_id(), kek_->id());
 
   TempDir other;
   KeyStoreOptions ro;

@@ -334,14 +334,15 @@ TEST_F(ReplicationTest,
     EXPECT_TRUE(same_key(*replica_keys, "case-2", scope)) << scope;
   }
 
-  // The key stream no longer holds what was erased: 9 keys less 4.
+  // The key stream no longer holds what was erased: 9 keys less 4, and
+  // the note of the KEK they are wrapped by.
   {
     auto d = Connect();
     jsStreamInfo* si = nullptr;
     jsErrCode jerr = static_cast<jsErrCode>(0);
     ASSERT_EQ(js_GetStreamInfo(&si, d->js, "CASELEDGER_KEYS", nullptr, &jerr),
               NATS_OK);
-    EXPECT_EQ(si->State.Msgs, 5u);
+    EXPECT_EQ(si->State.Msgs, 6u);
     jsStreamInfo_Destroy(si);
   }
 
@@ -360,6 +361,51 @@ TEST_F(ReplicationTest,
   EXPECT_TRUE(destroyed(*late_keys, "case-1", keys::Scope::Case()));
   EXPECT_TRUE(same_key(*late_keys, "case-2", keys::Scope::Person("p2")));
   EXPECT_EQ(late->Head().log_hash, primary_->Head().log_hash);
+}
+
+// After a KEK rotation on the primary, its publisher sends every key again
+// wrapped by the new KEK: a follower given only the new KEK takes them all.
+TEST_F(ReplicationTest, AfterARotationEveryKeyIsSentAgainUnderTheNewKek) {
+  const auto old_kek = keys::Kek::Generate();
+  auto primary_keys = OpenKeys("primary-keys", old_kek);
+  const std::vector<std::string> scopes = {keys::Scope::Case(),
+                                           keys::Scope::Person("p1")};
+  for (int c = 0; c < 4; ++c) {
+    ASSERT_OK(primary_keys->GetOrCreate("case-" + std::to_string(c), scopes));
+  }
+  Append(*primary_, 7);
+  {
+    auto publisher = Publisher::Start(*primary_, Config("primary"),
+                                      {primary_keys.get(), ErasedScope});
+    ASSERT_OK(publisher);
+    ASSERT_TRUE((*publisher)->WaitStored(GlobalPosition(7), 60s));
+    EXPECT_EQ((*publisher)->stats().keys_shipped, 8u);
+  }
+  const auto new_kek = keys::Kek::Generate();
+  ASSERT_OK(primary_keys->Rotate(new_kek));
+  Append(*primary_, 1, "case-9");  // a case without keys
+  auto publisher = Publisher::Start(*primary_, Config("primary"),
+                                    {primary_keys.get(), ErasedScope});
+  ASSERT_OK(publisher);
+  ASSERT_TRUE((*publisher)->WaitStored(GlobalPosition(8), 60s));
+  EXPECT_EQ((*publisher)->stats().keys_shipped, 8u);
+
+  KeyedFollower f = StartKeyedFollower("f1", new_kek, ErasedScope);
+  ASSERT_NE(f.follower, nullptr);
+  ASSERT_TRUE(f.follower->WaitApplied(GlobalPosition(8), 60s))
+      << f.follower->Health().ToString();
+  EXPECT_OK(f.follower->Health());
+  EXPECT_EQ(f.follower->stats().keys_taken, 8u);
+  for (int c = 0; c < 4; ++c) {
+    for (const std::string& scope : scopes) {
+      auto mine = primary_keys->Get("case-" + std::to_string(c), scope);
+      auto theirs = f.keys->Get("case-" + std::to_string(c), scope);
+      ASSERT_OK(mine);
+      ASSERT_OK(theirs);
+      EXPECT_EQ(
+          0, std::memcmp((*mine)->data(), (*theirs)->data(), keys::kKeyBytes));
+    }
+  }
 }
 
 // A follower whose KEK is not the primary's stores no key: it says which

@@ -336,22 +336,22 @@ class KeyStoreImpl final : public KeyStore {
   StatusOr<std::vector<WrappedKey>> Wrapped(
       std::string_view case_id) const override {
     if (!Clean(case_id)) return Status::InvalidArgument("not a case id");
-    const std::string prefix = CasePrefix(case_id);
     std::vector<WrappedKey> out;
-    std::unique_ptr<rocksdb::Iterator> it(
-        Db()->NewIterator(rocksdb::ReadOptions()));
-    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
-         it->Next()) {
-      std::string scope = it->key().ToString().substr(prefix.size());
-      {
-        MutexLock l(&mu_);
-        if (DestroyedLocked(case_id, scope)) continue;
-      }
-      out.push_back(
-          {std::string(case_id), std::move(scope), it->value().ToString()});
-    }
-    RETURN_IF_ERROR(FromRocks(it->status(), "reading the key store"));
+    RETURN_IF_ERROR(ScanWrapped(CasePrefix(case_id), [&](const WrappedKey& k) {
+      out.push_back(k);
+      return Status::OK();
+    }));
     return out;
+  }
+
+  Status ForEachWrapped(
+      const std::function<Status(const WrappedKey&)>& fn) const override {
+    return ScanWrapped("k", fn);
+  }
+
+  std::string kek_id() const override {
+    MutexLock w(&write_mu_);
+    return kek_->id();
   }
 
   Status PutWrapped(const WrappedKey& key) override {
@@ -577,6 +577,30 @@ class KeyStoreImpl final : public KeyStore {
     const std::string c(case_id);
     return destroyed_.count({c, "*"}) > 0 ||
            destroyed_.count({c, std::string(scope)}) > 0;
+  }
+
+  // The keys whose names start with `prefix` ("k": all), less those
+  // destroyed, to `fn`.
+  Status ScanWrapped(const std::string& prefix,
+                     const std::function<Status(const WrappedKey&)>& fn) const {
+    std::unique_ptr<rocksdb::Iterator> it(
+        Db()->NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+         it->Next()) {
+      const std::string name = it->key().ToString();
+      const size_t nul = name.find('\0');
+      if (nul == std::string::npos) {
+        return Status::Corruption("a data key's name is malformed");
+      }
+      WrappedKey k{name.substr(1, nul - 1), name.substr(nul + 1),
+                   it->value().ToString()};
+      {
+        MutexLock l(&mu_);
+        if (DestroyedLocked(k.case_id, k.scope)) continue;
+      }
+      RETURN_IF_ERROR(fn(k));
+    }
+    return FromRocks(it->status(), "reading the key store");
   }
 
   static std::string Wrap(const Kek& kek, std::string_view case_id,
@@ -845,7 +869,7 @@ class KeyStoreImpl final : public KeyStore {
   mutable Mutex db_mu_;
   std::shared_ptr<rocksdb::DB> db_ GUARDED_BY(db_mu_);
   // Serialises what writes: creation, destruction, rotation, backup.
-  Mutex write_mu_;
+  mutable Mutex write_mu_;
   bool degraded_ GUARDED_BY(write_mu_) = false;  // read-only: disk full
   bool failed_ GUARDED_BY(write_mu_) = false;    // the last write failed
   // The KEK that wraps new keys: set while opening and by a rotation.

@@ -177,6 +177,14 @@ class KeyStore {
   virtual StatusOr<std::vector<WrappedKey>> Wrapped(
       std::string_view case_id) const = 0;
 
+  // Calls `fn` with every data key as stored, in (case, scope) order, none
+  // that was destroyed; stops at the first error `fn` returns.
+  virtual Status ForEachWrapped(
+      const std::function<Status(const WrappedKey&)>& fn) const = 0;
+
+  // The id of the KEK that wraps new keys.
+  virtual std::string kek_id() const = 0;
+
   // Stores a key another key store wrapped (a replica taking its primary's
   // keys). It must unwrap with one of this store's KEKs, bound to its case
   // and scope (kFailedPrecondition names the KEK otherwise; kCorruption if
