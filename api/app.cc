@@ -105,14 +105,8 @@ class AppImpl final : public App {
     if (config_.replication.enabled) {
       // The data keys travel with the log (wrapped by the KEK, which a
       // follower must share), and erasures destroy them on every node.
-      replicate::KeyReplication key_replication{
-          keys_.store.get(),
-          [](const RecordedEvent& e) -> std::optional<std::string> {
-            if (e.type != "PersonalDataErased") return std::nullopt;
-            auto payload = nlohmann::json::parse(e.payload, nullptr, false);
-            if (!payload.is_object()) return std::nullopt;
-            return service::ErasedKeyScope(payload);
-          }};
+      replicate::KeyReplication key_replication{keys_.store.get(),
+                                                service::ErasedKeyScopeOf};
       if (follower_mode_) {
         ASSIGN_OR_RETURN(follower_, replicate::Follower::Start(
                                         *store_, config_.replication.nats,
@@ -125,24 +119,28 @@ class AppImpl final : public App {
                                          *store_, config_.replication.nats,
                                          std::move(key_replication)));
         // Followers' read records, checked and written to this log.
-        ASSIGN_OR_RETURN(intake_,
-                         replicate::Intake::Start(
-                             config_.replication.nats,
-                             [this](replicate::ForwardedEvent f,
-                                    std::function<void(Status)> done) {
-                               service::ReadRecord r{std::move(f.stream_id),
-                                                     std::move(f.event)};
-                               Status ok =
-                                   service::CheckForwardedRead(*catalog_, r);
-                               if (!ok.ok()) {
-                                 done(ok);
-                                 return;
-                               }
-                               std::vector<service::ReadRecord> one;
-                               one.push_back(std::move(r));
-                               service::AppendReadRecords(
-                                   *store_, std::move(one), std::move(done));
-                             }));
+        ASSIGN_OR_RETURN(
+            intake_,
+            replicate::Intake::Start(
+                config_.replication.nats,
+                [this](replicate::ForwardedEvent f,
+                       std::function<void(Status)> done) {
+                  if (!publisher_ || !publisher_->HoldsEpoch()) {
+                    done(Status::Unavailable("this node is not the primary"));
+                    return;
+                  }
+                  service::ReadRecord r{std::move(f.stream_id),
+                                        std::move(f.event)};
+                  Status ok = service::CheckForwardedRead(*catalog_, r);
+                  if (!ok.ok()) {
+                    done(ok);
+                    return;
+                  }
+                  std::vector<service::ReadRecord> one;
+                  one.push_back(std::move(r));
+                  service::AppendReadRecords(*store_, std::move(one),
+                                             std::move(done));
+                }));
       }
     }
     if (config_.notify.enabled && !follower_mode_) {
@@ -239,6 +237,28 @@ class AppImpl final : public App {
                     const std::string& pattern) -> std::optional<HttpResponse> {
         if (pattern == "/v1/session") return std::nullopt;
         return FollowerRefusal(primary);
+      };
+    }
+    if (publisher_) {
+      // A primary takes writes only while it holds the primary's epoch:
+      // not before the cluster confirmed it, nor after another node was
+      // promoted in its place.
+      hooks.admit =
+          [this](const HttpRequest&,
+                 const std::string& pattern) -> std::optional<HttpResponse> {
+        if (pattern == "/v1/session" || publisher_->HoldsEpoch()) {
+          return std::nullopt;
+        }
+        const Status why = publisher_->Health();
+        HttpResponse r =
+            Problem(503, "Not The Primary",
+                    why.IsFailedPrecondition()
+                        ? why.message()
+                        : "this node has not yet confirmed with the "
+                          "replication cluster that it is still the "
+                          "primary; retry shortly");
+        r.headers.emplace_back("Retry-After", "5");
+        return r;
       };
     }
     if (publisher_ && config_.replication.quorum) {

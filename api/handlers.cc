@@ -93,6 +93,9 @@ void RenderReplication(std::string* out, ReplicationView r) {
     Gauge(out, "caseledger_replication_keys_total",
           "Data keys (wrapped) the key stream stored from this process.",
           s.keys_shipped, "counter");
+    Gauge(out, "caseledger_replication_epoch",
+          "The primary's epoch this node holds (0: it holds none).",
+          r.publisher->HoldsEpoch() ? s.epoch : 0);
     Gauge(out, "caseledger_replication_connected",
           "1 while connected to the replication cluster.", s.connected ? 1 : 0);
     Gauge(out, "caseledger_replication_healthy",
@@ -152,6 +155,12 @@ void AddOperationalRoutes(Router& router, const EventStore& store,
             health = Status::Unavailable(
                 "this follower cannot reach the replication stream");
           }
+        }
+        if (health.ok() && replication.publisher &&
+            replication.publisher->Health().IsFailedPrecondition()) {
+          health = Status::Unavailable(
+              "another node was promoted to primary in this node's place: "
+              "it takes no writes");
         }
         if (!health.ok()) {
           HttpResponse r =

@@ -280,6 +280,52 @@ int RunRotate(const std::string& data, const std::string& new_kek_file,
   return 0;
 }
 
+// Promotes this follower's store (its server stopped) to primary: see
+// replicate::Promote.
+int RunPromote(const std::string& data,
+               caseledger::replicate::ReplicationConfig config,
+               int catch_up_seconds,
+               const caseledger::service::KeyConfig& key_config, bool verbose) {
+  Status s = caseledger::replicate::CheckConfig(config);
+  if (!s.ok()) {
+    std::cerr << "caseledger: configuration: " << s.message() << "\n";
+    return 2;
+  }
+  if (!std::filesystem::exists(data + "/CURRENT")) {
+    return Fail("promoting", Status::NotFound("there is no store in " + data));
+  }
+  auto logger = MakeLogger("caseledger", verbose);
+  auto catalog = caseledger::domain::EventCatalog::Load();
+  if (!catalog.ok()) return Fail("loading the event schemas", catalog.status());
+  auto keys =
+      caseledger::service::OpenDataKeys(data, key_config, *catalog, logger);
+  if (!keys.ok()) return Fail("opening the data keys", keys.status());
+  Options options;
+  options.logger = logger;
+  options.create_if_missing = false;
+  options.replica = true;  // until promoted, it takes only the stream
+  std::unique_ptr<EventStore> store;
+  s = EventStore::Open(options, data, &store);
+  if (!s.ok()) return Fail("opening " + data, s);
+  s = caseledger::service::FinishPlannedErasures(*store, *keys->store,
+                                                 logger.get())
+          .status();
+  if (!s.ok()) return Fail("finishing planned erasures", s);
+  const std::string node = config.node;
+  auto promoted = caseledger::replicate::Promote(
+      *store, std::move(config), data + "/replica.checkpoint",
+      {keys->store.get(), caseledger::service::ErasedKeyScopeOf},
+      std::chrono::seconds(catch_up_seconds));
+  if (!promoted.ok()) return Fail("promoting", promoted.status());
+  std::cout << "promoted: node " << node << " holds epoch " << promoted->epoch
+            << "; its log ends at position " << promoted->position.value()
+            << " " << caseledger::HashToHex(promoted->log_hash)
+            << ". Start it with `caseledger serve` and a replication section "
+               "naming node "
+            << node << ".\n";
+  return 0;
+}
+
 int RunTokenRevoke(const std::string& data, const std::string& token,
                    const std::string& actor_id, bool verbose) {
   if (token.empty() == actor_id.empty()) {
@@ -609,15 +655,44 @@ int main(int argc, char** argv) {
       "Settings as for serve; --nats and --node override the configuration's "
       "replication section");
   add_serve_options(follow);
+  // The replication cluster and this node's name in it.
+  const auto add_cluster_options = [](CLI::App* sub,
+                                      std::vector<std::string>* nats,
+                                      std::optional<std::string>* node) {
+    sub->add_option("--nats", *nats,
+                    "A NATS server of the cluster (nats://HOST:PORT); "
+                    "repeat for each");
+    sub->add_option("--node", *node,
+                    "This node's name in the cluster (a follower's names "
+                    "its durable consumer)");
+  };
   std::vector<std::string> follow_nats;
   std::optional<std::string> follow_node, follow_primary;
-  follow->add_option("--nats", follow_nats,
-                     "A NATS server of the cluster (nats://HOST:PORT); "
-                     "repeat for each");
-  follow->add_option("--node", follow_node,
-                     "This follower's name (its durable consumer's)");
+  add_cluster_options(follow, &follow_nats, &follow_node);
   follow->add_option("--primary", follow_primary,
                      "The primary's URL, named when a write is refused");
+
+  auto* promote = app.add_subcommand(
+      "promote",
+      "Make this follower the primary (its server stopped): apply the "
+      "stream to its end, claim the next epoch in the cluster, and fence "
+      "the replaced primary out of the stream. Then serve it");
+  promote->add_option("--data", data, "Store directory")->capture_default_str();
+  std::optional<std::string> promote_config;
+  promote
+      ->add_option("--config", promote_config,
+                   "JSON configuration file (its replication section)")
+      ->check(CLI::ExistingFile);
+  std::vector<std::string> promote_nats;
+  std::optional<std::string> promote_node;
+  add_cluster_options(promote, &promote_nats, &promote_node);
+  int promote_wait = 300;
+  promote
+      ->add_option("--catch-up-seconds", promote_wait,
+                   "How long applying the stream may take")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
+  add_key_options(promote);
 
   auto* seed = app.add_subcommand(
       "seed",
@@ -840,6 +915,20 @@ int main(int argc, char** argv) {
       return 2;
     }
     return RunServe(config, demo, follow->parsed());
+  }
+  if (promote->parsed()) {
+    caseledger::api::ServeConfig config;
+    if (promote_config) {
+      Status s = caseledger::api::ApplyConfigFile(*promote_config, &config);
+      if (!s.ok()) {
+        std::cerr << "caseledger: configuration: " << s.message() << "\n";
+        return 2;
+      }
+    }
+    auto& r = config.replication.nats;
+    if (!promote_nats.empty()) r.servers = promote_nats;
+    if (promote_node) r.node = *promote_node;
+    return RunPromote(data, r, promote_wait, key_config, verbose);
   }
   if (rebuild->parsed()) return RunRebuild(data, verbose);
   if (backup->parsed()) {

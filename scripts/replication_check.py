@@ -6,7 +6,7 @@ Debian's nats-server that this script starts on loopback.
   python3 scripts/replication_check.py --bin build/release/cli/caseledger
 
 1. The cluster; tokens; the primary (`serve` with a replication section,
-   quorum mode) and a follower (`follow --nats ... --node ...`).
+   quorum mode) and two followers (`follow --nats ... --node ...`).
 2. Concerns reported to the primary, each answered only once the cluster
    stored it; the follower applies them (its /metrics), is ready, serves the
    learning summary, a DSL's case list and a case (whose read records reach
@@ -15,8 +15,14 @@ Debian's nats-server that this script starts on loopback.
    primary.
 3. One NATS server is SIGKILLed: the primary goes on answering writes (two
    of three servers are a quorum) and the follower goes on applying them.
-4. Both stop; `caseledger verify` on each store prints the same head (the
-   same position and log hash).
+4. Failover: under write load the primary is SIGKILLed; follower b is
+   stopped, `caseledger promote`d and served as the primary (epoch 2):
+   every write the old primary acknowledged is there, it takes writes, and
+   follower c follows it.
+5. The old primary, restarted, refuses writes with a problem naming b, and
+   its /readyz answers 503.
+6. `caseledger verify` on b and c prints the same head (the same position
+   and log hash).
 Exits non-zero, saying what failed, at the first surprise.
 """
 import argparse
@@ -28,6 +34,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -122,6 +129,50 @@ def report(port, token, n):
             fail(f"report {i}: {status} {text[:500]}")
 
 
+def load(port, token, stop, acked):
+    """Reports concerns until `stop` is set or the server is gone; appends
+    to `acked` the case id of each the server acknowledged (201)."""
+    with open(os.path.join(ROOT, "scripts", "examples", "report.json")) as f:
+        body = f.read()
+    i = 0
+    while not stop.is_set():
+        i += 1
+        key = {"Idempotency-Key": f"load-{time.time_ns()}-{i}"}
+        try:
+            status, text = request(port, "POST", "/v1/cases", token, body,
+                                   headers=key, timeout=30)
+        except Exception:  # noqa: BLE001 (the server was killed mid-answer)
+            return
+        if status == 201:
+            acked.append(json.loads(text)["case_id"])
+
+
+def start_primary(binary, work, cluster, node, data, port, epoch):
+    """Serves `data` as primary `node` in quorum mode, once it holds
+    `epoch`; returns the server and its configuration file."""
+    config = os.path.join(work, f"{node}-primary.json")
+    with open(config, "w") as f:
+        json.dump({"replication": {"servers": cluster.urls(),
+                                   "node": node, "quorum": True}}, f)
+    server = Server(binary, data, port,
+                    open(os.path.join(work, f"{node}-primary.log"), "w"),
+                    ["--config", config])
+    server.start()
+    wait_for(f"{node} to hold epoch {epoch}",
+             lambda: metric(port, "caseledger_replication_epoch") == epoch)
+    return server, config
+
+
+def start_follower(binary, work, cluster, node, data, port, primary_port):
+    server = Server(
+        binary, data, port, open(os.path.join(work, f"{node}.log"), "w"),
+        [a for u in cluster.urls() for a in ("--nats", u)] +
+        ["--node", node, "--primary", f"http://127.0.0.1:{primary_port}"],
+        command="follow")
+    server.start()
+    return server
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
@@ -130,33 +181,23 @@ def main():
         fail(f"{NATS_SERVER} is missing: run scripts/setup.sh --test")
     work = tempfile.mkdtemp(prefix="caseledger-replication-")
     cluster = Cluster(work)
-    primary = follower = None
+    primary = follower = other = new_primary = old = None
     try:
         # 1. The cluster, the tokens, the primary and a follower.
         cluster.start()
-        pdata, fdata = os.path.join(work, "a"), os.path.join(work, "b")
+        pdata, fdata, cdata = (os.path.join(work, n) for n in "abc")
         reporter = run(args.bin, "token", "create", "--data", pdata, "--init",
                        "--actor", "user:rc-reporter", "--role", "reporter")
         dsl = run(args.bin, "token", "create", "--data", pdata, "--actor",
                   "user:rc-dsl", "--role", "dsl")
-        pport, fport = free_port(), free_port()
-        config = os.path.join(work, "primary.json")
-        with open(config, "w") as f:
-            json.dump({"replication": {"servers": cluster.urls(),
-                                       "node": "a", "quorum": True}}, f)
-        primary = Server(args.bin, pdata, pport,
-                         open(os.path.join(work, "a.log"), "w"),
-                         ["--config", config])
-        primary.start()
-        wait_for("the primary to reach the cluster",
-                 lambda: metric(pport, "caseledger_replication_healthy") == 1)
+        pport, fport, cport = free_port(), free_port(), free_port()
+        primary, config = start_primary(args.bin, work, cluster, "a", pdata,
+                                        pport, 1)
         report(primary.port, reporter, 10)
-        follower = Server(
-            args.bin, fdata, fport, open(os.path.join(work, "b.log"), "w"),
-            [a for u in cluster.urls() for a in ("--nats", u)] +
-            ["--node", "b", "--primary", f"http://127.0.0.1:{pport}"],
-            command="follow")
-        follower.start()
+        follower = start_follower(args.bin, work, cluster, "b", fdata, fport,
+                                  pport)
+        other = start_follower(args.bin, work, cluster, "c", cdata, cport,
+                               pport)
 
         # 2. Writes are answered once stored; the follower applies them.
         report(primary.port, reporter, 10)
@@ -220,19 +261,74 @@ def main():
                  lambda: metric(fport, "caseledger_replication_applied_position")
                  == head, timeout=120)
 
-        # 4. The same head on both.
-        primary.stop()
+        # 4. Failover under write load: the primary is SIGKILLed, b is
+        # promoted and serves as the primary; every write the old primary
+        # acknowledged is there, and c follows b.
+        acked, stop = [], threading.Event()
+        loader = threading.Thread(target=load, args=(pport, reporter, stop,
+                                                     acked))
+        loader.start()
+        wait_for("acknowledged writes under load", lambda: len(acked) >= 20,
+                 timeout=120)
+        primary.kill()
+        stop.set()
+        loader.join()
         follower.stop()
+        nats = [a for u in cluster.urls() for a in ("--nats", u)]
+        out = run(args.bin, "promote", "--data", fdata, *nats, "--node", "b")
+        if "holds epoch 2" not in out:
+            fail(f"promote said: {out}")
+        bport = free_port()
+        new_primary, _ = start_primary(args.bin, work, cluster, "b", fdata,
+                                       bport, 2)
+        for case_id in acked:
+            status, body = request(bport, "GET", f"/v1/cases/{case_id}", dsl)
+            if status != 200:
+                fail(f"acknowledged case {case_id} on the new primary: "
+                     f"{status} {body[:300]}")
+        report(bport, reporter, 5)
+        head = metric(bport, "caseledger_log_position")
+        wait_for("c to follow the new primary",
+                 lambda: metric(cport, "caseledger_replication_applied_position")
+                 == head, timeout=120)
+
+        # 5. The old primary, restarted, refuses writes (and is not ready).
+        old = subprocess.Popen(
+            [args.bin, "serve", "--data", pdata, "--listen",
+             f"127.0.0.1:{pport}", "--config", config],
+            stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(work, "a2.log"), "w"))
+
+        def refused():
+            try:
+                status, body = request(pport, "POST", "/v1/cases", reporter,
+                                       "{}")
+            except OSError:
+                return False
+            return status == 503 and "node b" in body
+        wait_for("the old primary to refuse writes", refused, timeout=60)
+        status, _ = request(pport, "GET", "/readyz")
+        if status != 503:
+            fail(f"the old primary's /readyz answered {status}")
+        old.send_signal(signal.SIGTERM)
+        old.wait(timeout=60)
+
+        # 6. The same head on the new primary and the follower.
+        new_primary.stop()
+        other.stop()
         heads = [run(args.bin, "verify", "--data", d).split("head at ")[-1]
-                 for d in (pdata, fdata)]
+                 for d in (fdata, cdata)]
         if heads[0] != heads[1]:
             fail(f"the heads differ: {heads}")
-        print(f"replication_check: ok: primary and follower verify, head at "
-              f"{heads[0]}")
+        print(f"replication_check: ok: {len(acked)} writes acknowledged under "
+              f"load before the primary was killed, all on the promoted "
+              f"node; it and the follower verify, head at {heads[0]}")
     finally:
-        for s in (primary, follower):
+        for s in (primary, follower, other, new_primary):
             if s and s.proc and s.proc.poll() is None:
                 s.kill()
+        if old and old.poll() is None:
+            old.kill()
         cluster.stop()
         if os.environ.get("KEEP_WORK") != "1":
             shutil.rmtree(work, ignore_errors=True)

@@ -1,6 +1,7 @@
 #include "replicate/src/nats.h"
 
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -237,6 +238,90 @@ std::string KeySubject(const ReplicationConfig& config,
 std::string KeyCaseFilter(const ReplicationConfig& config,
                           std::string_view case_id) {
   return config.subjects + "-keys." + Hex(case_id);
+}
+
+namespace {
+
+constexpr char kEpochKey[] = "primary";
+
+struct KvDeleter {
+  void operator()(kvStore* kv) const { kvStore_Destroy(kv); }
+};
+using KvPtr = std::unique_ptr<kvStore, KvDeleter>;
+
+StatusOr<KvPtr> EpochBucket(const Nats& nats, const ReplicationConfig& config) {
+  const std::string bucket = config.stream + "_EPOCH";
+  kvStore* kv = nullptr;
+  natsStatus s = js_KeyValue(&kv, nats.js(), bucket.c_str());
+  if (s == NATS_OK) return KvPtr(kv);
+  Status got = FromNats(s, 0, "opening bucket " + bucket);
+  if (!got.IsNotFound()) return got;
+  kvConfig kc;
+  kvConfig_Init(&kc);
+  kc.Bucket = bucket.c_str();
+  kc.Description = "caseledger: which node is the primary, at which epoch";
+  kc.History = 64;  // the last promotions, for whoever investigates
+  kc.StorageType = js_FileStorage;
+  kc.Replicas = config.replicas;
+  s = js_CreateKeyValue(&kv, nats.js(), &kc);
+  if (s != NATS_OK) return FromNats(s, 0, "creating bucket " + bucket);
+  return KvPtr(kv);
+}
+
+std::string EncodeEpoch(uint64_t number, const std::string& node) {
+  return nlohmann::json{{"epoch", number}, {"node", node}}.dump();
+}
+
+}  // namespace
+
+StatusOr<std::optional<Epoch>> ReadEpoch(const Nats& nats,
+                                         const ReplicationConfig& config) {
+  ASSIGN_OR_RETURN(KvPtr kv, EpochBucket(nats, config));
+  kvEntry* e = nullptr;
+  natsStatus s = kvStore_Get(&e, kv.get(), kEpochKey);
+  if (s == NATS_NOT_FOUND) return std::optional<Epoch>();
+  if (s != NATS_OK) return FromNats(s, 0, "reading the epoch");
+  const std::string value(static_cast<const char*>(kvEntry_Value(e)),
+                          static_cast<size_t>(kvEntry_ValueLen(e)));
+  Epoch epoch;
+  epoch.revision = kvEntry_Revision(e);
+  kvEntry_Destroy(e);
+  const auto j = nlohmann::json::parse(value, nullptr, false);
+  if (!j.is_object() || !j.contains("epoch") ||
+      !j["epoch"].is_number_unsigned() || !j.contains("node") ||
+      !j["node"].is_string()) {
+    return Status::Corruption("the epoch entry does not parse: " + value);
+  }
+  epoch.number = j["epoch"].get<uint64_t>();
+  epoch.node = j["node"].get<std::string>();
+  return std::optional<Epoch>(std::move(epoch));
+}
+
+StatusOr<Epoch> ClaimEpoch(const Nats& nats, const ReplicationConfig& config,
+                           const std::optional<Epoch>& seen,
+                           const std::string& node) {
+  ASSIGN_OR_RETURN(KvPtr kv, EpochBucket(nats, config));
+  Epoch next;
+  next.number = seen ? seen->number + 1 : 1;
+  next.node = node;
+  const std::string value = EncodeEpoch(next.number, node);
+  const int len = static_cast<int>(value.size());
+  natsStatus s = seen ? kvStore_Update(&next.revision, kv.get(), kEpochKey,
+                                       value.data(), len, seen->revision)
+                      : kvStore_Create(&next.revision, kv.get(), kEpochKey,
+                                       value.data(), len);
+  if (s == NATS_OK) return next;
+  if (s == NATS_ERR) {
+    // The revision did not match (or the key existed): another claim.
+    return Status::FailedPrecondition("the epoch changed while epoch " +
+                                      std::to_string(next.number) +
+                                      " was being claimed for " + node);
+  }
+  return FromNats(s, 0, "claiming epoch " + std::to_string(next.number));
+}
+
+std::string EpochSubject(const ReplicationConfig& config) {
+  return config.subjects + ".epoch";
 }
 
 std::string KeyKekSubject(const ReplicationConfig& config) {

@@ -103,6 +103,29 @@ std::string KeyKekSubject(const ReplicationConfig& config);
 // subject kept, deletes and purges allowed (erasure).
 Status EnsureKeyStream(const Nats& nats, const ReplicationConfig& config);
 
+// Who is the primary: an epoch number and the node that holds it, kept in
+// the JetStream key-value bucket `<stream>_EPOCH` (key "primary") and
+// changed only by compare-and-set on its revision.
+struct Epoch {
+  uint64_t number = 0;
+  std::string node;
+  uint64_t revision = 0;  // the bucket's, for compare-and-set
+};
+// The current epoch; nullopt before any primary claimed one. Creates the
+// bucket if it is missing.
+StatusOr<std::optional<Epoch>> ReadEpoch(const Nats& nats,
+                                         const ReplicationConfig& config);
+// Claims the epoch after `seen` (epoch 1 when there was none) for `node`,
+// only if the bucket still holds `seen`: kFailedPrecondition if another
+// claim came first.
+StatusOr<Epoch> ClaimEpoch(const Nats& nats, const ReplicationConfig& config,
+                           const std::optional<Epoch>& seen,
+                           const std::string& node);
+// The subject of the fence a promotion writes into the log's stream (the
+// epoch and the node, JSON): any publish by the replaced primary that
+// expected the sequence before it is refused by JetStream.
+std::string EpochSubject(const ReplicationConfig& config);
+
 // A forwarded event as a message body (JSON), and back; kInvalidArgument
 // when a body does not decode.
 std::string EncodeForwarded(const ForwardedEvent& e);

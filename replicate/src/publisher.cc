@@ -64,6 +64,7 @@ class PublisherImpl final : public Publisher {
     s.duplicates = duplicates_.load();
     s.failures = failures_.load();
     s.keys_shipped = keys_shipped_.load();
+    s.epoch = epoch_.load();
     s.connected = connected_.load();
     return s;
   }
@@ -85,6 +86,8 @@ class PublisherImpl final : public Publisher {
   }
 
   Status Health() const override { return worker_.Health(); }
+
+  bool HoldsEpoch() const override { return holds_epoch_.load(); }
 
   void Stop() override {
     worker_.Stop();
@@ -171,6 +174,7 @@ class PublisherImpl final : public Publisher {
       }
     }
     RETURN_IF_ERROR(internal::EnsureStream(*nats_, config_));
+    RETURN_IF_ERROR(CheckEpoch());
     if (key_shipper_.enabled()) {
       RETURN_IF_ERROR(internal::EnsureKeyStream(*nats_, config_));
       RETURN_IF_ERROR(ResendKeysIfRewrapped());
@@ -415,7 +419,41 @@ class PublisherImpl final : public Publisher {
     }
   }
 
+  // Confirms this node holds the primary's epoch (claiming the first one
+  // when none was), or halts for good once another node does.
+  Status CheckEpoch() {
+    ASSIGN_OR_RETURN(std::optional<internal::Epoch> epoch,
+                     internal::ReadEpoch(*nats_, config_));
+    if (!epoch) {
+      auto claimed = internal::ClaimEpoch(*nats_, config_, epoch, config_.node);
+      if (!claimed.ok()) {
+        return Status::Unavailable(claimed.status().message());
+      }
+      epoch = std::move(*claimed);
+      spdlog::info("replication: node {} is the primary, epoch {}",
+                   config_.node, epoch->number);
+    }
+    last_epoch_check_ = std::chrono::steady_clock::now();
+    if (epoch->node == config_.node) {
+      epoch_.store(epoch->number);
+      holds_epoch_.store(true);
+      return Status::OK();
+    }
+    holds_epoch_.store(false);
+    return worker_.Halt(Status::FailedPrecondition(
+        "node " + epoch->node + " holds the primary's epoch (" +
+        std::to_string(epoch->number) + "), not this node (" + config_.node +
+        "): it publishes nothing and takes no writes; rebuild it as a " +
+        "follower (README, Failover)"));
+  }
+
   Status Step() {
+    if (sub_ && std::chrono::steady_clock::now() - last_epoch_check_ >
+                    std::chrono::seconds(1)) {
+      // A promotion elsewhere stops this node within about a second, even
+      // before its fence refuses a publish.
+      RETURN_IF_ERROR(CheckEpoch());
+    }
     if (!sub_) {
       auto synced = Sync();
       if (!synced.ok()) {
@@ -445,6 +483,7 @@ class PublisherImpl final : public Publisher {
   uint64_t batch_ = 0;
   std::unique_ptr<Subscription> sub_;
   internal::KeyShipper key_shipper_;
+  std::chrono::steady_clock::time_point last_epoch_check_;
 
   struct Waiter {
     std::chrono::steady_clock::time_point deadline;
@@ -461,6 +500,8 @@ class PublisherImpl final : public Publisher {
   std::atomic<uint64_t> published_{0}, duplicates_{0}, failures_{0},
       keys_shipped_{0};
   std::atomic<bool> connected_{false};
+  std::atomic<bool> holds_epoch_{false};
+  std::atomic<uint64_t> epoch_{0};
   internal::Worker worker_{"replication"};  // last: stopped first
 };
 

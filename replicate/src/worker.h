@@ -60,6 +60,14 @@ class Worker {
     health_ = Status::OK();
   }
 
+  // For a step to stop the worker for good, as a Corruption does: returns
+  // `why`, which the step returns and Health() reports from then on.
+  Status Halt(Status why) {
+    MutexLock lk(&mu_);
+    halted_ = true;
+    return why;
+  }
+
   // Sleeps up to `d`, or until Stop.
   void Pause(std::chrono::milliseconds d) {
     MutexLock lk(&mu_);
@@ -78,7 +86,7 @@ class Worker {
       }
       reset();
       MutexLock lk(&mu_);
-      if (failed.IsCorruption()) {
+      if (failed.IsCorruption() || halted_) {
         spdlog::error("{} stopped: {}", name_, failed.ToString());
         health_ = failed;
         while (!stopping_) wake_.Wait(&mu_);
@@ -103,6 +111,7 @@ class Worker {
   mutable Mutex mu_;
   CondVar wake_;  // waits on mu_
   bool stopping_ GUARDED_BY(mu_) = false;
+  bool halted_ GUARDED_BY(mu_) = false;
   Status health_ GUARDED_BY(mu_) = Status::Unavailable("not yet connected");
   std::thread thread_;
 };

@@ -433,6 +433,85 @@ TEST_F(ReplicationTest, AFollowerWithAnotherKekSaysWhichKekItLacks) {
   EXPECT_EQ(replica->Head().position.value(), 0u);
 }
 
+// Failover: a follower promoted while the primary goes on writing takes
+// every record the stream stored, claims the next epoch and fences the
+// stream; the replaced primary stops, and refuses again when restarted; a
+// node started as a primary by mistake never publishes.
+TEST_F(ReplicationTest, APromotedFollowerFencesTheReplacedPrimaryOut) {
+  Append(*primary_, 30);
+  auto publisher = Publisher::Start(*primary_, Config("primary"));
+  ASSERT_OK(publisher);
+  ASSERT_TRUE((*publisher)->WaitStored(GlobalPosition(30), 60s));
+  ASSERT_TRUE(testing::WaitFor([&] { return (*publisher)->HoldsEpoch(); }));
+  EXPECT_EQ((*publisher)->stats().epoch, 1u);
+  {
+    auto other = testing::OpenStore(dir_.path() + "/other");
+    auto intruder = Publisher::Start(*other, Config("intruder"));
+    ASSERT_OK(intruder);
+    ASSERT_TRUE(testing::WaitFor(
+        [&] { return (*intruder)->Health().IsFailedPrecondition(); }));
+    EXPECT_FALSE((*intruder)->HoldsEpoch());
+    EXPECT_NE((*intruder)->Health().message().find("node primary"),
+              std::string::npos)
+        << (*intruder)->Health().message();
+  }
+
+  // The primary keeps writing while f1 is promoted.
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    while (!stop.load()) {
+      Append(*primary_, 1);
+      std::this_thread::sleep_for(2ms);
+    }
+  });
+  auto f1 = testing::OpenStore(dir_.path() + "/f1");
+  auto promoted = Promote(*f1, Config("f1"), dir_.path() + "/f1.ckpt", {}, 60s);
+  ASSERT_TRUE(testing::WaitFor([&] { return !(*publisher)->HoldsEpoch(); }));
+  stop.store(true);
+  writer.join();
+  ASSERT_OK(promoted);
+  EXPECT_EQ(promoted->epoch, 2u);
+  const Status fenced = (*publisher)->Health();
+  EXPECT_TRUE(fenced.IsFailedPrecondition()) << fenced.ToString();
+  EXPECT_NE(fenced.message().find("node f1"), std::string::npos)
+      << fenced.message();
+
+  // f1 holds exactly what the stream stored: the primary's log up to the
+  // fence (the primary's later records were never acknowledged by the
+  // stream).
+  const uint64_t at = promoted->position.value();
+  EXPECT_GE(at, (*publisher)->stats().stored_position);
+  EXPECT_GT(primary_->committed_position().value(), 30u);
+  std::vector<std::string> theirs = testing::StoredRecords(*primary_);
+  theirs.resize(at);
+  EXPECT_EQ(testing::StoredRecords(*f1), theirs);
+  EXPECT_EQ(f1->Head().log_hash, promoted->log_hash);
+  (*publisher)->Stop();
+
+  // f1 publishes as the primary; a new follower's log is f1's.
+  auto next = Publisher::Start(*f1, Config("f1"));
+  ASSERT_OK(next);
+  ASSERT_TRUE(testing::WaitFor([&] { return (*next)->HoldsEpoch(); }));
+  EXPECT_EQ((*next)->stats().epoch, 2u);
+  Append(*f1, 5);
+  ASSERT_TRUE((*next)->WaitStored(GlobalPosition(at + 5), 60s))
+      << Describe(**next);
+  auto f2 = testing::OpenStore(dir_.path() + "/f2");
+  auto follower = Follower::Start(*f2, Config("f2"), dir_.path() + "/f2.ckpt");
+  ASSERT_OK(follower);
+  ASSERT_TRUE((*follower)->WaitApplied(GlobalPosition(at + 5), 60s))
+      << (*follower)->Health().ToString();
+  EXPECT_EQ(testing::StoredRecords(*f2), testing::StoredRecords(*f1));
+
+  // The replaced primary, restarted, refuses to publish.
+  auto again = Publisher::Start(*primary_, Config("primary"));
+  ASSERT_OK(again);
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return (*again)->Health().IsFailedPrecondition(); }));
+  EXPECT_FALSE((*again)->HoldsEpoch());
+  EXPECT_EQ((*next)->Health().ok(), true) << (*next)->Health().ToString();
+}
+
 TEST_F(ReplicationTest, AnotherNodesLogIsNotPublishedOntoThisStream) {
   Append(*primary_, 20);
   auto publisher = Publisher::Start(*primary_, Config("primary"));
@@ -440,9 +519,12 @@ TEST_F(ReplicationTest, AnotherNodesLogIsNotPublishedOntoThisStream) {
   ASSERT_TRUE((*publisher)->WaitStored(GlobalPosition(20), 60s));
   (*publisher)->Stop();
 
+  // Another store under the primary's own name (a node under another
+  // name does not hold the epoch, and publishes nothing: the promotion
+  // test shows it).
   auto other = testing::OpenStore(dir_.path() + "/other");
   Append(*other, 25);
-  auto wrong = Publisher::Start(*other, Config("other"));
+  auto wrong = Publisher::Start(*other, Config("primary"));
   ASSERT_OK(wrong);
   ASSERT_TRUE(
       testing::WaitFor([&] { return (*wrong)->Health().IsCorruption(); }));

@@ -216,6 +216,13 @@ std::string ErasedKeyScope(const nlohmann::json& payload) {
   return keys::Scope::Person(payload.value("person_ref", ""));
 }
 
+std::optional<std::string> ErasedKeyScopeOf(const RecordedEvent& e) {
+  if (e.type != "PersonalDataErased") return std::nullopt;
+  auto payload = nlohmann::json::parse(e.payload, nullptr, false);
+  if (!payload.is_object()) return std::nullopt;
+  return ErasedKeyScope(payload);
+}
+
 StatusOr<size_t> FinishPlannedErasures(const EventStore& store,
                                        keys::KeyStore& keys,
                                        spdlog::logger* logger) {

@@ -76,6 +76,7 @@ struct PublisherStats {
   uint64_t published = 0;           // records stored by this process
   uint64_t duplicates = 0;          // of them, already stored (resends)
   uint64_t keys_shipped = 0;        // data keys stored in the key stream
+  uint64_t epoch = 0;               // the primary's epoch this node holds
   uint64_t failures = 0;            // batches that failed and were retried
   bool connected = false;
 };
@@ -113,8 +114,16 @@ class Publisher {
   // OK while publishing; kUnavailable while the cluster cannot be reached
   // (publishing resumes by itself); kCorruption when the stream holds a
   // record at a position this log holds differently (the stream is another
-  // node's log, or this log was changed): nothing more is published.
+  // node's log, or this log was changed): nothing more is published;
+  // kFailedPrecondition once another node holds the primary's epoch (this
+  // node was replaced): nothing more is published.
   virtual Status Health() const = 0;
+
+  // Whether this node holds the primary's epoch: true once the cluster
+  // confirmed it (the epoch is claimed at the first start), false again
+  // for good once another node was promoted. A server takes writes only
+  // while it is true.
+  virtual bool HoldsEpoch() const = 0;
 
   // Stops the thread. Idempotent; the destructor calls it.
   virtual void Stop() = 0;
@@ -158,6 +167,31 @@ class Follower {
 
   virtual void Stop() = 0;
 };
+
+// What a promotion did: the epoch this node now holds, and the log's head
+// when it was fenced (every node's log agrees up to it).
+struct Promotion {
+  uint64_t epoch = 0;
+  GlobalPosition position;
+  Hash log_hash{};
+};
+
+// Makes this node, a follower whose server is stopped, the primary:
+//  1. applies the stream to `store` (as a Follower, with `keys`, from
+//     `checkpoint_path`) through its last record;
+//  2. claims the next epoch for `config.node` in the cluster's key-value
+//     bucket by compare-and-set (kFailedPrecondition if another promotion
+//     came first);
+//  3. writes a fence into the stream right after its last record, applying
+//     first whatever the replaced primary stored meanwhile (it stops within
+//     about a second of the claim; any publish of its that expected a
+//     sequence before the fence is refused).
+// Then `serve` this store with this node's name: its publisher goes on from
+// the fence. Run again after a failure, it finishes what is left.
+StatusOr<Promotion> Promote(EventStore& store, ReplicationConfig config,
+                            const std::string& checkpoint_path,
+                            const KeyReplication& keys,
+                            std::chrono::milliseconds catch_up);
 
 // An event a follower sends the primary to write. Reads of a case are
 // recorded in the log (CaseRead), and a follower's log takes no writes of

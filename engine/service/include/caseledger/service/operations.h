@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -90,6 +91,10 @@ StatusOr<size_t> RestoreKeys(
 // The data key a PersonalDataErased payload destroys: "*" (every key of the
 // case) for scope "case", else the person's (keys::Scope::Person).
 std::string ErasedKeyScope(const nlohmann::json& payload);
+// For a PersonalDataErased record, the scope its keys go by (as
+// ErasedKeyScope); nullopt for any other record (what replication's
+// KeyReplication::erased_scope asks).
+std::optional<std::string> ErasedKeyScopeOf(const RecordedEvent& e);
 
 // Carries out the erasures planned in `keys` (KeyStore::PlanErasure) whose
 // event reached the log, and forgets those whose event did not: run after
