@@ -268,6 +268,12 @@ Status ApplyReplication(const Json& j, ServeConfig::Replication* out) {
   n.timeout = std::chrono::milliseconds(timeout);
   RETURN_IF_ERROR(r.String("credentials_file", &n.credentials_file));
   RETURN_IF_ERROR(r.String("tls_ca_file", &n.tls_ca_file));
+  RETURN_IF_ERROR(r.String("signing_key_file", &n.signing_key_file));
+  int64_t interval = n.checkpoint_interval.count();
+  RETURN_IF_ERROR(
+      r.Integer("checkpoint_interval_ms", 100, 86400000, &interval));
+  n.checkpoint_interval = std::chrono::milliseconds(interval);
+  RETURN_IF_ERROR(r.String("checkpoint_public_key", &n.checkpoint_public_key));
   RETURN_IF_ERROR(r.String("primary_url", &out->primary_url));
   RETURN_IF_ERROR(r.Bool("quorum", &out->quorum));
   int64_t wait = out->quorum_wait.count();

@@ -93,6 +93,9 @@ void RenderReplication(std::string* out, ReplicationView r) {
     Gauge(out, "caseledger_replication_keys_total",
           "Data keys (wrapped) the key stream stored from this process.",
           s.keys_shipped, "counter");
+    Gauge(out, "caseledger_replication_checkpoints_total",
+          "Signed checkpoints of the head this process published.",
+          s.checkpoints, "counter");
     Gauge(out, "caseledger_replication_epoch",
           "The primary's epoch this node holds (0: it holds none).",
           r.publisher->HoldsEpoch() ? s.epoch : 0);
@@ -116,6 +119,9 @@ void RenderReplication(std::string* out, ReplicationView r) {
     Gauge(out, "caseledger_replication_keys_total",
           "Data keys (wrapped) this process took from the key stream.",
           s.keys_taken, "counter");
+    Gauge(out, "caseledger_replication_checkpoints_total",
+          "Signed checkpoints of the head this log was checked against.",
+          s.checkpoints_checked, "counter");
     Gauge(out, "caseledger_replication_connected",
           "1 while connected to the replication cluster.", s.connected ? 1 : 0);
     Gauge(out, "caseledger_replication_healthy",

@@ -49,8 +49,33 @@ int Fail(const std::string& what, const Status& s) {
   return s.IsInvalidArgument() ? 2 : 1;
 }
 
-int RunVerify(const std::string& data, const std::optional<std::string>& id,
-              bool verbose) {
+// The log against every signed checkpoint in the cluster (after the
+// chains verified).
+int VerifyAgainstCheckpoints(
+    const EventStore& store,
+    const caseledger::replicate::ReplicationConfig& config) {
+  auto checked = caseledger::replicate::VerifyCheckpoints(store, config);
+  if (checked.status().IsCorruption()) {
+    std::cout << "BROKEN against the signed checkpoints: "
+              << checked.status().message() << "\n";
+    return 3;
+  }
+  if (!checked.ok()) return Fail("reading the checkpoints", checked.status());
+  std::cout << "ok: the log holds all " << checked->checked
+            << " signed checkpoints it reaches (the last at position "
+            << checked->last_position << ")";
+  if (checked->beyond_head > 0) {
+    std::cout << "; " << checked->beyond_head
+              << " are beyond its head, not yet checked";
+  }
+  std::cout << "\n";
+  return 0;
+}
+
+int RunVerify(
+    const std::string& data, const std::optional<std::string>& id,
+    const std::optional<caseledger::replicate::ReplicationConfig>& checkpoints,
+    bool verbose) {
   Options options;
   options.create_if_missing = false;
   // Read-only: verify never changes a store and can run beside a server.
@@ -66,7 +91,7 @@ int RunVerify(const std::string& data, const std::optional<std::string>& id,
               << report->streams_checked << " case(s) verified; head at "
               << store->Head().position.value() << " "
               << caseledger::HashToHex(store->Head().log_hash) << "\n";
-    return 0;
+    return checkpoints ? VerifyAgainstCheckpoints(*store, *checkpoints) : 0;
   }
   const auto& b = *report->first_broken;
   std::cout << "BROKEN at position " << b.position.value();
@@ -622,6 +647,20 @@ int main(int argc, char** argv) {
   verify->add_option("--data", data, "Store directory")->capture_default_str();
   std::optional<std::string> case_id;
   verify->add_option("--case", case_id, "Verify only this case's chain");
+  bool verify_checkpoints = false;
+  verify->add_flag("--checkpoints", verify_checkpoints,
+                   "Then check the log against every signed checkpoint of "
+                   "the replication cluster");
+  std::optional<std::string> verify_config, verify_public_key;
+  std::vector<std::string> verify_nats;
+  verify
+      ->add_option("--config", verify_config,
+                   "JSON configuration file (its replication section)")
+      ->check(CLI::ExistingFile);
+  verify->add_option("--nats", verify_nats,
+                     "A NATS server of the cluster; repeat for each");
+  verify->add_option("--checkpoint-public-key", verify_public_key,
+                     "The signing key's public half (64 hex digits)");
 
   auto* serve = app.add_subcommand(
       "serve",
@@ -671,6 +710,10 @@ int main(int argc, char** argv) {
   add_cluster_options(follow, &follow_nats, &follow_node);
   follow->add_option("--primary", follow_primary,
                      "The primary's URL, named when a write is refused");
+  std::optional<std::string> follow_public_key;
+  follow->add_option("--checkpoint-public-key", follow_public_key,
+                     "The primary's signing key's public half: the log is "
+                     "checked against every signed checkpoint");
 
   auto* promote = app.add_subcommand(
       "promote",
@@ -808,6 +851,13 @@ int main(int argc, char** argv) {
       "new-kek", "Make a new key-encryption key file (mode 0600)");
   std::string new_kek_file;
   new_kek->add_option("file", new_kek_file, "Where to write it")->required();
+  auto* new_signing_key = keys_cmd->add_subcommand(
+      "new-signing-key",
+      "Make a new Ed25519 key file (mode 0600) for signing the replicated "
+      "log's head; prints its public half for followers");
+  std::string new_signing_key_file;
+  new_signing_key->add_option("file", new_signing_key_file, "Where to write it")
+      ->required();
   auto* rotate = keys_cmd->add_subcommand(
       "rotate",
       "Re-wrap every data key under a new KEK, without rewriting any event "
@@ -878,7 +928,36 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
 
-  if (verify->parsed()) return RunVerify(data, case_id, verbose);
+  if (verify->parsed()) {
+    std::optional<caseledger::replicate::ReplicationConfig> checkpoints;
+    if (verify_checkpoints) {
+      caseledger::api::ServeConfig config;
+      if (verify_config) {
+        Status s = caseledger::api::ApplyConfigFile(*verify_config, &config);
+        if (!s.ok()) {
+          std::cerr << "caseledger: configuration: " << s.message() << "\n";
+          return 2;
+        }
+      }
+      checkpoints = config.replication.nats;
+      if (!verify_nats.empty()) checkpoints->servers = verify_nats;
+      if (verify_public_key) {
+        checkpoints->checkpoint_public_key = *verify_public_key;
+      }
+      if (checkpoints->node.empty()) checkpoints->node = "verify";
+      Status s = caseledger::replicate::CheckConfig(*checkpoints);
+      if (s.ok() && checkpoints->checkpoint_public_key.empty()) {
+        s = Status::InvalidArgument(
+            "--checkpoints needs --checkpoint-public-key (or "
+            "replication.checkpoint_public_key in --config)");
+      }
+      if (!s.ok()) {
+        std::cerr << "caseledger: configuration: " << s.message() << "\n";
+        return 2;
+      }
+    }
+    return RunVerify(data, case_id, checkpoints, verbose);
+  }
   if (serve->parsed() || follow->parsed()) {
     caseledger::api::ServeConfig config;
     Status s = Status::OK();
@@ -906,6 +985,7 @@ int main(int argc, char** argv) {
       if (!follow_nats.empty()) r.nats.servers = follow_nats;
       if (follow_node) r.nats.node = *follow_node;
       if (follow_primary) r.primary_url = *follow_primary;
+      if (follow_public_key) r.nats.checkpoint_public_key = *follow_public_key;
       r.enabled = true;
       if (s.ok()) s = caseledger::replicate::CheckConfig(r.nats);
     }
@@ -950,6 +1030,19 @@ int main(int argc, char** argv) {
                              verbose);
   }
   if (new_kek->parsed()) return RunNewKek(new_kek_file);
+  if (new_signing_key->parsed()) {
+    auto public_key =
+        caseledger::replicate::CreateSigningKey(new_signing_key_file);
+    if (!public_key.ok()) {
+      return Fail("making a signing key", public_key.status());
+    }
+    std::cout << "made signing key " << new_signing_key_file
+              << " (mode 0600); keep it off the data volume. Its public key, "
+                 "for followers' replication.checkpoint_public_key and "
+                 "`verify --checkpoints`:\n"
+              << *public_key << "\n";
+    return 0;
+  }
   if (rotate->parsed()) return RunRotate(data, rotate_to, key_config, verbose);
   if (replay->parsed()) {
     return RunReplay(data, replay_case, replay_at, replay_until, replay_steps,

@@ -21,8 +21,9 @@ Debian's nats-server that this script starts on loopback.
    follower c follows it.
 5. The old primary, restarted, refuses writes with a problem naming b, and
    its /readyz answers 503.
-6. `caseledger verify` on b and c prints the same head (the same position
-   and log hash).
+6. `caseledger verify --checkpoints` on b and c prints the same head (the
+   same position and log hash), and each log holds every head a and b
+   signed (c checked them as it followed, too).
 Exits non-zero, saying what failed, at the first surprise.
 """
 import argparse
@@ -147,13 +148,17 @@ def load(port, token, stop, acked):
             acked.append(json.loads(text)["case_id"])
 
 
-def start_primary(binary, work, cluster, node, data, port, epoch):
-    """Serves `data` as primary `node` in quorum mode, once it holds
-    `epoch`; returns the server and its configuration file."""
+def start_primary(binary, work, cluster, node, data, port, epoch,
+                  signing_key):
+    """Serves `data` as primary `node` in quorum mode, signing its head
+    with `signing_key` every half second, once it holds `epoch`; returns
+    the server and its configuration file."""
     config = os.path.join(work, f"{node}-primary.json")
     with open(config, "w") as f:
         json.dump({"replication": {"servers": cluster.urls(),
-                                   "node": node, "quorum": True}}, f)
+                                   "node": node, "quorum": True,
+                                   "signing_key_file": signing_key,
+                                   "checkpoint_interval_ms": 500}}, f)
     server = Server(binary, data, port,
                     open(os.path.join(work, f"{node}-primary.log"), "w"),
                     ["--config", config])
@@ -163,11 +168,13 @@ def start_primary(binary, work, cluster, node, data, port, epoch):
     return server, config
 
 
-def start_follower(binary, work, cluster, node, data, port, primary_port):
+def start_follower(binary, work, cluster, node, data, port, primary_port,
+                   public_key):
     server = Server(
         binary, data, port, open(os.path.join(work, f"{node}.log"), "w"),
         [a for u in cluster.urls() for a in ("--nats", u)] +
-        ["--node", node, "--primary", f"http://127.0.0.1:{primary_port}"],
+        ["--node", node, "--primary", f"http://127.0.0.1:{primary_port}",
+         "--checkpoint-public-key", public_key],
         command="follow")
     server.start()
     return server
@@ -191,13 +198,16 @@ def main():
         dsl = run(args.bin, "token", "create", "--data", pdata, "--actor",
                   "user:rc-dsl", "--role", "dsl")
         pport, fport, cport = free_port(), free_port(), free_port()
+        signing_key = os.path.join(work, "signing.key")
+        public_key = run(args.bin, "keys", "new-signing-key",
+                         signing_key).strip().splitlines()[-1]
         primary, config = start_primary(args.bin, work, cluster, "a", pdata,
-                                        pport, 1)
+                                        pport, 1, signing_key)
         report(primary.port, reporter, 10)
         follower = start_follower(args.bin, work, cluster, "b", fdata, fport,
-                                  pport)
+                                  pport, public_key)
         other = start_follower(args.bin, work, cluster, "c", cdata, cport,
-                               pport)
+                               pport, public_key)
 
         # 2. Writes are answered once stored; the follower applies them.
         report(primary.port, reporter, 10)
@@ -280,7 +290,7 @@ def main():
             fail(f"promote said: {out}")
         bport = free_port()
         new_primary, _ = start_primary(args.bin, work, cluster, "b", fdata,
-                                       bport, 2)
+                                       bport, 2, signing_key)
         for case_id in acked:
             status, body = request(bport, "GET", f"/v1/cases/{case_id}", dsl)
             if status != 200:
@@ -291,6 +301,10 @@ def main():
         wait_for("c to follow the new primary",
                  lambda: metric(cport, "caseledger_replication_applied_position")
                  == head, timeout=120)
+
+        wait_for("c to check b's signed heads",
+                 lambda: (metric(cport, "caseledger_replication_checkpoints_total")
+                          or 0) >= 2, timeout=60)
 
         # 5. The old primary, restarted, refuses writes (and is not ready).
         old = subprocess.Popen(
@@ -316,8 +330,13 @@ def main():
         # 6. The same head on the new primary and the follower.
         new_primary.stop()
         other.stop()
-        heads = [run(args.bin, "verify", "--data", d).split("head at ")[-1]
-                 for d in (fdata, cdata)]
+        heads = []
+        for d in (fdata, cdata):
+            out = run(args.bin, "verify", "--data", d, "--checkpoints",
+                      *nats, "--checkpoint-public-key", public_key)
+            if "holds all" not in out:
+                fail(f"verify --checkpoints on {d}: {out}")
+            heads.append(out.splitlines()[0].split("head at ")[-1])
         if heads[0] != heads[1]:
             fail(f"the heads differ: {heads}")
         print(f"replication_check: ok: {len(acked)} writes acknowledged under "

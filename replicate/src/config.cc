@@ -46,6 +46,19 @@ Status CheckConfig(const ReplicationConfig& config) {
     return Status::InvalidArgument(
         "the replication timeout must be between 100 ms and 1 minute");
   }
+  if (!config.checkpoint_public_key.empty() &&
+      (config.checkpoint_public_key.size() != 64 ||
+       !std::all_of(config.checkpoint_public_key.begin(),
+                    config.checkpoint_public_key.end(),
+                    [](unsigned char c) { return std::isxdigit(c) != 0; }))) {
+    return Status::InvalidArgument(
+        "the checkpoint public key must be 64 hexadecimal digits (what "
+        "`caseledger keys new-signing-key` printed)");
+  }
+  if (config.checkpoint_interval < std::chrono::milliseconds(100)) {
+    return Status::InvalidArgument(
+        "the checkpoint interval must be at least 100 ms");
+  }
   return Status::OK();
 }
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "caseledger/replicate/replication.h"
+#include "replicate/src/checkpoints.h"
 #include "replicate/src/keys.h"
 #include "replicate/src/nats.h"
 #include "replicate/src/worker.h"
@@ -74,7 +75,8 @@ class FollowerImpl final : public Follower {
         durable_("follower-" + config_.node),
         filter_(config_.subjects + ".>"),
         log_subject_(internal::LogSubject(config_)),
-        key_taker_(config_, std::move(keys)) {}
+        key_taker_(config_, std::move(keys)),
+        checker_(config_) {}
   ~FollowerImpl() override { Stop(); }
 
   void Begin() {
@@ -82,6 +84,7 @@ class FollowerImpl final : public Follower {
                   [this] {
                     sub_.reset();  // attach again before going on
                     key_taker_.Detach();
+                    checker_.Detach();
                     connected_.store(nats_ && nats_->connected());
                   });
   }
@@ -99,6 +102,7 @@ class FollowerImpl final : public Follower {
     s.applied = applied_.load();
     s.redelivered = redelivered_.load();
     s.keys_taken = keys_taken_.load();
+    s.checkpoints_checked = checkpoints_checked_.load();
     s.connected = connected_.load();
     return s;
   }
@@ -164,6 +168,7 @@ class FollowerImpl final : public Follower {
     pending_.store(ci->NumPending);
     jsConsumerInfo_Destroy(ci);
     if (key_taker_.enabled()) RETURN_IF_ERROR(key_taker_.Attach(*nats_));
+    if (checker_.enabled()) RETURN_IF_ERROR(checker_.Attach(*nats_));
 
     jsSubOptions so;
     jsSubOptions_Init(&so);
@@ -248,8 +253,13 @@ class FollowerImpl final : public Follower {
       worker_.SetHealthy();
     }
     connected_.store(nats_->connected());
-    return internal::Fetch(sub_.get(), kFetch, worker_, durable_,
-                           [this](natsMsgList& list) { return Apply(list); });
+    RETURN_IF_ERROR(
+        internal::Fetch(sub_.get(), kFetch, worker_, durable_,
+                        [this](natsMsgList& list) { return Apply(list); }));
+    // The log, as it now stands, against every signed head it reaches.
+    RETURN_IF_ERROR(checker_.Check(store_));
+    checkpoints_checked_.store(checker_.checked());
+    return Status::OK();
   }
 
   EventStore& store_;
@@ -262,9 +272,10 @@ class FollowerImpl final : public Follower {
   SubPtr sub_;
 
   internal::KeyTaker key_taker_;
+  internal::CheckpointChecker checker_;
 
   std::atomic<uint64_t> sequence_{0}, pending_{0}, applied_{0}, redelivered_{0},
-      keys_taken_{0};
+      keys_taken_{0}, checkpoints_checked_{0};
   std::atomic<bool> connected_{false};
   internal::Worker worker_{"follower"};  // last: stopped first
 };

@@ -10,7 +10,6 @@ namespace {
 constexpr char kCaseHeader[] = "Caseledger-Case";
 constexpr char kScopeHeader[] = "Caseledger-Scope";
 constexpr size_t kRemembered = 200000;
-constexpr int kDrainBatch = 256;
 
 std::string Header(natsMsg* m, const char* name) {
   const char* v = nullptr;
@@ -114,56 +113,17 @@ StatusOr<keys::WrappedKey> DecodeKeyMessage(natsMsg* m) {
 
 Status KeyTaker::Attach(const Nats& nats) {
   RETURN_IF_ERROR(EnsureKeyStream(nats, config_));
-  const std::string stream = KeyStream(config_);
-  jsConsumerConfig cc;
-  jsConsumerConfig_Init(&cc);
-  cc.Durable = durable_.c_str();
-  cc.Description = "caseledger follower: data keys";
-  cc.DeliverPolicy = js_DeliverAll;
-  cc.AckPolicy = js_AckAll;
-  cc.AckWait = int64_t{30} * 1000 * 1000 * 1000;  // ns
-  jsConsumerInfo* ci = nullptr;
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus s =
-      js_AddConsumer(&ci, nats.js(), stream.c_str(), &cc, nullptr, &jerr);
-  jsConsumerInfo_Destroy(ci);
-  // An existing consumer with this configuration is answered OK.
-  if (s != NATS_OK) {
-    return FromNats(s, jerr, "creating consumer " + durable_);
-  }
-  jsSubOptions so;
-  jsSubOptions_Init(&so);
-  so.Stream = stream.c_str();
-  so.Consumer = durable_.c_str();
-  natsSubscription* raw = nullptr;
-  jerr = static_cast<jsErrCode>(0);
-  const std::string filter = config_.subjects + "-keys.>";
-  s = js_PullSubscribe(&raw, nats.js(), filter.c_str(), durable_.c_str(),
-                       nullptr, &so, &jerr);
-  if (s != NATS_OK) return FromNats(s, jerr, "subscribing to " + durable_);
-  sub_.reset(raw);
-  return Status::OK();
+  return consumer_.Attach(nats, KeyStream(config_),
+                          config_.subjects + "-keys.>", durable_,
+                          "caseledger follower: data keys");
 }
 
 Status KeyTaker::Drain() {
   if (!enabled()) return Status::OK();
-  if (!sub_) return Status::Unavailable("the key stream is not attached");
-  while (true) {
-    jsFetchRequest req;
-    jsFetchRequest_Init(&req);
-    req.Batch = kDrainBatch;
-    req.NoWait = true;
-    req.Expires = int64_t{1000} * 1000 * 1000;  // ns
-    natsMsgList list{nullptr, 0};
-    const natsStatus s = natsSubscription_FetchRequest(&list, sub_.get(), &req);
-    MsgListGuard guard{&list};
-    // Nothing waiting: answered at once, as not found or a timeout.
-    if (s == NATS_NOT_FOUND || s == NATS_TIMEOUT) return Status::OK();
-    if (s != NATS_OK) return FromNats(s, 0, "fetching from " + durable_);
-    const std::string note = KeyKekSubject(config_);
-    for (int i = 0; i < list.Count; ++i) {
-      if (note == natsMsg_GetSubject(list.Msgs[i])) continue;
-      ASSIGN_OR_RETURN(keys::WrappedKey k, DecodeKeyMessage(list.Msgs[i]));
+  const std::string note = KeyKekSubject(config_);
+  return consumer_.Drain([&](MsgPtr m) -> Status {
+    if (note != natsMsg_GetSubject(m.get())) {
+      ASSIGN_OR_RETURN(keys::WrappedKey k, DecodeKeyMessage(m.get()));
       Status put = keys_.store->PutWrapped(k);
       if (!put.ok()) {
         const std::string what = "storing the data key of " + k.scope +
@@ -177,9 +137,9 @@ Status KeyTaker::Drain() {
       }
       ++taken_;
     }
-    if (list.Count > 0) natsMsg_Ack(list.Msgs[list.Count - 1], nullptr);
-    if (list.Count < kDrainBatch) return Status::OK();
-  }
+    natsMsg_Ack(m.get(), nullptr);
+    return Status::OK();
+  });
 }
 
 StatusOr<std::vector<keys::KeyStore::PlannedErasure>> KeyTaker::PlanErasures(

@@ -81,7 +81,7 @@ class KeyTaker {
 
   // Binds the durable consumer of the key stream (created if missing).
   Status Attach(const Nats& nats);
-  void Detach() { sub_.reset(); }
+  void Detach() { consumer_.Detach(); }
 
   // Stores every key the stream holds that this consumer has not yet
   // delivered. The primary stores a batch's keys before its records, so
@@ -103,7 +103,7 @@ class KeyTaker {
   const ReplicationConfig& config_;
   const KeyReplication keys_;
   const std::string durable_;
-  SubPtr sub_;
+  DrainedConsumer consumer_;
   uint64_t taken_ = 0;
 };
 

@@ -77,6 +77,62 @@ Status Fetch(natsSubscription* sub, int max, Worker& worker,
   return Status::OK();
 }
 
+Status DrainedConsumer::Attach(const Nats& nats, const std::string& stream,
+                               const std::string& filter,
+                               const std::string& durable,
+                               const char* description) {
+  durable_ = durable;
+  jsConsumerConfig cc;
+  jsConsumerConfig_Init(&cc);
+  cc.Durable = durable.c_str();
+  cc.Description = description;
+  cc.DeliverPolicy = js_DeliverAll;
+  cc.AckPolicy = js_AckAll;
+  cc.AckWait = int64_t{30} * 1000 * 1000 * 1000;  // ns
+  jsConsumerInfo* ci = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s =
+      js_AddConsumer(&ci, nats.js(), stream.c_str(), &cc, nullptr, &jerr);
+  jsConsumerInfo_Destroy(ci);
+  // An existing consumer with this configuration is answered OK.
+  if (s != NATS_OK) return FromNats(s, jerr, "creating consumer " + durable);
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = stream.c_str();
+  so.Consumer = durable.c_str();
+  natsSubscription* raw = nullptr;
+  jerr = static_cast<jsErrCode>(0);
+  s = js_PullSubscribe(&raw, nats.js(), filter.c_str(), durable.c_str(),
+                       nullptr, &so, &jerr);
+  if (s != NATS_OK) return FromNats(s, jerr, "subscribing to " + durable);
+  sub_.reset(raw);
+  return Status::OK();
+}
+
+Status DrainedConsumer::Drain(const std::function<Status(MsgPtr)>& take) {
+  constexpr int kBatch = 256;
+  if (!sub_) return Status::Unavailable(durable_ + " is not attached");
+  while (true) {
+    jsFetchRequest req;
+    jsFetchRequest_Init(&req);
+    req.Batch = kBatch;
+    req.NoWait = true;
+    req.Expires = int64_t{1000} * 1000 * 1000;  // ns
+    natsMsgList list{nullptr, 0};
+    const natsStatus s = natsSubscription_FetchRequest(&list, sub_.get(), &req);
+    MsgListGuard guard{&list};
+    // Nothing waiting: answered at once, as not found or a timeout.
+    if (s == NATS_NOT_FOUND || s == NATS_TIMEOUT) return Status::OK();
+    if (s != NATS_OK) return FromNats(s, 0, "fetching from " + durable_);
+    for (int i = 0; i < list.Count; ++i) {
+      MsgPtr m(list.Msgs[i]);
+      list.Msgs[i] = nullptr;  // now `m`'s
+      RETURN_IF_ERROR(take(std::move(m)));
+    }
+    if (list.Count < kBatch) return Status::OK();
+  }
+}
+
 StatusOr<std::unique_ptr<Nats>> Nats::Connect(const ReplicationConfig& config) {
   natsOptions* opts = nullptr;
   if (natsOptions_Create(&opts) != NATS_OK) {
@@ -195,6 +251,13 @@ Status EnsureStream(const Nats& nats, const ReplicationConfig& config) {
                            "caseledger: the event log, record by record");
 }
 
+Status EnsureStreamFor(const Nats& nats, const ReplicationConfig& config,
+                       const std::string& name, const std::string& subjects,
+                       const char* description) {
+  return EnsureStreamNamed(nats, config, name, subjects, js_LimitsPolicy,
+                           description);
+}
+
 std::string AccessStream(const ReplicationConfig& config) {
   return config.stream + "_ACCESS";
 }
@@ -216,7 +279,6 @@ std::string KeyStream(const ReplicationConfig& config) {
   return config.stream + "_KEYS";
 }
 
-namespace {
 std::string Hex(std::string_view bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string out;
@@ -227,7 +289,6 @@ std::string Hex(std::string_view bytes) {
   }
   return out;
 }
-}  // namespace
 
 std::string KeySubject(const ReplicationConfig& config,
                        std::string_view case_id, std::string_view scope) {

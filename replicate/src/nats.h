@@ -53,6 +53,26 @@ Status Fetch(natsSubscription* sub, int max, Worker& worker,
              std::string_view what,
              const std::function<Status(natsMsgList&)>& apply);
 
+// A durable pull consumer (created if missing) delivering a stream from its
+// start, taken without waiting: what the follower reads beside the log.
+// Acknowledgement is AckAll (acknowledging a message acknowledges those
+// before it); what is not acknowledged within 30 s is delivered again.
+class Nats;
+class DrainedConsumer {
+ public:
+  Status Attach(const Nats& nats, const std::string& stream,
+                const std::string& filter, const std::string& durable,
+                const char* description);
+  void Detach() { sub_.reset(); }
+  // Hands `take` every message the consumer delivers now, in order, each
+  // owned by `take`; stops at the first error it returns.
+  Status Drain(const std::function<Status(MsgPtr)>& take);
+
+ private:
+  std::string durable_;
+  SubPtr sub_;
+};
+
 // One connection to the cluster with its JetStream context. The client
 // reconnects by itself, for ever, across the configured servers.
 class Nats {
@@ -81,11 +101,20 @@ std::string LogSubject(const ReplicationConfig& config);
 // an existing stream is left as it is.
 Status EnsureStream(const Nats& nats, const ReplicationConfig& config);
 
+// Creates stream `name` on `subjects` if it does not exist, like the log's:
+// file storage, the configured replicas, messages kept for good.
+Status EnsureStreamFor(const Nats& nats, const ReplicationConfig& config,
+                       const std::string& name, const std::string& subjects,
+                       const char* description);
+
 // The stream of followers' forwarded events, and its subject.
 std::string AccessStream(const ReplicationConfig& config);
 std::string AccessSubject(const ReplicationConfig& config);
 // Creates it if missing: a work queue, on the configured replicas.
 Status EnsureAccessStream(const Nats& nats, const ReplicationConfig& config);
+
+// `bytes` in lower-case hexadecimal.
+std::string Hex(std::string_view bytes);
 
 // The stream of the primary's data keys, wrapped by the KEK: one message
 // per (case, scope), on KeySubject; KeyCaseFilter is the prefix of a

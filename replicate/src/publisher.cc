@@ -12,6 +12,7 @@
 
 #include "caseledger/mutex.h"
 #include "caseledger/replicate/replication.h"
+#include "replicate/src/checkpoints.h"
 #include "replicate/src/keys.h"
 #include "replicate/src/nats.h"
 #include "replicate/src/worker.h"
@@ -33,6 +34,14 @@ class PublisherImpl final : public Publisher {
         subject_(internal::LogSubject(config_)),
         key_shipper_(config_, std::move(keys)) {}
   ~PublisherImpl() override { Stop(); }
+
+  // Reads the signing key, if one is configured.
+  Status Prepare() {
+    if (config_.signing_key_file.empty()) return Status::OK();
+    ASSIGN_OR_RETURN(signer_,
+                     internal::Signer::FromFile(config_.signing_key_file));
+    return Status::OK();
+  }
 
   void Begin() {
     waiters_thread_ = std::thread([this] { RunWaiters(); });
@@ -65,6 +74,7 @@ class PublisherImpl final : public Publisher {
     s.failures = failures_.load();
     s.keys_shipped = keys_shipped_.load();
     s.epoch = epoch_.load();
+    s.checkpoints = checkpoints_.load();
     s.connected = connected_.load();
     return s;
   }
@@ -175,6 +185,8 @@ class PublisherImpl final : public Publisher {
     }
     RETURN_IF_ERROR(internal::EnsureStream(*nats_, config_));
     RETURN_IF_ERROR(CheckEpoch());
+    if (signer_)
+      RETURN_IF_ERROR(internal::EnsureCheckpointStream(*nats_, config_));
     if (key_shipper_.enabled()) {
       RETURN_IF_ERROR(internal::EnsureKeyStream(*nats_, config_));
       RETURN_IF_ERROR(ResendKeysIfRewrapped());
@@ -466,10 +478,59 @@ class PublisherImpl final : public Publisher {
     connected_.store(nats_->connected());
     ASSIGN_OR_RETURN(std::vector<RecordedEvent> events,
                      sub_->Next(kBatch, std::chrono::milliseconds(200)));
-    if (events.empty()) return Status::OK();
-    Status published = PublishBatch(events);
-    if (!published.ok()) failures_.fetch_add(1);
-    return published;
+    if (!events.empty()) {
+      Status published = PublishBatch(events);
+      if (!published.ok()) {
+        failures_.fetch_add(1);
+        return published;
+      }
+    }
+    return MaybeSign();
+  }
+
+  // Signs the head the stream has stored, once per interval when it has
+  // moved, and publishes the checkpoint (its id the position and epoch, so
+  // a resend is dropped).
+  Status MaybeSign() {
+    if (!signer_) return Status::OK();
+    const uint64_t stored = stored_position_.load();
+    const auto now = std::chrono::steady_clock::now();
+    if (stored == signed_position_ ||
+        now - last_signed_ < config_.checkpoint_interval) {
+      return Status::OK();
+    }
+    SignedCheckpoint c;
+    c.position = stored;
+    c.epoch = epoch_.load();
+    c.node = config_.node;
+    if (stored > 0) {
+      ASSIGN_OR_RETURN(std::vector<RecordedEvent> at,
+                       store_.ReadAll(GlobalPosition(stored - 1), 1));
+      if (at.empty() || at.front().position.value() != stored) {
+        return Status::Corruption("record " + std::to_string(stored) +
+                                  ", stored in the stream, is not in the log");
+      }
+      c.log_hash = at.front().log_hash;
+    }
+    ASSIGN_OR_RETURN(c.signature,
+                     signer_->Sign(internal::SignedBytes(config_, c)));
+    internal::Outgoing m;
+    m.subject = internal::CheckpointSubject(config_);
+    m.id = "checkpoint-" + std::to_string(c.position) + "-" +
+           std::to_string(c.epoch);
+    m.data = internal::EncodeCheckpoint(c);
+    bool no_responders = false;
+    ASSIGN_OR_RETURN(auto acks, Pipeline({m}, &no_responders));
+    auto it = acks.find(0);
+    if (it == acks.end()) {
+      return Status::Unavailable(
+          "the checkpoint stream did not acknowledge a checkpoint");
+    }
+    RETURN_IF_ERROR(it->second.status);
+    signed_position_ = stored;
+    last_signed_ = now;
+    checkpoints_.fetch_add(1);
+    return Status::OK();
   }
 
   EventStore& store_;
@@ -484,6 +545,10 @@ class PublisherImpl final : public Publisher {
   std::unique_ptr<Subscription> sub_;
   internal::KeyShipper key_shipper_;
   std::chrono::steady_clock::time_point last_epoch_check_;
+  // The signing key (none: no checkpoints), and the last signed head.
+  std::unique_ptr<internal::Signer> signer_;
+  uint64_t signed_position_ = 0;
+  std::chrono::steady_clock::time_point last_signed_;
 
   struct Waiter {
     std::chrono::steady_clock::time_point deadline;
@@ -501,7 +566,7 @@ class PublisherImpl final : public Publisher {
       keys_shipped_{0};
   std::atomic<bool> connected_{false};
   std::atomic<bool> holds_epoch_{false};
-  std::atomic<uint64_t> epoch_{0};
+  std::atomic<uint64_t> epoch_{0}, checkpoints_{0};
   internal::Worker worker_{"replication"};  // last: stopped first
 };
 
@@ -513,6 +578,7 @@ StatusOr<std::unique_ptr<Publisher>> Publisher::Start(EventStore& store,
   RETURN_IF_ERROR(CheckConfig(config));
   auto p = std::make_unique<PublisherImpl>(store, std::move(config),
                                            std::move(keys));
+  RETURN_IF_ERROR(p->Prepare());
   p->Begin();
   return std::unique_ptr<Publisher>(std::move(p));
 }

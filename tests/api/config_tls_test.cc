@@ -239,6 +239,9 @@ TEST(ConfigTest, ReplicationIsOffUntilConfiguredAndItsExampleParses) {
   EXPECT_EQ(c.replication.nats.replicas, 3);
   EXPECT_EQ(c.replication.quorum_wait, std::chrono::milliseconds(10000));
   EXPECT_EQ(c.replication.primary_url, "https://caseledger-a.example.org");
+  EXPECT_EQ(c.replication.nats.signing_key_file, "/etc/caseledger/signing.key");
+  EXPECT_EQ(c.replication.nats.checkpoint_interval,
+            std::chrono::milliseconds(60000));
 
   struct Case {
     const char* text;
@@ -255,6 +258,11 @@ TEST(ConfigTest, ReplicationIsOffUntilConfiguredAndItsExampleParses) {
            Case{R"({"replication": {"quorum_wait_ms": 5}})",
                 "/replication/quorum_wait_ms"},
            Case{R"({"replication": {"leader": true}})", "/replication/leader"},
+           Case{R"({"replication": {"checkpoint_interval_ms": 5}})",
+                "/replication/checkpoint_interval_ms"},
+           Case{R"({"replication": {"servers": ["nats://a:4222"], "node": "a",
+                "checkpoint_public_key": "not-hex"}})",
+                "/replication"},
        }) {
     ServeConfig bad;
     Status s = ApplyConfigText(k.text, &bad);

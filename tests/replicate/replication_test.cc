@@ -512,6 +512,86 @@ TEST_F(ReplicationTest, APromotedFollowerFencesTheReplacedPrimaryOut) {
   EXPECT_EQ((*next)->Health().ok(), true) << (*next)->Health().ToString();
 }
 
+// The anchored head: the primary signs what the stream stored; followers
+// and `verify --checkpoints` check their log against every signature. A
+// log rewritten with every hash recomputed is a valid chain, and still
+// does not hold the signed hashes.
+TEST_F(ReplicationTest, SignedCheckpointsExposeARewrittenHistory) {
+  const std::string key_file = dir_.path() + "/signing.key";
+  auto public_key = CreateSigningKey(key_file);
+  ASSERT_OK(public_key);
+  EXPECT_EQ(public_key->size(), 64u);
+  auto again = SigningPublicKey(key_file);
+  ASSERT_OK(again);
+  EXPECT_EQ(*again, *public_key);
+  EXPECT_TRUE(CreateSigningKey(key_file).status().IsAlreadyExists());
+
+  ReplicationConfig pc = Config("primary");
+  pc.signing_key_file = key_file;
+  pc.checkpoint_interval = 100ms;
+  Append(*primary_, 20);
+  auto publisher = Publisher::Start(*primary_, pc);
+  ASSERT_OK(publisher);
+  ASSERT_TRUE((*publisher)->WaitStored(GlobalPosition(20), 60s));
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return (*publisher)->stats().checkpoints >= 1; }));
+  Append(*primary_, 10);
+  ASSERT_TRUE((*publisher)->WaitStored(GlobalPosition(30), 60s));
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return (*publisher)->stats().checkpoints >= 2; }));
+
+  ReplicationConfig fc = Config("f1");
+  fc.checkpoint_public_key = *public_key;
+  auto replica = testing::OpenStore(dir_.path() + "/replica");
+  auto follower = Follower::Start(*replica, fc, dir_.path() + "/f1.ckpt");
+  ASSERT_OK(follower);
+  ASSERT_TRUE((*follower)->WaitApplied(GlobalPosition(30), 60s));
+  ASSERT_TRUE(testing::WaitFor([&] {
+    return (*follower)->stats().checkpoints_checked >= 2;
+  })) << (*follower)->Health().ToString();
+  EXPECT_OK((*follower)->Health());
+
+  auto report = VerifyCheckpoints(*primary_, fc);
+  ASSERT_OK(report);
+  EXPECT_GE(report->checked, 2u);
+  EXPECT_EQ(report->beyond_head, 0u);
+  EXPECT_EQ(report->last_position, 30u);
+
+  // Another key's public half: no checkpoint is taken as signed.
+  ReplicationConfig wrong = fc;
+  auto other_key = CreateSigningKey(dir_.path() + "/other.key");
+  ASSERT_OK(other_key);
+  wrong.checkpoint_public_key = *other_key;
+  Status refused = VerifyCheckpoints(*primary_, wrong).status();
+  EXPECT_TRUE(refused.IsCorruption()) << refused.ToString();
+  EXPECT_NE(refused.message().find("not signed"), std::string::npos);
+
+  // A history rewritten from scratch (every hash recomputed): a log that
+  // verifies on its own, but not against the signed heads.
+  auto rewritten = testing::OpenStore(dir_.path() + "/rewritten");
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_OK(rewritten->Append("case-" + std::to_string(i % 7),
+                                ExpectedVersion::Any(),
+                                {MakeEvent("TestEvent", R"({"n":2})")}));
+  }
+  Status caught = VerifyCheckpoints(*rewritten, fc).status();
+  EXPECT_TRUE(caught.IsCorruption()) << caught.ToString();
+  EXPECT_NE(caught.message().find("rewritten"), std::string::npos)
+      << caught.message();
+  // A follower whose log was rewritten stops at the next signed head.
+  auto follower2 = Follower::Start(
+      *rewritten,
+      [&] {
+        ReplicationConfig c = fc;
+        c.node = "f2";
+        return c;
+      }(),
+      dir_.path() + "/f2.ckpt");
+  ASSERT_OK(follower2);
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return (*follower2)->Health().IsCorruption(); }));
+}
+
 TEST_F(ReplicationTest, AnotherNodesLogIsNotPublishedOntoThisStream) {
   Append(*primary_, 20);
   auto publisher = Publisher::Start(*primary_, Config("primary"));

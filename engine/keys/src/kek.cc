@@ -54,41 +54,47 @@ std::shared_ptr<const Kek> Kek::FromBytes(const uint8_t* bytes) {
   return kek;
 }
 
-StatusOr<std::shared_ptr<const Kek>> Kek::FromText(std::string_view text,
-                                                   std::string_view source) {
+namespace {
+
+// 64 hexadecimal digits (and an optional line end) as 32 bytes into `out`.
+Status ParseSecret(std::string_view text, std::string_view source,
+                   std::string_view what, SecretKey* out) {
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) {
     text.remove_suffix(1);
   }
-  if (text.size() != 2 * kKeyBytes) {
-    return Status::InvalidArgument(std::string(source) +
-                                   ": a KEK is 64 hexadecimal digits");
-  }
-  uint8_t bytes[kKeyBytes];
+  const std::string wrong = std::string(source) + ": a " + std::string(what) +
+                            " is 64 hexadecimal digits";
+  if (text.size() != 2 * kKeyBytes) return Status::InvalidArgument(wrong);
   for (size_t i = 0; i < kKeyBytes; ++i) {
     const int hi = HexDigit(text[2 * i]);
     const int lo = HexDigit(text[2 * i + 1]);
     if (hi < 0 || lo < 0) {
-      OPENSSL_cleanse(bytes, sizeof(bytes));
-      return Status::InvalidArgument(std::string(source) +
-                                     ": a KEK is 64 hexadecimal digits");
+      OPENSSL_cleanse(out->data(), kKeyBytes);
+      return Status::InvalidArgument(wrong);
     }
-    bytes[i] = static_cast<uint8_t>(hi * 16 + lo);
+    out->data()[i] = static_cast<uint8_t>(hi * 16 + lo);
   }
-  auto kek = FromBytes(bytes);
-  OPENSSL_cleanse(bytes, sizeof(bytes));
-  return kek;
+  return Status::OK();
 }
 
-StatusOr<std::shared_ptr<const Kek>> Kek::ReadFile(const std::string& path) {
+}  // namespace
+
+StatusOr<std::shared_ptr<const Kek>> Kek::FromText(std::string_view text,
+                                                   std::string_view source) {
+  SecretKey key;
+  RETURN_IF_ERROR(ParseSecret(text, source, "KEK", &key));
+  return FromBytes(key.data());
+}
+
+StatusOr<std::unique_ptr<SecretKey>> ReadSecretFile(const std::string& path,
+                                                    std::string_view what) {
+  const std::string name = std::string(what) + " file " + path;
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) {
-    return Status::NotFound("KEK file " + path + ": " + ErrnoText(errno));
-  }
+  if (fd < 0) return Status::NotFound(name + ": " + ErrnoText(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
-    return Status::PermissionDenied("KEK file " + path +
-                                    " is not a regular file");
+    return Status::PermissionDenied(name + " is not a regular file");
   }
   if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
     ::close(fd);
@@ -96,27 +102,27 @@ StatusOr<std::shared_ptr<const Kek>> Kek::ReadFile(const std::string& path) {
     std::snprintf(mode, sizeof(mode), "%04o",
                   static_cast<unsigned>(st.st_mode & 07777));
     return Status::PermissionDenied(
-        "KEK file " + path + " has mode " + mode +
+        name + " has mode " + mode +
         ": others or its group may read or change it (chmod 600 it)");
   }
   char buf[256];
   const ssize_t n = ::read(fd, buf, sizeof(buf));
   ::close(fd);
-  if (n < 0) {
-    return Status::IOError("KEK file " + path + ": " + ErrnoText(errno));
-  }
-  auto kek = FromText(std::string_view(buf, static_cast<size_t>(n)),
-                      "KEK file " + path);
+  if (n < 0) return Status::IOError(name + ": " + ErrnoText(errno));
+  auto key = std::make_unique<SecretKey>();
+  Status parsed = ParseSecret(std::string_view(buf, static_cast<size_t>(n)),
+                              name, what, key.get());
   OPENSSL_cleanse(buf, sizeof(buf));
-  return kek;
+  RETURN_IF_ERROR(parsed);
+  return key;
 }
 
-StatusOr<std::shared_ptr<const Kek>> Kek::CreateFile(const std::string& path) {
-  uint8_t bytes[kKeyBytes];
-  internal::RandomBytes(bytes, sizeof(bytes));
-  std::string text = Hex(bytes, kKeyBytes) + "\n";
-  auto kek = FromBytes(bytes);
-  OPENSSL_cleanse(bytes, sizeof(bytes));
+StatusOr<std::unique_ptr<SecretKey>> CreateSecretFile(const std::string& path,
+                                                      std::string_view what) {
+  const std::string name = std::string(what) + " file " + path;
+  auto key = std::make_unique<SecretKey>();
+  internal::RandomBytes(key->data(), kKeyBytes);
+  std::string text = Hex(key->data(), kKeyBytes) + "\n";
   const int fd =
       ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
              S_IRUSR | S_IWUSR);
@@ -124,10 +130,9 @@ StatusOr<std::shared_ptr<const Kek>> Kek::CreateFile(const std::string& path) {
     const int err = errno;
     OPENSSL_cleanse(text.data(), text.size());
     if (err == EEXIST) {
-      return Status::AlreadyExists("KEK file " + path +
-                                   " exists; it is never overwritten");
+      return Status::AlreadyExists(name + " exists; it is never overwritten");
     }
-    return Status::IOError("KEK file " + path + ": " + ErrnoText(err));
+    return Status::IOError(name + ": " + ErrnoText(err));
   }
   const bool ok = ::fchmod(fd, S_IRUSR | S_IWUSR) == 0 &&
                   ::write(fd, text.data(), text.size()) ==
@@ -138,9 +143,20 @@ StatusOr<std::shared_ptr<const Kek>> Kek::CreateFile(const std::string& path) {
   OPENSSL_cleanse(text.data(), text.size());
   if (!ok) {
     ::unlink(path.c_str());
-    return Status::IOError("writing KEK file " + path + ": " + ErrnoText(err));
+    return Status::IOError("writing " + name + ": " + ErrnoText(err));
   }
-  return kek;
+  return key;
+}
+
+StatusOr<std::shared_ptr<const Kek>> Kek::ReadFile(const std::string& path) {
+  ASSIGN_OR_RETURN(std::unique_ptr<SecretKey> key, ReadSecretFile(path, "KEK"));
+  return FromBytes(key->data());
+}
+
+StatusOr<std::shared_ptr<const Kek>> Kek::CreateFile(const std::string& path) {
+  ASSIGN_OR_RETURN(std::unique_ptr<SecretKey> key,
+                   CreateSecretFile(path, "KEK"));
+  return FromBytes(key->data());
 }
 
 std::shared_ptr<const Kek> Kek::Generate() {

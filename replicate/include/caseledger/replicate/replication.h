@@ -52,7 +52,42 @@ struct ReplicationConfig {
   // makes the connection TLS-only.
   std::string credentials_file;
   std::string tls_ca_file;
+
+  // The anchored head. On the primary: an Ed25519 signing key (a secret
+  // file of 64 hex digits, mode 0600, kept outside the store:
+  // CreateSigningKey) and how often the head is signed. On followers and
+  // for verification: the key's public half (64 hex digits).
+  std::string signing_key_file;
+  std::chrono::milliseconds checkpoint_interval{60000};
+  std::string checkpoint_public_key;
 };
+
+// A signed checkpoint: the log's head as the primary stored it in the
+// stream, signed with its Ed25519 key.
+struct SignedCheckpoint {
+  uint64_t position = 0;
+  Hash log_hash{};
+  uint64_t epoch = 0;
+  std::string node;
+  std::string signature;  // 64 bytes
+};
+
+// Makes a new signing key in `path` (mode 0600, never overwriting);
+// returns its public key, 64 hex digits, for the followers' configuration.
+StatusOr<std::string> CreateSigningKey(const std::string& path);
+// The public key of the signing key in `path`.
+StatusOr<std::string> SigningPublicKey(const std::string& path);
+
+struct CheckpointReport {
+  uint64_t checked = 0;        // signed checkpoints this log holds
+  uint64_t beyond_head = 0;    // checkpoints past this log's head
+  uint64_t last_position = 0;  // the last checked checkpoint's position
+};
+// Reads every signed checkpoint from the cluster and checks each: signed
+// by `config.checkpoint_public_key`, and this log holding its log hash at
+// its position. kCorruption, naming the first that fails.
+StatusOr<CheckpointReport> VerifyCheckpoints(const EventStore& store,
+                                             const ReplicationConfig& config);
 
 // The data keys travel beside the log, on a stream of their own
 // (`<stream>_KEYS`): wrapped by the KEK, so a follower opens the personal
@@ -77,6 +112,7 @@ struct PublisherStats {
   uint64_t duplicates = 0;          // of them, already stored (resends)
   uint64_t keys_shipped = 0;        // data keys stored in the key stream
   uint64_t epoch = 0;               // the primary's epoch this node holds
+  uint64_t checkpoints = 0;         // signed checkpoints published
   uint64_t failures = 0;            // batches that failed and were retried
   bool connected = false;
 };
@@ -130,12 +166,13 @@ class Publisher {
 };
 
 struct FollowerStats {
-  uint64_t applied_position = 0;  // the local log's head
-  uint64_t stream_sequence = 0;   // the stream sequence applied through
-  uint64_t pending = 0;           // messages the consumer has yet to deliver
-  uint64_t applied = 0;           // records written by this process
-  uint64_t redelivered = 0;       // records skipped as already stored
-  uint64_t keys_taken = 0;        // data keys stored from the key stream
+  uint64_t applied_position = 0;     // the local log's head
+  uint64_t stream_sequence = 0;      // the stream sequence applied through
+  uint64_t pending = 0;              // messages the consumer has yet to deliver
+  uint64_t applied = 0;              // records written by this process
+  uint64_t redelivered = 0;          // records skipped as already stored
+  uint64_t keys_taken = 0;           // data keys stored from the key stream
+  uint64_t checkpoints_checked = 0;  // signed checkpoints this log holds
   bool connected = false;
 };
 

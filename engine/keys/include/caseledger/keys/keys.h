@@ -89,6 +89,17 @@ class Kek {
   std::string id_;
 };
 
+// A 32-byte secret kept as 64 hexadecimal digits (and a newline) in a file
+// of its own: a KEK, or replication's signing key. `what` names it in
+// messages. Reading refuses (kPermissionDenied) a file that is not regular
+// or that its group or others may read or write (mode 0600 or stricter);
+// kInvalidArgument if it does not hold one. Creating makes a new random
+// one with mode 0600, synced, and never overwrites (kAlreadyExists).
+StatusOr<std::unique_ptr<SecretKey>> ReadSecretFile(const std::string& path,
+                                                    std::string_view what);
+StatusOr<std::unique_ptr<SecretKey>> CreateSecretFile(const std::string& path,
+                                                      std::string_view what);
+
 // Where a KEK comes from, in the order `serve` looks: an explicit file, a
 // systemd credential ($CREDENTIALS_DIRECTORY/caseledger-kek), then the
 // environment variable CASELEDGER_KEK. kNotFound (with a message saying all
