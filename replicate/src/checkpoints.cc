@@ -182,8 +182,9 @@ Status CheckAgainst(const EventStore& store, const ReplicationConfig& config,
   if (record.front().log_hash != c.log_hash) {
     return Status::Corruption(
         "this log's hash at position " + std::to_string(c.position) + " is " +
-        HashToHex(record.front().log_hash) + ", not the " + HashToHex(c.log_hash) +
-        " of " + at + ": its history was rewritten, here or on the primary");
+        HashToHex(record.front().log_hash) + ", not the " +
+        HashToHex(c.log_hash) + " of " + at +
+        ": its history was rewritten, here or on the primary");
   }
   return Status::OK();
 }

@@ -113,21 +113,38 @@ class FollowerImpl final : public Follower {
 
  private:
   // The stream sequence to resume after: the checkpoint's, when it
-  // describes this log; 0 (replay everything) otherwise.
+  // describes this log; else that of the stream's copy of this log's head,
+  // when it is byte for byte this log's (a lost checkpoint, or a store
+  // restored from a backup); else 0: replay everything, each record
+  // compared with the one stored.
   uint64_t ResumeAfter() {
     std::optional<Checkpoint> c = ReadCheckpoint(checkpoint_path_);
-    if (!c || c->position == 0) return 0;
-    auto at = store_.ReadAll(GlobalPosition(c->position - 1), 1);
-    if (!at.ok() || at->empty() ||
-        at->front().position.value() != c->position ||
-        HashToHex(at->front().log_hash) != c->log_hash) {
-      spdlog::warn(
-          "follower: checkpoint {} does not describe this log; replaying the "
-          "stream from its start",
-          checkpoint_path_);
-      return 0;
+    if (c && c->position > 0) {
+      auto at = store_.ReadAll(GlobalPosition(c->position - 1), 1);
+      if (at.ok() && !at->empty() &&
+          at->front().position.value() == c->position &&
+          HashToHex(at->front().log_hash) == c->log_hash) {
+        return c->sequence;
+      }
+      spdlog::warn("follower: checkpoint {} does not describe this log",
+                   checkpoint_path_);
     }
-    return c->sequence;
+    const uint64_t head = store_.committed_position().value();
+    if (head == 0) return 0;
+    auto ours = store_.ReadAll(GlobalPosition(head - 1), 1);
+    auto theirs = internal::FindRecord(*nats_, config_, head);
+    if (ours.ok() && ours->size() == 1 && theirs.ok() && *theirs &&
+        (*theirs)->data == EncodeStoredRecord(ours->front())) {
+      spdlog::info(
+          "follower: resuming after this log's head, position {}, at stream "
+          "sequence {}",
+          head, (*theirs)->sequence);
+      return (*theirs)->sequence;
+    }
+    spdlog::warn(
+        "follower: the stream does not hold this log's head as it is here; "
+        "replaying the stream from its start");
+    return 0;
   }
 
   // Connects, and (re)creates the durable consumer to deliver from the

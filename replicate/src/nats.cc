@@ -433,6 +433,42 @@ StatusOr<std::optional<StoredMessage>> LastOnSubject(
   return std::optional<StoredMessage>(std::move(out));
 }
 
+StatusOr<std::optional<StoredMessage>> FindRecord(
+    const Nats& nats, const ReplicationConfig& config, uint64_t position) {
+  const std::string log = LogSubject(config);
+  uint64_t seq = position;
+  // Each step either lands on the record or skips what lies before it: at
+  // most one step per fence between the stream's start and the record.
+  for (int steps = 0; seq > 0 && steps < 100000; ++steps) {
+    natsMsg* raw = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus s =
+        js_GetMsg(&raw, nats.js(), config.stream.c_str(), seq, nullptr, &jerr);
+    MsgPtr msg(raw);
+    if (s != NATS_OK) {
+      Status st =
+          FromNats(s, jerr, "reading stream sequence " + std::to_string(seq));
+      if (st.IsNotFound()) return std::optional<StoredMessage>();
+      return st;
+    }
+    if (log != natsMsg_GetSubject(msg.get())) {
+      ++seq;
+      continue;
+    }
+    StoredMessage m;
+    m.sequence = seq;
+    m.data.assign(natsMsg_GetData(msg.get()),
+                  static_cast<size_t>(natsMsg_GetDataLength(msg.get())));
+    ASSIGN_OR_RETURN(RecordedEvent e, DecodeStoredRecord(m.data));
+    if (e.position.value() == position) {
+      return std::optional<StoredMessage>(std::move(m));
+    }
+    if (e.position.value() > position) break;
+    seq += position - e.position.value();
+  }
+  return std::optional<StoredMessage>();
+}
+
 StatusOr<std::optional<StoredMessage>> LastRecord(
     const Nats& nats, const ReplicationConfig& config) {
   return LastOnSubject(nats, config.stream, LogSubject(config));

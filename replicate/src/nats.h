@@ -172,6 +172,11 @@ struct StoredMessage {
 };
 StatusOr<std::optional<StoredMessage>> LastRecord(
     const Nats& nats, const ReplicationConfig& config);
+// The message holding record `position` of the log; nullopt when the
+// stream does not hold it. (Searched from sequence `position` on: records
+// are in position order, with only the promotions' fences between them.)
+StatusOr<std::optional<StoredMessage>> FindRecord(
+    const Nats& nats, const ReplicationConfig& config, uint64_t position);
 // The last message on `subject` of `stream`; nullopt when there is none.
 StatusOr<std::optional<StoredMessage>> LastOnSubject(
     const Nats& nats, const std::string& stream, const std::string& subject);

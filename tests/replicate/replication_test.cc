@@ -196,16 +196,31 @@ TEST_F(ReplicationTest, RestartsNeitherDuplicateNorLoseARecord) {
       testing::WaitFor([&] { return (*follower)->stats().applied == 30; }));
   EXPECT_EQ((*follower)->stats().redelivered, 0u);
 
-  // A lost checkpoint costs a replay, every record of it skipped.
+  // A lost checkpoint (or a store restored from a backup) costs no
+  // replay: the follower finds its head in the stream.
   (*follower)->Stop();
   std::filesystem::remove(checkpoint);
-  auto replay = Follower::Start(*replica, Config("f1"), checkpoint);
-  ASSERT_OK(replay);
-  ASSERT_TRUE(testing::WaitFor(
-      [&] { return (*replay)->stats().stream_sequence >= 80; }));
-  EXPECT_EQ((*replay)->stats().redelivered, 80u);
-  EXPECT_OK((*replay)->Health());
+  Append(*primary_, 5);
+  auto resumed = Follower::Start(*replica, Config("f1"), checkpoint);
+  ASSERT_OK(resumed);
+  ASSERT_TRUE((*resumed)->WaitApplied(GlobalPosition(85), 60s));
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return (*resumed)->stats().applied == 5; }));
+  EXPECT_EQ((*resumed)->stats().redelivered, 0u);
+  EXPECT_OK((*resumed)->Health());
   EXPECT_EQ(replica->Head().log_hash, primary_->Head().log_hash);
+
+  // A head the stream does not hold as it is here: replayed from the
+  // start, every record compared (and this one refused).
+  (*resumed)->Stop();
+  std::filesystem::remove(checkpoint);
+  auto diverged = testing::OpenStore(dir_.path() + "/diverged");
+  Append(*diverged, 3);
+  auto replay = Follower::Start(*diverged, Config("f2"),
+                                dir_.path() + "/diverged.checkpoint");
+  ASSERT_OK(replay);
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return (*replay)->Health().IsCorruption(); }));
 }
 
 TEST_F(ReplicationTest, AForgedRecordInTheStreamStopsTheFollower) {
@@ -502,6 +517,18 @@ TEST_F(ReplicationTest, APromotedFollowerFencesTheReplacedPrimaryOut) {
   ASSERT_TRUE((*follower)->WaitApplied(GlobalPosition(at + 5), 60s))
       << (*follower)->Health().ToString();
   EXPECT_EQ(testing::StoredRecords(*f2), testing::StoredRecords(*f1));
+
+  // Its checkpoint lost, f2 finds its head in the stream past the fence.
+  (*follower)->Stop();
+  std::filesystem::remove(dir_.path() + "/f2.ckpt");
+  Append(*f1, 2);
+  auto resumed = Follower::Start(*f2, Config("f2"), dir_.path() + "/f2.ckpt");
+  ASSERT_OK(resumed);
+  ASSERT_TRUE((*resumed)->WaitApplied(GlobalPosition(at + 7), 60s))
+      << (*resumed)->Health().ToString();
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return (*resumed)->stats().applied == 2; }));
+  EXPECT_EQ((*resumed)->stats().redelivered, 0u);
 
   // The replaced primary, restarted, refuses to publish.
   auto again = Publisher::Start(*primary_, Config("primary"));
