@@ -35,7 +35,7 @@ echo "== erasure, retention and subject access through the real binary (release)
 python3 scripts/personal_data_check.py --bin build/release/cli/caseledger
 echo "== alerting by e-mail and webhook through the real binary (release)"
 python3 scripts/notify_check.py --bin build/release/cli/caseledger
-echo "== replication: a quorum primary and a follower over a JetStream cluster (release)"
+echo "== replication: a quorum primary, two followers, a failover and signed heads over a JetStream cluster (release)"
 python3 scripts/replication_check.py --bin build/release/cli/caseledger
 scripts/console_check.sh build/release/cli/caseledger
 if [ "${CASELEDGER_SKIP_SANITIZE:-0}" != "1" ]; then
