@@ -205,14 +205,25 @@ Status CheckpointChecker::Attach(const Nats& nats) {
 
 Status CheckpointChecker::Check(const EventStore& store) {
   if (!enabled()) return Status::OK();
-  RETURN_IF_ERROR(consumer_.Drain([&](MsgPtr m) -> Status {
-    ASSIGN_OR_RETURN(SignedCheckpoint c,
-                     DecodeCheckpoint(std::string_view(
-                         natsMsg_GetData(m.get()),
-                         static_cast<size_t>(natsMsg_GetDataLength(m.get())))));
-    waiting_.emplace_back(std::move(c), std::move(m));
-    return Status::OK();
-  }));
+  // (Those waiting stay unacknowledged; the consumer delivers at most
+  // 1,000 such, so fewer than that are taken.)
+  if (waiting_.size() < 512) {
+    bool enough = false;
+    Status drained = consumer_.Drain([&](std::vector<MsgPtr> batch) -> Status {
+      for (MsgPtr& m : batch) {
+        ASSIGN_OR_RETURN(
+            SignedCheckpoint c,
+            DecodeCheckpoint(std::string_view(
+                natsMsg_GetData(m.get()),
+                static_cast<size_t>(natsMsg_GetDataLength(m.get())))));
+        waiting_.emplace_back(std::move(c), std::move(m));
+      }
+      // Enough for now: the rest once the log has caught up with these.
+      enough = waiting_.size() >= 512;
+      return enough ? Status::Unavailable("enough waiting") : Status::OK();
+    });
+    if (!enough) RETURN_IF_ERROR(drained);
+  }
   while (!waiting_.empty()) {
     Status s = CheckAgainst(store, config_, config_.checkpoint_public_key,
                             waiting_.front().first);

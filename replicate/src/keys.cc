@@ -121,23 +121,25 @@ Status KeyTaker::Attach(const Nats& nats) {
 Status KeyTaker::Drain() {
   if (!enabled()) return Status::OK();
   const std::string note = KeyKekSubject(config_);
-  return consumer_.Drain([&](MsgPtr m) -> Status {
-    if (note != natsMsg_GetSubject(m.get())) {
-      ASSIGN_OR_RETURN(keys::WrappedKey k, DecodeKeyMessage(m.get()));
-      Status put = keys_.store->PutWrapped(k);
-      if (!put.ok()) {
-        const std::string what = "storing the data key of " + k.scope +
-                                 " in case " + k.case_id +
-                                 " from the key stream: " + put.message();
-        // A different key for a scope held halts the follower; a KEK it
-        // lacks is retried (the operator gives it).
-        if (put.IsCorruption()) return Status::Corruption(what);
-        if (put.IsFailedPrecondition()) return Status::Unavailable(what);
-        return put;
-      }
-      ++taken_;
+  return consumer_.Drain([&](std::vector<MsgPtr> batch) -> Status {
+    std::vector<keys::WrappedKey> taken;
+    for (const MsgPtr& m : batch) {
+      if (note == natsMsg_GetSubject(m.get())) continue;
+      ASSIGN_OR_RETURN(taken.emplace_back(), DecodeKeyMessage(m.get()));
     }
-    natsMsg_Ack(m.get(), nullptr);
+    // One durable write for the batch, then one acknowledgement (AckAll).
+    Status put = keys_.store->PutWrapped(taken);
+    if (!put.ok()) {
+      const std::string what =
+          "storing data keys from the key stream: " + put.message();
+      // A different key for a scope held halts the follower; a KEK it
+      // lacks is retried (the operator gives it).
+      if (put.IsCorruption()) return Status::Corruption(what);
+      if (put.IsFailedPrecondition()) return Status::Unavailable(what);
+      return put;
+    }
+    taken_ += taken.size();
+    if (!batch.empty()) natsMsg_Ack(batch.back().get(), nullptr);
     return Status::OK();
   });
 }

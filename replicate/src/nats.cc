@@ -1,5 +1,6 @@
 #include "replicate/src/nats.h"
 
+#include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -81,6 +82,8 @@ Status DrainedConsumer::Attach(const Nats& nats, const std::string& stream,
                                const std::string& filter,
                                const std::string& durable,
                                const char* description) {
+  js_ = nats.js();
+  stream_ = stream;
   durable_ = durable;
   jsConsumerConfig cc;
   jsConsumerConfig_Init(&cc);
@@ -109,27 +112,35 @@ Status DrainedConsumer::Attach(const Nats& nats, const std::string& stream,
   return Status::OK();
 }
 
-Status DrainedConsumer::Drain(const std::function<Status(MsgPtr)>& take) {
-  constexpr int kBatch = 256;
-  if (!sub_) return Status::Unavailable(durable_ + " is not attached");
+Status DrainedConsumer::Drain(
+    const std::function<Status(std::vector<MsgPtr>)>& take) {
+  constexpr uint64_t kBatch = 256;
+  if (!sub_ || js_ == nullptr) {
+    return Status::Unavailable(durable_ + " is not attached");
+  }
   while (true) {
-    jsFetchRequest req;
-    jsFetchRequest_Init(&req);
-    req.Batch = kBatch;
-    req.NoWait = true;
-    req.Expires = int64_t{1000} * 1000 * 1000;  // ns
+    jsConsumerInfo* ci = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus s = js_GetConsumerInfo(&ci, js_, stream_.c_str(),
+                                      durable_.c_str(), nullptr, &jerr);
+    if (s != NATS_OK) return FromNats(s, jerr, "reading " + durable_);
+    const uint64_t waiting = ci->NumPending;
+    jsConsumerInfo_Destroy(ci);
+    if (waiting == 0) return Status::OK();
+    const int batch = static_cast<int>(std::min(waiting, kBatch));
     natsMsgList list{nullptr, 0};
-    const natsStatus s = natsSubscription_FetchRequest(&list, sub_.get(), &req);
+    jerr = static_cast<jsErrCode>(0);
+    s = natsSubscription_Fetch(&list, sub_.get(), batch, 5000, &jerr);
     MsgListGuard guard{&list};
-    // Nothing waiting: answered at once, as not found or a timeout.
-    if (s == NATS_NOT_FOUND || s == NATS_TIMEOUT) return Status::OK();
-    if (s != NATS_OK) return FromNats(s, 0, "fetching from " + durable_);
+    if (s == NATS_TIMEOUT) return Status::OK();  // taken meanwhile: later
+    if (s != NATS_OK) return FromNats(s, jerr, "fetching from " + durable_);
+    std::vector<MsgPtr> msgs;
+    msgs.reserve(static_cast<size_t>(list.Count));
     for (int i = 0; i < list.Count; ++i) {
-      MsgPtr m(list.Msgs[i]);
-      list.Msgs[i] = nullptr;  // now `m`'s
-      RETURN_IF_ERROR(take(std::move(m)));
+      msgs.emplace_back(list.Msgs[i]);
+      list.Msgs[i] = nullptr;  // now `msgs`'
     }
-    if (list.Count < kBatch) return Status::OK();
+    RETURN_IF_ERROR(take(std::move(msgs)));
   }
 }
 

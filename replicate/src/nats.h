@@ -63,13 +63,21 @@ class DrainedConsumer {
   Status Attach(const Nats& nats, const std::string& stream,
                 const std::string& filter, const std::string& durable,
                 const char* description);
-  void Detach() { sub_.reset(); }
-  // Hands `take` every message the consumer delivers now, in order, each
-  // owned by `take`; stops at the first error it returns.
-  Status Drain(const std::function<Status(MsgPtr)>& take);
+  void Detach() {
+    sub_.reset();
+    js_ = nullptr;
+  }
+  // Hands `take` every message the consumer has yet to deliver, in order,
+  // a fetched batch (up to 256) at a time, owned by `take`, which should
+  // acknowledge what it is done with (the consumer delivers at most 1,000
+  // unacknowledged); stops at the first error it returns. Asks the consumer
+  // how many wait first, and fetches exactly those: a fetch that finds
+  // nothing costs this client its whole expiry, even with no-wait.
+  Status Drain(const std::function<Status(std::vector<MsgPtr>)>& take);
 
  private:
-  std::string durable_;
+  jsCtx* js_ = nullptr;  // the attaching connection's
+  std::string stream_, durable_;
   SubPtr sub_;
 };
 

@@ -461,8 +461,8 @@ TEST_F(KeyStoreTest, AReplicaTakesWrappedKeysAndOpensThemWithTheSameKek) {
               IsOk());
   EXPECT_TRUE(replica->Get("case-1", Scope::Case()).status().IsNotFound());
   for (const WrappedKey& k : *shipped) {
-    ASSERT_THAT(replica->PutWrapped(k), IsOk());
-    ASSERT_THAT(replica->PutWrapped(k), IsOk());  // again: unchanged
+    ASSERT_THAT(replica->PutWrapped({k}), IsOk());
+    ASSERT_THAT(replica->PutWrapped({k}), IsOk());  // again: unchanged
   }
   auto got = replica->Get("case-1", Scope::Case());
   ASSERT_THAT(got, IsOk());
@@ -485,10 +485,19 @@ TEST_F(KeyStoreTest, AReplicaTakesWrappedKeysAndOpensThemWithTheSameKek) {
   Key(*elsewhere, "case-1", Scope::Case());
   auto different = elsewhere->Wrapped("case-1");
   ASSERT_THAT(different, IsOk());
-  EXPECT_TRUE(replica->PutWrapped(different->at(0)).IsCorruption());
+  EXPECT_TRUE(replica->PutWrapped({different->at(0)}).IsCorruption());
+  // Within one batch too, and then nothing of the batch is stored.
+  auto fifth = elsewhere->GetOrCreate("case-5", {Scope::Case()});
+  ASSERT_THAT(fifth, IsOk());
+  WrappedKey other_fifth = elsewhere->Wrapped("case-5")->at(0);
+  auto mine5 = primary->GetOrCreate("case-5", {Scope::Case()});
+  ASSERT_THAT(mine5, IsOk());
+  WrappedKey my_fifth = primary->Wrapped("case-5")->at(0);
+  EXPECT_TRUE(replica->PutWrapped({my_fifth, other_fifth}).IsCorruption());
+  EXPECT_TRUE(replica->Get("case-5", Scope::Case()).status().IsNotFound());
   WrappedKey moved = shipped->at(0);
   moved.case_id = "case-2";
-  EXPECT_TRUE(replica->PutWrapped(moved).IsCorruption());
+  EXPECT_TRUE(replica->PutWrapped({moved}).IsCorruption());
   EXPECT_TRUE(replica->Get("case-2", moved.scope).status().IsNotFound());
   TempDir fourth;
   KeyStoreOptions o4;
@@ -499,7 +508,7 @@ TEST_F(KeyStoreTest, AReplicaTakesWrappedKeysAndOpensThemWithTheSameKek) {
       KeyStore::Open(o4, fourth.path() + "/keys", other_kek, {}, &foreign),
       IsOk());
   Key(*foreign, "case-3", Scope::Case());
-  Status s = replica->PutWrapped(foreign->Wrapped("case-3")->at(0));
+  Status s = replica->PutWrapped({foreign->Wrapped("case-3")->at(0)});
   EXPECT_TRUE(s.IsFailedPrecondition()) << s.ToString();
   EXPECT_THAT(s.message(), ::testing::HasSubstr(other_kek->id()));
 
@@ -509,9 +518,7 @@ TEST_F(KeyStoreTest, AReplicaTakesWrappedKeysAndOpensThemWithTheSameKek) {
   ASSERT_THAT(replica_has, IsOk());
   ASSERT_EQ(replica_has->size(), 1u);
   EXPECT_EQ(replica_has->at(0).scope, Scope::Case());
-  for (const WrappedKey& k : *shipped) {
-    ASSERT_THAT(replica->PutWrapped(k), IsOk());
-  }
+  ASSERT_THAT(replica->PutWrapped(*shipped), IsOk());  // both at once
   got = replica->Get("case-1", Scope::Person("p1"));
   ASSERT_THAT(got, IsOk());
   EXPECT_EQ(*got, nullptr);

@@ -354,38 +354,58 @@ class KeyStoreImpl final : public KeyStore {
     return kek_->id();
   }
 
-  Status PutWrapped(const WrappedKey& key) override {
-    if (!Clean(key.case_id) || !Clean(key.scope) || key.scope == "*") {
-      return Status::InvalidArgument("not a data key's case and scope");
-    }
+  Status PutWrapped(const std::vector<WrappedKey>& keys) override {
     if (o_.read_only) {
       return Status::FailedPrecondition("the key store is open read-only");
     }
-    ASSIGN_OR_RETURN(std::shared_ptr<const SecretKey> given,
-                     Unwrap(key.case_id, key.scope, key.wrapped));
+    std::vector<std::shared_ptr<const SecretKey>> given;
+    given.reserve(keys.size());
+    for (const WrappedKey& key : keys) {
+      if (!Clean(key.case_id) || !Clean(key.scope) || key.scope == "*") {
+        return Status::InvalidArgument("not a data key's case and scope");
+      }
+      ASSIGN_OR_RETURN(given.emplace_back(),
+                       Unwrap(key.case_id, key.scope, key.wrapped));
+    }
     MutexLock w(&write_mu_);
     RETURN_IF_ERROR(EnsureWritable());
-    {
-      MutexLock l(&mu_);
-      if (DestroyedLocked(key.case_id, key.scope)) return Status::OK();
-    }
-    const std::string name = KeyName(key.case_id, key.scope);
-    std::string existing;
-    rocksdb::Status rs = Db()->Get(rocksdb::ReadOptions(), name, &existing);
-    if (rs.ok()) {
-      if (existing == key.wrapped) return Status::OK();
-      ASSIGN_OR_RETURN(std::shared_ptr<const SecretKey> stored,
-                       Unwrap(key.case_id, key.scope, existing));
-      if (CRYPTO_memcmp(stored->data(), given->data(), kKeyBytes) != 0) {
+    rocksdb::WriteBatch wb;
+    std::map<std::string, size_t> in_batch;  // name -> index in `keys`
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const WrappedKey& key = keys[i];
+      {
+        MutexLock l(&mu_);
+        if (DestroyedLocked(key.case_id, key.scope)) continue;
+      }
+      const std::string name = KeyName(key.case_id, key.scope);
+      const auto differs = [&](const SecretKey& other) {
+        return CRYPTO_memcmp(other.data(), given[i]->data(), kKeyBytes) != 0;
+      };
+      const auto conflict = [&] {
         return Status::Corruption("the data key of " + key.scope + " in case " +
                                   key.case_id + " differs from the one stored");
+      };
+      if (auto earlier = in_batch.find(name); earlier != in_batch.end()) {
+        if (differs(*given[earlier->second])) return conflict();
+      } else {
+        std::string existing;
+        rocksdb::Status rs = Db()->Get(rocksdb::ReadOptions(), name, &existing);
+        if (rs.ok()) {
+          if (existing == key.wrapped) continue;
+          ASSIGN_OR_RETURN(std::shared_ptr<const SecretKey> stored,
+                           Unwrap(key.case_id, key.scope, existing));
+          if (differs(*stored)) return conflict();
+        } else if (!rs.IsNotFound()) {
+          return FromRocks(rs, "reading the key store");
+        }
       }
-    } else if (!rs.IsNotFound()) {
-      return FromRocks(rs, "reading the key store");
+      in_batch[name] = i;
+      wb.Put(name, key.wrapped);
     }
+    if (wb.Count() == 0) return Status::OK();
     rocksdb::WriteOptions wo;
     wo.sync = o_.sync;
-    return Wrote(Db()->Put(wo, name, key.wrapped), "storing a data key");
+    return Wrote(Db()->Write(wo, &wb), "storing data keys");
   }
 
   StatusOr<std::vector<Destroyed>> DestroyedKeys() const override {

@@ -196,14 +196,15 @@ class KeyStore {
   // The id of the KEK that wraps new keys.
   virtual std::string kek_id() const = 0;
 
-  // Stores a key another key store wrapped (a replica taking its primary's
-  // keys). It must unwrap with one of this store's KEKs, bound to its case
-  // and scope (kFailedPrecondition names the KEK otherwise; kCorruption if
-  // it does not unwrap). A destroyed (case, scope) stays destroyed: the key
-  // is dropped and OK returned. A key already stored is replaced only by the
-  // same key wrapped anew (a rotation); a different key for the same case
-  // and scope is kCorruption, and nothing changes.
-  virtual Status PutWrapped(const WrappedKey& key) = 0;
+  // Stores keys another key store wrapped (a replica taking its primary's
+  // keys), all in one durable write. Each must unwrap with one of this
+  // store's KEKs, bound to its case and scope (kFailedPrecondition names
+  // the KEK otherwise; kCorruption if it does not unwrap). A destroyed
+  // (case, scope) stays destroyed: its key is dropped. A key already stored
+  // is replaced only by the same key wrapped anew (a rotation); a different
+  // key for the same case and scope is kCorruption. On any error nothing
+  // is stored.
+  virtual Status PutWrapped(const std::vector<WrappedKey>& keys) = 0;
 
   // Every entry of the destroyed list.
   virtual StatusOr<std::vector<Destroyed>> DestroyedKeys() const = 0;
